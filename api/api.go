@@ -1,0 +1,169 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/jobs"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Redis is the process's shared client; asynq enqueues on it too.
+	// Required.
+	Redis redis.UniversalClient
+	// Settings is the loaded configuration. Required.
+	Settings *config.Config
+	// Logger receives structured logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Registry receives the api's metrics and is served on /metrics.
+	// Default: a new registry.
+	Registry *prometheus.Registry
+	// Version is reported by GET /health.
+	Version string
+}
+
+// Server is the HTTP front door. Its Handler serves every route.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	settings  *config.Config
+	store     *jobs.Store
+	waiter    *jobs.Waiter
+	enqueuer  *asynq.Client
+	inspector *asynq.Inspector
+	metrics   *metrics
+	engine    *gin.Engine
+
+	// targets holds each target's parsed base URL, for path validation.
+	targets map[string]*url.URL
+	maxBody int64
+	// redisTimeout bounds each Redis step of a request, so that an outage
+	// answers 503 quickly instead of hanging.
+	redisTimeout time.Duration
+
+	draining atomic.Bool
+	// handoff is closed when waiting synchronous calls must answer 202 now.
+	handoff     chan struct{}
+	handoffOnce sync.Once
+	stopOnce    sync.Once
+}
+
+// New builds a Server. Call Start before serving and Stop after.
+func New(cfg Config) (*Server, error) {
+	if cfg.Redis == nil || cfg.Settings == nil {
+		return nil, errors.New("api: Redis and Settings are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	st := cfg.Settings
+	targets := make(map[string]*url.URL, len(st.Targets))
+	for name, t := range st.Targets {
+		u, err := url.Parse(t.BaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("api: target %s: base_url: %w", name, err)
+		}
+		targets[name] = u
+	}
+	store := jobs.NewStore(cfg.Redis, jobs.Config{Retention: st.Jobs.Retention.Duration})
+	s := &Server{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		settings:     st,
+		store:        store,
+		waiter:       jobs.NewWaiter(store, cfg.Logger),
+		enqueuer:     asynq.NewClientFromRedisClient(cfg.Redis),
+		inspector:    asynq.NewInspectorFromRedisClient(cfg.Redis),
+		targets:      targets,
+		maxBody:      st.Server.MaxBodyBytes,
+		redisTimeout: 1500 * time.Millisecond,
+		handoff:      make(chan struct{}),
+	}
+	s.metrics = newMetrics(cfg.Registry, s.inspector)
+	s.engine = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(s.requestContext, gin.CustomRecovery(recoverPanic), s.observe)
+
+	r.GET("/health", s.health)
+	r.GET("/healthz", s.healthz)
+	r.GET("/livez", s.livez)
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
+
+	for _, prefix := range []string{"/v1", ""} {
+		r.POST(prefix+"/proxy/http", s.limitBody, s.proxyHTTP)
+	}
+	v1 := r.Group("/v1")
+	v1.POST("/jobs", s.limitBody, s.createJob)
+	v1.GET("/jobs", s.listJobs)
+	v1.GET("/jobs/:id", s.getJob)
+	v1.POST("/jobs/:id/cancel", s.cancelJob)
+
+	r.NoRoute(func(c *gin.Context) {
+		writeError(c, reliapi.Errorf(reliapi.CodeNotFound, "No route %s %s", c.Request.Method, c.Request.URL.Path), meta{RequestID: requestID(c)})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeError(c, reliapi.Errorf(reliapi.CodeMethodNotAllowed, "Method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path), meta{RequestID: requestID(c)})
+	})
+	return r
+}
+
+// Handler serves every route.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Start subscribes to job announcements, which synchronous calls wait on.
+func (s *Server) Start(ctx context.Context) {
+	s.waiter.Start(ctx)
+}
+
+// Drain makes /readyz fail, so load balancers stop sending traffic while
+// in-flight requests finish. Call it first when shutting down.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// HandOff makes every synchronous call still waiting answer 202 with its
+// job at once; the jobs keep running. Call it when the shutdown grace period
+// is over. It is safe to call more than once.
+func (s *Server) HandOff() {
+	s.handoffOnce.Do(func() { close(s.handoff) })
+}
+
+// Stop releases the subscription. Call it after the HTTP server has shut
+// down; it does not close the shared Redis client. It is safe to call more
+// than once.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		s.Drain()
+		s.waiter.Stop()
+	})
+}
+
+// redisCtx bounds one Redis step of a request.
+func (s *Server) redisCtx(c *gin.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request.Context(), s.redisTimeout)
+}

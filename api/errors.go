@@ -1,0 +1,155 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
+)
+
+// codeInfo is how an error code is presented over HTTP.
+type codeInfo struct {
+	status int
+	kind   string // the envelope's error.type
+}
+
+// codes maps every error code to its HTTP status and type. SERVER_ERROR and
+// CLIENT_ERROR answer with the upstream's own status instead.
+var codes = map[reliapi.Code]codeInfo{
+	reliapi.CodeInvalidRequest:      {http.StatusBadRequest, "client_error"},
+	reliapi.CodeUnauthorized:        {http.StatusUnauthorized, "client_error"},
+	reliapi.CodeNotFound:            {http.StatusNotFound, "client_error"},
+	reliapi.CodeMethodNotAllowed:    {http.StatusMethodNotAllowed, "client_error"},
+	reliapi.CodePayloadTooLarge:     {http.StatusRequestEntityTooLarge, "client_error"},
+	reliapi.CodeIdempotencyConflict: {http.StatusConflict, "idempotency_conflict"},
+	reliapi.CodeJobCanceled:         {http.StatusConflict, "client_error"},
+	reliapi.CodeServerError:         {http.StatusBadGateway, "upstream_error"},
+	reliapi.CodeClientError:         {http.StatusTooManyRequests, "upstream_error"},
+	reliapi.CodeNetworkError:        {http.StatusBadGateway, "upstream_error"},
+	reliapi.CodeTimeout:             {http.StatusGatewayTimeout, "timeout_error"},
+	reliapi.CodeResultTooLarge:      {http.StatusBadGateway, "upstream_error"},
+	reliapi.CodeRedisUnavailable:    {http.StatusServiceUnavailable, "internal_error"},
+	reliapi.CodeShuttingDown:        {http.StatusServiceUnavailable, "internal_error"},
+	reliapi.CodeInternal:            {http.StatusInternalServerError, "internal_error"},
+}
+
+// statusOf is the HTTP status an error is answered with.
+func statusOf(e *reliapi.Error) int {
+	if (e.Code == reliapi.CodeServerError || e.Code == reliapi.CodeClientError) && e.UpstreamStatus >= 400 {
+		return e.UpstreamStatus
+	}
+	if info, ok := codes[e.Code]; ok {
+		return info.status
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBody is the envelope's error object.
+type errorBody struct {
+	Type        string         `json:"type"`
+	Code        reliapi.Code   `json:"code"`
+	Message     string         `json:"message"`
+	Retryable   bool           `json:"retryable"`
+	Target      *string        `json:"target"`
+	StatusCode  int            `json:"status_code"`
+	Source      string         `json:"source"`
+	RetryAfterS *float64       `json:"retry_after_s"`
+	Details     map[string]any `json:"details"`
+}
+
+func newErrorBody(e *reliapi.Error, target string) *errorBody {
+	status := statusOf(e)
+	b := &errorBody{
+		Type:       codes[e.Code].kind,
+		Code:       e.Code,
+		Message:    e.Message,
+		Retryable:  e.Retryable,
+		StatusCode: status,
+		Source:     e.Source,
+		Details:    e.Details,
+	}
+	if b.Type == "" {
+		b.Type = "internal_error"
+	}
+	if b.Source == "" {
+		b.Source = reliapi.SourceReliAPI
+	}
+	if b.Details == nil {
+		b.Details = map[string]any{}
+	}
+	if target != "" {
+		b.Target = &target
+	}
+	if ra := retryAfterOf(e, status); ra > 0 {
+		s := ra.Seconds()
+		b.RetryAfterS = &s
+	}
+	return b
+}
+
+// retryAfterOf is the wait to advertise: the error's own, or one second for
+// every 429 and 503, which always carry Retry-After.
+func retryAfterOf(e *reliapi.Error, status int) time.Duration {
+	if e.RetryAfter > 0 {
+		return e.RetryAfter
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		return time.Second
+	}
+	return 0
+}
+
+// writeError answers with the error envelope. Any error becomes one: coded
+// errors keep their code, Redis trouble is REDIS_UNAVAILABLE, everything
+// else INTERNAL_ERROR without its Go text (which goes to the log instead).
+func writeError(c *gin.Context, err error, m meta) {
+	e := toCoded(err)
+	if e.Code == reliapi.CodeInternal || e.Code == reliapi.CodeRedisUnavailable {
+		logger(c).Error("request failed", "code", string(e.Code), "error", err)
+	}
+	body := newErrorBody(e, m.Target)
+	setRetryAfter(c, body)
+	c.AbortWithStatusJSON(body.StatusCode, envelope{Success: false, Error: body, Meta: m})
+}
+
+func toCoded(err error) *reliapi.Error {
+	var e *reliapi.Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, reliapi.ErrNotFound):
+		return reliapi.Errorf(reliapi.CodeNotFound, "Not found")
+	case redisUnavailable(err):
+		return &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Storage is unavailable; try again shortly", Retryable: true, Source: reliapi.SourceReliAPI, Err: err}
+	default:
+		return &reliapi.Error{Code: reliapi.CodeInternal, Message: "Internal server error", Retryable: true, Source: reliapi.SourceReliAPI, Err: err}
+	}
+}
+
+// redisUnavailable reports whether err means Redis could not be reached or
+// did not answer in time (as opposed to a bug in a command).
+func redisUnavailable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) ||
+		errors.Is(err, reliapi.ErrRedisUnavailable) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout)
+}
+
+// setRetryAfter sets the Retry-After header, in whole seconds, for an error
+// that advertises a wait.
+func setRetryAfter(c *gin.Context, b *errorBody) {
+	if b != nil && b.RetryAfterS != nil {
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(*b.RetryAfterS))))
+	}
+}

@@ -1,0 +1,180 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/hibiken/asynq"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// createJobRequest is the body of POST /v1/jobs.
+type createJobRequest struct {
+	Kind    reliapi.JobKind   `json:"kind"`
+	Request *httpProxyRequest `json:"request"`
+	Webhook json.RawMessage   `json:"webhook"`
+}
+
+// createJob serves POST /v1/jobs: always asynchronous, 202 with the job.
+func (s *Server) createJob(c *gin.Context) {
+	m := meta{RequestID: requestID(c)}
+	setLabels(c, "", "async")
+	var req createJobRequest
+	if err := decodeJSON(c.Request.Body, &req, s.maxBody); err != nil {
+		writeError(c, err, m)
+		return
+	}
+	switch {
+	case req.Kind == "":
+		writeError(c, invalid("Field \"kind\" is required (\"http\")"), m)
+		return
+	case req.Kind != reliapi.KindHTTP:
+		writeError(c, invalid("Field \"kind\" must be \"http\"; LLM jobs are not available yet"), m)
+		return
+	case req.Request == nil:
+		writeError(c, invalid("Field \"request\" is required"), m)
+		return
+	case len(req.Webhook) > 0 && string(req.Webhook) != "null":
+		writeError(c, invalid("Field \"webhook\" is not supported yet; poll GET /v1/jobs/{id}"), m)
+		return
+	}
+	call, err := s.validateCall(c, req.Request)
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	m.Target = call.target
+	setLabels(c, call.target, "async")
+	job, _, err := s.submit(c, call, tasks.QueueAsync)
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	writeAccepted(c, job)
+}
+
+// getJob serves GET /v1/jobs/{id}, with ?wait=N to long-poll until the job
+// finishes or N seconds pass.
+func (s *Server) getJob(c *gin.Context) {
+	m := meta{RequestID: requestID(c)}
+	setLabels(c, "", "poll")
+	id := c.Param("id")
+	var wait time.Duration
+	if v := c.Query("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(c, invalid("Query parameter \"wait\" must be a whole number of seconds"), m)
+			return
+		}
+		wait = min(time.Duration(n)*time.Second, s.settings.Server.MaxWait.Duration)
+	}
+	if !validJobID.MatchString(id) {
+		writeError(c, reliapi.ErrNotFound, m)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), wait+s.redisTimeout)
+	defer cancel()
+	var (
+		job *reliapi.Job
+		err error
+	)
+	if wait > 0 {
+		waitCtx, cancelWait := s.waitCtx(ctx, wait)
+		defer cancelWait()
+		job, err = s.waiter.Wait(waitCtx, tenant(c), id)
+	} else {
+		job, err = s.store.Get(ctx, tenant(c), id)
+	}
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	writeJob(c, http.StatusOK, job)
+}
+
+// cancelJob serves POST /v1/jobs/{id}/cancel. A queued job is canceled
+// without running; a running job's handler is interrupted; a finished job
+// is returned unchanged. Repeating the call is harmless.
+func (s *Server) cancelJob(c *gin.Context) {
+	m := meta{RequestID: requestID(c)}
+	setLabels(c, "", "cancel")
+	id := c.Param("id")
+	if !validJobID.MatchString(id) {
+		writeError(c, reliapi.ErrNotFound, m)
+		return
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	res, err := s.store.Cancel(ctx, tenant(c), id)
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	// The record already says canceled, which is what workers obey; these
+	// calls only save work, so their failures are logged, not returned.
+	switch res.Was {
+	case reliapi.JobQueued:
+		if err := s.inspector.DeleteTask(res.Job.Queue, res.Job.TaskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			logger(c).Warn("removing canceled job's task", "job_id", id, "error", err)
+		}
+	case reliapi.JobRunning:
+		if err := s.inspector.CancelProcessing(res.Job.TaskID); err != nil {
+			logger(c).Warn("interrupting canceled job", "job_id", id, "error", err)
+		}
+	}
+	writeJob(c, http.StatusOK, res.Job)
+}
+
+// jobList is the body of GET /v1/jobs.
+type jobList struct {
+	Object     string        `json:"object"`
+	Data       []jobResource `json:"data"`
+	HasMore    bool          `json:"has_more"`
+	NextCursor *string       `json:"next_cursor"`
+}
+
+// listJobs serves GET /v1/jobs?status=&limit=&cursor=, newest first.
+func (s *Server) listJobs(c *gin.Context) {
+	m := meta{RequestID: requestID(c)}
+	setLabels(c, "", "list")
+	opt := jobs.ListOptions{Status: reliapi.JobStatus(c.Query("status")), Cursor: c.Query("cursor")}
+	if opt.Status != "" && !opt.Status.Valid() {
+		writeError(c, invalid("Query parameter \"status\" must be one of queued, running, succeeded, failed, canceled"), m)
+		return
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > jobs.MaxListLimit {
+			writeError(c, invalid("Query parameter \"limit\" must be between 1 and %d", jobs.MaxListLimit), m)
+			return
+		}
+		opt.Limit = n
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*s.redisTimeout)
+	defer cancel()
+	page, err := s.store.List(ctx, tenant(c), opt)
+	if errors.Is(err, jobs.ErrInvalidCursor) {
+		writeError(c, invalid("Query parameter \"cursor\" is not a cursor this API returned"), m)
+		return
+	}
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	out := jobList{Object: "list", Data: make([]jobResource, len(page.Jobs)), HasMore: page.Next != ""}
+	for i, j := range page.Jobs {
+		out.Data[i] = newJobResource(j)
+	}
+	if page.Next != "" {
+		out.NextCursor = &page.Next
+	}
+	c.JSON(http.StatusOK, out)
+}

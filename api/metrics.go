@@ -1,0 +1,62 @@
+package api
+
+import (
+	"slices"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// metrics are the api's Prometheus series.
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reliapi_requests_total",
+			Help: "API requests by target, HTTP status and mode (sync, async, wait, poll).",
+		}, []string{"target", "status", "mode"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "reliapi_request_duration_seconds",
+			Help:    "API request duration by mode, waiting for the result included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"mode"}),
+	}
+	reg.MustRegister(m.requests, m.duration, queueDepth{inspector})
+	return m
+}
+
+// queueDepth reports the size of each queue at scrape time, read from
+// Redis through asynq (so every api replica reports the same numbers).
+type queueDepth struct{ inspector *asynq.Inspector }
+
+var queueDepthDesc = prometheus.NewDesc("reliapi_queue_depth",
+	"Tasks waiting in a queue (pending + scheduled + retry), read at scrape time.", []string{"queue"}, nil)
+
+// Describe implements prometheus.Collector.
+func (q queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepthDesc }
+
+// Collect implements prometheus.Collector. A queue asynq has not seen yet
+// is reported as empty; a Redis failure reports nothing.
+func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
+	known, err := q.inspector.Queues()
+	if err != nil {
+		return
+	}
+	for name := range tasks.Queues {
+		depth := 0
+		if slices.Contains(known, name) {
+			info, err := q.inspector.GetQueueInfo(name)
+			if err != nil {
+				continue
+			}
+			depth = info.Pending + info.Scheduled + info.Retry
+		}
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(depth), name)
+	}
+}

@@ -1,0 +1,173 @@
+package api
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/reliability/idempotency"
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// proxyHTTP serves POST /v1/proxy/http: validate, create or attach to the
+// job, then answer per the Prefer mode.
+func (s *Server) proxyHTTP(c *gin.Context) {
+	m := meta{RequestID: requestID(c)}
+	md := parseMode(c.Request.Header, s.settings.Server.SyncTimeout.Duration, s.settings.Server.MaxWait.Duration)
+	setLabels(c, "", md.name)
+
+	var req httpProxyRequest
+	if err := decodeJSON(c.Request.Body, &req, s.maxBody); err != nil {
+		writeError(c, err, m)
+		return
+	}
+	call, err := s.validateCall(c, &req)
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	m.Target = call.target
+	setLabels(c, call.target, md.name)
+
+	queue := tasks.QueueSync
+	if md.name == "async" {
+		queue = tasks.QueueAsync
+	}
+	job, attached, err := s.submit(c, call, queue)
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	if md.applied != "" {
+		c.Header("Preference-Applied", md.applied)
+	}
+	s.answer(c, job, attached, md.wait)
+}
+
+// validateCall checks a proxy body and merges the idempotency key from the
+// headers into it.
+func (s *Server) validateCall(c *gin.Context, req *httpProxyRequest) (*proxyCall, error) {
+	key, err := idempotency.Key(c.GetHeader("Idempotency-Key"), c.GetHeader("X-Idempotency-Key"), req.IdempotencyKey)
+	if err != nil {
+		return nil, invalid("%s", upperFirst(err.Error()))
+	}
+	call, err := req.validate(s.targets)
+	if err != nil {
+		return nil, err
+	}
+	call.idemKey = key
+	return call, nil
+}
+
+// submit creates the job for a call and enqueues it, or, when the call's
+// idempotency key names an existing job, returns that job (attached=true)
+// after checking that it is the same request.
+func (s *Server) submit(c *gin.Context, call *proxyCall, queue string) (job *reliapi.Job, attached bool, err error) {
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+
+	ten := tenant(c)
+	id := newJobID()
+	if call.idemKey != "" {
+		id = idempotency.JobID(ten, call.idemKey)
+	}
+	hash := idempotency.Fingerprint(call.fingerprint...)
+	taskID := uuid.NewString()
+	job, created, err := s.store.Create(ctx, jobs.New{
+		ID: id, Tenant: ten, Kind: reliapi.KindHTTP, Target: call.target,
+		IdempotencyKey: call.idemKey, RequestHash: hash, RequestID: requestID(c),
+		Queue: queue, TaskID: taskID,
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if !created {
+		if job.RequestHash != hash {
+			e := reliapi.Errorf(reliapi.CodeIdempotencyConflict,
+				"Idempotency key %q was already used with a different request", call.idemKey)
+			e.Details = map[string]any{"job_id": job.ID}
+			return nil, false, e
+		}
+		return job, true, nil
+	}
+
+	task, err := tasks.NewHTTPTask(tasks.Payload{
+		JobID: id, Tenant: ten, Target: call.target, IdempotencyKey: call.idemKey,
+		HTTP: &tasks.HTTPRequest{
+			Method: call.method, Path: call.path, Query: call.query,
+			Headers: call.headers, Body: call.body,
+		},
+	}, tasks.Placement{Queue: queue, TaskID: taskID, Timeout: s.settings.Jobs.Timeout.Duration})
+	if err == nil {
+		_, err = s.enqueuer.EnqueueContext(ctx, task)
+	}
+	if err != nil {
+		// Nothing will run this job: remove it, so a retry of the same
+		// request (same idempotency key) starts afresh instead of waiting.
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.redisTimeout)
+		defer cancel()
+		if derr := s.store.Delete(cleanup, ten, id); derr != nil {
+			logger(c).Error("removing job that could not be enqueued", "job_id", id, "error", derr)
+		}
+		return nil, false, err
+	}
+	logger(c).Info("job enqueued", "job_id", id, "target", call.target, "queue", queue)
+	return job, false, nil
+}
+
+// answer replies with the job's result once it is finished, waiting up to
+// wait for that; a job still unfinished is handed over as 202.
+func (s *Server) answer(c *gin.Context, job *reliapi.Job, attached bool, wait time.Duration) {
+	if wait > 0 && !job.Status.Terminal() {
+		ctx, cancel := s.waitCtx(c.Request.Context(), wait)
+		defer cancel()
+		latest, err := s.waiter.Wait(ctx, tenant(c), job.ID)
+		if err != nil {
+			writeError(c, err, meta{RequestID: requestID(c), JobID: &job.ID, Target: job.Target})
+			return
+		}
+		job = latest
+	}
+	if job.Status.Terminal() {
+		writeResult(c, job, attached)
+		return
+	}
+	writeAccepted(c, job)
+}
+
+// waitCtx bounds a wait for a job: it ends after d, when the caller goes
+// away, or when the server hands off waiting calls during shutdown.
+func (s *Server) waitCtx(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(parent, d)
+	go func() {
+		select {
+		case <-s.handoff:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// newJobID returns a fresh job ID in the same shape as idempotency.JobID:
+// "job_" and 32 hex digits (a UUIDv7, so IDs sort by creation time).
+func newJobID() string {
+	return "job_" + strings.ReplaceAll(uuid.Must(uuid.NewV7()).String(), "-", "")
+}
+
+// validJobID is the shape of every job ID; anything else is not found
+// without asking Redis.
+var validJobID = regexp.MustCompile(`^job_[0-9a-f]{32}$`)
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

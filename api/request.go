@@ -1,0 +1,256 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/reliapi/reliapi"
+)
+
+// httpProxyRequest is the body of POST /v1/proxy/http (seed §6). Body may
+// be a JSON string (sent as is) or any other JSON value (sent as JSON).
+type httpProxyRequest struct {
+	Target         string            `json:"target"`
+	Method         string            `json:"method"`
+	Path           string            `json:"path"`
+	Headers        map[string]string `json:"headers"`
+	Query          map[string]any    `json:"query"`
+	Body           json.RawMessage   `json:"body"`
+	IdempotencyKey string            `json:"idempotency_key"`
+	// Cache overrides the target's cache TTL in seconds; 0 disables caching
+	// for this call.
+	Cache *int `json:"cache"`
+}
+
+// allowedMethods are the methods a proxy call may use.
+var allowedMethods = map[string]bool{
+	"GET": true, "POST": true, "PUT": true, "DELETE": true, "PATCH": true, "HEAD": true, "OPTIONS": true,
+}
+
+func invalid(format string, args ...any) *reliapi.Error {
+	return reliapi.Errorf(reliapi.CodeInvalidRequest, format, args...)
+}
+
+// decodeJSON reads a JSON request body strictly into v: unknown fields,
+// wrong types, trailing data and oversize bodies are errors that name what
+// is wrong.
+func decodeJSON(r io.Reader, v any, limit int64) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data")
+	}
+	if err == nil {
+		if _, err := dec.Token(); err != io.EOF {
+			return invalid("Request body must be a single JSON object")
+		}
+		return nil
+	}
+	var (
+		maxErr    *http.MaxBytesError
+		typeErr   *json.UnmarshalTypeError
+		syntaxErr *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return tooLarge(limit)
+	case errors.Is(err, io.EOF):
+		return invalid("Request body is empty; expected a JSON object")
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return invalid("Request body must be a JSON object")
+		}
+		return invalid("Field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid("Request body is not valid JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return invalid("Unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return invalid("Request body is not valid JSON")
+	}
+}
+
+// jsonKind names a Go kind the way a JSON user thinks of it.
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "bool":
+		return "a boolean"
+	case "ptr", "int", "int64", "float64":
+		return "a number"
+	default:
+		return "of another type"
+	}
+}
+
+// proxyCall is a validated HTTP proxy request.
+type proxyCall struct {
+	target  string
+	method  string
+	path    string
+	query   url.Values
+	headers map[string]string
+	body    []byte
+	idemKey string
+	// fingerprint identifies the canonical request for idempotency.
+	fingerprint [][]byte
+}
+
+// validate checks the request against the configured targets and returns
+// the call to make.
+func (r *httpProxyRequest) validate(targets map[string]*url.URL) (*proxyCall, error) {
+	if r.Target == "" {
+		return nil, invalid("Field \"target\" is required")
+	}
+	base, ok := targets[r.Target]
+	if !ok {
+		return nil, reliapi.Errorf(reliapi.CodeNotFound, "Target %q is not configured", r.Target)
+	}
+	method := strings.ToUpper(r.Method)
+	if method == "" {
+		return nil, invalid("Field \"method\" is required")
+	}
+	if !allowedMethods[method] {
+		return nil, invalid("Field \"method\" must be one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS")
+	}
+	if r.Path == "" {
+		return nil, invalid("Field \"path\" is required")
+	}
+	query, err := queryValues(r.Query)
+	if err != nil {
+		return nil, err
+	}
+	u, err := reliapi.UpstreamURL(base, r.Path, query)
+	if err != nil {
+		return nil, invalid("Field \"path\" must start with / and stay within the target (no //host, .., or escapes)")
+	}
+	for k, v := range r.Headers {
+		if !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidHeaderFieldValue(v) {
+			return nil, invalid("Header %q has an invalid name or value", k)
+		}
+	}
+	body, contentType, err := bodyBytes(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if r.Cache != nil && *r.Cache < 0 {
+		return nil, invalid("Field \"cache\" must be 0 or more seconds")
+	}
+	headers := r.Headers
+	if contentType != "" && !hasHeader(headers, "Content-Type") {
+		headers = make(map[string]string, len(r.Headers)+1)
+		for k, v := range r.Headers {
+			headers[k] = v
+		}
+		headers["Content-Type"] = contentType
+	}
+	// The path keeps the caller's spelling (the upstream sees it); its query
+	// moves into query, so the fingerprint sees one canonical form.
+	path, _, _ := strings.Cut(r.Path, "?")
+	return &proxyCall{
+		target:  r.Target,
+		method:  method,
+		path:    path,
+		query:   u.Query(),
+		headers: headers,
+		body:    body,
+		idemKey: r.IdempotencyKey,
+		fingerprint: [][]byte{
+			[]byte(reliapi.KindHTTP), []byte(r.Target), []byte(method),
+			[]byte(u.EscapedPath()), []byte(u.RawQuery), body,
+		},
+	}, nil
+}
+
+// queryValues converts the query object: values may be strings, numbers,
+// booleans or arrays of those.
+func queryValues(q map[string]any) (url.Values, error) {
+	out := make(url.Values, len(q))
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch v := q[k].(type) {
+		case []any:
+			for _, item := range v {
+				s, ok := scalar(item)
+				if !ok {
+					return nil, invalid("Query parameter %q must hold strings, numbers or booleans", k)
+				}
+				out.Add(k, s)
+			}
+		default:
+			s, ok := scalar(v)
+			if !ok {
+				return nil, invalid("Query parameter %q must be a string, number, boolean or an array of those", k)
+			}
+			out.Add(k, s)
+		}
+	}
+	return out, nil
+}
+
+func scalar(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(v), true
+	}
+	return "", false
+}
+
+// bodyBytes is what goes upstream: a JSON string is sent verbatim, any
+// other JSON value is sent compacted as application/json.
+func bodyBytes(raw json.RawMessage) ([]byte, string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, "", nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, "", invalid("Field \"body\" is not a valid JSON string")
+		}
+		return []byte(s), "", nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, "", invalid("Field \"body\" is not valid JSON")
+	}
+	return buf.Bytes(), "application/json", nil
+}
+
+func hasHeader(h map[string]string, name string) bool {
+	for k := range h {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// String is for logs: never the headers or body, which may carry secrets.
+func (p *proxyCall) String() string {
+	return fmt.Sprintf("%s %s %s", p.target, p.method, p.path)
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// newRedis connects to the Redis at url. The timeouts are short on purpose:
+// when Redis is unreachable the api must answer 503 within two seconds
+// rather than hang, and go-redis reconnects by itself when Redis returns.
+func newRedis(url string) (redis.UniversalClient, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opt.DialTimeout = time.Second
+	opt.DialerRetries = 1
+	opt.ReadTimeout = 2 * time.Second
+	opt.WriteTimeout = 2 * time.Second
+	opt.PoolTimeout = 2 * time.Second
+	opt.ContextTimeoutEnabled = true
+	opt.MaxRetries = 1
+	opt.PoolSize = 128
+	return redis.NewClient(opt), nil
+}
+
+// embeddedRedis is miniredis for `reliapi dev` without REDIS_URL.
+type embeddedRedis struct {
+	m    *miniredis.Miniredis
+	stop chan struct{}
+	done chan struct{}
+}
+
+// startEmbeddedRedis starts miniredis on a free loopback port. miniredis
+// never advances its own clock, so a ticker fast-forwards it by the real
+// time elapsed; otherwise TTLs (asynq's locks and leases, job retention)
+// would never expire.
+func startEmbeddedRedis(log *slog.Logger) (*embeddedRedis, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("starting embedded Redis: %w", err)
+	}
+	e := &embeddedRedis{m: m, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		const tick = 250 * time.Millisecond
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-e.stop:
+				return
+			case now := <-t.C:
+				m.FastForward(now.Sub(last))
+				last = now
+			}
+		}
+	}()
+	return e, nil
+}
+
+func (e *embeddedRedis) url() string { return "redis://" + e.m.Addr() + "/0" }
+
+func (e *embeddedRedis) close() {
+	close(e.stop)
+	<-e.done
+	e.m.Close()
+}
+
+// pingRedis checks Redis once at start, so a wrong REDIS_URL is reported
+// clearly instead of as a stream of connection errors.
+func pingRedis(ctx context.Context, rdb redis.UniversalClient) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis does not answer: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/api"
+	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/internal/httpbin"
+	"github.com/reliapi/reliapi/worker"
+)
+
+// runAPI serves the HTTP API until ctx ends.
+func runAPI(ctx context.Context, o options, log *slog.Logger) error {
+	settings, err := loadSettings(o, log)
+	if err != nil {
+		return err
+	}
+	rdb, err := connect(ctx, o, settings, log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	reg := newRegistry()
+	srv, err := api.New(api.Config{Redis: rdb, Settings: settings, Logger: log, Registry: reg, Version: version})
+	if err != nil {
+		return err
+	}
+	return serveAPI(ctx, srv, listenAddr(o.listen, settings.Server.Listen), settings, log)
+}
+
+// runWorker executes jobs until ctx ends, serving its metrics and health on
+// the side.
+func runWorker(ctx context.Context, o options, log *slog.Logger) error {
+	settings, err := loadSettings(o, log)
+	if err != nil {
+		return err
+	}
+	rdb, err := connect(ctx, o, settings, log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	reg := newRegistry()
+	w, err := worker.New(worker.Config{Redis: rdb, Settings: settings, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	side, err := listen(listenAddr(o.metricsListen, settings.Worker.MetricsListen))
+	if err != nil {
+		return fmt.Errorf("worker metrics: %w", err)
+	}
+	sideSrv := &http.Server{Handler: workerSideHandler(rdb, reg), ReadHeaderTimeout: 5 * time.Second}
+	go sideSrv.Serve(side)
+	defer sideSrv.Close()
+
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("worker started", "concurrency", settings.Worker.Concurrency,
+		"metrics_addr", side.Addr().String(), "task_check_interval", settings.Worker.TaskCheckInterval.String())
+	<-ctx.Done()
+	// Shutdown order: stop fetching and let running jobs finish (asynq puts
+	// back what does not finish in time), then the side server, then Redis.
+	log.Info("worker shutting down")
+	w.Stop()
+	log.Info("worker stopped")
+	return nil
+}
+
+// runDev runs the api, a worker and the demo upstream in one process, on an
+// embedded Redis unless REDIS_URL is set.
+func runDev(ctx context.Context, o options, log *slog.Logger) error {
+	if o.redisURL == "" {
+		emb, err := startEmbeddedRedis(log)
+		if err != nil {
+			return err
+		}
+		defer emb.close()
+		o.redisURL = emb.url()
+		log.Warn("REDIS_URL is not set: using an embedded in-memory Redis (miniredis); data is lost on exit. Set REDIS_URL to use a real Redis.",
+			"redis_addr", emb.m.Addr())
+	}
+	settings, err := loadSettings(o, log)
+	if err != nil {
+		return err
+	}
+	if o.demoListen != "" {
+		l, err := listen(o.demoListen)
+		if err != nil {
+			return fmt.Errorf("demo upstream: %w (use --demo-listen to move it, or --demo-listen= to disable it)", err)
+		}
+		demo := &http.Server{Handler: httpbin.New(), ReadHeaderTimeout: 5 * time.Second}
+		go demo.Serve(l)
+		defer demo.Close()
+		log.Info("demo upstream (httpbin) listening", "addr", "http://"+l.Addr().String())
+	}
+	rdb, err := connect(ctx, o, settings, log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	reg := newRegistry()
+	w, err := worker.New(worker.Config{Redis: rdb, Settings: settings, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	// Deferred calls run last-in first-out: the worker stops after the api.
+	defer w.Stop()
+	srv, err := api.New(api.Config{Redis: rdb, Settings: settings, Logger: log, Registry: reg, Version: version})
+	if err != nil {
+		return err
+	}
+	return serveAPI(ctx, srv, listenAddr(o.listen, settings.Server.Listen), settings, log)
+}
+
+// serveAPI serves srv until ctx ends, then shuts down in order: readiness
+// fails first, new connections are refused, in-flight requests finish until
+// server.shutdown_timeout, and synchronous calls still waiting then are
+// handed off as 202 with their job (the job itself keeps running).
+func serveAPI(ctx context.Context, srv *api.Server, addr string, settings *config.Config, log *slog.Logger) error {
+	l, err := listen(addr)
+	if err != nil {
+		return err
+	}
+	s := settings.Server
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		// Long enough for the longest wait a caller may ask for.
+		WriteTimeout: max(s.SyncTimeout.Duration, s.MaxWait.Duration) + 30*time.Second,
+		IdleTimeout:  2 * time.Minute,
+	}
+	srv.Start(ctx)
+	defer srv.Stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	log.Info("api listening", "addr", l.Addr().String(), "sync_timeout", s.SyncTimeout.String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("api shutting down", "shutdown_timeout", s.ShutdownTimeout.String())
+	srv.Drain()
+	const handoffGrace = 2 * time.Second
+	graceful, cancel := context.WithTimeout(context.Background(), max(s.ShutdownTimeout.Duration-handoffGrace, handoffGrace))
+	defer cancel()
+	if err := hs.Shutdown(graceful); errors.Is(err, context.DeadlineExceeded) {
+		srv.HandOff()
+		final, cancel := context.WithTimeout(context.Background(), handoffGrace)
+		defer cancel()
+		if err := hs.Shutdown(final); err != nil {
+			log.Warn("closing connections that did not finish", "error", err)
+			hs.Close()
+		}
+	}
+	log.Info("api stopped")
+	return nil
+}
+
+func loadSettings(o options, log *slog.Logger) (*config.Config, error) {
+	settings, err := config.Load(o.configPath)
+	if err != nil {
+		return nil, err
+	}
+	for name, t := range settings.Targets {
+		if t.Auth != nil {
+			if _, _, ok := t.Auth.Header(); !ok {
+				log.Warn("target credentials are not set; calls go out without auth", "target", name, "env_var", t.Auth.EnvVar)
+			}
+		}
+	}
+	log.Info("config loaded", "path", o.configPath, "targets", len(settings.Targets))
+	return settings, nil
+}
+
+// connect opens the process's one Redis client: REDIS_URL wins over
+// redis.url. A Redis that does not answer yet is logged, not fatal: the
+// service reports not-ready and recovers when Redis comes up.
+func connect(ctx context.Context, o options, settings *config.Config, log *slog.Logger) (redis.UniversalClient, error) {
+	url := o.redisURL
+	if url == "" {
+		url = settings.Redis.URL
+	}
+	if url == "" {
+		return nil, errors.New("REDIS_URL is not set (or use `reliapi dev`, which embeds a Redis)")
+	}
+	rdb, err := newRedis(url)
+	if err != nil {
+		return nil, err
+	}
+	if err := pingRedis(ctx, rdb); err != nil {
+		log.Warn("redis is not reachable yet; continuing", "error", err)
+	}
+	return rdb, nil
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// workerSideHandler serves a worker's /metrics, /livez and /readyz.
+func workerSideHandler(rdb redis.UniversalClient, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"alive"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"status":"not ready","checks":{"redis":"unreachable"}}`))
+			return
+		}
+		w.Write([]byte(`{"status":"ready","checks":{"redis":"ok"}}`))
+	})
+	return mux
+}
+
+func listen(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return l, nil
+}
+
+func listenAddr(flagValue, configValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return configValue
+}

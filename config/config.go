@@ -1,0 +1,378 @@
+package config
+
+import (
+	"os"
+	"time"
+)
+
+// Config is the whole configuration file. A zero field means its default;
+// Parse and Default fill every default in.
+type Config struct {
+	// Server configures the HTTP front door (the api).
+	Server Server `yaml:"server"`
+	// Redis locates the one Redis that the api and the workers share.
+	Redis Redis `yaml:"redis"`
+	// Worker configures the processes that execute jobs.
+	Worker Worker `yaml:"worker"`
+	// Jobs configures job records and limits.
+	Jobs Jobs `yaml:"jobs"`
+	// Targets are the upstreams a call can name, by name. Names match
+	// ^[A-Za-z0-9_.-]{1,64}$. Default: none (an empty, non-nil map).
+	Targets map[string]*Target `yaml:"targets"`
+}
+
+// Server configures the HTTP front door.
+type Server struct {
+	// Listen is the address the api listens on. Default ":8000".
+	Listen string `yaml:"listen"`
+	// SyncTimeout is how long a synchronous proxy call waits for its result
+	// before it is answered with 202 and the job. Default 30s.
+	SyncTimeout Duration `yaml:"sync_timeout"`
+	// MaxWait is the longest wait honoured for "Prefer: wait=N" and for
+	// GET /v1/jobs/{id}?wait=N; longer requests are cut to it. Default 60s.
+	MaxWait Duration `yaml:"max_wait"`
+	// MaxBodyBytes is the largest request body the api accepts.
+	// Default 10 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout is how long the api drains in-flight requests on
+	// shutdown. Default 30s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Redis locates the shared Redis.
+type Redis struct {
+	// URL is a redis://, rediss:// or unix:// URL. Default "": the cmd
+	// layer fills it from REDIS_URL (and dev mode may start an embedded
+	// Redis). Write "${REDIS_URL}" to take it from the environment here.
+	URL string `yaml:"url"`
+}
+
+// Worker configures the job-executing processes.
+type Worker struct {
+	// Concurrency is how many jobs one worker process runs at once, 1 to
+	// 10000. Default 64.
+	Concurrency int `yaml:"concurrency"`
+	// TaskCheckInterval is how often an idle worker polls for new tasks;
+	// it bounds the pickup latency of synchronous calls. At most 10s.
+	// Default 1ms.
+	TaskCheckInterval Duration `yaml:"task_check_interval"`
+	// DelayedTaskCheckInterval is how often scheduled and retried tasks are
+	// moved to their queue when due. At most 10s. Default 100ms.
+	DelayedTaskCheckInterval Duration `yaml:"delayed_task_check_interval"`
+	// ShutdownTimeout is how long a worker lets running jobs finish on
+	// shutdown before asynq requeues them. Default 25s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// MetricsListen is the address of the worker's /metrics endpoint.
+	// Default ":9091".
+	MetricsListen string `yaml:"metrics_listen"`
+}
+
+// Jobs configures job records and limits.
+type Jobs struct {
+	// Retention is how long job records and results are kept; at least 1m.
+	// Default 24h.
+	Retention Duration `yaml:"retention"`
+	// Timeout is the longest one job may run, retries included; at least
+	// 1s. Default 10m.
+	Timeout Duration `yaml:"timeout"`
+	// MaxResultBytes is the largest upstream body a job keeps; a larger
+	// body fails the job. Default 10 MiB.
+	MaxResultBytes int64 `yaml:"max_result_bytes"`
+}
+
+// Target is one upstream, in the seed's schema.
+type Target struct {
+	// BaseURL is the absolute http or https URL that request paths are
+	// appended to: it has a host, and no query, fragment or user info.
+	// Required.
+	BaseURL string `yaml:"base_url"`
+	// TimeoutMS is the per-attempt timeout in milliseconds, 1 to 300000.
+	// Default 20000.
+	TimeoutMS int `yaml:"timeout_ms"`
+	// Circuit configures the target's circuit breaker.
+	Circuit Circuit `yaml:"circuit"`
+	// Cache configures response caching for the target.
+	Cache Cache `yaml:"cache"`
+	// LLM, when set, makes the target usable by the LLM proxy.
+	// Default nil.
+	LLM *LLM `yaml:"llm,omitempty"`
+	// Auth, when set, says how to authenticate to the upstream.
+	// Default nil: no auth header is added.
+	Auth *Auth `yaml:"auth,omitempty"`
+	// FallbackTargets name other targets to try, in order, when this one
+	// fails. Default none.
+	FallbackTargets []string `yaml:"fallback_targets,omitempty"`
+	// RetryMatrix maps an error class ("429", "5xx", "net", "timeout") to
+	// its retry policy. Default nil: see Retry for the default policies.
+	RetryMatrix map[string]RetryPolicy `yaml:"retry_matrix,omitempty"`
+}
+
+// Circuit configures a target's circuit breaker.
+type Circuit struct {
+	// ErrorThreshold is how many consecutive failures open the breaker.
+	// Default 5.
+	ErrorThreshold int `yaml:"error_threshold"`
+	// CooldownS is how many seconds the breaker stays open before one
+	// probe is let through. Default 60.
+	CooldownS int `yaml:"cooldown_s"`
+}
+
+// Cache configures a target's response cache.
+type Cache struct {
+	// Enabled turns caching on or off. It is a pointer so that an explicit
+	// false is kept; nil means the default, true. Read it with IsEnabled.
+	Enabled *bool `yaml:"enabled"`
+	// TTLS is how many seconds a cached response lives. Default 3600.
+	TTLS int `yaml:"ttl_s"`
+}
+
+// LLM configures a target for the LLM proxy. Nil numbers are unset.
+type LLM struct {
+	// Provider is "openai", "anthropic" or "mistral". Default "": detect
+	// it from the base URL.
+	Provider string `yaml:"provider,omitempty"`
+	// DefaultModel is the model used when a request names none.
+	// Default "".
+	DefaultModel string `yaml:"default_model,omitempty"`
+	// MaxTokens caps a request's max_tokens and is its default; > 0.
+	MaxTokens *int `yaml:"max_tokens,omitempty"`
+	// Temperature caps a request's temperature and is its default; 0 to 2.
+	Temperature *float64 `yaml:"temperature,omitempty"`
+	// SoftCostCapUSD is the estimated cost above which a request's
+	// max_tokens is shrunk; >= 0.
+	SoftCostCapUSD *float64 `yaml:"soft_cost_cap_usd,omitempty"`
+	// HardCostCapUSD is the estimated cost above which a request is
+	// rejected; >= 0, and >= SoftCostCapUSD when both are set.
+	HardCostCapUSD *float64 `yaml:"hard_cost_cap_usd,omitempty"`
+}
+
+// The auth types.
+const (
+	// AuthBearerEnv sends "Authorization: Bearer <secret>" by default.
+	AuthBearerEnv = "bearer_env"
+	// AuthAPIKey sends "Authorization: <secret>" by default; set Header
+	// to use another header, such as X-API-Key.
+	AuthAPIKey = "api_key"
+)
+
+// Auth says how to authenticate to an upstream. The secret itself never
+// appears in the configuration: EnvVar names the environment variable that
+// holds it.
+type Auth struct {
+	// Type is AuthBearerEnv or AuthAPIKey. Required.
+	Type string `yaml:"type"`
+	// EnvVar is the name of the environment variable holding the secret.
+	// Required.
+	EnvVar string `yaml:"env_var"`
+	// HeaderName is the header that carries the secret.
+	// Default "Authorization".
+	HeaderName string `yaml:"header"`
+	// Prefix goes before the secret in the header value. It is a pointer
+	// so that an explicit "" is kept; nil means the default, "Bearer " for
+	// AuthBearerEnv and "" for AuthAPIKey.
+	Prefix *string `yaml:"prefix"`
+}
+
+// The backoff kinds of a retry policy.
+const (
+	// BackoffExpJitter waits base·2^(n-1) plus up to 30% jitter.
+	BackoffExpJitter = "exp-jitter"
+	// BackoffExp waits base·2^(n-1).
+	BackoffExp = "exp"
+	// BackoffLinear waits base·n.
+	BackoffLinear = "linear"
+	// BackoffFixed always waits base.
+	BackoffFixed = "fixed"
+)
+
+// RetryPolicy says how often and how patiently to retry one error class.
+type RetryPolicy struct {
+	// Attempts counts every try, the first included, 1 to 10; 1 means no
+	// retry. Default 3.
+	Attempts int `yaml:"attempts"`
+	// Backoff is BackoffExpJitter, BackoffExp, BackoffLinear or
+	// BackoffFixed. Default BackoffExpJitter.
+	Backoff string `yaml:"backoff"`
+	// BaseS is the base delay in seconds; > 0. Default 1.0.
+	BaseS float64 `yaml:"base_s"`
+	// MaxS caps every delay, in seconds; >= BaseS. Default 60.0.
+	MaxS float64 `yaml:"max_s"`
+}
+
+// retryClasses are the keys a retry matrix may use, in the order errors
+// list them.
+var retryClasses = []string{"429", "5xx", "net", "timeout"}
+
+// defaultRetryAttempts gives the attempts of each class when a target has
+// no retry matrix (seed §12).
+var defaultRetryAttempts = map[string]int{"429": 3, "5xx": 2, "net": 2, "timeout": 2}
+
+// Default returns a Config with every default applied and no targets.
+func Default() *Config {
+	c := &Config{}
+	c.setDefaults()
+	return c
+}
+
+// Timeout returns the per-attempt timeout, TimeoutMS as a time.Duration.
+func (t *Target) Timeout() time.Duration {
+	if t.TimeoutMS == 0 {
+		return 20 * time.Second
+	}
+	return time.Duration(t.TimeoutMS) * time.Millisecond
+}
+
+// Retry returns the retry policy for an error class ("429", "5xx", "net" or
+// "timeout"), and false when that class is not retried. A target without a
+// retry matrix (nil or empty) retries 429 three times in all and 5xx, net
+// and timeout twice, with exp-jitter backoff from 1s up to 60s. A target
+// with a matrix retries only the classes it names.
+func (t *Target) Retry(class string) (RetryPolicy, bool) {
+	if len(t.RetryMatrix) == 0 {
+		n, ok := defaultRetryAttempts[class]
+		if !ok {
+			return RetryPolicy{}, false
+		}
+		p := RetryPolicy{Attempts: n}
+		p.setDefaults()
+		return p, true
+	}
+	p, ok := t.RetryMatrix[class]
+	if !ok {
+		return RetryPolicy{}, false
+	}
+	p.setDefaults()
+	return p, true
+}
+
+// Base returns BaseS as a time.Duration.
+func (p RetryPolicy) Base() time.Duration {
+	return time.Duration(p.BaseS * float64(time.Second))
+}
+
+// Max returns MaxS as a time.Duration.
+func (p RetryPolicy) Max() time.Duration {
+	return time.Duration(p.MaxS * float64(time.Second))
+}
+
+// Cooldown returns CooldownS as a time.Duration.
+func (c Circuit) Cooldown() time.Duration {
+	return time.Duration(c.CooldownS) * time.Second
+}
+
+// IsEnabled reports whether caching is on; nil Enabled means on.
+func (c Cache) IsEnabled() bool {
+	return c.Enabled == nil || *c.Enabled
+}
+
+// TTL returns TTLS as a time.Duration.
+func (c Cache) TTL() time.Duration {
+	return time.Duration(c.TTLS) * time.Second
+}
+
+// Header returns the header to add to an upstream request: its name and
+// the prefix followed by the secret, read from the environment now. It
+// returns ok false, and no header, when a is nil, its type is unknown, or
+// the environment variable is empty.
+func (a *Auth) Header() (name, value string, ok bool) {
+	return a.header(os.Getenv)
+}
+
+// header is Header with the environment passed in.
+func (a *Auth) header(getenv func(string) string) (name, value string, ok bool) {
+	if a == nil {
+		return "", "", false
+	}
+	secret := getenv(a.EnvVar)
+	if secret == "" || (a.Type != AuthBearerEnv && a.Type != AuthAPIKey) {
+		return "", "", false
+	}
+	name = a.HeaderName
+	if name == "" {
+		name = "Authorization"
+	}
+	return name, a.prefix() + secret, true
+}
+
+// prefix returns the explicit prefix, or the default for a's type.
+func (a *Auth) prefix() string {
+	switch {
+	case a.Prefix != nil:
+		return *a.Prefix
+	case a.Type == AuthBearerEnv:
+		return "Bearer "
+	}
+	return ""
+}
+
+// setDefaults fills every zero field of c with its default.
+func (c *Config) setDefaults() {
+	s := &c.Server
+	setDefault(&s.Listen, ":8000")
+	setDefault(&s.SyncTimeout, Duration{30 * time.Second})
+	setDefault(&s.MaxWait, Duration{60 * time.Second})
+	setDefault(&s.MaxBodyBytes, 10<<20)
+	setDefault(&s.ShutdownTimeout, Duration{30 * time.Second})
+
+	w := &c.Worker
+	setDefault(&w.Concurrency, 64)
+	setDefault(&w.TaskCheckInterval, Duration{time.Millisecond})
+	setDefault(&w.DelayedTaskCheckInterval, Duration{100 * time.Millisecond})
+	setDefault(&w.ShutdownTimeout, Duration{25 * time.Second})
+	setDefault(&w.MetricsListen, ":9091")
+
+	j := &c.Jobs
+	setDefault(&j.Retention, Duration{24 * time.Hour})
+	setDefault(&j.Timeout, Duration{10 * time.Minute})
+	setDefault(&j.MaxResultBytes, 10<<20)
+
+	if c.Targets == nil {
+		c.Targets = map[string]*Target{}
+	}
+	for name, t := range c.Targets {
+		if t == nil { // "name:" with no body; validation reports the missing base_url.
+			t = &Target{}
+			c.Targets[name] = t
+		}
+		t.setDefaults()
+	}
+}
+
+// setDefaults fills every zero field of t with its default.
+func (t *Target) setDefaults() {
+	setDefault(&t.TimeoutMS, 20000)
+	setDefault(&t.Circuit.ErrorThreshold, 5)
+	setDefault(&t.Circuit.CooldownS, 60)
+	if t.Cache.Enabled == nil {
+		on := true
+		t.Cache.Enabled = &on
+	}
+	setDefault(&t.Cache.TTLS, 3600)
+	if a := t.Auth; a != nil {
+		setDefault(&a.HeaderName, "Authorization")
+		if a.Prefix == nil {
+			p := a.prefix()
+			a.Prefix = &p
+		}
+	}
+	for class, p := range t.RetryMatrix {
+		p.setDefaults()
+		t.RetryMatrix[class] = p
+	}
+}
+
+// setDefaults fills every zero field of p with its default.
+func (p *RetryPolicy) setDefaults() {
+	setDefault(&p.Attempts, 3)
+	setDefault(&p.Backoff, BackoffExpJitter)
+	setDefault(&p.BaseS, 1.0)
+	setDefault(&p.MaxS, 60.0)
+}
+
+// setDefault sets *p to v when *p is the zero value.
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}

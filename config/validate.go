@@ -1,0 +1,260 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var targetName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// Validate reports every problem in c at once, sorted by the dotted path of
+// the field, or nil. It expects defaults to be applied (Parse and Default do
+// that), so zero values that mean a default are reported as out of range.
+func (c *Config) Validate() error {
+	problems := c.problems()
+	errs := make([]error, len(problems))
+	for i, p := range problems {
+		errs[i] = p
+	}
+	return errors.Join(errs...)
+}
+
+// problems lists every problem in c, sorted by path.
+func (c *Config) problems() []*fieldError {
+	v := &validator{}
+	v.address("server.listen", c.Server.Listen)
+	v.positive("server.sync_timeout", c.Server.SyncTimeout.Duration)
+	v.positive("server.max_wait", c.Server.MaxWait.Duration)
+	v.check("server.max_body_bytes", c.Server.MaxBodyBytes > 0, "must be > 0 (got %d)", c.Server.MaxBodyBytes)
+	v.positive("server.shutdown_timeout", c.Server.ShutdownTimeout.Duration)
+
+	v.redisURL("redis.url", c.Redis.URL)
+
+	w := c.Worker
+	v.check("worker.concurrency", w.Concurrency >= 1 && w.Concurrency <= 10000, "must be 1 to 10000 (got %d)", w.Concurrency)
+	v.upTo("worker.task_check_interval", w.TaskCheckInterval.Duration, 10*time.Second)
+	v.upTo("worker.delayed_task_check_interval", w.DelayedTaskCheckInterval.Duration, 10*time.Second)
+	v.positive("worker.shutdown_timeout", w.ShutdownTimeout.Duration)
+	v.address("worker.metrics_listen", w.MetricsListen)
+
+	j := c.Jobs
+	v.check("jobs.retention", j.Retention.Duration >= time.Minute, "must be at least 1m (got %s)", j.Retention)
+	v.check("jobs.timeout", j.Timeout.Duration >= time.Second, "must be at least 1s (got %s)", j.Timeout)
+	v.check("jobs.max_result_bytes", j.MaxResultBytes > 0, "must be > 0 (got %d)", j.MaxResultBytes)
+
+	for name, t := range c.Targets {
+		path := "targets." + name
+		if !targetName.MatchString(name) {
+			v.add(path, "invalid target name: use 1 to 64 letters, digits, '_', '.' or '-'")
+		}
+		if t == nil {
+			v.add(path, "must not be empty")
+			continue
+		}
+		v.target(path, t, c.Targets)
+	}
+
+	slices.SortStableFunc(v.problems, func(a, b *fieldError) int { return strings.Compare(a.path, b.path) })
+	return v.problems
+}
+
+// validator collects problems.
+type validator struct {
+	problems []*fieldError
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.problems = append(v.problems, &fieldError{path: path, msg: fmt.Sprintf(format, args...)})
+}
+
+// check adds a problem at path unless ok.
+func (v *validator) check(path string, ok bool, format string, args ...any) {
+	if !ok {
+		v.add(path, format, args...)
+	}
+}
+
+func (v *validator) positive(path string, d time.Duration) {
+	v.check(path, d > 0, "must be positive (got %s)", d)
+}
+
+// upTo checks that 0 < d <= limit.
+func (v *validator) upTo(path string, d, limit time.Duration) {
+	v.check(path, d > 0 && d <= limit, "must be positive and at most %s (got %s)", limit, d)
+}
+
+// address checks a listen address such as ":8000" or "127.0.0.1:9091".
+func (v *validator) address(path, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if n, perr := strconv.Atoi(port); perr != nil || n < 0 || n > 65535 {
+			err = errors.New("invalid port")
+		}
+	}
+	if err != nil {
+		v.add(path, "must be host:port, such as \":8000\" (got %q)", addr)
+	}
+}
+
+// redisURL checks a Redis URL without repeating it: it may hold a password.
+func (v *validator) redisURL(path, raw string) {
+	if raw == "" {
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		v.add(path, "is not a valid URL")
+	case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
+		v.add(path, "must be a redis://, rediss:// or unix:// URL")
+	case u.Scheme == "unix" && u.Path == "":
+		v.add(path, "a unix:// URL needs a socket path, such as unix:///run/redis.sock")
+	}
+}
+
+// target checks one target; all names the targets, for fallbacks.
+func (v *validator) target(path string, t *Target, all map[string]*Target) {
+	v.baseURL(path+".base_url", t.BaseURL)
+	v.check(path+".timeout_ms", t.TimeoutMS >= 1 && t.TimeoutMS <= 300000, "must be 1 to 300000 (got %d)", t.TimeoutMS)
+	v.check(path+".circuit.error_threshold", t.Circuit.ErrorThreshold > 0, "must be > 0 (got %d)", t.Circuit.ErrorThreshold)
+	v.check(path+".circuit.cooldown_s", t.Circuit.CooldownS > 0, "must be > 0 (got %d)", t.Circuit.CooldownS)
+	v.check(path+".cache.ttl_s", t.Cache.TTLS > 0, "must be > 0 (got %d)", t.Cache.TTLS)
+
+	if l := t.LLM; l != nil {
+		p := path + ".llm"
+		v.oneOf(p+".provider", l.Provider, "", "openai", "anthropic", "mistral")
+		if l.MaxTokens != nil {
+			v.check(p+".max_tokens", *l.MaxTokens > 0, "must be > 0 (got %d)", *l.MaxTokens)
+		}
+		if l.Temperature != nil {
+			v.check(p+".temperature", *l.Temperature >= 0 && *l.Temperature <= 2, "must be 0 to 2 (got %v)", *l.Temperature)
+		}
+		if l.SoftCostCapUSD != nil {
+			v.check(p+".soft_cost_cap_usd", isFinite(*l.SoftCostCapUSD) && *l.SoftCostCapUSD >= 0, "must be >= 0 (got %v)", *l.SoftCostCapUSD)
+		}
+		if l.HardCostCapUSD != nil {
+			v.check(p+".hard_cost_cap_usd", isFinite(*l.HardCostCapUSD) && *l.HardCostCapUSD >= 0, "must be >= 0 (got %v)", *l.HardCostCapUSD)
+			if l.SoftCostCapUSD != nil && *l.HardCostCapUSD < *l.SoftCostCapUSD {
+				v.add(p+".hard_cost_cap_usd", "must be >= soft_cost_cap_usd %v (got %v)", *l.SoftCostCapUSD, *l.HardCostCapUSD)
+			}
+		}
+	}
+
+	if a := t.Auth; a != nil {
+		p := path + ".auth"
+		if a.Type == "" {
+			v.add(p+".type", "required: bearer_env or api_key")
+		} else {
+			v.oneOf(p+".type", a.Type, AuthBearerEnv, AuthAPIKey)
+		}
+		switch {
+		case a.EnvVar == "":
+			v.add(p+".env_var", "required: the name of the environment variable holding the secret")
+		case !isEnvName(a.EnvVar):
+			// Not quoted: a secret pasted here by mistake must not reach the logs.
+			v.add(p+".env_var", "must be an environment variable name (letters, digits and _), not the secret itself")
+		}
+		v.check(p+".header", isToken(a.HeaderName), "must be an HTTP header name (got %q)", a.HeaderName)
+	}
+
+	seen := make(map[string]bool)
+	for i, name := range t.FallbackTargets {
+		p := fmt.Sprintf("%s.fallback_targets[%d]", path, i)
+		switch {
+		case all[name] == nil:
+			v.add(p, "no target named %q", name)
+		case path == "targets."+name:
+			v.add(p, "a target cannot fall back to itself")
+		case seen[name]:
+			v.add(p, "%q is listed twice", name)
+		}
+		seen[name] = true
+	}
+
+	for class, r := range t.RetryMatrix {
+		p := path + ".retry_matrix." + class
+		if !slices.Contains(retryClasses, class) {
+			v.add(p, "unknown error class: use %s", strings.Join(retryClasses, ", "))
+			continue
+		}
+		v.check(p+".attempts", r.Attempts >= 1 && r.Attempts <= 10, "must be 1 to 10 (got %d)", r.Attempts)
+		v.oneOf(p+".backoff", r.Backoff, BackoffExpJitter, BackoffExp, BackoffLinear, BackoffFixed)
+		v.check(p+".base_s", isFinite(r.BaseS) && r.BaseS > 0, "must be > 0 (got %v)", r.BaseS)
+		v.check(p+".max_s", isFinite(r.MaxS) && r.MaxS > 0, "must be > 0 (got %v)", r.MaxS)
+		if r.MaxS < r.BaseS {
+			v.add(p+".max_s", "must be >= base_s %v (got %v)", r.BaseS, r.MaxS)
+		}
+	}
+}
+
+// baseURL checks a target's base URL.
+func (v *validator) baseURL(path, raw string) {
+	if raw == "" {
+		v.add(path, "required")
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // without the URL, which may hold user info
+		}
+		v.add(path, "is not a valid URL: %s", err)
+		return
+	}
+	switch {
+	case u.User != nil:
+		v.add(path, "must not hold user info; put credentials in auth")
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.add(path, "must be an absolute http:// or https:// URL (got %q)", raw)
+	case u.Host == "":
+		v.add(path, "must have a host (got %q)", raw)
+	case u.RawQuery != "" || u.ForceQuery:
+		v.add(path, "must not have a query (got %q)", raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		v.add(path, "must not have a fragment (got %q)", raw)
+	}
+}
+
+// oneOf checks that value is one of allowed.
+func (v *validator) oneOf(path, value string, allowed ...string) {
+	if slices.Contains(allowed, value) {
+		return
+	}
+	var names []string
+	for _, a := range allowed {
+		if a != "" {
+			names = append(names, a)
+		}
+	}
+	msg := "must be one of " + strings.Join(names, ", ")
+	if slices.Contains(allowed, "") {
+		msg += ", or empty"
+	}
+	v.add(path, "%s (got %q)", msg, value)
+}
+
+func isFinite(f float64) bool {
+	return !math.IsNaN(f) && !math.IsInf(f, 0)
+}
+
+// isToken reports whether s is a valid HTTP header name (an RFC 9110 token).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r >= 0x7f || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
+}

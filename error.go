@@ -1,0 +1,136 @@
+package reliapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"time"
+)
+
+// Code names a failure in the error envelope's error.code. The api maps each
+// code to an HTTP status in one place (api/errors.go).
+type Code string
+
+// The error codes. Those marked "upstream" describe a call that reached (or
+// tried to reach) the target; the rest are ReliAPI's own decisions.
+const (
+	CodeInvalidRequest      Code = "INVALID_REQUEST"      // malformed or invalid input
+	CodeUnauthorized        Code = "UNAUTHORIZED"         // missing or unknown API key
+	CodeNotFound            Code = "NOT_FOUND"            // unknown route, target or job
+	CodeMethodNotAllowed    Code = "METHOD_NOT_ALLOWED"   // route exists, method does not
+	CodePayloadTooLarge     Code = "PAYLOAD_TOO_LARGE"    // body over server.max_body_bytes
+	CodeIdempotencyConflict Code = "IDEMPOTENCY_CONFLICT" // same key, different request
+	CodeJobCanceled         Code = "JOB_CANCELED"         // the job was canceled before it finished
+	CodeServerError         Code = "SERVER_ERROR"         // upstream: 5xx after the last retry
+	CodeClientError         Code = "CLIENT_ERROR"         // upstream: 429 after the last retry
+	CodeNetworkError        Code = "NETWORK_ERROR"        // upstream: connect/reset/protocol error
+	CodeTimeout             Code = "TIMEOUT"              // upstream: no answer within timeout_ms, or the job deadline passed
+	CodeResultTooLarge      Code = "RESULT_TOO_LARGE"     // upstream: body over jobs.max_result_bytes
+	CodeRedisUnavailable    Code = "REDIS_UNAVAILABLE"    // Redis did not answer in time
+	CodeShuttingDown        Code = "SHUTTING_DOWN"        // this replica is draining
+	CodeInternal            Code = "INTERNAL_ERROR"       // a bug; the message never leaks Go error text
+)
+
+// Error sources, for Error.Source.
+const (
+	SourceReliAPI  = "reliapi"
+	SourceUpstream = "upstream"
+)
+
+// Error is a failure with a code: what the error envelope shows. Err keeps
+// the underlying cause for logs; it is never serialised.
+type Error struct {
+	Code      Code   `json:"code"`
+	Message   string `json:"message"`
+	Retryable bool   `json:"retryable"`
+	Source    string `json:"source,omitempty"`
+	// UpstreamStatus is the upstream's HTTP status for SERVER_ERROR and
+	// CLIENT_ERROR.
+	UpstreamStatus int `json:"upstream_status,omitempty"`
+	// RetryAfter is how long the caller should wait before trying again.
+	RetryAfter time.Duration  `json:"retry_after,omitempty"`
+	Details    map[string]any `json:"details,omitempty"`
+	Err        error          `json:"-"`
+}
+
+// Errorf returns an Error with a formatted message from ReliAPI itself.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Source: SourceReliAPI}
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Sentinel errors shared by the layers.
+var (
+	// ErrNotFound means the thing asked for does not exist (for this tenant).
+	ErrNotFound = errors.New("not found")
+	// ErrRedisUnavailable means Redis did not answer; callers answer 503.
+	ErrRedisUnavailable = errors.New("redis unavailable")
+)
+
+// Class is how a failure should be treated by the retry policy and the
+// breaker. The retryable classes are the keys of a target's retry_matrix.
+type Class string
+
+// The failure classes.
+const (
+	ClassNone        Class = ""          // no failure
+	ClassRateLimited Class = "429"       // upstream said 429
+	ClassServer      Class = "5xx"       // upstream said 5xx
+	ClassNetwork     Class = "net"       // connect, reset, protocol error
+	ClassTimeout     Class = "timeout"   // no answer in time
+	ClassPermanent   Class = "permanent" // retrying cannot help
+)
+
+// Classify decides how a failure is treated. It is the single source for the
+// retry policy, the breaker and asynq's failure accounting.
+func Classify(err error) Class {
+	if err == nil {
+		return ClassNone
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		switch e.Code {
+		case CodeServerError:
+			return ClassServer
+		case CodeClientError:
+			if e.UpstreamStatus == 429 {
+				return ClassRateLimited
+			}
+			return ClassPermanent
+		case CodeNetworkError:
+			return ClassNetwork
+		case CodeTimeout:
+			return ClassTimeout
+		}
+		if e.Err == nil {
+			return ClassPermanent
+		}
+		err = e.Err
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return ClassPermanent
+	case errors.Is(err, context.DeadlineExceeded):
+		return ClassTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ClassTimeout
+	}
+	if ne != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return ClassNetwork
+	}
+	return ClassPermanent
+}

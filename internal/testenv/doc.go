@@ -1,0 +1,13 @@
+// Package testenv is the harness tests use to stand up real dependencies.
+//
+// It owns starting and stopping a private redis-server per test
+// ([StartRedis]), a counting fake upstream HTTP server serving the
+// [httpbin] handler ([StartUpstream]), building the reliapi binary once
+// per test binary ([Binary]) and picking free loopback ports ([FreePort]).
+//
+// Everything listens on 127.0.0.1 only, on ports chosen at run time, so
+// tests can run in parallel and never touch a shared Redis (such as one on
+// port 6379). Every helper registers its own cleanup with testing.TB.
+//
+// [httpbin]: github.com/reliapi/reliapi/internal/httpbin
+package testenv

@@ -1,0 +1,93 @@
+package reliapi
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// JobStatus is where a job is in its life: queued → running → succeeded,
+// failed or canceled.
+type JobStatus string
+
+// The job statuses. Succeeded, failed and canceled are terminal.
+const (
+	JobQueued    JobStatus = "queued"
+	JobRunning   JobStatus = "running"
+	JobSucceeded JobStatus = "succeeded"
+	JobFailed    JobStatus = "failed"
+	JobCanceled  JobStatus = "canceled"
+)
+
+// Terminal reports whether the status is final.
+func (s JobStatus) Terminal() bool {
+	return s == JobSucceeded || s == JobFailed || s == JobCanceled
+}
+
+// Valid reports whether s is one of the known statuses.
+func (s JobStatus) Valid() bool {
+	switch s {
+	case JobQueued, JobRunning, JobSucceeded, JobFailed, JobCanceled:
+		return true
+	}
+	return false
+}
+
+// JobKind says which proxy a job goes through.
+type JobKind string
+
+// The job kinds.
+const (
+	KindHTTP JobKind = "http"
+	KindLLM  JobKind = "llm"
+)
+
+// Job is one accepted call: the unit the api enqueues, a worker executes and
+// a client polls. It never holds the request's headers or body (they may carry
+// the caller's secrets); those travel only in the task payload.
+type Job struct {
+	ID             string
+	Tenant         string
+	Kind           JobKind
+	Status         JobStatus
+	Target         string
+	IdempotencyKey string
+	// RequestHash fingerprints the canonical request; a repeat of the same
+	// idempotency key with another hash is a conflict.
+	RequestHash string
+	// RequestID is the X-Request-ID of the call that created the job.
+	RequestID string
+	// Queue and TaskID locate the job's asynq task, so a cancel can reach it.
+	Queue       string
+	TaskID      string
+	CreatedAt   time.Time
+	StartedAt   time.Time
+	CompletedAt time.Time
+	// Attempts counts how often a worker started the job (more than one only
+	// after a crash or lease loss: asynq delivers at least once).
+	Attempts int
+	// Result is set once the job is succeeded or failed.
+	Result *Result
+}
+
+// Result is a finished job's outcome: Data on success, Error on failure.
+// The api renders it as exactly the body a synchronous call returns.
+type Result struct {
+	Data  json.RawMessage `json:"data,omitempty"`
+	Error *Error          `json:"error,omitempty"`
+	Meta  ResultMeta      `json:"meta"`
+}
+
+// ResultMeta is what the worker learned while executing a job.
+type ResultMeta struct {
+	// Retries is the number of upstream attempts after the first.
+	Retries int `json:"retries"`
+}
+
+// HTTPResponse is the Data of a successful HTTP job: the upstream's answer.
+// An upstream 4xx other than 429 is a successful call too; StatusCode
+// carries it.
+type HTTPResponse struct {
+	StatusCode int               `json:"status_code"`
+	Headers    map[string]string `json:"headers"`
+	Body       json.RawMessage   `json:"body"`
+}

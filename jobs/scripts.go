@@ -1,0 +1,78 @@
+package jobs
+
+import "github.com/redis/go-redis/v9"
+
+// createScript inserts a job unless one with that ID exists.
+//
+// KEYS[1] job hash
+// ARGV[1] retention in seconds; ARGV[2..] field, value pairs
+// returns {1, created_at_ms} when created, {0, HGETALL} when the job exists.
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, redis.call('HGETALL', KEYS[1])}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', 0, 'created_at', now, unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return {1, now}
+`)
+
+// startScript moves a queued (or, after a lost lease, running) job to running
+// for the task that carries it.
+//
+// KEYS[1] job hash
+// ARGV[1] asynq task ID of the delivery
+// returns HGETALL after the transition; an empty list when the job is gone.
+// The status in the reply says whether the caller may run the job: only
+// "running" means yes. A delivery from another task ID (a stale task of an
+// earlier job with the same ID) leaves the job untouched.
+var startScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at')
+if not f[1] then return {} end
+if f[2] == ARGV[1] and (f[1] == 'queued' or f[1] == 'running') then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('HSET', KEYS[1], 'status', 'running')
+  if not f[3] then redis.call('HSET', KEYS[1], 'started_at', now) end
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+end
+return redis.call('HGETALL', KEYS[1])
+`)
+
+// finishScript records the outcome of a running job and announces it.
+//
+// KEYS[1] job hash
+// ARGV[1] terminal status; ARGV[2] result JSON; ARGV[3] retention in seconds;
+// ARGV[4] done channel; ARGV[5] job ID; ARGV[6] asynq task ID of the delivery
+// returns 1 when recorded, 0 when the job was no longer running under that
+// task (canceled meanwhile, or gone).
+var finishScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id')
+if f[1] ~= 'running' or f[2] ~= ARGV[6] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'completed_at', now)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+`)
+
+// cancelScript cancels a job that has not finished.
+//
+// KEYS[1] job hash
+// ARGV[1] tenant; ARGV[2] retention in seconds; ARGV[3] done channel; ARGV[4] job ID
+// returns {previous status, HGETALL}; an empty list when the job does not
+// exist for that tenant.
+var cancelScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'status', 'tenant')
+if not f[1] or f[2] ~= ARGV[1] then return {} end
+if f[1] == 'queued' or f[1] == 'running' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('HSET', KEYS[1], 'status', 'canceled', 'completed_at', now)
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+end
+return {f[1], redis.call('HGETALL', KEYS[1])}
+`)

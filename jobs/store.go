@@ -1,0 +1,252 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Retention is how long a job record is kept after it is created, and
+	// again after it finishes. Default 24h.
+	Retention time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Retention <= 0 {
+		c.Retention = 24 * time.Hour
+	}
+}
+
+// Store reads and writes job records.
+type Store struct {
+	rdb redis.UniversalClient
+	cfg Config
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient, cfg Config) *Store {
+	cfg.setDefaults()
+	return &Store{rdb: rdb, cfg: cfg}
+}
+
+// New is a job to create: the fields the api decides.
+type New struct {
+	ID             string
+	Tenant         string
+	Kind           reliapi.JobKind
+	Target         string
+	IdempotencyKey string
+	RequestHash    string
+	RequestID      string
+	// Queue and TaskID say where the job's task is enqueued, so that a
+	// cancel can reach it.
+	Queue  string
+	TaskID string
+}
+
+// Create inserts a queued job unless a job with the same ID exists. It
+// returns the job and whether this call created it; when it did not, the
+// job is the existing one, untouched.
+func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
+	args := []any{
+		int64(s.cfg.Retention / time.Second),
+		"id", n.ID, "tenant", n.Tenant, "kind", string(n.Kind), "target", n.Target,
+		"idempotency_key", n.IdempotencyKey, "request_hash", n.RequestHash,
+		"request_id", n.RequestID, "queue", n.Queue, "task_id", n.TaskID,
+	}
+	res, err := createScript.Run(ctx, s.rdb, []string{jobKey(n.ID)}, args...).Slice()
+	if err != nil {
+		return nil, false, fmt.Errorf("creating job: %w", err)
+	}
+	if len(res) != 2 {
+		return nil, false, fmt.Errorf("creating job: unexpected reply %v", res)
+	}
+	if created, _ := res[0].(int64); created == 0 {
+		j, err := parseJob(res[1])
+		if err != nil {
+			return nil, false, fmt.Errorf("creating job: %w", err)
+		}
+		return j, false, nil
+	}
+	createdMS, _ := res[1].(int64)
+	if err := s.index(ctx, n.Tenant, n.ID, createdMS); err != nil {
+		return nil, false, err
+	}
+	return &reliapi.Job{
+		ID: n.ID, Tenant: n.Tenant, Kind: n.Kind, Status: reliapi.JobQueued, Target: n.Target,
+		IdempotencyKey: n.IdempotencyKey, RequestHash: n.RequestHash, RequestID: n.RequestID,
+		CreatedAt: time.UnixMilli(createdMS),
+	}, true, nil
+}
+
+// index adds a new job to its tenant's list and trims entries older than the
+// retention, whose records have expired.
+func (s *Store) index(ctx context.Context, tenant, id string, createdMS int64) error {
+	key := tenantJobsKey(tenant)
+	oldest := createdMS - s.cfg.Retention.Milliseconds()
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, key, redis.Z{Score: float64(createdMS), Member: id})
+		p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(oldest, 10))
+		// The index lives a little longer than its newest record.
+		p.Expire(ctx, key, s.cfg.Retention+time.Hour)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("indexing job: %w", err)
+	}
+	return nil
+}
+
+// Delete removes a job that was created but could not be enqueued, so that a
+// retry of the same request starts afresh.
+func (s *Store) Delete(ctx context.Context, tenant, id string) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, jobKey(id))
+		p.ZRem(ctx, tenantJobsKey(tenant), id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("deleting job: %w", err)
+	}
+	return nil
+}
+
+// Get returns the tenant's job. A job of another tenant is
+// reliapi.ErrNotFound, exactly like a missing one.
+func (s *Store) Get(ctx context.Context, tenant, id string) (*reliapi.Job, error) {
+	fields, err := s.rdb.HGetAll(ctx, jobKey(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading job: %w", err)
+	}
+	if len(fields) == 0 || fields["tenant"] != tenant {
+		return nil, reliapi.ErrNotFound
+	}
+	return jobFromFields(fields)
+}
+
+// Start marks the job running for the delivery of taskID. It returns the
+// job and whether the caller should run it: false when the job is already
+// finished or canceled, belongs to another task, or no longer exists (then
+// the job is nil).
+func (s *Store) Start(ctx context.Context, id, taskID string) (*reliapi.Job, bool, error) {
+	res, err := startScript.Run(ctx, s.rdb, []string{jobKey(id)}, taskID).Slice()
+	if err != nil {
+		return nil, false, fmt.Errorf("starting job: %w", err)
+	}
+	if len(res) == 0 {
+		return nil, false, nil
+	}
+	j, err := parseJob(res)
+	if err != nil {
+		return nil, false, fmt.Errorf("starting job: %w", err)
+	}
+	return j, j.Status == reliapi.JobRunning && j.TaskID == taskID, nil
+}
+
+// Finish records the outcome of a running job and announces it to waiters.
+// status must be JobSucceeded or JobFailed. It reports false when the job
+// was no longer running under taskID (it was canceled meanwhile).
+func (s *Store) Finish(ctx context.Context, id, taskID string, status reliapi.JobStatus, res *reliapi.Result) (bool, error) {
+	if status != reliapi.JobSucceeded && status != reliapi.JobFailed {
+		return false, fmt.Errorf("finishing job: status %q is not an outcome", status)
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		return false, fmt.Errorf("finishing job: encoding result: %w", err)
+	}
+	n, err := finishScript.Run(ctx, s.rdb, []string{jobKey(id)},
+		string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, taskID).Int()
+	if err != nil {
+		return false, fmt.Errorf("finishing job: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Canceled describes what Cancel did.
+type Canceled struct {
+	Job *reliapi.Job
+	// Was is the status before the call: JobQueued or JobRunning when this
+	// call canceled the job; a terminal status when there was nothing to do.
+	Was reliapi.JobStatus
+}
+
+// Cancel cancels the tenant's job if it has not finished. Canceling a
+// finished job changes nothing and is not an error.
+func (s *Store) Cancel(ctx context.Context, tenant, id string) (Canceled, error) {
+	res, err := cancelScript.Run(ctx, s.rdb, []string{jobKey(id)},
+		tenant, int64(s.cfg.Retention/time.Second), doneChannel, id).Slice()
+	if err != nil {
+		return Canceled{}, fmt.Errorf("canceling job: %w", err)
+	}
+	if len(res) != 2 {
+		return Canceled{}, reliapi.ErrNotFound
+	}
+	was, _ := res[0].(string)
+	j, err := parseJob(res[1])
+	if err != nil {
+		return Canceled{}, fmt.Errorf("canceling job: %w", err)
+	}
+	return Canceled{Job: j, Was: reliapi.JobStatus(was)}, nil
+}
+
+// parseJob reads a job from an HGETALL reply inside a script reply.
+func parseJob(v any) (*reliapi.Job, error) {
+	list, ok := v.([]any)
+	if !ok || len(list)%2 != 0 {
+		return nil, errors.New("malformed job record")
+	}
+	fields := make(map[string]string, len(list)/2)
+	for i := 0; i < len(list); i += 2 {
+		k, _ := list[i].(string)
+		v, _ := list[i+1].(string)
+		fields[k] = v
+	}
+	return jobFromFields(fields)
+}
+
+func jobFromFields(f map[string]string) (*reliapi.Job, error) {
+	j := &reliapi.Job{
+		ID:             f["id"],
+		Tenant:         f["tenant"],
+		Kind:           reliapi.JobKind(f["kind"]),
+		Status:         reliapi.JobStatus(f["status"]),
+		Target:         f["target"],
+		IdempotencyKey: f["idempotency_key"],
+		RequestHash:    f["request_hash"],
+		RequestID:      f["request_id"],
+		Queue:          f["queue"],
+		TaskID:         f["task_id"],
+		CreatedAt:      millis(f["created_at"]),
+		StartedAt:      millis(f["started_at"]),
+		CompletedAt:    millis(f["completed_at"]),
+	}
+	j.Attempts, _ = strconv.Atoi(f["attempts"])
+	if j.ID == "" || !j.Status.Valid() {
+		return nil, fmt.Errorf("malformed job record %q", j.ID)
+	}
+	if r := f["result"]; r != "" {
+		j.Result = new(reliapi.Result)
+		if err := json.Unmarshal([]byte(r), j.Result); err != nil {
+			return nil, fmt.Errorf("job %s: decoding result: %w", j.ID, err)
+		}
+	}
+	return j, nil
+}
+
+// millis parses a Unix millisecond timestamp; empty means the zero time.
+func millis(s string) time.Time {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}

@@ -1,0 +1,260 @@
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reliapi/reliapi"
+)
+
+// Config configures a Client.
+type Config struct {
+	// MaxBodyBytes caps an upstream response body; a larger one fails the
+	// call with RESULT_TOO_LARGE. Default 10 MiB.
+	MaxBodyBytes int64
+	// Transport carries the calls. Default: a pooled transport with a 5 s
+	// connect timeout.
+	Transport http.RoundTripper
+}
+
+// Client makes single attempts of proxied calls. It is safe for concurrent
+// use; one Client per process shares its connection pool across targets.
+type Client struct {
+	hc      *http.Client
+	maxBody int64
+}
+
+// New returns a Client.
+func New(cfg Config) *Client {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 10 << 20
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = NewTransport()
+	}
+	return &Client{
+		hc: &http.Client{
+			Transport: cfg.Transport,
+			// A redirect is an answer for the caller, not something to follow:
+			// following it could take the call to another host.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		maxBody: cfg.MaxBodyBytes,
+	}
+}
+
+// NewTransport returns the pooled transport Client uses by default.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Target is what a call needs to know about its upstream.
+type Target struct {
+	Name    string
+	BaseURL *url.URL
+	// Timeout bounds one attempt, response body included.
+	Timeout time.Duration
+	// AuthHeader and AuthValue, when set, are injected and override a
+	// client-supplied header of the same name.
+	AuthHeader, AuthValue string
+}
+
+// Request is one proxied call.
+type Request struct {
+	Method  string
+	Path    string
+	Query   url.Values
+	Headers map[string]string
+	Body    []byte
+	// IdempotencyKey, when set, is sent as Idempotency-Key unless the caller
+	// already sent one.
+	IdempotencyKey string
+}
+
+// Do makes one attempt. An upstream 1xx–4xx other than 429 is a successful
+// call; 429 and 5xx come back as *reliapi.Error (CLIENT_ERROR, SERVER_ERROR)
+// with the upstream status and Retry-After, alongside network failures
+// (NETWORK_ERROR) and timeouts (TIMEOUT).
+func (c *Client) Do(ctx context.Context, t Target, r Request) (*reliapi.HTTPResponse, error) {
+	u, err := reliapi.UpstreamURL(t.BaseURL, r.Path, r.Query)
+	if err != nil {
+		return nil, &reliapi.Error{Code: reliapi.CodeInvalidRequest, Message: err.Error(), Source: reliapi.SourceReliAPI}
+	}
+	attemptCtx, cancel := context.WithTimeout(ctx, t.Timeout)
+	defer cancel()
+
+	var body io.Reader
+	if len(r.Body) > 0 {
+		body = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(attemptCtx, r.Method, u.String(), body)
+	if err != nil {
+		return nil, &reliapi.Error{Code: reliapi.CodeInvalidRequest, Message: "invalid upstream request", Err: err, Source: reliapi.SourceReliAPI}
+	}
+	for k, v := range r.Headers {
+		req.Header.Set(k, v)
+	}
+	removeHopByHop(req.Header)
+	req.Header.Del("Host")
+	req.Header.Del("Content-Length")
+	if r.IdempotencyKey != "" && req.Header.Get("Idempotency-Key") == "" {
+		req.Header.Set("Idempotency-Key", r.IdempotencyKey)
+	}
+	if t.AuthHeader != "" {
+		req.Header.Set(t.AuthHeader, t.AuthValue)
+	}
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, attemptCtx, t, err)
+	}
+	defer resp.Body.Close()
+
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	if err != nil {
+		return nil, c.transportError(ctx, attemptCtx, t, err)
+	}
+	if int64(len(raw)) > c.maxBody {
+		return nil, &reliapi.Error{
+			Code:    reliapi.CodeResultTooLarge,
+			Message: fmt.Sprintf("Upstream response body is larger than %d bytes", c.maxBody),
+			Source:  reliapi.SourceReliAPI,
+		}
+	}
+
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		code := reliapi.CodeServerError
+		if resp.StatusCode < 500 {
+			code = reliapi.CodeClientError
+		}
+		return nil, &reliapi.Error{
+			Code:           code,
+			Message:        fmt.Sprintf("Upstream returned %d", resp.StatusCode),
+			Retryable:      true,
+			Source:         reliapi.SourceUpstream,
+			UpstreamStatus: resp.StatusCode,
+			RetryAfter:     ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			Details:        map[string]any{"body": decodeBody(raw)},
+		}
+	}
+	removeHopByHop(resp.Header)
+	headers := make(map[string]string, len(resp.Header))
+	for k, vs := range resp.Header {
+		headers[k] = strings.Join(vs, ", ")
+	}
+	return &reliapi.HTTPResponse{StatusCode: resp.StatusCode, Headers: headers, Body: decodeBody(raw)}, nil
+}
+
+// transportError maps a failure to reach the upstream or read its answer.
+func (c *Client) transportError(parent, attempt context.Context, t Target, err error) error {
+	if parent.Err() != nil {
+		// The job was canceled or its deadline passed: not the upstream's fault.
+		return parent.Err()
+	}
+	if errors.Is(attempt.Err(), context.DeadlineExceeded) || reliapi.Classify(err) == reliapi.ClassTimeout {
+		return &reliapi.Error{
+			Code:      reliapi.CodeTimeout,
+			Message:   fmt.Sprintf("Upstream did not answer within %s", t.Timeout),
+			Retryable: true,
+			Source:    reliapi.SourceUpstream,
+			Err:       err,
+		}
+	}
+	return &reliapi.Error{
+		Code:      reliapi.CodeNetworkError,
+		Message:   "Network error: " + networkReason(err),
+		Retryable: true,
+		Source:    reliapi.SourceUpstream,
+		Err:       err,
+	}
+}
+
+// networkReason names a network failure without echoing Go error text
+// (which may contain internal addresses) to the caller.
+func networkReason(err error) string {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &dnsErr):
+		return "host not found"
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return "connection refused or unreachable"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by upstream"
+	default:
+		return "connection failed"
+	}
+}
+
+// decodeBody is the upstream body as JSON when it is JSON, else
+// {"raw": text}; an empty body is null.
+func decodeBody(raw []byte) json.RawMessage {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return json.RawMessage("null")
+	}
+	if json.Valid(raw) {
+		return json.RawMessage(raw)
+	}
+	wrapped, _ := json.Marshal(map[string]string{"raw": string(raw)})
+	return wrapped
+}
+
+// hopByHop are the headers that describe one connection, not the message
+// (RFC 9110 §7.6.1); a proxy never forwards them.
+var hopByHop = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func removeHopByHop(h http.Header) {
+	for _, v := range h.Values("Connection") {
+		for _, name := range strings.Split(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date
+// (RFC 9110 §10.2.3). It returns 0 when the header is absent, invalid or in
+// the past.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs <= 0 || secs > 1e9 {
+			return 0
+		}
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

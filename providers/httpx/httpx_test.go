@@ -1,0 +1,225 @@
+package httpx_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/providers/httpx"
+)
+
+func target(t *testing.T, h http.HandlerFunc) httpx.Target {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL + "/base")
+	return httpx.Target{Name: "test", BaseURL: u, Timeout: 5 * time.Second}
+}
+
+func TestDoSuccessShapes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		status   int
+		body     string
+		wantBody string
+	}{
+		{"json", 200, `{"ok":true}`, `{"ok":true}`},
+		{"text", 200, `hello`, `{"raw":"hello"}`},
+		{"empty", 204, ``, `null`},
+		{"upstream 404 is a result", 404, `{"error":"nope"}`, `{"error":"nope"}`},
+		{"redirect is not followed", 302, ``, `null`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tg := target(t, func(w http.ResponseWriter, r *http.Request) {
+				if tt.status == 302 {
+					w.Header().Set("Location", "http://169.254.169.254/")
+				}
+				w.Header().Set("X-Upstream", "yes")
+				w.WriteHeader(tt.status)
+				w.Write([]byte(tt.body))
+			})
+			resp, err := httpx.New(httpx.Config{}).Do(context.Background(), tg, httpx.Request{Method: "GET", Path: "/x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.status || string(resp.Body) != tt.wantBody || resp.Headers["X-Upstream"] != "yes" {
+				t.Fatalf("got %d %s %v", resp.StatusCode, resp.Body, resp.Headers)
+			}
+		})
+	}
+}
+
+func TestDoSendsWhatItShould(t *testing.T) {
+	t.Parallel()
+	var got *http.Request
+	var gotBody string
+	tg := target(t, func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		b := make([]byte, 100)
+		n, _ := r.Body.Read(b)
+		gotBody = string(b[:n])
+		w.Header().Set("Connection", "X-Internal")
+		w.Header().Set("X-Internal", "secret-hop")
+		w.Write([]byte(`{}`))
+	})
+	tg.AuthHeader, tg.AuthValue = "Authorization", "Bearer target-secret"
+	resp, err := httpx.New(httpx.Config{}).Do(context.Background(), tg, httpx.Request{
+		Method: "POST", Path: "/charge?x=1", Query: url.Values{"y": {"2"}},
+		Headers: map[string]string{
+			"Authorization": "Bearer client", "Connection": "X-Drop", "X-Drop": "1",
+			"Keep-Alive": "timeout=5", "X-Keep": "kept", "Host": "evil.com",
+		},
+		Body: []byte(`{"amount":1}`), IdempotencyKey: "idem-1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string][2]string{
+		"path":            {got.URL.Path, "/base/charge"},
+		"query":           {got.URL.RawQuery, "x=1&y=2"},
+		"auth overridden": {got.Header.Get("Authorization"), "Bearer target-secret"},
+		"idempotency key": {got.Header.Get("Idempotency-Key"), "idem-1"},
+		"custom header":   {got.Header.Get("X-Keep"), "kept"},
+		"named hop":       {got.Header.Get("X-Drop"), ""},
+		"keep-alive":      {got.Header.Get("Keep-Alive"), ""},
+		"body":            {gotBody, `{"amount":1}`},
+		"response hop":    {resp.Headers["X-Internal"], ""},
+	}
+	for name, c := range checks {
+		if c[0] != c[1] {
+			t.Errorf("%s = %q, want %q", name, c[0], c[1])
+		}
+	}
+	if got.Host == "evil.com" {
+		t.Error("client Host header reached the upstream")
+	}
+}
+
+func TestDoErrors(t *testing.T) {
+	t.Parallel()
+	refused := func() httpx.Target {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		addr := l.Addr().String()
+		l.Close()
+		u, _ := url.Parse("http://" + addr)
+		return httpx.Target{BaseURL: u, Timeout: 5 * time.Second}
+	}
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	tests := []struct {
+		name       string
+		target     func(t *testing.T) httpx.Target
+		path       string
+		wantCode   reliapi.Code
+		wantStatus int
+		wantRA     time.Duration
+		wantClass  reliapi.Class
+	}{
+		{"503", func(t *testing.T) httpx.Target {
+			return target(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) })
+		}, "/", reliapi.CodeServerError, 503, 0, reliapi.ClassServer},
+		{"429 with retry-after", func(t *testing.T) httpx.Target {
+			return target(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "2")
+				w.WriteHeader(429)
+			})
+		}, "/", reliapi.CodeClientError, 429, 2 * time.Second, reliapi.ClassRateLimited},
+		{"refused", func(t *testing.T) httpx.Target { return refused() }, "/", reliapi.CodeNetworkError, 0, 0, reliapi.ClassNetwork},
+		{"timeout", func(t *testing.T) httpx.Target {
+			tg := target(t, func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-block:
+				case <-r.Context().Done():
+				}
+			})
+			tg.Timeout = 50 * time.Millisecond
+			return tg
+		}, "/", reliapi.CodeTimeout, 0, 0, reliapi.ClassTimeout},
+		{"too large", func(t *testing.T) httpx.Target {
+			return target(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(strings.Repeat("x", 2048))) })
+		}, "/", reliapi.CodeResultTooLarge, 0, 0, reliapi.ClassPermanent},
+		{"unsafe path", func(t *testing.T) httpx.Target {
+			return target(t, func(w http.ResponseWriter, r *http.Request) { t.Error("upstream called") })
+		}, "//evil.com", reliapi.CodeInvalidRequest, 0, 0, reliapi.ClassPermanent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := httpx.New(httpx.Config{MaxBodyBytes: 1024})
+			_, err := c.Do(context.Background(), tt.target(t), httpx.Request{Method: "GET", Path: tt.path})
+			var e *reliapi.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v, want *reliapi.Error", err)
+			}
+			if e.Code != tt.wantCode || e.UpstreamStatus != tt.wantStatus || e.RetryAfter != tt.wantRA || reliapi.Classify(err) != tt.wantClass {
+				t.Fatalf("got %+v class %q", e, reliapi.Classify(err))
+			}
+			if strings.Contains(e.Message, "127.0.0.1") {
+				t.Errorf("message leaks an address: %q", e.Message)
+			}
+		})
+	}
+}
+
+func TestDoReturnsContextErrorWhenCanceled(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	tg := target(t, func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-r.Context().Done()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-started; cancel() }()
+	_, err := httpx.New(httpx.Config{}).Do(ctx, tg, httpx.Request{Method: "GET", Path: "/"})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestUpstreamBodyInErrorDetails(t *testing.T) {
+	t.Parallel()
+	tg := target(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(500)
+		w.Write([]byte(`{"error":"db down"}`))
+	})
+	_, err := httpx.New(httpx.Config{}).Do(context.Background(), tg, httpx.Request{Method: "GET", Path: "/"})
+	var e *reliapi.Error
+	errors.As(err, &e)
+	b, _ := json.Marshal(e.Details["body"])
+	if string(b) != `{"error":"db down"}` {
+		t.Fatalf("details body = %s", b)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"2", 2 * time.Second},
+		{"0.5", 500 * time.Millisecond},
+		{"-1", 0},
+		{"soon", 0},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+	}
+	for _, tt := range tests {
+		if got := httpx.ParseRetryAfter(tt.in, now); got != tt.want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}

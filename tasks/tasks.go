@@ -1,0 +1,103 @@
+package tasks
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// TypeHTTP is the task type of a generic HTTP proxy call.
+const TypeHTTP = "reliapi:http"
+
+// Queue names. Synchronous callers are waiting on the other end of a socket,
+// so their work is dequeued before batch work submitted asynchronously.
+const (
+	QueueSync  = "sync"
+	QueueAsync = "async"
+)
+
+// Queues maps each queue to its asynq priority weight.
+var Queues = map[string]int{QueueSync: 6, QueueAsync: 3}
+
+// PayloadVersion is the version of Payload this build writes. A worker
+// refuses payloads of a version it does not know instead of guessing.
+const PayloadVersion = 1
+
+// ErrUnknownVersion means a payload was written by a newer build.
+var ErrUnknownVersion = errors.New("unknown payload version")
+
+// Payload is everything a worker needs to execute a job. It carries the
+// request itself (which may hold the caller's secrets in headers), so it
+// lives only in the queue, never in the job record.
+type Payload struct {
+	Version int    `json:"v"`
+	JobID   string `json:"job_id"`
+	Tenant  string `json:"tenant"`
+	Target  string `json:"target"`
+	// IdempotencyKey, when set, is passed upstream as Idempotency-Key and
+	// makes non-idempotent methods safe to retry.
+	IdempotencyKey string       `json:"idempotency_key,omitempty"`
+	HTTP           *HTTPRequest `json:"http,omitempty"`
+}
+
+// HTTPRequest is a generic HTTP call against a target, already validated by
+// the api: Method is upper case and Path cannot leave the target's host.
+type HTTPRequest struct {
+	Method  string            `json:"method"`
+	Path    string            `json:"path"`
+	Query   url.Values        `json:"query,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    []byte            `json:"body,omitempty"`
+}
+
+// Placement says where and how a task is enqueued.
+type Placement struct {
+	// Queue is QueueSync or QueueAsync.
+	Queue string
+	// TaskID is the asynq task ID, unique per job incarnation. It is not the
+	// job ID: a job ID derived from an idempotency key comes back after the
+	// job's retention, while asynq may still hold an archived task.
+	TaskID string
+	// Timeout bounds one run of the handler.
+	Timeout time.Duration
+}
+
+// NewHTTPTask builds the task for an HTTP job.
+func NewHTTPTask(p Payload, at Placement) (*asynq.Task, error) {
+	if p.HTTP == nil {
+		return nil, errors.New("tasks: HTTP payload without a request")
+	}
+	p.Version = PayloadVersion
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("tasks: encoding payload: %w", err)
+	}
+	return asynq.NewTask(TypeHTTP, data,
+		asynq.Queue(at.Queue),
+		asynq.TaskID(at.TaskID),
+		asynq.Timeout(at.Timeout),
+		// Retries of the upstream call happen inside the handler under the
+		// target's retry_matrix. asynq-level retries only cover infrastructure
+		// failures (Redis hiccups while recording the result, lost leases).
+		asynq.MaxRetry(3),
+	), nil
+}
+
+// Decode parses a task payload.
+func Decode(data []byte) (Payload, error) {
+	var p Payload
+	if err := json.Unmarshal(data, &p); err != nil {
+		return Payload{}, fmt.Errorf("tasks: decoding payload: %w", err)
+	}
+	if p.Version != PayloadVersion {
+		return Payload{}, fmt.Errorf("tasks: payload version %d: %w", p.Version, ErrUnknownVersion)
+	}
+	if p.JobID == "" {
+		return Payload{}, errors.New("tasks: payload without job_id")
+	}
+	return p, nil
+}

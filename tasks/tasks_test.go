@@ -1,0 +1,73 @@
+package tasks_test
+
+import (
+	"errors"
+	"net/url"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/reliapi/reliapi/tasks"
+)
+
+func TestHTTPTaskRoundTrip(t *testing.T) {
+	t.Parallel()
+	in := tasks.Payload{
+		JobID: "job_1", Tenant: "default", Target: "httpbin", IdempotencyKey: "k1",
+		HTTP: &tasks.HTTPRequest{
+			Method: "POST", Path: "/anything", Query: url.Values{"a": {"1", "2"}},
+			Headers: map[string]string{"X-Test": "yes"}, Body: []byte(`{"x":1}`),
+		},
+	}
+	task, err := tasks.NewHTTPTask(in, tasks.Placement{Queue: tasks.QueueSync, TaskID: "t1", Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.Type() != tasks.TypeHTTP {
+		t.Fatalf("type = %q", task.Type())
+	}
+	out, err := tasks.Decode(task.Payload())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Version = tasks.PayloadVersion
+	if !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", out, in)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		data    string
+		wantErr error
+	}{
+		{"not json", `{`, nil},
+		{"future version", `{"v":99,"job_id":"j"}`, tasks.ErrUnknownVersion},
+		{"no version", `{"job_id":"j"}`, tasks.ErrUnknownVersion},
+		{"no job id", `{"v":1}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := tasks.Decode([]byte(tt.data))
+			if err == nil {
+				t.Fatal("Decode succeeded")
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"v":1,"job_id":"j","http":{"method":"GET","path":"/"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := tasks.Decode(data)
+		if err == nil && (p.JobID == "" || p.Version != tasks.PayloadVersion) {
+			t.Fatalf("accepted invalid payload %+v", p)
+		}
+	})
+}

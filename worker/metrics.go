@@ -1,0 +1,36 @@
+package worker
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the worker's Prometheus series.
+type metrics struct {
+	jobs     *prometheus.CounterVec
+	attempts *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reliapi_jobs_total",
+			Help: "Jobs finished by this worker, by terminal status.",
+		}, []string{"status"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reliapi_upstream_attempts_total",
+			Help: "Upstream attempts by target and outcome (ok, 429, 5xx, net, timeout, error).",
+		}, []string{"target", "outcome"}),
+	}
+	reg.MustRegister(m.jobs, m.attempts)
+	return m
+}
+
+// outcome is the attempts label for one attempt's error.
+func outcome(err error, class string) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case class == "permanent":
+		return "error"
+	default:
+		return class
+	}
+}

@@ -1,0 +1,172 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/providers/httpx"
+	"github.com/reliapi/reliapi/reliability/retry"
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// Config configures a Worker.
+type Config struct {
+	// Redis is the process's shared client; asynq runs on it too. Required.
+	Redis redis.UniversalClient
+	// Settings is the loaded configuration (targets, worker and jobs
+	// sections). Required.
+	Settings *config.Config
+	// Logger receives structured logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the worker's metrics. Default: a private registry.
+	Registerer prometheus.Registerer
+	// HTTP makes upstream calls. Default: httpx.New with jobs.max_result_bytes.
+	HTTP *httpx.Client
+}
+
+// Worker runs jobs from the queues until stopped.
+type Worker struct {
+	cfg     Config
+	log     *slog.Logger
+	srv     *asynq.Server
+	store   *jobs.Store
+	http    *httpx.Client
+	metrics *metrics
+	targets map[string]target
+
+	stopOnce sync.Once
+}
+
+// target is a configured target prepared for calls.
+type target struct {
+	upstream httpx.Target
+	retries  retry.Matrix
+}
+
+// finishTimeout bounds writing a job's outcome, which happens even when the
+// job's own context has ended.
+const finishTimeout = 5 * time.Second
+
+// New builds a Worker. It does not start processing; call Start.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Redis == nil || cfg.Settings == nil {
+		return nil, errors.New("worker: Redis and Settings are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	s := cfg.Settings
+	if cfg.HTTP == nil {
+		cfg.HTTP = httpx.New(httpx.Config{MaxBodyBytes: s.Jobs.MaxResultBytes})
+	}
+	targets, err := prepareTargets(s.Targets)
+	if err != nil {
+		return nil, err
+	}
+	w := &Worker{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		store:   jobs.NewStore(cfg.Redis, jobs.Config{Retention: s.Jobs.Retention.Duration}),
+		http:    cfg.HTTP,
+		metrics: newMetrics(cfg.Registerer),
+		targets: targets,
+	}
+	w.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
+		Concurrency:              s.Worker.Concurrency,
+		Queues:                   tasks.Queues,
+		TaskCheckInterval:        s.Worker.TaskCheckInterval.Duration,
+		DelayedTaskCheckInterval: s.Worker.DelayedTaskCheckInterval.Duration,
+		ShutdownTimeout:          s.Worker.ShutdownTimeout.Duration,
+		RetryDelayFunc:           infraRetryDelay,
+		Logger:                   asynqLogger{cfg.Logger},
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			cfg.Logger.Warn("task failed, asynq will retry it", "task_id", id, "type", t.Type(), "error", err)
+		}),
+	})
+	return w, nil
+}
+
+func prepareTargets(in map[string]*config.Target) (map[string]target, error) {
+	out := make(map[string]target, len(in))
+	for name, t := range in {
+		base, err := url.Parse(t.BaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("worker: target %s: base_url: %w", name, err)
+		}
+		m := retry.Matrix{}
+		for _, class := range []reliapi.Class{reliapi.ClassRateLimited, reliapi.ClassServer, reliapi.ClassNetwork, reliapi.ClassTimeout} {
+			if p, ok := t.Retry(string(class)); ok {
+				m[class] = retry.Policy{Attempts: p.Attempts, Backoff: p.Backoff, Base: p.Base(), Max: p.Max()}
+			}
+		}
+		up := httpx.Target{Name: name, BaseURL: base, Timeout: t.Timeout()}
+		// The secret is read from the environment once, here; it stays in
+		// this process's memory and in the upstream request, nowhere else.
+		up.AuthHeader, up.AuthValue, _ = t.Auth.Header()
+		out[name] = target{upstream: up, retries: m}
+	}
+	return out, nil
+}
+
+// infraRetryDelay spaces asynq-level retries, which only happen when the
+// handler could not record an outcome (Redis trouble): soon, then backing
+// off to 30 s.
+func infraRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	d := min(time.Second<<min(n, 5), 30*time.Second)
+	return d/2 + rand.N(d/2)
+}
+
+// Start begins processing tasks. It returns once the asynq server runs.
+func (w *Worker) Start(context.Context) error {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(tasks.TypeHTTP, w.handleHTTP)
+	if err := w.srv.Start(mux); err != nil {
+		return fmt.Errorf("worker: starting asynq server: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching new tasks, waits up to worker.shutdown_timeout for
+// running ones, and puts the rest back on their queues for another worker.
+// It is safe to call more than once.
+func (w *Worker) Stop() {
+	w.stopOnce.Do(w.srv.Shutdown)
+}
+
+// finish records a job's outcome and counts it.
+func (w *Worker) finish(ctx context.Context, jobID, taskID string, res *reliapi.Result) error {
+	status := reliapi.JobSucceeded
+	if res.Error != nil {
+		status = reliapi.JobFailed
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	recorded, err := w.store.Finish(ctx, jobID, taskID, status, res)
+	if err != nil {
+		return err
+	}
+	if recorded {
+		w.metrics.jobs.WithLabelValues(string(status)).Inc()
+	} else {
+		w.log.Info("job was canceled while running; outcome dropped", "job_id", jobID)
+	}
+	return nil
+}
