@@ -48,11 +48,8 @@ func decodeJSON(r io.Reader, v any, limit int64) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data")
-	}
 	if err == nil {
-		if _, err := dec.Token(); err != io.EOF {
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 			return invalid("Request body must be a single JSON object")
 		}
 		return nil

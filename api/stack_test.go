@@ -1,0 +1,236 @@
+package api_test
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/api"
+	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/worker"
+)
+
+// stack is one api and (optionally) one worker in process, on a private
+// Redis, in front of a fake upstream: the bundle each test gets.
+type stack struct {
+	t        *testing.T
+	redis    *testenv.Redis
+	rdb      redis.UniversalClient
+	upstream *testenv.Upstream
+	settings *config.Config
+	api      *api.Server
+	url      string
+	logs     *syncBuffer
+	worker   *worker.Worker
+}
+
+type stackOptions struct {
+	// extraYAML is appended under the top level of the config.
+	extraYAML string
+	// targetYAML is appended under the "up" target.
+	targetYAML string
+	// noWorker leaves jobs queued until startWorker is called.
+	noWorker bool
+	// syncTimeout is server.sync_timeout; default 10s.
+	syncTimeout string
+}
+
+func newStack(t *testing.T, opt stackOptions) *stack {
+	t.Helper()
+	s := &stack{t: t, redis: testenv.StartRedis(t), upstream: testenv.StartUpstream(t), logs: &syncBuffer{}}
+	yaml := fmt.Sprintf(`
+server:
+  sync_timeout: %s
+  max_wait: 10s
+  max_body_bytes: 65536
+worker:
+  concurrency: 16
+  task_check_interval: 1ms
+  shutdown_timeout: 2s
+%s
+targets:
+  up:
+    base_url: %q
+    timeout_ms: 5000
+    retry_matrix:
+      "429": {attempts: 3, backoff: fixed, base_s: 0.01}
+      "5xx": {attempts: 3, backoff: fixed, base_s: 0.01}
+      "net": {attempts: 2, backoff: fixed, base_s: 0.01}
+%s
+`, cmp.Or(opt.syncTimeout, "10s"), opt.extraYAML, s.upstream.URL, indent(opt.targetYAML, "    "))
+	settings, err := config.Parse([]byte(yaml), "test.yaml", func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	s.settings = settings
+	rdb, err := redis.ParseURL(s.redis.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb.DialTimeout, rdb.ReadTimeout, rdb.WriteTimeout = time.Second, time.Second, time.Second
+	rdb.DialerRetries, rdb.MaxRetries, rdb.ContextTimeoutEnabled = 1, 1, true
+	client := redis.NewClient(rdb)
+	t.Cleanup(func() { client.Close() })
+	s.rdb = client
+
+	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := api.New(api.Config{Redis: client, Settings: settings, Logger: log, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start(context.Background())
+	t.Cleanup(srv.Stop)
+	s.api = srv
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	s.url = hs.URL
+	if !opt.noWorker {
+		s.startWorker()
+	}
+	return s
+}
+
+// startWorker starts the stack's worker; cleanup stops it first (before
+// the Redis and upstream it uses).
+func (s *stack) startWorker() {
+	s.t.Helper()
+	log := slog.New(slog.NewJSONHandler(s.logs, nil))
+	w, err := worker.New(worker.Config{Redis: s.rdb, Settings: s.settings, Logger: log})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		s.t.Fatal(err)
+	}
+	s.worker = w
+	s.t.Cleanup(w.Stop)
+}
+
+func indent(s, prefix string) string {
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(strings.Trim(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// response is an HTTP answer with its body decoded.
+type response struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+func (s *stack) do(method, path string, body any, headers ...string) response {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		data, _ := json.Marshal(b)
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, raw: raw}
+	if len(raw) > 0 && json.Unmarshal(raw, &r.body) != nil {
+		s.t.Fatalf("%s %s: answer is not a JSON object: %s", method, path, raw)
+	}
+	return r
+}
+
+// proxy sends a proxy call for the "up" target.
+func (s *stack) proxy(method, path string, headers ...string) response {
+	s.t.Helper()
+	return s.do("POST", "/v1/proxy/http", map[string]any{"target": "up", "method": method, "path": path}, headers...)
+}
+
+// waitJob long-polls a job until it is terminal (bounded).
+func (s *stack) waitJob(id string) response {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		r := s.do("GET", "/v1/jobs/"+id+"?wait=5", nil)
+		if st := r.body["status"]; st == "succeeded" || st == "failed" || st == "canceled" {
+			return r
+		}
+	}
+	s.t.Fatalf("job %s did not finish", id)
+	return response{}
+}
+
+// eventually polls cond until it holds, failing after a bound.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// get walks a decoded JSON value: get(m, "meta", "job_id").
+func get(v any, path ...string) any {
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[p]
+	}
+	return v
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
