@@ -43,3 +43,11 @@ func Binary(tb testing.TB) string {
 	}
 	return binary.path
 }
+
+// RemoveBinary deletes what Binary built. Call it from TestMain after
+// m.Run, in packages that use Binary.
+func RemoveBinary() {
+	if binary.path != "" {
+		os.RemoveAll(filepath.Dir(binary.path))
+	}
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
+)
+
+func TestVersionAndUsage(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, os.Getenv, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "reliapi ") {
+		t.Errorf("version: %d %q", code, out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"frobnicate"}, os.Getenv, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
+		t.Errorf("unknown command: %d %q", code, errOut.String())
+	}
+	if code := run(context.Background(), nil, os.Getenv, &out, &errOut); code != 2 {
+		t.Errorf("no command: %d", code)
+	}
+}
+
+func TestStartFailsClearly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("targets:\n  a:\n    base_url: http://x\n    timeout_ms: nope\n"), 0o600)
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"missing config", []string{"api", "--config", filepath.Join(dir, "none.yaml")}, nil, "none.yaml"},
+		{"bad config", []string{"worker", "--config", bad}, map[string]string{"REDIS_URL": "redis://127.0.0.1:1"}, "targets.a.timeout_ms"},
+		{"no redis", []string{"api", "--config", writeConfig(t, "http://127.0.0.1:1", "")}, nil, "REDIS_URL is not set"},
+		{"bad redis url", []string{"api", "--config", writeConfig(t, "http://127.0.0.1:1", "")}, map[string]string{"REDIS_URL": "mongodb://x"}, "REDIS_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errOut bytes.Buffer
+			getenv := func(k string) string { return tt.env[k] }
+			code := run(context.Background(), tt.args, getenv, &out, &errOut)
+			if code != 1 || !strings.Contains(errOut.String(), tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 1 and a mention of %q", code, errOut.String(), tt.want)
+			}
+		})
+	}
+}
+
+// withoutEnv is os.Environ without the named variables.
+func withoutEnv(names ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		keep := true
+		for _, n := range names {
+			if strings.HasPrefix(kv, n+"=") {
+				keep = false
+			}
+		}
+		if keep {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func TestDevModeWorksOffline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	t.Parallel()
+	demo := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfg := writeConfig(t, "http://"+demo, "")
+	p := startProcEnv(t, "dev", withoutEnv("REDIS_URL"), "dev", "--config", cfg, "--listen", listen, "--demo-listen", demo)
+	waitReady(t, "http://"+listen+"/readyz", p)
+	if line := firstLine(p.out.String()); !strings.Contains(line, "embedded") || !strings.Contains(line, "REDIS_URL") {
+		t.Errorf("first log line does not announce the embedded Redis: %s", line)
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	status, body := call(t, client, "POST", "http://"+listen+"/v1/proxy/http",
+		map[string]any{"target": "up", "method": "GET", "path": "/flaky?fail=1"})
+	if status != 200 || body["success"] != true {
+		t.Fatalf("sync call in dev mode: %d %v", status, body)
+	}
+	p.terminate(t)
+}
+
+// TestAPIShutdownHandsOffWaitingCalls stops an api while a synchronous call
+// waits: the caller gets 202 with its job, and the job still completes.
+func TestAPIShutdownHandsOffWaitingCalls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	t.Parallel()
+	r := testenv.StartRedis(t)
+	up := testenv.StartUpstream(t)
+	arrived := make(chan struct{}, 1)
+	gate := make(chan struct{})
+	up.Handle("/slow", func(w http.ResponseWriter, req *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-gate:
+			w.Write([]byte(`{"done":true}`))
+		case <-req.Context().Done():
+		}
+	})
+	cfg := writeConfig(t, up.URL, "")
+	// A short shutdown timeout: the waiting call cannot finish within it.
+	os.WriteFile(cfg, bytes.Replace(must(os.ReadFile(cfg)), []byte("sync_timeout: 20s"), []byte("sync_timeout: 20s\n  shutdown_timeout: 3s"), 1), 0o600)
+	env := []string{"REDIS_URL=" + r.URL()}
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	apiProc := startProc(t, "api", env, "api", "--config", cfg, "--listen", listen)
+	workerProc := startProc(t, "worker", env, "worker", "--config", cfg, "--metrics-listen", "127.0.0.1:0")
+	waitReady(t, "http://"+listen+"/readyz", apiProc)
+
+	client := &http.Client{Timeout: 30 * time.Second}
+	type answer struct {
+		status int
+		body   map[string]any
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		status, body := call(t, client, "POST", "http://"+listen+"/v1/proxy/http",
+			map[string]any{"target": "up", "method": "GET", "path": "/slow"})
+		answers <- answer{status, body}
+	}()
+	<-arrived
+	apiProc.terminate(t)
+	a := <-answers
+	if a.status != 202 || a.body["object"] != "job" {
+		t.Fatalf("waiting call during shutdown: %d %v", a.status, a.body)
+	}
+	close(gate)
+
+	// The job finishes although the api that accepted it is gone.
+	listen2 := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	api2 := startProc(t, "api-2", env, "api", "--config", cfg, "--listen", listen2)
+	waitReady(t, "http://"+listen2+"/readyz", api2)
+	status, job := call(t, client, "GET", "http://"+listen2+"/v1/jobs/"+a.body["id"].(string)+"?wait=20", nil)
+	if status != 200 || job["status"] != "succeeded" {
+		t.Fatalf("job after hand-off: %d %v", status, job)
+	}
+	if n := up.Calls("/slow"); n != 1 {
+		t.Fatalf("upstream calls = %d, want 1", n)
+	}
+	workerProc.terminate(t)
+	api2.terminate(t)
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
