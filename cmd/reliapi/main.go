@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -34,6 +36,8 @@ commands:
   worker    execute jobs (needs REDIS_URL)
   dev       api + worker + demo upstream in one process; embedded Redis when REDIS_URL is unset
   version   print the version
+  healthcheck [URL]  exit 0 when URL (default http://127.0.0.1:8000/livez) answers 200; for
+            container HEALTHCHECKs on images without curl
 
 Run 'reliapi <command> -h' for the command's flags.
 `
@@ -48,6 +52,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "version" || cmd == "--version" {
 		fmt.Fprintln(stdout, "reliapi", fullVersion())
 		return 0
+	}
+	if cmd == "healthcheck" {
+		return healthcheck(args, stderr)
 	}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
@@ -119,6 +126,26 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// healthcheck probes a liveness URL once.
+func healthcheck(args []string, stderr io.Writer) int {
+	url := "http://127.0.0.1:8000/livez"
+	if len(args) > 0 {
+		url = args[0]
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintln(stderr, "healthcheck:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(stderr, "healthcheck:", url, "answered", resp.Status)
+		return 1
+	}
+	return 0
 }
 
 func fullVersion() string {

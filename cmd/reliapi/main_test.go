@@ -27,6 +27,9 @@ func TestVersionAndUsage(t *testing.T) {
 	if code := run(context.Background(), nil, os.Getenv, &out, &errOut); code != 2 {
 		t.Errorf("no command: %d", code)
 	}
+	if code := run(context.Background(), []string{"healthcheck", "http://127.0.0.1:1/livez"}, os.Getenv, &out, &errOut); code != 1 {
+		t.Errorf("healthcheck of nothing: %d", code)
+	}
 }
 
 func TestStartFailsClearly(t *testing.T) {
@@ -87,6 +90,10 @@ func TestDevModeWorksOffline(t *testing.T) {
 	waitReady(t, "http://"+listen+"/readyz", p)
 	if line := firstLine(p.out.String()); !strings.Contains(line, "embedded") || !strings.Contains(line, "REDIS_URL") {
 		t.Errorf("first log line does not announce the embedded Redis: %s", line)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"healthcheck", "http://" + listen + "/livez"}, os.Getenv, &out, &errOut); code != 0 {
+		t.Errorf("healthcheck of a live api: %d %s", code, errOut.String())
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
 	status, body := call(t, client, "POST", "http://"+listen+"/v1/proxy/http",
