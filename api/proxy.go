@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"time"
@@ -128,6 +129,11 @@ func (s *Server) answer(c *gin.Context, job *reliapi.Job, attached bool, wait ti
 		ctx, cancel := s.waitCtx(c.Request.Context(), wait)
 		defer cancel()
 		latest, err := s.waiter.Wait(ctx, tenant(c), job.ID)
+		if errors.Is(err, reliapi.ErrNotFound) {
+			// The job this call attached to was removed because its enqueue
+			// failed; a retry of the same request creates it afresh.
+			err = &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "The job could not be enqueued; retry the request", Retryable: true, Err: err}
+		}
 		if err != nil {
 			writeError(c, err, meta{RequestID: requestID(c), JobID: &job.ID, Target: job.Target})
 			return

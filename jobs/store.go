@@ -84,7 +84,7 @@ func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
 	return &reliapi.Job{
 		ID: n.ID, Tenant: n.Tenant, Kind: n.Kind, Status: reliapi.JobQueued, Target: n.Target,
 		IdempotencyKey: n.IdempotencyKey, RequestHash: n.RequestHash, RequestID: n.RequestID,
-		CreatedAt: time.UnixMilli(createdMS),
+		Queue: n.Queue, TaskID: n.TaskID, CreatedAt: time.UnixMilli(createdMS),
 	}, true, nil
 }
 
@@ -158,6 +158,9 @@ func (s *Store) Start(ctx context.Context, id, taskID string) (*reliapi.Job, boo
 func (s *Store) Finish(ctx context.Context, id, taskID string, status reliapi.JobStatus, res *reliapi.Result) (bool, error) {
 	if status != reliapi.JobSucceeded && status != reliapi.JobFailed {
 		return false, fmt.Errorf("finishing job: status %q is not an outcome", status)
+	}
+	if res == nil {
+		return false, errors.New("finishing job: no result")
 	}
 	data, err := json.Marshal(res)
 	if err != nil {

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -31,8 +32,12 @@ type Waiter struct {
 	done     chan struct{}
 }
 
-// NewWaiter returns a Waiter reading jobs from store.
+// NewWaiter returns a Waiter reading jobs from store. A nil logger means
+// slog.Default().
 func NewWaiter(store *Store, logger *slog.Logger) *Waiter {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	return &Waiter{
 		store:   store,
 		rdb:     store.rdb,
@@ -135,6 +140,10 @@ func (w *Waiter) Wait(ctx context.Context, tenant, id string) (*reliapi.Job, err
 		next, err := w.store.Get(ctx, tenant, id)
 		if ctx.Err() != nil {
 			return job, nil
+		}
+		if errors.Is(err, reliapi.ErrNotFound) {
+			// Deleted meanwhile: its enqueue failed, so nothing will run it.
+			return nil, err
 		}
 		if err != nil {
 			// Redis trouble while waiting: keep the last state we saw and try

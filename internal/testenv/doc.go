@@ -7,7 +7,9 @@
 //
 // Everything listens on 127.0.0.1 only, on ports chosen at run time, so
 // tests can run in parallel and never touch a shared Redis (such as one on
-// port 6379). Every helper registers its own cleanup with testing.TB.
+// port 6379). Every helper registers its own cleanup with testing.TB, except
+// [StartRedisProcess], which serves programs that are not tests (the
+// benchmark report) and leaves stopping the server to its caller.
 //
 // [httpbin]: github.com/reliapi/reliapi/internal/httpbin
 package testenv

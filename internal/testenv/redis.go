@@ -58,16 +58,24 @@ type redisProcess struct {
 // fails the test and tells the user to run `make test`, which installs it.
 func StartRedis(tb testing.TB) *Redis {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		tb.Fatalf("testenv: redis-server is not installed (%v); run `make test`, which installs it", err)
-	}
-	r, err := startRedis(bin, tb.TempDir())
+	r, err := StartRedisProcess(tb.TempDir())
 	if err != nil {
 		tb.Fatalf("testenv: %v", err)
 	}
 	tb.Cleanup(r.Stop)
 	return r
+}
+
+// StartRedisProcess is StartRedis for programs that are not tests, such as
+// the benchmark report: it starts redis-server on a free loopback port with
+// persistence off and dir as its working directory, and waits until it
+// answers PING. The caller must call Stop; dir is left in place.
+func StartRedisProcess(dir string) (*Redis, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server is not installed (%v); run `make test`, which installs it", err)
+	}
+	return startRedis(bin, dir)
 }
 
 // startRedis starts redis-server on a free port, choosing another port when

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// completionTimeout bounds the wait for the last job of a throughput run.
+const completionTimeout = time.Minute
+
+// asyncResult is one row of the async throughput table.
+type asyncResult struct {
+	jobs      int
+	wall      time.Duration // first submit to last completion
+	perSecond float64
+	submit    stats     // latency of one submit (202) or enqueue
+	redeliver int       // jobs that ran more than once (attempts > 1)
+	cpu       *cpuUsage // per job; nil without /proc
+}
+
+// measureAsyncOurs submits jobs with Prefer: respond-async from conc
+// goroutines and measures from the first submit until the last job's
+// completed_at. It waits on the upstream's call count (cheap, in-process)
+// and then reads every job back to check that each one succeeded.
+func (e *env) measureAsyncOurs(ctx context.Context, jobs, conc int) (asyncResult, error) {
+	const phase = "async"
+	ids := make([]string, jobs)
+	cpu := e.startCPU()
+	start := time.Now()
+	sub, err := runLoad(ctx, jobs, conc, func(ctx context.Context, i int) error {
+		status, body, loc, err := e.proxy(ctx, phase, "respond-async")
+		if err != nil {
+			return err
+		}
+		id, ok := strings.CutPrefix(loc, "/v1/jobs/")
+		if status != http.StatusAccepted || !ok {
+			return fmt.Errorf("async submit answered %d (Location %q) %s", status, loc, body)
+		}
+		ids[i] = id
+		return nil
+	})
+	if err != nil {
+		return asyncResult{}, err
+	}
+	err = waitFor(ctx, completionTimeout, "every async job to reach the upstream", func(context.Context) error {
+		if err := e.worker.exited(); err != nil {
+			return permanent(err)
+		}
+		if got := e.upstream.calls(phase); got < jobs {
+			return fmt.Errorf("%d of %d calls arrived", got, jobs)
+		}
+		return nil
+	})
+	if err != nil {
+		return asyncResult{}, err
+	}
+	// Taken before the jobs are read back, which costs the api CPU too.
+	cpuPerJob := cpu.perCall(jobs)
+	last, redelivered, err := e.checkJobs(ctx, ids, conc)
+	if err != nil {
+		return asyncResult{}, err
+	}
+	if got := e.upstream.calls(phase); got != jobs {
+		return asyncResult{}, fmt.Errorf("%d async jobs called the upstream %d times", jobs, got)
+	}
+	wall := last.Sub(start)
+	return asyncResult{jobs: jobs, wall: wall, perSecond: float64(jobs) / wall.Seconds(), submit: summarize(sub), redeliver: redelivered, cpu: cpuPerJob}, nil
+}
+
+// jobView is the part of a job resource the bench checks.
+type jobView struct {
+	Status      string     `json:"status"`
+	CreatedAt   *time.Time `json:"created_at"`
+	StartedAt   *time.Time `json:"started_at"`
+	CompletedAt *time.Time `json:"completed_at"`
+	Attempts    int        `json:"attempts"`
+	Result      *struct {
+		Success bool `json:"success"`
+	} `json:"result"`
+}
+
+// checkJobs reads every job (long-polling any that is not finished yet) and
+// fails unless all succeeded. It returns the latest completed_at and how
+// many jobs were delivered more than once.
+func (e *env) checkJobs(ctx context.Context, ids []string, conc int) (time.Time, int, error) {
+	var (
+		mu          sync.Mutex
+		last        time.Time
+		redelivered int
+	)
+	_, err := runLoad(ctx, len(ids), conc, func(ctx context.Context, i int) error {
+		j, err := e.getJob(ctx, ids[i])
+		if err != nil {
+			return err
+		}
+		if j.Status != "succeeded" || j.Result == nil || !j.Result.Success || j.CompletedAt == nil {
+			return fmt.Errorf("job %s ended %q, want succeeded", ids[i], j.Status)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if j.CompletedAt.After(last) {
+			last = *j.CompletedAt
+		}
+		if j.Attempts > 1 {
+			redelivered++
+		}
+		return nil
+	})
+	return last, redelivered, err
+}
+
+// getJob reads a job, waiting up to 10 s for it to finish.
+func (e *env) getJob(ctx context.Context, id string) (*jobView, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.apiURL+"/v1/jobs/"+id+"?wait=10", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var j jobView
+	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /v1/jobs/%s answered %d (%v)", id, resp.StatusCode, err)
+	}
+	return &j, nil
+}
+
+// rawPayload is about the size of a reliapi task payload, so that both
+// throughput runs move similar bytes through Redis.
+var rawPayload = []byte(`{"v":1,"job_id":"job_0123456789abcdef0123456789abcdef","tenant":"default","target":"bench","http":{"method":"GET","path":"/get","query":{"phase":["raw"]}}}`)
+
+// measureAsyncRaw is the baseline: plain asynq on the same Redis, with the
+// worker's concurrency and task check interval, a separate queue and a
+// handler that does nothing. It measures from the first enqueue to the
+// last handler call.
+func (e *env) measureAsyncRaw(ctx context.Context, jobs, conc, workers int, interval time.Duration) (asyncResult, error) {
+	const queue, taskType = "bench_raw", "bench:noop"
+	// One client per process, like reliapi (cmd/reliapi/redis.go uses 128).
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr, PoolSize: 128})
+	defer rdb.Close()
+
+	var handled atomic.Int64
+	var lastHandled atomic.Int64 // UnixNano of the jobs-th handler call
+	done := make(chan struct{})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(taskType, func(context.Context, *asynq.Task) error {
+		if handled.Add(1) == int64(jobs) {
+			lastHandled.Store(time.Now().UnixNano())
+			close(done)
+		}
+		return nil
+	})
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:       workers,
+		Queues:            map[string]int{queue: 1},
+		TaskCheckInterval: interval,
+		LogLevel:          asynq.WarnLevel,
+	})
+	if err := srv.Start(mux); err != nil {
+		return asyncResult{}, fmt.Errorf("starting raw asynq server: %w", err)
+	}
+	// Stopped before the next phase so that its idle polling does not count
+	// as reliapi's Redis traffic.
+	defer srv.Shutdown()
+
+	client := asynq.NewClientFromRedisClient(rdb)
+	cpu := e.startCPU()
+	start := time.Now()
+	sub, err := runLoad(ctx, jobs, conc, func(ctx context.Context, _ int) error {
+		_, err := client.EnqueueContext(ctx, asynq.NewTask(taskType, rawPayload), asynq.Queue(queue))
+		return err
+	})
+	if err != nil {
+		return asyncResult{}, fmt.Errorf("enqueueing raw asynq tasks: %w", err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return asyncResult{}, ctx.Err()
+	case <-time.After(completionTimeout):
+		return asyncResult{}, fmt.Errorf("raw asynq handled %d of %d tasks in %v", handled.Load(), jobs, completionTimeout)
+	}
+	wall := time.Unix(0, lastHandled.Load()).Sub(start)
+	return asyncResult{jobs: jobs, wall: wall, perSecond: float64(jobs) / wall.Seconds(), submit: summarize(sub), cpu: cpu.perCall(jobs)}, nil
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/testenv"
+)
+
+// readyTimeout bounds every wait for something to come up.
+const readyTimeout = 20 * time.Second
+
+// env is the running system under test and the client side of it.
+type env struct {
+	dir      string // temporary files: binary, config, redis working dir
+	redis    *testenv.Redis
+	rdb      *redis.Client // the bench's own connection, for INFO
+	upstream *upstream
+	api      *proc
+	worker   *proc
+	apiURL   string
+	client   *http.Client // keep-alive client for both the api and the upstream
+	pids     [4]int       // processes whose CPU is measured, in cpuProcs order
+	rep      report
+
+	cleanups []func() // run in reverse order by close
+}
+
+// setup starts redis-server, the upstream, and one api and one worker
+// process, and waits until they serve. On error it stops what it started.
+func setup(ctx context.Context, o options) (e *env, err error) {
+	e = &env{client: newClient(64)}
+	defer func() {
+		if err != nil {
+			err = e.withLogs(err)
+			e.close()
+		}
+	}()
+	if e.dir, err = os.MkdirTemp("", "reliapi-bench-"); err != nil {
+		return e, err
+	}
+	e.defer_(func() { os.RemoveAll(e.dir) })
+
+	if e.redis, err = testenv.StartRedisProcess(e.dir); err != nil {
+		return e, err
+	}
+	e.defer_(e.redis.Stop)
+	e.rdb = redis.NewClient(&redis.Options{Addr: e.redis.Addr})
+	e.defer_(func() { e.rdb.Close() })
+
+	if e.upstream, err = startUpstream(); err != nil {
+		return e, err
+	}
+	e.defer_(e.upstream.close)
+
+	buildStart := time.Now()
+	bin := filepath.Join(e.dir, "reliapi")
+	// The import path builds from anywhere inside the module.
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/reliapi/reliapi/cmd/reliapi").CombinedOutput(); err != nil {
+		return e, fmt.Errorf("building reliapi (run inside the module): %v\n%s", err, out)
+	}
+	e.rep.buildTime = time.Since(buildStart)
+
+	e.rep.config = configYAML(e.upstream.url, o)
+	cfgPath := filepath.Join(e.dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(e.rep.config), 0o600); err != nil {
+		return e, err
+	}
+	if err := e.startReliAPI(ctx, bin, cfgPath); err != nil {
+		return e, err
+	}
+	if err := e.cpuPIDs(ctx); err != nil {
+		return e, err
+	}
+	e.rep.machine, err = machineInfo(ctx, e.rdb)
+	e.rep.opts = o
+	return e, err
+}
+
+// startReliAPI starts `reliapi api` and `reliapi worker` and waits until the
+// api is ready and the worker has registered with asynq.
+func (e *env) startReliAPI(ctx context.Context, bin, cfgPath string) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	e.apiURL = "http://" + addr
+	childEnv := append(os.Environ(),
+		"REDIS_URL="+e.redis.URL(),
+		"LOG_LEVEL=error",
+		"RELIAPI_CONFIG="+cfgPath,
+	)
+	if e.api, err = startProc("api", bin, childEnv, "api", "--listen", addr); err != nil {
+		return err
+	}
+	e.defer_(e.api.stop)
+	if e.worker, err = startProc("worker", bin, childEnv, "worker", "--metrics-listen", "127.0.0.1:0"); err != nil {
+		return err
+	}
+	e.defer_(e.worker.stop)
+
+	if err := waitFor(ctx, readyTimeout, "api /readyz", e.apiReady); err != nil {
+		return err
+	}
+	// The worker's side port is random and it logs only errors, so its
+	// registration in asynq's server set is what tells us it runs.
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	return waitFor(ctx, readyTimeout, "worker registered with asynq", func(context.Context) error {
+		if err := e.worker.exited(); err != nil {
+			return permanent(err)
+		}
+		servers, err := insp.Servers()
+		if err == nil && len(servers) == 0 {
+			err = errors.New("no asynq server yet")
+		}
+		return err
+	})
+}
+
+// apiReady succeeds once GET /readyz answers 200.
+func (e *env) apiReady(ctx context.Context) error {
+	if err := e.api.exited(); err != nil {
+		return permanent(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.apiURL+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/readyz answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// configYAML is config.example.yaml's shape with one target, "bench", on the
+// local upstream. Caching is off so that every call reaches the worker and
+// the upstream, which is what is measured.
+func configYAML(upstreamURL string, o options) string {
+	return fmt.Sprintf(`server:
+  sync_timeout: 30s
+  max_wait: 60s
+redis:
+  url: "${REDIS_URL:-}"
+worker:
+  concurrency: %d
+  task_check_interval: %s
+  delayed_task_check_interval: 100ms
+  shutdown_timeout: 5s
+  metrics_listen: "127.0.0.1:0"
+jobs:
+  retention: 1h
+  timeout: 1m
+targets:
+  bench:
+    base_url: %q
+    timeout_ms: 5000
+    cache:
+      enabled: false
+`, o.concurrency, o.checkInterval, upstreamURL)
+}
+
+// defer_ registers f to run when the environment closes.
+func (e *env) defer_(f func()) { e.cleanups = append(e.cleanups, f) }
+
+// close stops everything setup started, newest first.
+func (e *env) close() {
+	for i := len(e.cleanups) - 1; i >= 0; i-- {
+		e.cleanups[i]()
+	}
+	e.cleanups = nil
+}
+
+// withLogs appends the child processes' output to err: with LOG_LEVEL=error
+// it holds exactly what went wrong inside them.
+func (e *env) withLogs(err error) error {
+	for _, p := range []*proc{e.api, e.worker} {
+		if p != nil {
+			if out := p.output(); out != "" {
+				err = fmt.Errorf("%w\n--- reliapi %s output (tail) ---\n%s", err, p.name, out)
+			}
+		}
+	}
+	return err
+}
+
+// newClient is a keep-alive HTTP client that keeps conns idle connections
+// per host, so that concurrent load reuses connections instead of paying a
+// TCP handshake (Go's default keeps only 2 per host).
+func newClient(conns int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 2 * conns
+	t.MaxIdleConnsPerHost = conns
+	return &http.Client{Transport: t, Timeout: time.Minute}
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

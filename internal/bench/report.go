@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// report is everything measured, printed as markdown at the end.
+type report struct {
+	opts      options
+	machine   machine
+	config    string
+	buildTime time.Duration
+	total     time.Duration
+	sync      []syncRow
+	ours, raw asyncResult
+	cmds      cmdResult
+	trace     []traceStep
+}
+
+// machine describes where the numbers were taken.
+type machine struct {
+	cpus, gomaxprocs int
+	cpuModel         string
+	kernel           string
+	goVersion        string
+	redisVersion     string
+}
+
+func machineInfo(ctx context.Context, rdb *redis.Client) (machine, error) {
+	m := machine{
+		cpus:       runtime.NumCPU(),
+		gomaxprocs: runtime.GOMAXPROCS(0),
+		cpuModel:   "unknown",
+		kernel:     runtime.GOOS + "/" + runtime.GOARCH,
+		goVersion:  runtime.Version(),
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel += ", kernel " + strings.TrimSpace(string(b))
+	}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		defer f.Close()
+		for sc := bufio.NewScanner(f); sc.Scan(); {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpuModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	info, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return m, fmt.Errorf("INFO server: %w", err)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			m.redisVersion = v
+		}
+	}
+	return m, nil
+}
+
+// printer writes one line of the report.
+type printer func(format string, args ...any)
+
+// print writes the report as markdown, one function per section.
+func (r *report) print(w io.Writer) {
+	p := printer(func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) })
+	p("# ReliAPI benchmark report")
+	p("")
+	r.printSetup(p)
+	r.printSync(p)
+	r.printAsync(p)
+	r.printCPU(p)
+	r.printCommands(p)
+	r.printTrace(p)
+}
+
+func (r *report) printSetup(p printer) {
+	o, m := r.opts, r.machine
+	p("## Setup")
+	p("")
+	p("| | |")
+	p("|---|---|")
+	p("| CPU | %s, nproc %d, GOMAXPROCS %d |", m.cpuModel, m.cpus, m.gomaxprocs)
+	p("| OS | %s |", m.kernel)
+	p("| Go | %s |", m.goVersion)
+	p("| Redis | redis-server %s, private instance on a free 127.0.0.1 port, persistence off |", m.redisVersion)
+	p("| Processes | 1 × `reliapi api`, 1 × `reliapi worker` (LOG_LEVEL=error); upstream, load generator and raw asynq server inside the bench process |")
+	p("| Upstream | local `net/http` server, GET /get answers %d bytes of JSON at once |", len(upstreamBody))
+	p("| Flags | warmup %d, n1 %d, n32 %d, jobs %d, submit-concurrency %d, worker-concurrency %d, task-check-interval %v, cmd-requests %d |",
+		o.warmup, o.n1, o.n32, o.jobs, o.submitConc, o.concurrency, o.checkInterval, o.cmdRequests)
+	p("| Run | reliapi built in %.1f s; whole run %.1f s |", r.buildTime.Seconds(), r.total.Seconds())
+	p("")
+	p("Config (written to a temporary file, passed as RELIAPI_CONFIG):")
+	p("")
+	p("```yaml")
+	p("%s", strings.TrimSuffix(r.config, "\n"))
+	p("```")
+	p("")
+}
+
+func (r *report) printSync(p printer) {
+	p("## 1. Synchronous latency")
+	p("")
+	p("direct = keep-alive GET upstream/get; reliapi = POST /v1/proxy/http `{\"target\":\"bench\",\"method\":\"GET\",\"path\":\"/get\"}` without Prefer (api → asynq → worker → upstream → job record → pub/sub → api). Closed loop, %d warm-up requests of each first.", r.opts.warmup)
+	p("")
+	p("| concurrency | path | requests | p50 | p99 | mean | req/s |")
+	p("|---:|---|---:|---:|---:|---:|---:|")
+	for _, row := range r.sync {
+		d, x := row.direct, row.proxed
+		p("| %d | direct | %d | %s | %s | %s | %.0f |", row.conc, d.n, ms(d.p50), ms(d.p99), ms(d.mean), d.perSecond)
+		p("| %d | reliapi sync | %d | %s | %s | %s | %.0f |", row.conc, x.n, ms(x.p50), ms(x.p99), ms(x.mean), x.perSecond)
+		p("| %d | **added by reliapi** | | **%s** | **%s** | **%s** | |", row.conc, ms(x.p50-d.p50), ms(x.p99-d.p99), ms(x.mean-d.mean))
+	}
+	p("")
+	p("Where a reliapi sync call's mean time goes, from its job's created_at / started_at / completed_at (Redis clock, whole ms, so means only):")
+	p("")
+	p("| concurrency | queued: enqueue + wait + pickup | running: worker call + record | rest: HTTP, validation, job create, pub/sub back | mean |")
+	p("|---:|---:|---:|---:|---:|")
+	for _, row := range r.sync {
+		s := row.split
+		p("| %d | %s | %s | %s | %s |", row.conc, ms(s.queued), ms(s.running), ms(s.rest), ms(row.proxed.mean))
+	}
+	p("")
+}
+
+func (r *report) printAsync(p printer) {
+	o := r.opts
+	p("## 2. Asynchronous throughput")
+	p("")
+	p("%d jobs each, submitted by %d concurrent clients; jobs/s counts from the first submit to the last completion.", o.jobs, o.submitConc)
+	p("")
+	p("| system | jobs | first submit → last done | jobs/s | submits/s | submit p50 | submit p99 |")
+	p("|---|---:|---:|---:|---:|---:|---:|")
+	p("| reliapi: POST /v1/proxy/http + `Prefer: respond-async` → worker → upstream | %d | %s | **%.0f** | %.0f | %s | %s |",
+		r.ours.jobs, ms(r.ours.wall), r.ours.perSecond, r.ours.submit.perSecond, ms(r.ours.submit.p50), ms(r.ours.submit.p99))
+	p("| raw asynq: Client.Enqueue → no-op handler (same Redis, concurrency %d, TaskCheckInterval %v) | %d | %s | **%.0f** | %.0f | %s | %s |",
+		o.concurrency, o.checkInterval, r.raw.jobs, ms(r.raw.wall), r.raw.perSecond, r.raw.submit.perSecond, ms(r.raw.submit.p50), ms(r.raw.submit.p99))
+	p("")
+	p("**ours / raw = %.2f**. Every reliapi job was read back as `succeeded` and the upstream saw each exactly once; %d job(s) ran more than once.",
+		r.ours.perSecond/r.raw.perSecond, r.ours.redeliver)
+	p("")
+}
+
+func (r *report) printCommands(p printer) {
+	o, c := r.opts, r.cmds
+	p("## 4. Redis commands per synchronous call")
+	p("")
+	p("Idle system (api + worker waiting, task_check_interval %v): **%.0f commands/s** over %.1f s.", o.checkInterval, c.idlePerSec, c.idleWindow.Seconds())
+	if u := c.idleCPU; u != nil {
+		p("Meanwhile the idle worker used %.0f%% of a core and redis-server %.0f%% (api %.0f%%).", pct(u[1]), pct(u[2]), pct(u[0]))
+	}
+	p("Then %d sync calls at concurrency 1 in %.2f s: %d commands (total_commands_processed), minus %.0f idle → **%.1f commands per call**.",
+		c.requests, c.busyWindow.Seconds(), c.busyTotal, c.idlePerSec*c.busyWindow.Seconds(), c.perRequest)
+	p("")
+	p("Redis 7 counts the commands a Lua script runs in both figures, so this is commands executed, not round trips; EVALSHA is the number of script calls. The idle traffic is the worker polling each queue (EVALSHA + EXISTS + RPOPLPUSH) every ~task_check_interval, and it does not keep exactly its idle rate while calls run, so those three rows are off by up to about ±0.7 and the total by about ±2. Section 5 counts one call exactly.")
+	p("")
+	p("By command (INFO commandstats, idle rate subtracted, ≥ 0.05 per call):")
+	p("")
+	p("| command | per call |")
+	p("|---|---:|")
+	for _, cc := range c.byCommand {
+		p("| %s | %.2f |", cc.name, cc.perRequest)
+	}
+	p("")
+}
+
+// printTrace prints the traced call's round trips to Redis.
+func (r *report) printTrace(p printer) {
+	p("## 5. One sync call, traced with MONITOR")
+	p("")
+	p("Every round trip to Redis made for one call on the idle system (the worker's idle polling filtered out); times are Redis's clock from the first one. Commands one client sent less than %v apart are shown as one pipeline (a heuristic).", pipelineGap)
+	p("")
+	p("| # | at | client | command (first key) | run inside the script |")
+	p("|---:|---:|---|---|---|")
+	counts := map[string]int{}
+	commands := 0
+	for i, s := range r.trace {
+		cmd := "`" + s.cmd + "`"
+		if len(s.piped) > 0 {
+			cmd += " + " + strings.Join(s.piped, ", ") + " (one pipeline)"
+		}
+		p("| %d | %s | %s | %s | %s |", i+1, ms(s.at), s.client, cmd, strings.Join(s.inLua, ", "))
+		counts[s.client]++
+		commands += 1 + len(s.piped) + len(s.inLua)
+	}
+	p("")
+	var parts []string
+	for _, c := range []string{"api", "worker"} {
+		parts = append(parts, fmt.Sprintf("%s %d", c, counts[c]))
+	}
+	p("%d round trips (%s), %d commands executed in all (scripts' own commands included).", len(r.trace), strings.Join(parts, ", "), commands)
+	p("")
+}
+
+// printCPU prints the CPU each process spent per call, when /proc was
+// readable.
+func (r *report) printCPU(p printer) {
+	type cpuRow struct {
+		name string
+		cpu  *cpuUsage
+	}
+	var rows []cpuRow
+	for _, row := range r.sync {
+		rows = append(rows, cpuRow{fmt.Sprintf("reliapi sync, concurrency %d", row.conc), row.cpu})
+	}
+	rows = append(rows,
+		cpuRow{"reliapi async job", r.ours.cpu},
+		cpuRow{"raw asynq task (its client and server run in the bench process)", r.raw.cpu})
+	p("## 3. CPU per call")
+	p("")
+	p("utime + stime from /proc over each measured run, divided by its calls. The bench column includes the load generator and the upstream. 1 s of CPU on %d cores bounds throughput at about %d × 1 s / total.", r.machine.cpus, r.machine.cpus)
+	p("")
+	p("| run | api | worker | redis | bench | total |")
+	p("|---|---:|---:|---:|---:|---:|")
+	for _, row := range rows {
+		if row.cpu == nil {
+			p("| %s | n/a | n/a | n/a | n/a | n/a |", row.name)
+			continue
+		}
+		u := row.cpu
+		p("| %s | %s | %s | %s | %s | %s |", row.name, us(u[0]), us(u[1]), us(u[2]), us(u[3]), us(u.total()))
+	}
+	p("")
+}
+
+// pct is CPU time per second as a percentage of one core.
+func pct(perSecond time.Duration) float64 { return 100 * perSecond.Seconds() }
+
+// us formats a duration in microseconds.
+func us(d time.Duration) string {
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
+
+// ms formats a duration in milliseconds with enough digits for sub-ms
+// values.
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
+}
