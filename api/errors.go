@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -114,7 +115,7 @@ func retryAfterOf(e *reliapi.Error, status int) time.Duration {
 func writeError(c *gin.Context, err error, m meta) {
 	e := toCoded(err)
 	if e.Code == reliapi.CodeInternal || e.Code == reliapi.CodeRedisUnavailable {
-		logger(c).Error("request failed", "code", string(e.Code), "error", err)
+		logAt(c, slog.LevelError, "request failed", "code", string(e.Code), "error", err)
 	}
 	body := newErrorBody(e, m.Target)
 	setRetryAfter(c, body)

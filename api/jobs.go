@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -53,7 +54,7 @@ func (s *Server) createJob(c *gin.Context) {
 	}
 	m.Target = call.target
 	setLabels(c, call.target, "async")
-	job, _, err := s.submit(c, call, tasks.QueueAsync)
+	job, _, err := s.submit(c, jobID(tenant(c), call.idemKey), call, tasks.QueueAsync)
 	if err != nil {
 		writeError(c, err, m)
 		return
@@ -123,11 +124,11 @@ func (s *Server) cancelJob(c *gin.Context) {
 	switch res.Was {
 	case reliapi.JobQueued:
 		if err := s.inspector.DeleteTask(res.Job.Queue, res.Job.TaskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			logger(c).Warn("removing canceled job's task", "job_id", id, "error", err)
+			logAt(c, slog.LevelWarn, "removing canceled job's task", "job_id", id, "error", err)
 		}
 	case reliapi.JobRunning:
 		if err := s.inspector.CancelProcessing(res.Job.TaskID); err != nil {
-			logger(c).Warn("interrupting canceled job", "job_id", id, "error", err)
+			logAt(c, slog.LevelWarn, "interrupting canceled job", "job_id", id, "error", err)
 		}
 	}
 	writeJob(c, http.StatusOK, res.Job)

@@ -43,7 +43,7 @@ func (s *Server) requestContext(c *gin.Context) {
 	}
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-ID", id)
-	c.Set(ctxLogger, s.log.With("request_id", id))
+	c.Set(ctxLogger, s.log)
 	// Every caller is the default tenant until API keys map callers to
 	// tenants; the tenant is already part of every key and job.
 	c.Set(ctxTenant, defaultTenant)
@@ -56,11 +56,18 @@ const defaultTenant = "default"
 func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
 func tenant(c *gin.Context) string    { return c.GetString(ctxTenant) }
 
-func logger(c *gin.Context) *slog.Logger {
-	if l, ok := c.Get(ctxLogger); ok {
-		return l.(*slog.Logger)
+// logAt writes one log line about the request, tagged with its request_id.
+// The line is only built when its level is enabled: this runs on every
+// request.
+func logAt(c *gin.Context, level slog.Level, msg string, args ...any) {
+	l, _ := c.Value(ctxLogger).(*slog.Logger)
+	if l == nil {
+		l = slog.Default()
 	}
-	return slog.Default()
+	if !l.Enabled(c, level) {
+		return
+	}
+	l.Log(c, level, msg, append([]any{"request_id", requestID(c)}, args...)...)
 }
 
 // labels are the metric labels of one request.
@@ -82,7 +89,7 @@ func (s *Server) observe(c *gin.Context) {
 	elapsed := time.Since(start)
 	s.metrics.requests.WithLabelValues(lb.target, status, lb.mode).Inc()
 	s.metrics.duration.WithLabelValues(lb.mode).Observe(elapsed.Seconds())
-	logger(c).Info("request",
+	logAt(c, slog.LevelInfo, "request",
 		"method", c.Request.Method, "path", c.FullPath(), "status", c.Writer.Status(),
 		"target", lb.target, "mode", lb.mode, "duration_ms", elapsed.Milliseconds())
 }
@@ -90,7 +97,7 @@ func (s *Server) observe(c *gin.Context) {
 // recoverPanic turns a panic into a 500 envelope; its text goes to the log,
 // never to the caller.
 func recoverPanic(c *gin.Context, v any) {
-	logger(c).Error("panic while serving request", "panic", v)
+	logAt(c, slog.LevelError, "panic while serving request", "panic", v)
 	writeError(c, &reliapi.Error{Code: reliapi.CodeInternal, Message: "Internal server error", Retryable: true}, meta{RequestID: requestID(c)})
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"regexp"
 	"strings"
 	"time"
@@ -40,7 +41,15 @@ func (s *Server) proxyHTTP(c *gin.Context) {
 	if md.name == "async" {
 		queue = tasks.QueueAsync
 	}
-	job, attached, err := s.submit(c, call, queue)
+	id := jobID(tenant(c), call.idemKey)
+	var watch *jobs.Watch
+	if md.wait > 0 {
+		// Watch before the job exists, so its announcement cannot be missed
+		// and no read is needed to learn what it announces.
+		watch = s.waiter.Watch(id)
+		defer watch.Close()
+	}
+	job, attached, err := s.submit(c, id, call, queue)
 	if err != nil {
 		writeError(c, err, m)
 		return
@@ -48,7 +57,16 @@ func (s *Server) proxyHTTP(c *gin.Context) {
 	if md.applied != "" {
 		c.Header("Preference-Applied", md.applied)
 	}
-	s.answer(c, job, attached, md.wait)
+	s.answer(c, watch, job, attached, md.wait)
+}
+
+// jobID names the job of a call: derived from the idempotency key when
+// there is one, so that every replica names the same job; fresh otherwise.
+func jobID(tenant, idemKey string) string {
+	if idemKey != "" {
+		return idempotency.JobID(tenant, idemKey)
+	}
+	return newJobID()
 }
 
 // validateCall checks a proxy body and merges the idempotency key from the
@@ -66,18 +84,14 @@ func (s *Server) validateCall(c *gin.Context, req *httpProxyRequest) (*proxyCall
 	return call, nil
 }
 
-// submit creates the job for a call and enqueues it, or, when the call's
+// submit creates job id for a call and enqueues it, or, when the call's
 // idempotency key names an existing job, returns that job (attached=true)
 // after checking that it is the same request.
-func (s *Server) submit(c *gin.Context, call *proxyCall, queue string) (job *reliapi.Job, attached bool, err error) {
+func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string) (job *reliapi.Job, attached bool, err error) {
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
 
 	ten := tenant(c)
-	id := newJobID()
-	if call.idemKey != "" {
-		id = idempotency.JobID(ten, call.idemKey)
-	}
 	hash := idempotency.Fingerprint(call.fingerprint...)
 	taskID := uuid.NewString()
 	job, created, err := s.store.Create(ctx, jobs.New{
@@ -114,21 +128,21 @@ func (s *Server) submit(c *gin.Context, call *proxyCall, queue string) (job *rel
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.redisTimeout)
 		defer cancel()
 		if derr := s.store.Delete(cleanup, ten, id); derr != nil {
-			logger(c).Error("removing job that could not be enqueued", "job_id", id, "error", derr)
+			logAt(c, slog.LevelError, "removing job that could not be enqueued", "job_id", id, "error", derr)
 		}
 		return nil, false, err
 	}
-	logger(c).Info("job enqueued", "job_id", id, "target", call.target, "queue", queue)
+	logAt(c, slog.LevelDebug, "job enqueued", "job_id", id, "target", call.target, "queue", queue)
 	return job, false, nil
 }
 
 // answer replies with the job's result once it is finished, waiting up to
-// wait for that; a job still unfinished is handed over as 202.
-func (s *Server) answer(c *gin.Context, job *reliapi.Job, attached bool, wait time.Duration) {
+// wait for that through watch; a job still unfinished is handed over as 202.
+func (s *Server) answer(c *gin.Context, watch *jobs.Watch, job *reliapi.Job, attached bool, wait time.Duration) {
 	if wait > 0 && !job.Status.Terminal() {
 		ctx, cancel := s.waitCtx(c.Request.Context(), wait)
 		defer cancel()
-		latest, err := s.waiter.Wait(ctx, tenant(c), job.ID)
+		latest, err := watch.Wait(ctx, tenant(c), job)
 		if errors.Is(err, reliapi.ErrNotFound) {
 			// The job this call attached to was removed because its enqueue
 			// failed; a retry of the same request creates it afresh.

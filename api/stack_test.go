@@ -27,7 +27,7 @@ import (
 // stack is one api and (optionally) one worker in process, on a private
 // Redis, in front of a fake upstream: the bundle each test gets.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	redis    *testenv.Redis
 	rdb      redis.UniversalClient
 	upstream *testenv.Upstream
@@ -49,7 +49,7 @@ type stackOptions struct {
 	syncTimeout string
 }
 
-func newStack(t *testing.T, opt stackOptions) *stack {
+func newStack(t testing.TB, opt stackOptions) *stack {
 	t.Helper()
 	s := &stack{t: t, redis: testenv.StartRedis(t), upstream: testenv.StartUpstream(t), logs: &syncBuffer{}}
 	yaml := fmt.Sprintf(`

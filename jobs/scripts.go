@@ -40,6 +40,20 @@ end
 return redis.call('HGETALL', KEYS[1])
 `)
 
+// announce is Lua shared by the scripts that finish a job: it publishes the
+// job's ID on the done channel, followed by a newline and the whole record
+// as a JSON array of field, value pairs when the record is small enough to
+// send to every api replica, so that waiters need not read it back.
+const announce = `
+local function announce(key, channel, id)
+  local msg = id
+  if redis.call('HSTRLEN', key, 'result') <= 65536 then
+    msg = msg .. '\n' .. cjson.encode(redis.call('HGETALL', key))
+  end
+  redis.call('PUBLISH', channel, msg)
+end
+`
+
 // finishScript records the outcome of a running job and announces it.
 //
 // KEYS[1] job hash
@@ -47,14 +61,14 @@ return redis.call('HGETALL', KEYS[1])
 // ARGV[4] done channel; ARGV[5] job ID; ARGV[6] asynq task ID of the delivery
 // returns 1 when recorded, 0 when the job was no longer running under that
 // task (canceled meanwhile, or gone).
-var finishScript = redis.NewScript(`
+var finishScript = redis.NewScript(announce + `
 local f = redis.call('HMGET', KEYS[1], 'status', 'task_id')
 if f[1] ~= 'running' or f[2] ~= ARGV[6] then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'completed_at', now)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+announce(KEYS[1], ARGV[4], ARGV[5])
 return 1
 `)
 
@@ -64,7 +78,7 @@ return 1
 // ARGV[1] tenant; ARGV[2] retention in seconds; ARGV[3] done channel; ARGV[4] job ID
 // returns {previous status, HGETALL}; an empty list when the job does not
 // exist for that tenant.
-var cancelScript = redis.NewScript(`
+var cancelScript = redis.NewScript(announce + `
 local f = redis.call('HMGET', KEYS[1], 'status', 'tenant')
 if not f[1] or f[2] ~= ARGV[1] then return {} end
 if f[1] == 'queued' or f[1] == 'running' then
@@ -72,7 +86,7 @@ if f[1] == 'queued' or f[1] == 'running' then
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('HSET', KEYS[1], 'status', 'canceled', 'completed_at', now)
   redis.call('EXPIRE', KEYS[1], ARGV[2])
-  redis.call('PUBLISH', ARGV[3], ARGV[4])
+  announce(KEYS[1], ARGV[3], ARGV[4])
 end
 return {f[1], redis.call('HGETALL', KEYS[1])}
 `)

@@ -56,6 +56,12 @@ type New struct {
 // Create inserts a queued job unless a job with the same ID exists. It
 // returns the job and whether this call created it; when it did not, the
 // job is the existing one, untouched.
+//
+// The record and its place in the tenant's list are written in one round
+// trip: the job's creation script and the index update travel in one
+// pipeline (they live in different cluster slots, so they cannot share a
+// script). The index is scored by this process's clock, which only orders
+// listings; the job's created_at comes from Redis TIME.
 func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
 	args := []any{
 		int64(s.cfg.Retention / time.Second),
@@ -63,12 +69,26 @@ func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
 		"idempotency_key", n.IdempotencyKey, "request_hash", n.RequestHash,
 		"request_id", n.RequestID, "queue", n.Queue, "task_id", n.TaskID,
 	}
-	res, err := createScript.Run(ctx, s.rdb, []string{jobKey(n.ID)}, args...).Slice()
+	nowMS := time.Now().UnixMilli()
+	index := tenantJobsKey(n.Tenant)
+	var create *redis.Cmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// EVAL rather than EVALSHA: a pipeline cannot fall back when Redis
+		// has lost its script cache, and Redis caches the compiled body anyway.
+		create = createScript.Eval(ctx, p, []string{jobKey(n.ID)}, args...)
+		// NX: a repeat of an existing job keeps its place.
+		p.ZAddNX(ctx, index, redis.Z{Score: float64(nowMS), Member: n.ID})
+		p.ZRemRangeByScore(ctx, index, "-inf", "("+strconv.FormatInt(nowMS-s.cfg.Retention.Milliseconds(), 10))
+		// The index lives a little longer than its newest record.
+		p.Expire(ctx, index, s.cfg.Retention+time.Hour)
+		return nil
+	})
 	if err != nil {
 		return nil, false, fmt.Errorf("creating job: %w", err)
 	}
-	if len(res) != 2 {
-		return nil, false, fmt.Errorf("creating job: unexpected reply %v", res)
+	res, err := create.Slice()
+	if err != nil || len(res) != 2 {
+		return nil, false, fmt.Errorf("creating job: unexpected reply %v %v", res, err)
 	}
 	if created, _ := res[0].(int64); created == 0 {
 		j, err := parseJob(res[1])
@@ -78,32 +98,11 @@ func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
 		return j, false, nil
 	}
 	createdMS, _ := res[1].(int64)
-	if err := s.index(ctx, n.Tenant, n.ID, createdMS); err != nil {
-		return nil, false, err
-	}
 	return &reliapi.Job{
 		ID: n.ID, Tenant: n.Tenant, Kind: n.Kind, Status: reliapi.JobQueued, Target: n.Target,
 		IdempotencyKey: n.IdempotencyKey, RequestHash: n.RequestHash, RequestID: n.RequestID,
 		Queue: n.Queue, TaskID: n.TaskID, CreatedAt: time.UnixMilli(createdMS),
 	}, true, nil
-}
-
-// index adds a new job to its tenant's list and trims entries older than the
-// retention, whose records have expired.
-func (s *Store) index(ctx context.Context, tenant, id string, createdMS int64) error {
-	key := tenantJobsKey(tenant)
-	oldest := createdMS - s.cfg.Retention.Milliseconds()
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, key, redis.Z{Score: float64(createdMS), Member: id})
-		p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(oldest, 10))
-		// The index lives a little longer than its newest record.
-		p.Expire(ctx, key, s.cfg.Retention+time.Hour)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("indexing job: %w", err)
-	}
-	return nil
 }
 
 // Delete removes a job that was created but could not be enqueued, so that a

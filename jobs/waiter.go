@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,14 +20,16 @@ const pollInterval = time.Second
 
 // Waiter wakes callers when a job finishes. One Waiter per process holds a
 // single subscription to the done channel and fans announcements out to the
-// callers waiting in that process.
+// callers waiting in that process. An announcement carries the finished
+// record (unless its result is large), so a woken caller usually needs no
+// further read.
 type Waiter struct {
 	store  *Store
 	rdb    redis.UniversalClient
 	logger *slog.Logger
 
 	mu      sync.Mutex
-	waiting map[string]map[chan struct{}]struct{}
+	waiting map[string]map[*Watch]struct{}
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -42,7 +46,7 @@ func NewWaiter(store *Store, logger *slog.Logger) *Waiter {
 		store:   store,
 		rdb:     store.rdb,
 		logger:  logger,
-		waiting: make(map[string]map[chan struct{}]struct{}),
+		waiting: make(map[string]map[*Watch]struct{}),
 		done:    make(chan struct{}),
 	}
 }
@@ -81,74 +85,122 @@ func (w *Waiter) Stop() {
 	})
 }
 
-func (w *Waiter) wake(id string) {
+// wake hands an announcement to the watches of its job.
+func (w *Waiter) wake(payload string) {
+	id, record, _ := strings.Cut(payload, "\n")
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	for ch := range w.waiting[id] {
+	watches := w.waiting[id]
+	if len(watches) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	list := make([]*Watch, 0, len(watches))
+	for x := range watches {
+		list = append(list, x)
+	}
+	w.mu.Unlock()
+
+	job := decodeAnnouncement(record)
+	for _, x := range list {
 		select {
-		case ch <- struct{}{}:
-		default:
+		case x.ch <- job:
+		default: // already woken; it re-reads the job anyway
 		}
 	}
 }
 
-func (w *Waiter) register(id string) chan struct{} {
-	ch := make(chan struct{}, 1)
+// decodeAnnouncement reads the record an announcement carries; nil when it
+// carries none or cannot be read (the waiter then reads the job itself).
+func decodeAnnouncement(record string) *reliapi.Job {
+	if record == "" {
+		return nil
+	}
+	var pairs []string
+	if err := json.Unmarshal([]byte(record), &pairs); err != nil || len(pairs)%2 != 0 {
+		return nil
+	}
+	fields := make(map[string]string, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		fields[pairs[i]] = pairs[i+1]
+	}
+	j, err := jobFromFields(fields)
+	if err != nil {
+		return nil
+	}
+	return j
+}
+
+// Watch is one caller's interest in one job. Create it before the job can
+// finish (before enqueueing it), so that no announcement is missed.
+type Watch struct {
+	w  *Waiter
+	id string
+	ch chan *reliapi.Job
+}
+
+// Watch starts watching job id. Close the Watch when done.
+func (w *Waiter) Watch(id string) *Watch {
+	x := &Watch{w: w, id: id, ch: make(chan *reliapi.Job, 1)}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	set := w.waiting[id]
 	if set == nil {
-		set = make(map[chan struct{}]struct{})
+		set = make(map[*Watch]struct{})
 		w.waiting[id] = set
 	}
-	set[ch] = struct{}{}
-	return ch
+	set[x] = struct{}{}
+	return x
 }
 
-func (w *Waiter) unregister(id string, ch chan struct{}) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.waiting[id], ch)
-	if len(w.waiting[id]) == 0 {
-		delete(w.waiting, id)
+// Close stops watching.
+func (x *Watch) Close() {
+	x.w.mu.Lock()
+	defer x.w.mu.Unlock()
+	delete(x.w.waiting[x.id], x)
+	if len(x.w.waiting[x.id]) == 0 {
+		delete(x.w.waiting, x.id)
 	}
 }
 
 // Wait returns the tenant's job once it is terminal, or its latest state
-// when ctx ends first. The job may be reported as non-terminal: that is the
-// caller's signal to hand off (202) instead of answering with a result. An
-// error means the job could not be read at all.
-func (w *Waiter) Wait(ctx context.Context, tenant, id string) (*reliapi.Job, error) {
-	// Register before the first read, so an announcement between the read
-	// and the wait is not missed.
-	ch := w.register(id)
-	defer w.unregister(id, ch)
-
-	job, err := w.store.Get(ctx, tenant, id)
-	if err != nil || job.Status.Terminal() {
-		return job, err
+// when ctx ends first. job is the state the caller already knows, if any;
+// when nil the job is read first. A non-terminal result is the caller's
+// signal to hand off (202) instead of answering with a result. An error
+// means the job could not be read at all, or no longer exists.
+func (x *Watch) Wait(ctx context.Context, tenant string, job *reliapi.Job) (*reliapi.Job, error) {
+	if job == nil {
+		var err error
+		if job, err = x.w.store.Get(ctx, tenant, x.id); err != nil {
+			return nil, err
+		}
+	}
+	if job.Status.Terminal() {
+		return job, nil
 	}
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
 	for {
+		var announced *reliapi.Job
 		select {
 		case <-ctx.Done():
 			return job, nil
-		case <-ch:
+		case announced = <-x.ch:
 		case <-poll.C:
 		}
-		next, err := w.store.Get(ctx, tenant, id)
-		if ctx.Err() != nil {
-			return job, nil
+		if announced != nil && announced.Tenant == tenant && announced.Status.Terminal() {
+			return announced, nil
 		}
-		if errors.Is(err, reliapi.ErrNotFound) {
+		next, err := x.w.store.Get(ctx, tenant, x.id)
+		switch {
+		case ctx.Err() != nil:
+			return job, nil
+		case errors.Is(err, reliapi.ErrNotFound):
 			// Deleted meanwhile: its enqueue failed, so nothing will run it.
 			return nil, err
-		}
-		if err != nil {
+		case err != nil:
 			// Redis trouble while waiting: keep the last state we saw and try
 			// again on the next tick, unless time is up.
-			w.logger.Warn("reading job while waiting", "job_id", id, "error", err)
+			x.w.logger.Warn("reading job while waiting", "job_id", x.id, "error", err)
 			continue
 		}
 		job = next
@@ -156,4 +208,12 @@ func (w *Waiter) Wait(ctx context.Context, tenant, id string) (*reliapi.Job, err
 			return job, nil
 		}
 	}
+}
+
+// Wait returns the tenant's job once it is terminal, or its latest state
+// when ctx ends first; see Watch.Wait.
+func (w *Waiter) Wait(ctx context.Context, tenant, id string) (*reliapi.Job, error) {
+	x := w.Watch(id)
+	defer x.Close()
+	return x.Wait(ctx, tenant, nil)
 }

@@ -375,3 +375,57 @@ func TestWaitNotFound(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchUsesTheAnnouncedRecord waits on a job whose state the caller
+// already knows: the announcement carries the finished record, so the
+// wait reads nothing from Redis.
+func TestWatchUsesTheAnnouncedRecord(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	w := b.newWaiter(t)
+	b.startWaiter(t, w)
+	id := b.reach(t, "running")
+	known := b.get(t, "acme", id)
+
+	x := w.Watch(id)
+	defer x.Close()
+	got := make(chan waited, 1)
+	go func() {
+		j, err := x.Wait(t.Context(), "acme", known)
+		got <- waited{j, err, time.Now()}
+	}()
+	before := b.reads(t)
+	b.finish(t, id, reliapi.JobSucceeded, okResult)
+	r := receive(t, got)
+	if r.err != nil || r.job.Status != reliapi.JobSucceeded || !reflect.DeepEqual(r.job, b.get(t, "acme", id)) {
+		t.Fatalf("Wait = %+v, %v", r.job, r.err)
+	}
+	// One HGETALL ran inside the finish script to build the announcement;
+	// the get above is the second. The waiter added none.
+	if n := b.reads(t) - before; n != 2 {
+		t.Fatalf("job reads during the wait = %d, want 2 (announcement + the test's own)", n)
+	}
+}
+
+// TestWaitOnLargeResultReadsTheJob finishes a job whose result is too large
+// to broadcast: the announcement carries only the ID and the waiter reads
+// the record itself.
+func TestWaitOnLargeResultReadsTheJob(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	w := b.newWaiter(t)
+	b.startWaiter(t, w)
+	id := b.reach(t, "running")
+	ch := wait(t.Context(), w, "acme", id)
+	waitFor(t, "the waiter's first read", func() bool { return b.reads(t) > 0 })
+	big := &reliapi.Result{Data: []byte(`"` + strings.Repeat("x", 70000) + `"`)}
+	finished := time.Now()
+	b.finish(t, id, reliapi.JobSucceeded, big)
+	r := receive(t, ch)
+	if r.err != nil || r.job.Status != reliapi.JobSucceeded || len(r.job.Result.Data) != 70002 {
+		t.Fatalf("Wait = %v, %v", r.job, r.err)
+	}
+	if d := r.at.Sub(finished); d >= wakeBound {
+		t.Errorf("woke %v after the finish: by polling, not by the announcement", d)
+	}
+}

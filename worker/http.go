@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -28,18 +27,20 @@ func (w *Worker) handleHTTP(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
 	taskID, _ := asynq.GetTaskID(ctx)
-	log := w.log.With("job_id", p.JobID, "target", p.Target)
+	// Attributes, not a derived logger: building one per job costs more
+	// than the few lines a job usually logs.
+	tag := []any{"job_id", p.JobID, "target", p.Target}
 
 	job, run, err := w.store.Start(ctx, p.JobID, taskID)
 	if err != nil {
 		return err
 	}
 	if !run {
-		log.Debug("skipping job that is not runnable", "status", jobStatus(job))
+		w.log.Debug("skipping job that is not runnable", append(tag, "status", jobStatus(job))...)
 		return nil
 	}
 	if job.Attempts > 1 {
-		log.Warn("running job again after an interrupted delivery", "attempts", job.Attempts)
+		w.log.Warn("running job again after an interrupted delivery", append(tag, "attempts", job.Attempts)...)
 	}
 	tg, ok := w.targets[p.Target]
 	if !ok {
@@ -54,17 +55,17 @@ func (w *Worker) handleHTTP(ctx context.Context, t *asynq.Task) error {
 		runCtx, cancel = context.WithDeadline(ctx, deadline.Add(-resultMargin))
 		defer cancel()
 	}
-	res := w.callHTTP(runCtx, log, p, tg)
+	res := w.callHTTP(runCtx, tag, p, tg)
 	if ctx.Err() != nil {
 		// Canceled by a cancel request (the record already says canceled) or
 		// past asynq's deadline: asynq has taken the task back already.
-		log.Info("job context ended", "error", ctx.Err())
+		w.log.Info("job context ended", append(tag, "error", ctx.Err())...)
 	}
 	return w.finish(ctx, p.JobID, taskID, res)
 }
 
 // callHTTP runs the upstream call under the target's retry matrix.
-func (w *Worker) callHTTP(ctx context.Context, log *slog.Logger, p tasks.Payload, tg target) *reliapi.Result {
+func (w *Worker) callHTTP(ctx context.Context, tag []any, p tasks.Payload, tg target) *reliapi.Result {
 	r := p.HTTP
 	req := httpx.Request{
 		Method: r.Method, Path: r.Path, Query: r.Query, Headers: r.Headers,
@@ -82,7 +83,7 @@ func (w *Worker) callHTTP(ctx context.Context, log *slog.Logger, p tasks.Payload
 		class := reliapi.Classify(err)
 		w.metrics.attempts.WithLabelValues(p.Target, outcome(err, string(class))).Inc()
 		if err != nil {
-			log.Warn("upstream attempt failed", "attempt", attempt, "class", string(class), "error", err)
+			w.log.Warn("upstream attempt failed", append(tag, "attempt", attempt, "class", string(class), "error", err)...)
 		}
 		return err
 	})
