@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -142,10 +143,18 @@ var rawPayload = []byte(`{"v":1,"job_id":"job_0123456789abcdef0123456789abcdef",
 
 // measureAsyncRaw is the baseline: plain asynq on the same Redis, with the
 // worker's concurrency and task check interval, a separate queue and a
-// handler that does nothing. It measures from the first enqueue to the
-// last handler call.
-func (e *env) measureAsyncRaw(ctx context.Context, jobs, conc, workers int, interval time.Duration) (asyncResult, error) {
-	const queue, taskType = "bench_raw", "bench:noop"
+// handler that does nothing — or, with callUpstream, makes the same GET to
+// the upstream that a reliapi job makes, so that the two HTTP hops every
+// proxy pays can be told apart from what reliapi adds. It measures from
+// the first enqueue to the last handler call.
+func (e *env) measureAsyncRaw(ctx context.Context, jobs, conc, workers int, interval time.Duration, callUpstream bool) (asyncResult, error) {
+	queue, taskType, phase := "bench_raw", "bench:noop", "raw"
+	if callUpstream {
+		queue, taskType, phase = "bench_raw_http", "bench:get", "rawhttp"
+	}
+	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	defer httpClient.CloseIdleConnections()
+	upstreamURL := e.upstream.url + "/get?phase=" + phase
 	// One client per process, like reliapi (cmd/reliapi/redis.go uses 128).
 	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr, PoolSize: 128})
 	defer rdb.Close()
@@ -154,7 +163,16 @@ func (e *env) measureAsyncRaw(ctx context.Context, jobs, conc, workers int, inte
 	var lastHandled atomic.Int64 // UnixNano of the jobs-th handler call
 	done := make(chan struct{})
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(taskType, func(context.Context, *asynq.Task) error {
+	mux.HandleFunc(taskType, func(ctx context.Context, _ *asynq.Task) error {
+		if callUpstream {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, upstreamURL, nil)
+			resp, err := httpClient.Do(req)
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
 		if handled.Add(1) == int64(jobs) {
 			lastHandled.Store(time.Now().UnixNano())
 			close(done)

@@ -110,11 +110,16 @@ func (e *env) run(ctx context.Context, o options, progress printer) error {
 		return err
 	}
 	progress("async throughput: %d tasks through raw asynq", o.jobs)
-	raw, err := e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval)
+	raw, err := e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, false)
 	if err != nil {
 		return err
 	}
-	e.rep.ours, e.rep.raw = ours, raw
+	progress("async throughput: %d tasks through raw asynq calling the upstream", o.jobs)
+	rawHTTP, err := e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, true)
+	if err != nil {
+		return err
+	}
+	e.rep.ours, e.rep.raw, e.rep.rawHTTP = ours, raw, rawHTTP
 	progress("redis commands: %v idle, then %d sync requests", o.idleWindow, o.cmdRequests)
 	cmds, err := e.measureCommands(ctx, o.idleWindow, o.cmdRequests)
 	if err != nil {
