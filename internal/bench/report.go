@@ -15,15 +15,15 @@ import (
 
 // report is everything measured, printed as markdown at the end.
 type report struct {
-	opts      options
-	machine   machine
-	config    string
-	buildTime time.Duration
-	total     time.Duration
-	sync      []syncRow
+	opts               options
+	machine            machine
+	config             string
+	buildTime          time.Duration
+	total              time.Duration
+	sync               []syncRow
 	ours, raw, rawHTTP asyncResult
-	cmds      cmdResult
-	trace     []traceStep
+	cmds               cmdResult
+	trace              []traceStep
 }
 
 // machine describes where the numbers were taken.
