@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 func TestSyncProxySuccess(t *testing.T) {
@@ -102,6 +104,38 @@ func TestUpstreamOutcomes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestUnreachableAndSlowTargets(t *testing.T) {
+	t.Parallel()
+	closed := fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
+	s := newStack(t, stackOptions{extraTargets: `
+down:
+  base_url: "` + closed + `"
+  retry_matrix: {"net": {attempts: 2, backoff: fixed, base_s: 0.01}}
+slow:
+  base_url: "%UP%"
+  timeout_ms: 100
+  retry_matrix: {"timeout": {attempts: 2, backoff: fixed, base_s: 0.01}}
+`})
+	tests := []struct {
+		target, path string
+		status       int
+		code         string
+	}{
+		{"down", "/get", 502, "NETWORK_ERROR"},
+		{"slow", "/delay/2000", 504, "TIMEOUT"},
+	}
+	for _, tt := range tests {
+		r := s.do("POST", "/v1/proxy/http", map[string]any{"target": tt.target, "method": "GET", "path": tt.path})
+		if r.status != tt.status || get(r.body, "error", "code") != tt.code || get(r.body, "meta", "retries") != 1.0 ||
+			get(r.body, "error", "retryable") != true || get(r.body, "error", "target") != tt.target {
+			t.Errorf("%s: %d %s", tt.target, r.status, r.raw)
+		}
+		if msg, _ := get(r.body, "error", "message").(string); strings.Contains(msg, "127.0.0.1") {
+			t.Errorf("%s: message leaks an address: %q", tt.target, msg)
+		}
 	}
 }
 

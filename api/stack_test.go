@@ -47,6 +47,9 @@ type stackOptions struct {
 	noWorker bool
 	// syncTimeout is server.sync_timeout; default 10s.
 	syncTimeout string
+	// extraTargets is appended under "targets"; %UP% stands for the
+	// upstream's URL.
+	extraTargets string
 }
 
 func newStack(t testing.TB, opt stackOptions) *stack {
@@ -71,7 +74,9 @@ targets:
       "5xx": {attempts: 3, backoff: fixed, base_s: 0.01}
       "net": {attempts: 2, backoff: fixed, base_s: 0.01}
 %s
-`, cmp.Or(opt.syncTimeout, "10s"), opt.extraYAML, s.upstream.URL, indent(opt.targetYAML, "    "))
+%s
+`, cmp.Or(opt.syncTimeout, "10s"), opt.extraYAML, s.upstream.URL, indent(opt.targetYAML, "    "),
+		indent(strings.ReplaceAll(opt.extraTargets, "%UP%", s.upstream.URL), "  "))
 	settings, err := config.Parse([]byte(yaml), "test.yaml", func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("config: %v", err)

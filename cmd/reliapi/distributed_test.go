@@ -119,6 +119,13 @@ func TestDistributedJobsRunExactlyOnce(t *testing.T) {
 	if counted == 0 || counted > jobs {
 		t.Errorf("workers counted %d succeeded jobs of %d", counted, jobs)
 	}
+	var attempts int
+	for _, url := range c.metrics[:2] {
+		attempts += scrapeCounter(t, url+"/metrics", `reliapi_upstream_attempts_total{outcome="ok",target="up"}`)
+	}
+	if attempts != counted {
+		t.Errorf("workers counted %d successful upstream attempts for %d succeeded jobs", attempts, counted)
+	}
 	for _, w := range c.workers[:2] {
 		w.terminate(t)
 	}
