@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +33,7 @@ type stack struct {
 	settings *config.Config
 	api      *api.Server
 	url      string
-	logs     *syncBuffer
+	logs     *testenv.Buffer
 	worker   *worker.Worker
 }
 
@@ -54,7 +53,7 @@ type stackOptions struct {
 
 func newStack(t testing.TB, opt stackOptions) *stack {
 	t.Helper()
-	s := &stack{t: t, redis: testenv.StartRedis(t), upstream: testenv.StartUpstream(t), logs: &syncBuffer{}}
+	s := &stack{t: t, redis: testenv.StartRedis(t), upstream: testenv.StartUpstream(t), logs: &testenv.Buffer{}}
 	yaml := fmt.Sprintf(`
 server:
   sync_timeout: %s
@@ -199,16 +198,7 @@ func (s *stack) waitJob(id string) response {
 // eventually polls cond until it holds, failing after a bound.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(15 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
+	testenv.Eventually(t, 15*time.Second, what, cond)
 }
 
 // get walks a decoded JSON value: get(m, "meta", "job_id").
@@ -221,21 +211,4 @@ func get(v any, path ...string) any {
 		v = m[p]
 	}
 	return v
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -121,17 +121,7 @@ func (b *bundle) nextMilli(t *testing.T, after time.Time) {
 // waitFor polls cond until it holds, failing the test after waitBound.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(waitBound)
-	defer deadline.Stop()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for %s", waitBound, what)
-		case <-tick.C:
-		}
-	}
+	testenv.Eventually(t, waitBound, what, cond)
 }
 
 // ttl reads the time to live of key.

@@ -183,16 +183,7 @@ func TestDistributedIdempotency(t *testing.T) {
 // waitFor polls cond until it holds (bounded).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(60 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
+	testenv.Eventually(t, time.Minute, what, cond)
 }
 
 // scrapeCounter reads one counter's value from a Prometheus text page.

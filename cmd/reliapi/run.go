@@ -20,55 +20,73 @@ import (
 	"github.com/reliapi/reliapi/worker"
 )
 
-// runAPI serves the HTTP API until ctx ends.
-func runAPI(ctx context.Context, o options, log *slog.Logger) error {
+// common is what every role builds first: the settings, the process's one
+// Redis client and its metrics registry.
+type common struct {
+	settings *config.Config
+	rdb      redis.UniversalClient
+	reg      *prometheus.Registry
+}
+
+func setup(ctx context.Context, o options, log *slog.Logger) (*common, error) {
 	settings, err := loadSettings(o, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rdb, err := connect(ctx, o, settings, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rdb.Close()
-	reg := newRegistry()
-	srv, err := api.New(api.Config{Redis: rdb, Settings: settings, Logger: log, Registry: reg, Version: version})
+	return &common{settings: settings, rdb: rdb, reg: newRegistry()}, nil
+}
+
+func (c *common) newAPI(log *slog.Logger) (*api.Server, error) {
+	return api.New(api.Config{Redis: c.rdb, Settings: c.settings, Logger: log, Registry: c.reg, Version: version})
+}
+
+func (c *common) newWorker(log *slog.Logger) (*worker.Worker, error) {
+	return worker.New(worker.Config{Redis: c.rdb, Settings: c.settings, Logger: log, Registerer: c.reg})
+}
+
+// runAPI serves the HTTP API until ctx ends.
+func runAPI(ctx context.Context, o options, log *slog.Logger) error {
+	c, err := setup(ctx, o, log)
 	if err != nil {
 		return err
 	}
-	return serveAPI(ctx, srv, listenAddr(o.listen, settings.Server.Listen), settings, log)
+	defer c.rdb.Close()
+	srv, err := c.newAPI(log)
+	if err != nil {
+		return err
+	}
+	return serveAPI(ctx, srv, listenAddr(o.listen, c.settings.Server.Listen), c.settings, log)
 }
 
 // runWorker executes jobs until ctx ends, serving its metrics and health on
 // the side.
 func runWorker(ctx context.Context, o options, log *slog.Logger) error {
-	settings, err := loadSettings(o, log)
+	c, err := setup(ctx, o, log)
 	if err != nil {
 		return err
 	}
-	rdb, err := connect(ctx, o, settings, log)
+	defer c.rdb.Close()
+	w, err := c.newWorker(log)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	reg := newRegistry()
-	w, err := worker.New(worker.Config{Redis: rdb, Settings: settings, Logger: log, Registerer: reg})
-	if err != nil {
-		return err
-	}
-	side, err := listen(listenAddr(o.metricsListen, settings.Worker.MetricsListen))
+	side, err := listen(listenAddr(o.metricsListen, c.settings.Worker.MetricsListen))
 	if err != nil {
 		return fmt.Errorf("worker metrics: %w", err)
 	}
-	sideSrv := &http.Server{Handler: workerSideHandler(rdb, reg), ReadHeaderTimeout: 5 * time.Second}
+	sideSrv := &http.Server{Handler: workerSideHandler(c.rdb, c.reg), ReadHeaderTimeout: 5 * time.Second}
 	go sideSrv.Serve(side)
 	defer sideSrv.Close()
 
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
-	log.Info("worker started", "concurrency", settings.Worker.Concurrency,
-		"metrics_addr", side.Addr().String(), "task_check_interval", settings.Worker.TaskCheckInterval.String())
+	log.Info("worker started", "concurrency", c.settings.Worker.Concurrency,
+		"metrics_addr", side.Addr().String(), "task_check_interval", c.settings.Worker.TaskCheckInterval.String())
 	<-ctx.Done()
 	// Shutdown order: stop fetching and let running jobs finish (asynq puts
 	// back what does not finish in time), then the side server, then Redis.
@@ -91,10 +109,11 @@ func runDev(ctx context.Context, o options, log *slog.Logger) error {
 		log.Warn("REDIS_URL is not set: using an embedded in-memory Redis (miniredis); data is lost on exit. Set REDIS_URL to use a real Redis.",
 			"redis_addr", emb.m.Addr())
 	}
-	settings, err := loadSettings(o, log)
+	c, err := setup(ctx, o, log)
 	if err != nil {
 		return err
 	}
+	defer c.rdb.Close()
 	if o.demoListen != "" {
 		l, err := listen(o.demoListen)
 		if err != nil {
@@ -105,26 +124,21 @@ func runDev(ctx context.Context, o options, log *slog.Logger) error {
 		defer demo.Close()
 		log.Info("demo upstream (httpbin) listening", "addr", "http://"+l.Addr().String())
 	}
-	rdb, err := connect(ctx, o, settings, log)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	reg := newRegistry()
-	w, err := worker.New(worker.Config{Redis: rdb, Settings: settings, Logger: log, Registerer: reg})
+	w, err := c.newWorker(log)
 	if err != nil {
 		return err
 	}
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
-	// Deferred calls run last-in first-out: the worker stops after the api.
+	// Deferred calls run last-in first-out: the worker stops after the api,
+	// then the demo upstream, then Redis.
 	defer w.Stop()
-	srv, err := api.New(api.Config{Redis: rdb, Settings: settings, Logger: log, Registry: reg, Version: version})
+	srv, err := c.newAPI(log)
 	if err != nil {
 		return err
 	}
-	return serveAPI(ctx, srv, listenAddr(o.listen, settings.Server.Listen), settings, log)
+	return serveAPI(ctx, srv, listenAddr(o.listen, c.settings.Server.Listen), c.settings, log)
 }
 
 // serveAPI serves srv until ctx ends, then shuts down in order: readiness

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -47,7 +46,7 @@ type Redis struct {
 // redisProcess is one run of redis-server.
 type redisProcess struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer   // stdout and stderr
+	out  *Buffer       // stdout and stderr
 	done chan struct{} // closed once cmd.Wait has returned
 	err  error         // cmd.Wait's result; read only after done is closed
 }
@@ -177,7 +176,7 @@ func startRedisProcess(bin, dir string, port int) (*redisProcess, error) {
 		"--protected-mode", "no",
 		"--dir", dir,
 	)
-	out := &syncBuffer{}
+	out := &Buffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.WaitDelay = time.Second // Do not hang on output pipes after exit.
@@ -287,24 +286,4 @@ func probeRedis(addr string) (int, error) {
 func readLine(rd *bufio.Reader) (string, error) {
 	line, err := rd.ReadString('\n')
 	return strings.TrimRight(line, "\r\n"), err
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p to the buffer.
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns what has been written so far.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
