@@ -14,17 +14,7 @@ import (
 // waitFor polls cond until it holds, failing the test after a bound.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(5 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
+	Eventually(t, 5*time.Second, what, cond)
 }
 
 // get requests url and returns the status and body.
