@@ -22,8 +22,12 @@ const resultMargin = 2 * time.Second
 // handleHTTP executes one generic HTTP job.
 func (w *Worker) handleHTTP(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.Decode(t.Payload())
-	if err != nil || p.HTTP == nil {
-		w.log.Error("dropping undecodable task", "error", err)
+	if err == nil && p.HTTP == nil {
+		err = errors.New("HTTP task without a request")
+	}
+	if err != nil {
+		// Retrying cannot help; asynq archives the task for inspection.
+		w.log.Error("dropping undecodable task", "job_id", p.JobID, "error", err)
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
 	taskID, _ := asynq.GetTaskID(ctx)
