@@ -23,11 +23,11 @@ func TestParseValidation(t *testing.T) {
 		{"durations in seconds", "server:\n  sync_timeout: 0.5\n  max_wait: 120\n", ""},
 
 		// redis
-		{"redis url", "redis:\n  url: redis://:pw@localhost:6379/0\n", ""},
+		{"redis url", "redis:\n  url: redis://:pw@redis.internal:6379/0\n", ""},
 		{"rediss url", "redis:\n  url: rediss://cache.example.com:6380\n", ""},
 		{"unix url", "redis:\n  url: unix:///run/redis.sock\n", ""},
-		{"redis address without scheme", "redis:\n  url: localhost:6379\n", "redis.url: must be a redis://, rediss:// or unix:// URL"},
-		{"http url for redis", "redis:\n  url: http://pw@localhost:6379\n", "redis.url: must be a redis://, rediss:// or unix:// URL"},
+		{"redis address without scheme", "redis:\n  url: redis.internal:6379\n", "redis.url: must be a redis://, rediss:// or unix:// URL"},
+		{"http url for redis", "redis:\n  url: http://pw@redis.internal:6379\n", "redis.url: must be a redis://, rediss:// or unix:// URL"},
 		{"unix url without path", "redis:\n  url: unix://\n", "redis.url: a unix:// URL needs a socket path, such as unix:///run/redis.sock"},
 		{"unparsable redis url hides password", "redis:\n  url: \"redis://:s3cret@[::1\"\n", "redis.url: is not a valid URL"},
 
