@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"errors"
+	"net"
 	"os/exec"
 	"testing"
 
@@ -12,7 +13,7 @@ func TestRedisStopRestart(t *testing.T) {
 	t.Parallel()
 
 	r := StartRedis(t)
-	if r.Addr == "127.0.0.1:6379" {
+	if _, port, _ := net.SplitHostPort(r.Addr); port == "6379" {
 		t.Fatal("StartRedis used the shared Redis port 6379")
 	}
 	opt, err := redis.ParseURL(r.URL())
