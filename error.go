@@ -70,13 +70,8 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Sentinel errors shared by the layers.
-var (
-	// ErrNotFound means the thing asked for does not exist (for this tenant).
-	ErrNotFound = errors.New("not found")
-	// ErrRedisUnavailable means Redis did not answer; callers answer 503.
-	ErrRedisUnavailable = errors.New("redis unavailable")
-)
+// ErrNotFound means the thing asked for does not exist (for this tenant).
+var ErrNotFound = errors.New("not found")
 
 // Class is how a failure should be treated by the retry policy and the
 // breaker. The retryable classes are the keys of a target's retry_matrix.

@@ -141,7 +141,6 @@ func toCoded(err error) *reliapi.Error {
 func redisUnavailable(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) ||
-		errors.Is(err, reliapi.ErrRedisUnavailable) ||
 		errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout)
