@@ -31,6 +31,7 @@ const (
 	CodeResultTooLarge      Code = "RESULT_TOO_LARGE"     // upstream: body over jobs.max_result_bytes
 	CodeRedisUnavailable    Code = "REDIS_UNAVAILABLE"    // Redis did not answer in time
 	CodeShuttingDown        Code = "SHUTTING_DOWN"        // this replica is draining
+	CodeCircuitOpen         Code = "CIRCUIT_OPEN"         // the target's breaker is open: no call was made
 	CodeInternal            Code = "INTERNAL_ERROR"       // a bug; the message never leaks Go error text
 )
 
@@ -79,12 +80,13 @@ type Class string
 
 // The failure classes.
 const (
-	ClassNone        Class = ""          // no failure
-	ClassRateLimited Class = "429"       // upstream said 429
-	ClassServer      Class = "5xx"       // upstream said 5xx
-	ClassNetwork     Class = "net"       // connect, reset, protocol error
-	ClassTimeout     Class = "timeout"   // no answer in time
-	ClassPermanent   Class = "permanent" // retrying cannot help
+	ClassNone        Class = ""             // no failure
+	ClassRateLimited Class = "429"          // upstream said 429
+	ClassServer      Class = "5xx"          // upstream said 5xx
+	ClassNetwork     Class = "net"          // connect, reset, protocol error
+	ClassTimeout     Class = "timeout"      // no answer in time
+	ClassPermanent   Class = "permanent"    // retrying cannot help
+	ClassBreakerOpen Class = "circuit_open" // refused without a call: the target's breaker is open
 )
 
 // Classify decides how a failure is treated. It is the single source for the
@@ -107,6 +109,8 @@ func Classify(err error) Class {
 			return ClassNetwork
 		case CodeTimeout:
 			return ClassTimeout
+		case CodeCircuitOpen:
+			return ClassBreakerOpen
 		}
 		if e.Err == nil {
 			return ClassPermanent

@@ -20,6 +20,7 @@ import (
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/reliability/breaker"
 )
 
 // Config configures a Server.
@@ -51,8 +52,10 @@ type Server struct {
 	engine    *gin.Engine
 
 	// targets holds each target's parsed base URL, for path validation.
-	targets map[string]*url.URL
-	maxBody int64
+	targets     map[string]*url.URL
+	targetNames []string
+	breakers    *breaker.Breakers
+	maxBody     int64
 	// redisTimeout bounds each Redis step of a request, so that an outage
 	// answers 503 quickly instead of hanging.
 	redisTimeout time.Duration
@@ -94,11 +97,14 @@ func New(cfg Config) (*Server, error) {
 		enqueuer:     asynq.NewClientFromRedisClient(cfg.Redis),
 		inspector:    asynq.NewInspectorFromRedisClient(cfg.Redis),
 		targets:      targets,
+		targetNames:  sortedNames(targets),
+		breakers:     breaker.New(cfg.Redis),
 		maxBody:      st.Server.MaxBodyBytes,
 		redisTimeout: 1500 * time.Millisecond,
 		handoff:      make(chan struct{}),
 	}
 	s.metrics = newMetrics(cfg.Registry, s.inspector)
+	cfg.Registry.MustRegister(breakerStates{s})
 	s.engine = s.routes()
 	return s, nil
 }
@@ -124,6 +130,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/jobs", s.listJobs)
 	v1.GET("/jobs/:id", s.getJob)
 	v1.POST("/jobs/:id/cancel", s.cancelJob)
+	v1.GET("/targets", s.listTargets)
 
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, reliapi.Errorf(reliapi.CodeNotFound, "No route %s %s", c.Request.Method, c.Request.URL.Path), meta{RequestID: requestID(c)})

@@ -40,6 +40,7 @@ var codes = map[reliapi.Code]codeInfo{
 	reliapi.CodeResultTooLarge:      {http.StatusBadGateway, "upstream_error"},
 	reliapi.CodeRedisUnavailable:    {http.StatusServiceUnavailable, "internal_error"},
 	reliapi.CodeShuttingDown:        {http.StatusServiceUnavailable, "internal_error"},
+	reliapi.CodeCircuitOpen:         {http.StatusServiceUnavailable, "circuit_breaker_error"},
 	reliapi.CodeInternal:            {http.StatusInternalServerError, "internal_error"},
 }
 

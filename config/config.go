@@ -16,6 +16,8 @@ type Config struct {
 	Worker Worker `yaml:"worker"`
 	// Jobs configures job records and limits.
 	Jobs Jobs `yaml:"jobs"`
+	// Reliability holds settings shared by the reliability controls.
+	Reliability Reliability `yaml:"reliability"`
 	// Targets are the upstreams a call can name, by name. Names match
 	// ^[A-Za-z0-9_.-]{1,64}$. Default: none (an empty, non-nil map).
 	Targets map[string]*Target `yaml:"targets"`
@@ -80,6 +82,22 @@ type Jobs struct {
 	MaxResultBytes int64 `yaml:"max_result_bytes"`
 }
 
+// Reliability holds settings shared by the reliability controls
+// (circuit breaker, and as they land the rate scheduler and key pool).
+type Reliability struct {
+	// OnRedisError says what a control does when it cannot reach Redis:
+	// "open" lets the call through unchecked (availability first), "closed"
+	// refuses it with REDIS_UNAVAILABLE (protection first). Either way a
+	// metric counts it. Default "open".
+	OnRedisError string `yaml:"on_redis_error"`
+}
+
+// The OnRedisError policies.
+const (
+	FailOpen   = "open"
+	FailClosed = "closed"
+)
+
 // Target is one upstream, in the seed's schema.
 type Target struct {
 	// BaseURL is the absolute http or https URL that request paths are
@@ -115,6 +133,19 @@ type Circuit struct {
 	// CooldownS is how many seconds the breaker stays open before one
 	// probe is let through. Default 60.
 	CooldownS int `yaml:"cooldown_s"`
+	// FailureRate, when set (0 < rate <= 1), also opens the breaker when at
+	// least that share of the calls in a window of WindowS seconds failed,
+	// once the window holds MinCalls calls. Default 0: off.
+	FailureRate float64 `yaml:"failure_rate"`
+	// WindowS is the failure-rate window in seconds. Default 60.
+	WindowS int `yaml:"window_s"`
+	// MinCalls is how many calls a window needs before its rate counts.
+	// Default 20.
+	MinCalls int `yaml:"min_calls"`
+	// SlowCallMS, when set, counts a call slower than this many
+	// milliseconds as a failure for the breaker (the call's own result is
+	// unchanged). Default 0: off.
+	SlowCallMS int `yaml:"slow_call_ms"`
 }
 
 // Cache configures a target's response cache.
@@ -326,6 +357,8 @@ func (c *Config) setDefaults() {
 	setDefault(&j.Timeout, Duration{10 * time.Minute})
 	setDefault(&j.MaxResultBytes, 10<<20)
 
+	setDefault(&c.Reliability.OnRedisError, FailOpen)
+
 	if c.Targets == nil {
 		c.Targets = map[string]*Target{}
 	}
@@ -343,6 +376,8 @@ func (t *Target) setDefaults() {
 	setDefault(&t.TimeoutMS, 20000)
 	setDefault(&t.Circuit.ErrorThreshold, 5)
 	setDefault(&t.Circuit.CooldownS, 60)
+	setDefault(&t.Circuit.WindowS, 60)
+	setDefault(&t.Circuit.MinCalls, 20)
 	if t.Cache.Enabled == nil {
 		on := true
 		t.Cache.Enabled = &on

@@ -42,7 +42,7 @@ func TestLoadSeedConfig(t *testing.T) {
 	}{
 		{"openai timeout_ms", openai.TimeoutMS, 20000},
 		{"openai Timeout", openai.Timeout(), 20 * time.Second},
-		{"openai circuit", openai.Circuit, Circuit{ErrorThreshold: 5, CooldownS: 60}},
+		{"openai circuit", openai.Circuit, Circuit{ErrorThreshold: 5, CooldownS: 60, WindowS: 60, MinCalls: 20}},
 		{"openai cache ttl", openai.Cache.TTLS, 60},
 		{"openai cache enabled", openai.Cache.IsEnabled(), true},
 		{"openai llm", *openai.LLM, LLM{Provider: "openai", DefaultModel: "gpt-4o-mini", MaxTokens: ptr(1024),
@@ -59,7 +59,7 @@ func TestLoadSeedConfig(t *testing.T) {
 		{"payments_api", *payments, Target{
 			BaseURL:   "https://api.payments.example.com",
 			TimeoutMS: 12000,
-			Circuit:   Circuit{ErrorThreshold: 3, CooldownS: 30},
+			Circuit:   Circuit{ErrorThreshold: 3, CooldownS: 30, WindowS: 60, MinCalls: 20},
 			Cache:     Cache{Enabled: ptr(true), TTLS: 300},
 			Auth:      &Auth{Type: AuthAPIKey, EnvVar: "PAYMENTS_API_KEY", HeaderName: "X-API-Key", Prefix: ptr("")},
 			RetryMatrix: map[string]RetryPolicy{
@@ -153,7 +153,7 @@ targets:
 		got, want any
 	}{
 		{"bare", *c.Targets["bare"], Target{BaseURL: "https://example.com", TimeoutMS: 20000,
-			Circuit: Circuit{ErrorThreshold: 5, CooldownS: 60}, Cache: Cache{Enabled: ptr(true), TTLS: 3600}}},
+			Circuit: Circuit{ErrorThreshold: 5, CooldownS: 60, WindowS: 60, MinCalls: 20}, Cache: Cache{Enabled: ptr(true), TTLS: 3600}}},
 		{"bearer", *c.Targets["bearer"].Auth, Auth{Type: AuthBearerEnv, EnvVar: "KEY", HeaderName: "Authorization", Prefix: ptr("Bearer ")}},
 		{"explicit empty prefix kept", *c.Targets["no_prefix"].Auth.Prefix, ""},
 		{"api_key", *c.Targets["api_key"].Auth, Auth{Type: AuthAPIKey, EnvVar: "KEY", HeaderName: "Authorization", Prefix: ptr("")}},

@@ -90,7 +90,7 @@ func TestParseExpandsEnvironment(t *testing.T) {
 		{"quoted integer", `timeout_ms: "${TIMEOUT}"`, func(c *Config) any { return a(c).TimeoutMS }, 1500},
 		{"quoted unset value means the default", `timeout_ms: "${UNSET}"`, func(c *Config) any { return a(c).TimeoutMS }, 20000},
 		{"quoted number without a reference", "llm:\n  temperature: '0.5'", func(c *Config) any { return *a(c).LLM.Temperature }, 0.5},
-		{"unset section means the default", `circuit: ${UNSET}`, func(c *Config) any { return a(c).Circuit }, Circuit{ErrorThreshold: 5, CooldownS: 60}},
+		{"unset section means the default", `circuit: ${UNSET}`, func(c *Config) any { return a(c).Circuit }, Circuit{ErrorThreshold: 5, CooldownS: 60, WindowS: 60, MinCalls: 20}},
 		{"keys are not expanded", "auth:\n  type: api_key\n  env_var: ${B}\n  header: X-${B}", func(c *Config) any { return *a(c).Auth }, Auth{Type: AuthAPIKey, EnvVar: "b", HeaderName: "X-b", Prefix: ptr("")}},
 	}
 	for _, tt := range tests {
@@ -144,7 +144,7 @@ func TestParseKeysAreNotExpanded(t *testing.T) {
 	t.Parallel()
 	doc := "${SECTION}:\n  listen: \":1\"\n"
 	_, err := Parse([]byte(doc), "config.yaml", env(map[string]string{"SECTION": "server"}))
-	want := "config.yaml: ${SECTION}: unknown field (line 1); known fields: server, redis, worker, jobs, targets"
+	want := "config.yaml: ${SECTION}: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
 	}
@@ -162,15 +162,15 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Unknown keys, at every depth.
 		{"unknown top-level key", "servr:\n  listen: x\n",
-			"config.yaml: servr: unknown field (line 1); known fields: server, redis, worker, jobs, targets"},
+			"config.yaml: servr: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets"},
 		{"seed section not in the schema", "tenants: {}\n",
-			"config.yaml: tenants: unknown field (line 1); known fields: server, redis, worker, jobs, targets"},
+			"config.yaml: tenants: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets"},
 		{"unknown server key", "server:\n  listn: \":1\"\n",
 			"config.yaml: server.listn: unknown field (line 2); known fields: listen, sync_timeout, max_wait, max_body_bytes, shutdown_timeout"},
 		{"unknown target key", target("circut:\n  error_threshold: 3"),
 			"config.yaml: targets.a.circut: unknown field (line 6); known fields: base_url, timeout_ms, circuit, cache, llm, auth, fallback_targets, retry_matrix"},
 		{"unknown circuit key", target("circuit:\n  treshold: 3"),
-			"config.yaml: targets.a.circuit.treshold: unknown field (line 7); known fields: error_threshold, cooldown_s"},
+			"config.yaml: targets.a.circuit.treshold: unknown field (line 7); known fields: error_threshold, cooldown_s, failure_rate, window_s, min_calls, slow_call_ms"},
 		{"unknown cache key", target("cache:\n  ttl: 3"),
 			"config.yaml: targets.a.cache.ttl: unknown field (line 7); known fields: enabled, ttl_s"},
 		{"unknown llm key", target("llm:\n  model: x"),
@@ -236,7 +236,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate field", target("timeout_ms: 1\ntimeout_ms: 2"),
 			"config.yaml: targets.a.timeout_ms: duplicate key (line 7); first at line 6"},
 		{"merge key", "base: &base\n  listen: \":1\"\nserver:\n  <<: *base\n",
-			"config.yaml: base: unknown field (line 1); known fields: server, redis, worker, jobs, targets\n" +
+			"config.yaml: base: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets\n" +
 				"config.yaml: server: merge keys (<<) are not supported (line 4)"},
 		{"complex key", "server:\n  ? [a]\n  : 1\n",
 			"config.yaml: server: keys must be plain strings, got a list (line 2)"},

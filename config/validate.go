@@ -50,6 +50,9 @@ func (c *Config) problems() []*fieldError {
 	v.check("jobs.timeout", j.Timeout.Duration >= time.Second, "must be at least 1s (got %s)", j.Timeout)
 	v.check("jobs.max_result_bytes", j.MaxResultBytes > 0, "must be > 0 (got %d)", j.MaxResultBytes)
 
+	p := c.Reliability.OnRedisError
+	v.check("reliability.on_redis_error", p == FailOpen || p == FailClosed, "must be open or closed (got %q)", p)
+
 	for name, t := range c.Targets {
 		path := "targets." + name
 		if !targetName.MatchString(name) {
@@ -126,6 +129,12 @@ func (v *validator) target(path string, t *Target, all map[string]*Target) {
 	v.check(path+".timeout_ms", t.TimeoutMS >= 1 && t.TimeoutMS <= 300000, "must be 1 to 300000 (got %d)", t.TimeoutMS)
 	v.check(path+".circuit.error_threshold", t.Circuit.ErrorThreshold > 0, "must be > 0 (got %d)", t.Circuit.ErrorThreshold)
 	v.check(path+".circuit.cooldown_s", t.Circuit.CooldownS > 0, "must be > 0 (got %d)", t.Circuit.CooldownS)
+	v.check(path+".circuit.failure_rate", t.Circuit.FailureRate >= 0 && t.Circuit.FailureRate <= 1, "must be between 0 (off) and 1 (got %g)", t.Circuit.FailureRate)
+	if t.Circuit.FailureRate > 0 {
+		v.check(path+".circuit.window_s", t.Circuit.WindowS > 0, "must be > 0 (got %d)", t.Circuit.WindowS)
+		v.check(path+".circuit.min_calls", t.Circuit.MinCalls > 0, "must be > 0 (got %d)", t.Circuit.MinCalls)
+	}
+	v.check(path+".circuit.slow_call_ms", t.Circuit.SlowCallMS >= 0, "must be 0 (off) or more (got %d)", t.Circuit.SlowCallMS)
 	v.check(path+".cache.ttl_s", t.Cache.TTLS > 0, "must be > 0 (got %d)", t.Cache.TTLS)
 
 	if l := t.LLM; l != nil {

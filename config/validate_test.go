@@ -46,6 +46,10 @@ func TestParseValidation(t *testing.T) {
 		{"result limit", "jobs:\n  max_result_bytes: -5\n", "jobs.max_result_bytes: must be > 0 (got -5)"},
 		{"job limits at the minimum", "jobs:\n  retention: 1m\n  timeout: 1\n", ""},
 
+		// reliability
+		{"redis error policy", "reliability:\n  on_redis_error: closed\n", ""},
+		{"bad redis error policy", "reliability:\n  on_redis_error: ignore\n", `reliability.on_redis_error: must be open or closed (got "ignore")`},
+
 		// target names
 		{"name with a space", "targets:\n  bad name:\n    base_url: https://x\n", "targets.bad name: invalid target name: use 1 to 64 letters, digits, '_', '.' or '-'"},
 		{"name too long", "targets:\n  " + strings.Repeat("n", 65) + ":\n    base_url: https://x\n", "targets." + strings.Repeat("n", 65) + ": invalid target name: use 1 to 64 letters, digits, '_', '.' or '-'"},
@@ -71,6 +75,10 @@ func TestParseValidation(t *testing.T) {
 		{"timeout at the limits", target("timeout_ms: 300000") + "  c:\n    base_url: https://c\n    timeout_ms: 1\n", ""},
 		{"error threshold", target("circuit:\n  error_threshold: -1"), "targets.a.circuit.error_threshold: must be > 0 (got -1)"},
 		{"cooldown", target("circuit:\n  cooldown_s: -1"), "targets.a.circuit.cooldown_s: must be > 0 (got -1)"},
+		{"failure rate above 1", target("circuit:\n  failure_rate: 1.5"), "targets.a.circuit.failure_rate: must be between 0 (off) and 1 (got 1.5)"},
+		{"failure rate window", target("circuit:\n  failure_rate: 0.5\n  window_s: -1"), "targets.a.circuit.window_s: must be > 0 (got -1)"},
+		{"failure rate settings", target("circuit:\n  failure_rate: 0.5\n  window_s: 10\n  min_calls: 5\n  slow_call_ms: 800"), ""},
+		{"slow call", target("circuit:\n  slow_call_ms: -1"), "targets.a.circuit.slow_call_ms: must be 0 (off) or more (got -1)"},
 		{"cache ttl", target("cache:\n  ttl_s: -5"), "targets.a.cache.ttl_s: must be > 0 (got -5)"},
 
 		// llm

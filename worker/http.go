@@ -82,8 +82,11 @@ func (w *Worker) callHTTP(ctx context.Context, tag []any, p tasks.Payload, tg ta
 
 	var resp *reliapi.HTTPResponse
 	retries, err := retry.Do(ctx, matrix, func(ctx context.Context, attempt int) error {
-		var err error
-		resp, err = w.http.Do(ctx, tg.upstream, req)
+		err := w.guarded(ctx, p.Target, tg, func(ctx context.Context) error {
+			var err error
+			resp, err = w.http.Do(ctx, tg.upstream, req)
+			return err
+		})
 		class := reliapi.Classify(err)
 		w.metrics.attempts.WithLabelValues(p.Target, outcome(err, string(class))).Inc()
 		if err != nil {

@@ -4,8 +4,9 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the worker's Prometheus series.
 type metrics struct {
-	jobs     *prometheus.CounterVec
-	attempts *prometheus.CounterVec
+	jobs           *prometheus.CounterVec
+	attempts       *prometheus.CounterVec
+	redisFallbacks *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -16,10 +17,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"status"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reliapi_upstream_attempts_total",
-			Help: "Upstream attempts by target and outcome (ok, 429, 5xx, net, timeout, error).",
+			Help: "Upstream attempts by target and outcome (ok, 429, 5xx, net, timeout, circuit_open, error).",
 		}, []string{"target", "outcome"}),
+		redisFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reliapi_redis_fallbacks_total",
+			Help: "Times a reliability control could not reach Redis and applied reliability.on_redis_error.",
+		}, []string{"control", "policy"}),
 	}
-	reg.MustRegister(m.jobs, m.attempts)
+	reg.MustRegister(m.jobs, m.attempts, m.redisFallbacks)
 	return m
 }
 

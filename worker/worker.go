@@ -18,6 +18,7 @@ import (
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/providers/httpx"
+	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/retry"
 	"github.com/reliapi/reliapi/tasks"
 )
@@ -39,13 +40,14 @@ type Config struct {
 
 // Worker runs jobs from the queues until stopped.
 type Worker struct {
-	cfg     Config
-	log     *slog.Logger
-	srv     *asynq.Server
-	store   *jobs.Store
-	http    *httpx.Client
-	metrics *metrics
-	targets map[string]target
+	cfg      Config
+	log      *slog.Logger
+	srv      *asynq.Server
+	store    *jobs.Store
+	http     *httpx.Client
+	metrics  *metrics
+	targets  map[string]target
+	breakers *breaker.Breakers
 
 	stopOnce sync.Once
 }
@@ -54,6 +56,10 @@ type Worker struct {
 type target struct {
 	upstream httpx.Target
 	retries  retry.Matrix
+	breaker  breaker.Settings
+	// slowCall, when set, makes slower successful calls count as breaker
+	// failures.
+	slowCall time.Duration
 }
 
 // finishTimeout bounds writing a job's outcome, which happens even when the
@@ -80,12 +86,13 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		store:   jobs.NewStore(cfg.Redis, jobs.Config{Retention: s.Jobs.Retention.Duration}),
-		http:    cfg.HTTP,
-		metrics: newMetrics(cfg.Registerer),
-		targets: targets,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		store:    jobs.NewStore(cfg.Redis, jobs.Config{Retention: s.Jobs.Retention.Duration}),
+		http:     cfg.HTTP,
+		metrics:  newMetrics(cfg.Registerer),
+		targets:  targets,
+		breakers: breaker.New(cfg.Redis),
 	}
 	w.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              s.Worker.Concurrency,
@@ -121,7 +128,12 @@ func prepareTargets(in map[string]*config.Target) (map[string]target, error) {
 		// The secret is read from the environment once, here; it stays in
 		// this process's memory and in the upstream request, nowhere else.
 		up.AuthHeader, up.AuthValue, _ = t.Auth.Header()
-		out[name] = target{upstream: up, retries: m}
+		out[name] = target{
+			upstream: up,
+			retries:  m,
+			breaker:  breakerSettings(t),
+			slowCall: time.Duration(t.Circuit.SlowCallMS) * time.Millisecond,
+		}
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,10 +25,13 @@ type cluster struct {
 	metrics  []string // worker metrics URLs
 }
 
-func startCluster(t *testing.T, nAPI, nWorker int) *cluster {
+// startCluster starts nAPI api and nWorker worker processes on one Redis,
+// with the target "up" and moreTargets (see writeConfig; %UP% stands for
+// the upstream's URL).
+func startCluster(t *testing.T, nAPI, nWorker int, moreTargets string) *cluster {
 	t.Helper()
 	c := &cluster{redis: testenv.StartRedis(t), upstream: testenv.StartUpstream(t)}
-	cfg := writeConfig(t, c.upstream.URL, "")
+	cfg := writeConfig(t, c.upstream.URL, strings.ReplaceAll(moreTargets, "%UP%", c.upstream.URL))
 	env := []string{"REDIS_URL=" + c.redis.URL(), "LOG_LEVEL=warn"}
 	var apis []*proc
 	for i := range nAPI {
@@ -58,7 +62,7 @@ func TestDistributedJobsRunExactlyOnce(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	t.Parallel()
-	c := startCluster(t, 2, 3)
+	c := startCluster(t, 2, 3, "")
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 
 	const jobs = 2000
@@ -139,7 +143,7 @@ func TestDistributedIdempotency(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	t.Parallel()
-	c := startCluster(t, 2, 3)
+	c := startCluster(t, 2, 3, "")
 	arrived := make(chan struct{}, 64)
 	gate := make(chan struct{})
 	c.upstream.Handle("/charge", func(w http.ResponseWriter, r *http.Request) {

@@ -84,8 +84,9 @@ func tail(s string, n int) string {
 	return s
 }
 
-// writeConfig writes a config with one target "up" and returns its path.
-func writeConfig(t *testing.T, upstreamURL, extra string) string {
+// writeConfig writes a config with the target "up", and the targets in
+// moreTargets (YAML indented by two spaces), and returns its path.
+func writeConfig(t *testing.T, upstreamURL, moreTargets string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	yaml := fmt.Sprintf(`
@@ -95,14 +96,14 @@ worker:
   concurrency: 32
   task_check_interval: 2ms
   shutdown_timeout: 20s
-%s
 targets:
   up:
     base_url: %q
     timeout_ms: 5000
     retry_matrix:
       "5xx": {attempts: 3, backoff: fixed, base_s: 0.01}
-`, extra, upstreamURL)
+%s
+`, upstreamURL, moreTargets)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

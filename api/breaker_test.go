@@ -1,0 +1,83 @@
+package api_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestCircuitBreaker drives one target through closed → open → half-open
+// → closed through the api and the worker.
+func TestCircuitBreaker(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraTargets: `
+fragile:
+  base_url: "%UP%"
+  circuit: {error_threshold: 2, cooldown_s: 1}
+  retry_matrix: {"5xx": {attempts: 1}}
+`})
+	var healthy atomic.Bool
+	s.upstream.Handle("/svc", func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte(`{"ok":true}`))
+	})
+	call := func() response {
+		return s.do("POST", "/v1/proxy/http", map[string]any{"target": "fragile", "method": "GET", "path": "/svc"})
+	}
+	for range 2 {
+		if r := call(); get(r.body, "error", "code") != "SERVER_ERROR" {
+			t.Fatalf("failing call: %d %s", r.status, r.raw)
+		}
+	}
+	// Open: refused without touching the upstream.
+	r := call()
+	if r.status != 503 || get(r.body, "error", "code") != "CIRCUIT_OPEN" || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("call while open: %d %v %s", r.status, r.header, r.raw)
+	}
+	if n := s.upstream.Calls("/svc"); n != 2 {
+		t.Fatalf("upstream calls = %d, want 2", n)
+	}
+	targets := s.do("GET", "/v1/targets", nil)
+	if st := targetState(targets.body, "fragile"); st != "open" {
+		t.Fatalf("targets: %s", targets.raw)
+	}
+	if !strings.Contains(scrape(t, s.url), `reliapi_circuit_breaker_state{target="fragile"} 2`) {
+		t.Error("metrics do not show the open breaker")
+	}
+
+	// The upstream heals; after the cooldown one probe closes the breaker.
+	healthy.Store(true)
+	eventually(t, "the breaker to let a probe through", func() bool { return call().status == 200 })
+	if st := targetState(s.do("GET", "/v1/targets", nil).body, "fragile"); st != "closed" {
+		t.Fatalf("after the probe: %s", st)
+	}
+	if r := call(); r.status != 200 {
+		t.Fatalf("after closing: %d %s", r.status, r.raw)
+	}
+}
+
+func targetState(body map[string]any, name string) any {
+	data, _ := body["data"].([]any)
+	for _, d := range data {
+		if get(d, "name") == name {
+			return get(d, "circuit", "state")
+		}
+	}
+	return nil
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

@@ -1,0 +1,193 @@
+package breaker
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
+)
+
+// Settings configure one target's breaker. Zero values mean the defaults.
+type Settings struct {
+	// Threshold is how many consecutive failures open the breaker.
+	// Default 5.
+	Threshold int
+	// Cooldown is how long the breaker stays open before a probe goes
+	// through. Default 60s.
+	Cooldown time.Duration
+	// ProbeLease is how long the half-open probe may take before another
+	// caller may probe instead (its holder may have crashed). Set it above
+	// the target's timeout. Default 30s.
+	ProbeLease time.Duration
+	// FailureRate, when above zero, also opens the breaker when at least
+	// that share of the calls in a Window failed, once the window holds
+	// MinCalls calls.
+	FailureRate float64
+	// Window is the failure-rate window. Default 60s.
+	Window time.Duration
+	// MinCalls is how many calls a window needs before its rate counts.
+	// Default 20.
+	MinCalls int
+}
+
+func (s Settings) withDefaults() Settings {
+	if s.Threshold <= 0 {
+		s.Threshold = 5
+	}
+	if s.Cooldown <= 0 {
+		s.Cooldown = time.Minute
+	}
+	if s.ProbeLease <= 0 {
+		s.ProbeLease = 30 * time.Second
+	}
+	if s.Window <= 0 {
+		s.Window = time.Minute
+	}
+	if s.MinCalls <= 0 {
+		s.MinCalls = 20
+	}
+	return s
+}
+
+// ttl keeps a breaker's record around long enough for any decision it
+// must make, and lets records of removed targets go.
+func (s Settings) ttl() int64 {
+	return int64(max(2*s.Cooldown, 2*s.Window, 24*time.Hour) / time.Second)
+}
+
+// Result is what a call's outcome means to the breaker.
+type Result string
+
+// The results. Neutral is an answer that says nothing about the target's
+// health, such as a 4xx: it neither counts as a failure nor resets the
+// count.
+const (
+	Success Result = "success"
+	Failure Result = "failure"
+	Neutral Result = "neutral"
+)
+
+// ResultOf maps a call's error to its Result: 429, 5xx, network errors and
+// timeouts are failures; no error is a success; anything else is neutral.
+func ResultOf(err error) Result {
+	switch reliapi.Classify(err) {
+	case reliapi.ClassNone:
+		return Success
+	case reliapi.ClassRateLimited, reliapi.ClassServer, reliapi.ClassNetwork, reliapi.ClassTimeout:
+		return Failure
+	default:
+		return Neutral
+	}
+}
+
+// State is a breaker's state.
+type State string
+
+// The states.
+const (
+	Closed   State = "closed"
+	Open     State = "open"
+	HalfOpen State = "half_open"
+)
+
+// Breakers reads and writes the breakers of all targets in Redis.
+type Breakers struct {
+	rdb redis.UniversalClient
+}
+
+// New returns Breakers on rdb.
+func New(rdb redis.UniversalClient) *Breakers { return &Breakers{rdb: rdb} }
+
+// Ticket is the permission for one call; hand it back to Record.
+type Ticket struct {
+	target string
+	gen    int64
+	token  string
+	// Probe reports whether this call is the half-open probe.
+	Probe bool
+}
+
+// Allow asks whether a call to target may go through. When the breaker
+// refuses, the error is a *reliapi.Error with code CIRCUIT_OPEN and the
+// wait in RetryAfter.
+func (b *Breakers) Allow(ctx context.Context, target string, s Settings) (Ticket, error) {
+	s = s.withDefaults()
+	token := rand.Text()
+	res, err := allowScript.Run(ctx, b.rdb, []string{key(target)},
+		s.Cooldown.Milliseconds(), s.ProbeLease.Milliseconds(), token, s.ttl()).Int64Slice()
+	if err != nil {
+		return Ticket{}, fmt.Errorf("breaker %s: %w", target, err)
+	}
+	t := Ticket{target: target, gen: res[2], token: token, Probe: res[0] == 1}
+	if res[0] == 2 {
+		wait := time.Duration(res[1]) * time.Millisecond
+		return t, &reliapi.Error{
+			Code:       reliapi.CodeCircuitOpen,
+			Message:    fmt.Sprintf("Circuit breaker for %s is open; retry in %.1fs", target, wait.Seconds()),
+			Retryable:  true,
+			Source:     reliapi.SourceReliAPI,
+			RetryAfter: wait,
+		}
+	}
+	return t, nil
+}
+
+// Record reports the result of an allowed call and returns the breaker's
+// state afterwards.
+func (b *Breakers) Record(ctx context.Context, t Ticket, r Result, s Settings) (State, error) {
+	s = s.withDefaults()
+	state, err := recordScript.Run(ctx, b.rdb, []string{key(t.target)},
+		string(r), t.gen, t.token, s.Threshold, s.FailureRate, s.Window.Milliseconds(), s.MinCalls, s.ttl()).Text()
+	if err != nil {
+		return "", fmt.Errorf("breaker %s: %w", t.target, err)
+	}
+	return State(state), nil
+}
+
+// Status is a breaker as seen from outside.
+type Status struct {
+	State State
+	// Failures is the current run of consecutive failures (closed).
+	Failures int
+	// RetryIn is how long an open breaker stays open.
+	RetryIn time.Duration
+}
+
+// Statuses reads the breakers of several targets in one round trip.
+func (b *Breakers) Statuses(ctx context.Context, targets []string, cooldown func(string) time.Duration) (map[string]Status, error) {
+	cmds := make([]*redis.SliceCmd, len(targets))
+	var timeCmd *redis.TimeCmd
+	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		timeCmd = p.Time(ctx)
+		for i, t := range targets {
+			cmds[i] = p.HMGet(ctx, key(t), "state", "failures", "opened_at")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading breakers: %w", err)
+	}
+	now := timeCmd.Val()
+	out := make(map[string]Status, len(targets))
+	for i, t := range targets {
+		v := cmds[i].Val()
+		st := Status{State: Closed}
+		if s, ok := v[0].(string); ok {
+			st.State = State(s)
+		}
+		if s, ok := v[1].(string); ok {
+			st.Failures, _ = strconv.Atoi(s)
+		}
+		if s, ok := v[2].(string); ok && st.State == Open {
+			openedMS, _ := strconv.ParseInt(s, 10, 64)
+			st.RetryIn = max(time.UnixMilli(openedMS).Add(cooldown(t)).Sub(now), 0)
+		}
+		out[t] = st
+	}
+	return out, nil
+}
