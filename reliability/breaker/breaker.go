@@ -108,6 +108,8 @@ type Ticket struct {
 	target string
 	gen    int64
 	token  string
+	// clean: admitted while closed with no failures counted.
+	clean bool
 	// Probe reports whether this call is the half-open probe.
 	Probe bool
 }
@@ -123,7 +125,7 @@ func (b *Breakers) Allow(ctx context.Context, target string, s Settings) (Ticket
 	if err != nil {
 		return Ticket{}, fmt.Errorf("breaker %s: %w", target, err)
 	}
-	t := Ticket{target: target, gen: res[2], token: token, Probe: res[0] == 1}
+	t := Ticket{target: target, gen: res[2], token: token, Probe: res[0] == 1, clean: res[0] == 0 && res[3] == 0}
 	if res[0] == 2 {
 		wait := time.Duration(res[1]) * time.Millisecond
 		return t, &reliapi.Error{
@@ -139,8 +141,17 @@ func (b *Breakers) Allow(ctx context.Context, target string, s Settings) (Ticket
 
 // Record reports the result of an allowed call and returns the breaker's
 // state afterwards.
+//
+// A success admitted while the breaker was closed with no failures counted
+// is not sent to Redis at all: it would change nothing, and the healthy
+// path is the common one. (A failure counted by another caller meanwhile
+// is then not reset by this success; among concurrent calls "consecutive"
+// has no single order anyway.)
 func (b *Breakers) Record(ctx context.Context, t Ticket, r Result, s Settings) (State, error) {
 	s = s.withDefaults()
+	if t.clean && r == Success && s.FailureRate == 0 {
+		return Closed, nil
+	}
 	state, err := recordScript.Run(ctx, b.rdb, []string{key(t.target)},
 		string(r), t.gen, t.token, s.Threshold, s.FailureRate, s.Window.Milliseconds(), s.MinCalls, s.ttl()).Text()
 	if err != nil {

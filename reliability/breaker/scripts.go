@@ -12,27 +12,28 @@ import "github.com/redis/go-redis/v9"
 // KEYS[1] breaker hash
 // ARGV[1] cooldown ms; ARGV[2] probe lease ms; ARGV[3] caller token;
 // ARGV[4] key TTL s
-// returns {decision, wait_ms, gen}: decision 0 = allowed (closed),
-// 1 = allowed as the half-open probe, 2 = refused; wait_ms is how long
-// until a call may be let through again.
+// returns {decision, wait_ms, gen, failures}: decision 0 = allowed
+// (closed), 1 = allowed as the half-open probe, 2 = refused; wait_ms is how
+// long until a call may be let through again; failures is the current run
+// of consecutive failures.
 var allowScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'state', 'gen', 'opened_at', 'probe_until')
+local f = redis.call('HMGET', KEYS[1], 'state', 'gen', 'opened_at', 'probe_until', 'failures')
 local state, gen = f[1] or 'closed', tonumber(f[2] or '0')
-if state == 'closed' then return {0, 0, gen} end
+if state == 'closed' then return {0, 0, gen, tonumber(f[5] or '0')} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if state == 'open' then
   local reopen = tonumber(f[3]) + tonumber(ARGV[1])
-  if now < reopen then return {2, reopen - now, gen} end
+  if now < reopen then return {2, reopen - now, gen, 0} end
 elseif now < tonumber(f[4] or '0') then
-  return {2, tonumber(f[4]) - now, gen}
+  return {2, tonumber(f[4]) - now, gen, 0}
 end
 -- The cooldown is over, or the previous probe's lease ran out: this
 -- caller becomes the probe.
 gen = gen + 1
 redis.call('HSET', KEYS[1], 'state', 'half_open', 'gen', gen, 'probe', ARGV[3], 'probe_until', now + tonumber(ARGV[2]))
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-return {1, 0, gen}
+return {1, 0, gen, 0}
 `)
 
 // recordScript records the result of a call admitted in generation gen.
