@@ -57,8 +57,11 @@ type Job struct {
 	// RequestID is the X-Request-ID of the call that created the job.
 	RequestID string
 	// Queue and TaskID locate the job's asynq task, so a cancel can reach it.
-	Queue       string
-	TaskID      string
+	Queue  string
+	TaskID string
+	// CacheHash names the response-cache entry this job fills, if any, so
+	// that canceling it releases the entry for the next caller.
+	CacheHash   string
 	CreatedAt   time.Time
 	StartedAt   time.Time
 	CompletedAt time.Time

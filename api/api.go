@@ -21,6 +21,7 @@ import (
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/reliability/breaker"
+	"github.com/reliapi/reliapi/reliability/cache"
 )
 
 // Config configures a Server.
@@ -55,6 +56,7 @@ type Server struct {
 	targets     map[string]*url.URL
 	targetNames []string
 	breakers    *breaker.Breakers
+	cache       *cache.Cache
 	maxBody     int64
 	// redisTimeout bounds each Redis step of a request, so that an outage
 	// answers 503 quickly instead of hanging.
@@ -99,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 		targets:      targets,
 		targetNames:  sortedNames(targets),
 		breakers:     breaker.New(cfg.Redis),
+		cache:        cache.New(cfg.Redis),
 		maxBody:      st.Server.MaxBodyBytes,
 		redisTimeout: 1500 * time.Millisecond,
 		handoff:      make(chan struct{}),

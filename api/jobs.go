@@ -54,7 +54,7 @@ func (s *Server) createJob(c *gin.Context) {
 	}
 	m.Target = call.target
 	setLabels(c, call.target, "async")
-	job, _, err := s.submit(c, jobID(tenant(c), call.idemKey), call, tasks.QueueAsync)
+	job, _, err := s.submit(c, jobID(tenant(c), call.idemKey), call, tasks.QueueAsync, nil)
 	if err != nil {
 		writeError(c, err, m)
 		return
@@ -129,6 +129,11 @@ func (s *Server) cancelJob(c *gin.Context) {
 	case reliapi.JobRunning:
 		if err := s.inspector.CancelProcessing(res.Job.TaskID); err != nil {
 			logAt(c, slog.LevelWarn, "interrupting canceled job", "job_id", id, "error", err)
+		}
+	}
+	if res.Was == reliapi.JobQueued || res.Was == reliapi.JobRunning {
+		if err := s.releaseCache(ctx, res.Job); err != nil {
+			logAt(c, slog.LevelWarn, "releasing canceled job's cache entry", "job_id", id, "error", err)
 		}
 	}
 	writeJob(c, http.StatusOK, res.Job)

@@ -13,6 +13,7 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	cache    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) *metrics {
@@ -27,7 +28,11 @@ func newMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) *metrics 
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"mode"}),
 	}
-	reg.MustRegister(m.requests, m.duration, queueDepth{inspector})
+	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "reliapi_cache_hits_total",
+		Help: "Response cache lookups by target and result: hit, miss (this call fills it) or collapsed (it waits for an identical call in flight).",
+	}, []string{"target", "result"})
+	reg.MustRegister(m.requests, m.duration, m.cache, queueDepth{inspector})
 	return m
 }
 

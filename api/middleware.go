@@ -19,6 +19,7 @@ const (
 	ctxRequestID = "reliapi.request_id"
 	ctxLogger    = "reliapi.logger"
 	ctxTenant    = "reliapi.tenant"
+	ctxStart     = "reliapi.start"
 	// ctxLabels holds the metric labels a handler learned (target, mode).
 	ctxLabels = "reliapi.labels"
 )
@@ -41,6 +42,7 @@ func (s *Server) requestContext(c *gin.Context) {
 	if !validRequestID.MatchString(id) {
 		id = newRequestID()
 	}
+	c.Set(ctxStart, time.Now())
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-ID", id)
 	c.Set(ctxLogger, s.log)

@@ -42,6 +42,18 @@ func (s *Server) proxyHTTP(c *gin.Context) {
 		queue = tasks.QueueAsync
 	}
 	id := jobID(tenant(c), call.idemKey)
+	plan := s.planCache(c, call, req.Cache)
+	follow := false
+	if plan != nil {
+		hit, lead, inFlight := s.lookupCache(c, plan, id, call.target)
+		if hit {
+			return
+		}
+		if !lead {
+			// An identical call is on its way: wait for its job instead.
+			id, follow = inFlight, true
+		}
+	}
 	var watch *jobs.Watch
 	if md.wait > 0 {
 		// Watch before the job exists, so its announcement cannot be missed
@@ -49,7 +61,15 @@ func (s *Server) proxyHTTP(c *gin.Context) {
 		watch = s.waiter.Watch(id)
 		defer watch.Close()
 	}
-	job, attached, err := s.submit(c, id, call, queue)
+	var (
+		job      *reliapi.Job
+		attached bool
+	)
+	if follow {
+		job, err = s.followJob(c, id)
+	} else {
+		job, attached, err = s.submit(c, id, call, queue, plan)
+	}
 	if err != nil {
 		writeError(c, err, m)
 		return
@@ -87,9 +107,22 @@ func (s *Server) validateCall(c *gin.Context, req *httpProxyRequest) (*proxyCall
 // submit creates job id for a call and enqueues it, or, when the call's
 // idempotency key names an existing job, returns that job (attached=true)
 // after checking that it is the same request.
-func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string) (job *reliapi.Job, attached bool, err error) {
+//
+// plan, when set, makes the job fill the response cache entry this call
+// claimed; if no job of this call's own ends up filling it, the claim is
+// released so that identical calls do not wait on nothing.
+func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string, plan *cachePlan) (job *reliapi.Job, attached bool, err error) {
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
+	if plan != nil {
+		defer func() {
+			if err != nil || attached {
+				cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.redisTimeout)
+				defer cancel()
+				s.cache.Abandon(cleanup, plan.hash, id)
+			}
+		}()
+	}
 
 	ten := tenant(c)
 	hash := idempotency.Fingerprint(call.fingerprint...)
@@ -97,7 +130,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 	job, created, err := s.store.Create(ctx, jobs.New{
 		ID: id, Tenant: ten, Kind: reliapi.KindHTTP, Target: call.target,
 		IdempotencyKey: call.idemKey, RequestHash: hash, RequestID: requestID(c),
-		Queue: queue, TaskID: taskID,
+		Queue: queue, TaskID: taskID, CacheHash: plan.hashOrEmpty(),
 	})
 	if err != nil {
 		return nil, false, err
@@ -118,6 +151,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 			Method: call.method, Path: call.path, Query: call.query,
 			Headers: call.headers, Body: call.body,
 		},
+		Cache: plan.fill(),
 	}, tasks.Placement{Queue: queue, TaskID: taskID, Timeout: s.settings.Jobs.Timeout.Duration})
 	if err == nil {
 		_, err = s.enqueuer.EnqueueContext(ctx, task)

@@ -68,9 +68,10 @@ targets:
   up:
     base_url: %q
     timeout_ms: 5000
-    # Tests of other behaviour send failures on purpose; the breaker has
-    # tests of its own.
+    # Tests of other behaviour send failures on purpose and repeat calls;
+    # the breaker and the cache have tests of their own.
     circuit: {error_threshold: 1000}
+    cache: {enabled: false}
     retry_matrix:
       "429": {attempts: 3, backoff: fixed, base_s: 0.01}
       "5xx": {attempts: 3, backoff: fixed, base_s: 0.01}

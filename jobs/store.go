@@ -51,6 +51,8 @@ type New struct {
 	// cancel can reach it.
 	Queue  string
 	TaskID string
+	// CacheHash names the response-cache entry the job fills, if any.
+	CacheHash string
 }
 
 // Create inserts a queued job unless a job with the same ID exists. It
@@ -67,7 +69,7 @@ func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
 		int64(s.cfg.Retention / time.Second),
 		"id", n.ID, "tenant", n.Tenant, "kind", string(n.Kind), "target", n.Target,
 		"idempotency_key", n.IdempotencyKey, "request_hash", n.RequestHash,
-		"request_id", n.RequestID, "queue", n.Queue, "task_id", n.TaskID,
+		"request_id", n.RequestID, "queue", n.Queue, "task_id", n.TaskID, "cache_hash", n.CacheHash,
 	}
 	nowMS := time.Now().UnixMilli()
 	index := tenantJobsKey(n.Tenant)
@@ -101,7 +103,7 @@ func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
 	return &reliapi.Job{
 		ID: n.ID, Tenant: n.Tenant, Kind: n.Kind, Status: reliapi.JobQueued, Target: n.Target,
 		IdempotencyKey: n.IdempotencyKey, RequestHash: n.RequestHash, RequestID: n.RequestID,
-		Queue: n.Queue, TaskID: n.TaskID, CreatedAt: time.UnixMilli(createdMS),
+		Queue: n.Queue, TaskID: n.TaskID, CacheHash: n.CacheHash, CreatedAt: time.UnixMilli(createdMS),
 	}, true, nil
 }
 
@@ -227,6 +229,7 @@ func jobFromFields(f map[string]string) (*reliapi.Job, error) {
 		RequestID:      f["request_id"],
 		Queue:          f["queue"],
 		TaskID:         f["task_id"],
+		CacheHash:      f["cache_hash"],
 		CreatedAt:      millis(f["created_at"]),
 		StartedAt:      millis(f["started_at"]),
 		CompletedAt:    millis(f["completed_at"]),

@@ -42,6 +42,16 @@ type Payload struct {
 	// makes non-idempotent methods safe to retry.
 	IdempotencyKey string       `json:"idempotency_key,omitempty"`
 	HTTP           *HTTPRequest `json:"http,omitempty"`
+	// Cache, when set, asks the worker to store a successful answer (status
+	// below 400) in the response cache, and to release the entry's
+	// in-flight claim either way.
+	Cache *CacheFill `json:"cache,omitempty"`
+}
+
+// CacheFill says where and for how long to cache a job's answer.
+type CacheFill struct {
+	Hash string        `json:"hash"`
+	TTL  time.Duration `json:"ttl"`
 }
 
 // HTTPRequest is a generic HTTP call against a target, already validated by

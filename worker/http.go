@@ -60,6 +60,7 @@ func (w *Worker) handleHTTP(ctx context.Context, t *asynq.Task) error {
 		defer cancel()
 	}
 	res := w.callHTTP(runCtx, tag, p, tg)
+	w.fillCache(ctx, p, res)
 	if ctx.Err() != nil {
 		// Canceled by a cancel request (the record already says canceled) or
 		// past asynq's deadline: asynq has taken the task back already.

@@ -19,6 +19,7 @@ import (
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/providers/httpx"
 	"github.com/reliapi/reliapi/reliability/breaker"
+	"github.com/reliapi/reliapi/reliability/cache"
 	"github.com/reliapi/reliapi/reliability/retry"
 	"github.com/reliapi/reliapi/tasks"
 )
@@ -48,6 +49,7 @@ type Worker struct {
 	metrics  *metrics
 	targets  map[string]target
 	breakers *breaker.Breakers
+	cache    *cache.Cache
 
 	stopOnce sync.Once
 }
@@ -93,6 +95,7 @@ func New(cfg Config) (*Worker, error) {
 		metrics:  newMetrics(cfg.Registerer),
 		targets:  targets,
 		breakers: breaker.New(cfg.Redis),
+		cache:    cache.New(cfg.Redis),
 	}
 	w.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              s.Worker.Concurrency,

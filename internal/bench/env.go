@@ -173,7 +173,11 @@ targets:
     timeout_ms: 5000
     cache:
       enabled: false
-`, o.concurrency, o.checkInterval, upstreamURL)
+  cached:
+    base_url: %q
+    cache:
+      ttl_s: 3600
+`, o.concurrency, o.checkInterval, upstreamURL, upstreamURL)
 }
 
 // defer_ registers f to run when the environment closes.

@@ -126,6 +126,10 @@ func (e *env) run(ctx context.Context, o options, progress printer) error {
 		return err
 	}
 	e.rep.cmds = cmds
+	progress("response cache: %d hits and %d uncached calls at concurrency 32", o.n32, o.n32)
+	if e.rep.cache, err = e.measureCache(ctx, o.n32, 32, cmds.idlePerSec); err != nil {
+		return err
+	}
 	progress("tracing one sync call with MONITOR")
 	if e.rep.trace, err = e.traceCall(ctx); err != nil {
 		return err

@@ -23,6 +23,7 @@ type report struct {
 	sync               []syncRow
 	ours, raw, rawHTTP asyncResult
 	cmds               cmdResult
+	cache              cacheResult
 	trace              []traceStep
 }
 
@@ -81,6 +82,7 @@ func (r *report) print(w io.Writer) {
 	r.printCPU(p)
 	r.printCommands(p)
 	r.printTrace(p)
+	r.printCache(p)
 }
 
 func (r *report) printSetup(p printer) {

@@ -1,0 +1,125 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/reliability/cache"
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// cachePlan says how one proxy call uses the response cache.
+type cachePlan struct {
+	hash string
+	ttl  time.Duration
+}
+
+// planCache decides whether a call may be answered from (and fill) the
+// response cache: GET or HEAD, the target's cache enabled, and no
+// "cache": 0 in the request. The request's cache field overrides the
+// target's TTL.
+func (s *Server) planCache(c *gin.Context, call *proxyCall, override *int) *cachePlan {
+	t := s.settings.Targets[call.target]
+	if !cache.Cacheable(call.method) || !t.Cache.IsEnabled() || (override != nil && *override == 0) {
+		return nil
+	}
+	ttl := t.Cache.TTL()
+	if override != nil {
+		ttl = time.Duration(*override) * time.Second
+	}
+	return &cachePlan{ttl: ttl, hash: cache.Hash(cache.Request{
+		Tenant: tenant(c), Target: call.target, Method: call.method, Path: call.path,
+		Query: call.query, Headers: call.headers,
+	})}
+}
+
+func (p *cachePlan) hashOrEmpty() string {
+	if p == nil {
+		return ""
+	}
+	return p.hash
+}
+
+// fill is the task's instruction to store the answer.
+func (p *cachePlan) fill() *tasks.CacheFill {
+	if p == nil {
+		return nil
+	}
+	return &tasks.CacheFill{Hash: p.hash, TTL: p.ttl}
+}
+
+// lookupCache answers a cacheable call from the cache when it can, and
+// otherwise says which job to wait for: id (the caller's own, to create)
+// when it leads, or the job of an identical call already in flight. A
+// Redis failure here only costs the cache: the call goes on uncached.
+func (s *Server) lookupCache(c *gin.Context, plan *cachePlan, id, target string) (hit bool, lead bool, jobID string) {
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	// A leader's claim lasts as long as its job may run.
+	lk, err := s.cache.Lookup(ctx, plan.hash, id, s.settings.Jobs.Timeout.Duration+time.Minute)
+	if err != nil {
+		logAt(c, slog.LevelWarn, "response cache unavailable; calling without it", "error", err)
+		return false, true, id
+	}
+	switch {
+	case lk.Hit != nil:
+		s.metrics.cache.WithLabelValues(target, "hit").Inc()
+		writeCached(c, lk.Hit, target)
+		return true, false, ""
+	case lk.Leader:
+		s.metrics.cache.WithLabelValues(target, "miss").Inc()
+		return false, true, id
+	default:
+		s.metrics.cache.WithLabelValues(target, "collapsed").Inc()
+		return false, false, lk.JobID
+	}
+}
+
+// writeCached answers from the cache: the stored data with cache_hit and
+// an Age header, and no job.
+func writeCached(c *gin.Context, e *cache.Entry, target string) {
+	age := max(time.Since(e.StoredAt), 0)
+	m := meta{RequestID: requestID(c), Target: target, CacheHit: true, DurationMS: time.Since(c.GetTime(ctxStart)).Milliseconds()}
+	c.Header("X-Cache-Hit", "true")
+	c.Header("Age", strconv.Itoa(int(age/time.Second)))
+	c.Header("X-Retries", "0")
+	c.Header("X-Duration-MS", strconv.FormatInt(m.DurationMS, 10))
+	c.JSON(http.StatusOK, envelope{Success: true, Data: e.Data, Meta: m})
+}
+
+// followJob reads the job of an identical call in flight. Its leader may
+// not have written the job yet (it claims the entry first), so a missing
+// job is looked for again for a moment.
+func (s *Server) followJob(c *gin.Context, id string) (*reliapi.Job, error) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*s.redisTimeout)
+	defer cancel()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		job, err := s.store.Get(ctx, tenant(c), id)
+		if !errors.Is(err, reliapi.ErrNotFound) {
+			return job, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "The identical call in flight could not be found; retry the request", Retryable: true}
+		case <-tick.C:
+		}
+	}
+}
+
+// releaseCache clears a canceled job's claim on its cache entry, so the
+// next identical call does not follow a job that will never answer.
+func (s *Server) releaseCache(ctx context.Context, j *reliapi.Job) error {
+	if j.CacheHash == "" {
+		return nil
+	}
+	return s.cache.Abandon(ctx, j.CacheHash, j.ID)
+}

@@ -1,0 +1,121 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// VaryHeaders are the request headers that select among cached answers.
+var VaryHeaders = []string{"Accept", "Accept-Language", "Content-Type"}
+
+// Request is what identifies a cacheable call.
+type Request struct {
+	Tenant, Target, Method, Path string
+	Query                        url.Values
+	// Headers are the headers the caller asked to send; only VaryHeaders
+	// take part, whatever their case.
+	Headers map[string]string
+}
+
+// Cacheable reports whether a method's answers may be cached.
+func Cacheable(method string) bool { return method == http.MethodGet || method == http.MethodHead }
+
+// Hash is the cache identity of a request: the tenant, target, method,
+// path, the query in canonical order and the vary headers.
+func Hash(r Request) string {
+	h := sha256.New()
+	write := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
+	write(r.Tenant)
+	write(r.Target)
+	write(r.Method)
+	write(r.Path)
+	write(r.Query.Encode()) // Encode sorts by key
+	for _, name := range VaryHeaders {
+		var value string
+		for k, v := range r.Headers {
+			if strings.EqualFold(k, name) {
+				value = v
+			}
+		}
+		write(value)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Cache reads and writes cached answers in Redis.
+type Cache struct{ rdb redis.UniversalClient }
+
+// New returns a Cache on rdb.
+func New(rdb redis.UniversalClient) *Cache { return &Cache{rdb: rdb} }
+
+// Entry is a cached answer.
+type Entry struct {
+	Data     []byte
+	StoredAt time.Time
+}
+
+// Lookup is the outcome of a lookup: a Hit, or the job to wait for, which
+// is the caller's own when it leads.
+type Lookup struct {
+	Hit    *Entry
+	JobID  string
+	Leader bool
+}
+
+// Lookup answers from the cache, or decides who calls the upstream:
+// jobID (the caller's) when no identical call is in flight, otherwise the
+// job already making it. inflight bounds how long a leader may take before
+// another caller may lead (its worker may have died).
+func (c *Cache) Lookup(ctx context.Context, hash, jobID string, inflight time.Duration) (Lookup, error) {
+	res, err := lookupScript.Run(ctx, c.rdb, []string{entryKey(hash), inflightKey(hash)}, jobID, inflight.Milliseconds()).StringSlice()
+	if err != nil || len(res) != 2 {
+		return Lookup{}, fmt.Errorf("cache lookup: %v %w", res, err)
+	}
+	switch res[0] {
+	case "hit":
+		e, err := decode(res[1])
+		if err != nil {
+			return Lookup{}, err
+		}
+		return Lookup{Hit: e}, nil
+	case "lead":
+		return Lookup{JobID: jobID, Leader: true}, nil
+	default:
+		return Lookup{JobID: res[1]}, nil
+	}
+}
+
+// Store keeps data for ttl and releases jobID's claim on the entry.
+func (c *Cache) Store(ctx context.Context, hash, jobID string, data []byte, ttl time.Duration) error {
+	if err := storeScript.Run(ctx, c.rdb, []string{entryKey(hash), inflightKey(hash)}, data, ttl.Milliseconds(), jobID).Err(); err != nil {
+		return fmt.Errorf("cache store: %w", err)
+	}
+	return nil
+}
+
+// Abandon releases jobID's claim without storing anything, so that the
+// next identical request calls the upstream itself.
+func (c *Cache) Abandon(ctx context.Context, hash, jobID string) error {
+	if err := abandonScript.Run(ctx, c.rdb, []string{inflightKey(hash)}, jobID).Err(); err != nil {
+		return fmt.Errorf("cache abandon: %w", err)
+	}
+	return nil
+}
+
+func decode(v string) (*Entry, error) {
+	ms, data, ok := strings.Cut(v, "\n")
+	stored, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil {
+		return nil, fmt.Errorf("cache entry is malformed")
+	}
+	return &Entry{Data: []byte(data), StoredAt: time.UnixMilli(stored)}, nil
+}

@@ -1,0 +1,130 @@
+package cache_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/reliability/cache"
+)
+
+func TestHash(t *testing.T) {
+	t.Parallel()
+	base := cache.Request{Tenant: "a", Target: "t", Method: "GET", Path: "/x",
+		Query: url.Values{"b": {"2"}, "a": {"1"}}, Headers: map[string]string{"Accept": "application/json", "X-Trace": "1"}}
+	same := base
+	same.Query = url.Values{"a": {"1"}, "b": {"2"}}
+	same.Headers = map[string]string{"accept": "application/json", "X-Trace": "2"}
+	if cache.Hash(base) != cache.Hash(same) {
+		t.Error("query order, header case or a non-vary header changed the hash")
+	}
+	for name, change := range map[string]func(*cache.Request){
+		"tenant": func(r *cache.Request) { r.Tenant = "b" },
+		"target": func(r *cache.Request) { r.Target = "u" },
+		"method": func(r *cache.Request) { r.Method = "HEAD" },
+		"path":   func(r *cache.Request) { r.Path = "/y" },
+		"query":  func(r *cache.Request) { r.Query = url.Values{"a": {"1"}} },
+		"accept": func(r *cache.Request) { r.Headers = map[string]string{"Accept": "text/html"} },
+		"language": func(r *cache.Request) {
+			r.Headers = map[string]string{"Accept": "application/json", "Accept-Language": "fr"}
+		},
+	} {
+		r := base
+		change(&r)
+		if cache.Hash(r) == cache.Hash(base) {
+			t.Errorf("changing the %s did not change the hash", name)
+		}
+	}
+	if !cache.Cacheable("GET") || !cache.Cacheable("HEAD") || cache.Cacheable("POST") {
+		t.Error("Cacheable")
+	}
+}
+
+func TestLookupLeadFollowHit(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	c := cache.New(rdb)
+	ctx := t.Context()
+
+	first, err := c.Lookup(ctx, "h", "job_1", time.Minute)
+	if err != nil || !first.Leader || first.JobID != "job_1" || first.Hit != nil {
+		t.Fatalf("first lookup = %+v, %v; want to lead", first, err)
+	}
+	second, err := c.Lookup(ctx, "h", "job_2", time.Minute)
+	if err != nil || second.Leader || second.JobID != "job_1" {
+		t.Fatalf("second lookup = %+v, %v; want to follow job_1", second, err)
+	}
+	// Only the leader's job releases the claim.
+	if err := c.Abandon(ctx, "h", "job_2"); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := c.Lookup(ctx, "h", "job_3", time.Minute); again.JobID != "job_1" {
+		t.Fatalf("a follower released the leader's claim: %+v", again)
+	}
+	if err := c.Store(ctx, "h", "job_1", []byte(`{"status_code":200}`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	hit, err := c.Lookup(ctx, "h", "job_4", time.Minute)
+	if err != nil || hit.Hit == nil || string(hit.Hit.Data) != `{"status_code":200}` || time.Since(hit.Hit.StoredAt) > 5*time.Second {
+		t.Fatalf("after store = %+v, %v", hit, err)
+	}
+	if ttl := rdb.PTTL(ctx, "reliapi:cache:{h}").Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("entry TTL = %v", ttl)
+	}
+	if n := rdb.Exists(ctx, "reliapi:cache:{h}:inflight").Val(); n != 0 {
+		t.Fatal("the claim outlived the store")
+	}
+}
+
+func TestAbandonLetsTheNextCallerLead(t *testing.T) {
+	t.Parallel()
+	c := cache.New(testenv.StartRedis(t).Client(t))
+	ctx := t.Context()
+	c.Lookup(ctx, "h", "job_1", time.Minute)
+	if err := c.Abandon(ctx, "h", "job_1"); err != nil {
+		t.Fatal(err)
+	}
+	if next, _ := c.Lookup(ctx, "h", "job_2", time.Minute); !next.Leader {
+		t.Fatalf("after abandon = %+v; want to lead", next)
+	}
+}
+
+func TestClaimExpires(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	c := cache.New(rdb)
+	c.Lookup(t.Context(), "h", "job_1", time.Minute)
+	// A leader whose worker died: its claim lapses by itself.
+	if ttl := rdb.PTTL(t.Context(), "reliapi:cache:{h}:inflight").Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("claim TTL = %v", ttl)
+	}
+}
+
+func ExampleCache() {
+	dir, _ := os.MkdirTemp("", "cache-example")
+	defer os.RemoveAll(dir)
+	r, err := testenv.StartRedisProcess(dir)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Stop()
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+
+	c := cache.New(rdb)
+	ctx := context.Background()
+	hash := cache.Hash(cache.Request{Tenant: "acme", Target: "api", Method: "GET", Path: "/users/1"})
+	a, _ := c.Lookup(ctx, hash, "job_a", time.Minute) // calls the upstream
+	b, _ := c.Lookup(ctx, hash, "job_b", time.Minute) // waits for job_a
+	c.Store(ctx, hash, a.JobID, []byte(`{"status_code":200,"body":{"id":1}}`), time.Hour)
+	hit, _ := c.Lookup(ctx, hash, "job_c", time.Minute)
+	fmt.Println(a.Leader, b.JobID, string(hit.Hit.Data))
+	// Output: true job_a {"status_code":200,"body":{"id":1}}
+}
