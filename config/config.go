@@ -21,6 +21,12 @@ type Config struct {
 	// Targets are the upstreams a call can name, by name. Names match
 	// ^[A-Za-z0-9_.-]{1,64}$. Default: none (an empty, non-nil map).
 	Targets map[string]*Target `yaml:"targets"`
+	// ProviderKeyPools are groups of API keys, by provider (or target)
+	// name. Default: none.
+	ProviderKeyPools map[string]*KeyPool `yaml:"provider_key_pools"`
+	// ClientProfiles are the limits a caller selects with X-Client, by
+	// name. "default" always exists (without limits unless configured).
+	ClientProfiles map[string]*ClientProfile `yaml:"client_profiles"`
 }
 
 // Server configures the HTTP front door.
@@ -368,6 +374,27 @@ func (c *Config) setDefaults() {
 			c.Targets[name] = t
 		}
 		t.setDefaults()
+	}
+	if c.ProviderKeyPools == nil {
+		c.ProviderKeyPools = map[string]*KeyPool{}
+	}
+	for name, p := range c.ProviderKeyPools {
+		if p == nil {
+			p = &KeyPool{}
+			c.ProviderKeyPools[name] = p
+		}
+		p.setDefaults()
+	}
+	if c.ClientProfiles == nil {
+		c.ClientProfiles = map[string]*ClientProfile{}
+	}
+	if c.ClientProfiles[DefaultProfile] == nil {
+		c.ClientProfiles[DefaultProfile] = &ClientProfile{}
+	}
+	for _, p := range c.ClientProfiles {
+		if p != nil {
+			p.setDefaults()
+		}
 	}
 }
 

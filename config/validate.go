@@ -64,6 +64,17 @@ func (c *Config) problems() []*fieldError {
 		}
 		v.target(path, t, c.Targets)
 	}
+	for name, p := range c.ProviderKeyPools {
+		v.keyPool("provider_key_pools."+name, p)
+	}
+	for name, p := range c.ClientProfiles {
+		path := "client_profiles." + name
+		if p == nil {
+			v.add(path, "must not be empty")
+			continue
+		}
+		v.clientProfile(path, p)
+	}
 
 	slices.SortStableFunc(v.problems, func(a, b *fieldError) int { return strings.Compare(a.path, b.path) })
 	return v.problems
