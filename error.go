@@ -32,6 +32,8 @@ const (
 	CodeRedisUnavailable    Code = "REDIS_UNAVAILABLE"    // Redis did not answer in time
 	CodeShuttingDown        Code = "SHUTTING_DOWN"        // this replica is draining
 	CodeCircuitOpen         Code = "CIRCUIT_OPEN"         // the target's breaker is open: no call was made
+	CodeRateLimited         Code = "RATE_LIMIT_RELIAPI"   // the job's rate-limit slot comes after its deadline
+	CodeNoUsableKey         Code = "KEY_POOL_EXHAUSTED"   // every key of the target's pool is quarantined
 	CodeInternal            Code = "INTERNAL_ERROR"       // a bug; the message never leaks Go error text
 )
 

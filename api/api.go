@@ -22,6 +22,7 @@ import (
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/cache"
+	"github.com/reliapi/reliapi/reliability/keypool"
 )
 
 // Config configures a Server.
@@ -57,7 +58,10 @@ type Server struct {
 	targetNames []string
 	breakers    *breaker.Breakers
 	cache       *cache.Cache
-	maxBody     int64
+	// pools are the targets' key pools, for status and re-enabling keys;
+	// the api never holds their secrets.
+	pools   map[string]*keypool.Pool
+	maxBody int64
 	// redisTimeout bounds each Redis step of a request, so that an outage
 	// answers 503 quickly instead of hanging.
 	redisTimeout time.Duration
@@ -106,8 +110,19 @@ func New(cfg Config) (*Server, error) {
 		redisTimeout: 1500 * time.Millisecond,
 		handoff:      make(chan struct{}),
 	}
+	s.pools = map[string]*keypool.Pool{}
+	for name := range st.Targets {
+		if poolName, p := st.PoolFor(name); p != nil {
+			keys := make([]keypool.Key, len(p.Keys))
+			for i, k := range p.Keys {
+				_, _, concurrent := k.Rate()
+				keys[i] = keypool.Key{ID: k.ID, MaxConcurrent: concurrent}
+			}
+			s.pools[name] = keypool.New(cfg.Redis, poolName, keys, keypool.Settings{})
+		}
+	}
 	s.metrics = newMetrics(cfg.Registry, s.inspector)
-	cfg.Registry.MustRegister(breakerStates{s})
+	cfg.Registry.MustRegister(breakerStates{s}, poolKeys{s})
 	s.engine = s.routes()
 	return s, nil
 }
@@ -134,6 +149,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/jobs/:id", s.getJob)
 	v1.POST("/jobs/:id/cancel", s.cancelJob)
 	v1.GET("/targets", s.listTargets)
+	v1.POST("/targets/:target/keys/:id/enable", s.enableKey)
 
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, reliapi.Errorf(reliapi.CodeNotFound, "No route %s %s", c.Request.Method, c.Request.URL.Path), meta{RequestID: requestID(c)})

@@ -41,6 +41,8 @@ var codes = map[reliapi.Code]codeInfo{
 	reliapi.CodeRedisUnavailable:    {http.StatusServiceUnavailable, "internal_error"},
 	reliapi.CodeShuttingDown:        {http.StatusServiceUnavailable, "internal_error"},
 	reliapi.CodeCircuitOpen:         {http.StatusServiceUnavailable, "circuit_breaker_error"},
+	reliapi.CodeRateLimited:         {http.StatusTooManyRequests, "rate_limit"},
+	reliapi.CodeNoUsableKey:         {http.StatusServiceUnavailable, "upstream_error"},
 	reliapi.CodeInternal:            {http.StatusInternalServerError, "internal_error"},
 }
 

@@ -147,6 +147,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 
 	task, err := tasks.NewHTTPTask(tasks.Payload{
 		JobID: id, Tenant: ten, Target: call.target, IdempotencyKey: call.idemKey,
+		Profile: s.profile(c),
 		HTTP: &tasks.HTTPRequest{
 			Method: call.method, Path: call.path, Query: call.query,
 			Headers: call.headers, Body: call.body,
@@ -193,6 +194,13 @@ func (s *Server) answer(c *gin.Context, watch *jobs.Watch, job *reliapi.Job, att
 		return
 	}
 	writeAccepted(c, job)
+}
+
+// profile is the caller's client profile: the X-Client header when it
+// names a configured profile, else "default".
+func (s *Server) profile(c *gin.Context) string {
+	name, _ := s.settings.Profile(c.GetHeader("X-Client"))
+	return name
 }
 
 // waitCtx bounds a wait for a job: it ends after d, when the caller goes

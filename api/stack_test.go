@@ -35,6 +35,8 @@ type stack struct {
 	url      string
 	logs     *testenv.Buffer
 	worker   *worker.Worker
+	// reg holds the api's and the worker's metrics, as in `reliapi dev`.
+	reg *prometheus.Registry
 }
 
 type stackOptions struct {
@@ -96,7 +98,8 @@ targets:
 	s.rdb = client
 
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := api.New(api.Config{Redis: client, Settings: settings, Logger: log, Registry: prometheus.NewRegistry()})
+	s.reg = prometheus.NewRegistry()
+	srv, err := api.New(api.Config{Redis: client, Settings: settings, Logger: log, Registry: s.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +120,7 @@ targets:
 func (s *stack) startWorker() {
 	s.t.Helper()
 	log := slog.New(slog.NewJSONHandler(s.logs, nil))
-	w, err := worker.New(worker.Config{Redis: s.rdb, Settings: s.settings, Logger: log})
+	w, err := worker.New(worker.Config{Redis: s.rdb, Settings: s.settings, Logger: log, Registerer: s.reg})
 	if err != nil {
 		s.t.Fatal(err)
 	}

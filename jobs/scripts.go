@@ -90,3 +90,17 @@ if f[1] == 'queued' or f[1] == 'running' then
 end
 return {f[1], redis.call('HGETALL', KEYS[1])}
 `)
+
+// requeueScript hands a running job over to a new task that runs later (a
+// job waiting for its rate-limit slot).
+//
+// KEYS[1] job hash
+// ARGV[1] the current task ID; ARGV[2] the new task ID
+// returns 1 when the job was handed over, 0 when it was no longer running
+// under the current task (canceled meanwhile).
+var requeueScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id')
+if f[1] ~= 'running' or f[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'task_id', ARGV[2])
+return 1
+`)

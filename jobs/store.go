@@ -175,6 +175,17 @@ func (s *Store) Finish(ctx context.Context, id, taskID string, status reliapi.Jo
 	return n == 1, nil
 }
 
+// Requeue hands a running job from taskID over to newTaskID, already
+// enqueued to run later, and marks it queued again. It reports false when
+// the job was no longer running under taskID (it was canceled meanwhile).
+func (s *Store) Requeue(ctx context.Context, id, taskID, newTaskID string) (bool, error) {
+	n, err := requeueScript.Run(ctx, s.rdb, []string{jobKey(id)}, taskID, newTaskID).Int()
+	if err != nil {
+		return false, fmt.Errorf("requeueing job: %w", err)
+	}
+	return n == 1, nil
+}
+
 // Canceled describes what Cancel did.
 type Canceled struct {
 	Job *reliapi.Job

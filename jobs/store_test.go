@@ -775,3 +775,35 @@ func TestDoneChannel(t *testing.T) {
 		}
 	}
 }
+
+// TestRequeue hands a running job to a later task: queued again, carried by
+// the new task, which may start it; the old task no longer may.
+func TestRequeue(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	ctx := t.Context()
+	j := b.create(t, "acme")
+	b.start(t, j.ID, taskA)
+	if ok, err := b.store.Requeue(ctx, j.ID, "task-other", "task-later"); ok || err != nil {
+		t.Fatalf("Requeue by another task = %v, %v; want refused", ok, err)
+	}
+	if ok, err := b.store.Requeue(ctx, j.ID, taskA, "task-later"); !ok || err != nil {
+		t.Fatalf("Requeue = %v, %v", ok, err)
+	}
+	got := b.get(t, "acme", j.ID)
+	if got.Status != reliapi.JobQueued || got.TaskID != "task-later" {
+		t.Fatalf("after Requeue: %+v", got)
+	}
+	if _, run, _ := b.store.Start(ctx, j.ID, taskA); run {
+		t.Fatal("the old task may still run the job")
+	}
+	if _, run, _ := b.store.Start(ctx, j.ID, "task-later"); !run {
+		t.Fatal("the new task may not run the job")
+	}
+	if _, err := b.store.Cancel(ctx, "acme", j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := b.store.Requeue(ctx, j.ID, "task-later", "task-3"); ok {
+		t.Fatal("a canceled job was requeued")
+	}
+}

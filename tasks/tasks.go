@@ -42,6 +42,8 @@ type Payload struct {
 	// makes non-idempotent methods safe to retry.
 	IdempotencyKey string       `json:"idempotency_key,omitempty"`
 	HTTP           *HTTPRequest `json:"http,omitempty"`
+	// Profile is the caller's client profile (X-Client), whose limits apply.
+	Profile string `json:"profile,omitempty"`
 	// Cache, when set, asks the worker to store a successful answer (status
 	// below 400) in the response cache, and to release the entry's
 	// in-flight claim either way.
@@ -64,6 +66,10 @@ type HTTPRequest struct {
 	Body    []byte            `json:"body,omitempty"`
 }
 
+// RecordMargin is the time a handler keeps, past a job's own time, to
+// record the job's outcome before asynq's deadline.
+const RecordMargin = 2 * time.Second
+
 // Placement says where and how a task is enqueued.
 type Placement struct {
 	// Queue is QueueSync or QueueAsync.
@@ -72,8 +78,11 @@ type Placement struct {
 	// job ID: a job ID derived from an idempotency key comes back after the
 	// job's retention, while asynq may still hold an archived task.
 	TaskID string
-	// Timeout bounds one run of the handler.
+	// Timeout is how long one run of the handler may work on the job; the
+	// task's asynq timeout adds RecordMargin to it.
 	Timeout time.Duration
+	// ProcessIn delays the task (a job waiting for its rate-limit slot).
+	ProcessIn time.Duration
 }
 
 // NewHTTPTask builds the task for an HTTP job.
@@ -86,15 +95,19 @@ func NewHTTPTask(p Payload, at Placement) (*asynq.Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tasks: encoding payload: %w", err)
 	}
-	return asynq.NewTask(TypeHTTP, data,
+	opts := []asynq.Option{
 		asynq.Queue(at.Queue),
 		asynq.TaskID(at.TaskID),
-		asynq.Timeout(at.Timeout),
+		asynq.Timeout(at.Timeout + RecordMargin),
 		// Retries of the upstream call happen inside the handler under the
 		// target's retry_matrix. asynq-level retries only cover infrastructure
 		// failures (Redis hiccups while recording the result, lost leases).
 		asynq.MaxRetry(3),
-	), nil
+	}
+	if at.ProcessIn > 0 {
+		opts = append(opts, asynq.ProcessIn(at.ProcessIn))
+	}
+	return asynq.NewTask(TypeHTTP, data, opts...), nil
 }
 
 // Decode parses a task payload.

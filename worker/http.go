@@ -11,13 +11,11 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/providers/httpx"
 	"github.com/reliapi/reliapi/reliability/retry"
 	"github.com/reliapi/reliapi/tasks"
 )
-
-// resultMargin is kept free before asynq's deadline to record the outcome.
-const resultMargin = 2 * time.Second
 
 // handleHTTP executes one generic HTTP job.
 func (w *Worker) handleHTTP(ctx context.Context, t *asynq.Task) error {
@@ -35,11 +33,11 @@ func (w *Worker) handleHTTP(ctx context.Context, t *asynq.Task) error {
 	// than the few lines a job usually logs.
 	tag := []any{"job_id", p.JobID, "target", p.Target}
 
-	job, run, err := w.store.Start(ctx, p.JobID, taskID)
+	job, runnable, err := w.store.Start(ctx, p.JobID, taskID)
 	if err != nil {
 		return err
 	}
-	if !run {
+	if !runnable {
 		w.log.Debug("skipping job that is not runnable", append(tag, "status", jobStatus(job))...)
 		return nil
 	}
@@ -48,18 +46,25 @@ func (w *Worker) handleHTTP(ctx context.Context, t *asynq.Task) error {
 	}
 	tg, ok := w.targets[p.Target]
 	if !ok {
-		return w.finish(ctx, p.JobID, taskID, &reliapi.Result{
-			Error: reliapi.Errorf(reliapi.CodeNotFound, "Target %q is not configured on this worker", p.Target),
-		})
+		res := &reliapi.Result{Error: reliapi.Errorf(reliapi.CodeNotFound, "Target %q is not configured on this worker", p.Target)}
+		w.fillCache(ctx, p, res)
+		return w.finish(ctx, p.JobID, taskID, res)
 	}
 
-	runCtx := ctx
-	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithDeadline(ctx, deadline.Add(-resultMargin))
-		defer cancel()
+	// The job's own deadline counts from its creation, across reschedules;
+	// asynq's bounds this run, less the time to record the outcome.
+	j := &run{payload: p, target: tg, tag: tag, deadline: job.CreatedAt.Add(w.cfg.Settings.Jobs.Timeout.Duration)}
+	j.profileName, j.profile = w.cfg.Settings.Profile(p.Profile)
+	runDeadline := j.deadline
+	if d, ok := ctx.Deadline(); ok && d.Add(-tasks.RecordMargin).Before(runDeadline) {
+		runDeadline = d.Add(-tasks.RecordMargin)
 	}
-	res := w.callHTTP(runCtx, tag, p, tg)
+	runCtx, cancel := context.WithDeadline(ctx, runDeadline)
+	defer cancel()
+	res, later := w.callHTTP(runCtx, j)
+	if later > 0 {
+		return w.reschedule(ctx, j, job, taskID, later)
+	}
 	w.fillCache(ctx, p, res)
 	if ctx.Err() != nil {
 		// Canceled by a cancel request (the record already says canceled) or
@@ -69,8 +74,23 @@ func (w *Worker) handleHTTP(ctx context.Context, t *asynq.Task) error {
 	return w.finish(ctx, p.JobID, taskID, res)
 }
 
-// callHTTP runs the upstream call under the target's retry matrix.
-func (w *Worker) callHTTP(ctx context.Context, tag []any, p tasks.Payload, tg target) *reliapi.Result {
+// run is one execution of a job.
+type run struct {
+	payload     tasks.Payload
+	target      target
+	profileName string
+	profile     *config.ClientProfile
+	// deadline is the job's: created_at + jobs.timeout.
+	deadline time.Time
+	tag      []any
+}
+
+// callHTTP runs the upstream call under the target's retry matrix, through
+// the rate scheduler, key pool and breaker on every attempt. A positive
+// later means the job must wait that long for its rate-limit slot and
+// should be handed back to the queue.
+func (w *Worker) callHTTP(ctx context.Context, j *run) (res *reliapi.Result, later time.Duration) {
+	p, tg, tag := j.payload, j.target, j.tag
 	r := p.HTTP
 	req := httpx.Request{
 		Method: r.Method, Path: r.Path, Query: r.Query, Headers: r.Headers,
@@ -83,11 +103,20 @@ func (w *Worker) callHTTP(ctx context.Context, tag []any, p tasks.Payload, tg ta
 
 	var resp *reliapi.HTTPResponse
 	retries, err := retry.Do(ctx, matrix, func(ctx context.Context, attempt int) error {
-		err := w.guarded(ctx, p.Target, tg, func(ctx context.Context) error {
-			var err error
-			resp, err = w.http.Do(ctx, tg.upstream, req)
-			return err
+		var err error
+		resp, err = w.limited(ctx, j, func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
+			var resp *reliapi.HTTPResponse
+			err := w.guarded(ctx, p.Target, tg, func(ctx context.Context) error {
+				var err error
+				resp, err = w.http.Do(ctx, upstream, req)
+				return err
+			})
+			return resp, err
 		})
+		var rs *rescheduleError
+		if errors.As(err, &rs) {
+			return err // not an attempt: the job runs again at its slot
+		}
 		class := reliapi.Classify(err)
 		w.metrics.attempts.WithLabelValues(p.Target, outcome(err, string(class))).Inc()
 		if err != nil {
@@ -95,15 +124,19 @@ func (w *Worker) callHTTP(ctx context.Context, tag []any, p tasks.Payload, tg ta
 		}
 		return err
 	})
+	var rs *rescheduleError
+	if errors.As(err, &rs) {
+		return nil, rs.wait
+	}
 	meta := reliapi.ResultMeta{Retries: retries}
 	if err != nil {
-		return &reliapi.Result{Error: asError(err), Meta: meta}
+		return &reliapi.Result{Error: asError(err), Meta: meta}, 0
 	}
 	data, err := json.Marshal(resp)
 	if err != nil {
-		return &reliapi.Result{Error: asError(err), Meta: meta}
+		return &reliapi.Result{Error: asError(err), Meta: meta}, 0
 	}
-	return &reliapi.Result{Data: data, Meta: meta}
+	return &reliapi.Result{Data: data, Meta: meta}, 0
 }
 
 // retrySafe reports whether a call may be repeated: POST and PATCH only with

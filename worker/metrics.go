@@ -7,6 +7,8 @@ type metrics struct {
 	jobs           *prometheus.CounterVec
 	attempts       *prometheus.CounterVec
 	redisFallbacks *prometheus.CounterVec
+	rateWaits      *prometheus.CounterVec
+	keySwitches    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -24,7 +26,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Times a reliability control could not reach Redis and applied reliability.on_redis_error.",
 		}, []string{"control", "policy"}),
 	}
-	reg.MustRegister(m.jobs, m.attempts, m.redisFallbacks)
+	m.rateWaits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "reliapi_ratelimit_waits_total",
+		Help: "Calls that waited for a rate-limit slot or a free pool key, by the bucket that made them wait (provider_key, profile, tenant, key_pool).",
+	}, []string{"bucket"})
+	m.keySwitches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "reliapi_key_switches_total",
+		Help: "Calls moved to another pool key within one attempt, by provider (pool) and reason (rate_limited, unauthorized).",
+	}, []string{"provider", "reason"})
+	reg.MustRegister(m.jobs, m.attempts, m.redisFallbacks, m.rateWaits, m.keySwitches)
 	return m
 }
 

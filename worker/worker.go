@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/reliapi/reliapi/providers/httpx"
 	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/cache"
+	"github.com/reliapi/reliapi/reliability/ratelimit"
 	"github.com/reliapi/reliapi/reliability/retry"
 	"github.com/reliapi/reliapi/tasks"
 )
@@ -50,6 +52,11 @@ type Worker struct {
 	targets  map[string]target
 	breakers *breaker.Breakers
 	cache    *cache.Cache
+	limiter  *ratelimit.Limiter
+	// enqueuer and inspector hand jobs waiting for a rate-limit slot back
+	// to the queue.
+	enqueuer  *asynq.Client
+	inspector *asynq.Inspector
 
 	stopOnce sync.Once
 }
@@ -62,6 +69,8 @@ type target struct {
 	// slowCall, when set, makes slower successful calls count as breaker
 	// failures.
 	slowCall time.Duration
+	// pool is the target's key pool; nil when it has none.
+	pool *pool
 }
 
 // finishTimeout bounds writing a job's outcome, which happens even when the
@@ -83,19 +92,21 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.HTTP == nil {
 		cfg.HTTP = httpx.New(httpx.Config{MaxBodyBytes: s.Jobs.MaxResultBytes})
 	}
-	targets, err := prepareTargets(s.Targets)
-	if err != nil {
-		return nil, err
-	}
 	w := &Worker{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		store:    jobs.NewStore(cfg.Redis, jobs.Config{Retention: s.Jobs.Retention.Duration}),
-		http:     cfg.HTTP,
-		metrics:  newMetrics(cfg.Registerer),
-		targets:  targets,
-		breakers: breaker.New(cfg.Redis),
-		cache:    cache.New(cfg.Redis),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		store:     jobs.NewStore(cfg.Redis, jobs.Config{Retention: s.Jobs.Retention.Duration}),
+		http:      cfg.HTTP,
+		metrics:   newMetrics(cfg.Registerer),
+		breakers:  breaker.New(cfg.Redis),
+		cache:     cache.New(cfg.Redis),
+		limiter:   ratelimit.New(cfg.Redis),
+		enqueuer:  asynq.NewClientFromRedisClient(cfg.Redis),
+		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+	}
+	var err error
+	if w.targets, err = w.prepareTargets(os.Getenv); err != nil {
+		return nil, err
 	}
 	w.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              s.Worker.Concurrency,
@@ -114,9 +125,13 @@ func New(cfg Config) (*Worker, error) {
 	return w, nil
 }
 
-func prepareTargets(in map[string]*config.Target) (map[string]target, error) {
-	out := make(map[string]target, len(in))
-	for name, t := range in {
+// prepareTargets readies every target for calls: its URL, retry matrix,
+// breaker settings, credentials and key pool. A pool key whose secret is not
+// set stops the worker from starting.
+func (w *Worker) prepareTargets(getenv func(string) string) (map[string]target, error) {
+	s := w.cfg.Settings
+	out := make(map[string]target, len(s.Targets))
+	for name, t := range s.Targets {
 		base, err := url.Parse(t.BaseURL)
 		if err != nil {
 			return nil, fmt.Errorf("worker: target %s: base_url: %w", name, err)
@@ -131,12 +146,18 @@ func prepareTargets(in map[string]*config.Target) (map[string]target, error) {
 		// The secret is read from the environment once, here; it stays in
 		// this process's memory and in the upstream request, nowhere else.
 		up.AuthHeader, up.AuthValue, _ = t.Auth.Header()
-		out[name] = target{
+		tg := target{
 			upstream: up,
 			retries:  m,
 			breaker:  breakerSettings(t),
 			slowCall: time.Duration(t.Circuit.SlowCallMS) * time.Millisecond,
 		}
+		if poolName, cfg := s.PoolFor(name); cfg != nil {
+			if tg.pool, err = newPool(w, poolName, cfg, t, getenv); err != nil {
+				return nil, err
+			}
+		}
+		out[name] = tg
 	}
 	return out, nil
 }

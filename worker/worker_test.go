@@ -218,7 +218,8 @@ func TestJobDeadline(t *testing.T) {
 	if j.Status != reliapi.JobFailed || j.Result.Error.Code != reliapi.CodeTimeout {
 		t.Fatalf("job: %+v %+v", j, j.Result)
 	}
-	if took := j.CompletedAt.Sub(j.StartedAt); took > 3*time.Second {
-		t.Fatalf("the job ran %v, past its 3s task timeout", took)
+	// It may use its 3 s, not the margin asynq keeps beyond them.
+	if took := j.CompletedAt.Sub(j.StartedAt); took > 3*time.Second+tasks.RecordMargin/2 {
+		t.Fatalf("the job ran %v, into the margin past its 3 s", took)
 	}
 }

@@ -27,12 +27,13 @@ type cluster struct {
 
 // startCluster starts nAPI api and nWorker worker processes on one Redis,
 // with the target "up" and moreTargets (see writeConfig; %UP% stands for
-// the upstream's URL).
-func startCluster(t *testing.T, nAPI, nWorker int, moreTargets string) *cluster {
+// the upstream's URL; top-level sections may follow the targets), and the
+// extra environment variables env.
+func startCluster(t *testing.T, nAPI, nWorker int, moreTargets string, env ...string) *cluster {
 	t.Helper()
 	c := &cluster{redis: testenv.StartRedis(t), upstream: testenv.StartUpstream(t)}
 	cfg := writeConfig(t, c.upstream.URL, strings.ReplaceAll(moreTargets, "%UP%", c.upstream.URL))
-	env := []string{"REDIS_URL=" + c.redis.URL(), "LOG_LEVEL=warn"}
+	env = append(env, "REDIS_URL="+c.redis.URL(), "LOG_LEVEL=warn")
 	var apis []*proc
 	for i := range nAPI {
 		addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))

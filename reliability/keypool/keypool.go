@@ -124,6 +124,7 @@ const (
 	Failed       Outcome = "error"        // 5xx, network: not the key's fault, but counted
 	RateLimited  Outcome = "rate_limited" // 429: rest the key
 	Unauthorized Outcome = "unauthorized" // 401 or 403: quarantine the key
+	Unused       Outcome = "unused"       // no call was made with the lease
 )
 
 // Status is a key's state: "active", "cooling" or "quarantined".
@@ -154,13 +155,14 @@ func (p *Pool) Release(ctx context.Context, l Lease, o Outcome, retryAfter time.
 
 // Enable brings a key back into use (after an operator fixed it).
 func (p *Pool) Enable(ctx context.Context, id string) error {
-	if !p.has(id) {
+	if !p.Has(id) {
 		return fmt.Errorf("key pool %s: no key %q", p.name, id)
 	}
 	return p.rdb.HDel(ctx, stateKey(p.name), id+":status", id+":until").Err()
 }
 
-func (p *Pool) has(id string) bool {
+// Has reports whether the pool has a key with that id.
+func (p *Pool) Has(id string) bool {
 	for _, k := range p.keys {
 		if k.ID == id {
 			return true

@@ -58,7 +58,8 @@ return {'ok', id, bestProbe}
 //
 // KEYS[1] state hash; KEYS[2] the key's leases
 // ARGV[1] key id; ARGV[2] lease token; ARGV[3] outcome ("ok", "error",
-// "rate_limited", "unauthorized"); ARGV[4] rest ms for rate_limited;
+// "rate_limited", "unauthorized", or "unused" when no call was made);
+// ARGV[4] rest ms for rate_limited;
 // ARGV[5] quarantine probe ms (0: until re-enabled)
 // returns the key's status afterwards: "active", "cooling" or
 // "quarantined".
@@ -67,6 +68,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, outcome = ARGV[1], ARGV[3]
 redis.call('ZREM', KEYS[2], ARGV[2])
+if outcome == 'unused' then
+  local status = redis.call('HGET', KEYS[1], id .. ':status')
+  if status == 'quarantined' then
+    -- An unused probe lease: let the next caller probe.
+    redis.call('HSET', KEYS[1], id .. ':until', now)
+  end
+  return status or 'active'
+end
 local errors = tonumber(redis.call('HGET', KEYS[1], id .. ':errors') or '0')
 local failed = (outcome ~= 'ok') and 1000 or 0
 redis.call('HSET', KEYS[1], id .. ':errors', math.floor(errors * 0.9 + failed * 0.1))

@@ -1,0 +1,202 @@
+package api_test
+
+import (
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// keyedUpstream answers /keyed according to the key it is called with, and
+// records which key each call used and when.
+type keyedUpstream struct {
+	mu    sync.Mutex
+	calls []keyedCall
+}
+
+type keyedCall struct {
+	key string
+	at  time.Time
+}
+
+func (k *keyedUpstream) handler(behaviour map[string]int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		k.mu.Lock()
+		k.calls = append(k.calls, keyedCall{key, time.Now()})
+		k.mu.Unlock()
+		switch status := behaviour[key]; status {
+		case 0, 200:
+			w.Write([]byte(`{"key":"` + key + `"}`))
+		case 429:
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(429)
+		default:
+			w.WriteHeader(status)
+		}
+	}
+}
+
+func (k *keyedUpstream) used() []keyedCall {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]keyedCall(nil), k.calls...)
+}
+
+// poolStack is a stack whose target "pooled" has the keys in keysYAML, each
+// secret taken from a variable only this test sets.
+func poolStack(t *testing.T, keysYAML, extra string, secrets map[string]string) *stack {
+	t.Helper()
+	prefix := "RELIAPI_TEST_" + strings.ReplaceAll(strings.ToUpper(t.Name()), "/", "_") + "_"
+	for name, v := range secrets {
+		os.Setenv(prefix+name, v)
+		t.Cleanup(func() { os.Unsetenv(prefix + name) })
+	}
+	return newStack(t, stackOptions{
+		extraYAML: strings.ReplaceAll("provider_key_pools:\n  pooled:\n"+keysYAML+"\n"+extra, "env:", "env:"+prefix),
+		extraTargets: `
+pooled:
+  base_url: "%UP%"
+  cache: {enabled: false}
+  circuit: {error_threshold: 1000}
+  retry_matrix: {"429": {attempts: 1}}
+`,
+	})
+}
+
+func (s *stack) pooled(headers ...string) response {
+	s.t.Helper()
+	return s.do("POST", "/v1/proxy/http", map[string]any{"target": "pooled", "method": "GET", "path": "/keyed"}, headers...)
+}
+
+func TestRateLimitedKeySwitchesAndRests(t *testing.T) {
+	t.Parallel()
+	s := poolStack(t, `    keys:
+      - {id: a, api_key: "env:A"}
+      - {id: b, api_key: "env:B"}`, "", map[string]string{"A": "sk-a", "B": "sk-b"})
+	up := &keyedUpstream{}
+	s.upstream.Handle("/keyed", up.handler(map[string]int{"sk-a": 429}))
+
+	first := s.pooled()
+	if first.status != 200 || get(first.body, "data", "body", "key") != "sk-b" || get(first.body, "meta", "retries") != 0.0 {
+		t.Fatalf("first call: %d %s", first.status, first.raw)
+	}
+	start := time.Now()
+	for time.Since(start) < 1500*time.Millisecond {
+		if r := s.pooled(); r.status != 200 {
+			t.Fatalf("call while a rests: %d %s", r.status, r.raw)
+		}
+	}
+	calls := up.used()
+	if calls[0].key != "sk-a" || calls[1].key != "sk-b" {
+		t.Fatalf("first calls used %v", calls[:2])
+	}
+	for _, c := range calls[1:] {
+		if c.key == "sk-a" && c.at.Sub(calls[0].at) < 2*time.Second {
+			t.Fatalf("key a was used %v after its 429 with Retry-After: 2", c.at.Sub(calls[0].at))
+		}
+	}
+	targets := s.do("GET", "/v1/targets", nil)
+	if !strings.Contains(string(targets.raw), `"id":"a","status":"cooling"`) || strings.Contains(string(targets.raw), "sk-a") {
+		t.Fatalf("targets: %s", targets.raw)
+	}
+	metrics := scrape(t, s.url)
+	for _, want := range []string{
+		`reliapi_key_switches_total{provider="pooled",reason="rate_limited"} 1`,
+		`reliapi_key_pool_keys{provider="pooled",status="cooling"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(metrics, "sk-a") || strings.Contains(s.logs.String(), "sk-a") {
+		t.Error("a key secret leaked into metrics or logs")
+	}
+}
+
+func TestUnauthorizedKeyIsQuarantined(t *testing.T) {
+	t.Parallel()
+	s := poolStack(t, `    keys:
+      - {id: bad, api_key: "env:BAD"}
+      - {id: good, api_key: "env:GOOD"}`, "", map[string]string{"BAD": "sk-bad", "GOOD": "sk-good"})
+	up := &keyedUpstream{}
+	s.upstream.Handle("/keyed", up.handler(map[string]int{"sk-bad": 401}))
+	for range 5 {
+		if r := s.pooled(); r.status != 200 || get(r.body, "data", "status_code") != 200.0 {
+			t.Fatalf("call: %d %s", r.status, r.raw)
+		}
+	}
+	bad := 0
+	for _, c := range up.used() {
+		if c.key == "sk-bad" {
+			bad++
+		}
+	}
+	if bad != 1 {
+		t.Fatalf("the 401 key was called %d times, want once", bad)
+	}
+	if !strings.Contains(string(s.do("GET", "/v1/targets", nil).raw), `"id":"bad","status":"quarantined"`) {
+		t.Fatal("key not shown quarantined")
+	}
+	// An operator re-enables it: it is tried again.
+	if r := s.do("POST", "/v1/targets/pooled/keys/bad/enable", nil); r.status != 200 {
+		t.Fatalf("enable: %d %s", r.status, r.raw)
+	}
+	s.pooled()
+	if n := len(up.used()); up.used()[n-2].key != "sk-bad" {
+		t.Fatalf("the re-enabled key was not tried: %v", up.used()[n-2:])
+	}
+	if r := s.do("POST", "/v1/targets/pooled/keys/nope/enable", nil); r.status != 404 {
+		t.Fatalf("enable unknown key: %d", r.status)
+	}
+}
+
+func TestKeyRateLimitSpacesCalls(t *testing.T) {
+	t.Parallel()
+	s := poolStack(t, `    keys:
+      - {id: slow, api_key: "env:SLOW", rate_limit: {max_qps: 5, burst_size: 1}}`, "", map[string]string{"SLOW": "sk-slow"})
+	up := &keyedUpstream{}
+	s.upstream.Handle("/keyed", up.handler(nil))
+	const n = 10 // 2 s of work at 5/s: the last ones wait over a second, in the queue
+	var wg sync.WaitGroup
+	results := make([]response, n)
+	for i := range n {
+		wg.Go(func() { results[i] = s.pooled() })
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.status != 200 {
+			t.Fatalf("job %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	calls := up.used()
+	for i := 1; i < len(calls); i++ {
+		if gap := calls[i].at.Sub(calls[i-1].at); gap < 180*time.Millisecond {
+			t.Fatalf("calls %d and %d were %v apart, want >= 200 ms at 5/s", i-1, i, gap)
+		}
+	}
+	if m := regexp.MustCompile(`reliapi_ratelimit_waits_total\{bucket="provider_key"\} (\d+)`).FindStringSubmatch(scrape(t, s.url)); m == nil || m[1] == "0" {
+		t.Error("rate-limit waits not counted")
+	}
+}
+
+func TestRateLimitPastTheDeadlineIs429(t *testing.T) {
+	t.Parallel()
+	s := poolStack(t, `    keys:
+      - {id: rare, api_key: "env:RARE", qps_limit: 0.2}`, "jobs:\n  timeout: 2s", map[string]string{"RARE": "sk-rare"})
+	up := &keyedUpstream{}
+	s.upstream.Handle("/keyed", up.handler(nil))
+	if r := s.pooled(); r.status != 200 {
+		t.Fatalf("first: %d %s", r.status, r.raw)
+	}
+	r := s.pooled()
+	if r.status != 429 || get(r.body, "error", "code") != "RATE_LIMIT_RELIAPI" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("second: %d %v %s", r.status, r.header, r.raw)
+	}
+	if n := len(up.used()); n != 1 {
+		t.Fatalf("upstream calls = %d, want 1", n)
+	}
+}

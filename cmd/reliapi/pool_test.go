@@ -1,0 +1,202 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// keyLog records which key each upstream call used, and when; and when
+// each refusal (429, 401) was answered.
+type keyLog struct {
+	mu       sync.Mutex
+	calls    map[string][]time.Time
+	refusals map[string][]time.Time
+}
+
+func newKeyLog() *keyLog {
+	return &keyLog{calls: map[string][]time.Time{}, refusals: map[string][]time.Time{}}
+}
+
+// handler answers according to the key: status 429 (with Retry-After: 2),
+// 401, or 200 for keys not in behaviour.
+func (k *keyLog) handler(behaviour map[string]int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		k.mu.Lock()
+		k.calls[key] = append(k.calls[key], time.Now())
+		k.mu.Unlock()
+		switch behaviour[key] {
+		case 429:
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(429)
+		case 401:
+			w.WriteHeader(401)
+		default:
+			w.Write([]byte(`{"ok":true}`))
+			return
+		}
+		k.mu.Lock()
+		k.refusals[key] = append(k.refusals[key], time.Now())
+		k.mu.Unlock()
+	}
+}
+
+// inFlight is how long after a refusal a call may still arrive with the
+// refused key: it was leased before the refusal was known.
+const inFlight = 100 * time.Millisecond
+
+// callsDuring returns the calls with key that arrived between from and to.
+func (k *keyLog) callsDuring(key string, from, to time.Time) []time.Time {
+	var out []time.Time
+	for _, c := range k.of(key) {
+		if c.After(from) && c.Before(to) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (k *keyLog) of(key string) []time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.calls[key])
+}
+
+// submitAll submits n async jobs for target over the cluster's apis and
+// waits until every one succeeded.
+func submitAll(t *testing.T, c *cluster, target, path string, n int) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 60 * time.Second}
+	ids := make([]string, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				status, body := call(t, client, "POST", c.apis[i%len(c.apis)]+"/v1/proxy/http",
+					map[string]any{"target": target, "method": "GET", "path": path}, "Prefer", "respond-async")
+				if status != 202 {
+					t.Errorf("submit %d: %d %v", i, status, body)
+					return
+				}
+				ids[i], _ = body["id"].(string)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i, id := range ids {
+		for {
+			status, job := call(t, client, "GET", c.apis[0]+"/v1/jobs/"+id+"?wait=30", nil)
+			if status != 200 {
+				t.Fatalf("job %d: %d %v", i, status, job)
+			}
+			if job["status"] == "queued" || job["status"] == "running" {
+				continue
+			}
+			if job["status"] != "succeeded" {
+				t.Fatalf("job %d ended %v: %v", i, job["status"], job["error"])
+			}
+			break
+		}
+	}
+}
+
+// TestKeyRateLimitAcrossWorkers: a key limited to 20 calls per second, 600
+// jobs submitted at once over three workers: the upstream never sees more
+// than 22 calls with that key in any one-second window, and every job
+// succeeds.
+func TestKeyRateLimitAcrossWorkers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test (30 s)")
+	}
+	t.Parallel()
+	c := startCluster(t, 2, 3, `
+  limited:
+    base_url: "%UP%"
+    cache: {enabled: false}
+provider_key_pools:
+  limited:
+    keys:
+      - {id: k20, api_key: "env:KEY_20", rate_limit: {max_qps: 20, burst_size: 1}}
+`, "KEY_20=sk-twenty")
+	log := newKeyLog()
+	c.upstream.Handle("/limited", log.handler(nil))
+	start := time.Now()
+	submitAll(t, c, "limited", "/limited", 600)
+	calls := log.of("sk-twenty")
+	if len(calls) != 600 {
+		t.Fatalf("upstream calls = %d, want 600", len(calls))
+	}
+	slices.SortFunc(calls, func(a, b time.Time) int { return a.Compare(b) })
+	worst := 0
+	for i := range calls {
+		j := i
+		for j < len(calls) && calls[j].Sub(calls[i]) < time.Second {
+			j++
+		}
+		worst = max(worst, j-i)
+	}
+	if worst > 22 {
+		t.Errorf("%d calls with the key in one second, limit 20", worst)
+	}
+	t.Logf("600 jobs in %v; busiest second: %d calls", time.Since(start).Round(time.Millisecond), worst)
+}
+
+// TestKeyFailoverAcrossWorkers: with three keys of which one answers 429
+// with Retry-After: 2 and one answers 401, traffic over three workers moves
+// to the good key: the 429 key gets no call for 2 s after its 429, the 401
+// key is called once and never again, and no job fails.
+func TestKeyFailoverAcrossWorkers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	c := startCluster(t, 1, 3, `
+  pooled:
+    base_url: "%UP%"
+    cache: {enabled: false}
+provider_key_pools:
+  pooled:
+    keys:
+      - {id: throttled, api_key: "env:KEY_T"}
+      - {id: revoked, api_key: "env:KEY_R"}
+      - {id: good, api_key: "env:KEY_G"}
+`, "KEY_T=sk-throttled", "KEY_R=sk-revoked", "KEY_G=sk-good")
+	log := newKeyLog()
+	c.upstream.Handle("/pooled", log.handler(map[string]int{"sk-throttled": 429, "sk-revoked": 401}))
+	submitAll(t, c, "pooled", "/pooled", 300)
+
+	// Calls already under way with a key when its first refusal comes back
+	// arrive within inFlight of it; after that, none until the key rests.
+	log.mu.Lock()
+	refused429, refused401 := slices.Clone(log.refusals["sk-throttled"]), slices.Clone(log.refusals["sk-revoked"])
+	log.mu.Unlock()
+	for _, r := range refused429 {
+		if late := log.callsDuring("sk-throttled", r.Add(inFlight), r.Add(2*time.Second-inFlight)); len(late) > 0 {
+			t.Errorf("the throttled key was called %v after a 429 with Retry-After: 2", late[0].Sub(r))
+		}
+	}
+	if len(refused401) == 0 {
+		t.Fatal("the revoked key was never called")
+	}
+	if late := log.callsDuring("sk-revoked", refused401[0].Add(inFlight), time.Now()); len(late) > 0 {
+		t.Errorf("the revoked key was called %d times after its first 401", len(late))
+	}
+	if n := len(log.of("sk-good")); n < 250 {
+		t.Errorf("the good key carried only %d of 300 calls", n)
+	}
+	t.Logf("calls: throttled %d (429s %d), revoked %d, good %d", len(log.of("sk-throttled")), len(refused429), len(log.of("sk-revoked")), len(log.of("sk-good")))
+	_, targets := call(t, http.DefaultClient, "GET", c.apis[0]+"/v1/targets", nil)
+	if s := fmt.Sprint(targets); !strings.Contains(s, "id:revoked") || !strings.Contains(s, "status:quarantined") {
+		t.Errorf("targets: %v", targets)
+	}
+}

@@ -1,0 +1,268 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/providers/httpx"
+	"github.com/reliapi/reliapi/reliability/keypool"
+	"github.com/reliapi/reliapi/reliability/ratelimit"
+)
+
+// maxInlineWait is the longest a job waits for its rate-limit slot inside
+// the worker. Longer waits hand the job back to the queue to run at its
+// slot, so no worker slot sleeps for more than this.
+const maxInlineWait = time.Second
+
+// busyRetry is how soon to look again for a key when every key is at its
+// concurrency limit (one will free up as soon as a call ends).
+const busyRetry = 20 * time.Millisecond
+
+// pool is a target's key pool with the secrets, which only this process
+// holds.
+type pool struct {
+	*keypool.Pool
+	secrets     map[string]string
+	keyRates    map[string]ratelimit.Bucket
+	maxSwitches int
+	// authHeader and authPrefix say how a key is sent: the target's auth
+	// header when it has one, else "Authorization: Bearer <key>".
+	authHeader, authPrefix string
+}
+
+// rescheduleError asks the handler to run the job again after Wait.
+type rescheduleError struct{ wait time.Duration }
+
+func (e *rescheduleError) Error() string {
+	return fmt.Sprintf("waiting %v for a rate-limit slot", e.wait)
+}
+
+// limited is one attempt's trip through the rate scheduler and key pool:
+// pick a key (when the target has a pool), reserve the call's rate-limit
+// slots (the key's, the key's under the caller's profile, the tenant's),
+// wait for them, then call. A 429, 401 or 403 with a pooled key moves the
+// call to another key within the same attempt, up to max_key_switches.
+//
+// A slot later than the job's deadline is RATE_LIMIT_RELIAPI (429); a slot
+// more than maxInlineWait away hands the job back to the queue.
+func (w *Worker) limited(ctx context.Context, j *run, call func(context.Context, httpx.Target) (*reliapi.HTTPResponse, error)) (*reliapi.HTTPResponse, error) {
+	var exclude []string
+	for switches := 0; ; {
+		upstream := j.target.upstream
+		var lease keypool.Lease
+		if p := j.target.pool; p != nil {
+			var err error
+			if lease, err = p.Pick(ctx, exclude...); err != nil {
+				if err := w.waitForKey(ctx, j, err); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			upstream.AuthHeader, upstream.AuthValue = p.authHeader, p.authPrefix+p.secrets[lease.KeyID]
+		}
+		if err := w.waitForSlot(ctx, j, lease); err != nil {
+			w.release(ctx, j, lease, keypool.Unused, 0)
+			return nil, err
+		}
+		resp, err := call(ctx, upstream)
+		if j.target.pool == nil {
+			return resp, err
+		}
+		outcome, retryAfter := keyOutcome(resp, err)
+		w.release(ctx, j, lease, outcome, retryAfter)
+		if (outcome == keypool.RateLimited || outcome == keypool.Unauthorized) && switches < j.target.pool.maxSwitches {
+			switches++
+			exclude = append(exclude, lease.KeyID)
+			w.metrics.keySwitches.WithLabelValues(j.target.pool.Name(), string(outcome)).Inc()
+			w.log.Warn("switching key", append(j.tag, "key_id", lease.KeyID, "reason", string(outcome))...)
+			continue
+		}
+		return resp, err
+	}
+}
+
+// waitForKey handles a pool with no key free now: wait for one (in the
+// worker or by handing the job back), or fail when none will come.
+func (w *Worker) waitForKey(ctx context.Context, j *run, err error) error {
+	var nk *keypool.NoKeyError
+	switch {
+	case !errors.As(err, &nk):
+		// Without the pool's state there is no key to call with, whatever
+		// reliability.on_redis_error says.
+		return &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Key pool state is unavailable", Retryable: true, Source: reliapi.SourceReliAPI, Err: err}
+	case nk.Quarantined:
+		return &reliapi.Error{Code: reliapi.CodeNoUsableKey, Message: fmt.Sprintf("Every key of pool %s is quarantined (401/403)", j.target.pool.Name()), Source: reliapi.SourceReliAPI}
+	}
+	wait := nk.Wait
+	if wait == 0 {
+		wait = busyRetry
+	}
+	w.metrics.rateWaits.WithLabelValues("key_pool").Inc()
+	return w.wait(ctx, j, wait, "key_pool")
+}
+
+// waitForSlot reserves the call's rate-limit slots and waits for them.
+func (w *Worker) waitForSlot(ctx context.Context, j *run, lease keypool.Lease) error {
+	buckets := j.buckets(lease.KeyID)
+	if len(buckets) == 0 {
+		return nil
+	}
+	res, err := w.limiter.Reserve(ctx, buckets...)
+	if err != nil {
+		if w.redisFailOpen(ctx, "ratelimit", err) {
+			return nil
+		}
+		return &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Rate limit state is unavailable", Retryable: true, Source: reliapi.SourceReliAPI, Err: err}
+	}
+	if res.Wait == 0 {
+		return nil
+	}
+	w.metrics.rateWaits.WithLabelValues(bucketKind(res.Limiting)).Inc()
+	if err := w.wait(ctx, j, res.Wait, res.Limiting); err != nil {
+		// Not going at this slot: give it (and the others) back.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		if cerr := w.limiter.Cancel(cctx, res); cerr != nil {
+			w.log.Warn("giving back rate-limit slots", append(j.tag, "error", cerr)...)
+		}
+		return err
+	}
+	return nil
+}
+
+// wait sleeps up to maxInlineWait, or asks to run the job again later, or
+// fails with RATE_LIMIT_RELIAPI when the wait ends after the job's
+// deadline.
+func (w *Worker) wait(ctx context.Context, j *run, d time.Duration, bucket string) error {
+	if time.Now().Add(d).After(j.deadline) {
+		return &reliapi.Error{
+			Code:       reliapi.CodeRateLimited,
+			Message:    fmt.Sprintf("Rate limit exceeded (%s): the next slot is after the job's deadline", bucketKind(bucket)),
+			Retryable:  true,
+			Source:     reliapi.SourceReliAPI,
+			RetryAfter: d,
+			Details:    map[string]any{"hint": "Upstream provider is being protected", "bucket": bucketKind(bucket)},
+		}
+	}
+	if d > maxInlineWait {
+		return &rescheduleError{wait: d}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *Worker) release(ctx context.Context, j *run, lease keypool.Lease, o keypool.Outcome, retryAfter time.Duration) {
+	if j.target.pool == nil || lease.KeyID == "" {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	st, err := j.target.pool.Release(rctx, lease, o, retryAfter)
+	switch {
+	case err != nil:
+		w.log.Warn("releasing a pool key", append(j.tag, "key_id", lease.KeyID, "error", err)...)
+	case st == keypool.Quarantined && o == keypool.Unauthorized:
+		w.log.Error("pool key quarantined after 401/403", append(j.tag, "key_id", lease.KeyID)...)
+	}
+}
+
+// keyOutcome is what a call's answer says about the key it used.
+func keyOutcome(resp *reliapi.HTTPResponse, err error) (keypool.Outcome, time.Duration) {
+	var e *reliapi.Error
+	switch {
+	case errors.As(err, &e) && e.UpstreamStatus == http.StatusTooManyRequests:
+		return keypool.RateLimited, e.RetryAfter
+	case err != nil && reliapi.Classify(err) != reliapi.ClassPermanent:
+		return keypool.Failed, 0
+	case err != nil:
+		return keypool.Unused, 0
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return keypool.Unauthorized, 0
+	}
+	return keypool.OK, 0
+}
+
+// buckets are a call's rate limits: the key's own, the key's under the
+// caller's profile, and the tenant's under the profile.
+func (j *run) buckets(keyID string) []ratelimit.Bucket {
+	var out []ratelimit.Bucket
+	if p := j.target.pool; p != nil && keyID != "" {
+		if b, ok := p.keyRates[keyID]; ok {
+			out = append(out, b)
+		}
+		if q := j.profile.MaxQPSPerProviderKey; q > 0 {
+			out = append(out, ratelimit.Bucket{Name: "key:" + p.Name() + ":" + keyID + ":profile:" + j.profileName, Rate: q, Burst: j.profile.BurstSize})
+		}
+	}
+	if q := j.profile.MaxQPSPerTenant; q > 0 {
+		out = append(out, ratelimit.Bucket{Name: "tenant:" + j.payload.Tenant + ":profile:" + j.profileName, Rate: q, Burst: j.profile.BurstSize})
+	}
+	return out
+}
+
+// bucketKind is a bucket's kind for metrics and messages: key, profile or
+// tenant (never the key's id, which may be many).
+func bucketKind(name string) string {
+	switch {
+	case name == "key_pool":
+		return "key_pool"
+	case strings.HasPrefix(name, "tenant:"):
+		return "tenant"
+	case strings.Contains(name, ":profile:"):
+		return "profile"
+	default:
+		return "provider_key"
+	}
+}
+
+// newPool prepares a target's key pool: every key's secret must be set.
+func newPool(w *Worker, name string, cfg *config.KeyPool, t *config.Target, getenv func(string) string) (*pool, error) {
+	p := &pool{
+		secrets:     map[string]string{},
+		keyRates:    map[string]ratelimit.Bucket{},
+		maxSwitches: cfg.MaxKeySwitches,
+		authHeader:  "Authorization",
+		authPrefix:  "Bearer ",
+	}
+	if t.Auth != nil {
+		if h := t.Auth.HeaderName; h != "" {
+			p.authHeader = h
+		}
+		if t.Auth.Prefix != nil {
+			p.authPrefix = *t.Auth.Prefix
+		} else if t.Auth.Type == config.AuthAPIKey {
+			p.authPrefix = ""
+		}
+	}
+	keys := make([]keypool.Key, len(cfg.Keys))
+	for i, k := range cfg.Keys {
+		secret, err := k.Secret(getenv)
+		if err != nil {
+			return nil, fmt.Errorf("worker: provider_key_pools.%s: %w", name, err)
+		}
+		p.secrets[k.ID] = secret
+		qps, burst, concurrent := k.Rate()
+		if qps > 0 {
+			p.keyRates[k.ID] = ratelimit.Bucket{Name: "key:" + name + ":" + k.ID, Rate: qps, Burst: burst}
+		}
+		keys[i] = keypool.Key{ID: k.ID, MaxConcurrent: concurrent}
+	}
+	p.Pool = keypool.New(w.cfg.Redis, name, keys, keypool.Settings{
+		Lease:           t.Timeout() + 10*time.Second,
+		Cooldown:        time.Duration(cfg.CooldownS * float64(time.Second)),
+		QuarantineProbe: time.Duration(cfg.QuarantineProbeS) * time.Second,
+	})
+	return p, nil
+}
