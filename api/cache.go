@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/reliability/cache"
 	"github.com/reliapi/reliapi/tasks"
 )
@@ -55,16 +56,24 @@ func (p *cachePlan) fill() *tasks.CacheFill {
 	return &tasks.CacheFill{Hash: p.hash, TTL: p.ttl}
 }
 
-// lookupCache answers a cacheable call from the cache when it can, and
-// otherwise says which job to wait for: id (the caller's own, to create)
-// when it leads, or the job of an identical call already in flight. A
-// Redis failure here only costs the cache: the call goes on uncached.
+// lookupCache answers a cacheable call from the cache when it can (hit is
+// true when the call has been answered), and otherwise says which job to
+// wait for: id (the caller's own, to create) when it leads, or the job of
+// an identical call already in flight. When the cache cannot be read,
+// reliability.on_redis_error decides: go on uncached, or answer 503.
 func (s *Server) lookupCache(c *gin.Context, plan *cachePlan, id, target string) (hit bool, lead bool, jobID string) {
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
 	// A leader's claim lasts as long as its job may run.
 	lk, err := s.cache.Lookup(ctx, plan.hash, id, s.settings.Jobs.Timeout.Duration+time.Minute)
 	if err != nil {
+		// reliability.on_redis_error: "open" calls without the cache,
+		// "closed" refuses the call.
+		s.metrics.cache.WithLabelValues(target, "unavailable").Inc()
+		if s.settings.Reliability.OnRedisError == config.FailClosed {
+			writeError(c, &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Response cache is unavailable", Retryable: true, Err: err}, meta{RequestID: requestID(c), Target: target})
+			return true, false, ""
+		}
 		logAt(c, slog.LevelWarn, "response cache unavailable; calling without it", "error", err)
 		return false, true, id
 	}

@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) *metrics 
 	}
 	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "reliapi_cache_hits_total",
-		Help: "Response cache lookups by target and result: hit, miss (this call fills it) or collapsed (it waits for an identical call in flight).",
+		Help: "Response cache lookups by target and result: hit, miss (this call fills it), collapsed (it waits for an identical call in flight) or unavailable (Redis did not answer; reliability.on_redis_error applied).",
 	}, []string{"target", "result"})
 	reg.MustRegister(m.requests, m.duration, m.cache, queueDepth{inspector})
 	return m

@@ -1,0 +1,59 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/reliability/breaker"
+)
+
+// TestRedisErrorPolicy: when the breaker cannot reach Redis,
+// reliability.on_redis_error decides whether the call goes ahead, and the
+// fallback is counted either way.
+func TestRedisErrorPolicy(t *testing.T) {
+	t.Parallel()
+	// A Redis that is gone: nothing listens on this port any more.
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { dead.Close() })
+	for _, tt := range []struct {
+		policy   string
+		wantCall bool
+	}{{config.FailOpen, true}, {config.FailClosed, false}} {
+		t.Run(tt.policy, func(t *testing.T) {
+			t.Parallel()
+			settings := config.Default()
+			settings.Reliability.OnRedisError = tt.policy
+			w := &Worker{
+				cfg:      Config{Settings: settings},
+				log:      slog.New(slog.DiscardHandler),
+				metrics:  newMetrics(prometheus.NewRegistry()),
+				breakers: breaker.New(dead),
+			}
+			called := false
+			err := w.guarded(context.Background(), "t", target{}, func(context.Context) error { called = true; return nil })
+			if called != tt.wantCall {
+				t.Fatalf("call made = %v, want %v (err %v)", called, tt.wantCall, err)
+			}
+			var e *reliapi.Error
+			if !tt.wantCall && (!errors.As(err, &e) || e.Code != reliapi.CodeRedisUnavailable) {
+				t.Fatalf("err = %v, want REDIS_UNAVAILABLE", err)
+			}
+			var m dto.Metric
+			w.metrics.redisFallbacks.WithLabelValues("breaker", tt.policy).(prometheus.Metric).Write(&m)
+			if n := m.GetCounter().GetValue(); n != 1 {
+				t.Fatalf("fallbacks counted = %v, want 1", n)
+			}
+		})
+	}
+}
