@@ -180,18 +180,24 @@ func (w *Worker) release(ctx context.Context, j *run, lease keypool.Lease, o key
 
 // keyOutcome is what a call's answer says about the key it used.
 func keyOutcome(resp *reliapi.HTTPResponse, err error) (keypool.Outcome, time.Duration) {
-	var e *reliapi.Error
-	switch {
-	case errors.As(err, &e) && e.UpstreamStatus == http.StatusTooManyRequests:
-		return keypool.RateLimited, e.RetryAfter
-	case err != nil && reliapi.Classify(err) != reliapi.ClassPermanent:
-		return keypool.Failed, 0
-	case err != nil:
-		return keypool.Unused, 0
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return keypool.Unauthorized, 0
+	if err == nil {
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return keypool.Unauthorized, 0
+		}
+		return keypool.OK, 0
 	}
-	return keypool.OK, 0
+	var e *reliapi.Error
+	if errors.As(err, &e) && e.UpstreamStatus == http.StatusTooManyRequests {
+		return keypool.RateLimited, e.RetryAfter
+	}
+	switch reliapi.Classify(err) {
+	case reliapi.ClassPermanent, reliapi.ClassBreakerOpen:
+		// No answer about the key: refused before the call, or a failure
+		// of ours.
+		return keypool.Unused, 0
+	default:
+		return keypool.Failed, 0
+	}
 }
 
 // buckets are a call's rate limits: the key's own, the key's under the

@@ -16,6 +16,7 @@ import (
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/reliability/breaker"
+	"github.com/reliapi/reliapi/reliability/keypool"
 )
 
 // TestRedisErrorPolicy: when the breaker cannot reach Redis,
@@ -55,5 +56,30 @@ func TestRedisErrorPolicy(t *testing.T) {
 				t.Fatalf("fallbacks counted = %v, want 1", n)
 			}
 		})
+	}
+}
+
+func TestKeyOutcome(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		resp *reliapi.HTTPResponse
+		err  error
+		want keypool.Outcome
+		ra   time.Duration
+	}{
+		{&reliapi.HTTPResponse{StatusCode: 200}, nil, keypool.OK, 0},
+		{&reliapi.HTTPResponse{StatusCode: 404}, nil, keypool.OK, 0},
+		{&reliapi.HTTPResponse{StatusCode: 401}, nil, keypool.Unauthorized, 0},
+		{&reliapi.HTTPResponse{StatusCode: 403}, nil, keypool.Unauthorized, 0},
+		{nil, &reliapi.Error{Code: reliapi.CodeClientError, UpstreamStatus: 429, RetryAfter: 2 * time.Second}, keypool.RateLimited, 2 * time.Second},
+		{nil, &reliapi.Error{Code: reliapi.CodeServerError, UpstreamStatus: 503}, keypool.Failed, 0},
+		{nil, &reliapi.Error{Code: reliapi.CodeNetworkError}, keypool.Failed, 0},
+		{nil, &reliapi.Error{Code: reliapi.CodeCircuitOpen}, keypool.Unused, 0},
+		{nil, context.Canceled, keypool.Unused, 0},
+	}
+	for _, tt := range tests {
+		if got, ra := keyOutcome(tt.resp, tt.err); got != tt.want || ra != tt.ra {
+			t.Errorf("keyOutcome(%v, %v) = %s, %v; want %s, %v", tt.resp, tt.err, got, ra, tt.want, tt.ra)
+		}
 	}
 }
