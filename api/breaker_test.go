@@ -81,3 +81,27 @@ func scrape(t *testing.T, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestSlowCallsOpenTheBreaker: with circuit.slow_call_ms, successful but
+// slow answers count as failures for the breaker (the calls themselves
+// succeed).
+func TestSlowCallsOpenTheBreaker(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraTargets: `
+sluggish:
+  base_url: "%UP%"
+  cache: {enabled: false}
+  circuit: {error_threshold: 2, cooldown_s: 60, slow_call_ms: 50}
+`})
+	call := func() response {
+		return s.do("POST", "/v1/proxy/http", map[string]any{"target": "sluggish", "method": "GET", "path": "/delay/100"})
+	}
+	for i := range 2 {
+		if r := call(); r.status != 200 {
+			t.Fatalf("slow call %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	if r := call(); get(r.body, "error", "code") != "CIRCUIT_OPEN" {
+		t.Fatalf("after two slow calls: %d %s", r.status, r.raw)
+	}
+}
