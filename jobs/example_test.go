@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/internal/testenv"
@@ -20,20 +17,12 @@ import (
 // it, and a worker runs and finishes it.
 func Example() {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "jobs-example-")
+	rdb, stop, err := testenv.ExampleRedis()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer os.RemoveAll(dir)
-	srv, err := testenv.StartRedisProcess(dir)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer srv.Stop()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer rdb.Close()
+	defer stop()
 
 	store := jobs.NewStore(rdb, jobs.Config{Retention: time.Hour})
 	waiter := jobs.NewWaiter(store, slog.New(slog.DiscardHandler))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -286,4 +287,25 @@ func probeRedis(addr string) (int, error) {
 func readLine(rd *bufio.Reader) (string, error) {
 	line, err := rd.ReadString('\n')
 	return strings.TrimRight(line, "\r\n"), err
+}
+
+// ExampleRedis starts a private redis-server for a runnable Example, which
+// has no testing.TB, and returns a client on it and a function that closes
+// the client, stops the server and removes its directory.
+func ExampleRedis() (*redis.Client, func(), error) {
+	dir, err := os.MkdirTemp("", "reliapi-example-")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := StartRedisProcess(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	return rdb, func() {
+		rdb.Close()
+		srv.Stop()
+		os.RemoveAll(dir)
+	}, nil
 }

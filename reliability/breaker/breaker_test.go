@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -245,16 +244,12 @@ func TestResultOf(t *testing.T) {
 }
 
 func ExampleBreakers() {
-	dir, _ := os.MkdirTemp("", "breaker-example")
-	defer os.RemoveAll(dir)
-	r, err := testenv.StartRedisProcess(dir)
+	rdb, stop, err := testenv.ExampleRedis()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer r.Stop()
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	defer stop()
 
 	b := breaker.New(rdb)
 	s := breaker.Settings{Threshold: 2, Cooldown: time.Minute}

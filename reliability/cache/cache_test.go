@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/reliability/cache"
@@ -107,16 +104,12 @@ func TestClaimExpires(t *testing.T) {
 }
 
 func ExampleCache() {
-	dir, _ := os.MkdirTemp("", "cache-example")
-	defer os.RemoveAll(dir)
-	r, err := testenv.StartRedisProcess(dir)
+	rdb, stop, err := testenv.ExampleRedis()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer r.Stop()
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	defer stop()
 
 	c := cache.New(rdb)
 	ctx := context.Background()

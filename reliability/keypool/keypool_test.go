@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -183,16 +182,12 @@ func TestLeasesLapse(t *testing.T) {
 }
 
 func ExamplePool() {
-	dir, _ := os.MkdirTemp("", "keypool-example")
-	defer os.RemoveAll(dir)
-	r, err := testenv.StartRedisProcess(dir)
+	rdb, stop, err := testenv.ExampleRedis()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer r.Stop()
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	defer stop()
 
 	pool := keypool.New(rdb, "openai", []keypool.Key{{ID: "primary"}, {ID: "backup"}}, keypool.Settings{})
 	ctx := context.Background()

@@ -3,7 +3,6 @@ package ratelimit_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -127,16 +126,12 @@ func TestSharedAcrossClients(t *testing.T) {
 }
 
 func ExampleLimiter() {
-	dir, _ := os.MkdirTemp("", "ratelimit-example")
-	defer os.RemoveAll(dir)
-	r, err := testenv.StartRedisProcess(dir)
+	rdb, stop, err := testenv.ExampleRedis()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer r.Stop()
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rdb.Close()
+	defer stop()
 
 	l := ratelimit.New(rdb)
 	key := ratelimit.Bucket{Name: "key:openai:k1", Rate: 2} // 2 calls per second
