@@ -27,9 +27,10 @@ func breakerSettings(t *config.Target) breaker.Settings {
 // even when the job's own context has ended.
 const recordTimeout = 2 * time.Second
 
-// guarded makes one attempt through the target's breaker: refused at once
+// guarded makes one call through the target's breaker: refused at once
 // with CIRCUIT_OPEN while it is open, and its result counted afterwards
-// (a call slower than circuit.slow_call_ms counts as a failure).
+// (a call slower than circuit.slow_call_ms counts as a failure; a 429 on a
+// pooled key does not count).
 func (w *Worker) guarded(ctx context.Context, name string, tg target, call func(context.Context) error) error {
 	ticket, err := w.breakers.Allow(ctx, name, tg.breaker)
 	if err != nil {
@@ -44,6 +45,11 @@ func (w *Worker) guarded(ctx context.Context, name string, tg target, call func(
 	start := time.Now()
 	callErr := call(ctx)
 	result := breaker.ResultOf(callErr)
+	if tg.pool != nil && reliapi.Classify(callErr) == reliapi.ClassRateLimited {
+		// With a key pool a 429 is the key's affair: the pool rests that
+		// key and the call moves on; it says nothing about the target.
+		result = breaker.Neutral
+	}
 	if result == breaker.Success && tg.slowCall > 0 && time.Since(start) > tg.slowCall {
 		result = breaker.Failure
 	}

@@ -86,6 +86,11 @@ func TestStateMachine(t *testing.T) {
 			{do: "travel", d: 9 * time.Second}, {do: "allow", want: "refused"},
 			{do: "travel", d: time.Second}, {do: "allow", want: "probe"},
 		}},
+		{"a probe that learned nothing passes the probe on", settings, []step{
+			{do: "failure"}, {do: "failure"}, {do: "failure", want: "open"},
+			{do: "travel", d: 10 * time.Second}, {do: "neutral", want: "half_open"},
+			{do: "allow", want: "probe"},
+		}},
 		{"an abandoned probe lease passes to the next caller", settings, []step{
 			{do: "failure"}, {do: "failure"}, {do: "failure", want: "open"},
 			{do: "travel", d: 10 * time.Second}, {do: "allow", want: "probe"},

@@ -60,6 +60,11 @@ end
 if state == 'half_open' then
   if f[3] ~= ARGV[3] then return state end
   if result == 'failure' then return open() end
+  if result == 'neutral' then
+    -- The probe learned nothing: hand the probe to the next caller.
+    redis.call('HSET', KEYS[1], 'probe_until', 0)
+    return state
+  end
   redis.call('HSET', KEYS[1], 'state', 'closed', 'gen', gen + 1, 'failures', 0)
   redis.call('HDEL', KEYS[1], 'probe', 'probe_until', 'opened_at')
   return 'closed'
