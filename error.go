@@ -135,3 +135,25 @@ func Classify(err error) Class {
 	}
 	return ClassPermanent
 }
+
+// UpstreamError is the coded error for an upstream's error answer, with
+// the upstream's own message when it gave one: 401/403 UNAUTHORIZED, 404
+// NOT_FOUND, 429 CLIENT_ERROR (retryable), other 4xx CLIENT_ERROR, 5xx
+// SERVER_ERROR (retryable).
+func UpstreamError(status int, message string, details map[string]any) *Error {
+	code, retryable := CodeClientError, false
+	switch {
+	case status == 401 || status == 403:
+		code = CodeUnauthorized
+	case status == 404:
+		code = CodeNotFound
+	case status == 429:
+		retryable = true
+	case status >= 500:
+		code, retryable = CodeServerError, true
+	}
+	if message == "" {
+		message = fmt.Sprintf("Upstream returned %d", status)
+	}
+	return &Error{Code: code, Message: message, Retryable: retryable, Source: SourceUpstream, UpstreamStatus: status, Details: details}
+}

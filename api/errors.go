@@ -84,6 +84,11 @@ func newErrorBody(e *reliapi.Error, target string) *errorBody {
 	if b.Type == "" {
 		b.Type = "internal_error"
 	}
+	if e.Source == reliapi.SourceUpstream {
+		// The upstream's answer, whatever code it maps to (an upstream 401
+		// is not the caller's credentials being wrong).
+		b.Type = "upstream_error"
+	}
 	if b.Source == "" {
 		b.Source = reliapi.SourceReliAPI
 	}

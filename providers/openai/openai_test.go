@@ -1,0 +1,99 @@
+package openai_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/providers/openai"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestEncodeRequest(t *testing.T) {
+	t.Parallel()
+	body, err := openai.Adapter{}.EncodeRequest(reliapi.ChatRequest{
+		Model:     "gpt-4o-mini",
+		Messages:  []reliapi.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}},
+		MaxTokens: ptr(50), Temperature: ptr(0.2), Stop: []string{"\n"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"max_tokens":50,"temperature":0.2,"stop":["\n"]}`
+	if string(body) != want {
+		t.Fatalf("body =\n%s\nwant\n%s", body, want)
+	}
+	if h := (openai.Adapter{}).Headers("sk-x"); h["Authorization"] != "Bearer sk-x" {
+		t.Fatalf("headers = %v", h)
+	}
+}
+
+// A response as the API sends it (fields we ignore included).
+const completion = `{
+  "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+  "object": "chat.completion",
+  "created": 1741569952,
+  "model": "gpt-4o-mini-2024-07-18",
+  "choices": [{
+    "index": 0,
+    "message": {"role": "assistant", "content": "Hello! How can I help?", "refusal": null, "annotations": []},
+    "logprobs": null,
+    "finish_reason": "stop"
+  }],
+  "usage": {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0}},
+  "service_tier": "default",
+  "system_fingerprint": "fp_0165350ed5"
+}`
+
+func TestDecodeResponse(t *testing.T) {
+	t.Parallel()
+	got, err := openai.Adapter{}.DecodeResponse([]byte(completion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &reliapi.ChatResponse{Content: "Hello! How can I help?", Role: "assistant", FinishReason: "stop",
+		Model: "gpt-4o-mini-2024-07-18", Usage: reliapi.Usage{PromptTokens: 19, CompletionTokens: 10, TotalTokens: 29}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	if _, err := (openai.Adapter{}).DecodeResponse([]byte(`not json`)); err == nil {
+		t.Fatal("garbage decoded")
+	}
+}
+
+func TestDecodeError(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status    int
+		body      string
+		code      reliapi.Code
+		message   string
+		retryable bool
+	}{
+		{401, `{"error":{"message":"Incorrect API key provided: sk-abc***xyz.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`,
+			reliapi.CodeUnauthorized, "Incorrect API key provided: sk-abc***xyz.", false},
+		{404, `{"error":{"message":"The model 'gpt-9' does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}`,
+			reliapi.CodeNotFound, "The model 'gpt-9' does not exist or you do not have access to it.", false},
+		{400, `{"error":{"message":"'messages' is a required property","type":"invalid_request_error","param":null,"code":null}}`,
+			reliapi.CodeClientError, "'messages' is a required property", false},
+		{429, `{"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-x on requests per min (RPM): Limit 3, Used 3, Requested 1.","type":"requests","param":null,"code":"rate_limit_exceeded"}}`,
+			reliapi.CodeClientError, "Rate limit reached for gpt-4o-mini in organization org-x on requests per min (RPM): Limit 3, Used 3, Requested 1.", true},
+		{503, `{"error":{"message":"The server is overloaded or not ready yet.","type":"server_error","param":null,"code":null}}`,
+			reliapi.CodeServerError, "The server is overloaded or not ready yet.", true},
+		{502, `<html>bad gateway</html>`, reliapi.CodeServerError, "Upstream returned 502", true},
+	}
+	for _, tt := range tests {
+		e := openai.Adapter{}.DecodeError(tt.status, nil, []byte(tt.body))
+		if e.Code != tt.code || e.Message != tt.message || e.Retryable != tt.retryable || e.UpstreamStatus != tt.status || e.Source != reliapi.SourceUpstream {
+			t.Errorf("%d: got %+v", tt.status, e)
+		}
+	}
+	// The error type survives in details, as JSON.
+	e := openai.Adapter{}.DecodeError(401, nil, []byte(tests[0].body))
+	if b, _ := json.Marshal(e.Details); string(b) != `{"code":"invalid_api_key","type":"invalid_request_error"}` {
+		t.Errorf("details = %s", b)
+	}
+}
