@@ -22,15 +22,16 @@ var allowedImports = map[string][]string{
 	"providers/":       {"", "providers/"},
 	"api":              {"", "config", "tasks", "jobs", "reliability/"},
 	"worker":           {"", "config", "tasks", "jobs", "reliability/", "providers/"},
-	"cmd/reliapi":      {"", "api", "worker", "config", "internal/httpbin"},
+	"cmd/reliapi":      {"", "api", "worker", "config", "internal/httpbin", "internal/fakellm"},
 	"internal/httpbin": {},
+	"internal/fakellm": {},
 	"internal/testenv": {"", "internal/httpbin"},
 	"internal/bench":   {"", "internal/testenv", "api", "worker", "config", "tasks"},
 }
 
 // stdlibOnly packages may import nothing outside the standard library and
 // the module.
-var stdlibOnly = []string{"", "providers/", "internal/httpbin"}
+var stdlibOnly = []string{"", "providers/", "internal/httpbin", "internal/fakellm"}
 
 // thirdPartyAllowed limits the external modules a layer may use.
 var thirdPartyAllowed = map[string][]string{
