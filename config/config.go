@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/reliapi/reliapi"
 	"os"
 	"time"
 )
@@ -251,6 +252,18 @@ func Default() *Config {
 	return c
 }
 
+// Provider is the target's LLM provider: llm.provider, else the one its
+// base_url names; "" for a target without an llm block.
+func (t *Target) Provider() string {
+	if t.LLM == nil {
+		return ""
+	}
+	if t.LLM.Provider != "" {
+		return t.LLM.Provider
+	}
+	return reliapi.DetectProvider(t.BaseURL)
+}
+
 // Timeout returns the per-attempt timeout, TimeoutMS as a time.Duration.
 func (t *Target) Timeout() time.Duration {
 	if t.TimeoutMS == 0 {
@@ -324,11 +337,32 @@ func (a *Auth) header(getenv func(string) string) (name, value string, ok bool) 
 	if secret == "" || (a.Type != AuthBearerEnv && a.Type != AuthAPIKey) {
 		return "", "", false
 	}
+	name, prefix := a.Format()
+	return name, prefix + secret, true
+}
+
+// Secret reads the secret from the environment now; "" when a is nil or
+// the variable is unset.
+func (a *Auth) Secret() string {
+	if a == nil {
+		return ""
+	}
+	return os.Getenv(a.EnvVar)
+}
+
+// Format is how the secret is sent: the header's name (default
+// Authorization) and the text before the secret (default "Bearer " for
+// bearer_env, "" for api_key). A nil Auth has the bearer defaults, the
+// form provider key pools use when the target names none.
+func (a *Auth) Format() (name, prefix string) {
+	if a == nil {
+		return "Authorization", "Bearer "
+	}
 	name = a.HeaderName
 	if name == "" {
 		name = "Authorization"
 	}
-	return name, a.prefix() + secret, true
+	return name, a.prefix()
 }
 
 // prefix returns the explicit prefix, or the default for a's type.

@@ -41,7 +41,7 @@ func TestParseEmptyDocument(t *testing.T) {
 // body is the given block-style YAML, with a base_url unless it has one.
 func target(body string) string {
 	if !strings.Contains(body, "base_url") {
-		body = "base_url: https://a.example.com\n" + body
+		body = "base_url: https://api.openai.com/v1\n" + body
 	}
 	return "targets:\n  b:\n    base_url: https://b.example.com\n  a:\n    " +
 		strings.ReplaceAll(strings.TrimSpace(body), "\n", "\n    ") + "\n"

@@ -98,8 +98,8 @@ func (c *Config) PoolFor(target string) (string, *KeyPool) {
 		return "", nil
 	}
 	name := target
-	if t.LLM != nil && t.LLM.Provider != "" {
-		name = t.LLM.Provider
+	if p := t.Provider(); p != "" {
+		name = p
 	}
 	if p := c.ProviderKeyPools[name]; p != nil {
 		return name, p

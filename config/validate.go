@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/reliapi/reliapi"
 	"math"
 	"net"
 	"net/url"
@@ -151,6 +152,9 @@ func (v *validator) target(path string, t *Target, all map[string]*Target) {
 	if l := t.LLM; l != nil {
 		p := path + ".llm"
 		v.oneOf(p+".provider", l.Provider, "", "openai", "anthropic", "mistral")
+		if l.Provider == "" && reliapi.DetectProvider(t.BaseURL) == "" {
+			v.add(p+".provider", "required: base_url names no known provider (openai, anthropic, mistral)")
+		}
 		if l.MaxTokens != nil {
 			v.check(p+".max_tokens", *l.MaxTokens > 0, "must be > 0 (got %d)", *l.MaxTokens)
 		}

@@ -83,12 +83,13 @@ func TestParseValidation(t *testing.T) {
 
 		// llm
 		{"llm provider", target("llm:\n  provider: gpt"), `targets.a.llm.provider: must be one of openai, anthropic, mistral, or empty (got "gpt")`},
-		{"llm without provider", target("llm:\n  default_model: m"), ""},
+		{"llm provider from base_url", target("llm:\n  default_model: m"), ""},
+		{"llm provider unknown", target("base_url: https://llm.internal\nllm:\n  default_model: m"), "targets.a.llm.provider: required: base_url names no known provider (openai, anthropic, mistral)"},
 		{"zero max_tokens", target("llm:\n  max_tokens: 0"), "targets.a.llm.max_tokens: must be > 0 (got 0)"},
 		{"temperature below 0", target("llm:\n  temperature: -0.1"), "targets.a.llm.temperature: must be 0 to 2 (got -0.1)"},
 		{"temperature above 2", target("llm:\n  temperature: 2.1"), "targets.a.llm.temperature: must be 0 to 2 (got 2.1)"},
 		{"temperature NaN", target("llm:\n  temperature: .nan"), "targets.a.llm.temperature: must be 0 to 2 (got NaN)"},
-		{"temperature at the limits", target("llm:\n  temperature: 0") + "  c:\n    base_url: https://c\n    llm:\n      temperature: 2\n", ""},
+		{"temperature at the limits", target("llm:\n  temperature: 0") + "  c:\n    base_url: https://c\n    llm:\n      provider: mistral\n      temperature: 2\n", ""},
 		{"negative soft cap", target("llm:\n  soft_cost_cap_usd: -1"), "targets.a.llm.soft_cost_cap_usd: must be >= 0 (got -1)"},
 		{"negative hard cap", target("llm:\n  hard_cost_cap_usd: -1"), "targets.a.llm.hard_cost_cap_usd: must be >= 0 (got -1)"},
 		{"hard cap below soft cap", target("llm:\n  soft_cost_cap_usd: 0.05\n  hard_cost_cap_usd: 0.01"), "targets.a.llm.hard_cost_cap_usd: must be >= soft_cost_cap_usd 0.05 (got 0.01)"},

@@ -104,7 +104,7 @@ func (w *Worker) callHTTP(ctx context.Context, j *run) (res *reliapi.Result, lat
 	var resp *reliapi.HTTPResponse
 	retries, err := retry.Do(ctx, matrix, func(ctx context.Context, attempt int) error {
 		var err error
-		resp, err = w.limited(ctx, j, func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
+		resp, err = w.limited(ctx, j, tg.httpAuth, func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
 			var resp *reliapi.HTTPResponse
 			err := w.guarded(ctx, p.Target, tg, func(ctx context.Context) error {
 				var err error

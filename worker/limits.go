@@ -31,9 +31,6 @@ type pool struct {
 	secrets     map[string]string
 	keyRates    map[string]ratelimit.Bucket
 	maxSwitches int
-	// authHeader and authPrefix say how a key is sent: the target's auth
-	// header when it has one, else "Authorization: Bearer <key>".
-	authHeader, authPrefix string
 }
 
 // rescheduleError asks the handler to run the job again after Wait.
@@ -51,10 +48,14 @@ func (e *rescheduleError) Error() string {
 //
 // A slot later than the job's deadline is RATE_LIMIT_RELIAPI (429); a slot
 // more than maxInlineWait away hands the job back to the queue.
-func (w *Worker) limited(ctx context.Context, j *run, call func(context.Context, httpx.Target) (*reliapi.HTTPResponse, error)) (*reliapi.HTTPResponse, error) {
+//
+// credential renders the secret in use (the pool key's, else the
+// target's) as the headers the upstream expects.
+func (w *Worker) limited(ctx context.Context, j *run, credential func(secret string) map[string]string, call func(context.Context, httpx.Target) (*reliapi.HTTPResponse, error)) (*reliapi.HTTPResponse, error) {
 	var exclude []string
 	for switches := 0; ; {
 		upstream := j.target.upstream
+		secret := j.target.secret
 		var lease keypool.Lease
 		if p := j.target.pool; p != nil {
 			var err error
@@ -64,8 +65,9 @@ func (w *Worker) limited(ctx context.Context, j *run, call func(context.Context,
 				}
 				continue
 			}
-			upstream.AuthHeader, upstream.AuthValue = p.authHeader, p.authPrefix+p.secrets[lease.KeyID]
+			secret = p.secrets[lease.KeyID]
 		}
+		upstream.Headers = credential(secret)
 		if err := w.waitForSlot(ctx, j, lease); err != nil {
 			w.release(ctx, j, lease, keypool.Unused, 0)
 			return nil, err
@@ -239,18 +241,6 @@ func newPool(w *Worker, name string, cfg *config.KeyPool, t *config.Target, gete
 		secrets:     map[string]string{},
 		keyRates:    map[string]ratelimit.Bucket{},
 		maxSwitches: cfg.MaxKeySwitches,
-		authHeader:  "Authorization",
-		authPrefix:  "Bearer ",
-	}
-	if t.Auth != nil {
-		if h := t.Auth.HeaderName; h != "" {
-			p.authHeader = h
-		}
-		if t.Auth.Prefix != nil {
-			p.authPrefix = *t.Auth.Prefix
-		} else if t.Auth.Type == config.AuthAPIKey {
-			p.authPrefix = ""
-		}
 	}
 	keys := make([]keypool.Key, len(cfg.Keys))
 	for i, k := range cfg.Keys {

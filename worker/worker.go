@@ -18,6 +18,7 @@ import (
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/providers"
 	"github.com/reliapi/reliapi/providers/httpx"
 	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/cache"
@@ -71,6 +72,14 @@ type target struct {
 	slowCall time.Duration
 	// pool is the target's key pool; nil when it has none.
 	pool *pool
+	// secret is the target's own credential (auth.env_var); a pool key
+	// replaces it.
+	secret string
+	// httpAuth renders a credential for proxied HTTP calls, in the form
+	// the target's auth block names.
+	httpAuth func(secret string) map[string]string
+	// llm is the adapter of an LLM target's provider; nil otherwise.
+	llm reliapi.LLMProvider
 }
 
 // finishTimeout bounds writing a job's outcome, which happens even when the
@@ -142,15 +151,27 @@ func (w *Worker) prepareTargets(getenv func(string) string) (map[string]target, 
 				m[class] = retry.Policy{Attempts: p.Attempts, Backoff: p.Backoff, Base: p.Base(), Max: p.Max()}
 			}
 		}
-		up := httpx.Target{Name: name, BaseURL: base, Timeout: t.Timeout()}
-		// The secret is read from the environment once, here; it stays in
-		// this process's memory and in the upstream request, nowhere else.
-		up.AuthHeader, up.AuthValue, _ = t.Auth.Header()
+		header, prefix := t.Auth.Format()
 		tg := target{
-			upstream: up,
+			upstream: httpx.Target{Name: name, BaseURL: base, Timeout: t.Timeout()},
+			// The secret is read from the environment once, here; it stays in
+			// this process's memory and in the upstream request, nowhere else.
+			secret:   t.Auth.Secret(),
+			httpAuth: func(secret string) map[string]string {
+				if secret == "" {
+					return nil
+				}
+				return map[string]string{header: prefix + secret}
+			},
 			retries:  m,
 			breaker:  breakerSettings(t),
 			slowCall: time.Duration(t.Circuit.SlowCallMS) * time.Millisecond,
+		}
+		if t.LLM != nil {
+			var ok bool
+			if tg.llm, ok = providers.LLM(t.Provider()); !ok {
+				return nil, fmt.Errorf("worker: target %s: no adapter for provider %q", name, t.Provider())
+			}
 		}
 		if poolName, cfg := s.PoolFor(name); cfg != nil {
 			if tg.pool, err = newPool(w, poolName, cfg, t, getenv); err != nil {

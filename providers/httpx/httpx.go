@@ -74,9 +74,9 @@ type Target struct {
 	BaseURL *url.URL
 	// Timeout bounds one attempt, response body included.
 	Timeout time.Duration
-	// AuthHeader and AuthValue, when set, are injected and override a
-	// client-supplied header of the same name.
-	AuthHeader, AuthValue string
+	// Headers are set last, overriding the caller's headers of the same
+	// name: the target's credentials.
+	Headers map[string]string
 }
 
 // Request is one proxied call.
@@ -120,8 +120,8 @@ func (c *Client) Do(ctx context.Context, t Target, r Request) (*reliapi.HTTPResp
 	if r.IdempotencyKey != "" && req.Header.Get("Idempotency-Key") == "" {
 		req.Header.Set("Idempotency-Key", r.IdempotencyKey)
 	}
-	if t.AuthHeader != "" {
-		req.Header.Set(t.AuthHeader, t.AuthValue)
+	for k, v := range t.Headers {
+		req.Header.Set(k, v)
 	}
 
 	resp, err := c.hc.Do(req)

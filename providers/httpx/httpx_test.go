@@ -73,7 +73,7 @@ func TestDoSendsWhatItShould(t *testing.T) {
 		w.Header().Set("X-Internal", "secret-hop")
 		w.Write([]byte(`{}`))
 	})
-	tg.AuthHeader, tg.AuthValue = "Authorization", "Bearer target-secret"
+	tg.Headers = map[string]string{"Authorization": "Bearer target-secret"}
 	resp, err := httpx.New(httpx.Config{}).Do(context.Background(), tg, httpx.Request{
 		Method: "POST", Path: "/charge?x=1", Query: url.Values{"y": {"2"}},
 		Headers: map[string]string{
