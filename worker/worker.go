@@ -156,7 +156,7 @@ func (w *Worker) prepareTargets(getenv func(string) string) (map[string]target, 
 			upstream: httpx.Target{Name: name, BaseURL: base, Timeout: t.Timeout()},
 			// The secret is read from the environment once, here; it stays in
 			// this process's memory and in the upstream request, nowhere else.
-			secret:   t.Auth.Secret(),
+			secret: t.Auth.Secret(),
 			httpAuth: func(secret string) map[string]string {
 				if secret == "" {
 					return nil
