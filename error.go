@@ -20,6 +20,7 @@ const (
 	CodeInvalidRequest      Code = "INVALID_REQUEST"      // malformed or invalid input
 	CodeUnauthorized        Code = "UNAUTHORIZED"         // missing or unknown API key
 	CodeNotFound            Code = "NOT_FOUND"            // unknown route, target or job
+	CodeInvalidTarget       Code = "INVALID_TARGET"       // an LLM call to a target without an llm block
 	CodeMethodNotAllowed    Code = "METHOD_NOT_ALLOWED"   // route exists, method does not
 	CodePayloadTooLarge     Code = "PAYLOAD_TOO_LARGE"    // body over server.max_body_bytes
 	CodeIdempotencyConflict Code = "IDEMPOTENCY_CONFLICT" // same key, different request

@@ -84,6 +84,9 @@ type Result struct {
 type ResultMeta struct {
 	// Retries is the number of upstream attempts after the first.
 	Retries int `json:"retries"`
+	// Provider and Model name who answered an LLM job.
+	Provider string `json:"provider,omitempty"`
+	Model    string `json:"model,omitempty"`
 }
 
 // HTTPResponse is the Data of a successful HTTP job: the upstream's answer.

@@ -145,7 +145,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 		return job, true, nil
 	}
 
-	task, err := tasks.NewHTTPTask(tasks.Payload{
+	task, err := tasks.New(tasks.Payload{
 		JobID: id, Tenant: ten, Target: call.target, IdempotencyKey: call.idemKey,
 		Profile: s.profile(c),
 		HTTP: &tasks.HTTPRequest{

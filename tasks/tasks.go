@@ -8,10 +8,17 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/reliapi/reliapi"
 )
 
-// TypeHTTP is the task type of a generic HTTP proxy call.
-const TypeHTTP = "reliapi:http"
+// The task types.
+const (
+	// TypeHTTP is a generic HTTP proxy call.
+	TypeHTTP = "reliapi:http"
+	// TypeLLM is a chat completion through an LLM provider.
+	TypeLLM = "reliapi:llm"
+)
 
 // Queue names. Synchronous callers are waiting on the other end of a socket,
 // so their work is dequeued before batch work submitted asynchronously.
@@ -42,6 +49,9 @@ type Payload struct {
 	// makes non-idempotent methods safe to retry.
 	IdempotencyKey string       `json:"idempotency_key,omitempty"`
 	HTTP           *HTTPRequest `json:"http,omitempty"`
+	// LLM is the chat completion of an LLM job, with the target's defaults
+	// and caps already applied.
+	LLM *reliapi.ChatRequest `json:"llm,omitempty"`
 	// Profile is the caller's client profile (X-Client), whose limits apply.
 	Profile string `json:"profile,omitempty"`
 	// Cache, when set, asks the worker to store a successful answer (status
@@ -85,10 +95,17 @@ type Placement struct {
 	ProcessIn time.Duration
 }
 
-// NewHTTPTask builds the task for an HTTP job.
-func NewHTTPTask(p Payload, at Placement) (*asynq.Task, error) {
-	if p.HTTP == nil {
-		return nil, errors.New("tasks: HTTP payload without a request")
+// New builds the task for a job: an HTTP or an LLM call, by which request
+// the payload carries.
+func New(p Payload, at Placement) (*asynq.Task, error) {
+	var typ string
+	switch {
+	case p.HTTP != nil && p.LLM == nil:
+		typ = TypeHTTP
+	case p.LLM != nil && p.HTTP == nil:
+		typ = TypeLLM
+	default:
+		return nil, errors.New("tasks: a payload carries exactly one request, HTTP or LLM")
 	}
 	p.Version = PayloadVersion
 	data, err := json.Marshal(p)
@@ -107,7 +124,7 @@ func NewHTTPTask(p Payload, at Placement) (*asynq.Task, error) {
 	if at.ProcessIn > 0 {
 		opts = append(opts, asynq.ProcessIn(at.ProcessIn))
 	}
-	return asynq.NewTask(TypeHTTP, data, opts...), nil
+	return asynq.NewTask(typ, data, opts...), nil
 }
 
 // Decode parses a task payload.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/tasks"
 )
 
@@ -19,7 +20,7 @@ func TestHTTPTaskRoundTrip(t *testing.T) {
 			Headers: map[string]string{"X-Test": "yes"}, Body: []byte(`{"x":1}`),
 		},
 	}
-	task, err := tasks.NewHTTPTask(in, tasks.Placement{Queue: tasks.QueueSync, TaskID: "t1", Timeout: time.Minute})
+	task, err := tasks.New(in, tasks.Placement{Queue: tasks.QueueSync, TaskID: "t1", Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,4 +71,25 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("accepted invalid payload %+v", p)
 		}
 	})
+}
+
+func TestLLMTaskAndPayloadShape(t *testing.T) {
+	t.Parallel()
+	max := 20
+	in := tasks.Payload{JobID: "job_2", Tenant: "t", Target: "openai",
+		LLM: &reliapi.ChatRequest{Model: "gpt-4o-mini", Messages: []reliapi.Message{{Role: "user", Content: "hi"}}, MaxTokens: &max}}
+	task, err := tasks.New(in, tasks.Placement{Queue: tasks.QueueSync, TaskID: "t2", Timeout: time.Minute})
+	if err != nil || task.Type() != tasks.TypeLLM {
+		t.Fatalf("New = %v, %v", task, err)
+	}
+	out, err := tasks.Decode(task.Payload())
+	in.Version = tasks.PayloadVersion
+	if err != nil || !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip: %+v, %v", out, err)
+	}
+	for _, bad := range []tasks.Payload{{JobID: "j"}, {JobID: "j", HTTP: &tasks.HTTPRequest{}, LLM: &reliapi.ChatRequest{}}} {
+		if _, err := tasks.New(bad, tasks.Placement{}); err == nil {
+			t.Errorf("New(%+v) accepted", bad)
+		}
+	}
 }

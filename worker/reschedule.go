@@ -18,7 +18,7 @@ import (
 func (w *Worker) reschedule(ctx context.Context, j *run, job *reliapi.Job, taskID string, after time.Duration) error {
 	newTaskID := rand.Text()
 	remaining := time.Until(j.deadline)
-	task, err := tasks.NewHTTPTask(j.payload, tasks.Placement{
+	task, err := tasks.New(j.payload, tasks.Placement{
 		Queue: job.Queue, TaskID: newTaskID, ProcessIn: after, Timeout: remaining,
 	})
 	if err != nil {

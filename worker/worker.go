@@ -194,7 +194,8 @@ func infraRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 // Start begins processing tasks. It returns once the asynq server runs.
 func (w *Worker) Start(context.Context) error {
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(tasks.TypeHTTP, w.handleHTTP)
+	mux.Handle(tasks.TypeHTTP, w.handler(func(p tasks.Payload) bool { return p.HTTP != nil }, w.callHTTP))
+	mux.Handle(tasks.TypeLLM, w.handler(func(p tasks.Payload) bool { return p.LLM != nil }, w.callLLM))
 	if err := w.srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: starting asynq server: %w", err)
 	}

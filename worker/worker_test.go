@@ -71,7 +71,7 @@ func (b *bundle) submit(t *testing.T, target, path string, timeout time.Duration
 
 func (b *bundle) enqueue(t *testing.T, id, target, path, taskID string, timeout time.Duration) {
 	t.Helper()
-	task, err := tasks.NewHTTPTask(tasks.Payload{JobID: id, Tenant: "t", Target: target, HTTP: &tasks.HTTPRequest{Method: "GET", Path: path}},
+	task, err := tasks.New(tasks.Payload{JobID: id, Tenant: "t", Target: target, HTTP: &tasks.HTTPRequest{Method: "GET", Path: path}},
 		tasks.Placement{Queue: tasks.QueueAsync, TaskID: taskID, Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)

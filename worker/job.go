@@ -1,0 +1,91 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// execute is how one kind of job calls its upstream. A positive later asks
+// to run the job again after that long (it waits for a rate-limit slot).
+type execute func(ctx context.Context, j *run) (res *reliapi.Result, later time.Duration)
+
+// handler runs jobs of one kind: decode the task, mark the job running,
+// call the upstream with exec, fill the cache, record the outcome. valid
+// says whether a payload carries this kind's request.
+func (w *Worker) handler(valid func(tasks.Payload) bool, exec execute) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error { return w.handle(ctx, t, valid, exec) }
+}
+
+func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Payload) bool, exec execute) error {
+	p, err := tasks.Decode(t.Payload())
+	if err == nil && !valid(p) {
+		err = fmt.Errorf("%s task without its request", t.Type())
+	}
+	if err != nil {
+		// Retrying cannot help; asynq archives the task for inspection.
+		w.log.Error("dropping undecodable task", "job_id", p.JobID, "error", err)
+		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+	}
+	taskID, _ := asynq.GetTaskID(ctx)
+	// Attributes, not a derived logger: building one per job costs more
+	// than the few lines a job usually logs.
+	tag := []any{"job_id", p.JobID, "target", p.Target}
+
+	job, runnable, err := w.store.Start(ctx, p.JobID, taskID)
+	if err != nil {
+		return err
+	}
+	if !runnable {
+		w.log.Debug("skipping job that is not runnable", append(tag, "status", jobStatus(job))...)
+		return nil
+	}
+	if job.Attempts > 1 {
+		w.log.Warn("running job again after an interrupted delivery", append(tag, "attempts", job.Attempts)...)
+	}
+	tg, ok := w.targets[p.Target]
+	if !ok {
+		res := &reliapi.Result{Error: reliapi.Errorf(reliapi.CodeNotFound, "Target %q is not configured on this worker", p.Target)}
+		w.fillCache(ctx, p, res)
+		return w.finish(ctx, p.JobID, taskID, res)
+	}
+
+	// The job's own deadline counts from its creation, across reschedules;
+	// asynq's bounds this run, less the time to record the outcome.
+	j := &run{payload: p, target: tg, tag: tag, deadline: job.CreatedAt.Add(w.cfg.Settings.Jobs.Timeout.Duration)}
+	j.profileName, j.profile = w.cfg.Settings.Profile(p.Profile)
+	runDeadline := j.deadline
+	if d, ok := ctx.Deadline(); ok && d.Add(-tasks.RecordMargin).Before(runDeadline) {
+		runDeadline = d.Add(-tasks.RecordMargin)
+	}
+	runCtx, cancel := context.WithDeadline(ctx, runDeadline)
+	defer cancel()
+	res, later := exec(runCtx, j)
+	if later > 0 {
+		return w.reschedule(ctx, j, job, taskID, later)
+	}
+	w.fillCache(ctx, p, res)
+	if ctx.Err() != nil {
+		// Canceled by a cancel request (the record already says canceled) or
+		// past asynq's deadline: asynq has taken the task back already.
+		w.log.Info("job context ended", append(tag, "error", ctx.Err())...)
+	}
+	return w.finish(ctx, p.JobID, taskID, res)
+}
+
+// run is one execution of a job.
+type run struct {
+	payload     tasks.Payload
+	target      target
+	profileName string
+	profile     *config.ClientProfile
+	// deadline is the job's: created_at + jobs.timeout.
+	deadline time.Time
+	tag      []any
+}
