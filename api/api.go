@@ -142,6 +142,7 @@ func (s *Server) routes() *gin.Engine {
 
 	for _, prefix := range []string{"/v1", ""} {
 		r.POST(prefix+"/proxy/http", s.limitBody, s.proxyHTTP)
+		r.POST(prefix+"/proxy/llm", s.limitBody, s.proxyLLM)
 	}
 	v1 := r.Group("/v1")
 	v1.POST("/jobs", s.limitBody, s.createJob)

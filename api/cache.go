@@ -26,19 +26,25 @@ type cachePlan struct {
 // response cache: GET or HEAD, the target's cache enabled, and no
 // "cache": 0 in the request. The request's cache field overrides the
 // target's TTL.
+//
+// An LLM call is cached over its canonical request (model, messages,
+// parameters); LLM targets cache only when configured to (see config).
 func (s *Server) planCache(c *gin.Context, call *proxyCall, override *int) *cachePlan {
 	t := s.settings.Targets[call.target]
-	if !cache.Cacheable(call.method) || !t.Cache.IsEnabled() || (override != nil && *override == 0) {
+	if override != nil && *override == 0 || !t.Cache.IsEnabled() {
+		return nil
+	}
+	req := cache.Request{Tenant: tenant(c), Target: call.target, Method: call.method, Path: call.path, Query: call.query, Headers: call.headers}
+	if call.llm != nil {
+		req = cache.Request{Tenant: tenant(c), Target: call.target, Method: "LLM", Body: call.body}
+	} else if !cache.Cacheable(call.method) {
 		return nil
 	}
 	ttl := t.Cache.TTL()
 	if override != nil {
 		ttl = time.Duration(*override) * time.Second
 	}
-	return &cachePlan{ttl: ttl, hash: cache.Hash(cache.Request{
-		Tenant: tenant(c), Target: call.target, Method: call.method, Path: call.path,
-		Query: call.query, Headers: call.headers,
-	})}
+	return &cachePlan{ttl: ttl, hash: cache.Hash(req)}
 }
 
 func (p *cachePlan) hashOrEmpty() string {

@@ -25,6 +25,8 @@ type meta struct {
 	RequestID     string  `json:"request_id"`
 	JobID         *string `json:"job_id"`
 	Target        string  `json:"target,omitempty"`
+	Provider      string  `json:"provider,omitempty"`
+	Model         string  `json:"model,omitempty"`
 	CacheHit      bool    `json:"cache_hit"`
 	IdempotentHit bool    `json:"idempotent_hit"`
 	Retries       int     `json:"retries"`
@@ -55,6 +57,7 @@ func resultEnvelope(j *reliapi.Job, requestID string, idempotentHit bool) (envel
 	}
 	if j.Result != nil {
 		m.Retries = j.Result.Meta.Retries
+		m.Provider, m.Model = j.Result.Meta.Provider, j.Result.Meta.Model
 	}
 	if e != nil {
 		body := newErrorBody(e, j.Target)

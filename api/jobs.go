@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,11 +18,12 @@ import (
 	"github.com/reliapi/reliapi/tasks"
 )
 
-// createJobRequest is the body of POST /v1/jobs.
+// createJobRequest is the body of POST /v1/jobs: the kind, and the body
+// its proxy route takes.
 type createJobRequest struct {
-	Kind    reliapi.JobKind   `json:"kind"`
-	Request *httpProxyRequest `json:"request"`
-	Webhook json.RawMessage   `json:"webhook"`
+	Kind    reliapi.JobKind `json:"kind"`
+	Request json.RawMessage `json:"request"`
+	Webhook json.RawMessage `json:"webhook"`
 }
 
 // createJob serves POST /v1/jobs: always asynchronous, 202 with the job.
@@ -34,20 +36,35 @@ func (s *Server) createJob(c *gin.Context) {
 		return
 	}
 	switch {
-	case req.Kind == "":
-		writeError(c, invalid("Field \"kind\" is required (\"http\")"), m)
+	case req.Kind != reliapi.KindHTTP && req.Kind != reliapi.KindLLM:
+		writeError(c, invalid("Field \"kind\" must be \"http\" or \"llm\""), m)
 		return
-	case req.Kind != reliapi.KindHTTP:
-		writeError(c, invalid("Field \"kind\" must be \"http\"; LLM jobs are not available yet"), m)
-		return
-	case req.Request == nil:
+	case len(req.Request) == 0 || string(req.Request) == "null":
 		writeError(c, invalid("Field \"request\" is required"), m)
 		return
 	case len(req.Webhook) > 0 && string(req.Webhook) != "null":
 		writeError(c, invalid("Field \"webhook\" is not supported yet; poll GET /v1/jobs/{id}"), m)
 		return
 	}
-	call, err := s.validateCall(c, req.Request)
+	var (
+		call *proxyCall
+		err  error
+	)
+	if req.Kind == reliapi.KindLLM {
+		var body llmProxyRequest
+		if err := decodeJSON(bytes.NewReader(req.Request), &body, s.maxBody); err != nil {
+			writeError(c, err, m)
+			return
+		}
+		call, err = s.validateCall(c, body.IdempotencyKey, func() (*proxyCall, error) { return body.validate(s.settings) })
+	} else {
+		var body httpProxyRequest
+		if err := decodeJSON(bytes.NewReader(req.Request), &body, s.maxBody); err != nil {
+			writeError(c, err, m)
+			return
+		}
+		call, err = s.validateCall(c, body.IdempotencyKey, func() (*proxyCall, error) { return body.validate(s.targets) })
+	}
 	if err != nil {
 		writeError(c, err, m)
 		return

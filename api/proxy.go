@@ -17,19 +17,38 @@ import (
 	"github.com/reliapi/reliapi/tasks"
 )
 
-// proxyHTTP serves POST /v1/proxy/http: validate, create or attach to the
-// job, then answer per the Prefer mode.
+// proxyHTTP serves POST /v1/proxy/http.
 func (s *Server) proxyHTTP(c *gin.Context) {
+	var req httpProxyRequest
+	s.proxy(c, &req, func() (*proxyCall, error) {
+		call, err := req.validate(s.targets)
+		return call, err
+	}, func() (string, *int) { return req.IdempotencyKey, req.Cache })
+}
+
+// proxyLLM serves POST /v1/proxy/llm.
+func (s *Server) proxyLLM(c *gin.Context) {
+	var req llmProxyRequest
+	s.proxy(c, &req, func() (*proxyCall, error) {
+		return req.validate(s.settings)
+	}, func() (string, *int) { return req.IdempotencyKey, req.Cache })
+}
+
+// proxy serves a proxy route: decode the body into req, validate it into a
+// call, answer from the cache or create (or attach to) the job, then
+// answer per the Prefer mode. fields returns the body's idempotency key
+// and cache override.
+func (s *Server) proxy(c *gin.Context, req any, validate func() (*proxyCall, error), fields func() (string, *int)) {
 	m := meta{RequestID: requestID(c)}
 	md := parseMode(c.Request.Header, s.settings.Server.SyncTimeout.Duration, s.settings.Server.MaxWait.Duration)
 	setLabels(c, "", md.name)
 
-	var req httpProxyRequest
-	if err := decodeJSON(c.Request.Body, &req, s.maxBody); err != nil {
+	if err := decodeJSON(c.Request.Body, req, s.maxBody); err != nil {
 		writeError(c, err, m)
 		return
 	}
-	call, err := s.validateCall(c, &req)
+	bodyKey, cacheOverride := fields()
+	call, err := s.validateCall(c, bodyKey, validate)
 	if err != nil {
 		writeError(c, err, m)
 		return
@@ -42,7 +61,7 @@ func (s *Server) proxyHTTP(c *gin.Context) {
 		queue = tasks.QueueAsync
 	}
 	id := jobID(tenant(c), call.idemKey)
-	plan := s.planCache(c, call, req.Cache)
+	plan := s.planCache(c, call, cacheOverride)
 	follow := false
 	if plan != nil {
 		hit, lead, inFlight := s.lookupCache(c, plan, id, call.target)
@@ -89,14 +108,14 @@ func jobID(tenant, idemKey string) string {
 	return newJobID()
 }
 
-// validateCall checks a proxy body and merges the idempotency key from the
-// headers into it.
-func (s *Server) validateCall(c *gin.Context, req *httpProxyRequest) (*proxyCall, error) {
-	key, err := idempotency.Key(c.GetHeader("Idempotency-Key"), c.GetHeader("X-Idempotency-Key"), req.IdempotencyKey)
+// validateCall validates a proxy body and merges the idempotency key from
+// the headers with the body's.
+func (s *Server) validateCall(c *gin.Context, bodyKey string, validate func() (*proxyCall, error)) (*proxyCall, error) {
+	key, err := idempotency.Key(c.GetHeader("Idempotency-Key"), c.GetHeader("X-Idempotency-Key"), bodyKey)
 	if err != nil {
 		return nil, invalid("%s", upperFirst(err.Error()))
 	}
-	call, err := req.validate(s.targets)
+	call, err := validate()
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +147,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 	hash := idempotency.Fingerprint(call.fingerprint...)
 	taskID := uuid.NewString()
 	job, created, err := s.store.Create(ctx, jobs.New{
-		ID: id, Tenant: ten, Kind: reliapi.KindHTTP, Target: call.target,
+		ID: id, Tenant: ten, Kind: call.kind(), Target: call.target,
 		IdempotencyKey: call.idemKey, RequestHash: hash, RequestID: requestID(c),
 		Queue: queue, TaskID: taskID, CacheHash: plan.hashOrEmpty(),
 	})
@@ -145,15 +164,17 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 		return job, true, nil
 	}
 
-	task, err := tasks.New(tasks.Payload{
+	payload := tasks.Payload{
 		JobID: id, Tenant: ten, Target: call.target, IdempotencyKey: call.idemKey,
-		Profile: s.profile(c),
-		HTTP: &tasks.HTTPRequest{
+		Profile: s.profile(c), LLM: call.llm, Cache: plan.fill(),
+	}
+	if call.llm == nil {
+		payload.HTTP = &tasks.HTTPRequest{
 			Method: call.method, Path: call.path, Query: call.query,
 			Headers: call.headers, Body: call.body,
-		},
-		Cache: plan.fill(),
-	}, tasks.Placement{Queue: queue, TaskID: taskID, Timeout: s.settings.Jobs.Timeout.Duration})
+		}
+	}
+	task, err := tasks.New(payload, tasks.Placement{Queue: queue, TaskID: taskID, Timeout: s.settings.Jobs.Timeout.Duration})
 	if err == nil {
 		_, err = s.enqueuer.EnqueueContext(ctx, task)
 	}

@@ -412,7 +412,8 @@ func TestBadInput(t *testing.T) {
 		{"bad status filter", "GET", "/v1/jobs?status=done", ``, 400, "INVALID_REQUEST", "status"},
 		{"bad limit", "GET", "/v1/jobs?limit=1000", ``, 400, "INVALID_REQUEST", "limit"},
 		{"bad cursor", "GET", "/v1/jobs?cursor=notacursor", ``, 400, "INVALID_REQUEST", "cursor"},
-		{"llm job kind", "POST", "/v1/jobs", `{"kind":"llm","request":{}}`, 400, "INVALID_REQUEST", "kind"},
+		{"unknown job kind", "POST", "/v1/jobs", `{"kind":"grpc","request":{}}`, 400, "INVALID_REQUEST", "kind"},
+		{"llm job without target", "POST", "/v1/jobs", `{"kind":"llm","request":{}}`, 400, "INVALID_REQUEST", "target"},
 		{"job without request", "POST", "/v1/jobs", `{"kind":"http"}`, 400, "INVALID_REQUEST", "request"},
 	}
 	for _, tt := range tests {

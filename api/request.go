@@ -96,9 +96,11 @@ func jsonKind(k string) string {
 	}
 }
 
-// proxyCall is a validated HTTP proxy request.
+// proxyCall is a validated proxy request: an HTTP call, or an LLM call
+// when llm is set.
 type proxyCall struct {
 	target  string
+	llm     *reliapi.ChatRequest
 	method  string
 	path    string
 	query   url.Values
@@ -245,6 +247,14 @@ func hasHeader(h map[string]string, name string) bool {
 		}
 	}
 	return false
+}
+
+// kind is the job kind of the call.
+func (p *proxyCall) kind() reliapi.JobKind {
+	if p.llm != nil {
+		return reliapi.KindLLM
+	}
+	return reliapi.KindHTTP
 }
 
 // String is for logs: never the headers or body, which may carry secrets.

@@ -158,7 +158,9 @@ type Circuit struct {
 // Cache configures a target's response cache.
 type Cache struct {
 	// Enabled turns caching on or off. It is a pointer so that an explicit
-	// false is kept; nil means the default, true. Read it with IsEnabled.
+	// value is kept; nil means the default: on, except for a target with an
+	// llm block (LLM answers are cached only when asked for). Read it with
+	// IsEnabled.
 	Enabled *bool `yaml:"enabled"`
 	// TTLS is how many seconds a cached response lives. Default 3600.
 	TTLS int `yaml:"ttl_s"`
@@ -440,7 +442,9 @@ func (t *Target) setDefaults() {
 	setDefault(&t.Circuit.WindowS, 60)
 	setDefault(&t.Circuit.MinCalls, 20)
 	if t.Cache.Enabled == nil {
-		on := true
+		// Completions vary from call to call: an LLM target caches only
+		// when its config asks for it.
+		on := t.LLM == nil
 		t.Cache.Enabled = &on
 	}
 	setDefault(&t.Cache.TTLS, 3600)

@@ -9,8 +9,8 @@ import (
 )
 
 // fillCache stores a job's answer in the response cache when the api asked
-// for it and the answer is cacheable (the call succeeded with a status
-// below 400), and releases the job's in-flight claim either way, so that
+// for it and the answer is cacheable (a completion, or an HTTP answer with
+// a status below 400), and releases the job's in-flight claim either way, so that
 // identical requests waiting on this job are answered and the next one
 // hits the cache or tries again. Failures are logged: the job's own result
 // does not depend on the cache.
@@ -22,7 +22,7 @@ func (w *Worker) fillCache(ctx context.Context, p tasks.Payload, res *reliapi.Re
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	var err error
-	if res.Error == nil && cacheableStatus(res.Data) {
+	if res.Error == nil && (p.LLM != nil || cacheableStatus(res.Data)) {
 		err = w.cache.Store(ctx, fill.Hash, p.JobID, res.Data, fill.TTL)
 	} else {
 		err = w.cache.Abandon(ctx, fill.Hash, p.JobID)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/reliapi/reliapi/api"
 	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/internal/fakellm"
 	"github.com/reliapi/reliapi/internal/httpbin"
 	"github.com/reliapi/reliapi/worker"
 )
@@ -109,6 +111,11 @@ func runDev(ctx context.Context, o options, log *slog.Logger) error {
 		log.Warn("REDIS_URL is not set: using an embedded in-memory Redis (miniredis); data is lost on exit. Set REDIS_URL to use a real Redis.",
 			"redis_addr", emb.m.Addr())
 	}
+	if o.demoListen != "" && os.Getenv(demoKeyVar) == "" {
+		// The demo LLM targets read their key from the environment, as real
+		// ones do; give them one.
+		os.Setenv(demoKeyVar, "sk-demo")
+	}
 	c, err := setup(ctx, o, log)
 	if err != nil {
 		return err
@@ -119,10 +126,11 @@ func runDev(ctx context.Context, o options, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("demo upstream: %w (use --demo-listen to move it, or --demo-listen= to disable it)", err)
 		}
-		demo := &http.Server{Handler: httpbin.New(), ReadHeaderTimeout: 5 * time.Second}
+		demo := &http.Server{Handler: demoHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go demo.Serve(l)
 		defer demo.Close()
-		log.Info("demo upstream (httpbin) listening", "addr", "http://"+l.Addr().String())
+		log.Info("demo upstream listening: httpbin at /, fake LLM providers at /openai/v1, /anthropic/v1, /mistral/v1",
+			"addr", "http://"+l.Addr().String())
 	}
 	w, err := c.newWorker(log)
 	if err != nil {
@@ -140,6 +148,22 @@ func runDev(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	return serveAPI(ctx, srv, listenAddr(o.listen, c.settings.Server.Listen), c.settings, log)
 }
+
+// demoHandler is dev mode's demo upstream: httpbin, and fake OpenAI,
+// Anthropic and Mistral APIs under their names.
+func demoHandler() http.Handler {
+	mux := http.NewServeMux()
+	fake := fakellm.New()
+	for _, p := range []string{"/openai/", "/anthropic/", "/mistral/"} {
+		mux.Handle(p, fake)
+	}
+	mux.Handle("/", httpbin.New())
+	return mux
+}
+
+// demoKeyVar holds the key dev mode's demo LLM targets send; the fake
+// providers only check that one is sent.
+const demoKeyVar = "RELIAPI_DEMO_LLM_KEY"
 
 // serveAPI serves srv until ctx ends, then shuts down in order: readiness
 // fails first, new connections are refused, in-flight requests finish until

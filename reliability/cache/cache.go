@@ -24,6 +24,8 @@ type Request struct {
 	// Headers are the headers the caller asked to send; only VaryHeaders
 	// take part, whatever their case.
 	Headers map[string]string
+	// Body takes part when set (an LLM call's canonical request).
+	Body []byte
 }
 
 // Cacheable reports whether a method's answers may be cached.
@@ -39,6 +41,7 @@ func Hash(r Request) string {
 	write(r.Method)
 	write(r.Path)
 	write(r.Query.Encode()) // Encode sorts by key
+	write(string(r.Body))
 	for _, name := range VaryHeaders {
 		var value string
 		for k, v := range r.Headers {

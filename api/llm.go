@@ -1,0 +1,93 @@
+package api
+
+import (
+	"encoding/json"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
+)
+
+// llmProxyRequest is the body of POST /v1/proxy/llm (seed §7).
+type llmProxyRequest struct {
+	Target         string            `json:"target"`
+	Messages       []reliapi.Message `json:"messages"`
+	Model          string            `json:"model"`
+	MaxTokens      *int              `json:"max_tokens"`
+	Temperature    *float64          `json:"temperature"`
+	TopP           *float64          `json:"top_p"`
+	Stop           []string          `json:"stop"`
+	Stream         bool              `json:"stream"`
+	IdempotencyKey string            `json:"idempotency_key"`
+	// Cache overrides the target's cache TTL in seconds; 0 disables caching
+	// for this call.
+	Cache *int `json:"cache"`
+}
+
+// validRoles are the message roles every provider accepts.
+var validRoles = map[string]bool{"system": true, "user": true, "assistant": true}
+
+// validate checks the request against its target and applies the target's
+// llm defaults and caps: model (default_model), max_tokens (the target's
+// value caps the request's and is the default), temperature (default).
+func (r *llmProxyRequest) validate(settings *config.Config) (*proxyCall, error) {
+	if r.Target == "" {
+		return nil, invalid("Field \"target\" is required")
+	}
+	t, ok := settings.Targets[r.Target]
+	if !ok {
+		return nil, reliapi.Errorf(reliapi.CodeNotFound, "Target %q is not configured", r.Target)
+	}
+	if t.LLM == nil {
+		return nil, reliapi.Errorf(reliapi.CodeInvalidTarget, "Target %q has no llm block; use /v1/proxy/http for it", r.Target)
+	}
+	if r.Stream {
+		return nil, invalid("\"stream\": true is not available on /v1/proxy/llm yet; send stream: false")
+	}
+	if len(r.Messages) == 0 {
+		return nil, invalid("Field \"messages\" needs at least one message")
+	}
+	for i, m := range r.Messages {
+		if !validRoles[m.Role] {
+			return nil, invalid("messages[%d].role must be system, user or assistant (got %q)", i, m.Role)
+		}
+	}
+	req := reliapi.ChatRequest{Model: r.Model, Messages: r.Messages, MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP, Stop: r.Stop}
+	if req.Model == "" {
+		req.Model = t.LLM.DefaultModel
+	}
+	if req.Model == "" {
+		return nil, invalid("Field \"model\" is required: target %q has no default_model", r.Target)
+	}
+	switch {
+	case req.MaxTokens != nil && *req.MaxTokens < 1:
+		return nil, invalid("Field \"max_tokens\" must be 1 or more")
+	case req.MaxTokens == nil:
+		req.MaxTokens = t.LLM.MaxTokens
+	case t.LLM.MaxTokens != nil && *req.MaxTokens > *t.LLM.MaxTokens:
+		req.MaxTokens = t.LLM.MaxTokens
+	}
+	switch {
+	case req.Temperature != nil && (*req.Temperature < 0 || *req.Temperature > 2):
+		return nil, invalid("Field \"temperature\" must be between 0 and 2")
+	case req.Temperature == nil:
+		req.Temperature = t.LLM.Temperature
+	}
+	if req.TopP != nil && (*req.TopP < 0 || *req.TopP > 1) {
+		return nil, invalid("Field \"top_p\" must be between 0 and 1")
+	}
+	if r.Cache != nil && *r.Cache < 0 {
+		return nil, invalid("Field \"cache\" must be 0 or more seconds")
+	}
+	canonical, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	return &proxyCall{
+		target: r.Target,
+		llm:    &req,
+		body:   canonical,
+		fingerprint: [][]byte{
+			[]byte(reliapi.KindLLM), []byte(r.Target), canonical,
+		},
+	}, nil
+}
