@@ -144,6 +144,11 @@ func (s *Server) routes() *gin.Engine {
 		r.POST(prefix+"/proxy/http", s.limitBody, s.proxyHTTP)
 		r.POST(prefix+"/proxy/llm", s.limitBody, s.proxyLLM)
 	}
+	// The OpenAI-compatible API, at both base URLs SDKs are pointed at.
+	for _, base := range []string{"/v1", "/proxy/llm"} {
+		r.POST(base+"/chat/completions", s.limitBody, s.chatCompletions)
+		r.GET(base+"/models", s.listModels)
+	}
 	v1 := r.Group("/v1")
 	v1.POST("/jobs", s.limitBody, s.createJob)
 	v1.GET("/jobs", s.listJobs)

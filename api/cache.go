@@ -67,7 +67,7 @@ func (p *cachePlan) fill() *tasks.CacheFill {
 // wait for: id (the caller's own, to create) when it leads, or the job of
 // an identical call already in flight. When the cache cannot be read,
 // reliability.on_redis_error decides: go on uncached, or answer 503.
-func (s *Server) lookupCache(c *gin.Context, plan *cachePlan, id, target string) (hit bool, lead bool, jobID string) {
+func (s *Server) lookupCache(c *gin.Context, d dialect, plan *cachePlan, id, target string) (hit bool, lead bool, jobID string) {
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
 	// A leader's claim lasts as long as its job may run.
@@ -77,7 +77,7 @@ func (s *Server) lookupCache(c *gin.Context, plan *cachePlan, id, target string)
 		// "closed" refuses the call.
 		s.metrics.cache.WithLabelValues(target, "unavailable").Inc()
 		if s.settings.Reliability.OnRedisError == config.FailClosed {
-			writeError(c, &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Response cache is unavailable", Retryable: true, Err: err}, meta{RequestID: requestID(c), Target: target})
+			d.err(c, &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Response cache is unavailable", Retryable: true, Err: err}, meta{RequestID: requestID(c), Target: target})
 			return true, false, ""
 		}
 		logAt(c, slog.LevelWarn, "response cache unavailable; calling without it", "error", err)
@@ -86,7 +86,7 @@ func (s *Server) lookupCache(c *gin.Context, plan *cachePlan, id, target string)
 	switch {
 	case lk.Hit != nil:
 		s.metrics.cache.WithLabelValues(target, "hit").Inc()
-		writeCached(c, lk.Hit, target)
+		d.cached(c, lk.Hit, target)
 		return true, false, ""
 	case lk.Leader:
 		s.metrics.cache.WithLabelValues(target, "miss").Inc()

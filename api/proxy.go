@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -13,14 +14,29 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/reliability/cache"
 	"github.com/reliapi/reliapi/reliability/idempotency"
 	"github.com/reliapi/reliapi/tasks"
 )
 
+// dialect is how a route answers: the envelope of the proxy routes, or
+// OpenAI's shapes on the OpenAI-compatible route.
+type dialect struct {
+	err      func(c *gin.Context, err error, m meta)
+	result   func(c *gin.Context, j *reliapi.Job, idempotentHit bool)
+	accepted func(c *gin.Context, j *reliapi.Job)
+	cached   func(c *gin.Context, e *cache.Entry, target string)
+	// decode reads the request body into v.
+	decode func(r io.Reader, v any, limit int64) error
+}
+
+// envelope is the proxy routes' dialect.
+var envelopeDialect = dialect{err: writeError, result: writeResult, accepted: writeAccepted, cached: writeCached, decode: decodeJSON}
+
 // proxyHTTP serves POST /v1/proxy/http.
 func (s *Server) proxyHTTP(c *gin.Context) {
 	var req httpProxyRequest
-	s.proxy(c, &req, func() (*proxyCall, error) {
+	s.proxy(c, envelopeDialect, &req, func() (*proxyCall, error) {
 		call, err := req.validate(s.targets)
 		return call, err
 	}, func() (string, *int) { return req.IdempotencyKey, req.Cache })
@@ -29,7 +45,7 @@ func (s *Server) proxyHTTP(c *gin.Context) {
 // proxyLLM serves POST /v1/proxy/llm.
 func (s *Server) proxyLLM(c *gin.Context) {
 	var req llmProxyRequest
-	s.proxy(c, &req, func() (*proxyCall, error) {
+	s.proxy(c, envelopeDialect, &req, func() (*proxyCall, error) {
 		return req.validate(s.settings)
 	}, func() (string, *int) { return req.IdempotencyKey, req.Cache })
 }
@@ -38,19 +54,19 @@ func (s *Server) proxyLLM(c *gin.Context) {
 // call, answer from the cache or create (or attach to) the job, then
 // answer per the Prefer mode. fields returns the body's idempotency key
 // and cache override.
-func (s *Server) proxy(c *gin.Context, req any, validate func() (*proxyCall, error), fields func() (string, *int)) {
+func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*proxyCall, error), fields func() (string, *int)) {
 	m := meta{RequestID: requestID(c)}
 	md := parseMode(c.Request.Header, s.settings.Server.SyncTimeout.Duration, s.settings.Server.MaxWait.Duration)
 	setLabels(c, "", md.name)
 
-	if err := decodeJSON(c.Request.Body, req, s.maxBody); err != nil {
-		writeError(c, err, m)
+	if err := d.decode(c.Request.Body, req, s.maxBody); err != nil {
+		d.err(c, err, m)
 		return
 	}
 	bodyKey, cacheOverride := fields()
 	call, err := s.validateCall(c, bodyKey, validate)
 	if err != nil {
-		writeError(c, err, m)
+		d.err(c, err, m)
 		return
 	}
 	m.Target = call.target
@@ -64,7 +80,7 @@ func (s *Server) proxy(c *gin.Context, req any, validate func() (*proxyCall, err
 	plan := s.planCache(c, call, cacheOverride)
 	follow := false
 	if plan != nil {
-		hit, lead, inFlight := s.lookupCache(c, plan, id, call.target)
+		hit, lead, inFlight := s.lookupCache(c, d, plan, id, call.target)
 		if hit {
 			return
 		}
@@ -90,13 +106,13 @@ func (s *Server) proxy(c *gin.Context, req any, validate func() (*proxyCall, err
 		job, attached, err = s.submit(c, id, call, queue, plan)
 	}
 	if err != nil {
-		writeError(c, err, m)
+		d.err(c, err, m)
 		return
 	}
 	if md.applied != "" {
 		c.Header("Preference-Applied", md.applied)
 	}
-	s.answer(c, watch, job, attached, md.wait)
+	s.answer(c, d, watch, job, attached, md.wait)
 }
 
 // jobID names the job of a call: derived from the idempotency key when
@@ -194,7 +210,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 
 // answer replies with the job's result once it is finished, waiting up to
 // wait for that through watch; a job still unfinished is handed over as 202.
-func (s *Server) answer(c *gin.Context, watch *jobs.Watch, job *reliapi.Job, attached bool, wait time.Duration) {
+func (s *Server) answer(c *gin.Context, d dialect, watch *jobs.Watch, job *reliapi.Job, attached bool, wait time.Duration) {
 	if wait > 0 && !job.Status.Terminal() {
 		ctx, cancel := s.waitCtx(c.Request.Context(), wait)
 		defer cancel()
@@ -205,16 +221,16 @@ func (s *Server) answer(c *gin.Context, watch *jobs.Watch, job *reliapi.Job, att
 			err = &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "The job could not be enqueued; retry the request", Retryable: true, Err: err}
 		}
 		if err != nil {
-			writeError(c, err, meta{RequestID: requestID(c), JobID: &job.ID, Target: job.Target})
+			d.err(c, err, meta{RequestID: requestID(c), JobID: &job.ID, Target: job.Target})
 			return
 		}
 		job = latest
 	}
 	if job.Status.Terminal() {
-		writeResult(c, job, attached)
+		d.result(c, job, attached)
 		return
 	}
-	writeAccepted(c, job)
+	d.accepted(c, job)
 }
 
 // profile is the caller's client profile: the X-Client header when it

@@ -47,6 +47,12 @@ func invalid(format string, args ...any) *reliapi.Error {
 func decodeJSON(r io.Reader, v any, limit int64) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
+	return decodeBody(dec, v, limit)
+}
+
+// decodeBody decodes one JSON object from dec into v, with errors that name
+// what is wrong.
+func decodeBody(dec *json.Decoder, v any, limit int64) error {
 	err := dec.Decode(v)
 	if err == nil {
 		if _, err := dec.Token(); !errors.Is(err, io.EOF) {

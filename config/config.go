@@ -28,6 +28,19 @@ type Config struct {
 	// ClientProfiles are the limits a caller selects with X-Client, by
 	// name. "default" always exists (without limits unless configured).
 	ClientProfiles map[string]*ClientProfile `yaml:"client_profiles"`
+	// Models are names the OpenAI-compatible API accepts as "model", each
+	// routed to an LLM target and that target's model name. Default: none
+	// ("target/model" and bare target names always work).
+	Models map[string]*ModelRoute `yaml:"models"`
+}
+
+// ModelRoute sends a model name to a target.
+type ModelRoute struct {
+	// Target is an LLM target. Required.
+	Target string `yaml:"target"`
+	// Model is the name the target's provider knows. Default: the target's
+	// default_model.
+	Model string `yaml:"model"`
 }
 
 // Server configures the HTTP front door.
@@ -423,6 +436,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ClientProfiles == nil {
 		c.ClientProfiles = map[string]*ClientProfile{}
+	}
+	if c.Models == nil {
+		c.Models = map[string]*ModelRoute{}
 	}
 	if c.ClientProfiles[DefaultProfile] == nil {
 		c.ClientProfiles[DefaultProfile] = &ClientProfile{}

@@ -65,6 +65,24 @@ func (c *Config) problems() []*fieldError {
 		}
 		v.target(path, t, c.Targets)
 	}
+	for name, m := range c.Models {
+		path := "models." + name
+		if m == nil {
+			v.add(path, "must not be empty")
+			continue
+		}
+		t := c.Targets[m.Target]
+		switch {
+		case m.Target == "":
+			v.add(path+".target", "required")
+		case t == nil:
+			v.add(path+".target", "no such target %q", m.Target)
+		case t.LLM == nil:
+			v.add(path+".target", "target %q has no llm block", m.Target)
+		case m.Model == "" && t.LLM.DefaultModel == "":
+			v.add(path+".model", "required: target %q has no default_model", m.Target)
+		}
+	}
 	for name, p := range c.ProviderKeyPools {
 		v.keyPool("provider_key_pools."+name, p)
 	}
