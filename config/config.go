@@ -28,6 +28,11 @@ type Config struct {
 	// ClientProfiles are the limits a caller selects with X-Client, by
 	// name. "default" always exists (without limits unless configured).
 	ClientProfiles map[string]*ClientProfile `yaml:"client_profiles"`
+	// Budget caps what LLM calls may cost each tenant.
+	Budget Budget `yaml:"budget"`
+	// Pricing adds to and overrides the shipped price list
+	// (DefaultPricing), by model name.
+	Pricing map[string]Price `yaml:"pricing"`
 	// Models are names the OpenAI-compatible API accepts as "model", each
 	// routed to an LLM target and that target's model name. Default: none
 	// ("target/model" and bare target names always work).
@@ -440,6 +445,10 @@ func (c *Config) setDefaults() {
 	if c.Models == nil {
 		c.Models = map[string]*ModelRoute{}
 	}
+	if c.Pricing == nil {
+		c.Pricing = map[string]Price{}
+	}
+	setDefault(&c.Budget.UnknownModel, UnknownModelReject)
 	if c.ClientProfiles[DefaultProfile] == nil {
 		c.ClientProfiles[DefaultProfile] = &ClientProfile{}
 	}

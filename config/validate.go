@@ -65,6 +65,7 @@ func (c *Config) problems() []*fieldError {
 		}
 		v.target(path, t, c.Targets)
 	}
+	v.budget(c.Budget, c.Pricing)
 	for name, m := range c.Models {
 		path := "models." + name
 		if m == nil {
