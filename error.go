@@ -35,6 +35,8 @@ const (
 	CodeCircuitOpen         Code = "CIRCUIT_OPEN"         // the target's breaker is open: no call was made
 	CodeRateLimited         Code = "RATE_LIMIT_RELIAPI"   // the job's rate-limit slot comes after its deadline
 	CodeNoUsableKey         Code = "KEY_POOL_EXHAUSTED"   // every key of the target's pool is quarantined
+	CodeBudgetExceeded      Code = "BUDGET_EXCEEDED"      // a cost cap would be exceeded: no call was made
+	CodePriceUnknown        Code = "PRICE_UNKNOWN"        // a cap applies but the model has no price (budget.unknown_model: reject)
 	CodeInternal            Code = "INTERNAL_ERROR"       // a bug; the message never leaks Go error text
 )
 

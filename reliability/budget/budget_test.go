@@ -1,0 +1,140 @@
+package budget_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/reliability/budget"
+)
+
+func TestInputTokens(t *testing.T) {
+	t.Parallel()
+	msgs := []reliapi.Message{{Role: "user", Content: "hello world"}}
+	tests := []struct {
+		model string
+		want  int
+		exact bool
+	}{
+		// 3 to prime the reply + (3 per message + 1 for the role + 2 for "hello", " world").
+		{"gpt-4o-mini", 9, true},
+		{"gpt-4", 9, true},
+		{"o3-mini", 9, true},
+		// 11 characters at 3.5 per token: 4, plus the same overhead.
+		{"claude-3-5-haiku-20241022", 11, false},
+		{"mistral-large-latest", 11, false},
+	}
+	for _, tt := range tests {
+		if n, exact := budget.InputTokens(tt.model, msgs); n != tt.want || exact != tt.exact {
+			t.Errorf("InputTokens(%s) = %d, %v; want %d, %v", tt.model, n, exact, tt.want, tt.exact)
+		}
+	}
+	long := []reliapi.Message{{Role: "user", Content: "The quick brown fox jumps over the lazy dog. " + "Ünïcödé text, too."}}
+	if n, _ := budget.InputTokens("gpt-4o", long); n < 15 || n > 30 {
+		t.Errorf("a sentence counts %d tokens", n)
+	}
+}
+
+func TestPrice(t *testing.T) {
+	t.Parallel()
+	p := budget.Price{InputPer1M: 0.15, OutputPer1M: 0.60}
+	if got := p.Cost(1000, 500); math.Abs(got-0.00045) > 1e-12 {
+		t.Errorf("Cost = %v", got)
+	}
+	// $0.0003 leaves room for 1000 input tokens ($0.00015) and 250 output.
+	if got := p.MaxOutput(1000, 0.0003); got != 250 {
+		t.Errorf("MaxOutput = %d, want 250", got)
+	}
+	if got := p.MaxOutput(10_000, 0.001); got != 0 {
+		t.Errorf("MaxOutput over the cap = %d, want 0", got)
+	}
+}
+
+func TestLedger(t *testing.T) {
+	t.Parallel()
+	l := budget.NewLedger(testenv.StartRedis(t).Client(t))
+	ctx := t.Context()
+	caps := budget.Caps{Daily: 0.10, Monthly: 1}
+
+	h, err := l.Reserve(ctx, "acme", 0.06, caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if h.Day != now.Unix()/86400 || h.Month != int64(now.Year()*12+int(now.Month())-1) {
+		t.Errorf("hold windows day %d month %d, want %d %d", h.Day, h.Month, now.Unix()/86400, now.Year()*12+int(now.Month())-1)
+	}
+	// The hold counts against the cap: 0.06 held + 0.05 > 0.10.
+	_, err = l.Reserve(ctx, "acme", 0.05, caps)
+	var e *reliapi.Error
+	if !errors.As(err, &e) || e.Code != reliapi.CodeBudgetExceeded || e.Details["window"] != "day" || e.Details["held_usd"] != 0.06 {
+		t.Fatalf("over the daily cap: %v %+v", err, e)
+	}
+	// Settling to the actual cost frees the rest of the hold.
+	if err := l.Settle(ctx, h, 0.02); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := l.Usage(ctx, "acme")
+	if u.DaySpent != 0.02 || u.DayHeld != 0 || u.MonthSpent != 0.02 {
+		t.Fatalf("usage after settling = %+v", u)
+	}
+	h2, err := l.Reserve(ctx, "acme", 0.05, caps)
+	if err != nil {
+		t.Fatalf("within the cap after settling: %v", err)
+	}
+	l.Settle(ctx, h2, 0) // released: no call was made
+	if u, _ := l.Usage(ctx, "acme"); u.DaySpent != 0.02 || u.DayHeld != 0 {
+		t.Fatalf("usage after a release = %+v", u)
+	}
+	// Other tenants have their own windows; no caps means no limit.
+	if _, err := l.Reserve(ctx, "globex", 100, budget.Caps{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConcurrentReservationsNeverOverrun: 100 calls race for a budget of
+// ten; exactly ten get a hold.
+func TestConcurrentReservationsNeverOverrun(t *testing.T) {
+	t.Parallel()
+	l := budget.NewLedger(testenv.StartRedis(t).Client(t))
+	var mu sync.Mutex
+	held := 0
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Go(func() {
+			if _, err := l.Reserve(context.Background(), "acme", 0.01, budget.Caps{Daily: 0.10}); err == nil {
+				mu.Lock()
+				held++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if held != 10 {
+		t.Fatalf("%d holds within a budget of 10 calls", held)
+	}
+}
+
+func ExampleLedger() {
+	rdb, stop, err := testenv.ExampleRedis()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+	ledger := budget.NewLedger(rdb)
+	ctx := context.Background()
+	price := budget.Price{InputPer1M: 0.15, OutputPer1M: 0.60}
+	estimate := price.Cost(1000, 1000) // worst case: max_tokens of output
+	hold, _ := ledger.Reserve(ctx, "acme", estimate, budget.Caps{Daily: 5})
+	ledger.Settle(ctx, hold, price.Cost(1000, 120)) // what the provider reported
+	u, _ := ledger.Usage(ctx, "acme")
+	fmt.Printf("estimated $%.6f, spent $%.6f\n", estimate, u.DaySpent)
+	// Output: estimated $0.000750, spent $0.000222
+}

@@ -1,0 +1,6 @@
+package budget
+
+// spendKey is a tenant's spend hash: for the day (days since the Unix
+// epoch, UTC) and month (year×12+month) windows, "d:<day>:spent",
+// "d:<day>:held", "m:<month>:spent" and "m:<month>:held", in nano-dollars.
+func spendKey(tenant string) string { return "reliapi:budget:{" + tenant + "}" }

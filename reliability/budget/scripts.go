@@ -1,0 +1,83 @@
+package budget
+
+import "github.com/redis/go-redis/v9"
+
+// windows is Lua shared by the scripts: the current day and month numbers
+// from Redis TIME (a civil-from-days conversion for the month, as Redis Lua
+// has no date library).
+const windows = `
+local function windows()
+  local t = redis.call('TIME')
+  local day = math.floor(tonumber(t[1]) / 86400)
+  -- Howard Hinnant's civil_from_days.
+  local z = day + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = mp + 3
+  if mp >= 10 then m = mp - 9 end
+  if m <= 2 then y = y + 1 end
+  return day, y * 12 + m - 1
+end
+`
+
+// reserveScript holds an amount in the current day and month windows if
+// both stay within their caps.
+//
+// KEYS[1] spend hash
+// ARGV[1] amount (nano-USD); ARGV[2] daily cap (0: none); ARGV[3] monthly
+// cap (0: none)
+// returns {1, day, month} when held; {0, window ("day" or "month"), spent,
+// held, cap} when a cap would be exceeded.
+var reserveScript = redis.NewScript(windows + `
+local day, month = windows()
+local amount = tonumber(ARGV[1])
+local d, m = 'd:' .. day, 'm:' .. month
+local f = redis.call('HMGET', KEYS[1], d .. ':spent', d .. ':held', m .. ':spent', m .. ':held')
+local ds, dh, ms, mh = tonumber(f[1] or '0'), tonumber(f[2] or '0'), tonumber(f[3] or '0'), tonumber(f[4] or '0')
+local dcap, mcap = tonumber(ARGV[2]), tonumber(ARGV[3])
+if dcap > 0 and ds + dh + amount > dcap then return {0, 'day', ds, dh, dcap} end
+if mcap > 0 and ms + mh + amount > mcap then return {0, 'month', ms, mh, mcap} end
+-- Forget windows that are over.
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local kind, n = string.match(field, '^(%a):(%d+):')
+  if (kind == 'd' and tonumber(n) < day) or (kind == 'm' and tonumber(n) < month) then
+    redis.call('HDEL', KEYS[1], field)
+  end
+end
+redis.call('HINCRBY', KEYS[1], d .. ':held', amount)
+redis.call('HINCRBY', KEYS[1], m .. ':held', amount)
+redis.call('EXPIRE', KEYS[1], 40 * 86400)
+return {1, day, month}
+`)
+
+// settleScript turns a hold into spend (or drops it).
+//
+// KEYS[1] spend hash
+// ARGV[1] day; ARGV[2] month (of the hold); ARGV[3] held amount; ARGV[4]
+// actual cost (nano-USD; 0 to release)
+// returns 1.
+var settleScript = redis.NewScript(`
+local d, m = 'd:' .. ARGV[1], 'm:' .. ARGV[2]
+redis.call('HINCRBY', KEYS[1], d .. ':held', -tonumber(ARGV[3]))
+redis.call('HINCRBY', KEYS[1], m .. ':held', -tonumber(ARGV[3]))
+if tonumber(ARGV[4]) > 0 then
+  redis.call('HINCRBY', KEYS[1], d .. ':spent', ARGV[4])
+  redis.call('HINCRBY', KEYS[1], m .. ':spent', ARGV[4])
+end
+return 1
+`)
+
+// usageScript reads the current windows.
+//
+// KEYS[1] spend hash
+// returns {day, month, day spent, day held, month spent, month held}.
+var usageScript = redis.NewScript(windows + `
+local day, month = windows()
+local d, m = 'd:' .. day, 'm:' .. month
+local f = redis.call('HMGET', KEYS[1], d .. ':spent', d .. ':held', m .. ':spent', m .. ':held')
+return {day, month, tonumber(f[1] or '0'), tonumber(f[2] or '0'), tonumber(f[3] or '0'), tonumber(f[4] or '0')}
+`)
