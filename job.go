@@ -87,6 +87,13 @@ type ResultMeta struct {
 	// Provider and Model name who answered an LLM job.
 	Provider string `json:"provider,omitempty"`
 	Model    string `json:"model,omitempty"`
+	// Cost of an LLM job: the actual cost from the provider's usage, the
+	// estimate made before the call, and what the cost policy did.
+	CostUSD           *float64 `json:"cost_usd,omitempty"`
+	CostEstimateUSD   *float64 `json:"cost_estimate_usd,omitempty"`
+	CostPolicyApplied string   `json:"cost_policy_applied,omitempty"`
+	MaxTokensReduced  bool     `json:"max_tokens_reduced,omitempty"`
+	OriginalMaxTokens *int     `json:"original_max_tokens,omitempty"`
 }
 
 // HTTPResponse is the Data of a successful HTTP job: the upstream's answer.

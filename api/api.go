@@ -21,6 +21,7 @@ import (
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/reliability/breaker"
+	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/reliability/cache"
 	"github.com/reliapi/reliapi/reliability/keypool"
 )
@@ -58,6 +59,7 @@ type Server struct {
 	targetNames []string
 	breakers    *breaker.Breakers
 	cache       *cache.Cache
+	ledger      *budget.Ledger
 	// pools are the targets' key pools, for status and re-enabling keys;
 	// the api never holds their secrets.
 	pools   map[string]*keypool.Pool
@@ -106,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 		targetNames:  sortedNames(targets),
 		breakers:     breaker.New(cfg.Redis),
 		cache:        cache.New(cfg.Redis),
+		ledger:       budget.NewLedger(cfg.Redis),
 		maxBody:      st.Server.MaxBodyBytes,
 		redisTimeout: 1500 * time.Millisecond,
 		handoff:      make(chan struct{}),
@@ -155,6 +158,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/jobs/:id", s.getJob)
 	v1.POST("/jobs/:id/cancel", s.cancelJob)
 	v1.GET("/targets", s.listTargets)
+	v1.GET("/usage", s.usage)
 	v1.POST("/targets/:target/keys/:id/enable", s.enableKey)
 
 	r.NoRoute(func(c *gin.Context) {

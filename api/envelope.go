@@ -22,15 +22,21 @@ type envelope struct {
 
 // meta describes how a call was served.
 type meta struct {
-	RequestID     string  `json:"request_id"`
-	JobID         *string `json:"job_id"`
-	Target        string  `json:"target,omitempty"`
-	Provider      string  `json:"provider,omitempty"`
-	Model         string  `json:"model,omitempty"`
-	CacheHit      bool    `json:"cache_hit"`
-	IdempotentHit bool    `json:"idempotent_hit"`
-	Retries       int     `json:"retries"`
-	DurationMS    int64   `json:"duration_ms"`
+	RequestID string  `json:"request_id"`
+	JobID     *string `json:"job_id"`
+	Target    string  `json:"target,omitempty"`
+	Provider  string  `json:"provider,omitempty"`
+	Model     string  `json:"model,omitempty"`
+	// The cost fields are set for LLM calls.
+	CostUSD           *float64 `json:"cost_usd,omitempty"`
+	CostEstimateUSD   *float64 `json:"cost_estimate_usd,omitempty"`
+	CostPolicyApplied string   `json:"cost_policy_applied,omitempty"`
+	MaxTokensReduced  bool     `json:"max_tokens_reduced,omitempty"`
+	OriginalMaxTokens *int     `json:"original_max_tokens,omitempty"`
+	CacheHit          bool     `json:"cache_hit"`
+	IdempotentHit     bool     `json:"idempotent_hit"`
+	Retries           int      `json:"retries"`
+	DurationMS        int64    `json:"duration_ms"`
 }
 
 // resultEnvelope renders a finished job as the body a synchronous call
@@ -57,7 +63,10 @@ func resultEnvelope(j *reliapi.Job, requestID string, idempotentHit bool) (envel
 	}
 	if j.Result != nil {
 		m.Retries = j.Result.Meta.Retries
-		m.Provider, m.Model = j.Result.Meta.Provider, j.Result.Meta.Model
+		r := j.Result.Meta
+		m.Provider, m.Model = r.Provider, r.Model
+		m.CostUSD, m.CostEstimateUSD, m.CostPolicyApplied = r.CostUSD, r.CostEstimateUSD, r.CostPolicyApplied
+		m.MaxTokensReduced, m.OriginalMaxTokens = r.MaxTokensReduced, r.OriginalMaxTokens
 	}
 	if e != nil {
 		body := newErrorBody(e, j.Target)

@@ -140,6 +140,14 @@ func (s *Server) cancelJob(c *gin.Context) {
 	// calls only save work, so their failures are logged, not returned.
 	switch res.Was {
 	case reliapi.JobQueued:
+		// No worker will see this task: give its budget hold back here.
+		if info, err := s.inspector.GetTaskInfo(res.Job.Queue, res.Job.TaskID); err == nil {
+			if p, err := tasks.Decode(info.Payload); err == nil && p.Cost != nil {
+				if err := s.releaseBudget(ctx, p.Cost.Hold); err != nil {
+					logAt(c, slog.LevelWarn, "releasing canceled job's budget hold", "job_id", id, "error", err)
+				}
+			}
+		}
 		if err := s.inspector.DeleteTask(res.Job.Queue, res.Job.TaskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 			logAt(c, slog.LevelWarn, "removing canceled job's task", "job_id", id, "error", err)
 		}

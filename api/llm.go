@@ -78,6 +78,10 @@ func (r *llmProxyRequest) validate(settings *config.Config) (*proxyCall, error) 
 	if r.Cache != nil && *r.Cache < 0 {
 		return nil, invalid("Field \"cache\" must be 0 or more seconds")
 	}
+	cost, err := planCost(settings, t, &req)
+	if err != nil {
+		return nil, err
+	}
 	canonical, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -85,6 +89,7 @@ func (r *llmProxyRequest) validate(settings *config.Config) (*proxyCall, error) 
 	return &proxyCall{
 		target: r.Target,
 		llm:    &req,
+		cost:   cost,
 		body:   canonical,
 		fingerprint: [][]byte{
 			[]byte(reliapi.KindLLM), []byte(r.Target), canonical,

@@ -15,6 +15,14 @@ import (
 // credential).
 func llmStack(t *testing.T) (*stack, *fakellm.Server) {
 	t.Helper()
+	return llmStackWith(t, "", "")
+}
+
+// llmStackWith is llmStack with top-level config (extraYAML) and more
+// targets (moreTargets, where FAKE and ENV stand for the fake's URL and the
+// key's variable).
+func llmStackWith(t *testing.T, extraYAML, moreTargets string) (*stack, *fakellm.Server) {
+	t.Helper()
 	fake := fakellm.New()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
@@ -44,8 +52,8 @@ nokey:
   base_url: "FAKE/openai/v1"
   llm: {provider: openai, default_model: gpt-4o-mini}
 `
-	targets = strings.NewReplacer("FAKE", srv.URL, "ENV", env).Replace(targets)
-	return newStack(t, stackOptions{extraTargets: targets}), fake
+	targets = strings.NewReplacer("FAKE", srv.URL, "ENV", env).Replace(targets + moreTargets)
+	return newStack(t, stackOptions{extraTargets: targets, extraYAML: extraYAML}), fake
 }
 
 func (s *stack) llm(body map[string]any, headers ...string) response {

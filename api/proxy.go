@@ -162,6 +162,21 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 	ten := tenant(c)
 	hash := idempotency.Fingerprint(call.fingerprint...)
 	taskID := uuid.NewString()
+	if err := s.holdBudget(ctx, ten, call); err != nil {
+		return nil, false, err
+	}
+	if call.cost != nil && call.cost.Hold != nil {
+		// Given back unless this call's own job is enqueued with it.
+		defer func() {
+			if err != nil || attached {
+				cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.redisTimeout)
+				defer cancel()
+				if rerr := s.releaseBudget(cleanup, call.cost.Hold); rerr != nil {
+					logAt(c, slog.LevelError, "releasing a budget hold", "error", rerr)
+				}
+			}
+		}()
+	}
 	job, created, err := s.store.Create(ctx, jobs.New{
 		ID: id, Tenant: ten, Kind: call.kind(), Target: call.target,
 		IdempotencyKey: call.idemKey, RequestHash: hash, RequestID: requestID(c),
@@ -182,7 +197,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 
 	payload := tasks.Payload{
 		JobID: id, Tenant: ten, Target: call.target, IdempotencyKey: call.idemKey,
-		Profile: s.profile(c), LLM: call.llm, Cache: plan.fill(),
+		Profile: s.profile(c), LLM: call.llm, Cost: call.cost, Cache: plan.fill(),
 	}
 	if call.llm == nil {
 		payload.HTTP = &tasks.HTTPRequest{

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/tasks"
 )
 
 // httpProxyRequest is the body of POST /v1/proxy/http (seed §6). Body may
@@ -107,6 +108,7 @@ func jsonKind(k string) string {
 type proxyCall struct {
 	target  string
 	llm     *reliapi.ChatRequest
+	cost    *tasks.CostPlan
 	method  string
 	path    string
 	query   url.Values

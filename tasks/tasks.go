@@ -54,10 +54,39 @@ type Payload struct {
 	LLM *reliapi.ChatRequest `json:"llm,omitempty"`
 	// Profile is the caller's client profile (X-Client), whose limits apply.
 	Profile string `json:"profile,omitempty"`
+	// Cost, when set, is the LLM call's estimate, the policy applied, and
+	// the tenant's budget hold to settle with the actual cost.
+	Cost *CostPlan `json:"cost,omitempty"`
 	// Cache, when set, asks the worker to store a successful answer (status
 	// below 400) in the response cache, and to release the entry's
 	// in-flight claim either way.
 	Cache *CacheFill `json:"cache,omitempty"`
+}
+
+// CostPlan is what the api decided about an LLM call's cost.
+type CostPlan struct {
+	// InputPer1M and OutputPer1M price the actual usage (USD per 1M
+	// tokens); Priced is false for a model with no price.
+	Priced      bool    `json:"priced"`
+	InputPer1M  float64 `json:"input_per_1m,omitempty"`
+	OutputPer1M float64 `json:"output_per_1m,omitempty"`
+	EstimateUSD float64 `json:"estimate_usd,omitempty"`
+	// Policy is "none", "soft_cap_throttled" or (never enqueued)
+	// "hard_cap_rejected".
+	Policy            string `json:"policy"`
+	OriginalMaxTokens *int   `json:"original_max_tokens,omitempty"`
+	// Hold is the tenant's budget hold, settled after the call.
+	Hold *BudgetHold `json:"hold,omitempty"`
+}
+
+// BudgetHold is an amount held in a tenant's spend windows (see
+// reliability/budget.Hold).
+type BudgetHold struct {
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+	Day    int64  `json:"day"`
+	Month  int64  `json:"month"`
+	Nanos  int64  `json:"nanos"`
 }
 
 // CacheFill says where and for how long to cache a job's answer.

@@ -44,6 +44,9 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 	}
 	if !runnable {
 		w.log.Debug("skipping job that is not runnable", append(tag, "status", jobStatus(job))...)
+		// Whatever this delivery's hold was for will not run now: give it
+		// back (a hold settled already stays as it is).
+		w.settleCost(ctx, p, nil)
 		return nil
 	}
 	if job.Attempts > 1 {
@@ -52,6 +55,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 	tg, ok := w.targets[p.Target]
 	if !ok {
 		res := &reliapi.Result{Error: reliapi.Errorf(reliapi.CodeNotFound, "Target %q is not configured on this worker", p.Target)}
+		w.settleCost(ctx, p, res)
 		w.fillCache(ctx, p, res)
 		return w.finish(ctx, p.JobID, taskID, res)
 	}
@@ -70,6 +74,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 	if later > 0 {
 		return w.reschedule(ctx, j, job, taskID, later)
 	}
+	w.settleCost(ctx, p, res)
 	w.fillCache(ctx, p, res)
 	if ctx.Err() != nil {
 		// Canceled by a cancel request (the record already says canceled) or

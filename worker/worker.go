@@ -21,6 +21,7 @@ import (
 	"github.com/reliapi/reliapi/providers"
 	"github.com/reliapi/reliapi/providers/httpx"
 	"github.com/reliapi/reliapi/reliability/breaker"
+	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/reliability/cache"
 	"github.com/reliapi/reliapi/reliability/ratelimit"
 	"github.com/reliapi/reliapi/reliability/retry"
@@ -54,6 +55,7 @@ type Worker struct {
 	breakers *breaker.Breakers
 	cache    *cache.Cache
 	limiter  *ratelimit.Limiter
+	ledger   *budget.Ledger
 	// enqueuer and inspector hand jobs waiting for a rate-limit slot back
 	// to the queue.
 	enqueuer  *asynq.Client
@@ -110,6 +112,7 @@ func New(cfg Config) (*Worker, error) {
 		breakers:  breaker.New(cfg.Redis),
 		cache:     cache.New(cfg.Redis),
 		limiter:   ratelimit.New(cfg.Redis),
+		ledger:    budget.NewLedger(cfg.Redis),
 		enqueuer:  asynq.NewClientFromRedisClient(cfg.Redis),
 		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
 	}

@@ -114,8 +114,9 @@ func (s *Server) openAI(idPrefix string) http.HandlerFunc {
 			return
 		}
 		reply, finish := "echo: "+echo, "stop"
-		if req.MaxTokens != nil && tokens(reply) > *req.MaxTokens {
-			reply, finish = reply[:min(len(reply), *req.MaxTokens*4)], "length"
+		completion := tokens(reply)
+		if req.MaxTokens != nil && completion > *req.MaxTokens {
+			reply, finish, completion = reply[:min(len(reply), *req.MaxTokens*4)], "length", *req.MaxTokens
 		}
 		prompt := 0
 		for _, m := range req.Messages {
@@ -127,7 +128,7 @@ func (s *Server) openAI(idPrefix string) http.HandlerFunc {
 			"choices": []any{map[string]any{
 				"index": 0, "message": map[string]any{"role": "assistant", "content": reply}, "finish_reason": finish,
 			}},
-			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": tokens(reply), "total_tokens": prompt + tokens(reply)},
+			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
 		})
 	}
 }
@@ -181,9 +182,9 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 	if req.System != "" {
 		reply += " [system: " + req.System + "]"
 	}
-	stop := "end_turn"
-	if tokens(reply) > req.MaxTokens {
-		reply, stop = reply[:min(len(reply), req.MaxTokens*4)], "max_tokens"
+	stop, completion := "end_turn", tokens(reply)
+	if completion > req.MaxTokens {
+		reply, stop, completion = reply[:min(len(reply), req.MaxTokens*4)], "max_tokens", req.MaxTokens
 	}
 	prompt := tokens(req.System)
 	for _, m := range req.Messages {
@@ -193,6 +194,6 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		"id": "msg_" + strconv.FormatInt(time.Now().UnixNano(), 36), "type": "message", "role": "assistant",
 		"model": req.Model, "content": []any{map[string]any{"type": "text", "text": reply}},
 		"stop_reason": stop, "stop_sequence": nil,
-		"usage": map[string]any{"input_tokens": prompt, "output_tokens": tokens(reply)},
+		"usage": map[string]any{"input_tokens": prompt, "output_tokens": completion},
 	})
 }

@@ -92,6 +92,12 @@ func TestLedger(t *testing.T) {
 	if u, _ := l.Usage(ctx, "acme"); u.DaySpent != 0.02 || u.DayHeld != 0 {
 		t.Fatalf("usage after a release = %+v", u)
 	}
+	// Settling again (a redelivered task) changes nothing.
+	l.Settle(ctx, h, 0.02)
+	l.Settle(ctx, h2, 0)
+	if u, _ := l.Usage(ctx, "acme"); u.DaySpent != 0.02 || u.DayHeld != 0 {
+		t.Fatalf("usage after settling twice = %+v", u)
+	}
 	// Other tenants have their own windows; no caps means no limit.
 	if _, err := l.Reserve(ctx, "globex", 100, budget.Caps{}); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package budget
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -21,6 +22,8 @@ func NewLedger(rdb redis.UniversalClient) *Ledger { return &Ledger{rdb: rdb} }
 // Hold is an amount reserved for one call, in the windows it was reserved
 // in (a call that crosses midnight settles where it started).
 type Hold struct {
+	// ID makes settling idempotent.
+	ID     string `json:"id"`
 	Tenant string `json:"tenant"`
 	Day    int64  `json:"day"`
 	Month  int64  `json:"month"`
@@ -30,14 +33,15 @@ type Hold struct {
 // Reserve holds usd for a call if the tenant's windows stay within caps;
 // otherwise it returns a BUDGET_EXCEEDED error naming the window.
 func (l *Ledger) Reserve(ctx context.Context, tenant string, usd float64, caps Caps) (*Hold, error) {
-	res, err := reserveScript.Run(ctx, l.rdb, []string{spendKey(tenant)}, nanos(usd), nanos(caps.Daily), nanos(caps.Monthly)).Slice()
+	id := rand.Text()
+	res, err := reserveScript.Run(ctx, l.rdb, []string{spendKey(tenant)}, nanos(usd), nanos(caps.Daily), nanos(caps.Monthly), id).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("budget: %w", err)
 	}
 	if ok, _ := res[0].(int64); ok == 1 {
 		day, _ := res[1].(int64)
 		month, _ := res[2].(int64)
-		return &Hold{Tenant: tenant, Day: day, Month: month, Nanos: nanos(usd)}, nil
+		return &Hold{ID: id, Tenant: tenant, Day: day, Month: month, Nanos: nanos(usd)}, nil
 	}
 	window, _ := res[1].(string)
 	spent, _ := res[2].(int64)
@@ -50,12 +54,13 @@ func (l *Ledger) Reserve(ctx context.Context, tenant string, usd float64, caps C
 }
 
 // Settle turns a hold into the call's actual cost (0 releases it: no
-// call was made, or it cost nothing).
+// call was made, or it cost nothing). Settling a hold again changes
+// nothing.
 func (l *Ledger) Settle(ctx context.Context, h *Hold, actualUSD float64) error {
 	if h == nil {
 		return nil
 	}
-	err := settleScript.Run(ctx, l.rdb, []string{spendKey(h.Tenant)}, h.Day, h.Month, h.Nanos, nanos(actualUSD)).Err()
+	err := settleScript.Run(ctx, l.rdb, []string{spendKey(h.Tenant)}, h.Day, h.Month, h.Nanos, nanos(actualUSD), h.ID).Err()
 	if err != nil {
 		return fmt.Errorf("budget: settling: %w", err)
 	}

@@ -29,7 +29,7 @@ end
 //
 // KEYS[1] spend hash
 // ARGV[1] amount (nano-USD); ARGV[2] daily cap (0: none); ARGV[3] monthly
-// cap (0: none)
+// cap (0: none); ARGV[4] hold ID
 // returns {1, day, month} when held; {0, window ("day" or "month"), spent,
 // held, cap} when a cap would be exceeded.
 var reserveScript = redis.NewScript(windows + `
@@ -50,17 +50,20 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
 end
 redis.call('HINCRBY', KEYS[1], d .. ':held', amount)
 redis.call('HINCRBY', KEYS[1], m .. ':held', amount)
+redis.call('HSET', KEYS[1], 'h:' .. ARGV[4], amount)
 redis.call('EXPIRE', KEYS[1], 40 * 86400)
 return {1, day, month}
 `)
 
-// settleScript turns a hold into spend (or drops it).
+// settleScript turns a hold into spend (or drops it), once: a hold already
+// settled is left alone (at-least-once delivery may settle twice).
 //
 // KEYS[1] spend hash
 // ARGV[1] day; ARGV[2] month (of the hold); ARGV[3] held amount; ARGV[4]
-// actual cost (nano-USD; 0 to release)
-// returns 1.
+// actual cost (nano-USD; 0 to release); ARGV[5] hold ID
+// returns 1 when settled, 0 when it already was.
 var settleScript = redis.NewScript(`
+if redis.call('HDEL', KEYS[1], 'h:' .. ARGV[5]) == 0 then return 0 end
 local d, m = 'd:' .. ARGV[1], 'm:' .. ARGV[2]
 redis.call('HINCRBY', KEYS[1], d .. ':held', -tonumber(ARGV[3]))
 redis.call('HINCRBY', KEYS[1], m .. ':held', -tonumber(ARGV[3]))

@@ -1,0 +1,47 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/reliability/budget"
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// settleCost prices an LLM job's outcome from the provider's reported
+// usage, puts the cost fields in its meta, and settles the tenant's budget
+// hold: to the actual cost after a completion, to nothing when there is
+// none (res nil: the job did not run). A failed settlement is logged: the
+// hold then lapses with its window.
+func (w *Worker) settleCost(ctx context.Context, p tasks.Payload, res *reliapi.Result) {
+	plan := p.Cost
+	if plan == nil {
+		return
+	}
+	actual := 0.0
+	if res != nil {
+		m := &res.Meta
+		m.CostPolicyApplied = plan.Policy
+		m.OriginalMaxTokens = plan.OriginalMaxTokens
+		m.MaxTokensReduced = plan.OriginalMaxTokens != nil
+		if plan.Priced {
+			estimate := plan.EstimateUSD
+			m.CostEstimateUSD = &estimate
+		}
+		var chat reliapi.ChatResponse
+		if plan.Priced && res.Error == nil && json.Unmarshal(res.Data, &chat) == nil {
+			price := budget.Price{InputPer1M: plan.InputPer1M, OutputPer1M: plan.OutputPer1M}
+			actual = price.Cost(chat.Usage.PromptTokens, chat.Usage.CompletionTokens)
+			m.CostUSD = &actual
+		}
+	}
+	if h := plan.Hold; h != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		hold := &budget.Hold{ID: h.ID, Tenant: h.Tenant, Day: h.Day, Month: h.Month, Nanos: h.Nanos}
+		if err := w.ledger.Settle(ctx, hold, actual); err != nil {
+			w.log.Error("settling a budget hold", "job_id", p.JobID, "error", err)
+		}
+	}
+}
