@@ -94,6 +94,9 @@ type ResultMeta struct {
 	CostPolicyApplied string   `json:"cost_policy_applied,omitempty"`
 	MaxTokensReduced  bool     `json:"max_tokens_reduced,omitempty"`
 	OriginalMaxTokens *int     `json:"original_max_tokens,omitempty"`
+	// FallbackUsed says another target answered: FallbackTarget.
+	FallbackUsed   bool   `json:"fallback_used,omitempty"`
+	FallbackTarget string `json:"fallback_target,omitempty"`
 }
 
 // HTTPResponse is the Data of a successful HTTP job: the upstream's answer.

@@ -32,7 +32,7 @@ func planCost(settings *config.Config, t *config.Target, req *reliapi.ChatReques
 	price, priced := settings.PriceOf(req.Model)
 	l := t.LLM
 	capped := l.SoftCostCapUSD != nil || l.HardCostCapUSD != nil || budgetCaps(settings) != (budget.Caps{})
-	plan := &tasks.CostPlan{Policy: policyNone, Priced: priced, InputPer1M: price.InputPer1M, OutputPer1M: price.OutputPer1M}
+	plan := &tasks.CostPlan{Policy: policyNone, Priced: priced}
 	if !priced {
 		if capped && settings.Budget.UnknownModel != config.UnknownModelAllow {
 			e := reliapi.Errorf(reliapi.CodePriceUnknown, "Model %q has no price, so its cost caps cannot be checked: add it under pricing: in the config, or set budget.unknown_model: allow", req.Model)

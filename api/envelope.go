@@ -33,6 +33,8 @@ type meta struct {
 	CostPolicyApplied string   `json:"cost_policy_applied,omitempty"`
 	MaxTokensReduced  bool     `json:"max_tokens_reduced,omitempty"`
 	OriginalMaxTokens *int     `json:"original_max_tokens,omitempty"`
+	FallbackUsed      bool     `json:"fallback_used,omitempty"`
+	FallbackTarget    string   `json:"fallback_target,omitempty"`
 	CacheHit          bool     `json:"cache_hit"`
 	IdempotentHit     bool     `json:"idempotent_hit"`
 	Retries           int      `json:"retries"`
@@ -67,6 +69,7 @@ func resultEnvelope(j *reliapi.Job, requestID string, idempotentHit bool) (envel
 		m.Provider, m.Model = r.Provider, r.Model
 		m.CostUSD, m.CostEstimateUSD, m.CostPolicyApplied = r.CostUSD, r.CostEstimateUSD, r.CostPolicyApplied
 		m.MaxTokensReduced, m.OriginalMaxTokens = r.MaxTokensReduced, r.OriginalMaxTokens
+		m.FallbackUsed, m.FallbackTarget = r.FallbackUsed, r.FallbackTarget
 	}
 	if e != nil {
 		body := newErrorBody(e, j.Target)

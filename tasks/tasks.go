@@ -65,11 +65,9 @@ type Payload struct {
 
 // CostPlan is what the api decided about an LLM call's cost.
 type CostPlan struct {
-	// InputPer1M and OutputPer1M price the actual usage (USD per 1M
-	// tokens); Priced is false for a model with no price.
+	// Priced is false for a model with no price (then there is no
+	// estimate).
 	Priced      bool    `json:"priced"`
-	InputPer1M  float64 `json:"input_per_1m,omitempty"`
-	OutputPer1M float64 `json:"output_per_1m,omitempty"`
 	EstimateUSD float64 `json:"estimate_usd,omitempty"`
 	// Policy is "none", "soft_cap_throttled" or (never enqueued)
 	// "hard_cap_rejected".

@@ -29,11 +29,13 @@ func (w *Worker) settleCost(ctx context.Context, p tasks.Payload, res *reliapi.R
 			estimate := plan.EstimateUSD
 			m.CostEstimateUSD = &estimate
 		}
+		// Priced at the model that answered (a fallback's may differ).
 		var chat reliapi.ChatResponse
-		if plan.Priced && res.Error == nil && json.Unmarshal(res.Data, &chat) == nil {
-			price := budget.Price{InputPer1M: plan.InputPer1M, OutputPer1M: plan.OutputPer1M}
-			actual = price.Cost(chat.Usage.PromptTokens, chat.Usage.CompletionTokens)
-			m.CostUSD = &actual
+		if res.Error == nil && json.Unmarshal(res.Data, &chat) == nil {
+			if price, ok := w.cfg.Settings.PriceOf(m.Model); ok {
+				actual = budget.Price{InputPer1M: price.InputPer1M, OutputPer1M: price.OutputPer1M}.Cost(chat.Usage.PromptTokens, chat.Usage.CompletionTokens)
+				m.CostUSD = &actual
+			}
 		}
 	}
 	if h := plan.Hold; h != nil {

@@ -16,28 +16,82 @@ import (
 // under the same retry matrix, rate scheduler, key pool and breaker as any
 // call. An upstream error answer becomes the provider's own message under
 // our codes; a 2xx answer becomes {content, role, finish_reason, model,
-// usage}.
+// usage}. When the target fails with a 5xx, 429, network error, timeout
+// or an open breaker, its fallback_targets are tried in order, each under
+// its own retry matrix, breaker and keys, with its own default model.
 func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Duration) {
-	p, tg := j.payload, j.target
-	adapter := tg.llm
-	if adapter == nil {
+	p := j.payload
+	if j.target.llm == nil {
 		return &reliapi.Result{Error: reliapi.Errorf(reliapi.CodeInvalidTarget, "Target %q is not an LLM target", p.Target)}, 0
 	}
-	body, err := adapter.EncodeRequest(*p.LLM)
+	chat, meta, err := w.complete(ctx, j, *p.LLM)
+	var rs *rescheduleError
+	if errors.As(err, &rs) {
+		return nil, rs.wait
+	}
+	if err != nil && fallsBack(err) {
+		for _, name := range w.cfg.Settings.Targets[p.Target].FallbackTargets {
+			fb, ok := w.targets[name]
+			if !ok || fb.llm == nil {
+				continue
+			}
+			req := *p.LLM
+			if m := w.cfg.Settings.Targets[name].LLM.DefaultModel; m != "" {
+				req.Model = m
+			}
+			jf := *j
+			jf.target, jf.payload.Target = fb, name
+			jf.tag = append(j.tag[:len(j.tag):len(j.tag)], "fallback_target", name)
+			w.log.Warn("falling back", append(jf.tag, "error", err)...)
+			fchat, fmeta, ferr := w.complete(ctx, &jf, req)
+			if errors.As(ferr, &rs) {
+				return nil, rs.wait
+			}
+			if ferr == nil {
+				chat, meta, err = fchat, fmeta, nil
+				meta.FallbackUsed, meta.FallbackTarget = true, name
+				break
+			}
+		}
+	}
 	if err != nil {
-		return &reliapi.Result{Error: asError(err)}, 0
+		return &reliapi.Result{Error: asError(err), Meta: meta}, 0
+	}
+	data, err := json.Marshal(chat)
+	if err != nil {
+		return &reliapi.Result{Error: asError(err), Meta: meta}, 0
+	}
+	return &reliapi.Result{Data: data, Meta: meta}, 0
+}
+
+// fallsBack reports whether a failure is one that fallback targets may
+// help with: the target is down, overloaded or refused by its breaker.
+func fallsBack(err error) bool {
+	switch reliapi.Classify(err) {
+	case reliapi.ClassServer, reliapi.ClassRateLimited, reliapi.ClassNetwork, reliapi.ClassTimeout, reliapi.ClassBreakerOpen:
+		return true
+	}
+	return false
+}
+
+// complete makes one chat completion against j's target, retries included.
+func (w *Worker) complete(ctx context.Context, j *run, r reliapi.ChatRequest) (*reliapi.ChatResponse, reliapi.ResultMeta, error) {
+	tg, name := j.target, j.payload.Target
+	adapter := tg.llm
+	meta := reliapi.ResultMeta{Provider: adapter.Name(), Model: r.Model}
+	body, err := adapter.EncodeRequest(r)
+	if err != nil {
+		return nil, meta, err
 	}
 	req := httpx.Request{
-		Method: http.MethodPost, Path: adapter.Path(), Body: body, IdempotencyKey: p.IdempotencyKey,
+		Method: http.MethodPost, Path: adapter.Path(), Body: body, IdempotencyKey: j.payload.IdempotencyKey,
 		Headers: map[string]string{"Content-Type": "application/json", "Accept": "application/json"},
 	}
-	meta := reliapi.ResultMeta{Provider: adapter.Name(), Model: p.LLM.Model}
-
 	var chat *reliapi.ChatResponse
-	retries, err := retry.Do(ctx, tg.retries, func(ctx context.Context, attempt int) error {
+	meta.Retries, err = retry.Do(ctx, tg.retries, func(ctx context.Context, attempt int) error {
 		resp, err := w.limited(ctx, j, adapter.Headers, func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
 			var resp *reliapi.HTTPResponse
-			err := w.guarded(ctx, p.Target, tg, func(ctx context.Context) error {
+			err := w.guarded(ctx, name, tg, func(ctx context.Context) error {
 				var err error
 				resp, err = w.http.Do(ctx, upstream, req)
 				return err
@@ -52,22 +106,10 @@ func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Dur
 		w.countAttempt(j, attempt, err)
 		return err
 	})
-	var rs *rescheduleError
-	if errors.As(err, &rs) {
-		return nil, rs.wait
-	}
-	meta.Retries = retries
-	if err != nil {
-		return &reliapi.Result{Error: asError(err), Meta: meta}, 0
-	}
-	if chat.Model != "" {
+	if err == nil && chat.Model != "" {
 		meta.Model = chat.Model
 	}
-	data, err := json.Marshal(chat)
-	if err != nil {
-		return &reliapi.Result{Error: asError(err), Meta: meta}, 0
-	}
-	return &reliapi.Result{Data: data, Meta: meta}, 0
+	return chat, meta, err
 }
 
 // decodeLLM reads a provider's answer: a completion for 2xx, the

@@ -30,12 +30,16 @@ type Server struct {
 
 // New returns the handler: OpenAI at /openai/v1/chat/completions,
 // Anthropic at /anthropic/v1/messages, Mistral at
-// /mistral/v1/chat/completions.
+// /mistral/v1/chat/completions; anything under /down/ answers 503.
 func New() *Server {
 	s := &Server{mux: http.NewServeMux()}
 	s.mux.HandleFunc("POST /openai/v1/chat/completions", s.openAI("chatcmpl-"))
 	s.mux.HandleFunc("POST /mistral/v1/chat/completions", s.openAI("cmpl-"))
 	s.mux.HandleFunc("POST /anthropic/v1/messages", s.anthropic)
+	// A provider that is down: every call answers 503.
+	s.mux.HandleFunc("POST /down/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]any{"message": "down", "type": "server_error"}})
+	})
 	return s
 }
 
