@@ -17,27 +17,28 @@ type Code string
 // The error codes. Those marked "upstream" describe a call that reached (or
 // tried to reach) the target; the rest are ReliAPI's own decisions.
 const (
-	CodeInvalidRequest      Code = "INVALID_REQUEST"      // malformed or invalid input
-	CodeUnauthorized        Code = "UNAUTHORIZED"         // missing or unknown API key
-	CodeNotFound            Code = "NOT_FOUND"            // unknown route, target or job
-	CodeInvalidTarget       Code = "INVALID_TARGET"       // an LLM call to a target without an llm block
-	CodeMethodNotAllowed    Code = "METHOD_NOT_ALLOWED"   // route exists, method does not
-	CodePayloadTooLarge     Code = "PAYLOAD_TOO_LARGE"    // body over server.max_body_bytes
-	CodeIdempotencyConflict Code = "IDEMPOTENCY_CONFLICT" // same key, different request
-	CodeJobCanceled         Code = "JOB_CANCELED"         // the job was canceled before it finished
-	CodeServerError         Code = "SERVER_ERROR"         // upstream: 5xx after the last retry
-	CodeClientError         Code = "CLIENT_ERROR"         // upstream: 429 after the last retry
-	CodeNetworkError        Code = "NETWORK_ERROR"        // upstream: connect/reset/protocol error
-	CodeTimeout             Code = "TIMEOUT"              // upstream: no answer within timeout_ms, or the job deadline passed
-	CodeResultTooLarge      Code = "RESULT_TOO_LARGE"     // upstream: body over jobs.max_result_bytes
-	CodeRedisUnavailable    Code = "REDIS_UNAVAILABLE"    // Redis did not answer in time
-	CodeShuttingDown        Code = "SHUTTING_DOWN"        // this replica is draining
-	CodeCircuitOpen         Code = "CIRCUIT_OPEN"         // the target's breaker is open: no call was made
-	CodeRateLimited         Code = "RATE_LIMIT_RELIAPI"   // the job's rate-limit slot comes after its deadline
-	CodeNoUsableKey         Code = "KEY_POOL_EXHAUSTED"   // every key of the target's pool is quarantined
-	CodeBudgetExceeded      Code = "BUDGET_EXCEEDED"      // a cost cap would be exceeded: no call was made
-	CodePriceUnknown        Code = "PRICE_UNKNOWN"        // a cap applies but the model has no price (budget.unknown_model: reject)
-	CodeInternal            Code = "INTERNAL_ERROR"       // a bug; the message never leaks Go error text
+	CodeInvalidRequest      Code = "INVALID_REQUEST"             // malformed or invalid input
+	CodeUnauthorized        Code = "UNAUTHORIZED"                // missing or unknown API key
+	CodeNotFound            Code = "NOT_FOUND"                   // unknown route, target or job
+	CodeInvalidTarget       Code = "INVALID_TARGET"              // an LLM call to a target without an llm block
+	CodeMethodNotAllowed    Code = "METHOD_NOT_ALLOWED"          // route exists, method does not
+	CodePayloadTooLarge     Code = "PAYLOAD_TOO_LARGE"           // body over server.max_body_bytes
+	CodeIdempotencyConflict Code = "IDEMPOTENCY_CONFLICT"        // same key, different request
+	CodeJobCanceled         Code = "JOB_CANCELED"                // the job was canceled before it finished
+	CodeServerError         Code = "SERVER_ERROR"                // upstream: 5xx after the last retry
+	CodeClientError         Code = "CLIENT_ERROR"                // upstream: 429 after the last retry
+	CodeNetworkError        Code = "NETWORK_ERROR"               // upstream: connect/reset/protocol error
+	CodeTimeout             Code = "TIMEOUT"                     // upstream: no answer within timeout_ms, or the job deadline passed
+	CodeResultTooLarge      Code = "RESULT_TOO_LARGE"            // upstream: body over jobs.max_result_bytes
+	CodeRedisUnavailable    Code = "REDIS_UNAVAILABLE"           // Redis did not answer in time
+	CodeShuttingDown        Code = "SHUTTING_DOWN"               // this replica is draining
+	CodeCircuitOpen         Code = "CIRCUIT_OPEN"                // the target's breaker is open: no call was made
+	CodeRateLimited         Code = "RATE_LIMIT_RELIAPI"          // the job's rate-limit slot comes after its deadline
+	CodeNoUsableKey         Code = "KEY_POOL_EXHAUSTED"          // every key of the target's pool is quarantined
+	CodeBudgetExceeded      Code = "BUDGET_EXCEEDED"             // a cost cap would be exceeded: no call was made
+	CodeStreamInterrupted   Code = "UPSTREAM_STREAM_INTERRUPTED" // upstream: a streamed answer broke off after it began
+	CodePriceUnknown        Code = "PRICE_UNKNOWN"               // a cap applies but the model has no price (budget.unknown_model: reject)
+	CodeInternal            Code = "INTERNAL_ERROR"              // a bug; the message never leaks Go error text
 )
 
 // Error sources, for Error.Source.

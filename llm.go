@@ -20,6 +20,8 @@ type ChatRequest struct {
 	Temperature *float64  `json:"temperature,omitempty"`
 	TopP        *float64  `json:"top_p,omitempty"`
 	Stop        []string  `json:"stop,omitempty"`
+	// Stream asks for the answer as it is written.
+	Stream bool `json:"stream,omitempty"`
 }
 
 // Usage counts a completion's tokens.
@@ -56,6 +58,21 @@ type LLMProvider interface {
 	// DecodeError maps an error answer (status >= 400) to a coded error,
 	// with the provider's own message.
 	DecodeError(status int, header http.Header, body []byte) *Error
+	// DecodeStreamEvent reads one server-sent event of a streamed answer
+	// (its event name, "" when it has none, and its data).
+	DecodeStreamEvent(event string, data []byte) (StreamEvent, error)
+}
+
+// StreamEvent is what one event of a streamed answer says. Any field may
+// be empty; Done marks the end of the stream.
+type StreamEvent struct {
+	Delta        string
+	FinishReason string
+	Model        string
+	// Usage, when set, holds the counts the event reports; a zero count
+	// means "not reported here".
+	Usage *Usage
+	Done  bool
 }
 
 // The LLM providers ReliAPI speaks.

@@ -156,6 +156,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/jobs", s.limitBody, s.createJob)
 	v1.GET("/jobs", s.listJobs)
 	v1.GET("/jobs/:id", s.getJob)
+	v1.GET("/jobs/:id/events", s.streamEvents)
 	v1.POST("/jobs/:id/cancel", s.cancelJob)
 	v1.GET("/targets", s.listTargets)
 	v1.GET("/usage", s.usage)

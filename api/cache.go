@@ -31,7 +31,8 @@ type cachePlan struct {
 // parameters); LLM targets cache only when configured to (see config).
 func (s *Server) planCache(c *gin.Context, call *proxyCall, override *int) *cachePlan {
 	t := s.settings.Targets[call.target]
-	if override != nil && *override == 0 || !t.Cache.IsEnabled() {
+	if override != nil && *override == 0 || !t.Cache.IsEnabled() || call.llm != nil && call.llm.Stream {
+		// Streamed answers are relayed as they are written, never cached.
 		return nil
 	}
 	req := cache.Request{Tenant: tenant(c), Target: call.target, Method: call.method, Path: call.path, Query: call.query, Headers: call.headers}

@@ -40,9 +40,6 @@ func (r *llmProxyRequest) validate(settings *config.Config) (*proxyCall, error) 
 	if t.LLM == nil {
 		return nil, reliapi.Errorf(reliapi.CodeInvalidTarget, "Target %q has no llm block; use /v1/proxy/http for it", r.Target)
 	}
-	if r.Stream {
-		return nil, invalid("\"stream\": true is not available on /v1/proxy/llm yet; send stream: false")
-	}
 	if len(r.Messages) == 0 {
 		return nil, invalid("Field \"messages\" needs at least one message")
 	}
@@ -51,7 +48,7 @@ func (r *llmProxyRequest) validate(settings *config.Config) (*proxyCall, error) 
 			return nil, invalid("messages[%d].role must be system, user or assistant (got %q)", i, m.Role)
 		}
 	}
-	req := reliapi.ChatRequest{Model: r.Model, Messages: r.Messages, MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP, Stop: r.Stop}
+	req := reliapi.ChatRequest{Model: r.Model, Messages: r.Messages, MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP, Stop: r.Stop, Stream: r.Stream}
 	if req.Model == "" {
 		req.Model = t.LLM.DefaultModel
 	}

@@ -164,7 +164,6 @@ func TestLLMErrors(t *testing.T) {
 	}{
 		{"http target", map[string]any{"target": "up"}, 400, "INVALID_TARGET", "client_error", "llm"},
 		{"unknown target", map[string]any{"target": "nope"}, 404, "NOT_FOUND", "client_error", "nope"},
-		{"stream", map[string]any{"target": "oai", "stream": true}, 400, "INVALID_REQUEST", "client_error", "stream"},
 		{"bad role", map[string]any{"target": "oai", "messages": []map[string]string{{"role": "robot", "content": "x"}}}, 400, "INVALID_REQUEST", "client_error", "robot"},
 		{"no messages", map[string]any{"target": "oai", "messages": []any{}}, 400, "INVALID_REQUEST", "client_error", "messages"},
 		{"no model", map[string]any{"target": "mis"}, 400, "INVALID_REQUEST", "client_error", "model"},

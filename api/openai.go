@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/reliability/cache"
 )
 
@@ -33,7 +35,10 @@ type oaChatRequest struct {
 	TopP                *float64        `json:"top_p"`
 	Stop                json.RawMessage `json:"stop"`
 	Stream              bool            `json:"stream"`
-	N                   *int            `json:"n"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	N *int `json:"n"`
 }
 
 type oaMessage struct {
@@ -151,13 +156,21 @@ func (s *Server) routeModel(name string) (target, model string, ok bool) {
 // chatCompletions serves POST /v1/chat/completions.
 func (s *Server) chatCompletions(c *gin.Context) {
 	var req oaChatRequest
-	var llm *llmProxyRequest
-	s.proxy(c, openAIDialect, &req, func() (*proxyCall, error) {
-		var err error
-		if llm, err = req.toLLM(s); err != nil {
+	stream := &openAIStream{}
+	d := openAIDialect
+	d.stream = stream
+	s.proxy(c, d, &req, func() (*proxyCall, error) {
+		llm, err := req.toLLM(s)
+		if err != nil {
 			return nil, err
 		}
-		return llm.validate(s.settings)
+		call, err := llm.validate(s.settings)
+		if err != nil {
+			return nil, err
+		}
+		stream.model = call.llm.Model
+		stream.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+		return call, nil
 	}, func() (string, *int) { return "", nil })
 }
 
@@ -186,6 +199,59 @@ var openAIDialect = dialect{
 	},
 }
 
+// openAIStream writes a streamed answer as OpenAI's chat.completion.chunk
+// events, ending with "data: [DONE]"; an error after the stream began is
+// {"error": {...}}, as OpenAI sends it.
+type openAIStream struct {
+	model        string // the provider's, once the "meta" event names it
+	includeUsage bool   // stream_options.include_usage: a last chunk with usage
+}
+
+func (o *openAIStream) event(c *gin.Context, j *reliapi.Job, sseID string, e jobs.Event) {
+	type choice struct {
+		Index        int               `json:"index"`
+		Delta        map[string]string `json:"delta"`
+		FinishReason *string           `json:"finish_reason"`
+	}
+	write := func(choices []choice, usage *reliapi.Usage) {
+		writeSSE(c, sseID, "", gin.H{
+			"id": "chatcmpl-" + strings.TrimPrefix(j.ID, "job_"), "object": "chat.completion.chunk",
+			"created": j.CreatedAt.Unix(), "model": o.model, "choices": choices, "usage": usage,
+		})
+	}
+	switch e.Type {
+	case jobs.EventMeta:
+		var m jobs.StreamMeta
+		if json.Unmarshal(e.Data, &m) == nil && m.Model != "" {
+			o.model = m.Model
+		}
+		write([]choice{{Delta: map[string]string{"role": "assistant", "content": ""}}}, nil)
+	case jobs.EventChunk:
+		var ch jobs.StreamChunk
+		_ = json.Unmarshal(e.Data, &ch)
+		write([]choice{{Delta: map[string]string{"content": ch.Delta}}}, nil)
+	case jobs.EventDone:
+		var done jobs.StreamDone
+		_ = json.Unmarshal(e.Data, &done)
+		if done.Model != "" {
+			o.model = done.Model
+		}
+		write([]choice{{Delta: map[string]string{}, FinishReason: &done.FinishReason}}, nil)
+		if o.includeUsage {
+			write([]choice{}, &done.Usage)
+		}
+		fmt.Fprint(c.Writer, "data: [DONE]\n\n")
+	case jobs.EventError:
+		writeSSE(c, sseID, "", gin.H{"error": openAIError(eventError(e))})
+	}
+}
+
+func (o *openAIStream) failed(c *gin.Context, j *reliapi.Job, e *reliapi.Error) {
+	writeOpenAIError(c, e, meta{RequestID: requestID(c), JobID: &j.ID, Target: j.Target})
+}
+
+func (o *openAIStream) accepted(c *gin.Context, j *reliapi.Job) { openAIDialect.accepted(c, j) }
+
 // writeCompletion renders a job's completion as an OpenAI chat.completion.
 func writeCompletion(c *gin.Context, status int, id string, created time.Time, data json.RawMessage) {
 	var chat reliapi.ChatResponse
@@ -211,13 +277,16 @@ func writeOpenAIError(c *gin.Context, err error, m meta) {
 	}
 	body := newErrorBody(e, m.Target)
 	setRetryAfter(c, body)
+	c.AbortWithStatusJSON(body.StatusCode, gin.H{"error": openAIError(e)})
+}
+
+// openAIError is OpenAI's error object for e: {message, type, param, code}.
+func openAIError(e *reliapi.Error) gin.H {
 	code := strings.ToLower(string(e.Code))
 	if oc, ok := e.Details["openai_code"].(string); ok {
 		code = oc
 	}
-	c.AbortWithStatusJSON(body.StatusCode, gin.H{"error": gin.H{
-		"message": e.Message, "type": openAIErrorType(body.StatusCode), "param": nil, "code": code,
-	}})
+	return gin.H{"message": e.Message, "type": openAIErrorType(statusOf(e)), "param": nil, "code": code}
 }
 
 // openAIErrorType is OpenAI's error type for a status.

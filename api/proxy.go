@@ -26,12 +26,14 @@ type dialect struct {
 	result   func(c *gin.Context, j *reliapi.Job, idempotentHit bool)
 	accepted func(c *gin.Context, j *reliapi.Job)
 	cached   func(c *gin.Context, e *cache.Entry, target string)
+	// stream writes a streamed answer's events.
+	stream streamWriter
 	// decode reads the request body into v.
 	decode func(r io.Reader, v any, limit int64) error
 }
 
 // envelope is the proxy routes' dialect.
-var envelopeDialect = dialect{err: writeError, result: writeResult, accepted: writeAccepted, cached: writeCached, decode: decodeJSON}
+var envelopeDialect = dialect{err: writeError, result: writeResult, accepted: writeAccepted, cached: writeCached, decode: decodeJSON, stream: seedStream{}}
 
 // proxyHTTP serves POST /v1/proxy/http.
 func (s *Server) proxyHTTP(c *gin.Context) {
@@ -52,7 +54,8 @@ func (s *Server) proxyLLM(c *gin.Context) {
 
 // proxy serves a proxy route: decode the body into req, validate it into a
 // call, answer from the cache or create (or attach to) the job, then
-// answer per the Prefer mode. fields returns the body's idempotency key
+// answer per the Prefer mode, or relay a streamed answer as it is written
+// (a stream with Last-Event-ID goes on with its job). fields returns the body's idempotency key
 // and cache override.
 func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*proxyCall, error), fields func() (string, *int)) {
 	m := meta{RequestID: requestID(c)}
@@ -71,6 +74,12 @@ func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*pro
 	}
 	m.Target = call.target
 	setLabels(c, call.target, md.name)
+	// Prefer: respond-async hands a stream over as a job like any call; its
+	// events are at GET /v1/jobs/{id}/events.
+	streaming := call.llm != nil && call.llm.Stream && md.name != "async"
+	if streaming && s.resume(c, d, m) {
+		return
+	}
 
 	queue := tasks.QueueSync
 	if md.name == "async" {
@@ -90,7 +99,7 @@ func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*pro
 		}
 	}
 	var watch *jobs.Watch
-	if md.wait > 0 {
+	if md.wait > 0 && !streaming {
 		// Watch before the job exists, so its announcement cannot be missed
 		// and no read is needed to learn what it announces.
 		watch = s.waiter.Watch(id)
@@ -107,6 +116,10 @@ func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*pro
 	}
 	if err != nil {
 		d.err(c, err, m)
+		return
+	}
+	if streaming {
+		s.relay(c, d.stream, job, "0")
 		return
 	}
 	if md.applied != "" {

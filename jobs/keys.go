@@ -6,6 +6,9 @@ package jobs
 // jobKey is the hash holding one job record.
 func jobKey(id string) string { return "reliapi:job:{" + id + "}" }
 
+// eventsKey is the stream of a job's events (a streamed answer's pieces).
+func eventsKey(id string) string { return "reliapi:job:{" + id + "}:events" }
+
 // tenantJobsKey is the sorted set of a tenant's job IDs scored by creation
 // time in milliseconds.
 func tenantJobsKey(tenant string) string { return "reliapi:tenant:{" + tenant + "}:jobs" }

@@ -81,7 +81,9 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 		// past asynq's deadline: asynq has taken the task back already.
 		w.log.Info("job context ended", append(tag, "error", ctx.Err())...)
 	}
-	return w.finish(ctx, p.JobID, taskID, res)
+	err = w.finish(ctx, p.JobID, taskID, res)
+	w.endStream(ctx, p, res)
+	return err
 }
 
 // run is one execution of a job.

@@ -83,12 +83,26 @@ func (w *Worker) complete(ctx context.Context, j *run, r reliapi.ChatRequest) (*
 	if err != nil {
 		return nil, meta, err
 	}
+	accept := "application/json"
+	if r.Stream {
+		accept = "text/event-stream"
+	}
 	req := httpx.Request{
 		Method: http.MethodPost, Path: adapter.Path(), Body: body, IdempotencyKey: j.payload.IdempotencyKey,
-		Headers: map[string]string{"Content-Type": "application/json", "Accept": "application/json"},
+		Headers: map[string]string{"Content-Type": "application/json", "Accept": accept},
 	}
 	var chat *reliapi.ChatResponse
+	began := false
 	meta.Retries, err = retry.Do(ctx, tg.retries, func(ctx context.Context, attempt int) error {
+		if r.Stream {
+			var err error
+			chat, err = w.streamAttempt(ctx, j, req, r.Model, &began)
+			var rs *rescheduleError
+			if !errors.As(err, &rs) {
+				w.countAttempt(j, attempt, err)
+			}
+			return err
+		}
 		resp, err := w.limited(ctx, j, adapter.Headers, func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
 			var resp *reliapi.HTTPResponse
 			err := w.guarded(ctx, name, tg, func(ctx context.Context) error {
@@ -121,7 +135,7 @@ func decodeLLM(a reliapi.LLMProvider, resp *reliapi.HTTPResponse, err error) (*r
 		var e *reliapi.Error
 		if errors.As(err, &e) && e.UpstreamStatus > 0 {
 			body, _ := e.Details["body"].(json.RawMessage)
-			if pe := a.DecodeError(e.UpstreamStatus, nil, body); pe.Message != "" {
+			if pe := a.DecodeError(e.UpstreamStatus, nil, body); len(body) > 0 && pe.Message != "" {
 				e.Message, e.Details = pe.Message, pe.Details
 			}
 		}

@@ -5,7 +5,13 @@
 //	fail:NNN        answer with HTTP status NNN in the provider's error format
 //	                (429 carries Retry-After: 1)
 //	slow:MS         wait MS milliseconds first
+//	drip:MS         when streaming, wait MS milliseconds between chunks
+//	cut:N           when streaming, drop the connection after N text chunks
 //
+// A request with "stream": true is answered as the provider streams:
+// OpenAI's "data:" chunks ending with "data: [DONE]" (and a usage chunk
+// when stream_options.include_usage is set), or Anthropic's named events
+// from message_start to message_stop.
 // Like the real APIs it refuses calls without credentials (401) and, for
 // Anthropic, without anthropic-version or max_tokens, or with a "system"
 // role inside messages (400).
@@ -94,6 +100,74 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// streamDirectives reads drip:MS and cut:N from the echoed text.
+func streamDirectives(echo string) (drip time.Duration, cut int) {
+	cut = -1
+	for _, word := range strings.Fields(echo) {
+		if v, ok := strings.CutPrefix(word, "drip:"); ok {
+			ms, _ := strconv.Atoi(v)
+			drip = time.Duration(min(ms, 5000)) * time.Millisecond
+		}
+		if v, ok := strings.CutPrefix(word, "cut:"); ok {
+			cut, _ = strconv.Atoi(v)
+		}
+	}
+	return drip, cut
+}
+
+// pieces splits a reply into the text chunks a stream sends: a word each,
+// with its trailing space.
+func pieces(reply string) []string {
+	var out []string
+	for len(reply) > 0 {
+		i := strings.IndexByte(reply, ' ')
+		if i < 0 {
+			out = append(out, reply)
+			break
+		}
+		out = append(out, reply[:i+1])
+		reply = reply[i+1:]
+	}
+	return out
+}
+
+// sse writes one server-sent event and flushes it; it reports false when
+// the client is gone.
+func sse(w http.ResponseWriter, r *http.Request, event string, data any) bool {
+	b, _ := json.Marshal(data)
+	if s, ok := data.(string); ok {
+		b = []byte(s)
+	}
+	if event != "" {
+		fmt.Fprintf(w, "event: %s\n", event)
+	}
+	fmt.Fprintf(w, "data: %s\n\n", b)
+	w.(http.Flusher).Flush()
+	return r.Context().Err() == nil
+}
+
+// streamPieces sends the reply's pieces through send, honouring drip and
+// cut; it reports false when the client left.
+func streamPieces(r *http.Request, reply string, send func(piece string) bool) bool {
+	drip, cut := streamDirectives(reply)
+	for i, p := range pieces(reply) {
+		if cut >= 0 && i >= cut {
+			panic(http.ErrAbortHandler) // drop the connection mid-answer
+		}
+		if i > 0 && drip > 0 {
+			select {
+			case <-time.After(drip):
+			case <-r.Context().Done():
+				return false
+			}
+		}
+		if !send(p) {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Server) openAI(idPrefix string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		oaError := func(status int, msg, typ string) {
@@ -104,9 +178,13 @@ func (s *Server) openAI(idPrefix string) http.HandlerFunc {
 			return
 		}
 		var req struct {
-			Model     string    `json:"model"`
-			Messages  []message `json:"messages"`
-			MaxTokens *int      `json:"max_tokens"`
+			Model         string    `json:"model"`
+			Messages      []message `json:"messages"`
+			MaxTokens     *int      `json:"max_tokens"`
+			Stream        bool      `json:"stream"`
+			StreamOptions *struct {
+				IncludeUsage bool `json:"include_usage"`
+			} `json:"stream_options"`
 		}
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || req.Model == "" || len(req.Messages) == 0 {
 			oaError(400, "'model' and 'messages' are required properties", "invalid_request_error")
@@ -126,8 +204,29 @@ func (s *Server) openAI(idPrefix string) http.HandlerFunc {
 		for _, m := range req.Messages {
 			prompt += tokens(m.Content)
 		}
+		id := idPrefix + strconv.FormatInt(time.Now().UnixNano(), 36)
+		if req.Stream {
+			w.Header().Set("Content-Type", "text/event-stream")
+			chunk := func(delta map[string]any, finish any) map[string]any {
+				return map[string]any{"id": id, "object": "chat.completion.chunk", "created": time.Now().Unix(), "model": req.Model,
+					"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
+			}
+			if !sse(w, r, "", chunk(map[string]any{"role": "assistant", "content": ""}, nil)) {
+				return
+			}
+			if !streamPieces(r, reply, func(p string) bool { return sse(w, r, "", chunk(map[string]any{"content": p}, nil)) }) {
+				return
+			}
+			sse(w, r, "", chunk(map[string]any{}, finish))
+			if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+				sse(w, r, "", map[string]any{"id": id, "object": "chat.completion.chunk", "created": time.Now().Unix(), "model": req.Model,
+					"choices": []any{}, "usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
+			}
+			sse(w, r, "", "[DONE]")
+			return
+		}
 		writeJSON(w, 200, map[string]any{
-			"id": idPrefix + strconv.FormatInt(time.Now().UnixNano(), 36), "object": "chat.completion",
+			"id": id, "object": "chat.completion",
 			"created": time.Now().Unix(), "model": req.Model,
 			"choices": []any{map[string]any{
 				"index": 0, "message": map[string]any{"role": "assistant", "content": reply}, "finish_reason": finish,
@@ -154,6 +253,7 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		MaxTokens int       `json:"max_tokens"`
 		System    string    `json:"system"`
 		Messages  []message `json:"messages"`
+		Stream    bool      `json:"stream"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
 		antError(400, "invalid_request_error", "invalid JSON")
@@ -194,8 +294,28 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 	for _, m := range req.Messages {
 		prompt += tokens(m.Content)
 	}
+	id := "msg_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if req.Stream {
+		w.Header().Set("Content-Type", "text/event-stream")
+		ok := sse(w, r, "message_start", map[string]any{"type": "message_start", "message": map[string]any{
+			"id": id, "type": "message", "role": "assistant", "content": []any{}, "model": req.Model,
+			"stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": prompt, "output_tokens": 1},
+		}}) &&
+			sse(w, r, "content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}}) &&
+			sse(w, r, "ping", map[string]any{"type": "ping"}) &&
+			streamPieces(r, reply, func(p string) bool {
+				return sse(w, r, "content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": p}})
+			})
+		if !ok {
+			return
+		}
+		sse(w, r, "content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+		sse(w, r, "message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": stop, "stop_sequence": nil}, "usage": map[string]any{"output_tokens": completion}})
+		sse(w, r, "message_stop", map[string]any{"type": "message_stop"})
+		return
+	}
 	writeJSON(w, 200, map[string]any{
-		"id": "msg_" + strconv.FormatInt(time.Now().UnixNano(), 36), "type": "message", "role": "assistant",
+		"id": id, "type": "message", "role": "assistant",
 		"model": req.Model, "content": []any{map[string]any{"type": "text", "text": reply}},
 		"stop_reason": stop, "stop_sequence": nil,
 		"usage": map[string]any{"input_tokens": prompt, "output_tokens": completion},

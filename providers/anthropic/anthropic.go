@@ -50,11 +50,12 @@ type Request struct {
 	Temperature   *float64          `json:"temperature,omitempty"`
 	TopP          *float64          `json:"top_p,omitempty"`
 	StopSequences []string          `json:"stop_sequences,omitempty"`
+	Stream        bool              `json:"stream,omitempty"`
 }
 
 // EncodeRequest implements reliapi.LLMProvider.
 func (Adapter) EncodeRequest(r reliapi.ChatRequest) ([]byte, error) {
-	out := Request{Model: r.Model, MaxTokens: DefaultMaxTokens, Temperature: r.Temperature, TopP: r.TopP, StopSequences: r.Stop}
+	out := Request{Model: r.Model, MaxTokens: DefaultMaxTokens, Temperature: r.Temperature, TopP: r.TopP, StopSequences: r.Stop, Stream: r.Stream}
 	if r.MaxTokens != nil && *r.MaxTokens > 0 {
 		out.MaxTokens = *r.MaxTokens
 	}
@@ -136,4 +137,53 @@ func (Adapter) DecodeError(status int, _ http.Header, body []byte) *reliapi.Erro
 	}
 	json.Unmarshal(body, &r)
 	return reliapi.UpstreamError(status, r.Error.Message, map[string]any{"type": r.Error.Type})
+}
+
+// DecodeStreamEvent implements reliapi.LLMProvider: message_start (model
+// and input tokens), content_block_delta (text), message_delta (stop reason
+// and output tokens), message_stop (the end), error; ping and the block
+// start and stop events carry nothing ReliAPI needs.
+func (Adapter) DecodeStreamEvent(event string, data []byte) (reliapi.StreamEvent, error) {
+	var e struct {
+		Type    string `json:"type"`
+		Message struct {
+			Model string `json:"model"`
+			Usage struct {
+				InputTokens int `json:"input_tokens"`
+			} `json:"usage"`
+		} `json:"message"`
+		Delta struct {
+			Type       string `json:"type"`
+			Text       string `json:"text"`
+			StopReason string `json:"stop_reason"`
+		} `json:"delta"`
+		Usage struct {
+			OutputTokens int `json:"output_tokens"`
+		} `json:"usage"`
+		Error struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(data, &e); err != nil {
+		return reliapi.StreamEvent{}, fmt.Errorf("decoding %s event: %w", event, err)
+	}
+	if event == "" {
+		event = e.Type
+	}
+	switch event {
+	case "message_start":
+		return reliapi.StreamEvent{Model: e.Message.Model, Usage: &reliapi.Usage{PromptTokens: e.Message.Usage.InputTokens}}, nil
+	case "content_block_delta":
+		if e.Delta.Type == "text_delta" {
+			return reliapi.StreamEvent{Delta: e.Delta.Text}, nil
+		}
+	case "message_delta":
+		return reliapi.StreamEvent{FinishReason: FinishReason(e.Delta.StopReason), Usage: &reliapi.Usage{CompletionTokens: e.Usage.OutputTokens}}, nil
+	case "message_stop":
+		return reliapi.StreamEvent{Done: true}, nil
+	case "error":
+		return reliapi.StreamEvent{}, reliapi.UpstreamError(529, e.Error.Message, map[string]any{"type": e.Error.Type})
+	}
+	return reliapi.StreamEvent{}, nil
 }

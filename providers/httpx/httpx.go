@@ -96,18 +96,96 @@ type Request struct {
 // with the upstream status and Retry-After, alongside network failures
 // (NETWORK_ERROR) and timeouts (TIMEOUT).
 func (c *Client) Do(ctx context.Context, t Target, r Request) (*reliapi.HTTPResponse, error) {
+	attemptCtx, cancel := context.WithTimeout(ctx, t.Timeout)
+	defer cancel()
+	resp, err := c.send(attemptCtx, t, r)
+	if err != nil {
+		return nil, c.transportError(ctx, attemptCtx, t, err)
+	}
+	defer resp.Body.Close()
+	return c.answer(ctx, attemptCtx, t, resp)
+}
+
+// Stream makes one attempt whose answer is read as it arrives (a streamed
+// completion). A 2xx answer comes back open: read its Body (Close it when
+// done); the attempt fails with TIMEOUT when no header arrives within the
+// target's timeout, or when the body then stays silent that long. Any
+// other answer is read whole and returned as Do returns it.
+func (c *Client) Stream(ctx context.Context, t Target, r Request) (*http.Response, *reliapi.HTTPResponse, error) {
+	attemptCtx, cancel := context.WithCancel(ctx)
+	idle := time.AfterFunc(t.Timeout, cancel)
+	resp, err := c.send(attemptCtx, t, r)
+	if err != nil {
+		idle.Stop()
+		defer cancel()
+		return nil, nil, c.idleError(ctx, attemptCtx, t, err)
+	}
+	if resp.StatusCode >= 300 {
+		idle.Stop()
+		defer cancel()
+		defer resp.Body.Close()
+		answer, err := c.answer(ctx, attemptCtx, t, resp)
+		return nil, answer, err
+	}
+	idle.Reset(t.Timeout)
+	resp.Body = &idleBody{ReadCloser: resp.Body, idle: idle, timeout: t.Timeout, cancel: cancel, parent: ctx, attempt: attemptCtx, c: c, t: t}
+	return resp, nil, nil
+}
+
+// idleBody cancels its stream when no byte arrives for timeout, and maps
+// read errors like any transport error.
+type idleBody struct {
+	io.ReadCloser
+	idle            *time.Timer
+	timeout         time.Duration
+	cancel          context.CancelFunc
+	parent, attempt context.Context
+	c               *Client
+	t               Target
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.idle.Reset(b.timeout)
+	}
+	if err != nil && err != io.EOF {
+		err = b.c.idleError(b.parent, b.attempt, b.t, err)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.idle.Stop()
+	b.cancel()
+	return b.ReadCloser.Close()
+}
+
+// idleError is transportError for a stream, whose attempt context ends by
+// cancellation (the idle timer) rather than by a deadline.
+func (c *Client) idleError(parent, attempt context.Context, t Target, err error) error {
+	if parent.Err() == nil && attempt.Err() != nil {
+		return &reliapi.Error{
+			Code: reliapi.CodeTimeout, Message: fmt.Sprintf("Upstream stayed silent for %s", t.Timeout),
+			Retryable: true, Source: reliapi.SourceUpstream, Err: err,
+		}
+	}
+	return c.transportError(parent, attempt, t, err)
+}
+
+// send builds and sends the request: the path joined safely to the base
+// URL, the caller's headers minus hop-by-hop ones, Idempotency-Key, and
+// the target's credentials last.
+func (c *Client) send(ctx context.Context, t Target, r Request) (*http.Response, error) {
 	u, err := reliapi.UpstreamURL(t.BaseURL, r.Path, r.Query)
 	if err != nil {
 		return nil, &reliapi.Error{Code: reliapi.CodeInvalidRequest, Message: err.Error(), Source: reliapi.SourceReliAPI}
 	}
-	attemptCtx, cancel := context.WithTimeout(ctx, t.Timeout)
-	defer cancel()
-
 	var body io.Reader
 	if len(r.Body) > 0 {
 		body = bytes.NewReader(r.Body)
 	}
-	req, err := http.NewRequestWithContext(attemptCtx, r.Method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), body)
 	if err != nil {
 		return nil, &reliapi.Error{Code: reliapi.CodeInvalidRequest, Message: "invalid upstream request", Err: err, Source: reliapi.SourceReliAPI}
 	}
@@ -123,16 +201,15 @@ func (c *Client) Do(ctx context.Context, t Target, r Request) (*reliapi.HTTPResp
 	for k, v := range t.Headers {
 		req.Header.Set(k, v)
 	}
+	return c.hc.Do(req)
+}
 
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, c.transportError(ctx, attemptCtx, t, err)
-	}
-	defer resp.Body.Close()
-
+// answer reads a whole answer: 429 and 5xx as errors, anything else as a
+// response.
+func (c *Client) answer(parent, attempt context.Context, t Target, resp *http.Response) (*reliapi.HTTPResponse, error) {
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
-		return nil, c.transportError(ctx, attemptCtx, t, err)
+		return nil, c.transportError(parent, attempt, t, err)
 	}
 	if int64(len(raw)) > c.maxBody {
 		return nil, &reliapi.Error{
@@ -141,7 +218,6 @@ func (c *Client) Do(ctx context.Context, t Target, r Request) (*reliapi.HTTPResp
 			Source:  reliapi.SourceReliAPI,
 		}
 	}
-
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 		code := reliapi.CodeServerError
 		if resp.StatusCode < 500 {
@@ -167,6 +243,10 @@ func (c *Client) Do(ctx context.Context, t Target, r Request) (*reliapi.HTTPResp
 
 // transportError maps a failure to reach the upstream or read its answer.
 func (c *Client) transportError(parent, attempt context.Context, t Target, err error) error {
+	var coded *reliapi.Error
+	if errors.As(err, &coded) {
+		return coded // already ours (an unsafe path, say)
+	}
 	if parent.Err() != nil {
 		// The job was canceled or its deadline passed: not the upstream's fault.
 		return parent.Err()

@@ -40,20 +40,64 @@ func (Adapter) Headers(secret string) map[string]string {
 
 // Request is the wire form of a chat completion request.
 type Request struct {
-	Model       string            `json:"model"`
-	Messages    []reliapi.Message `json:"messages"`
-	MaxTokens   *int              `json:"max_tokens,omitempty"`
-	Temperature *float64          `json:"temperature,omitempty"`
-	TopP        *float64          `json:"top_p,omitempty"`
-	Stop        []string          `json:"stop,omitempty"`
+	Model         string            `json:"model"`
+	Messages      []reliapi.Message `json:"messages"`
+	MaxTokens     *int              `json:"max_tokens,omitempty"`
+	Temperature   *float64          `json:"temperature,omitempty"`
+	TopP          *float64          `json:"top_p,omitempty"`
+	Stop          []string          `json:"stop,omitempty"`
+	Stream        bool              `json:"stream,omitempty"`
+	StreamOptions *StreamOptions    `json:"stream_options,omitempty"`
 }
 
-// EncodeRequest implements reliapi.LLMProvider.
+// StreamOptions asks a stream to end with a usage chunk.
+type StreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// EncodeRequest implements reliapi.LLMProvider. A streamed request asks
+// for the usage chunk, so streamed calls are priced like the others.
 func (Adapter) EncodeRequest(r reliapi.ChatRequest) ([]byte, error) {
-	return json.Marshal(Request{
+	req := Request{
 		Model: r.Model, Messages: r.Messages, MaxTokens: r.MaxTokens,
-		Temperature: r.Temperature, TopP: r.TopP, Stop: r.Stop,
-	})
+		Temperature: r.Temperature, TopP: r.TopP, Stop: r.Stop, Stream: r.Stream,
+	}
+	if r.Stream {
+		req.StreamOptions = &StreamOptions{IncludeUsage: true}
+	}
+	return json.Marshal(req)
+}
+
+// Chunk is the wire form of one streamed chunk.
+type Chunk struct {
+	Model   string `json:"model"`
+	Choices []struct {
+		Delta struct {
+			Content string `json:"content"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *reliapi.Usage `json:"usage"`
+}
+
+// DecodeStreamEvent implements reliapi.LLMProvider: "data: {chunk}"
+// events, then "data: [DONE]".
+func (Adapter) DecodeStreamEvent(_ string, data []byte) (reliapi.StreamEvent, error) {
+	if string(data) == "[DONE]" {
+		return reliapi.StreamEvent{Done: true}, nil
+	}
+	var c Chunk
+	if err := json.Unmarshal(data, &c); err != nil {
+		return reliapi.StreamEvent{}, fmt.Errorf("decoding chunk: %w", err)
+	}
+	ev := reliapi.StreamEvent{Model: c.Model, Usage: c.Usage}
+	if len(c.Choices) > 0 {
+		ev.Delta = c.Choices[0].Delta.Content
+		if f := c.Choices[0].FinishReason; f != nil {
+			ev.FinishReason = *f
+		}
+	}
+	return ev, nil
 }
 
 // Response is the wire form of a chat completion.

@@ -1,0 +1,182 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/providers/httpx"
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// readStream reads a provider's server-sent events into the job's event
+// stream as they come, and returns the whole completion. The first event
+// it writes is "meta"; began records that it was written (so the caller
+// knows whether the answer has begun: after that, a failure cannot be
+// retried or fall back).
+func (w *Worker) readStream(ctx context.Context, j *run, a reliapi.LLMProvider, model string, body io.Reader, began *bool) (*reliapi.ChatResponse, error) {
+	chat := &reliapi.ChatResponse{Role: "assistant", Model: model}
+	var content strings.Builder
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var event string
+	var data []string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+			continue
+		case strings.HasPrefix(line, "data:"):
+			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+			continue
+		case line != "":
+			continue // comments and fields we do not use
+		}
+		if len(data) == 0 {
+			event = ""
+			continue
+		}
+		ev, err := a.DecodeStreamEvent(event, []byte(strings.Join(data, "\n")))
+		event, data = "", data[:0]
+		if err != nil {
+			return nil, err
+		}
+		if ev.Model != "" {
+			chat.Model = ev.Model
+		}
+		if ev.FinishReason != "" {
+			chat.FinishReason = ev.FinishReason
+		}
+		if u := ev.Usage; u != nil {
+			if u.PromptTokens > 0 {
+				chat.Usage.PromptTokens = u.PromptTokens
+			}
+			if u.CompletionTokens > 0 {
+				chat.Usage.CompletionTokens = u.CompletionTokens
+			}
+		}
+		if (ev.Delta != "" || ev.Done) && !*began {
+			if err := w.store.AppendEvent(ctx, j.payload.JobID, jobs.EventMeta, streamMeta(j, a, chat.Model)); err != nil {
+				return nil, err
+			}
+			*began = true
+		}
+		if ev.Delta != "" {
+			content.WriteString(ev.Delta)
+			if err := w.store.AppendEvent(ctx, j.payload.JobID, jobs.EventChunk, jobs.StreamChunk{Delta: ev.Delta}); err != nil {
+				return nil, err
+			}
+		}
+		if ev.Done {
+			chat.Content = content.String()
+			chat.Usage.TotalTokens = chat.Usage.PromptTokens + chat.Usage.CompletionTokens
+			if chat.FinishReason == "" {
+				chat.FinishReason = "stop"
+			}
+			return chat, nil
+		}
+	}
+	err := sc.Err()
+	if err == nil {
+		err = io.ErrUnexpectedEOF // the provider hung up before saying it was done
+	}
+	return nil, err
+}
+
+// streamMeta is the data of the "meta" event: who answers, and what the
+// call was estimated to cost (seed §8).
+func streamMeta(j *run, a reliapi.LLMProvider, model string) jobs.StreamMeta {
+	m := jobs.StreamMeta{JobID: j.payload.JobID, Target: j.payload.Target, Provider: a.Name(), Model: model}
+	if c := j.payload.Cost; c != nil {
+		m.CostPolicyApplied = c.Policy
+		if c.Priced {
+			m.CostEstimateUSD = &c.EstimateUSD
+		}
+		m.MaxTokensReduced, m.OriginalMaxTokens = c.OriginalMaxTokens != nil, c.OriginalMaxTokens
+	}
+	return m
+}
+
+// streamAttempt is one attempt of a streamed answer. Until the answer has
+// begun a failure is like any other (retried, may fall back); after the
+// first chunk it ends the stream with UPSTREAM_STREAM_INTERRUPTED, which
+// neither retries nor falls back (the caller already has part of the
+// answer).
+func (w *Worker) streamAttempt(ctx context.Context, j *run, req httpx.Request, model string, began *bool) (*reliapi.ChatResponse, error) {
+	tg, name, adapter := j.target, j.payload.Target, j.target.llm
+	var chat *reliapi.ChatResponse
+	var whole *reliapi.HTTPResponse
+	_, err := w.limited(ctx, j, adapter.Headers, func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
+		var answer *reliapi.HTTPResponse
+		err := w.guarded(ctx, name, tg, func(ctx context.Context) error {
+			live, all, err := w.http.Stream(ctx, upstream, req)
+			if err != nil {
+				return err
+			}
+			if all != nil {
+				answer, whole = all, all
+				return nil
+			}
+			defer live.Body.Close()
+			chat, err = w.readStream(ctx, j, adapter, model, live.Body, began)
+			if err != nil && *began {
+				var coded *reliapi.Error
+				if !errors.As(err, &coded) {
+					coded = &reliapi.Error{Code: reliapi.CodeNetworkError}
+				}
+				return &reliapi.Error{
+					Code: reliapi.CodeStreamInterrupted, Message: "The upstream's streamed answer broke off after it began",
+					Source: reliapi.SourceUpstream, UpstreamStatus: http.StatusBadGateway, Err: errors.New(coded.Error()),
+				}
+			}
+			if err == nil {
+				answer = &reliapi.HTTPResponse{StatusCode: http.StatusOK}
+			}
+			return err
+		})
+		return answer, err
+	})
+	if err != nil || chat == nil {
+		// An error answer (read whole) or a failed call: the provider's
+		// message under our code.
+		_, err = decodeLLM(adapter, whole, err)
+		return nil, err
+	}
+	return chat, nil
+}
+
+// endStream writes the end of a streamed job's events: "done" with the
+// finish reason, usage, model and cost, or "error" with what went wrong.
+// Readers stop at it. It comes after the job's record is final, so a
+// reader that saw it reads the finished job; a reader that finds the job
+// finished first makes up the same end from the record.
+func (w *Worker) endStream(ctx context.Context, p tasks.Payload, res *reliapi.Result) {
+	if p.LLM == nil || !p.LLM.Stream {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	var chat reliapi.ChatResponse
+	var err error
+	if res.Error == nil && json.Unmarshal(res.Data, &chat) == nil {
+		err = w.store.AppendEvent(ctx, p.JobID, jobs.EventDone, jobs.StreamDone{
+			FinishReason: chat.FinishReason, Usage: chat.Usage, Model: chat.Model, CostUSD: res.Meta.CostUSD,
+		})
+	} else {
+		e := res.Error
+		if e == nil {
+			e = reliapi.Errorf(reliapi.CodeInternal, "Internal error while streaming")
+		}
+		err = w.store.AppendEvent(ctx, p.JobID, jobs.EventError, e)
+	}
+	if err != nil {
+		w.log.Error("ending a job's event stream", "job_id", p.JobID, "error", err)
+	}
+}
