@@ -137,13 +137,17 @@ func streamBody(target, message string) map[string]any {
 
 // TestStreamSeedFormat: /v1/proxy/llm with stream: true answers meta, the
 // chunks as the provider writes them, and done with usage and cost, from
-// both wire formats.
+// every provider.
 func TestStreamSeedFormat(t *testing.T) {
 	t.Parallel()
 	s, fake := llmStack(t)
-	for _, target := range []string{"oai", "ant"} {
+	for _, target := range []string{"oai", "ant", "mis"} {
 		before := fake.Calls()
-		events := s.openStream("/v1/proxy/llm", streamBody(target, "one two three")).rest()
+		body := streamBody(target, "one two three")
+		if target == "mis" {
+			body["model"] = "mistral-small-latest"
+		}
+		events := s.openStream("/v1/proxy/llm", body).rest()
 		if got := types(events); got != "meta,chunk,chunk,chunk,chunk,done" {
 			t.Fatalf("%s: events %s", target, got)
 		}

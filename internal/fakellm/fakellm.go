@@ -39,8 +39,8 @@ type Server struct {
 // /mistral/v1/chat/completions; anything under /down/ answers 503.
 func New() *Server {
 	s := &Server{mux: http.NewServeMux()}
-	s.mux.HandleFunc("POST /openai/v1/chat/completions", s.openAI("chatcmpl-"))
-	s.mux.HandleFunc("POST /mistral/v1/chat/completions", s.openAI("cmpl-"))
+	s.mux.HandleFunc("POST /openai/v1/chat/completions", s.openAI(false))
+	s.mux.HandleFunc("POST /mistral/v1/chat/completions", s.openAI(true))
 	s.mux.HandleFunc("POST /anthropic/v1/messages", s.anthropic)
 	// A provider that is down: every call answers 503.
 	s.mux.HandleFunc("POST /down/", func(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +168,14 @@ func streamPieces(r *http.Request, reply string, send func(piece string) bool) b
 	return true
 }
 
-func (s *Server) openAI(idPrefix string) http.HandlerFunc {
+// openAI serves OpenAI's chat API, or Mistral's: the same wire format,
+// except that Mistral refuses stream_options and puts usage in its last
+// chunk unasked.
+func (s *Server) openAI(mistral bool) http.HandlerFunc {
+	idPrefix := "chatcmpl-"
+	if mistral {
+		idPrefix = "cmpl-"
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		oaError := func(status int, msg, typ string) {
 			writeJSON(w, status, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}})
@@ -188,6 +195,10 @@ func (s *Server) openAI(idPrefix string) http.HandlerFunc {
 		}
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || req.Model == "" || len(req.Messages) == 0 {
 			oaError(400, "'model' and 'messages' are required properties", "invalid_request_error")
+			return
+		}
+		if mistral && req.StreamOptions != nil {
+			oaError(422, "stream_options: Extra inputs are not permitted", "invalid_request_error")
 			return
 		}
 		status, echo := steer(r, req.Messages)
@@ -217,10 +228,15 @@ func (s *Server) openAI(idPrefix string) http.HandlerFunc {
 			if !streamPieces(r, reply, func(p string) bool { return sse(w, r, "", chunk(map[string]any{"content": p}, nil)) }) {
 				return
 			}
-			sse(w, r, "", chunk(map[string]any{}, finish))
+			usage := map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+			last := chunk(map[string]any{}, finish)
+			if mistral {
+				last["usage"] = usage
+			}
+			sse(w, r, "", last)
 			if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 				sse(w, r, "", map[string]any{"id": id, "object": "chat.completion.chunk", "created": time.Now().Unix(), "model": req.Model,
-					"choices": []any{}, "usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
+					"choices": []any{}, "usage": usage})
 			}
 			sse(w, r, "", "[DONE]")
 			return

@@ -183,7 +183,20 @@ func (Adapter) DecodeStreamEvent(event string, data []byte) (reliapi.StreamEvent
 	case "message_stop":
 		return reliapi.StreamEvent{Done: true}, nil
 	case "error":
-		return reliapi.StreamEvent{}, reliapi.UpstreamError(529, e.Error.Message, map[string]any{"type": e.Error.Type})
+		status, ok := streamErrorStatus[e.Error.Type]
+		if !ok {
+			status = http.StatusInternalServerError
+		}
+		return reliapi.StreamEvent{}, reliapi.UpstreamError(status, e.Error.Message, map[string]any{"type": e.Error.Type})
 	}
 	return reliapi.StreamEvent{}, nil
+}
+
+// streamErrorStatus is the HTTP status each error type sent in a stream
+// stands for (Anthropic's errors page).
+var streamErrorStatus = map[string]int{
+	"invalid_request_error": http.StatusBadRequest,
+	"rate_limit_error":      http.StatusTooManyRequests,
+	"api_error":             http.StatusInternalServerError,
+	"overloaded_error":      529,
 }

@@ -1,7 +1,10 @@
 package anthropic_test
 
 import (
+	"cmp"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/reliapi/reliapi"
@@ -89,5 +92,65 @@ func TestDecodeError(t *testing.T) {
 		if e.Code != tt.code || e.Message != tt.message || e.UpstreamStatus != tt.status {
 			t.Errorf("%d: got %+v", tt.status, e)
 		}
+	}
+}
+
+// A streamed answer as the Messages API sends it.
+const stream = `event: message_start
+data: {"type": "message_start", "message": {"id": "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", "type": "message", "role": "assistant", "content": [], "model": "claude-3-5-haiku-20241022", "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 25, "output_tokens": 1}}}
+
+event: content_block_start
+data: {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+
+event: ping
+data: {"type": "ping"}
+
+event: content_block_delta
+data: {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}
+
+event: content_block_delta
+data: {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}}
+
+event: content_block_stop
+data: {"type": "content_block_stop", "index": 0}
+
+event: message_delta
+data: {"type": "message_delta", "delta": {"stop_reason": "max_tokens", "stop_sequence": null}, "usage": {"output_tokens": 15}}
+
+event: message_stop
+data: {"type": "message_stop"}`
+
+func TestDecodeStreamEvent(t *testing.T) {
+	t.Parallel()
+	var text, model, finish string
+	var usage reliapi.Usage
+	done := false
+	for _, block := range strings.Split(stream, "\n\n") {
+		event, data, _ := strings.Cut(block, "\n")
+		ev, err := anthropic.Adapter{}.DecodeStreamEvent(strings.TrimPrefix(event, "event: "), []byte(strings.TrimPrefix(data, "data: ")))
+		if err != nil {
+			t.Fatalf("%s: %v", event, err)
+		}
+		if done {
+			t.Fatalf("event after the end: %s", event)
+		}
+		text += ev.Delta
+		model = cmp.Or(ev.Model, model)
+		finish = cmp.Or(ev.FinishReason, finish)
+		if ev.Usage != nil {
+			usage.PromptTokens = cmp.Or(ev.Usage.PromptTokens, usage.PromptTokens)
+			usage.CompletionTokens = cmp.Or(ev.Usage.CompletionTokens, usage.CompletionTokens)
+		}
+		done = ev.Done
+	}
+	if text != "Hello!" || model != "claude-3-5-haiku-20241022" || finish != "length" || !done ||
+		usage != (reliapi.Usage{PromptTokens: 25, CompletionTokens: 15}) {
+		t.Fatalf("text %q model %q finish %q done %v usage %+v", text, model, finish, done, usage)
+	}
+
+	_, err := anthropic.Adapter{}.DecodeStreamEvent("error", []byte(`{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}`))
+	var e *reliapi.Error
+	if !errors.As(err, &e) || e.Code != reliapi.CodeServerError || e.UpstreamStatus != 529 || e.Message != "Overloaded" {
+		t.Fatalf("error event: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -221,5 +222,72 @@ func TestParseRetryAfter(t *testing.T) {
 		if got := httpx.ParseRetryAfter(tt.in, now); got != tt.want {
 			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestStream: a 2xx answer comes back open and is read as it arrives,
+// however long it takes in all, as long as it never stays silent longer
+// than the target's timeout; then the read fails with TIMEOUT. An error
+// answer is read whole and coded like Do's.
+func TestStream(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	stall := make(chan struct{})
+	t.Cleanup(func() { close(stall) })
+	tg := target(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("mode") {
+		case "fail":
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(503)
+			w.Write([]byte(`{"error":"down"}`))
+			return
+		case "stall":
+			w.Write([]byte("data: first\n\n"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-stall:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		// Four pieces 0.1 s apart: 0.4 s in all, longer than the timeout.
+		for i := range 4 {
+			if i > 0 {
+				time.Sleep(timeout / 3)
+			}
+			w.Write([]byte("data: piece\n\n"))
+			w.(http.Flusher).Flush()
+		}
+	})
+	tg.Timeout = timeout
+	c := httpx.New(httpx.Config{})
+	stream := func(mode string) (*http.Response, *reliapi.HTTPResponse, error) {
+		return c.Stream(context.Background(), tg, httpx.Request{Method: "GET", Path: "/", Query: url.Values{"mode": {mode}}})
+	}
+
+	live, whole, err := stream("slow")
+	if err != nil || whole != nil {
+		t.Fatalf("slow stream: %v %v", whole, err)
+	}
+	body, err := io.ReadAll(live.Body)
+	live.Body.Close()
+	if err != nil || strings.Count(string(body), "piece") != 4 {
+		t.Fatalf("slow stream: %q %v", body, err)
+	}
+
+	live, _, err = stream("stall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(live.Body)
+	live.Body.Close()
+	var e *reliapi.Error
+	if !errors.As(err, &e) || e.Code != reliapi.CodeTimeout || reliapi.Classify(err) != reliapi.ClassTimeout {
+		t.Fatalf("stalled stream: %v", err)
+	}
+
+	live, _, err = stream("fail")
+	if live != nil || !errors.As(err, &e) || e.Code != reliapi.CodeServerError || e.UpstreamStatus != 503 || e.RetryAfter != time.Second {
+		t.Fatalf("failed stream: %v %v", live, err)
 	}
 }

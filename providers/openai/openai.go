@@ -55,14 +55,17 @@ type StreamOptions struct {
 	IncludeUsage bool `json:"include_usage"`
 }
 
-// EncodeRequest implements reliapi.LLMProvider. A streamed request asks
-// for the usage chunk, so streamed calls are priced like the others.
-func (Adapter) EncodeRequest(r reliapi.ChatRequest) ([]byte, error) {
+// EncodeRequest implements reliapi.LLMProvider. A streamed request to
+// OpenAI asks for the usage chunk, so streamed calls are priced like the
+// others.
+func (a Adapter) EncodeRequest(r reliapi.ChatRequest) ([]byte, error) {
 	req := Request{
 		Model: r.Model, Messages: r.Messages, MaxTokens: r.MaxTokens,
 		Temperature: r.Temperature, TopP: r.TopP, Stop: r.Stop, Stream: r.Stream,
 	}
-	if r.Stream {
+	// Mistral sends usage in its last chunk unasked, and refuses
+	// stream_options (422 extra_forbidden).
+	if r.Stream && a.Name() == reliapi.ProviderOpenAI {
 		req.StreamOptions = &StreamOptions{IncludeUsage: true}
 	}
 	return json.Marshal(req)
@@ -78,10 +81,16 @@ type Chunk struct {
 		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *reliapi.Usage `json:"usage"`
+	// Error is set on an error sent in the stream.
+	Error *struct {
+		Message string `json:"message"`
+		Type    string `json:"type"`
+	} `json:"error"`
 }
 
 // DecodeStreamEvent implements reliapi.LLMProvider: "data: {chunk}"
-// events, then "data: [DONE]".
+// events, then "data: [DONE]"; an error in the stream is
+// "data: {"error": {...}}".
 func (Adapter) DecodeStreamEvent(_ string, data []byte) (reliapi.StreamEvent, error) {
 	if string(data) == "[DONE]" {
 		return reliapi.StreamEvent{Done: true}, nil
@@ -89,6 +98,9 @@ func (Adapter) DecodeStreamEvent(_ string, data []byte) (reliapi.StreamEvent, er
 	var c Chunk
 	if err := json.Unmarshal(data, &c); err != nil {
 		return reliapi.StreamEvent{}, fmt.Errorf("decoding chunk: %w", err)
+	}
+	if c.Error != nil {
+		return reliapi.StreamEvent{}, reliapi.UpstreamError(http.StatusInternalServerError, c.Error.Message, map[string]any{"type": c.Error.Type})
 	}
 	ev := reliapi.StreamEvent{Model: c.Model, Usage: c.Usage}
 	if len(c.Choices) > 0 {

@@ -1,8 +1,11 @@
 package openai_test
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/reliapi/reliapi"
@@ -95,5 +98,63 @@ func TestDecodeError(t *testing.T) {
 	e := openai.Adapter{}.DecodeError(401, nil, []byte(tests[0].body))
 	if b, _ := json.Marshal(e.Details); string(b) != `{"code":"invalid_api_key","type":"invalid_request_error"}` {
 		t.Errorf("details = %s", b)
+	}
+}
+
+// A streamed answer as the API sends it with stream_options.include_usage.
+const stream = `data: {"id":"chatcmpl-BX","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_0165350ed5","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-BX","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_0165350ed5","choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-BX","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_0165350ed5","choices":[{"index":0,"delta":{"content":"!"},"logprobs":null,"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-BX","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_0165350ed5","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}
+
+data: {"id":"chatcmpl-BX","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_0165350ed5","choices":[],"usage":{"prompt_tokens":19,"completion_tokens":2,"total_tokens":21}}
+
+data: [DONE]`
+
+func TestDecodeStreamEvent(t *testing.T) {
+	t.Parallel()
+	var text, model, finish string
+	var usage *reliapi.Usage
+	done := false
+	for _, block := range strings.Split(stream, "\n\n") {
+		ev, err := openai.Adapter{}.DecodeStreamEvent("", []byte(strings.TrimPrefix(block, "data: ")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			t.Fatal("event after [DONE]")
+		}
+		text, model, finish = text+ev.Delta, cmp.Or(ev.Model, model), cmp.Or(ev.FinishReason, finish)
+		if ev.Usage != nil {
+			usage = ev.Usage
+		}
+		done = ev.Done
+	}
+	if text != "Hello!" || model != "gpt-4o-mini-2024-07-18" || finish != "stop" || !done || usage == nil || usage.CompletionTokens != 2 {
+		t.Fatalf("text %q model %q finish %q done %v usage %+v", text, model, finish, done, usage)
+	}
+
+	_, err := openai.Adapter{}.DecodeStreamEvent("", []byte(`{"error":{"message":"The server had an error while processing your request.","type":"server_error"}}`))
+	var e *reliapi.Error
+	if !errors.As(err, &e) || e.Code != reliapi.CodeServerError || !strings.HasPrefix(e.Message, "The server had an error") {
+		t.Fatalf("error in the stream: %v", err)
+	}
+}
+
+// TestEncodeStreamRequest: OpenAI is asked for the usage chunk; Mistral,
+// which refuses stream_options, is not (it sends usage unasked).
+func TestEncodeStreamRequest(t *testing.T) {
+	t.Parallel()
+	r := reliapi.ChatRequest{Model: "m", Messages: []reliapi.Message{{Role: "user", Content: "Hi"}}, Stream: true}
+	body, _ := openai.Adapter{}.EncodeRequest(r)
+	if !strings.HasSuffix(string(body), `"stream":true,"stream_options":{"include_usage":true}}`) {
+		t.Errorf("openai: %s", body)
+	}
+	body, _ = openai.Adapter{ProviderName: reliapi.ProviderMistral}.EncodeRequest(r)
+	if !strings.HasSuffix(string(body), `"stream":true}`) {
+		t.Errorf("mistral: %s", body)
 	}
 }
