@@ -26,7 +26,7 @@ var allowedImports = map[string][]string{
 	"internal/httpbin": {},
 	"internal/fakellm": {},
 	"internal/testenv": {"", "internal/httpbin"},
-	"internal/bench":   {"", "internal/testenv", "api", "worker", "config", "tasks"},
+	"internal/bench":   {"", "internal/testenv", "internal/fakellm", "api", "worker", "config", "tasks"},
 }
 
 // stdlibOnly packages may import nothing outside the standard library and

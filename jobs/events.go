@@ -70,13 +70,16 @@ func (e Event) Terminal() bool { return e.Type == EventDone || e.Type == EventEr
 // AppendEvent adds an event to a job's stream. The stream lives as long as
 // job records do.
 func (s *Store) AppendEvent(ctx context.Context, id, typ string, data any) error {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return fmt.Errorf("job events: %w", err)
-	}
+	return s.AppendEvents(ctx, id, NewEvent("", typ, data))
+}
+
+// AppendEvents adds events to a job's stream in one round trip.
+func (s *Store) AppendEvents(ctx context.Context, id string, events ...Event) error {
 	key := eventsKey(id)
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{"t", typ, "d", raw}})
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, e := range events {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{"t", e.Type, "d", []byte(e.Data)}})
+		}
 		p.Expire(ctx, key, s.cfg.Retention)
 		return nil
 	})

@@ -62,17 +62,19 @@ func (w *Worker) readStream(ctx context.Context, j *run, a reliapi.LLMProvider, 
 				chat.Usage.CompletionTokens = u.CompletionTokens
 			}
 		}
+		var out []jobs.Event
 		if (ev.Delta != "" || ev.Done) && !*began {
-			if err := w.store.AppendEvent(ctx, j.payload.JobID, jobs.EventMeta, streamMeta(j, a, chat.Model)); err != nil {
-				return nil, err
-			}
-			*began = true
+			out = append(out, jobs.NewEvent("", jobs.EventMeta, streamMeta(j, a, chat.Model)))
 		}
 		if ev.Delta != "" {
 			content.WriteString(ev.Delta)
-			if err := w.store.AppendEvent(ctx, j.payload.JobID, jobs.EventChunk, jobs.StreamChunk{Delta: ev.Delta}); err != nil {
+			out = append(out, jobs.NewEvent("", jobs.EventChunk, jobs.StreamChunk{Delta: ev.Delta}))
+		}
+		if len(out) > 0 {
+			if err := w.store.AppendEvents(ctx, j.payload.JobID, out...); err != nil {
 				return nil, err
 			}
+			*began = true
 		}
 		if ev.Done {
 			chat.Content = content.String()

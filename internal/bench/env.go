@@ -27,6 +27,7 @@ type env struct {
 	redis    *testenv.Redis
 	rdb      *redis.Client // the bench's own connection, for INFO
 	upstream *upstream
+	llm      *fakeProvider
 	api      *proc
 	worker   *proc
 	apiURL   string
@@ -63,6 +64,10 @@ func setup(ctx context.Context, o options) (e *env, err error) {
 		return e, err
 	}
 	e.defer_(e.upstream.close)
+	if e.llm, err = startFakeProvider(); err != nil {
+		return e, err
+	}
+	e.defer_(e.llm.close)
 
 	buildStart := time.Now()
 	bin := filepath.Join(e.dir, "reliapi")
@@ -72,7 +77,7 @@ func setup(ctx context.Context, o options) (e *env, err error) {
 	}
 	e.rep.buildTime = time.Since(buildStart)
 
-	e.rep.config = configYAML(e.upstream.url, o)
+	e.rep.config = configYAML(e.upstream.url, e.llm.url, o)
 	cfgPath := filepath.Join(e.dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(e.rep.config), 0o600); err != nil {
 		return e, err
@@ -101,6 +106,7 @@ func (e *env) startReliAPI(ctx context.Context, bin, cfgPath string) error {
 		"REDIS_URL="+e.redis.URL(),
 		"LOG_LEVEL=error",
 		"RELIAPI_CONFIG="+cfgPath,
+		llmKeyEnv+"=sk-bench",
 	)
 	if e.api, err = startProc("api", bin, childEnv, "api", "--listen", addr); err != nil {
 		return err
@@ -149,10 +155,11 @@ func (e *env) apiReady(ctx context.Context) error {
 	return nil
 }
 
-// configYAML is config.example.yaml's shape with one target, "bench", on the
-// local upstream. Caching is off so that every call reaches the worker and
-// the upstream, which is what is measured.
-func configYAML(upstreamURL string, o options) string {
+// configYAML is config.example.yaml's shape with a target, "bench", on the
+// local upstream, "cached" for the cache phase, and "llm" on the fake
+// OpenAI provider. Caching is off on the others so that every call reaches
+// the worker and the upstream, which is what is measured.
+func configYAML(upstreamURL, llmURL string, o options) string {
 	return fmt.Sprintf(`server:
   sync_timeout: 30s
   max_wait: 60s
@@ -177,7 +184,11 @@ targets:
     base_url: %q
     cache:
       ttl_s: 3600
-`, o.concurrency, o.checkInterval, upstreamURL, upstreamURL)
+  llm:
+    base_url: %q
+    llm: {provider: openai, default_model: gpt-4o-mini}
+    auth: {type: bearer_env, env_var: %s}
+`, o.concurrency, o.checkInterval, upstreamURL, upstreamURL, llmURL+"/openai/v1", llmKeyEnv)
 }
 
 // defer_ registers f to run when the environment closes.

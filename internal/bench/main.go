@@ -5,7 +5,9 @@
 //     directly, at concurrency 1 and 32;
 //   - asynchronous job throughput through api + worker, next to raw asynq on
 //     the same Redis with the same worker settings;
-//   - how many Redis commands one synchronous call costs.
+//   - how many Redis commands one synchronous call costs;
+//   - the latency an LLM call, and the first piece of a streamed one, adds
+//     over calling the (fake) provider directly.
 //
 // It starts everything it needs (a private redis-server, a local upstream,
 // one `reliapi api` and one `reliapi worker` process) and stops it all on
@@ -35,6 +37,7 @@ type options struct {
 	concurrency   int           // worker.concurrency, also raw asynq's
 	checkInterval time.Duration // worker.task_check_interval, also raw asynq's
 	cmdRequests   int           // sync requests for the Redis commands count
+	llmN          int           // measured LLM calls of each kind
 	idleWindow    time.Duration // how long idle Redis traffic is measured
 	timeout       time.Duration // bound on the whole run
 }
@@ -49,10 +52,11 @@ func main() {
 	flag.IntVar(&o.concurrency, "worker-concurrency", 64, "worker.concurrency, also used by the raw asynq server")
 	flag.DurationVar(&o.checkInterval, "task-check-interval", time.Millisecond, "worker.task_check_interval, also used by the raw asynq server")
 	flag.IntVar(&o.cmdRequests, "cmd-requests", 500, "sync requests (concurrency 1) used to count Redis commands per request")
+	flag.IntVar(&o.llmN, "llm-n", 500, "measured LLM calls of each kind at concurrency 1 (direct and proxy each)")
 	flag.DurationVar(&o.idleWindow, "idle-window", time.Second, "how long idle Redis commands are counted before the commands batch")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.Parse()
-	if min(o.warmup, o.n1, o.n32, o.jobs, o.submitConc, o.concurrency, o.cmdRequests) < 1 || o.checkInterval <= 0 || o.idleWindow <= 0 {
+	if min(o.warmup, o.n1, o.n32, o.jobs, o.submitConc, o.concurrency, o.cmdRequests, o.llmN) < 1 || o.checkInterval <= 0 || o.idleWindow <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: every count, interval and window must be positive")
 		os.Exit(2)
 	}
@@ -128,6 +132,10 @@ func (e *env) run(ctx context.Context, o options, progress printer) error {
 	e.rep.cmds = cmds
 	progress("response cache: %d hits and %d uncached calls at concurrency 32", o.n32, o.n32)
 	if e.rep.cache, err = e.measureCache(ctx, o.n32, 32, cmds.idlePerSec); err != nil {
+		return err
+	}
+	progress("llm: %d completions and %d streams, direct and through reliapi", o.llmN, o.llmN)
+	if e.rep.llm, err = e.measureLLM(ctx, o.llmN, max(1, o.warmup/10)); err != nil {
 		return err
 	}
 	progress("tracing one sync call with MONITOR")

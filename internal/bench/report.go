@@ -24,6 +24,7 @@ type report struct {
 	ours, raw, rawHTTP asyncResult
 	cmds               cmdResult
 	cache              cacheResult
+	llm                llmResult
 	trace              []traceStep
 }
 
@@ -83,6 +84,7 @@ func (r *report) print(w io.Writer) {
 	r.printCommands(p)
 	r.printTrace(p)
 	r.printCache(p)
+	r.printLLM(p)
 }
 
 func (r *report) printSetup(p printer) {
@@ -96,9 +98,9 @@ func (r *report) printSetup(p printer) {
 	p("| Go | %s |", m.goVersion)
 	p("| Redis | redis-server %s, private instance on a free 127.0.0.1 port, persistence off |", m.redisVersion)
 	p("| Processes | 1 × `reliapi api`, 1 × `reliapi worker` (LOG_LEVEL=error); upstream, load generator and raw asynq server inside the bench process |")
-	p("| Upstream | local `net/http` server, GET /get answers %d bytes of JSON at once |", len(upstreamBody))
-	p("| Flags | warmup %d, n1 %d, n32 %d, jobs %d, submit-concurrency %d, worker-concurrency %d, task-check-interval %v, cmd-requests %d |",
-		o.warmup, o.n1, o.n32, o.jobs, o.submitConc, o.concurrency, o.checkInterval, o.cmdRequests)
+	p("| Upstream | local `net/http` server, GET /get answers %d bytes of JSON at once; LLM: internal/fakellm's OpenAI API, answering at once |", len(upstreamBody))
+	p("| Flags | warmup %d, n1 %d, n32 %d, jobs %d, submit-concurrency %d, worker-concurrency %d, task-check-interval %v, cmd-requests %d, llm-n %d |",
+		o.warmup, o.n1, o.n32, o.jobs, o.submitConc, o.concurrency, o.checkInterval, o.cmdRequests, o.llmN)
 	p("| Run | reliapi built in %.1f s; whole run %.1f s |", r.buildTime.Seconds(), r.total.Seconds())
 	p("")
 	p("Config (written to a temporary file, passed as RELIAPI_CONFIG):")
