@@ -2,6 +2,7 @@ package reliapi
 
 import (
 	"encoding/json"
+	"net/http"
 	"time"
 )
 
@@ -106,4 +107,14 @@ type HTTPResponse struct {
 	StatusCode int               `json:"status_code"`
 	Headers    map[string]string `json:"headers"`
 	Body       json.RawMessage   `json:"body"`
+}
+
+// Header is the answer's headers as an http.Header (Headers' names are in
+// canonical form already).
+func (r *HTTPResponse) Header() http.Header {
+	h := make(http.Header, len(r.Headers))
+	for k, v := range r.Headers {
+		h[k] = []string{v}
+	}
+	return h
 }

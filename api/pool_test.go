@@ -209,3 +209,38 @@ func TestRateLimitPastTheDeadlineIs429(t *testing.T) {
 		t.Fatalf("upstream calls = %d, want 1", n)
 	}
 }
+
+// TestExhaustedKeyRests: a key whose answer says its window is used up
+// (x-ratelimit-remaining-requests: 0) rests until the window resets, so
+// the next calls go to the other key instead of drawing a 429.
+func TestExhaustedKeyRests(t *testing.T) {
+	t.Parallel()
+	s := poolStack(t, `    keys:
+      - {id: a, api_key: "env:A"}
+      - {id: b, api_key: "env:B"}`, "", map[string]string{"A": "sk-a", "B": "sk-b"})
+	up := &keyedUpstream{}
+	keyed := up.handler(nil)
+	s.upstream.Handle("/keyed", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer sk-a" {
+			w.Header().Set("X-Ratelimit-Remaining-Requests", "0")
+			w.Header().Set("X-Ratelimit-Reset-Requests", "1m0s")
+		}
+		keyed(w, r)
+	})
+	for range 5 {
+		if r := s.pooled(); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+	}
+	var keys []string
+	for _, c := range up.used() {
+		keys = append(keys, c.key)
+	}
+	if strings.Join(keys, ",") != "sk-a,sk-b,sk-b,sk-b,sk-b" {
+		t.Fatalf("keys used: %v", keys)
+	}
+	targets := s.do("GET", "/v1/targets", nil)
+	if !strings.Contains(string(targets.raw), `"id":"a","status":"cooling"`) {
+		t.Fatalf("targets: %s", targets.raw)
+	}
+}

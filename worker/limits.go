@@ -180,11 +180,17 @@ func (w *Worker) release(ctx context.Context, j *run, lease keypool.Lease, o key
 	}
 }
 
-// keyOutcome is what a call's answer says about the key it used.
+// keyOutcome is what a call's answer says about the key it used. A good
+// answer whose rate-limit headers report a window used up rests the key
+// until it resets, so the next call goes to another key instead of
+// drawing a 429.
 func keyOutcome(resp *reliapi.HTTPResponse, err error) (keypool.Outcome, time.Duration) {
 	if err == nil {
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			return keypool.Unauthorized, 0
+		}
+		if rest := httpx.RateLimitReset(resp.Header(), time.Now()); rest > 0 {
+			return keypool.Exhausted, rest
 		}
 		return keypool.OK, 0
 	}

@@ -139,7 +139,8 @@ func (w *Worker) streamAttempt(ctx context.Context, j *run, req httpx.Request, m
 				}
 			}
 			if err == nil {
-				answer = &reliapi.HTTPResponse{StatusCode: http.StatusOK}
+				// Headers only: what the key pool reads (rate-limit windows).
+				answer = &reliapi.HTTPResponse{StatusCode: live.StatusCode, Headers: httpx.Headers(live.Header)}
 			}
 			return err
 		})

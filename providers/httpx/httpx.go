@@ -223,22 +223,32 @@ func (c *Client) answer(parent, attempt context.Context, t Target, resp *http.Re
 		if resp.StatusCode < 500 {
 			code = reliapi.CodeClientError
 		}
+		retryAfter := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		if retryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
+			// No Retry-After: the exhausted window's reset says the same.
+			retryAfter = RateLimitReset(resp.Header, time.Now())
+		}
 		return nil, &reliapi.Error{
 			Code:           code,
 			Message:        fmt.Sprintf("Upstream returned %d", resp.StatusCode),
 			Retryable:      true,
 			Source:         reliapi.SourceUpstream,
 			UpstreamStatus: resp.StatusCode,
-			RetryAfter:     ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			RetryAfter:     retryAfter,
 			Details:        map[string]any{"body": decodeBody(raw)},
 		}
 	}
-	removeHopByHop(resp.Header)
-	headers := make(map[string]string, len(resp.Header))
-	for k, vs := range resp.Header {
-		headers[k] = strings.Join(vs, ", ")
+	return &reliapi.HTTPResponse{StatusCode: resp.StatusCode, Headers: Headers(resp.Header), Body: decodeBody(raw)}, nil
+}
+
+// Headers is an answer's end-to-end headers as one string each.
+func Headers(h http.Header) map[string]string {
+	removeHopByHop(h)
+	out := make(map[string]string, len(h))
+	for k, vs := range h {
+		out[k] = strings.Join(vs, ", ")
 	}
-	return &reliapi.HTTPResponse{StatusCode: resp.StatusCode, Headers: headers, Body: decodeBody(raw)}, nil
+	return out
 }
 
 // transportError maps a failure to reach the upstream or read its answer.
@@ -337,4 +347,57 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// maxRateLimitRest bounds the rest read from rate-limit headers.
+const maxRateLimitRest = 24 * time.Hour
+
+// RateLimitReset reads an answer's rate-limit headers and returns how long
+// until the key's exhausted window resets: 0 when no window reports zero
+// remaining (or none is reported). It understands the families providers
+// send, pairing each window's remaining count with its reset:
+//
+//	X-Ratelimit-Remaining-<w> / X-Ratelimit-Reset-<w>  OpenAI, Mistral; reset a duration ("6m0s", "20ms") or seconds
+//	Anthropic-Ratelimit-<w>-Remaining / -Reset         Anthropic; reset an RFC 3339 time
+//	Ratelimit-Remaining / Ratelimit-Reset              IETF draft; reset in seconds
+//
+// When several windows are exhausted the longest reset wins.
+func RateLimitReset(h http.Header, now time.Time) time.Duration {
+	var rest time.Duration
+	exhausted := func(remaining, reset string) {
+		n, err := strconv.ParseFloat(strings.TrimSpace(remaining), 64)
+		if err != nil || n > 0 {
+			return
+		}
+		if d := parseReset(reset, now); d > rest {
+			rest = d
+		}
+	}
+	for name, v := range h {
+		if len(v) == 0 {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, "X-Ratelimit-Remaining-"):
+			exhausted(v[0], h.Get("X-Ratelimit-Reset-"+strings.TrimPrefix(name, "X-Ratelimit-Remaining-")))
+		case strings.HasPrefix(name, "Anthropic-Ratelimit-") && strings.HasSuffix(name, "-Remaining"):
+			exhausted(v[0], h.Get(strings.TrimSuffix(name, "-Remaining")+"-Reset"))
+		case name == "Ratelimit-Remaining":
+			exhausted(v[0], h.Get("Ratelimit-Reset"))
+		}
+	}
+	return min(rest, maxRateLimitRest)
+}
+
+// parseReset reads a window's reset: a duration ("1m30s", "20ms"), a
+// number of seconds, or a time (RFC 3339 or HTTP date).
+func parseReset(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return max(0, t.Sub(now))
+	}
+	return ParseRetryAfter(v, now)
 }

@@ -291,3 +291,51 @@ func TestStream(t *testing.T) {
 		t.Fatalf("failed stream: %v %v", live, err)
 	}
 }
+
+func TestRateLimitReset(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		headers map[string]string
+		want    time.Duration
+	}{
+		{"openai, requests left", map[string]string{
+			"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "59", "x-ratelimit-reset-requests": "1s",
+			"x-ratelimit-remaining-tokens": "149984", "x-ratelimit-reset-tokens": "6m0s"}, 0},
+		{"openai, requests used up", map[string]string{
+			"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m30.5s",
+			"x-ratelimit-remaining-tokens": "149984", "x-ratelimit-reset-tokens": "6m0s"}, 90500 * time.Millisecond},
+		{"openai, both used up: the longer", map[string]string{
+			"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20ms",
+			"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"}, 6 * time.Minute},
+		{"anthropic", map[string]string{
+			"anthropic-ratelimit-requests-remaining": "0", "anthropic-ratelimit-requests-reset": "2026-11-27T12:00:42Z",
+			"anthropic-ratelimit-tokens-remaining": "1000", "anthropic-ratelimit-tokens-reset": "2026-11-27T12:05:00Z"}, 42 * time.Second},
+		{"ietf draft", map[string]string{"ratelimit-limit": "100", "ratelimit-remaining": "0", "ratelimit-reset": "7"}, 7 * time.Second},
+		{"used up, reset unreadable", map[string]string{"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "soon"}, 0},
+		{"reset capped", map[string]string{"ratelimit-remaining": "0", "ratelimit-reset": "99999999"}, 24 * time.Hour},
+		{"none", map[string]string{"content-type": "application/json"}, 0},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		for k, v := range tt.headers {
+			h.Set(k, v)
+		}
+		if got := httpx.RateLimitReset(h, now); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+
+	// A 429 without Retry-After waits for the exhausted window instead.
+	tg := target(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Ratelimit-Remaining-Requests", "0")
+		w.Header().Set("X-Ratelimit-Reset-Requests", "3s")
+		w.WriteHeader(429)
+	})
+	_, err := httpx.New(httpx.Config{}).Do(context.Background(), tg, httpx.Request{Method: "GET", Path: "/"})
+	var e *reliapi.Error
+	if !errors.As(err, &e) || e.RetryAfter != 3*time.Second {
+		t.Fatalf("429 without Retry-After: %v", err)
+	}
+}

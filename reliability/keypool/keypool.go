@@ -123,6 +123,7 @@ const (
 	OK           Outcome = "ok"           // the key works (any answer but the ones below)
 	Failed       Outcome = "error"        // 5xx, network: not the key's fault, but counted
 	RateLimited  Outcome = "rate_limited" // 429: rest the key
+	Exhausted    Outcome = "exhausted"    // a good answer whose rate-limit headers say the key's window is used up: rest it, not counted as an error
 	Unauthorized Outcome = "unauthorized" // 401 or 403: quarantine the key
 	Unused       Outcome = "unused"       // no call was made with the lease
 )
@@ -137,8 +138,9 @@ const (
 	Quarantined Status = "quarantined"
 )
 
-// Release ends a lease with its call's outcome; retryAfter (from a 429)
-// sets how long the key rests, else the pool's cooldown. It returns the
+// Release ends a lease with its call's outcome; for RateLimited and
+// Exhausted, retryAfter (a 429's Retry-After, the window's reset) sets how
+// long the key rests, else the pool's cooldown. It returns the
 // key's status afterwards.
 func (p *Pool) Release(ctx context.Context, l Lease, o Outcome, retryAfter time.Duration) (Status, error) {
 	rest := p.s.Cooldown

@@ -116,6 +116,24 @@ func TestRateLimitedKeyRests(t *testing.T) {
 	}
 }
 
+// TestExhaustedKeyRests: a good answer whose window is used up rests the
+// key until the window resets, without counting as an error.
+func TestExhaustedKeyRests(t *testing.T) {
+	t.Parallel()
+	p, _ := newPool(t, keypool.Settings{}, keypool.Key{ID: "k1"}, keypool.Key{ID: "k2"})
+	ctx := t.Context()
+	if st, err := p.Release(ctx, pick(t, p), keypool.Exhausted, 20*time.Second); st != keypool.Cooling || err != nil {
+		t.Fatalf("Release = %s, %v", st, err)
+	}
+	if got := pick(t, p); got.KeyID != "k2" {
+		t.Fatalf("an exhausted key was picked: %s", got.KeyID)
+	}
+	st, _ := p.Statuses(ctx)
+	if st[0].Status != keypool.Cooling || st[0].RestsFor <= 19*time.Second || st[0].ErrorRate != 0 {
+		t.Fatalf("status of k1: %+v", st[0])
+	}
+}
+
 func TestOnlyRestingKeysLeft(t *testing.T) {
 	t.Parallel()
 	p, _ := newPool(t, keypool.Settings{}, keypool.Key{ID: "k1"})

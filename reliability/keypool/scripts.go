@@ -58,8 +58,8 @@ return {'ok', id, bestProbe}
 //
 // KEYS[1] state hash; KEYS[2] the key's leases
 // ARGV[1] key id; ARGV[2] lease token; ARGV[3] outcome ("ok", "error",
-// "rate_limited", "unauthorized", or "unused" when no call was made);
-// ARGV[4] rest ms for rate_limited;
+// "rate_limited", "exhausted", "unauthorized", or "unused" when no call
+// was made); ARGV[4] rest ms for rate_limited and exhausted;
 // ARGV[5] quarantine probe ms (0: until re-enabled)
 // returns the key's status afterwards: "active", "cooling" or
 // "quarantined".
@@ -77,9 +77,9 @@ if outcome == 'unused' then
   return status or 'active'
 end
 local errors = tonumber(redis.call('HGET', KEYS[1], id .. ':errors') or '0')
-local failed = (outcome ~= 'ok') and 1000 or 0
+local failed = (outcome ~= 'ok' and outcome ~= 'exhausted') and 1000 or 0
 redis.call('HSET', KEYS[1], id .. ':errors', math.floor(errors * 0.9 + failed * 0.1))
-if outcome == 'rate_limited' then
+if outcome == 'rate_limited' or outcome == 'exhausted' then
   redis.call('HSET', KEYS[1], id .. ':status', 'cooling', id .. ':until', now + tonumber(ARGV[4]))
   return 'cooling'
 elseif outcome == 'unauthorized' then
