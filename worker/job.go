@@ -62,7 +62,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 
 	// The job's own deadline counts from its creation, across reschedules;
 	// asynq's bounds this run, less the time to record the outcome.
-	j := &run{payload: p, target: tg, tag: tag, deadline: job.CreatedAt.Add(w.cfg.Settings.Jobs.Timeout.Duration)}
+	j := &run{payload: p, target: tg, tag: tag, deadline: job.CreatedAt.Add(w.cfg.Settings.Jobs.Timeout.Duration), attempts: job.Attempts}
 	j.profileName, j.profile = w.cfg.Settings.Profile(p.Profile)
 	runDeadline := j.deadline
 	if d, ok := ctx.Deadline(); ok && d.Add(-tasks.RecordMargin).Before(runDeadline) {
@@ -94,5 +94,8 @@ type run struct {
 	profile     *config.ClientProfile
 	// deadline is the job's: created_at + jobs.timeout.
 	deadline time.Time
+	// attempts counts the deliveries that started the job, this one
+	// included.
+	attempts int
 	tag      []any
 }

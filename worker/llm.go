@@ -24,6 +24,11 @@ func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Dur
 	if j.target.llm == nil {
 		return &reliapi.Result{Error: reliapi.Errorf(reliapi.CodeInvalidTarget, "Target %q is not an LLM target", p.Target)}, 0
 	}
+	if p.LLM.Stream && j.attempts > 1 {
+		if err := w.resumable(ctx, j); err != nil {
+			return &reliapi.Result{Error: asError(err)}, 0
+		}
+	}
 	chat, meta, err := w.complete(ctx, j, *p.LLM)
 	var rs *rescheduleError
 	if errors.As(err, &rs) {

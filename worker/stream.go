@@ -155,6 +155,24 @@ func (w *Worker) streamAttempt(ctx context.Context, j *run, req httpx.Request, m
 	return chat, nil
 }
 
+// resumable checks a streamed job delivered again (its worker stopped
+// mid-run): when the earlier run's answer had begun, callers hold part of
+// it, and a new answer would not continue it; the stream ends with
+// UPSTREAM_STREAM_INTERRUPTED as for any stream cut after it began.
+func (w *Worker) resumable(ctx context.Context, j *run) error {
+	events, err := w.store.Events(ctx, j.payload.JobID, "0", 0)
+	if err != nil {
+		return &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "The job's event stream is unavailable", Retryable: true, Source: reliapi.SourceReliAPI, Err: err}
+	}
+	if len(events) > 0 {
+		return &reliapi.Error{
+			Code: reliapi.CodeStreamInterrupted, Message: "The streamed answer broke off when its worker stopped after it began",
+			Source: reliapi.SourceReliAPI, Err: errors.New("stream begun by an earlier delivery"),
+		}
+	}
+	return nil
+}
+
 // endStream writes the end of a streamed job's events: "done" with the
 // finish reason, usage, model and cost, or "error" with what went wrong.
 // Readers stop at it. It comes after the job's record is final, so a
