@@ -54,6 +54,12 @@ const writeWindow = 30 * time.Second
 // until the first event: a stream that fails before it begins is answered
 // by w.failed.
 func (s *Server) relay(c *gin.Context, w streamWriter, job *reliapi.Job, after string) {
+	if after == endID {
+		// Resuming after the end: nothing more will come (204 tells an
+		// EventSource to stop reconnecting).
+		c.Status(http.StatusNoContent)
+		return
+	}
 	ctx := c.Request.Context()
 	rc := http.NewResponseController(c.Writer)
 	_ = rc.SetWriteDeadline(time.Now().Add(writeWindow))
@@ -99,7 +105,16 @@ func (s *Server) relay(c *gin.Context, w streamWriter, job *reliapi.Job, after s
 			latest, err := s.store.Get(ctx, tenant(c), job.ID)
 			if err == nil && latest.Status.Terminal() {
 				if events, _ = s.store.Events(ctx, job.ID, after, 0); len(events) == 0 {
-					events = closingEvents(latest, started)
+					// A reader that resumed has seen the start; one whose
+					// last event ended the stream has seen it all.
+					began := started || after != "0"
+					if last, _ := s.store.LastEvent(ctx, job.ID); began && last != nil && last.Terminal() {
+						if !started {
+							c.Status(http.StatusNoContent)
+						}
+						return
+					}
+					events = closingEvents(latest, began)
 				}
 			}
 		}
@@ -130,7 +145,7 @@ func (s *Server) relay(c *gin.Context, w streamWriter, job *reliapi.Job, after s
 // succeeded gets its whole answer as one chunk (unless began) and "done";
 // any other, "error".
 func closingEvents(j *reliapi.Job, began bool) []jobs.Event {
-	const id = "end"
+	const id = endID
 	res := j.Result
 	var chat reliapi.ChatResponse
 	if j.Status != reliapi.JobSucceeded || res == nil || json.Unmarshal(res.Data, &chat) != nil {
@@ -196,23 +211,36 @@ func jobError(j *reliapi.Job) *reliapi.Error {
 	return reliapi.Errorf(reliapi.CodeInternal, "The job ended without finishing its stream")
 }
 
-// resumePoint reads Last-Event-ID ("<job id>:<entry id>"): the job to go
-// on with and the entry after which to go on.
-func resumePoint(c *gin.Context) (jobID, after string, ok bool) {
-	jobID, after, found := strings.Cut(c.GetHeader("Last-Event-ID"), ":")
-	if !found || !validJobID.MatchString(jobID) || !validEntryID.MatchString(after) {
-		return "", "", false
+// resumePoint reads Last-Event-ID ("<job id>:<entry id>", as the stream
+// gave it): the job to go on with and the entry after which to go on.
+// Without the header ok is false; a header of another shape is an error.
+func resumePoint(c *gin.Context) (jobID, after string, ok bool, err error) {
+	v := c.GetHeader("Last-Event-ID")
+	if v == "" {
+		return "", "", false, nil
 	}
-	return jobID, after, true
+	jobID, after, _ = strings.Cut(v, ":")
+	if !validJobID.MatchString(jobID) || after != endID && !validEntryID.MatchString(after) {
+		return "", "", false, invalid("Last-Event-ID must be an id this API sent in a stream (\"<job id>:<entry id>\")")
+	}
+	return jobID, after, true, nil
 }
+
+// endID is the entry ID of events made up from a job's record: they end
+// the stream.
+const endID = "end"
 
 // validEntryID is the shape of a Redis stream entry ID.
 var validEntryID = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
 
 // resume goes on with a stream after Last-Event-ID, when the request
-// carries one; it reports whether it did.
+// carries one; it reports whether it answered.
 func (s *Server) resume(c *gin.Context, d dialect, m meta) bool {
-	id, after, ok := resumePoint(c)
+	id, after, ok, err := resumePoint(c)
+	if err != nil {
+		d.err(c, err, m)
+		return true
+	}
 	if !ok {
 		return false
 	}
@@ -297,7 +325,15 @@ func (s *Server) streamEvents(c *gin.Context) {
 		return
 	}
 	after := "0"
-	if jobID, from, ok := resumePoint(c); ok && jobID == id {
+	jobID, from, ok, err := resumePoint(c)
+	switch {
+	case err != nil:
+		writeError(c, err, m)
+		return
+	case ok && jobID != id:
+		writeError(c, invalid("Last-Event-ID names job %s, not %s", jobID, id), m)
+		return
+	case ok:
 		after = from
 	}
 	s.relay(c, seedStream{}, job, after)

@@ -313,3 +313,50 @@ func TestStreamOpenAISDK(t *testing.T) {
 		t.Fatalf("cut stream: %q, %v", got, err)
 	}
 }
+
+// TestStreamEventsEdges: the events of a job that did not stream are made
+// up from its record; resuming after the end says there is nothing more
+// (204); a Last-Event-ID of another shape, or of another job, is a 400.
+func TestStreamEventsEdges(t *testing.T) {
+	t.Parallel()
+	s, _ := llmStack(t)
+	r := s.llm(map[string]any{"target": "oai"})
+	jobID, _ := get(r.body, "meta", "job_id").(string)
+	if r.status != 200 || jobID == "" {
+		t.Fatalf("completion: %d %s", r.status, r.raw)
+	}
+	resp, cancel := s.send("/v1/jobs/"+jobID+"/events", nil)
+	defer cancel()
+	events := (&sseStream{t: t, resp: resp, lines: bufio.NewScanner(resp.Body), cancel: cancel}).rest()
+	if types(events) != "meta,chunk,done" || text(events) != "echo: Hello" || events[2].id != jobID+":end" || events[0].data["provider"] != "openai" {
+		t.Fatalf("made-up events: %s %v", types(events), events)
+	}
+
+	streamed := s.openStream("/v1/proxy/llm", streamBody("oai", "one two")).rest()
+	last := streamed[len(streamed)-1]
+	streamedJob := streamed[0].data["job_id"].(string)
+	for _, tt := range []struct {
+		path, lastEventID string
+		status            int
+	}{
+		{"/v1/jobs/" + jobID + "/events", jobID + ":end", 204},
+		{"/v1/jobs/" + streamedJob + "/events", last.id, 204},
+		{"/v1/jobs/" + streamedJob + "/events", "yesterday", 400},
+		{"/v1/jobs/" + streamedJob + "/events", jobID + ":0-1", 400},
+		{"/v1/jobs/job_00000000000000000000000000000000/events", "", 404},
+	} {
+		r := s.do("GET", tt.path, nil, "Last-Event-ID", tt.lastEventID)
+		if r.status != tt.status {
+			t.Errorf("GET %s after %q: %d %s, want %d", tt.path, tt.lastEventID, r.status, r.raw, tt.status)
+		}
+	}
+	// On the proxy route a resumed stream after its last event ends too.
+	resp, cancel2 := s.send("/v1/proxy/llm", streamBody("oai", "one two"), "Last-Event-ID", last.id)
+	defer cancel2()
+	if resp.StatusCode != 204 {
+		t.Fatalf("resuming after the last event: %d", resp.StatusCode)
+	}
+	if r := s.do("POST", "/v1/proxy/llm", streamBody("oai", "one two"), "Last-Event-ID", "nonsense"); r.status != 400 || get(r.body, "error", "code") != "INVALID_REQUEST" {
+		t.Fatalf("bad Last-Event-ID: %d %s", r.status, r.raw)
+	}
+}

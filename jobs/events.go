@@ -106,10 +106,27 @@ func (s *Store) Events(ctx context.Context, id, after string, block time.Duratio
 	var out []Event
 	for _, st := range res {
 		for _, m := range st.Messages {
-			typ, _ := m.Values["t"].(string)
-			data, _ := m.Values["d"].(string)
-			out = append(out, Event{ID: m.ID, Type: typ, Data: json.RawMessage(data)})
+			out = append(out, *toEvent(m))
 		}
 	}
 	return out, nil
+}
+
+// LastEvent returns a job's latest event, nil when it has none.
+func (s *Store) LastEvent(ctx context.Context, id string) (*Event, error) {
+	msgs, err := s.rdb.XRevRangeN(ctx, eventsKey(id), "+", "-", 1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("job events: %w", err)
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	return toEvent(msgs[0]), nil
+}
+
+// toEvent reads a stream entry.
+func toEvent(m redis.XMessage) *Event {
+	typ, _ := m.Values["t"].(string)
+	data, _ := m.Values["d"].(string)
+	return &Event{ID: m.ID, Type: typ, Data: json.RawMessage(data)}
 }
