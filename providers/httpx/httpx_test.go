@@ -253,7 +253,11 @@ func TestStream(t *testing.T) {
 		// Four pieces 0.1 s apart: 0.4 s in all, longer than the timeout.
 		for i := range 4 {
 			if i > 0 {
-				time.Sleep(timeout / 3)
+				select { // the upstream's pace, not a wait in the test
+				case <-time.After(timeout / 3):
+				case <-r.Context().Done():
+					return
+				}
 			}
 			w.Write([]byte("data: piece\n\n"))
 			w.(http.Flusher).Flush()
