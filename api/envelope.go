@@ -25,20 +25,12 @@ type meta struct {
 	RequestID string  `json:"request_id"`
 	JobID     *string `json:"job_id"`
 	Target    string  `json:"target,omitempty"`
-	Provider  string  `json:"provider,omitempty"`
-	Model     string  `json:"model,omitempty"`
-	// The cost fields are set for LLM calls.
-	CostUSD           *float64 `json:"cost_usd,omitempty"`
-	CostEstimateUSD   *float64 `json:"cost_estimate_usd,omitempty"`
-	CostPolicyApplied string   `json:"cost_policy_applied,omitempty"`
-	MaxTokensReduced  bool     `json:"max_tokens_reduced,omitempty"`
-	OriginalMaxTokens *int     `json:"original_max_tokens,omitempty"`
-	FallbackUsed      bool     `json:"fallback_used,omitempty"`
-	FallbackTarget    string   `json:"fallback_target,omitempty"`
-	CacheHit          bool     `json:"cache_hit"`
-	IdempotentHit     bool     `json:"idempotent_hit"`
-	Retries           int      `json:"retries"`
-	DurationMS        int64    `json:"duration_ms"`
+	// What the worker learned: retries, and for LLM calls provider, model,
+	// cost and fallback.
+	reliapi.ResultMeta
+	CacheHit      bool  `json:"cache_hit"`
+	IdempotentHit bool  `json:"idempotent_hit"`
+	DurationMS    int64 `json:"duration_ms"`
 }
 
 // resultEnvelope renders a finished job as the body a synchronous call
@@ -64,12 +56,7 @@ func resultEnvelope(j *reliapi.Job, requestID string, idempotentHit bool) (envel
 		e = j.Result.Error
 	}
 	if j.Result != nil {
-		m.Retries = j.Result.Meta.Retries
-		r := j.Result.Meta
-		m.Provider, m.Model = r.Provider, r.Model
-		m.CostUSD, m.CostEstimateUSD, m.CostPolicyApplied = r.CostUSD, r.CostEstimateUSD, r.CostPolicyApplied
-		m.MaxTokensReduced, m.OriginalMaxTokens = r.MaxTokensReduced, r.OriginalMaxTokens
-		m.FallbackUsed, m.FallbackTarget = r.FallbackUsed, r.FallbackTarget
+		m.ResultMeta = j.Result.Meta
 	}
 	if e != nil {
 		body := newErrorBody(e, j.Target)
