@@ -72,15 +72,16 @@ func budgetCaps(settings *config.Config) budget.Caps {
 	return budget.Caps{Daily: settings.Budget.DailyUSD, Monthly: settings.Budget.MonthlyUSD}
 }
 
-// holdBudget reserves an LLM call's estimate in the tenant's spend windows
-// when the config caps them. The hold travels with the job and is settled
-// by the worker; release gives it back when no job will run.
+// holdBudget reserves a priced LLM call's estimate in the tenant's spend
+// windows, refusing it when a cap of the config would be exceeded; without
+// caps the hold only records spend for GET /v1/usage. The hold travels
+// with the job and is settled by the worker; release gives it back when
+// no job will run.
 func (s *Server) holdBudget(ctx context.Context, tenant string, call *proxyCall) error {
-	caps := budgetCaps(s.settings)
-	if call.cost == nil || !call.cost.Priced || caps == (budget.Caps{}) {
+	if call.cost == nil || !call.cost.Priced {
 		return nil
 	}
-	h, err := s.ledger.Reserve(ctx, tenant, call.cost.EstimateUSD, caps)
+	h, err := s.ledger.Reserve(ctx, tenant, call.cost.EstimateUSD, budgetCaps(s.settings))
 	if err != nil {
 		return err
 	}

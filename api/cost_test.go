@@ -36,6 +36,11 @@ func TestCostIsReported(t *testing.T) {
 	if r.status != 200 || math.Abs(metaFloat(r, "cost_usd")-want) > 1e-12 || get(r.body, "meta", "cost_policy_applied") != "none" || metaFloat(r, "cost_estimate_usd") <= 0 {
 		t.Fatalf("cost of a gpt-4o-mini call (want $%g): %s", want, r.raw)
 	}
+	// Spend is recorded without any cap configured.
+	u := s.do("GET", "/v1/usage", nil)
+	if spent, _ := get(u.body, "day", "spent_usd").(float64); math.Abs(spent-metaFloat(r, "cost_usd")) > 1e-9 || get(u.body, "day", "cap_usd") != nil {
+		t.Fatalf("usage %s, want spent %g", u.raw, metaFloat(r, "cost_usd"))
+	}
 }
 
 func TestCostCaps(t *testing.T) {

@@ -221,7 +221,7 @@ func resumePoint(c *gin.Context) (jobID, after string, ok bool, err error) {
 	}
 	jobID, after, _ = strings.Cut(v, ":")
 	if !validJobID.MatchString(jobID) || after != endID && !validEntryID.MatchString(after) {
-		return "", "", false, invalid("Last-Event-ID must be an id this API sent in a stream (\"<job id>:<entry id>\")")
+		return "", "", false, invalid("Last-Event-ID must be an id this API sent in a stream: the job ID, a colon, the entry ID")
 	}
 	return jobID, after, true, nil
 }
