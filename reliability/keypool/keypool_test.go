@@ -167,6 +167,27 @@ func TestQuarantineUntilEnabled(t *testing.T) {
 	}
 }
 
+// TestQuarantineOutlivesEarlierLeases: a lease taken before its key was
+// quarantined and given back unused (its call never went out) leaves the
+// quarantine as it is; only an unused probe lease lets the next caller
+// probe.
+func TestQuarantineOutlivesEarlierLeases(t *testing.T) {
+	t.Parallel()
+	p, _ := newPool(t, keypool.Settings{}, keypool.Key{ID: "k1"}, keypool.Key{ID: "k2"})
+	ctx := t.Context()
+	early, refused := pick(t, p), pick(t, p, "k2")
+	if early.KeyID != "k1" || refused.KeyID != "k1" {
+		t.Fatalf("picks %s %s", early.KeyID, refused.KeyID)
+	}
+	p.Release(ctx, refused, keypool.Unauthorized, 0)
+	p.Release(ctx, early, keypool.Unused, 0)
+	for range 3 {
+		if got := pick(t, p); got.KeyID != "k2" {
+			t.Fatalf("a quarantined key was picked after an earlier lease came back unused")
+		}
+	}
+}
+
 func TestQuarantineProbe(t *testing.T) {
 	t.Parallel()
 	p, rdb := newPool(t, keypool.Settings{QuarantineProbe: time.Minute}, keypool.Key{ID: "k1"})

@@ -47,7 +47,7 @@ end
 local id = ARGV[2 + 2 * best]
 if bestProbe == 1 then
   -- One probe at a time: the key rests again until this call reports.
-  redis.call('HSET', KEYS[1], id .. ':until', now + tonumber(ARGV[1]))
+  redis.call('HSET', KEYS[1], id .. ':until', now + tonumber(ARGV[1]), id .. ':probe', ARGV[2])
 end
 redis.call('ZADD', KEYS[1 + best], now + tonumber(ARGV[1]), ARGV[2])
 redis.call('PEXPIRE', KEYS[1 + best], ARGV[1])
@@ -70,12 +70,15 @@ local id, outcome = ARGV[1], ARGV[3]
 redis.call('ZREM', KEYS[2], ARGV[2])
 if outcome == 'unused' then
   local status = redis.call('HGET', KEYS[1], id .. ':status')
-  if status == 'quarantined' then
-    -- An unused probe lease: let the next caller probe.
+  if status == 'quarantined' and redis.call('HGET', KEYS[1], id .. ':probe') == ARGV[2] then
+    -- An unused probe lease: let the next caller probe. (Any other lease
+    -- was taken before the quarantine and leaves it as it is.)
     redis.call('HSET', KEYS[1], id .. ':until', now)
+    redis.call('HDEL', KEYS[1], id .. ':probe')
   end
   return status or 'active'
 end
+redis.call('HDEL', KEYS[1], id .. ':probe')
 local errors = tonumber(redis.call('HGET', KEYS[1], id .. ':errors') or '0')
 local failed = (outcome ~= 'ok' and outcome ~= 'exhausted') and 1000 or 0
 redis.call('HSET', KEYS[1], id .. ':errors', math.floor(errors * 0.9 + failed * 0.1))
