@@ -23,6 +23,7 @@ var allowedImports = map[string][]string{
 	"api":              {"", "config", "tasks", "jobs", "reliability/"},
 	"worker":           {"", "config", "tasks", "jobs", "reliability/", "providers/"},
 	"cmd/reliapi":      {"", "api", "worker", "config", "internal/httpbin", "internal/fakellm"},
+	"webhook":          {},
 	"internal/httpbin": {},
 	"internal/fakellm": {},
 	"internal/testenv": {"", "internal/httpbin"},
@@ -31,7 +32,7 @@ var allowedImports = map[string][]string{
 
 // stdlibOnly packages may import nothing outside the standard library and
 // the module.
-var stdlibOnly = []string{"", "providers/", "internal/httpbin", "internal/fakellm"}
+var stdlibOnly = []string{"", "providers/", "webhook", "internal/httpbin", "internal/fakellm"}
 
 // thirdPartyAllowed limits the external modules a layer may use.
 var thirdPartyAllowed = map[string][]string{
