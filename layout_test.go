@@ -22,7 +22,7 @@ var allowedImports = map[string][]string{
 	"providers/":       {"", "providers/"},
 	"api":              {"", "config", "tasks", "jobs", "reliability/"},
 	"worker":           {"", "config", "tasks", "jobs", "reliability/", "providers/"},
-	"cmd/reliapi":      {"", "api", "worker", "config", "internal/httpbin", "internal/fakellm"},
+	"cmd/reliapi":      {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm"},
 	"webhook":          {},
 	"internal/httpbin": {},
 	"internal/fakellm": {},

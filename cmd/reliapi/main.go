@@ -26,7 +26,7 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage: reliapi <command> [flags]
@@ -38,12 +38,13 @@ commands:
   version   print the version
   healthcheck [URL]  exit 0 when URL (default http://127.0.0.1:8000/livez) answers 200; for
             container HEALTHCHECKs on images without curl
+  webhook verify     check a webhook delivery's signature and timestamp (see -h)
 
 Run 'reliapi <command> -h' for the command's flags.
 `
 
 // run is main without the process: testable, and it returns the exit code.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -55,6 +56,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if cmd == "healthcheck" {
 		return healthcheck(args, stderr)
+	}
+	if cmd == "webhook" {
+		return webhookCommand(args, getenv, stdin, stdout, stderr)
 	}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)

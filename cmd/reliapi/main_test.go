@@ -17,17 +17,17 @@ import (
 func TestVersionAndUsage(t *testing.T) {
 	t.Parallel()
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"version"}, os.Getenv, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "reliapi ") {
+	if code := run(context.Background(), []string{"version"}, os.Getenv, nil, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "reliapi ") {
 		t.Errorf("version: %d %q", code, out.String())
 	}
 	out.Reset()
-	if code := run(context.Background(), []string{"frobnicate"}, os.Getenv, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
+	if code := run(context.Background(), []string{"frobnicate"}, os.Getenv, nil, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
 		t.Errorf("unknown command: %d %q", code, errOut.String())
 	}
-	if code := run(context.Background(), nil, os.Getenv, &out, &errOut); code != 2 {
+	if code := run(context.Background(), nil, os.Getenv, nil, &out, &errOut); code != 2 {
 		t.Errorf("no command: %d", code)
 	}
-	if code := run(context.Background(), []string{"healthcheck", "http://127.0.0.1:1/livez"}, os.Getenv, &out, &errOut); code != 1 {
+	if code := run(context.Background(), []string{"healthcheck", "http://127.0.0.1:1/livez"}, os.Getenv, nil, &out, &errOut); code != 1 {
 		t.Errorf("healthcheck of nothing: %d", code)
 	}
 }
@@ -53,7 +53,7 @@ func TestStartFailsClearly(t *testing.T) {
 			t.Parallel()
 			var out, errOut bytes.Buffer
 			getenv := func(k string) string { return tt.env[k] }
-			code := run(context.Background(), tt.args, getenv, &out, &errOut)
+			code := run(context.Background(), tt.args, getenv, nil, &out, &errOut)
 			if code != 1 || !strings.Contains(errOut.String(), tt.want) {
 				t.Fatalf("exit %d, stderr %q; want 1 and a mention of %q", code, errOut.String(), tt.want)
 			}
@@ -92,7 +92,7 @@ func TestDevModeWorksOffline(t *testing.T) {
 		t.Errorf("first log line does not announce the embedded Redis: %s", line)
 	}
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"healthcheck", "http://" + listen + "/livez"}, os.Getenv, &out, &errOut); code != 0 {
+	if code := run(context.Background(), []string{"healthcheck", "http://" + listen + "/livez"}, os.Getenv, nil, &out, &errOut); code != 0 {
 		t.Errorf("healthcheck of a live api: %d %s", code, errOut.String())
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
