@@ -15,7 +15,7 @@ const module = "github.com/reliapi/reliapi"
 // A prefix ending in "/" allows every package below it.
 var allowedImports = map[string][]string{
 	"":                 {},
-	"config":           {""},
+	"config":           {"", "webhook"},
 	"tasks":            {""},
 	"jobs":             {""},
 	"reliability/":     {""},

@@ -37,6 +37,8 @@ type Config struct {
 	// routed to an LLM target and that target's model name. Default: none
 	// ("target/model" and bare target names always work).
 	Models map[string]*ModelRoute `yaml:"models"`
+	// Webhooks configures the delivery of job events.
+	Webhooks Webhooks `yaml:"webhooks"`
 }
 
 // ModelRoute sends a model name to a target.
@@ -148,6 +150,9 @@ type Target struct {
 	// RetryMatrix maps an error class ("429", "5xx", "net", "timeout") to
 	// its retry policy. Default nil: see Retry for the default policies.
 	RetryMatrix map[string]RetryPolicy `yaml:"retry_matrix,omitempty"`
+	// Webhook is the subscription of calls to this target that bring none
+	// of their own. Default nil: none.
+	Webhook *Subscription `yaml:"webhook,omitempty"`
 }
 
 // Circuit configures a target's circuit breaker.
@@ -449,6 +454,7 @@ func (c *Config) setDefaults() {
 		c.Pricing = map[string]Price{}
 	}
 	setDefault(&c.Budget.UnknownModel, UnknownModelReject)
+	c.Webhooks.setDefaults()
 	if c.ClientProfiles[DefaultProfile] == nil {
 		c.ClientProfiles[DefaultProfile] = &ClientProfile{}
 	}

@@ -58,7 +58,7 @@ targets:
 	_, err = config.Parse(doc, "config.yaml", func(string) string { return "" })
 	fmt.Println(err)
 	// Output:
-	// config.yaml: targets.payments.circut: unknown field (line 5); known fields: base_url, timeout_ms, circuit, cache, llm, auth, fallback_targets, retry_matrix
+	// config.yaml: targets.payments.circut: unknown field (line 5); known fields: base_url, timeout_ms, circuit, cache, llm, auth, fallback_targets, retry_matrix, webhook
 	// config.yaml: targets.openai.base_url: must be an absolute http:// or https:// URL (got "api.openai.com")
 	// config.yaml: targets.openai.retry_matrix.5xx.backoff: must be one of exp-jitter, exp, linear, fixed (got "expo")
 }

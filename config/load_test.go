@@ -144,7 +144,7 @@ func TestParseKeysAreNotExpanded(t *testing.T) {
 	t.Parallel()
 	doc := "${SECTION}:\n  listen: \":1\"\n"
 	_, err := Parse([]byte(doc), "config.yaml", env(map[string]string{"SECTION": "server"}))
-	want := "config.yaml: ${SECTION}: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models"
+	want := "config.yaml: ${SECTION}: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
 	}
@@ -162,13 +162,13 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Unknown keys, at every depth.
 		{"unknown top-level key", "servr:\n  listen: x\n",
-			"config.yaml: servr: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models"},
+			"config.yaml: servr: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks"},
 		{"seed section not in the schema", "tenants: {}\n",
-			"config.yaml: tenants: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models"},
+			"config.yaml: tenants: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks"},
 		{"unknown server key", "server:\n  listn: \":1\"\n",
 			"config.yaml: server.listn: unknown field (line 2); known fields: listen, sync_timeout, max_wait, max_body_bytes, shutdown_timeout"},
 		{"unknown target key", target("circut:\n  error_threshold: 3"),
-			"config.yaml: targets.a.circut: unknown field (line 6); known fields: base_url, timeout_ms, circuit, cache, llm, auth, fallback_targets, retry_matrix"},
+			"config.yaml: targets.a.circut: unknown field (line 6); known fields: base_url, timeout_ms, circuit, cache, llm, auth, fallback_targets, retry_matrix, webhook"},
 		{"unknown circuit key", target("circuit:\n  treshold: 3"),
 			"config.yaml: targets.a.circuit.treshold: unknown field (line 7); known fields: error_threshold, cooldown_s, failure_rate, window_s, min_calls, slow_call_ms"},
 		{"unknown cache key", target("cache:\n  ttl: 3"),
@@ -236,7 +236,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate field", target("timeout_ms: 1\ntimeout_ms: 2"),
 			"config.yaml: targets.a.timeout_ms: duplicate key (line 7); first at line 6"},
 		{"merge key", "base: &base\n  listen: \":1\"\nserver:\n  <<: *base\n",
-			"config.yaml: base: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models\n" +
+			"config.yaml: base: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks\n" +
 				"config.yaml: server: merge keys (<<) are not supported (line 4)"},
 		{"complex key", "server:\n  ? [a]\n  : 1\n",
 			"config.yaml: server: keys must be plain strings, got a list (line 2)"},

@@ -66,6 +66,12 @@ func (c *Config) problems() []*fieldError {
 		v.target(path, t, c.Targets)
 	}
 	v.budget(c.Budget, c.Pricing)
+	v.webhooks(c.Webhooks)
+	for name, t := range c.Targets {
+		if t != nil && t.Webhook != nil {
+			v.subscription("targets."+name+".webhook", t.Webhook, c.Webhooks.Guard())
+		}
+	}
 	for name, m := range c.Models {
 		path := "models." + name
 		if m == nil {
