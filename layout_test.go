@@ -20,10 +20,11 @@ var allowedImports = map[string][]string{
 	"jobs":             {""},
 	"reliability/":     {""},
 	"providers/":       {"", "providers/"},
-	"api":              {"", "config", "tasks", "jobs", "reliability/"},
-	"worker":           {"", "config", "tasks", "jobs", "reliability/", "providers/"},
+	"api":              {"", "config", "tasks", "jobs", "render", "reliability/"},
+	"worker":           {"", "config", "tasks", "jobs", "render", "reliability/", "providers/"},
 	"cmd/reliapi":      {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm"},
 	"webhook":          {},
+	"render":           {""},
 	"internal/httpbin": {},
 	"internal/fakellm": {},
 	"internal/testenv": {"", "internal/httpbin"},
@@ -32,7 +33,7 @@ var allowedImports = map[string][]string{
 
 // stdlibOnly packages may import nothing outside the standard library and
 // the module.
-var stdlibOnly = []string{"", "providers/", "webhook", "internal/httpbin", "internal/fakellm"}
+var stdlibOnly = []string{"", "providers/", "webhook", "render", "internal/httpbin", "internal/fakellm"}
 
 // thirdPartyAllowed limits the external modules a layer may use.
 var thirdPartyAllowed = map[string][]string{

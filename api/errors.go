@@ -7,119 +7,14 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/render"
 )
-
-// codeInfo is how an error code is presented over HTTP.
-type codeInfo struct {
-	status int
-	kind   string // the envelope's error.type
-}
-
-// codes maps every error code to its HTTP status and type. SERVER_ERROR and
-// CLIENT_ERROR answer with the upstream's own status instead.
-var codes = map[reliapi.Code]codeInfo{
-	reliapi.CodeInvalidRequest:      {http.StatusBadRequest, "client_error"},
-	reliapi.CodeUnauthorized:        {http.StatusUnauthorized, "client_error"},
-	reliapi.CodeNotFound:            {http.StatusNotFound, "client_error"},
-	reliapi.CodeInvalidTarget:       {http.StatusBadRequest, "client_error"},
-	reliapi.CodeMethodNotAllowed:    {http.StatusMethodNotAllowed, "client_error"},
-	reliapi.CodePayloadTooLarge:     {http.StatusRequestEntityTooLarge, "client_error"},
-	reliapi.CodeIdempotencyConflict: {http.StatusConflict, "idempotency_conflict"},
-	reliapi.CodeJobCanceled:         {http.StatusConflict, "client_error"},
-	reliapi.CodeServerError:         {http.StatusBadGateway, "upstream_error"},
-	reliapi.CodeClientError:         {http.StatusTooManyRequests, "upstream_error"},
-	reliapi.CodeNetworkError:        {http.StatusBadGateway, "upstream_error"},
-	reliapi.CodeTimeout:             {http.StatusGatewayTimeout, "timeout_error"},
-	reliapi.CodeResultTooLarge:      {http.StatusBadGateway, "upstream_error"},
-	reliapi.CodeRedisUnavailable:    {http.StatusServiceUnavailable, "internal_error"},
-	reliapi.CodeShuttingDown:        {http.StatusServiceUnavailable, "internal_error"},
-	reliapi.CodeCircuitOpen:         {http.StatusServiceUnavailable, "circuit_breaker_error"},
-	reliapi.CodeRateLimited:         {http.StatusTooManyRequests, "rate_limit"},
-	reliapi.CodeNoUsableKey:         {http.StatusServiceUnavailable, "upstream_error"},
-	reliapi.CodeStreamInterrupted:   {http.StatusBadGateway, "upstream_error"},
-	reliapi.CodeBudgetExceeded:      {http.StatusBadRequest, "budget_error"},
-	reliapi.CodePriceUnknown:        {http.StatusBadRequest, "budget_error"},
-	reliapi.CodeInternal:            {http.StatusInternalServerError, "internal_error"},
-}
-
-// statusOf is the HTTP status an error is answered with.
-func statusOf(e *reliapi.Error) int {
-	if (e.Code == reliapi.CodeServerError || e.Code == reliapi.CodeClientError) && e.UpstreamStatus >= 400 {
-		return e.UpstreamStatus
-	}
-	if info, ok := codes[e.Code]; ok {
-		return info.status
-	}
-	return http.StatusInternalServerError
-}
-
-// errorBody is the envelope's error object.
-type errorBody struct {
-	Type        string         `json:"type"`
-	Code        reliapi.Code   `json:"code"`
-	Message     string         `json:"message"`
-	Retryable   bool           `json:"retryable"`
-	Target      *string        `json:"target"`
-	StatusCode  int            `json:"status_code"`
-	Source      string         `json:"source"`
-	RetryAfterS *float64       `json:"retry_after_s"`
-	Details     map[string]any `json:"details"`
-}
-
-func newErrorBody(e *reliapi.Error, target string) *errorBody {
-	status := statusOf(e)
-	b := &errorBody{
-		Type:       codes[e.Code].kind,
-		Code:       e.Code,
-		Message:    e.Message,
-		Retryable:  e.Retryable,
-		StatusCode: status,
-		Source:     e.Source,
-		Details:    e.Details,
-	}
-	if b.Type == "" {
-		b.Type = "internal_error"
-	}
-	if e.Source == reliapi.SourceUpstream {
-		// The upstream's answer, whatever code it maps to (an upstream 401
-		// is not the caller's credentials being wrong).
-		b.Type = "upstream_error"
-	}
-	if b.Source == "" {
-		b.Source = reliapi.SourceReliAPI
-	}
-	if b.Details == nil {
-		b.Details = map[string]any{}
-	}
-	if target != "" {
-		b.Target = &target
-	}
-	if ra := retryAfterOf(e, status); ra > 0 {
-		s := ra.Seconds()
-		b.RetryAfterS = &s
-	}
-	return b
-}
-
-// retryAfterOf is the wait to advertise: the error's own, or one second for
-// every 429 and 503, which always carry Retry-After.
-func retryAfterOf(e *reliapi.Error, status int) time.Duration {
-	if e.RetryAfter > 0 {
-		return e.RetryAfter
-	}
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		return time.Second
-	}
-	return 0
-}
 
 // writeError answers with the error envelope. Any error becomes one: coded
 // errors keep their code, Redis trouble is REDIS_UNAVAILABLE, everything
@@ -129,7 +24,7 @@ func writeError(c *gin.Context, err error, m meta) {
 	if e.Code == reliapi.CodeInternal || e.Code == reliapi.CodeRedisUnavailable {
 		logAt(c, slog.LevelError, "request failed", "code", string(e.Code), "error", err)
 	}
-	body := newErrorBody(e, m.Target)
+	body := render.NewErrorBody(e, m.Target)
 	setRetryAfter(c, body)
 	c.AbortWithStatusJSON(body.StatusCode, envelope{Success: false, Error: body, Meta: m})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/render"
 	"github.com/reliapi/reliapi/tasks"
 )
 
@@ -202,7 +203,7 @@ func (s *Server) listJobs(c *gin.Context) {
 	}
 	out := jobList{Object: "list", Data: make([]jobResource, len(page.Jobs)), HasMore: page.Next != ""}
 	for i, j := range page.Jobs {
-		out.Data[i] = newJobResource(j)
+		out.Data[i] = render.NewJob(j)
 	}
 	if page.Next != "" {
 		out.NextCursor = &page.Next

@@ -16,6 +16,7 @@ import (
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/reliability/cache"
+	"github.com/reliapi/reliapi/render"
 )
 
 // The OpenAI-compatible API: POST /v1/chat/completions (also
@@ -179,7 +180,7 @@ var openAIDialect = dialect{
 	err:    writeOpenAIError,
 	decode: decodeLenient,
 	result: func(c *gin.Context, j *reliapi.Job, _ bool) {
-		env, status := resultEnvelope(j, requestID(c), false)
+		env, status := render.ResultEnvelope(j, requestID(c), false)
 		if env.Error != nil {
 			writeOpenAIError(c, toReliError(env.Error), env.Meta)
 			return
@@ -275,7 +276,7 @@ func writeOpenAIError(c *gin.Context, err error, m meta) {
 	if e.Code == reliapi.CodeInternal || e.Code == reliapi.CodeRedisUnavailable {
 		logAt(c, slog.LevelError, "request failed", "code", string(e.Code), "error", err)
 	}
-	body := newErrorBody(e, m.Target)
+	body := render.NewErrorBody(e, m.Target)
 	setRetryAfter(c, body)
 	c.AbortWithStatusJSON(body.StatusCode, gin.H{"error": openAIError(e)})
 }
@@ -286,7 +287,7 @@ func openAIError(e *reliapi.Error) gin.H {
 	if oc, ok := e.Details["openai_code"].(string); ok {
 		code = oc
 	}
-	return gin.H{"message": e.Message, "type": openAIErrorType(statusOf(e)), "param": nil, "code": code}
+	return gin.H{"message": e.Message, "type": openAIErrorType(render.StatusOf(e)), "param": nil, "code": code}
 }
 
 // openAIErrorType is OpenAI's error type for a status.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/render"
 )
 
 // Streamed answers: the worker writes a streamed completion's pieces to
@@ -285,7 +286,7 @@ func streamErrorBody(e *reliapi.Error, target string) any {
 	return struct {
 		*errorBody
 		UpstreamStatus int `json:"upstream_status,omitempty"`
-	}{newErrorBody(e, target), e.UpstreamStatus}
+	}{render.NewErrorBody(e, target), e.UpstreamStatus}
 }
 
 // writeSSE writes one event; data is JSON (raw, or a value to encode).
