@@ -71,6 +71,11 @@ type Job struct {
 	Attempts int
 	// Result is set once the job is succeeded or failed.
 	Result *Result
+	// Webhook, when set, is where the job's end is delivered;
+	// WebhookStatus and Deliveries say how that went.
+	Webhook       *Subscription
+	WebhookStatus string
+	Deliveries    []Delivery
 }
 
 // Result is a finished job's outcome: Data on success, Error on failure.

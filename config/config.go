@@ -152,7 +152,7 @@ type Target struct {
 	RetryMatrix map[string]RetryPolicy `yaml:"retry_matrix,omitempty"`
 	// Webhook is the subscription of calls to this target that bring none
 	// of their own. Default nil: none.
-	Webhook *Subscription `yaml:"webhook,omitempty"`
+	Webhook *reliapi.Subscription `yaml:"webhook,omitempty"`
 }
 
 // Circuit configures a target's circuit breaker.

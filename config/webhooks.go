@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/webhook"
 )
 
@@ -47,18 +48,6 @@ func (w Webhooks) Guard() webhook.Guard { return webhook.Guard{AllowPrivate: w.A
 // DefaultWebhookSchedule is ScheduleS's default.
 var DefaultWebhookSchedule = []int{0, 5, 300, 1800, 7200, 18000, 36000, 36000}
 
-// Subscription asks for a job's events at a URL.
-type Subscription struct {
-	// URL is the receiver: http or https, a public address unless
-	// webhooks.allow_private_networks. Required.
-	URL string `yaml:"url" json:"url"`
-	// Events are the events to deliver. Default: every terminal one.
-	Events []string `yaml:"events" json:"events"`
-}
-
-// The job events a subscription can ask for.
-var WebhookEvents = []string{"job.succeeded", "job.failed", "job.canceled"}
-
 func (w *Webhooks) setDefaults() {
 	setDefault(&w.TimeoutS, 15)
 	if len(w.ScheduleS) == 0 {
@@ -86,11 +75,11 @@ func (v *validator) webhooks(w Webhooks) {
 }
 
 // subscription checks a target's default webhook.
-func (v *validator) subscription(path string, s *Subscription, g webhook.Guard) {
+func (v *validator) subscription(path string, s *reliapi.Subscription, g webhook.Guard) {
 	if _, err := g.CheckURL(s.URL); err != nil {
 		v.add(path+".url", "%s", err.Error())
 	}
 	for i, e := range s.Events {
-		v.oneOf(fmt.Sprintf("%s.events[%d]", path, i), e, WebhookEvents...)
+		v.oneOf(fmt.Sprintf("%s.events[%d]", path, i), e, reliapi.JobEvents...)
 	}
 }

@@ -104,3 +104,28 @@ if f[1] ~= 'running' or f[2] ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'task_id', ARGV[2])
 return 1
 `)
+
+// recordDeliveryScript appends a webhook delivery attempt to the job's
+// list of them and sets the webhook's status.
+//
+// KEYS[1] job hash
+// ARGV[1] the attempt, JSON; ARGV[2] the webhook's status
+// returns 1, or 0 when the job is gone.
+var recordDeliveryScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local list = redis.call('HGET', KEYS[1], 'webhook_deliveries')
+local attempts = list and cjson.decode(list) or {}
+table.insert(attempts, cjson.decode(ARGV[1]))
+redis.call('HSET', KEYS[1], 'webhook_deliveries', cjson.encode(attempts), 'webhook_status', ARGV[2])
+return 1
+`)
+
+// setWebhookStatusScript sets the webhook's status of a job that exists.
+//
+// KEYS[1] job hash
+// ARGV[1] the status
+var setWebhookStatusScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'webhook_status', ARGV[1])
+return 1
+`)

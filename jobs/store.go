@@ -53,6 +53,8 @@ type New struct {
 	TaskID string
 	// CacheHash names the response-cache entry the job fills, if any.
 	CacheHash string
+	// Webhook, when set, is where the job's end is to be delivered.
+	Webhook *reliapi.Subscription
 }
 
 // Create inserts a queued job unless a job with the same ID exists. It
@@ -70,6 +72,13 @@ func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
 		"id", n.ID, "tenant", n.Tenant, "kind", string(n.Kind), "target", n.Target,
 		"idempotency_key", n.IdempotencyKey, "request_hash", n.RequestHash,
 		"request_id", n.RequestID, "queue", n.Queue, "task_id", n.TaskID, "cache_hash", n.CacheHash,
+	}
+	if n.Webhook != nil {
+		sub, err := json.Marshal(n.Webhook)
+		if err != nil {
+			return nil, false, fmt.Errorf("creating job: %w", err)
+		}
+		args = append(args, "webhook", sub, "webhook_status", reliapi.WebhookPending)
 	}
 	nowMS := time.Now().UnixMilli()
 	index := tenantJobsKey(n.Tenant)
@@ -104,6 +113,7 @@ func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
 		ID: n.ID, Tenant: n.Tenant, Kind: n.Kind, Status: reliapi.JobQueued, Target: n.Target,
 		IdempotencyKey: n.IdempotencyKey, RequestHash: n.RequestHash, RequestID: n.RequestID,
 		Queue: n.Queue, TaskID: n.TaskID, CacheHash: n.CacheHash, CreatedAt: time.UnixMilli(createdMS),
+		Webhook: n.Webhook, WebhookStatus: webhookStatus(n.Webhook),
 	}, true, nil
 }
 
@@ -255,7 +265,50 @@ func jobFromFields(f map[string]string) (*reliapi.Job, error) {
 			return nil, fmt.Errorf("job %s: decoding result: %w", j.ID, err)
 		}
 	}
+	if w := f["webhook"]; w != "" {
+		j.Webhook = new(reliapi.Subscription)
+		if err := json.Unmarshal([]byte(w), j.Webhook); err != nil {
+			return nil, fmt.Errorf("job %s: decoding webhook: %w", j.ID, err)
+		}
+		j.WebhookStatus = f["webhook_status"]
+	}
+	if d := f["webhook_deliveries"]; d != "" {
+		if err := json.Unmarshal([]byte(d), &j.Deliveries); err != nil {
+			return nil, fmt.Errorf("job %s: decoding webhook deliveries: %w", j.ID, err)
+		}
+	}
 	return j, nil
+}
+
+func webhookStatus(s *reliapi.Subscription) string {
+	if s == nil {
+		return ""
+	}
+	return reliapi.WebhookPending
+}
+
+// RecordDelivery adds an attempt to deliver the job's webhook to its
+// record and sets the webhook's status. It reports false when the job is
+// gone (expired).
+func (s *Store) RecordDelivery(ctx context.Context, id string, d reliapi.Delivery, status string) (bool, error) {
+	entry, err := json.Marshal(d)
+	if err != nil {
+		return false, fmt.Errorf("recording a delivery: %w", err)
+	}
+	ok, err := recordDeliveryScript.Run(ctx, s.rdb, []string{jobKey(id)}, entry, status).Int()
+	if err != nil {
+		return false, fmt.Errorf("recording a delivery: %w", err)
+	}
+	return ok == 1, nil
+}
+
+// SetWebhookStatus sets the status of the job's webhook without an
+// attempt (skipped, or pending again for a replay).
+func (s *Store) SetWebhookStatus(ctx context.Context, id, status string) error {
+	if err := setWebhookStatusScript.Run(ctx, s.rdb, []string{jobKey(id)}, status).Err(); err != nil {
+		return fmt.Errorf("setting a webhook's status: %w", err)
+	}
+	return nil
 }
 
 // millis parses a Unix millisecond timestamp; empty means the zero time.

@@ -807,3 +807,45 @@ func TestRequeue(t *testing.T) {
 		t.Fatal("a canceled job was requeued")
 	}
 }
+
+// TestWebhookRecord: a job's subscription is stored with it, and its
+// delivery attempts are added to its record with the webhook's status.
+func TestWebhookRecord(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	ctx := t.Context()
+	n := newJob(newJobID(), "t1")
+	n.Webhook = &reliapi.Subscription{URL: "https://hooks.example.com/x", Events: []string{reliapi.EventJobFailed}}
+	if _, _, err := b.store.Create(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	j, err := b.store.Get(ctx, "t1", n.ID)
+	if err != nil || j.Webhook == nil || j.Webhook.URL != n.Webhook.URL || j.WebhookStatus != reliapi.WebhookPending || len(j.Deliveries) != 0 {
+		t.Fatalf("created: %+v %v", j, err)
+	}
+	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	attempts := []reliapi.Delivery{
+		{Attempt: 1, At: at, Error: "connection refused", DurationMS: 3},
+		{Attempt: 2, At: at.Add(5 * time.Second), StatusCode: 204, DurationMS: 41},
+	}
+	for i, d := range attempts {
+		status := reliapi.WebhookPending
+		if i == 1 {
+			status = reliapi.WebhookDelivered
+		}
+		if ok, err := b.store.RecordDelivery(ctx, n.ID, d, status); !ok || err != nil {
+			t.Fatalf("RecordDelivery: %v %v", ok, err)
+		}
+	}
+	j, _ = b.store.Get(ctx, "t1", n.ID)
+	if j.WebhookStatus != reliapi.WebhookDelivered || !reflect.DeepEqual(j.Deliveries, attempts) {
+		t.Fatalf("after two attempts: %s %+v", j.WebhookStatus, j.Deliveries)
+	}
+	if ok, err := b.store.RecordDelivery(ctx, newJobID(), attempts[0], reliapi.WebhookPending); ok || err != nil {
+		t.Fatalf("a gone job: %v %v", ok, err)
+	}
+	plain, _, _ := b.store.Create(ctx, newJob(newJobID(), "t1"))
+	if plain.Webhook != nil || plain.WebhookStatus != "" {
+		t.Fatalf("a job without a webhook: %+v", plain)
+	}
+}

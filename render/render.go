@@ -80,7 +80,16 @@ type Job struct {
 	IdempotencyKey *string           `json:"idempotency_key"`
 	Result         *Envelope         `json:"result"`
 	Error          *ErrorBody        `json:"error"`
-	Webhook        any               `json:"webhook"`
+	Webhook        *Webhook          `json:"webhook"`
+}
+
+// Webhook is a job's webhook: where its end goes, and how delivering it
+// went.
+type Webhook struct {
+	URL        string             `json:"url"`
+	Events     []string           `json:"events"`
+	Status     string             `json:"status"`
+	Deliveries []reliapi.Delivery `json:"deliveries"`
 }
 
 func NewJob(j *reliapi.Job) Job {
@@ -97,6 +106,15 @@ func NewJob(j *reliapi.Job) Job {
 	}
 	if j.IdempotencyKey != "" {
 		r.IdempotencyKey = &j.IdempotencyKey
+	}
+	if w := j.Webhook; w != nil {
+		r.Webhook = &Webhook{URL: w.URL, Events: w.Events, Status: j.WebhookStatus, Deliveries: j.Deliveries}
+		if len(r.Webhook.Events) == 0 {
+			r.Webhook.Events = reliapi.JobEvents
+		}
+		if r.Webhook.Deliveries == nil {
+			r.Webhook.Deliveries = []reliapi.Delivery{}
+		}
 	}
 	if j.Status.Terminal() {
 		env, _ := ResultEnvelope(j, j.RequestID, false)
