@@ -21,6 +21,7 @@ const (
 	CodeUnauthorized        Code = "UNAUTHORIZED"                // missing or unknown API key
 	CodeNotFound            Code = "NOT_FOUND"                   // unknown route, target or job
 	CodeInvalidTarget       Code = "INVALID_TARGET"              // an LLM call to a target without an llm block
+	CodeInvalidWebhookURL   Code = "INVALID_WEBHOOK_URL"         // a webhook URL that is not http(s) or names a non-public address
 	CodeMethodNotAllowed    Code = "METHOD_NOT_ALLOWED"          // route exists, method does not
 	CodePayloadTooLarge     Code = "PAYLOAD_TOO_LARGE"           // body over server.max_body_bytes
 	CodeIdempotencyConflict Code = "IDEMPOTENCY_CONFLICT"        // same key, different request

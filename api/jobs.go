@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,7 +25,9 @@ import (
 type createJobRequest struct {
 	Kind    reliapi.JobKind `json:"kind"`
 	Request json.RawMessage `json:"request"`
-	Webhook json.RawMessage `json:"webhook"`
+	// Webhook, when set, delivers the job's end to a URL (it may also be
+	// given inside request).
+	Webhook *reliapi.Subscription `json:"webhook"`
 }
 
 // createJob serves POST /v1/jobs: always asynchronous, 202 with the job.
@@ -43,9 +46,6 @@ func (s *Server) createJob(c *gin.Context) {
 	case len(req.Request) == 0 || string(req.Request) == "null":
 		writeError(c, invalid("Field \"request\" is required"), m)
 		return
-	case len(req.Webhook) > 0 && string(req.Webhook) != "null":
-		writeError(c, invalid("Field \"webhook\" is not supported yet; poll GET /v1/jobs/{id}"), m)
-		return
 	}
 	var (
 		call *proxyCall
@@ -57,14 +57,14 @@ func (s *Server) createJob(c *gin.Context) {
 			writeError(c, err, m)
 			return
 		}
-		call, err = s.validateCall(c, body.IdempotencyKey, func() (*proxyCall, error) { return body.validate(s.settings) })
+		call, err = s.validateCall(c, callExtras{body.IdempotencyKey, nil, cmp.Or(req.Webhook, body.Webhook)}, func() (*proxyCall, error) { return body.validate(s.settings) })
 	} else {
 		var body httpProxyRequest
 		if err := decodeJSON(bytes.NewReader(req.Request), &body, s.maxBody); err != nil {
 			writeError(c, err, m)
 			return
 		}
-		call, err = s.validateCall(c, body.IdempotencyKey, func() (*proxyCall, error) { return body.validate(s.targets) })
+		call, err = s.validateCall(c, callExtras{body.IdempotencyKey, nil, cmp.Or(req.Webhook, body.Webhook)}, func() (*proxyCall, error) { return body.validate(s.targets) })
 	}
 	if err != nil {
 		writeError(c, err, m)
@@ -132,6 +132,10 @@ func (s *Server) cancelJob(c *gin.Context) {
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
+	if err := s.announceWebhook(ctx, tenant(c), id); err != nil {
+		writeError(c, err, m)
+		return
+	}
 	res, err := s.store.Cancel(ctx, tenant(c), id)
 	if err != nil {
 		writeError(c, err, m)

@@ -21,6 +21,8 @@ type llmProxyRequest struct {
 	// Cache overrides the target's cache TTL in seconds; 0 disables caching
 	// for this call.
 	Cache *int `json:"cache"`
+	// Webhook, when set, delivers the job's end to a URL.
+	Webhook *reliapi.Subscription `json:"webhook"`
 }
 
 // validRoles are the message roles every provider accepts.

@@ -172,7 +172,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		stream.model = call.llm.Model
 		stream.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 		return call, nil
-	}, func() (string, *int) { return "", nil })
+	}, func() callExtras { return callExtras{} })
 }
 
 // openAIDialect answers in OpenAI's shapes.

@@ -41,7 +41,7 @@ func (s *Server) proxyHTTP(c *gin.Context) {
 	s.proxy(c, envelopeDialect, &req, func() (*proxyCall, error) {
 		call, err := req.validate(s.targets)
 		return call, err
-	}, func() (string, *int) { return req.IdempotencyKey, req.Cache })
+	}, func() callExtras { return callExtras{req.IdempotencyKey, req.Cache, req.Webhook} })
 }
 
 // proxyLLM serves POST /v1/proxy/llm.
@@ -49,7 +49,7 @@ func (s *Server) proxyLLM(c *gin.Context) {
 	var req llmProxyRequest
 	s.proxy(c, envelopeDialect, &req, func() (*proxyCall, error) {
 		return req.validate(s.settings)
-	}, func() (string, *int) { return req.IdempotencyKey, req.Cache })
+	}, func() callExtras { return callExtras{req.IdempotencyKey, req.Cache, req.Webhook} })
 }
 
 // proxy serves a proxy route: decode the body into req, validate it into a
@@ -57,7 +57,7 @@ func (s *Server) proxyLLM(c *gin.Context) {
 // answer per the Prefer mode, or relay a streamed answer as it is written
 // (a stream with Last-Event-ID goes on with its job). fields returns the body's idempotency key
 // and cache override.
-func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*proxyCall, error), fields func() (string, *int)) {
+func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*proxyCall, error), fields func() callExtras) {
 	m := meta{RequestID: requestID(c)}
 	md := parseMode(c.Request.Header, s.settings.Server.SyncTimeout.Duration, s.settings.Server.MaxWait.Duration)
 	setLabels(c, "", md.name)
@@ -66,8 +66,9 @@ func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*pro
 		d.err(c, err, m)
 		return
 	}
-	bodyKey, cacheOverride := fields()
-	call, err := s.validateCall(c, bodyKey, validate)
+	extras := fields()
+	cacheOverride := extras.cache
+	call, err := s.validateCall(c, extras, validate)
 	if err != nil {
 		d.err(c, err, m)
 		return
@@ -137,10 +138,18 @@ func jobID(tenant, idemKey string) string {
 	return newJobID()
 }
 
-// validateCall validates a proxy body and merges the idempotency key from
-// the headers with the body's.
-func (s *Server) validateCall(c *gin.Context, bodyKey string, validate func() (*proxyCall, error)) (*proxyCall, error) {
-	key, err := idempotency.Key(c.GetHeader("Idempotency-Key"), c.GetHeader("X-Idempotency-Key"), bodyKey)
+// callExtras are the fields of a proxy body that are about the job rather
+// than the call.
+type callExtras struct {
+	idempotencyKey string
+	cache          *int
+	webhook        *reliapi.Subscription
+}
+
+// validateCall validates a proxy body, merges the idempotency key from the
+// headers with the body's, and finds the call's webhook.
+func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func() (*proxyCall, error)) (*proxyCall, error) {
+	key, err := idempotency.Key(c.GetHeader("Idempotency-Key"), c.GetHeader("X-Idempotency-Key"), extras.idempotencyKey)
 	if err != nil {
 		return nil, invalid("%s", upperFirst(err.Error()))
 	}
@@ -149,6 +158,9 @@ func (s *Server) validateCall(c *gin.Context, bodyKey string, validate func() (*
 		return nil, err
 	}
 	call.idemKey = key
+	if call.webhook, err = s.webhookFor(c, call.target, extras.webhook); err != nil {
+		return nil, err
+	}
 	return call, nil
 }
 
@@ -193,7 +205,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 	job, created, err := s.store.Create(ctx, jobs.New{
 		ID: id, Tenant: ten, Kind: call.kind(), Target: call.target,
 		IdempotencyKey: call.idemKey, RequestHash: hash, RequestID: requestID(c),
-		Queue: queue, TaskID: taskID, CacheHash: plan.hashOrEmpty(),
+		Queue: queue, TaskID: taskID, CacheHash: plan.hashOrEmpty(), Webhook: call.webhook,
 	})
 	if err != nil {
 		return nil, false, err

@@ -31,6 +31,8 @@ type httpProxyRequest struct {
 	// Cache overrides the target's cache TTL in seconds; 0 disables caching
 	// for this call.
 	Cache *int `json:"cache"`
+	// Webhook, when set, delivers the job's end to a URL.
+	Webhook *reliapi.Subscription `json:"webhook"`
 }
 
 // allowedMethods are the methods a proxy call may use.
@@ -115,6 +117,8 @@ type proxyCall struct {
 	headers map[string]string
 	body    []byte
 	idemKey string
+	// webhook is where the job's end goes, if anywhere.
+	webhook *reliapi.Subscription
 	// fingerprint identifies the canonical request for idempotency.
 	fingerprint [][]byte
 }

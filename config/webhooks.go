@@ -16,6 +16,9 @@ type Webhooks struct {
 	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
 	// TimeoutS bounds one delivery attempt, 1 to 60 seconds. Default 15.
 	TimeoutS int `yaml:"timeout_s"`
+	// Concurrency is how many deliveries one worker process makes at
+	// once, apart from its jobs, 1 to 10000. Default 32.
+	Concurrency int `yaml:"concurrency"`
 	// ScheduleS are the waits, in seconds, before each delivery attempt:
 	// the first is after the event, each next one after the attempt before
 	// (with ±10% jitter). After the last attempt fails the delivery is
@@ -50,6 +53,7 @@ var DefaultWebhookSchedule = []int{0, 5, 300, 1800, 7200, 18000, 36000, 36000}
 
 func (w *Webhooks) setDefaults() {
 	setDefault(&w.TimeoutS, 15)
+	setDefault(&w.Concurrency, 32)
 	if len(w.ScheduleS) == 0 {
 		w.ScheduleS = append([]int(nil), DefaultWebhookSchedule...)
 	}
@@ -60,6 +64,7 @@ func (w *Webhooks) setDefaults() {
 
 func (v *validator) webhooks(w Webhooks) {
 	v.check("webhooks.timeout_s", w.TimeoutS >= 1 && w.TimeoutS <= 60, "must be 1 to 60 seconds (got %d)", w.TimeoutS)
+	v.check("webhooks.concurrency", w.Concurrency >= 1 && w.Concurrency <= 10000, "must be 1 to 10000 (got %d)", w.Concurrency)
 	v.check("webhooks.schedule_s", len(w.ScheduleS) <= 20, "at most 20 attempts (got %d)", len(w.ScheduleS))
 	for i, s := range w.ScheduleS {
 		v.check(fmt.Sprintf("webhooks.schedule_s[%d]", i), s >= 0 && s <= 7*86400, "must be 0 to 604800 seconds (got %d)", s)

@@ -20,6 +20,7 @@ var codes = map[reliapi.Code]codeInfo{
 	reliapi.CodeUnauthorized:        {http.StatusUnauthorized, "client_error"},
 	reliapi.CodeNotFound:            {http.StatusNotFound, "client_error"},
 	reliapi.CodeInvalidTarget:       {http.StatusBadRequest, "client_error"},
+	reliapi.CodeInvalidWebhookURL:   {http.StatusBadRequest, "client_error"},
 	reliapi.CodeMethodNotAllowed:    {http.StatusMethodNotAllowed, "client_error"},
 	reliapi.CodePayloadTooLarge:     {http.StatusRequestEntityTooLarge, "client_error"},
 	reliapi.CodeIdempotencyConflict: {http.StatusConflict, "idempotency_conflict"},

@@ -57,7 +57,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 		res := &reliapi.Result{Error: reliapi.Errorf(reliapi.CodeNotFound, "Target %q is not configured on this worker", p.Target)}
 		w.settleCost(ctx, p, res)
 		w.fillCache(ctx, p, res)
-		return w.finish(ctx, p.JobID, taskID, res)
+		return w.finish(ctx, job, taskID, res)
 	}
 
 	// The job's own deadline counts from its creation, across reschedules;
@@ -81,7 +81,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 		// past asynq's deadline: asynq has taken the task back already.
 		w.log.Info("job context ended", append(tag, "error", ctx.Err())...)
 	}
-	err = w.finish(ctx, p.JobID, taskID, res)
+	err = w.finish(ctx, job, taskID, res)
 	w.endStream(ctx, p, res)
 	return err
 }

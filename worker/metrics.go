@@ -9,6 +9,10 @@ type metrics struct {
 	redisFallbacks *prometheus.CounterVec
 	rateWaits      *prometheus.CounterVec
 	keySwitches    *prometheus.CounterVec
+	// webhookDeliveries counts delivery attempts by outcome;
+	// webhookSeconds times them.
+	webhookDeliveries *prometheus.CounterVec
+	webhookSeconds    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,7 +38,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "reliapi_key_switches_total",
 		Help: "Calls moved to another pool key within one attempt, by provider (pool) and reason (rate_limited, unauthorized).",
 	}, []string{"provider", "reason"})
-	reg.MustRegister(m.jobs, m.attempts, m.redisFallbacks, m.rateWaits, m.keySwitches)
+	m.webhookDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "reliapi_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by outcome (delivered, gone, 3xx, 4xx, 5xx, error: no answer).",
+	}, []string{"outcome"})
+	m.webhookSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "reliapi_webhook_delivery_seconds",
+		Help:    "Time of one webhook delivery attempt, until the receiver's answer or the failure.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30},
+	})
+	reg.MustRegister(m.jobs, m.attempts, m.redisFallbacks, m.rateWaits, m.keySwitches, m.webhookDeliveries, m.webhookSeconds)
 	return m
 }
 

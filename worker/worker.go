@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"os"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/reliapi/reliapi/reliability/ratelimit"
 	"github.com/reliapi/reliapi/reliability/retry"
 	"github.com/reliapi/reliapi/tasks"
+	"github.com/reliapi/reliapi/webhook"
 )
 
 // Config configures a Worker.
@@ -60,6 +62,10 @@ type Worker struct {
 	// to the queue.
 	enqueuer  *asynq.Client
 	inspector *asynq.Inspector
+	// webhookSrv serves the webhooks queue with a pool of its own.
+	webhookSrv     *asynq.Server
+	webhookClient  *http.Client
+	webhookSecrets map[string][]webhook.Secret
 
 	stopOnce sync.Once
 }
@@ -120,6 +126,17 @@ func New(cfg Config) (*Worker, error) {
 	if w.targets, err = w.prepareTargets(os.Getenv); err != nil {
 		return nil, err
 	}
+	w.webhookSecrets = make(map[string][]webhook.Secret, len(s.Webhooks.Secrets))
+	for tenant, raw := range s.Webhooks.Secrets {
+		for _, r := range raw {
+			secret, err := webhook.ParseSecret(r)
+			if err != nil {
+				return nil, fmt.Errorf("worker: webhooks.secrets.%s: %w", tenant, err)
+			}
+			w.webhookSecrets[tenant] = append(w.webhookSecrets[tenant], secret)
+		}
+	}
+	w.webhookClient = newWebhookClient(s.Webhooks.Guard())
 	w.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              s.Worker.Concurrency,
 		Queues:                   tasks.Queues,
@@ -133,6 +150,17 @@ func New(cfg Config) (*Worker, error) {
 			id, _ := asynq.GetTaskID(ctx)
 			cfg.Logger.Warn("task failed, asynq will retry it", "task_id", id, "type", t.Type(), "error", err)
 		}),
+	})
+	w.webhookSrv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
+		Concurrency:              s.Webhooks.Concurrency,
+		Queues:                   map[string]int{tasks.QueueWebhooks: 1},
+		TaskCheckInterval:        10 * time.Millisecond,
+		DelayedTaskCheckInterval: s.Worker.DelayedTaskCheckInterval.Duration,
+		ShutdownTimeout:          s.Worker.ShutdownTimeout.Duration,
+		RetryDelayFunc:           webhookRetryDelay,
+		Logger:                   asynqLogger{cfg.Logger},
+		LogLevel:                 asynq.WarnLevel,
+		// The handler logs failed attempts itself.
 	})
 	return w, nil
 }
@@ -202,6 +230,12 @@ func (w *Worker) Start(context.Context) error {
 	if err := w.srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: starting asynq server: %w", err)
 	}
+	hooks := asynq.NewServeMux()
+	hooks.HandleFunc(tasks.TypeWebhook, w.deliverWebhook)
+	if err := w.webhookSrv.Start(hooks); err != nil {
+		w.srv.Shutdown()
+		return fmt.Errorf("worker: starting the webhooks server: %w", err)
+	}
 	return nil
 }
 
@@ -209,17 +243,27 @@ func (w *Worker) Start(context.Context) error {
 // running ones, and puts the rest back on their queues for another worker.
 // It is safe to call more than once.
 func (w *Worker) Stop() {
-	w.stopOnce.Do(w.srv.Shutdown)
+	w.stopOnce.Do(func() {
+		var wg sync.WaitGroup
+		wg.Go(w.srv.Shutdown)
+		wg.Go(w.webhookSrv.Shutdown)
+		wg.Wait()
+	})
 }
 
-// finish records a job's outcome and counts it.
-func (w *Worker) finish(ctx context.Context, jobID, taskID string, res *reliapi.Result) error {
+// finish records a job's outcome and counts it. A job with a webhook gets
+// its delivery enqueued first, so that no crash in between can lose it.
+func (w *Worker) finish(ctx context.Context, job *reliapi.Job, taskID string, res *reliapi.Result) error {
+	jobID := job.ID
 	status := reliapi.JobSucceeded
 	if res.Error != nil {
 		status = reliapi.JobFailed
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
+	if err := w.announceWebhook(ctx, job); err != nil {
+		return err
+	}
 	recorded, err := w.store.Finish(ctx, jobID, taskID, status, res)
 	if err != nil {
 		return err

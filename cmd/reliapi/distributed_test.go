@@ -23,6 +23,9 @@ type cluster struct {
 	apis     []string // base URLs
 	workers  []*proc
 	metrics  []string // worker metrics URLs
+	// cfg and env start more processes like these.
+	cfg string
+	env []string
 }
 
 // startCluster starts nAPI api and nWorker worker processes on one Redis,
@@ -34,6 +37,7 @@ func startCluster(t *testing.T, nAPI, nWorker int, moreTargets string, env ...st
 	c := &cluster{redis: testenv.StartRedis(t), upstream: testenv.StartUpstream(t)}
 	cfg := writeConfig(t, c.upstream.URL, strings.ReplaceAll(moreTargets, "%UP%", c.upstream.URL))
 	env = append(env, "REDIS_URL="+c.redis.URL(), "LOG_LEVEL=warn")
+	c.cfg, c.env = cfg, env
 	var apis []*proc
 	for i := range nAPI {
 		addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))

@@ -121,6 +121,7 @@ func runDev(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	defer c.rdb.Close()
+	devWebhooks(c.settings, log)
 	if o.demoListen != "" {
 		l, err := listen(o.demoListen)
 		if err != nil {
@@ -147,6 +148,20 @@ func runDev(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	return serveAPI(ctx, srv, listenAddr(o.listen, c.settings.Server.Listen), c.settings, log)
+}
+
+// devSecret signs dev mode's webhooks when the config has no secret for
+// the default tenant. It is published in the README: never a secret.
+const devSecret = "whsec_ZGV2LW1vZGUtb25seS13ZWJob29rLXNlY3JldCEh"
+
+// devWebhooks lets dev mode deliver webhooks to receivers on this machine,
+// signed with the published dev secret unless the config names one.
+func devWebhooks(s *config.Config, log *slog.Logger) {
+	s.Webhooks.AllowPrivateNetworks = true
+	if len(s.Webhooks.Secrets["default"]) == 0 {
+		s.Webhooks.Secrets["default"] = []string{devSecret}
+		log.Warn("dev mode signs webhooks with the public dev secret from the README, and delivers them to private addresses; configure webhooks: for anything else")
+	}
 }
 
 // demoHandler is dev mode's demo upstream: httpbin, and fake OpenAI,

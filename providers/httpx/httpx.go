@@ -272,16 +272,16 @@ func (c *Client) transportError(parent, attempt context.Context, t Target, err e
 	}
 	return &reliapi.Error{
 		Code:      reliapi.CodeNetworkError,
-		Message:   "Network error: " + networkReason(err),
+		Message:   "Network error: " + NetworkReason(err),
 		Retryable: true,
 		Source:    reliapi.SourceUpstream,
 		Err:       err,
 	}
 }
 
-// networkReason names a network failure without echoing Go error text
+// NetworkReason names a network failure without echoing Go error text
 // (which may contain internal addresses) to the caller.
-func networkReason(err error) string {
+func NetworkReason(err error) string {
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
 	switch {

@@ -1,0 +1,240 @@
+package api_test
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/reliapi/reliapi/internal/testenv"
+)
+
+const hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// webhookYAML configures deliveries to loopback receivers, retried at
+// once, one second per attempt.
+const webhookYAML = `
+webhooks:
+  allow_private_networks: true
+  timeout_s: 1
+  schedule_s: [0, 0, 0, 0, 0]
+  secrets: {default: ["` + hookSecret + `"]}
+`
+
+// receiver is a webhook receiver that fails its first attempts as told
+// and records every request it gets.
+type receiver struct {
+	t    *testing.T
+	srv  *httptest.Server
+	mu   sync.Mutex
+	got  []delivery
+	fail []string // how to fail the first attempts: "503", "hang", "reset"
+}
+
+type delivery struct {
+	header http.Header
+	body   []byte
+	status int
+}
+
+func newReceiver(t *testing.T, fail ...string) *receiver {
+	r := &receiver{t: t, fail: fail}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	n := len(r.got)
+	how := ""
+	if n < len(r.fail) {
+		how = r.fail[n]
+	}
+	d := delivery{header: req.Header.Clone(), body: body, status: 204}
+	switch how {
+	case "503":
+		d.status = 503
+	case "hang", "reset":
+		d.status = 0
+	}
+	r.got = append(r.got, d)
+	r.mu.Unlock()
+	switch how {
+	case "503":
+		w.WriteHeader(503)
+	case "hang":
+		<-req.Context().Done() // past the 1 s delivery timeout
+	case "reset":
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.(*net.TCPConn).SetLinger(0)
+			conn.Close()
+		}
+	default:
+		w.WriteHeader(204)
+	}
+}
+
+func (r *receiver) deliveries() []delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// waitWebhook polls the job until its webhook is no longer pending.
+func (s *stack) waitWebhook(id string) response {
+	s.t.Helper()
+	var r response
+	testenv.Eventually(s.t, 20*time.Second, "the webhook of "+id+" to settle", func() bool {
+		r = s.do("GET", "/v1/jobs/"+id, nil)
+		st, _ := get(r.body, "webhook", "status").(string)
+		return st != "" && st != "pending"
+	})
+	return r
+}
+
+// TestWebhookRetriedUntilDelivered: a receiver that fails its first three
+// attempts (503, a timeout, a reset connection) gets the event a fourth
+// time and accepts it: one successful delivery, the same webhook-id on
+// every attempt, each signature verified by the Standard Webhooks
+// reference library, and the attempts recorded on the job.
+func TestWebhookRetriedUntilDelivered(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraYAML: webhookYAML})
+	rcv := newReceiver(t, "503", "hang", "reset")
+	r := s.do("POST", "/v1/proxy/http", map[string]any{
+		"target": "up", "method": "GET", "path": "/get", "webhook": map[string]any{"url": rcv.srv.URL + "/hook"},
+	})
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	id := get(r.body, "meta", "job_id").(string)
+	job := s.waitWebhook(id)
+	if get(job.body, "webhook", "status") != "delivered" {
+		t.Fatalf("webhook: %s", job.raw)
+	}
+	attempts, _ := get(job.body, "webhook", "deliveries").([]any)
+	if len(attempts) != 4 || get(attempts[3].(map[string]any), "status_code") != 204.0 ||
+		get(attempts[0].(map[string]any), "status_code") != 503.0 || get(attempts[1].(map[string]any), "error") == nil {
+		t.Fatalf("recorded attempts: %v", attempts)
+	}
+
+	got := rcv.deliveries()
+	if len(got) != 4 {
+		t.Fatalf("receiver got %d requests, want 4", len(got))
+	}
+	ref, _ := standardwebhooks.NewWebhook(hookSecret)
+	msgID := got[0].header.Get("webhook-id")
+	for i, d := range got {
+		if d.header.Get("webhook-id") != msgID || msgID == "" {
+			t.Errorf("attempt %d: webhook-id %q, want %q on every attempt", i+1, d.header.Get("webhook-id"), msgID)
+		}
+		if err := ref.Verify(d.body, d.header); err != nil {
+			t.Errorf("attempt %d: the reference library rejects the signature: %v", i+1, err)
+		}
+	}
+	var payload struct {
+		Type      string         `json:"type"`
+		Timestamp time.Time      `json:"timestamp"`
+		Data      map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(got[3].body, &payload); err != nil {
+		t.Fatal(err)
+	}
+	if payload.Type != "job.succeeded" || payload.Timestamp.IsZero() || payload.Data["id"] != id || payload.Data["status"] != "succeeded" ||
+		get(payload.Data, "result", "data", "status_code") != 200.0 {
+		t.Fatalf("payload: %s", got[3].body)
+	}
+	if strings.Contains(s.logs.String(), "MfKQ9r8G") {
+		t.Error("the webhook secret is in the logs")
+	}
+}
+
+// TestWebhookEventsAndCancel: a canceled job's webhook carries
+// job.canceled, once; a subscription to other events is skipped; headers
+// subscribe clients that cannot change the body; POST /v1/jobs takes
+// "webhook".
+func TestWebhookEventsAndCancel(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraYAML: webhookYAML})
+	rcv := newReceiver(t)
+	arrived, release := blockUpstream(s, "/slow")
+	defer release()
+	r := s.do("POST", "/v1/jobs", map[string]any{
+		"kind": "http", "request": map[string]any{"target": "up", "method": "GET", "path": "/slow"},
+		"webhook": map[string]any{"url": rcv.srv.URL, "events": []string{"job.canceled"}},
+	})
+	if r.status != 202 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	id := r.body["id"].(string)
+	<-arrived
+	if c := s.do("POST", "/v1/jobs/"+id+"/cancel", nil); c.status != 200 {
+		t.Fatalf("cancel: %d %s", c.status, c.raw)
+	}
+	if job := s.waitWebhook(id); get(job.body, "webhook", "status") != "delivered" {
+		t.Fatalf("canceled job's webhook: %s", job.raw)
+	}
+	var body struct{ Type string }
+	json.Unmarshal(rcv.deliveries()[0].body, &body)
+	if n := len(rcv.deliveries()); n != 1 || body.Type != "job.canceled" {
+		t.Fatalf("receiver got %d deliveries, type %q", n, body.Type)
+	}
+
+	r = s.do("POST", "/v1/proxy/http", map[string]any{"target": "up", "method": "GET", "path": "/get"},
+		"X-Webhook-URL", rcv.srv.URL, "X-Webhook-Events", "job.failed")
+	id = get(r.body, "meta", "job_id").(string)
+	if job := s.waitWebhook(id); get(job.body, "webhook", "status") != "skipped" || get(job.body, "webhook", "url") != rcv.srv.URL {
+		t.Fatalf("unwanted event: %s", job.raw)
+	}
+	if n := len(rcv.deliveries()); n != 1 {
+		t.Fatalf("receiver got %d deliveries, want still 1", n)
+	}
+}
+
+// TestWebhookBadInput: a webhook URL that is not http(s) or names a
+// non-public address is INVALID_WEBHOOK_URL when private networks are not
+// allowed; a name that resolves to one is refused when it is dialled, as
+// a failed attempt.
+func TestWebhookBadInput(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraYAML: strings.Replace(webhookYAML, "allow_private_networks: true", "allow_private_networks: false", 1)})
+	rcv := newReceiver(t)
+	for _, u := range []string{"http://127.0.0.1/hook", "http://[::1]/hook", "http://169.254.169.254/latest/meta-data", "http://10.0.0.1/", "ftp://example.com/", "not a url"} {
+		r := s.do("POST", "/v1/proxy/http", map[string]any{"target": "up", "method": "GET", "path": "/get", "webhook": map[string]any{"url": u}})
+		if r.status != 400 || get(r.body, "error", "code") != "INVALID_WEBHOOK_URL" {
+			t.Errorf("webhook %q: %d %s", u, r.status, r.raw)
+		}
+	}
+	r := s.do("POST", "/v1/proxy/http", map[string]any{"target": "up", "method": "GET", "path": "/get", "webhook": map[string]any{"url": "https://example.com", "events": []string{"job.done"}}})
+	if r.status != 400 || get(r.body, "error", "code") != "INVALID_REQUEST" {
+		t.Errorf("bad event: %d %s", r.status, r.raw)
+	}
+	if n := s.upstream.Total(); n != 0 {
+		t.Fatalf("refused calls reached the upstream %d times", n)
+	}
+
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(rcv.srv.URL, "http://"))
+	r = s.do("POST", "/v1/proxy/http", map[string]any{"target": "up", "method": "GET", "path": "/get", "webhook": map[string]any{"url": "http://localhost:" + port + "/hook"}})
+	if r.status != 200 {
+		t.Fatalf("a name is checked when dialled: %d %s", r.status, r.raw)
+	}
+	job := s.waitWebhook(get(r.body, "meta", "job_id").(string))
+	attempts, _ := get(job.body, "webhook", "deliveries").([]any)
+	if get(job.body, "webhook", "status") != "failed" || len(attempts) != 5 || !strings.Contains(get(attempts[0].(map[string]any), "error").(string), "not public") {
+		t.Fatalf("a name resolving to loopback: %s", job.raw)
+	}
+	if n := len(rcv.deliveries()); n != 0 {
+		t.Fatalf("the loopback receiver got %d requests", n)
+	}
+}

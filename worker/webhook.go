@@ -1,0 +1,232 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/providers/httpx"
+	"github.com/reliapi/reliapi/render"
+	"github.com/reliapi/reliapi/tasks"
+	"github.com/reliapi/reliapi/webhook"
+)
+
+// Webhooks: a job with a subscription gets a delivery task on the
+// webhooks queue *before* it ends (the worker enqueues it before recording
+// the outcome, the api before a cancel), named after the job so that it
+// exists once. The task waits for the job's end, then delivers it, signed,
+// on the configured schedule; every attempt is written to the job's
+// record. A worker killed between a job's end and its delivery therefore
+// loses nothing: the task is already queued.
+
+// announceWebhook enqueues the delivery of a job's end, before the job
+// ends. A delivery already enqueued (by the api's cancel, or an earlier
+// run) is left as it is.
+func (w *Worker) announceWebhook(ctx context.Context, j *reliapi.Job) error {
+	if j.Webhook == nil {
+		return nil
+	}
+	t, err := tasks.WebhookOf(j, w.cfg.Settings.Jobs.Retention.Duration)
+	if err != nil {
+		return err
+	}
+	if _, err := w.enqueuer.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueuing the webhook delivery: %w", err)
+	}
+	return nil
+}
+
+// retryIn asks asynq to run a delivery task again after wait.
+type retryIn struct {
+	wait   time.Duration
+	reason string
+}
+
+func (e *retryIn) Error() string { return e.reason }
+
+// webhookRetryDelay spaces a delivery task's runs: as its handler asked,
+// else (Redis trouble) like any infrastructure retry.
+func webhookRetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	var r *retryIn
+	if errors.As(err, &r) {
+		return r.wait
+	}
+	return infraRetryDelay(n, err, t)
+}
+
+// notEndedWait is how long a delivery waits for its job to end before it
+// looks again (the job's worker enqueued it just before recording the end,
+// or died doing so and the job runs again).
+const notEndedWait = time.Second
+
+// deliverWebhook runs one delivery attempt of a job's webhook.
+func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.DecodeWebhook(t.Payload())
+	if err != nil {
+		w.log.Error("dropping undecodable webhook task", "error", err)
+		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+	}
+	tag := []any{"job_id", p.JobID}
+	job, err := w.store.Get(ctx, p.Tenant, p.JobID)
+	switch {
+	case errors.Is(err, reliapi.ErrNotFound) || err == nil && job.CreatedAt.UnixMilli() != p.CreatedMS:
+		w.log.Warn("webhook of a job that is gone (expired) not delivered", tag...)
+		return nil
+	case err != nil:
+		return err
+	case !job.Status.Terminal():
+		return &retryIn{wait: notEndedWait, reason: "the job has not ended yet"}
+	}
+	event := reliapi.EventOf(job.Status)
+	if !job.Webhook.Wants(event) {
+		return w.store.SetWebhookStatus(ctx, job.ID, reliapi.WebhookSkipped)
+	}
+	if job.WebhookStatus != reliapi.WebhookPending {
+		return nil // delivered (or given up) already: a repeated run
+	}
+	// n attempts of this delivery (or replay) were made; schedule[n] is
+	// the wait before the next one, counted from the last.
+	n := len(job.Deliveries) - p.Base
+	schedule := w.cfg.Settings.Webhooks.Schedule()
+	if n == 0 && len(schedule) > 0 && p.Replay == 0 {
+		if wait := schedule[0] - time.Since(job.CompletedAt); wait > 0 {
+			return &retryIn{wait: wait, reason: "the first attempt is scheduled later"}
+		}
+	}
+
+	d, answer := w.postWebhook(ctx, job, event, p.JobID)
+	d.Attempt = len(job.Deliveries) + 1
+	n++
+	status, next := reliapi.WebhookPending, time.Duration(0)
+	switch {
+	case d.StatusCode >= 200 && d.StatusCode < 300:
+		status = reliapi.WebhookDelivered
+	case d.StatusCode == http.StatusGone:
+		status = reliapi.WebhookGone
+	case n >= len(schedule):
+		status = reliapi.WebhookFailed
+	default:
+		next = jitter(schedule[n])
+		if ra := answer.retryAfter; ra > 0 && (d.StatusCode == http.StatusTooManyRequests || d.StatusCode == http.StatusServiceUnavailable) {
+			next = min(ra, 24*time.Hour)
+		}
+	}
+	w.metrics.webhookDeliveries.WithLabelValues(deliveryOutcome(d)).Inc()
+	w.metrics.webhookSeconds.Observe(float64(d.DurationMS) / 1000)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if _, err := w.store.RecordDelivery(rctx, job.ID, d, status); err != nil {
+		return err
+	}
+	switch status {
+	case reliapi.WebhookPending:
+		w.log.Warn("webhook delivery failed; will retry", append(tag, "attempt", d.Attempt, "status_code", d.StatusCode, "error", d.Error, "retry_in", next.String())...)
+		return &retryIn{wait: next, reason: "webhook delivery failed"}
+	case reliapi.WebhookFailed:
+		w.log.Error("webhook delivery failed for good; dead-lettered", append(tag, "attempts", n)...)
+	case reliapi.WebhookGone:
+		w.log.Warn("webhook receiver answered 410 Gone; not retried", tag...)
+	}
+	return nil
+}
+
+// webhookAnswer is what a receiver said beyond its status.
+type webhookAnswer struct{ retryAfter time.Duration }
+
+// postWebhook makes one delivery attempt: the job resource as the event's
+// data, signed with the tenant's secrets, to the subscribed URL, through
+// the address guard, without following redirects.
+func (w *Worker) postWebhook(ctx context.Context, job *reliapi.Job, event, msgID string) (reliapi.Delivery, webhookAnswer) {
+	start := time.Now()
+	d := reliapi.Delivery{At: start.UTC()}
+	fail := func(err error) (reliapi.Delivery, webhookAnswer) {
+		d.Error, d.DurationMS = err.Error(), time.Since(start).Milliseconds()
+		return d, webhookAnswer{}
+	}
+	body, err := json.Marshal(struct {
+		Type      string     `json:"type"`
+		Timestamp time.Time  `json:"timestamp"`
+		Data      render.Job `json:"data"`
+	}{event, job.CompletedAt.UTC(), render.NewJob(job)})
+	if err != nil {
+		return fail(err)
+	}
+	secrets := w.webhookSecrets[job.Tenant]
+	if len(secrets) == 0 {
+		return fail(fmt.Errorf("no webhook secret is configured for tenant %q (webhooks.secrets)", job.Tenant))
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Settings.Webhooks.Timeout())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, job.Webhook.URL, bytes.NewReader(body))
+	if err != nil {
+		return fail(errors.New("invalid webhook URL"))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "ReliAPI-Webhooks/1")
+	webhook.Sign(req.Header, secrets, "msg_"+strings.TrimPrefix(msgID, "job_"), time.Now(), body)
+	resp, err := w.webhookClient.Do(req)
+	if err != nil {
+		var reason string
+		switch {
+		case errors.Is(err, webhook.ErrForbiddenAddress):
+			reason = "refused: the receiver's address is not public (webhooks.allow_private_networks is off)"
+		case ctx.Err() != nil:
+			reason = fmt.Sprintf("no answer within %s", w.cfg.Settings.Webhooks.Timeout())
+		default:
+			reason = "network error: " + httpx.NetworkReason(err)
+		}
+		return fail(errors.New(reason))
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	d.StatusCode, d.DurationMS = resp.StatusCode, time.Since(start).Milliseconds()
+	return d, webhookAnswer{retryAfter: httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+}
+
+// newWebhookClient is the deliveries' HTTP client: the address guard at
+// dial time, no proxy (which would dial for it), no redirects (a 3xx is a
+// failed attempt), its own connection pool.
+func newWebhookClient(g webhook.Guard) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:         g.Dialer().DialContext,
+			MaxIdleConnsPerHost: 8,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// jitter spreads a wait by ±10%.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d - d/10 + rand.N(d/5+1)
+}
+
+// deliveryOutcome is the metrics label of an attempt: delivered, gone,
+// 3xx/4xx/5xx, or error (no answer).
+func deliveryOutcome(d reliapi.Delivery) string {
+	switch c := d.StatusCode; {
+	case c == 0:
+		return "error"
+	case c >= 200 && c < 300:
+		return "delivered"
+	case c == http.StatusGone:
+		return "gone"
+	default:
+		return fmt.Sprintf("%dxx", c/100)
+	}
+}
