@@ -158,6 +158,8 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/jobs/:id", s.getJob)
 	v1.GET("/jobs/:id/events", s.streamEvents)
 	v1.POST("/jobs/:id/cancel", s.cancelJob)
+	v1.POST("/jobs/:id/webhook/replay", s.replayWebhook)
+	v1.GET("/webhooks/failed", s.failedWebhooks)
 	v1.GET("/targets", s.listTargets)
 	v1.GET("/usage", s.usage)
 	v1.POST("/targets/:target/keys/:id/enable", s.enableKey)

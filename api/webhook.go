@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/render"
 	"github.com/reliapi/reliapi/tasks"
 	"github.com/reliapi/reliapi/webhook"
 )
@@ -56,7 +60,77 @@ func (s *Server) webhookFor(c *gin.Context, target string, body *reliapi.Subscri
 	if len(s.settings.Webhooks.Secrets[tenant(c)]) == 0 {
 		return nil, invalid("Webhooks are not configured for this tenant: the server needs webhooks.secrets.%s to sign them", tenant(c))
 	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	if gone, err := s.store.Gone(ctx, tenant(c), sub.URL); err != nil {
+		return nil, err
+	} else if gone {
+		return nil, reliapi.Errorf(reliapi.CodeInvalidWebhookURL, "The webhook URL answered 410 Gone to an earlier delivery; replay that job's webhook (POST /v1/jobs/{id}/webhook/replay) once the receiver is back")
+	}
 	return sub, nil
+}
+
+// failedWebhooks serves GET /v1/webhooks/failed: the tenant's jobs whose
+// webhook failed for good, most recent first (?limit=N, default 50, at
+// most 200).
+func (s *Server) failedWebhooks(c *gin.Context) {
+	m := meta{RequestID: requestID(c)}
+	setLabels(c, "", "webhooks")
+	limit := 50
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			writeError(c, invalid("Query parameter \"limit\" must be 1 to 200"), m)
+			return
+		}
+		limit = n
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	failed, err := s.store.FailedWebhooks(ctx, tenant(c), limit)
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	out := jobList{Object: "list", Data: make([]jobResource, len(failed))}
+	for i, j := range failed {
+		out.Data[i] = render.NewJob(j)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// replayWebhook serves POST /v1/jobs/{id}/webhook/replay: deliver a
+// finished job's webhook again, on the schedule afresh, with the same
+// webhook-id (receivers deduplicate on it). It answers 202 with the job.
+func (s *Server) replayWebhook(c *gin.Context) {
+	m := meta{RequestID: requestID(c)}
+	setLabels(c, "", "webhooks")
+	id := c.Param("id")
+	if !validJobID.MatchString(id) {
+		writeError(c, reliapi.ErrNotFound, m)
+		return
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	job, err := s.store.Replay(ctx, tenant(c), id)
+	if errors.Is(err, jobs.ErrDeliveryPending) {
+		err = invalid("Job %s's webhook is being delivered; replay it once that ends", id)
+	}
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	n := len(job.Deliveries)
+	t, err := tasks.NewWebhook(tasks.WebhookPayload{JobID: job.ID, Tenant: job.Tenant, CreatedMS: job.CreatedAt.UnixMilli(), Replay: n + 1, Base: n}, s.settings.Jobs.Retention.Duration)
+	if err == nil {
+		_, err = s.enqueuer.EnqueueContext(ctx, t)
+	}
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		writeError(c, fmt.Errorf("enqueuing the webhook replay: %w", err), m)
+		return
+	}
+	job.WebhookStatus = reliapi.WebhookPending
+	writeJob(c, http.StatusAccepted, job)
 }
 
 // announceWebhook enqueues the delivery of a job's webhook before the job

@@ -1,12 +1,14 @@
 package api_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +38,7 @@ type receiver struct {
 	srv  *httptest.Server
 	mu   sync.Mutex
 	got  []delivery
-	fail []string // how to fail the first attempts: "503", "hang", "reset"
+	fail []string // how to answer the first attempts: a status ("503"), "hang", "reset"
 }
 
 type delivery struct {
@@ -61,17 +63,16 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		how = r.fail[n]
 	}
 	d := delivery{header: req.Header.Clone(), body: body, status: 204}
-	switch how {
-	case "503":
-		d.status = 503
-	case "hang", "reset":
+	code, _ := strconv.Atoi(how)
+	switch {
+	case code > 0:
+		d.status = code
+	case how == "hang", how == "reset":
 		d.status = 0
 	}
 	r.got = append(r.got, d)
 	r.mu.Unlock()
 	switch how {
-	case "503":
-		w.WriteHeader(503)
 	case "hang":
 		<-req.Context().Done() // past the 1 s delivery timeout
 	case "reset":
@@ -81,7 +82,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 			conn.Close()
 		}
 	default:
-		w.WriteHeader(204)
+		w.WriteHeader(cmp.Or(code, 204))
 	}
 }
 
@@ -236,5 +237,71 @@ func TestWebhookBadInput(t *testing.T) {
 	}
 	if n := len(rcv.deliveries()); n != 0 {
 		t.Fatalf("the loopback receiver got %d requests", n)
+	}
+}
+
+// TestWebhookDeadLetterAndReplay: a webhook whose every attempt fails is
+// dead-lettered and listed at GET /v1/webhooks/failed; a replay delivers
+// it with the same webhook-id once the receiver is back. A receiver that
+// answers 410 gets no more deliveries: new subscriptions to its URL are
+// refused until a replay to it is asked for.
+func TestWebhookDeadLetterAndReplay(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraYAML: strings.Replace(webhookYAML, "[0, 0, 0, 0, 0]", "[0, 0]", 1)})
+	rcv := newReceiver(t, "500", "500") // then 204
+	r := s.do("POST", "/v1/proxy/http", map[string]any{"target": "up", "method": "GET", "path": "/get", "webhook": map[string]any{"url": rcv.srv.URL}})
+	id := get(r.body, "meta", "job_id").(string)
+	if job := s.waitWebhook(id); get(job.body, "webhook", "status") != "failed" {
+		t.Fatalf("after two failed attempts: %s", job.raw)
+	}
+	failed := s.do("GET", "/v1/webhooks/failed", nil)
+	if list, _ := failed.body["data"].([]any); len(list) != 1 || get(list[0].(map[string]any), "id") != id {
+		t.Fatalf("failed webhooks: %s", failed.raw)
+	}
+	replay := s.do("POST", "/v1/jobs/"+id+"/webhook/replay", nil)
+	if replay.status != 202 || get(replay.body, "webhook", "status") != "pending" {
+		t.Fatalf("replay: %d %s", replay.status, replay.raw)
+	}
+	if job := s.waitWebhook(id); get(job.body, "webhook", "status") != "delivered" || len(get(job.body, "webhook", "deliveries").([]any)) != 3 {
+		t.Fatalf("after the replay: %s", job.raw)
+	}
+	got := rcv.deliveries()
+	if len(got) != 3 || got[2].header.Get("webhook-id") != got[0].header.Get("webhook-id") {
+		t.Fatalf("receiver: %d deliveries", len(got))
+	}
+	if failed := s.do("GET", "/v1/webhooks/failed", nil); len(failed.body["data"].([]any)) != 0 {
+		t.Fatalf("failed webhooks after the replay: %s", failed.raw)
+	}
+	if r := s.do("POST", "/v1/jobs/"+id+"/webhook/replay", nil); r.status != 202 {
+		t.Fatalf("replaying a delivered webhook: %d %s", r.status, r.raw)
+	}
+	s.waitWebhook(id)
+
+	gone := newReceiver(t, "410")
+	r = s.do("POST", "/v1/proxy/http", map[string]any{"target": "up", "method": "GET", "path": "/get", "webhook": map[string]any{"url": gone.srv.URL}})
+	goneID := get(r.body, "meta", "job_id").(string)
+	if job := s.waitWebhook(goneID); get(job.body, "webhook", "status") != "gone" || len(gone.deliveries()) != 1 {
+		t.Fatalf("410: %s", job.raw)
+	}
+	r = s.do("POST", "/v1/proxy/http", map[string]any{"target": "up", "method": "GET", "path": "/get", "webhook": map[string]any{"url": gone.srv.URL}})
+	if r.status != 400 || get(r.body, "error", "code") != "INVALID_WEBHOOK_URL" {
+		t.Fatalf("subscribing a gone URL: %d %s", r.status, r.raw)
+	}
+	if r := s.do("POST", "/v1/jobs/"+goneID+"/webhook/replay", nil); r.status != 202 {
+		t.Fatalf("replay to a gone URL: %d %s", r.status, r.raw)
+	}
+	if job := s.waitWebhook(goneID); get(job.body, "webhook", "status") != "delivered" {
+		t.Fatalf("replay to a URL that is back: %s", job.raw)
+	}
+	for path, want := range map[string]int{
+		"/v1/jobs/job_00000000000000000000000000000000/webhook/replay": 404,
+		"/v1/jobs/nonsense/webhook/replay":                             404,
+	} {
+		if r := s.do("POST", path, nil); r.status != want {
+			t.Errorf("POST %s: %d, want %d", path, r.status, want)
+		}
+	}
+	if r := s.do("GET", "/v1/webhooks/failed?limit=0", nil); r.status != 400 {
+		t.Errorf("limit=0: %d", r.status)
 	}
 }

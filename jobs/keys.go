@@ -15,3 +15,13 @@ func tenantJobsKey(tenant string) string { return "reliapi:tenant:{" + tenant + 
 
 // doneChannel carries the ID of every job that reached a terminal status.
 const doneChannel = "reliapi:jobs:done"
+
+// failedWebhooksKey is the sorted set of a tenant's jobs whose webhook
+// failed for good (dead letters), scored by when, in milliseconds.
+func failedWebhooksKey(tenant string) string {
+	return "reliapi:tenant:{" + tenant + "}:webhooks:failed"
+}
+
+// goneWebhooksKey is the set of a tenant's webhook URLs that answered 410
+// Gone (as SHA-256 hex, so the set holds no URL).
+func goneWebhooksKey(tenant string) string { return "reliapi:tenant:{" + tenant + "}:webhooks:gone" }

@@ -94,6 +94,12 @@ func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 	if job.WebhookStatus != reliapi.WebhookPending {
 		return nil // delivered (or given up) already: a repeated run
 	}
+	if gone, err := w.store.Gone(ctx, job.Tenant, job.Webhook.URL); err != nil {
+		return err
+	} else if gone {
+		w.log.Warn("webhook URL answered 410 Gone to an earlier delivery; not sent", tag...)
+		return w.store.SetWebhookStatus(ctx, job.ID, reliapi.WebhookGone)
+	}
 	// n attempts of this delivery (or replay) were made; schedule[n] is
 	// the wait before the next one, counted from the last.
 	n := len(job.Deliveries) - p.Base
@@ -134,8 +140,10 @@ func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 		return &retryIn{wait: next, reason: "webhook delivery failed"}
 	case reliapi.WebhookFailed:
 		w.log.Error("webhook delivery failed for good; dead-lettered", append(tag, "attempts", n)...)
+		return w.store.DeadLetter(rctx, job.Tenant, job.ID)
 	case reliapi.WebhookGone:
-		w.log.Warn("webhook receiver answered 410 Gone; not retried", tag...)
+		w.log.Warn("webhook receiver answered 410 Gone; the URL gets no more deliveries", tag...)
+		return w.store.MarkGone(rctx, job.Tenant, job.Webhook.URL)
 	}
 	return nil
 }

@@ -1,0 +1,121 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
+)
+
+// Webhook bookkeeping per tenant: the dead letters (jobs whose webhook
+// failed for good, until replayed or expired with their records) and the
+// URLs that answered 410 Gone.
+
+// DeadLetter lists a job whose webhook failed for good.
+func (s *Store) DeadLetter(ctx context.Context, tenant, id string) error {
+	key := failedWebhooksKey(tenant)
+	now := time.Now().UnixMilli()
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, key, redis.Z{Score: float64(now), Member: id})
+		// Entries go with their job records.
+		p.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(now-s.cfg.Retention.Milliseconds(), 10))
+		p.Expire(ctx, key, s.cfg.Retention)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dead-lettering a webhook: %w", err)
+	}
+	return nil
+}
+
+// FailedWebhooks returns up to limit of the tenant's dead-lettered jobs,
+// most recent first.
+func (s *Store) FailedWebhooks(ctx context.Context, tenant string, limit int) ([]*reliapi.Job, error) {
+	ids, err := s.rdb.ZRevRange(ctx, failedWebhooksKey(tenant), 0, int64(limit)-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("listing failed webhooks: %w", err)
+	}
+	entries := make([]position, len(ids))
+	for i, id := range ids {
+		entries[i] = position{id: id}
+	}
+	all, err := s.getMany(ctx, tenant, entries)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, j := range all {
+		if j != nil && j.WebhookStatus == reliapi.WebhookFailed {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
+// ErrDeliveryPending means a replay was asked for while the webhook is
+// still being delivered.
+var ErrDeliveryPending = errors.New("the webhook is still being delivered")
+
+// Replay makes a finished job's webhook pending again, takes it off the
+// dead letters and clears a 410 mark on its URL (asking for a replay is
+// the tenant saying the receiver is back). It returns the job as it was.
+func (s *Store) Replay(ctx context.Context, tenant, id string) (*reliapi.Job, error) {
+	j, err := s.Get(ctx, tenant, id)
+	switch {
+	case err != nil:
+		return nil, err
+	case j.Webhook == nil:
+		return nil, reliapi.Errorf(reliapi.CodeNotFound, "Job %s has no webhook", id)
+	case !j.Status.Terminal():
+		return nil, reliapi.Errorf(reliapi.CodeInvalidRequest, "Job %s has not ended: its webhook is delivered when it does", id)
+	case j.WebhookStatus == reliapi.WebhookPending:
+		return nil, ErrDeliveryPending
+	}
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
+		setWebhookStatusScript.Eval(ctx, p, []string{jobKey(id)}, reliapi.WebhookPending)
+		p.ZRem(ctx, failedWebhooksKey(tenant), id)
+		p.SRem(ctx, goneWebhooksKey(tenant), urlDigest(j.Webhook.URL))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replaying a webhook: %w", err)
+	}
+	return j, nil
+}
+
+// MarkGone records that a URL of the tenant answered 410 Gone.
+func (s *Store) MarkGone(ctx context.Context, tenant, url string) error {
+	key := goneWebhooksKey(tenant)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, key, urlDigest(url))
+		p.Expire(ctx, key, s.cfg.Retention)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("marking a webhook URL gone: %w", err)
+	}
+	return nil
+}
+
+// Gone reports whether a URL of the tenant answered 410 Gone (and no
+// replay to it was asked for since).
+func (s *Store) Gone(ctx context.Context, tenant, url string) (bool, error) {
+	gone, err := s.rdb.SIsMember(ctx, goneWebhooksKey(tenant), urlDigest(url)).Result()
+	if err != nil {
+		return false, fmt.Errorf("reading webhook URLs gone: %w", err)
+	}
+	return gone, nil
+}
+
+func urlDigest(url string) string {
+	sum := sha256.Sum256([]byte(url))
+	return hex.EncodeToString(sum[:])
+}
