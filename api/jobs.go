@@ -96,7 +96,7 @@ func (s *Server) getJob(c *gin.Context) {
 		wait = min(time.Duration(n)*time.Second, s.settings.Server.MaxWait.Duration)
 	}
 	if !validJobID.MatchString(id) {
-		writeError(c, reliapi.ErrNotFound, m)
+		writeError(c, s.jobNotFound(id), m)
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), wait+s.redisTimeout)
@@ -113,7 +113,7 @@ func (s *Server) getJob(c *gin.Context) {
 		job, err = s.store.Get(ctx, tenant(c), id)
 	}
 	if err != nil {
-		writeError(c, err, m)
+		writeError(c, s.jobErr(id, err), m)
 		return
 	}
 	writeJob(c, http.StatusOK, job)
@@ -127,7 +127,7 @@ func (s *Server) cancelJob(c *gin.Context) {
 	setLabels(c, "", "cancel")
 	id := c.Param("id")
 	if !validJobID.MatchString(id) {
-		writeError(c, reliapi.ErrNotFound, m)
+		writeError(c, s.jobNotFound(id), m)
 		return
 	}
 	ctx, cancel := s.redisCtx(c)
@@ -138,7 +138,7 @@ func (s *Server) cancelJob(c *gin.Context) {
 	}
 	res, err := s.store.Cancel(ctx, tenant(c), id)
 	if err != nil {
-		writeError(c, err, m)
+		writeError(c, s.jobErr(id, err), m)
 		return
 	}
 	// The record already says canceled, which is what workers obey; these
@@ -213,4 +213,18 @@ func (s *Server) listJobs(c *gin.Context) {
 		out.NextCursor = &page.Next
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// jobNotFound is the answer about a job that does not exist: never
+// created, of another tenant, or expired.
+func (s *Server) jobNotFound(id string) *reliapi.Error {
+	return reliapi.Errorf(reliapi.CodeJobNotFound, "Job %s does not exist, or it ended more than %s ago and its record expired (jobs.retention)", id, s.settings.Jobs.Retention)
+}
+
+// jobErr is err about job id, with "not found" said as jobNotFound.
+func (s *Server) jobErr(id string, err error) error {
+	if errors.Is(err, reliapi.ErrNotFound) {
+		return s.jobNotFound(id)
+	}
+	return err
 }

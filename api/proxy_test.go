@@ -407,7 +407,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown route", "GET", "/v1/nothing", ``, 404, "NOT_FOUND", "/v1/nothing"},
 		{"wrong method", "GET", "/v1/proxy/http", ``, 405, "METHOD_NOT_ALLOWED", "GET"},
 		{"bad job id", "GET", "/v1/jobs/../../etc", ``, 404, "NOT_FOUND", ""},
-		{"unknown job", "GET", "/v1/jobs/job_00000000000000000000000000000000", ``, 404, "NOT_FOUND", ""},
+		{"unknown job", "GET", "/v1/jobs/job_00000000000000000000000000000000", ``, 404, "JOB_NOT_FOUND", "expired"},
 		{"bad wait", "GET", "/v1/jobs/job_00000000000000000000000000000000?wait=x", ``, 400, "INVALID_REQUEST", "wait"},
 		{"bad status filter", "GET", "/v1/jobs?status=done", ``, 400, "INVALID_REQUEST", "status"},
 		{"bad limit", "GET", "/v1/jobs?limit=1000", ``, 400, "INVALID_REQUEST", "limit"},

@@ -249,7 +249,7 @@ func (s *Server) resume(c *gin.Context, d dialect, m meta) bool {
 	job, err := s.store.Get(ctx, tenant(c), id)
 	cancel()
 	if err != nil {
-		d.err(c, err, m)
+		d.err(c, s.jobErr(id, err), m)
 		return true
 	}
 	s.relay(c, d.stream, job, after)
@@ -311,14 +311,14 @@ func (s *Server) streamEvents(c *gin.Context) {
 	setLabels(c, "", "stream")
 	id := c.Param("id")
 	if !validJobID.MatchString(id) {
-		writeError(c, reliapi.ErrNotFound, m)
+		writeError(c, s.jobNotFound(id), m)
 		return
 	}
 	ctx, cancel := s.redisCtx(c)
 	job, err := s.store.Get(ctx, tenant(c), id)
 	cancel()
 	if err != nil {
-		writeError(c, err, m)
+		writeError(c, s.jobErr(id, err), m)
 		return
 	}
 	if job.Kind != reliapi.KindLLM {

@@ -107,7 +107,7 @@ func (s *Server) replayWebhook(c *gin.Context) {
 	setLabels(c, "", "webhooks")
 	id := c.Param("id")
 	if !validJobID.MatchString(id) {
-		writeError(c, reliapi.ErrNotFound, m)
+		writeError(c, s.jobNotFound(id), m)
 		return
 	}
 	ctx, cancel := s.redisCtx(c)
@@ -116,6 +116,7 @@ func (s *Server) replayWebhook(c *gin.Context) {
 	if errors.Is(err, jobs.ErrDeliveryPending) {
 		err = invalid("Job %s's webhook is being delivered; replay it once that ends", id)
 	}
+	err = s.jobErr(id, err)
 	if err != nil {
 		writeError(c, err, m)
 		return

@@ -25,6 +25,7 @@ var codes = map[reliapi.Code]codeInfo{
 	reliapi.CodePayloadTooLarge:     {http.StatusRequestEntityTooLarge, "client_error"},
 	reliapi.CodeIdempotencyConflict: {http.StatusConflict, "idempotency_conflict"},
 	reliapi.CodeJobCanceled:         {http.StatusConflict, "client_error"},
+	reliapi.CodeJobNotFound:         {http.StatusNotFound, "client_error"},
 	reliapi.CodeServerError:         {http.StatusBadGateway, "upstream_error"},
 	reliapi.CodeClientError:         {http.StatusTooManyRequests, "upstream_error"},
 	reliapi.CodeNetworkError:        {http.StatusBadGateway, "upstream_error"},
