@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/reliapi/reliapi/internal/testenv"
@@ -304,4 +305,66 @@ func TestWebhookDeadLetterAndReplay(t *testing.T) {
 	if r := s.do("GET", "/v1/webhooks/failed?limit=0", nil); r.status != 400 {
 		t.Errorf("limit=0: %d", r.status)
 	}
+}
+
+// TestWebhookCancelRaces: cancels racing a job's end, and cancels after
+// it, leave one final state and exactly one delivery, whose event is that
+// state's.
+func TestWebhookCancelRaces(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraYAML: webhookYAML})
+	rcv := newReceiver(t)
+	const n = 20
+	ids := make([]string, n)
+	for i := range n {
+		r := s.do("POST", "/v1/jobs", map[string]any{
+			"kind": "http", "request": map[string]any{"target": "up", "method": "GET", "path": "/get"},
+			"webhook": map[string]any{"url": rcv.srv.URL},
+		})
+		ids[i] = r.body["id"].(string)
+		// Cancel at once: before, while or after the job runs.
+		if c := s.do("POST", "/v1/jobs/"+ids[i]+"/cancel", nil); c.status != 200 {
+			t.Fatalf("cancel: %d %s", c.status, c.raw)
+		}
+	}
+	for _, id := range ids {
+		job := s.waitWebhook(id)
+		if get(job.body, "webhook", "status") != "delivered" {
+			t.Fatalf("%s: %s", id, job.raw)
+		}
+		// Cancel after the end: nothing changes, nothing is delivered again.
+		if c := s.do("POST", "/v1/jobs/"+id+"/cancel", nil); c.status != 200 || c.body["status"] != job.body["status"] {
+			t.Fatalf("cancel after the end: %d %s", c.status, c.raw)
+		}
+	}
+	s.drainWebhooks()
+	byJob := map[string][]string{}
+	for _, d := range rcv.deliveries() {
+		var p struct {
+			Type string
+			Data struct{ ID, Status string }
+		}
+		json.Unmarshal(d.body, &p)
+		if "job."+p.Data.Status != p.Type {
+			t.Errorf("%s: event %s for a job whose data says %s", p.Data.ID, p.Type, p.Data.Status)
+		}
+		byJob[p.Data.ID] = append(byJob[p.Data.ID], p.Type)
+	}
+	for _, id := range ids {
+		final := s.do("GET", "/v1/jobs/"+id, nil).body["status"]
+		if got := byJob[id]; len(got) != 1 || got[0] != "job."+final.(string) {
+			t.Errorf("%s ended %v; deliveries %v", id, final, got)
+		}
+	}
+}
+
+// drainWebhooks waits (bounded) until the webhooks queue holds no task
+// that is pending, scheduled, retrying or running.
+func (s *stack) drainWebhooks() {
+	s.t.Helper()
+	ins := asynq.NewInspectorFromRedisClient(s.rdb)
+	testenv.Eventually(s.t, 20*time.Second, "the webhooks queue to drain", func() bool {
+		q, err := ins.GetQueueInfo("webhooks")
+		return err == nil && q.Pending+q.Scheduled+q.Retry+q.Active == 0
+	})
 }
