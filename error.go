@@ -27,6 +27,7 @@ const (
 	CodeIdempotencyConflict Code = "IDEMPOTENCY_CONFLICT"        // same key, different request
 	CodeJobCanceled         Code = "JOB_CANCELED"                // the job was canceled before it finished
 	CodeJobNotFound         Code = "JOB_NOT_FOUND"               // no such job, or its record expired
+	CodeJobExpired          Code = "JOB_EXPIRED"                 // the job's deadline passed before it started
 	CodeServerError         Code = "SERVER_ERROR"                // upstream: 5xx after the last retry
 	CodeClientError         Code = "CLIENT_ERROR"                // upstream: 429 after the last retry
 	CodeNetworkError        Code = "NETWORK_ERROR"               // upstream: connect/reset/protocol error

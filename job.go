@@ -7,27 +7,29 @@ import (
 )
 
 // JobStatus is where a job is in its life: queued → running → succeeded,
-// failed or canceled.
+// failed or canceled; or queued → expired when its deadline passed before
+// it started.
 type JobStatus string
 
-// The job statuses. Succeeded, failed and canceled are terminal.
+// The job statuses. Succeeded, failed, canceled and expired are terminal.
 const (
 	JobQueued    JobStatus = "queued"
 	JobRunning   JobStatus = "running"
 	JobSucceeded JobStatus = "succeeded"
 	JobFailed    JobStatus = "failed"
 	JobCanceled  JobStatus = "canceled"
+	JobExpired   JobStatus = "expired"
 )
 
 // Terminal reports whether the status is final.
 func (s JobStatus) Terminal() bool {
-	return s == JobSucceeded || s == JobFailed || s == JobCanceled
+	return s == JobSucceeded || s == JobFailed || s == JobCanceled || s == JobExpired
 }
 
 // Valid reports whether s is one of the known statuses.
 func (s JobStatus) Valid() bool {
 	switch s {
-	case JobQueued, JobRunning, JobSucceeded, JobFailed, JobCanceled:
+	case JobQueued, JobRunning, JobSucceeded, JobFailed, JobCanceled, JobExpired:
 		return true
 	}
 	return false
@@ -66,6 +68,8 @@ type Job struct {
 	CreatedAt   time.Time
 	StartedAt   time.Time
 	CompletedAt time.Time
+	// Deadline, when set, is when the job expires if it has not started.
+	Deadline time.Time
 	// Attempts counts how often a worker started the job (more than one only
 	// after a crash or lease loss: asynq delivers at least once).
 	Attempts int

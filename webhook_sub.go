@@ -17,10 +17,11 @@ const (
 	EventJobSucceeded = "job.succeeded"
 	EventJobFailed    = "job.failed"
 	EventJobCanceled  = "job.canceled"
+	EventJobExpired   = "job.expired"
 )
 
 // JobEvents are every event, in a stable order.
-var JobEvents = []string{EventJobSucceeded, EventJobFailed, EventJobCanceled}
+var JobEvents = []string{EventJobSucceeded, EventJobFailed, EventJobCanceled, EventJobExpired}
 
 // EventOf is the event a job that ended with status raises ("" for a
 // status that is not terminal).
@@ -32,6 +33,8 @@ func EventOf(status JobStatus) string {
 		return EventJobFailed
 	case JobCanceled:
 		return EventJobCanceled
+	case JobExpired:
+		return EventJobExpired
 	}
 	return ""
 }

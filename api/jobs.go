@@ -28,6 +28,9 @@ type createJobRequest struct {
 	// Webhook, when set, delivers the job's end to a URL (it may also be
 	// given inside request).
 	Webhook *reliapi.Subscription `json:"webhook"`
+	// Deadline, when set, expires the job if no worker starts it by then
+	// (RFC 3339).
+	Deadline *time.Time `json:"deadline"`
 }
 
 // createJob serves POST /v1/jobs: always asynchronous, 202 with the job.
@@ -45,6 +48,12 @@ func (s *Server) createJob(c *gin.Context) {
 		return
 	case len(req.Request) == 0 || string(req.Request) == "null":
 		writeError(c, invalid("Field \"request\" is required"), m)
+		return
+	case req.Deadline != nil && !req.Deadline.After(time.Now()):
+		writeError(c, invalid("Field \"deadline\" is in the past"), m)
+		return
+	case req.Deadline != nil && req.Deadline.After(time.Now().Add(s.settings.Jobs.Retention.Duration)):
+		writeError(c, invalid("Field \"deadline\" is more than jobs.retention (%s) away", s.settings.Jobs.Retention), m)
 		return
 	}
 	var (
@@ -71,6 +80,9 @@ func (s *Server) createJob(c *gin.Context) {
 		return
 	}
 	m.Target = call.target
+	if req.Deadline != nil {
+		call.deadline = *req.Deadline
+	}
 	setLabels(c, call.target, "async")
 	job, _, err := s.submit(c, jobID(tenant(c), call.idemKey), call, tasks.QueueAsync, nil)
 	if err != nil {

@@ -206,6 +206,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 		ID: id, Tenant: ten, Kind: call.kind(), Target: call.target,
 		IdempotencyKey: call.idemKey, RequestHash: hash, RequestID: requestID(c),
 		Queue: queue, TaskID: taskID, CacheHash: plan.hashOrEmpty(), Webhook: call.webhook,
+		Deadline: call.deadline,
 	})
 	if err != nil {
 		return nil, false, err

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -119,6 +120,8 @@ type proxyCall struct {
 	idemKey string
 	// webhook is where the job's end goes, if anywhere.
 	webhook *reliapi.Subscription
+	// deadline, when set, expires the job if it has not started by then.
+	deadline time.Time
 	// fingerprint identifies the canonical request for idempotency.
 	fingerprint [][]byte
 }

@@ -368,3 +368,51 @@ func (s *stack) drainWebhooks() {
 		return err == nil && q.Pending+q.Scheduled+q.Retry+q.Active == 0
 	})
 }
+
+// TestJobDeadline: a job that no worker started before its deadline ends
+// "expired" without reaching the upstream, and its webhook says
+// job.expired; one started in time runs; a deadline in the past is a 400.
+func TestJobDeadline(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraYAML: webhookYAML, noWorker: true})
+	rcv := newReceiver(t)
+	submit := func(deadline time.Time) response {
+		return s.do("POST", "/v1/jobs", map[string]any{
+			"kind": "http", "request": map[string]any{"target": "up", "method": "GET", "path": "/get"},
+			"webhook": map[string]any{"url": rcv.srv.URL}, "deadline": deadline.Format(time.RFC3339Nano),
+		})
+	}
+	soon := time.Now().Add(300 * time.Millisecond)
+	late, inTime := submit(soon), submit(time.Now().Add(time.Hour))
+	if late.status != 202 || late.body["deadline"] == nil || inTime.status != 202 {
+		t.Fatalf("submit: %d %s", late.status, late.raw)
+	}
+	testenv.Eventually(t, 5*time.Second, "the first deadline to pass", func() bool { return time.Now().After(soon.Add(50 * time.Millisecond)) })
+	s.startWorker()
+
+	expired := s.waitWebhook(late.body["id"].(string))
+	if expired.body["status"] != "expired" || get(expired.body, "error", "code") != "JOB_EXPIRED" || expired.body["result"] != nil ||
+		get(expired.body, "webhook", "status") != "delivered" {
+		t.Fatalf("late job: %s", expired.raw)
+	}
+	ran := s.waitWebhook(inTime.body["id"].(string))
+	if ran.body["status"] != "succeeded" {
+		t.Fatalf("job in time: %s", ran.raw)
+	}
+	if n := s.upstream.Calls("/get"); n != 1 {
+		t.Fatalf("upstream calls = %d, want 1 (the expired job never runs)", n)
+	}
+	var types []string
+	for _, d := range rcv.deliveries() {
+		var p struct{ Type string }
+		json.Unmarshal(d.body, &p)
+		types = append(types, p.Type)
+	}
+	slices.Sort(types)
+	if strings.Join(types, ",") != "job.expired,job.succeeded" {
+		t.Fatalf("deliveries: %v", types)
+	}
+	if r := submit(time.Now().Add(-time.Minute)); r.status != 400 || !strings.Contains(get(r.body, "error", "message").(string), "past") {
+		t.Fatalf("deadline in the past: %d %s", r.status, r.raw)
+	}
+}

@@ -25,14 +25,18 @@ return {1, now}
 // ARGV[1] asynq task ID of the delivery
 // returns HGETALL after the transition; an empty list when the job is gone.
 // The status in the reply says whether the caller may run the job: only
-// "running" means yes. A delivery from another task ID (a stale task of an
+// "running" means yes; "queued" past the job's deadline means it expired. A delivery from another task ID (a stale task of an
 // earlier job with the same ID) leaves the job untouched.
 var startScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at')
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'deadline')
 if not f[1] then return {} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if f[1] == 'queued' and f[4] and now > tonumber(f[4]) then
+  -- Past its deadline: left queued for the caller to expire.
+  return redis.call('HGETALL', KEYS[1])
+end
 if f[2] == ARGV[1] and (f[1] == 'queued' or f[1] == 'running') then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('HSET', KEYS[1], 'status', 'running')
   if not f[3] then redis.call('HSET', KEYS[1], 'started_at', now) end
   redis.call('HINCRBY', KEYS[1], 'attempts', 1)
@@ -89,6 +93,25 @@ if f[1] == 'queued' or f[1] == 'running' then
   announce(KEYS[1], ARGV[3], ARGV[4])
 end
 return {f[1], redis.call('HGETALL', KEYS[1])}
+`)
+
+// expireScript ends a job still queued past its deadline.
+//
+// KEYS[1] job hash
+// ARGV[1] retention in seconds; ARGV[2] done channel; ARGV[3] job ID;
+// ARGV[4] asynq task ID of the delivery
+// returns 1 when expired, 0 when the job was not queued under that task
+// past its deadline.
+var expireScript = redis.NewScript(announce + `
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'deadline')
+if f[1] ~= 'queued' or f[2] ~= ARGV[4] or not f[3] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now <= tonumber(f[3]) then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'expired', 'completed_at', now)
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+announce(KEYS[1], ARGV[2], ARGV[3])
+return 1
 `)
 
 // requeueScript hands a running job over to a new task that runs later (a

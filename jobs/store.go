@@ -55,6 +55,8 @@ type New struct {
 	CacheHash string
 	// Webhook, when set, is where the job's end is to be delivered.
 	Webhook *reliapi.Subscription
+	// Deadline, when set, is when the job expires if no worker started it.
+	Deadline time.Time
 }
 
 // Create inserts a queued job unless a job with the same ID exists. It
@@ -79,6 +81,9 @@ func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
 			return nil, false, fmt.Errorf("creating job: %w", err)
 		}
 		args = append(args, "webhook", sub, "webhook_status", reliapi.WebhookPending)
+	}
+	if !n.Deadline.IsZero() {
+		args = append(args, "deadline", n.Deadline.UnixMilli())
 	}
 	nowMS := time.Now().UnixMilli()
 	index := tenantJobsKey(n.Tenant)
@@ -113,7 +118,7 @@ func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
 		ID: n.ID, Tenant: n.Tenant, Kind: n.Kind, Status: reliapi.JobQueued, Target: n.Target,
 		IdempotencyKey: n.IdempotencyKey, RequestHash: n.RequestHash, RequestID: n.RequestID,
 		Queue: n.Queue, TaskID: n.TaskID, CacheHash: n.CacheHash, CreatedAt: time.UnixMilli(createdMS),
-		Webhook: n.Webhook, WebhookStatus: webhookStatus(n.Webhook),
+		Webhook: n.Webhook, WebhookStatus: webhookStatus(n.Webhook), Deadline: n.Deadline,
 	}, true, nil
 }
 
@@ -146,8 +151,9 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*reliapi.Job, error
 
 // Start marks the job running for the delivery of taskID. It returns the
 // job and whether the caller should run it: false when the job is already
-// finished or canceled, belongs to another task, or no longer exists (then
-// the job is nil).
+// finished or canceled, belongs to another task, no longer exists (then
+// the job is nil), or is still queued past its deadline (then the caller
+// expires it: see Expire).
 func (s *Store) Start(ctx context.Context, id, taskID string) (*reliapi.Job, bool, error) {
 	res, err := startScript.Run(ctx, s.rdb, []string{jobKey(id)}, taskID).Slice()
 	if err != nil {
@@ -181,6 +187,16 @@ func (s *Store) Finish(ctx context.Context, id, taskID string, status reliapi.Jo
 		string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, taskID).Int()
 	if err != nil {
 		return false, fmt.Errorf("finishing job: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Expire ends a job still queued for taskID past its deadline, and
+// announces it. It reports whether it did.
+func (s *Store) Expire(ctx context.Context, id, taskID string) (bool, error) {
+	n, err := expireScript.Run(ctx, s.rdb, []string{jobKey(id)}, int64(s.cfg.Retention/time.Second), doneChannel, id, taskID).Int()
+	if err != nil {
+		return false, fmt.Errorf("expiring job: %w", err)
 	}
 	return n == 1, nil
 }
@@ -254,6 +270,7 @@ func jobFromFields(f map[string]string) (*reliapi.Job, error) {
 		CreatedAt:      millis(f["created_at"]),
 		StartedAt:      millis(f["started_at"]),
 		CompletedAt:    millis(f["completed_at"]),
+		Deadline:       millis(f["deadline"]),
 	}
 	j.Attempts, _ = strconv.Atoi(f["attempts"])
 	if j.ID == "" || !j.Status.Valid() {

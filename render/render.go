@@ -51,6 +51,8 @@ func ResultEnvelope(j *reliapi.Job, requestID string, idempotentHit bool) (Envel
 	switch {
 	case j.Status == reliapi.JobCanceled:
 		e = reliapi.Errorf(reliapi.CodeJobCanceled, "Job %s was canceled", j.ID)
+	case j.Status == reliapi.JobExpired:
+		e = reliapi.Errorf(reliapi.CodeJobExpired, "Job %s expired: its deadline passed before it started", j.ID)
 	case j.Result == nil:
 		e = &reliapi.Error{Code: reliapi.CodeInternal, Message: "Job finished without a result", Source: reliapi.SourceReliAPI}
 	case j.Result.Error != nil:
@@ -76,6 +78,7 @@ type Job struct {
 	CreatedAt      *time.Time        `json:"created_at"`
 	StartedAt      *time.Time        `json:"started_at"`
 	CompletedAt    *time.Time        `json:"completed_at"`
+	Deadline       *time.Time        `json:"deadline"`
 	Attempts       int               `json:"attempts"`
 	IdempotencyKey *string           `json:"idempotency_key"`
 	Result         *Envelope         `json:"result"`
@@ -102,6 +105,7 @@ func NewJob(j *reliapi.Job) Job {
 		CreatedAt:   timeOrNil(j.CreatedAt),
 		StartedAt:   timeOrNil(j.StartedAt),
 		CompletedAt: timeOrNil(j.CompletedAt),
+		Deadline:    timeOrNil(j.Deadline),
 		Attempts:    j.Attempts,
 	}
 	if j.IdempotencyKey != "" {
@@ -119,7 +123,7 @@ func NewJob(j *reliapi.Job) Job {
 	if j.Status.Terminal() {
 		env, _ := ResultEnvelope(j, j.RequestID, false)
 		r.Error = env.Error
-		if j.Status != reliapi.JobCanceled {
+		if j.Status != reliapi.JobCanceled && j.Status != reliapi.JobExpired {
 			r.Result = &env
 		}
 	}

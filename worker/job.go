@@ -42,6 +42,10 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 	if err != nil {
 		return err
 	}
+	if !runnable && job != nil && job.Status == reliapi.JobQueued && !job.Deadline.IsZero() && job.TaskID == taskID {
+		w.settleCost(ctx, p, nil)
+		return w.expire(ctx, job, taskID)
+	}
 	if !runnable {
 		w.log.Debug("skipping job that is not runnable", append(tag, "status", jobStatus(job))...)
 		// Whatever this delivery's hold was for will not run now: give it

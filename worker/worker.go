@@ -251,6 +251,25 @@ func (w *Worker) Stop() {
 	})
 }
 
+// expire ends a job that no worker started before its deadline; its
+// webhook is enqueued first, as for any end.
+func (w *Worker) expire(ctx context.Context, job *reliapi.Job, taskID string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	if err := w.announceWebhook(ctx, job); err != nil {
+		return err
+	}
+	expired, err := w.store.Expire(ctx, job.ID, taskID)
+	if err != nil {
+		return err
+	}
+	if expired {
+		w.metrics.jobs.WithLabelValues(string(reliapi.JobExpired)).Inc()
+		w.log.Info("job expired before it started", "job_id", job.ID, "deadline", job.Deadline)
+	}
+	return nil
+}
+
 // finish records a job's outcome and counts it. A job with a webhook gets
 // its delivery enqueued first, so that no crash in between can lose it.
 func (w *Worker) finish(ctx context.Context, job *reliapi.Job, taskID string, res *reliapi.Result) error {
