@@ -31,14 +31,14 @@ type asyncResult struct {
 // measureAsyncOurs submits jobs with Prefer: respond-async from conc
 // goroutines and measures from the first submit until the last job's
 // completed_at. It waits on the upstream's call count (cheap, in-process)
-// and then reads every job back to check that each one succeeded.
-func (e *env) measureAsyncOurs(ctx context.Context, jobs, conc int) (asyncResult, error) {
-	const phase = "async"
+// and then reads every job back to check that each one succeeded. phase
+// names the run's calls; with hookURL each job has that webhook.
+func (e *env) measureAsyncOurs(ctx context.Context, phase string, jobs, conc int, hookURL string) (asyncResult, error) {
 	ids := make([]string, jobs)
 	cpu := e.startCPU()
 	start := time.Now()
 	sub, err := runLoad(ctx, jobs, conc, func(ctx context.Context, i int) error {
-		status, body, loc, err := e.proxy(ctx, phase, "respond-async")
+		status, body, loc, err := e.proxyWith(ctx, phase, "respond-async", hookURL)
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ type env struct {
 	rdb      *redis.Client // the bench's own connection, for INFO
 	upstream *upstream
 	llm      *fakeProvider
+	hooks    *hookReceiver
 	api      *proc
 	worker   *proc
 	apiURL   string
@@ -68,6 +69,10 @@ func setup(ctx context.Context, o options) (e *env, err error) {
 		return e, err
 	}
 	e.defer_(e.llm.close)
+	if e.hooks, err = startHookReceiver(); err != nil {
+		return e, err
+	}
+	e.defer_(e.hooks.close)
 
 	buildStart := time.Now()
 	bin := filepath.Join(e.dir, "reliapi")
@@ -188,7 +193,11 @@ targets:
     base_url: %q
     llm: {provider: openai, default_model: gpt-4o-mini}
     auth: {type: bearer_env, env_var: %s}
-`, o.concurrency, o.checkInterval, upstreamURL, upstreamURL, llmURL+"/openai/v1", llmKeyEnv)
+webhooks:
+  # The receiver listens on loopback.
+  allow_private_networks: true
+  secrets: {default: [%q]}
+`, o.concurrency, o.checkInterval, upstreamURL, upstreamURL, llmURL+"/openai/v1", llmKeyEnv, benchSecret)
 }
 
 // defer_ registers f to run when the environment closes.

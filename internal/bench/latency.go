@@ -148,7 +148,15 @@ func (e *env) proxySync(ctx context.Context, phase string) (string, error) {
 // proxy POSTs the benchmark call to /v1/proxy/http with the given Prefer
 // header (none when empty) and returns the status, body and Location.
 func (e *env) proxy(ctx context.Context, phase, prefer string) (int, []byte, string, error) {
+	return e.proxyWith(ctx, phase, prefer, "")
+}
+
+// proxyWith is proxy with a webhook at hookURL (none when empty).
+func (e *env) proxyWith(ctx context.Context, phase, prefer, hookURL string) (int, []byte, string, error) {
 	body := fmt.Sprintf(`{"target":"bench","method":"GET","path":"/get","query":{"phase":%q}}`, phase)
+	if hookURL != "" {
+		body = fmt.Sprintf(`{"target":"bench","method":"GET","path":"/get","query":{"phase":%q},"webhook":{"url":%q}}`, phase, hookURL)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.apiURL+"/v1/proxy/http", bytes.NewBufferString(body))
 	if err != nil {
 		return 0, nil, "", err

@@ -7,7 +7,8 @@
 //     the same Redis with the same worker settings;
 //   - how many Redis commands one synchronous call costs;
 //   - the latency an LLM call, and the first piece of a streamed one, adds
-//     over calling the (fake) provider directly.
+//     over calling the (fake) provider directly;
+//   - async job throughput with a webhook per job next to without.
 //
 // It starts everything it needs (a private redis-server, a local upstream,
 // one `reliapi api` and one `reliapi worker` process) and stops it all on
@@ -38,6 +39,7 @@ type options struct {
 	checkInterval time.Duration // worker.task_check_interval, also raw asynq's
 	cmdRequests   int           // sync requests for the Redis commands count
 	llmN          int           // measured LLM calls of each kind
+	webhookJobs   int           // async jobs without and with webhooks
 	idleWindow    time.Duration // how long idle Redis traffic is measured
 	timeout       time.Duration // bound on the whole run
 }
@@ -52,11 +54,12 @@ func main() {
 	flag.IntVar(&o.concurrency, "worker-concurrency", 64, "worker.concurrency, also used by the raw asynq server")
 	flag.DurationVar(&o.checkInterval, "task-check-interval", time.Millisecond, "worker.task_check_interval, also used by the raw asynq server")
 	flag.IntVar(&o.cmdRequests, "cmd-requests", 500, "sync requests (concurrency 1) used to count Redis commands per request")
+	flag.IntVar(&o.webhookJobs, "webhook-jobs", 1000, "async jobs run without, then with, a webhook each")
 	flag.IntVar(&o.llmN, "llm-n", 500, "measured LLM calls of each kind at concurrency 1 (direct and proxy each)")
 	flag.DurationVar(&o.idleWindow, "idle-window", time.Second, "how long idle Redis commands are counted before the commands batch")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.Parse()
-	if min(o.warmup, o.n1, o.n32, o.jobs, o.submitConc, o.concurrency, o.cmdRequests, o.llmN) < 1 || o.checkInterval <= 0 || o.idleWindow <= 0 {
+	if min(o.warmup, o.n1, o.n32, o.jobs, o.submitConc, o.concurrency, o.cmdRequests, o.llmN, o.webhookJobs) < 1 || o.checkInterval <= 0 || o.idleWindow <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: every count, interval and window must be positive")
 		os.Exit(2)
 	}
@@ -109,7 +112,7 @@ func (e *env) run(ctx context.Context, o options, progress printer) error {
 		e.rep.sync = append(e.rep.sync, row)
 	}
 	progress("async throughput: %d jobs through reliapi", o.jobs)
-	ours, err := e.measureAsyncOurs(ctx, o.jobs, o.submitConc)
+	ours, err := e.measureAsyncOurs(ctx, "async", o.jobs, o.submitConc, "")
 	if err != nil {
 		return err
 	}
@@ -136,6 +139,10 @@ func (e *env) run(ctx context.Context, o options, progress printer) error {
 	}
 	progress("llm: %d completions and %d streams, direct and through reliapi", o.llmN, o.llmN)
 	if e.rep.llm, err = e.measureLLM(ctx, o.llmN, max(1, o.warmup/10)); err != nil {
+		return err
+	}
+	progress("webhooks: %d async jobs without, then %d with a webhook each", o.webhookJobs, o.webhookJobs)
+	if e.rep.webhooks, err = e.measureWebhooks(ctx, o.webhookJobs, o.submitConc); err != nil {
 		return err
 	}
 	progress("tracing one sync call with MONITOR")

@@ -25,6 +25,7 @@ type report struct {
 	cmds               cmdResult
 	cache              cacheResult
 	llm                llmResult
+	webhooks           webhookResult
 	trace              []traceStep
 }
 
@@ -85,6 +86,7 @@ func (r *report) print(w io.Writer) {
 	r.printTrace(p)
 	r.printCache(p)
 	r.printLLM(p)
+	r.printWebhooks(p)
 }
 
 func (r *report) printSetup(p printer) {

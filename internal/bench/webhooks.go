@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// The webhook phase runs the async throughput measurement twice, side by
+// side: without webhooks, and with a webhook per job to a receiver that
+// takes receiverLatency to answer. Deliveries run on their own queue and
+// pool, so job throughput should not suffer.
+
+// receiverLatency is how long the bench's webhook receiver takes to answer.
+const receiverLatency = 50 * time.Millisecond
+
+// benchSecret signs the bench's webhooks.
+const benchSecret = "whsec_YmVuY2gtb25seS13ZWJob29rLXNlY3JldC0xMjM0"
+
+// hookReceiver counts the deliveries it accepted.
+type hookReceiver struct {
+	url       string
+	srv       *http.Server
+	delivered atomic.Int64
+	last      atomic.Int64 // unix nanos of the latest delivery
+}
+
+func startHookReceiver() (*hookReceiver, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	h := &hookReceiver{url: "http://" + l.Addr().String() + "/hook"}
+	h.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select { // the receiver's own latency
+		case <-time.After(receiverLatency):
+		case <-r.Context().Done():
+			return
+		}
+		h.delivered.Add(1)
+		h.last.Store(time.Now().UnixNano())
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go h.srv.Serve(l)
+	return h, nil
+}
+
+func (h *hookReceiver) close() { h.srv.Close() }
+
+// webhookResult compares async throughput without and with webhooks.
+type webhookResult struct {
+	without, with asyncResult
+	// delivered is how long after the first submit the last delivery was
+	// accepted.
+	delivered time.Duration
+}
+
+// measureWebhooks runs jobs async jobs without webhooks, then jobs with
+// one each, and waits for every delivery.
+func (e *env) measureWebhooks(ctx context.Context, jobs, conc int) (webhookResult, error) {
+	var res webhookResult
+	var err error
+	if res.without, err = e.measureAsyncOurs(ctx, "hooks-off", jobs, conc, ""); err != nil {
+		return res, err
+	}
+	before := e.hooks.delivered.Load()
+	start := time.Now()
+	if res.with, err = e.measureAsyncOurs(ctx, "hooks-on", jobs, conc, e.hooks.url); err != nil {
+		return res, err
+	}
+	err = waitFor(ctx, completionTimeout, "every webhook to be delivered", func(context.Context) error {
+		if got := e.hooks.delivered.Load() - before; got < int64(jobs) {
+			return fmt.Errorf("%d of %d webhooks delivered", got, jobs)
+		}
+		return nil
+	})
+	if got := e.hooks.delivered.Load() - before; err == nil && got != int64(jobs) {
+		err = fmt.Errorf("%d jobs' webhooks were delivered %d times", jobs, got)
+	}
+	res.delivered = time.Unix(0, e.hooks.last.Load()).Sub(start)
+	return res, err
+}
+
+func (r *report) printWebhooks(p printer) {
+	w := r.webhooks
+	p("## 8. Webhooks")
+	p("")
+	p("%d async jobs each, submitted by %d clients as in section 2: without webhooks, then with a webhook per job to a receiver that answers after %v. Deliveries run on the workers' separate `webhooks` queue and pool (webhooks.concurrency 32).", w.with.jobs, r.opts.submitConc, receiverLatency)
+	p("")
+	p("| run | jobs | first submit → last job done | jobs/s |")
+	p("|---|---:|---:|---:|")
+	p("| without webhooks | %d | %s | %.0f |", w.without.jobs, ms(w.without.wall), w.without.perSecond)
+	p("| with webhooks | %d | %s | %.0f |", w.with.jobs, ms(w.with.wall), w.with.perSecond)
+	p("")
+	p("**with / without = %.2f** jobs/s. Every webhook was delivered exactly once, the last %s after the first submit (%.0f deliveries/s end to end).",
+		w.with.perSecond/w.without.perSecond, ms(w.delivered), float64(w.with.jobs)/w.delivered.Seconds())
+	p("")
+}
