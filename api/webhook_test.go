@@ -416,3 +416,23 @@ func TestJobDeadline(t *testing.T) {
 		t.Fatalf("deadline in the past: %d %s", r.status, r.raw)
 	}
 }
+
+// TestWebhookRedirectNotFollowed: a receiver answering 3xx has not taken
+// the delivery, and the redirect is not followed (it could point anywhere,
+// a private address included).
+func TestWebhookRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraYAML: strings.Replace(webhookYAML, "[0, 0, 0, 0, 0]", "[0]", 1)})
+	target := newReceiver(t)
+	redirector := httptest.NewServer(http.RedirectHandler(target.srv.URL, http.StatusFound))
+	t.Cleanup(redirector.Close)
+	r := s.do("POST", "/v1/proxy/http", map[string]any{"target": "up", "method": "GET", "path": "/get", "webhook": map[string]any{"url": redirector.URL}})
+	job := s.waitWebhook(get(r.body, "meta", "job_id").(string))
+	attempts, _ := get(job.body, "webhook", "deliveries").([]any)
+	if get(job.body, "webhook", "status") != "failed" || len(attempts) != 1 || get(attempts[0].(map[string]any), "status_code") != 302.0 {
+		t.Fatalf("redirected delivery: %s", job.raw)
+	}
+	if n := len(target.deliveries()); n != 0 {
+		t.Fatalf("the redirect was followed: its target got %d requests", n)
+	}
+}
