@@ -135,8 +135,8 @@ func (s *Server) replayWebhook(c *gin.Context) {
 }
 
 // announceWebhook enqueues the delivery of a job's webhook before the job
-// is canceled, as the worker does before it records a job's end: the
-// delivery then exists whatever happens next, and exists once.
+// is canceled: it then exists whatever happens next (a queued job that is
+// canceled has no task left to enqueue it later), and exists once.
 func (s *Server) announceWebhook(ctx context.Context, tenant, id string) error {
 	job, err := s.store.Get(ctx, tenant, id)
 	switch {

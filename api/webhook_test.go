@@ -17,7 +17,10 @@ import (
 	"github.com/hibiken/asynq"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/tasks"
 )
 
 const hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -434,5 +437,44 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 	}
 	if n := len(target.deliveries()); n != 0 {
 		t.Fatalf("the redirect was followed: its target got %d requests", n)
+	}
+}
+
+// TestWebhookAfterCrashBeforeEnqueue: a worker that died after recording
+// its job's end, before enqueuing the webhook, left the job's task
+// unacknowledged; when asynq delivers it again, the job's end is found
+// and its webhook delivered.
+func TestWebhookAfterCrashBeforeEnqueue(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraYAML: webhookYAML})
+	rcv := newReceiver(t)
+	ctx := t.Context()
+	store := jobs.NewStore(s.rdb, jobs.Config{})
+	id, taskID := "job_"+strings.Repeat("7", 32), "task-crash"
+	if _, _, err := store.Create(ctx, jobs.New{ID: id, Tenant: "default", Kind: reliapi.KindHTTP, Target: "up",
+		Queue: tasks.QueueAsync, TaskID: taskID, Webhook: &reliapi.Subscription{URL: rcv.srv.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, run, err := store.Start(ctx, id, taskID); !run || err != nil {
+		t.Fatalf("start: %v %v", run, err)
+	}
+	res := &reliapi.Result{Data: json.RawMessage(`{"status_code":200,"headers":{},"body":null}`)}
+	if ok, err := store.Finish(ctx, id, taskID, reliapi.JobSucceeded, res); !ok || err != nil {
+		t.Fatalf("finish: %v %v", ok, err)
+	}
+	// The worker died here. asynq delivers the job's task again.
+	task, err := tasks.New(tasks.Payload{JobID: id, Tenant: "default", Target: "up", HTTP: &tasks.HTTPRequest{Method: "GET", Path: "/get"}},
+		tasks.Placement{Queue: tasks.QueueAsync, TaskID: taskID, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asynq.NewClientFromRedisClient(s.rdb).Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+	if job := s.waitWebhook(id); get(job.body, "webhook", "status") != "delivered" || len(rcv.deliveries()) != 1 {
+		t.Fatalf("after the redelivery: %s", job.raw)
+	}
+	if n := s.upstream.Calls("/get"); n != 0 {
+		t.Fatalf("the ended job ran again: %d upstream calls", n)
 	}
 }

@@ -46,6 +46,14 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 		w.settleCost(ctx, p, nil)
 		return w.expire(ctx, job, taskID)
 	}
+	if !runnable && job != nil && job.Status.Terminal() && job.Webhook != nil {
+		// A delivery of a job that ended: maybe its worker died after
+		// recording the end, before enqueuing the webhook. Enqueuing it
+		// again is harmless (it exists once).
+		if err := w.announceWebhook(ctx, job); err != nil {
+			return err
+		}
+	}
 	if !runnable {
 		w.log.Debug("skipping job that is not runnable", append(tag, "status", jobStatus(job))...)
 		// Whatever this delivery's hold was for will not run now: give it

@@ -22,16 +22,17 @@ import (
 )
 
 // Webhooks: a job with a subscription gets a delivery task on the
-// webhooks queue *before* it ends (the worker enqueues it before recording
-// the outcome, the api before a cancel), named after the job so that it
-// exists once. The task waits for the job's end, then delivers it, signed,
+// webhooks queue when it ends, named after the job so that it exists once:
+// the worker enqueues it right after recording the job's end (and again
+// whenever the job's task comes back after its end, which is what a
+// worker that died in between leaves behind), the api before a cancel.
+// The task waits for the job's end if need be, then delivers it, signed,
 // on the configured schedule; every attempt is written to the job's
-// record. A worker killed between a job's end and its delivery therefore
-// loses nothing: the task is already queued.
+// record. So no end is delivered twice and none is lost.
 
-// announceWebhook enqueues the delivery of a job's end, before the job
-// ends. A delivery already enqueued (by the api's cancel, or an earlier
-// run) is left as it is.
+// announceWebhook enqueues the delivery of a job's end. A delivery
+// already enqueued (by the api's cancel, or an earlier run) is left as it
+// is.
 func (w *Worker) announceWebhook(ctx context.Context, j *reliapi.Job) error {
 	if j.Webhook == nil {
 		return nil
@@ -65,8 +66,7 @@ func webhookRetryDelay(n int, err error, t *asynq.Task) time.Duration {
 }
 
 // notEndedWait is how long a delivery waits for its job to end before it
-// looks again (the job's worker enqueued it just before recording the end,
-// or died doing so and the job runs again).
+// looks again (the api enqueues it before a cancel that may not win).
 const notEndedWait = time.Second
 
 // deliverWebhook runs one delivery attempt of a job's webhook.

@@ -251,14 +251,11 @@ func (w *Worker) Stop() {
 	})
 }
 
-// expire ends a job that no worker started before its deadline; its
-// webhook is enqueued first, as for any end.
+// expire ends a job that no worker started before its deadline, then
+// enqueues its webhook's delivery, as finish does.
 func (w *Worker) expire(ctx context.Context, job *reliapi.Job, taskID string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
-	if err := w.announceWebhook(ctx, job); err != nil {
-		return err
-	}
 	expired, err := w.store.Expire(ctx, job.ID, taskID)
 	if err != nil {
 		return err
@@ -267,11 +264,13 @@ func (w *Worker) expire(ctx context.Context, job *reliapi.Job, taskID string) er
 		w.metrics.jobs.WithLabelValues(string(reliapi.JobExpired)).Inc()
 		w.log.Info("job expired before it started", "job_id", job.ID, "deadline", job.Deadline)
 	}
-	return nil
+	return w.announceWebhook(ctx, job)
 }
 
-// finish records a job's outcome and counts it. A job with a webhook gets
-// its delivery enqueued first, so that no crash in between can lose it.
+// finish records a job's outcome and counts it, then enqueues its
+// webhook's delivery. A worker that dies in between has not acknowledged
+// the job's task: asynq delivers it again, and that delivery, finding the
+// job ended, enqueues the webhook (see handle).
 func (w *Worker) finish(ctx context.Context, job *reliapi.Job, taskID string, res *reliapi.Result) error {
 	jobID := job.ID
 	status := reliapi.JobSucceeded
@@ -280,9 +279,6 @@ func (w *Worker) finish(ctx context.Context, job *reliapi.Job, taskID string, re
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
-	if err := w.announceWebhook(ctx, job); err != nil {
-		return err
-	}
 	recorded, err := w.store.Finish(ctx, jobID, taskID, status, res)
 	if err != nil {
 		return err
@@ -292,5 +288,5 @@ func (w *Worker) finish(ctx context.Context, job *reliapi.Job, taskID string, re
 	} else {
 		w.log.Info("job was canceled while running; outcome dropped", "job_id", jobID)
 	}
-	return nil
+	return w.announceWebhook(ctx, job)
 }

@@ -16,9 +16,10 @@ import (
 )
 
 // TestWebhookSurvivesWorkerKill: a worker SIGKILLed after its job ended
-// but before the job's webhook went out loses nothing: the delivery was
-// queued before the job's end was recorded, and another worker delivers
-// it, signed, with the webhook-id it always had.
+// but before the job's webhook went out loses nothing: the delivery is
+// queued work, and another worker delivers it, signed, with the
+// webhook-id it always had. (A worker killed before even queuing it is
+// covered in api: TestWebhookAfterCrashBeforeEnqueue.)
 func TestWebhookSurvivesWorkerKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
