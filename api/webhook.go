@@ -122,7 +122,7 @@ func (s *Server) replayWebhook(c *gin.Context) {
 		return
 	}
 	n := len(job.Deliveries)
-	t, err := tasks.NewWebhook(tasks.WebhookPayload{JobID: job.ID, Tenant: job.Tenant, CreatedMS: job.CreatedAt.UnixMilli(), Replay: n + 1, Base: n}, s.settings.Jobs.Retention.Duration)
+	t, err := tasks.NewWebhook(tasks.WebhookPayload{JobID: job.ID, Tenant: job.Tenant, CreatedMS: job.CreatedAt.UnixMilli(), Replay: n + 1, Base: n})
 	if err == nil {
 		_, err = s.enqueuer.EnqueueContext(ctx, t)
 	}
@@ -147,7 +147,7 @@ func (s *Server) announceWebhook(ctx context.Context, tenant, id string) error {
 	case job.Webhook == nil || job.Status.Terminal():
 		return nil // nothing ends here
 	}
-	t, err := tasks.WebhookOf(job, s.settings.Jobs.Retention.Duration)
+	t, err := tasks.WebhookOf(job)
 	if err == nil {
 		_, err = s.enqueuer.EnqueueContext(ctx, t)
 	}

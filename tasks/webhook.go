@@ -47,10 +47,10 @@ func WebhookTaskID(p WebhookPayload) string {
 	return id
 }
 
-// NewWebhook builds a delivery task. It is kept for retention after it
-// completes, so that an enqueue of the same delivery is refused
-// (asynq.ErrTaskIDConflict) instead of delivering twice.
-func NewWebhook(p WebhookPayload, retention time.Duration) (*asynq.Task, error) {
+// NewWebhook builds a delivery task. While it is queued or running, an
+// enqueue of the same delivery is refused (asynq.ErrTaskIDConflict); after
+// it, a new one finds the webhook no longer pending and does nothing.
+func NewWebhook(p WebhookPayload) (*asynq.Task, error) {
 	p.Version = PayloadVersion
 	data, err := json.Marshal(p)
 	if err != nil {
@@ -59,7 +59,6 @@ func NewWebhook(p WebhookPayload, retention time.Duration) (*asynq.Task, error) 
 	return asynq.NewTask(TypeWebhook, data,
 		asynq.Queue(QueueWebhooks),
 		asynq.TaskID(WebhookTaskID(p)),
-		asynq.Retention(retention),
 		// The handler decides when to give up (after the configured
 		// schedule); this only bounds a delivery that cannot even be
 		// recorded.
@@ -69,8 +68,8 @@ func NewWebhook(p WebhookPayload, retention time.Duration) (*asynq.Task, error) 
 }
 
 // WebhookOf is the first delivery of a job's webhook.
-func WebhookOf(j *reliapi.Job, retention time.Duration) (*asynq.Task, error) {
-	return NewWebhook(WebhookPayload{JobID: j.ID, Tenant: j.Tenant, CreatedMS: j.CreatedAt.UnixMilli()}, retention)
+func WebhookOf(j *reliapi.Job) (*asynq.Task, error) {
+	return NewWebhook(WebhookPayload{JobID: j.ID, Tenant: j.Tenant, CreatedMS: j.CreatedAt.UnixMilli()})
 }
 
 // DecodeWebhook parses a delivery task's payload.

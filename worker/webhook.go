@@ -37,7 +37,7 @@ func (w *Worker) announceWebhook(ctx context.Context, j *reliapi.Job) error {
 	if j.Webhook == nil {
 		return nil
 	}
-	t, err := tasks.WebhookOf(j, w.cfg.Settings.Jobs.Retention.Duration)
+	t, err := tasks.WebhookOf(j)
 	if err != nil {
 		return err
 	}
@@ -204,11 +204,14 @@ func (w *Worker) postWebhook(ctx context.Context, job *reliapi.Job, event, msgID
 // newWebhookClient is the deliveries' HTTP client: the address guard at
 // dial time, no proxy (which would dial for it), no redirects (a 3xx is a
 // failed attempt), its own connection pool.
-func newWebhookClient(g webhook.Guard) *http.Client {
+func newWebhookClient(g webhook.Guard, concurrency int) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
-			DialContext:         g.Dialer().DialContext,
-			MaxIdleConnsPerHost: 8,
+			DialContext: g.Dialer().DialContext,
+			// As many kept-alive connections as deliveries run at once: a
+			// busy receiver gets no new handshake per delivery.
+			MaxIdleConns:        concurrency,
+			MaxIdleConnsPerHost: concurrency,
 			IdleConnTimeout:     90 * time.Second,
 			TLSHandshakeTimeout: 10 * time.Second,
 		},

@@ -136,7 +136,7 @@ func New(cfg Config) (*Worker, error) {
 			w.webhookSecrets[tenant] = append(w.webhookSecrets[tenant], secret)
 		}
 	}
-	w.webhookClient = newWebhookClient(s.Webhooks.Guard())
+	w.webhookClient = newWebhookClient(s.Webhooks.Guard(), s.Webhooks.Concurrency)
 	w.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              s.Worker.Concurrency,
 		Queues:                   tasks.Queues,

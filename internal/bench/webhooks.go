@@ -58,6 +58,9 @@ type webhookResult struct {
 	// delivered is how long after the first submit the last delivery was
 	// accepted.
 	delivered time.Duration
+	// cpuWithout and cpuWith are the CPU per job of each run, the second
+	// until its last delivery (nil without /proc).
+	cpuWithout, cpuWith *cpuUsage
 }
 
 // measureWebhooks runs jobs async jobs without webhooks, then jobs with
@@ -65,10 +68,13 @@ type webhookResult struct {
 func (e *env) measureWebhooks(ctx context.Context, jobs, conc int) (webhookResult, error) {
 	var res webhookResult
 	var err error
+	cpu := e.startCPU()
 	if res.without, err = e.measureAsyncOurs(ctx, "hooks-off", jobs, conc, ""); err != nil {
 		return res, err
 	}
+	res.cpuWithout = cpu.perCall(jobs)
 	before := e.hooks.delivered.Load()
+	cpu = e.startCPU()
 	start := time.Now()
 	if res.with, err = e.measureAsyncOurs(ctx, "hooks-on", jobs, conc, e.hooks.url); err != nil {
 		return res, err
@@ -83,6 +89,7 @@ func (e *env) measureWebhooks(ctx context.Context, jobs, conc int) (webhookResul
 		err = fmt.Errorf("%d jobs' webhooks were delivered %d times", jobs, got)
 	}
 	res.delivered = time.Unix(0, e.hooks.last.Load()).Sub(start)
+	res.cpuWith = cpu.perCall(jobs)
 	return res, err
 }
 
@@ -100,4 +107,21 @@ func (r *report) printWebhooks(p printer) {
 	p("**with / without = %.2f** jobs/s. Every webhook was delivered exactly once, the last %s after the first submit (%.0f deliveries/s end to end).",
 		w.with.perSecond/w.without.perSecond, ms(w.delivered), float64(w.with.jobs)/w.delivered.Seconds())
 	p("")
+	if w.cpuWithout != nil && w.cpuWith != nil {
+		p("CPU per job, from the first submit until the last job ended (without) or the last webhook was delivered (with); the bench column includes the upstream and the receiver:")
+		p("")
+		p("| run | api | worker | redis | bench | total |")
+		p("|---|---:|---:|---:|---:|---:|")
+		for _, row := range []struct {
+			name string
+			u    *cpuUsage
+		}{{"without webhooks", w.cpuWithout}, {"with webhooks", w.cpuWith}} {
+			u := row.u
+			p("| %s | %s | %s | %s | %s | %s |", row.name, us(u[0]), us(u[1]), us(u[2]), us(u[3]), us(u.total()))
+		}
+		p("")
+		p("One delivery costs about %s of CPU here, %.0f%% of a job's: on a machine whose cores the jobs already fill, that is the throughput the deliveries take.",
+			us(w.cpuWith.total()-w.cpuWithout.total()), 100*float64(w.cpuWith.total()-w.cpuWithout.total())/float64(w.cpuWithout.total()))
+		p("")
+	}
 }
