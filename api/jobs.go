@@ -137,9 +137,8 @@ func (s *Server) getJob(c *gin.Context) {
 func (s *Server) cancelJob(c *gin.Context) {
 	m := meta{RequestID: requestID(c)}
 	setLabels(c, "", "cancel")
-	id := c.Param("id")
-	if !validJobID.MatchString(id) {
-		writeError(c, s.jobNotFound(id), m)
+	id, ok := s.jobParam(c, m)
+	if !ok {
 		return
 	}
 	ctx, cancel := s.redisCtx(c)
@@ -225,6 +224,17 @@ func (s *Server) listJobs(c *gin.Context) {
 		out.NextCursor = &page.Next
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// jobParam reads the job ID of a job route; ok is false, and the call
+// answered, when it cannot name a job.
+func (s *Server) jobParam(c *gin.Context, m meta) (id string, ok bool) {
+	id = c.Param("id")
+	if !validJobID.MatchString(id) {
+		writeError(c, s.jobNotFound(id), m)
+		return "", false
+	}
+	return id, true
 }
 
 // jobNotFound is the answer about a job that does not exist: never

@@ -309,9 +309,8 @@ func writeSSE(c *gin.Context, id, event string, data any) {
 func (s *Server) streamEvents(c *gin.Context) {
 	m := meta{RequestID: requestID(c)}
 	setLabels(c, "", "stream")
-	id := c.Param("id")
-	if !validJobID.MatchString(id) {
-		writeError(c, s.jobNotFound(id), m)
+	id, ok := s.jobParam(c, m)
+	if !ok {
 		return
 	}
 	ctx, cancel := s.redisCtx(c)

@@ -105,9 +105,8 @@ func (s *Server) failedWebhooks(c *gin.Context) {
 func (s *Server) replayWebhook(c *gin.Context) {
 	m := meta{RequestID: requestID(c)}
 	setLabels(c, "", "webhooks")
-	id := c.Param("id")
-	if !validJobID.MatchString(id) {
-		writeError(c, s.jobNotFound(id), m)
+	id, ok := s.jobParam(c, m)
+	if !ok {
 		return
 	}
 	ctx, cancel := s.redisCtx(c)
