@@ -19,6 +19,12 @@ type Code string
 const (
 	CodeInvalidRequest      Code = "INVALID_REQUEST"             // malformed or invalid input
 	CodeUnauthorized        Code = "UNAUTHORIZED"                // missing or unknown API key
+	CodeForbidden           Code = "FORBIDDEN"                   // an admin route without the admin key
+	CodeRateLimitExceeded   Code = "RATE_LIMIT_EXCEEDED"         // the caller's tenant, IP or client limit: nothing was queued
+	CodeAccountBanned       Code = "ACCOUNT_BANNED"              // the key or IP exceeded limits again and again; the ban expires
+	CodeModelNotAllowed     Code = "MODEL_NOT_ALLOWED"           // the tenant's tier does not include this model
+	CodeFeatureUnavailable  Code = "FEATURE_NOT_AVAILABLE"       // the tenant's tier does not include this feature
+	CodeTooManyJobs         Code = "TOO_MANY_CONCURRENT_JOBS"    // the tenant has max_concurrent_jobs queued or running
 	CodeNotFound            Code = "NOT_FOUND"                   // unknown route, target or job
 	CodeInvalidTarget       Code = "INVALID_TARGET"              // an LLM call to a target without an llm block
 	CodeInvalidWebhookURL   Code = "INVALID_WEBHOOK_URL"         // a webhook URL that is not http(s) or names a non-public address

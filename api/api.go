@@ -24,6 +24,7 @@ import (
 	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/reliability/cache"
 	"github.com/reliapi/reliapi/reliability/keypool"
+	"github.com/reliapi/reliapi/reliability/quota"
 )
 
 // Config configures a Server.
@@ -53,6 +54,8 @@ type Server struct {
 	inspector *asynq.Inspector
 	metrics   *metrics
 	engine    *gin.Engine
+	keys      *keyring
+	quota     *quota.Quota
 
 	// targets holds each target's parsed base URL, for path validation.
 	targets     map[string]*url.URL
@@ -112,6 +115,8 @@ func New(cfg Config) (*Server, error) {
 		maxBody:      st.Server.MaxBodyBytes,
 		redisTimeout: 1500 * time.Millisecond,
 		handoff:      make(chan struct{}),
+		keys:         newKeyring(st),
+		quota:        quota.New(cfg.Redis),
 	}
 	s.pools = map[string]*keypool.Pool{}
 	for name := range st.Targets {
@@ -126,43 +131,56 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metrics = newMetrics(cfg.Registry, s.inspector)
 	cfg.Registry.MustRegister(breakerStates{s}, poolKeys{s})
-	s.engine = s.routes()
+	engine, err := s.routes()
+	if err != nil {
+		return nil, err
+	}
+	s.engine = engine
 	return s, nil
 }
 
-func (s *Server) routes() *gin.Engine {
+func (s *Server) routes() (*gin.Engine, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
+	// The client IP is the socket's peer, unless the peer is a trusted
+	// proxy: then X-Forwarded-For (read from the right, skipping trusted
+	// proxies) or X-Real-IP names it. Gin trusts every peer by default.
+	if err := r.SetTrustedProxies(s.settings.Server.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("api: server.trusted_proxies: %w", err)
+	}
+	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
 	r.Use(s.requestContext, gin.CustomRecovery(recoverPanic), s.observe)
 
 	r.GET("/health", s.health)
 	r.GET("/healthz", s.healthz)
 	r.GET("/livez", s.livez)
 	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
+	r.GET("/metrics", s.requireAdminIfSet, gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
+	r.POST("/v1/targets/:target/keys/:id/enable", s.requireAdmin, s.enableKey)
 
+	// Every other route serves a tenant, found from its API key.
+	t := r.Group("", s.authenticate)
 	for _, prefix := range []string{"/v1", ""} {
-		r.POST(prefix+"/proxy/http", s.limitBody, s.proxyHTTP)
-		r.POST(prefix+"/proxy/llm", s.limitBody, s.proxyLLM)
+		t.POST(prefix+"/proxy/http", s.limitBody, s.admit, s.proxyHTTP)
+		t.POST(prefix+"/proxy/llm", s.limitBody, s.admit, s.proxyLLM)
 	}
 	// The OpenAI-compatible API, at both base URLs SDKs are pointed at.
 	for _, base := range []string{"/v1", "/proxy/llm"} {
-		r.POST(base+"/chat/completions", s.limitBody, s.chatCompletions)
-		r.GET(base+"/models", s.listModels)
+		t.POST(base+"/chat/completions", s.limitBody, s.admit, s.chatCompletions)
+		t.GET(base+"/models", s.listModels)
 	}
-	v1 := r.Group("/v1")
-	v1.POST("/jobs", s.limitBody, s.createJob)
+	v1 := t.Group("/v1")
+	v1.POST("/jobs", s.limitBody, s.admit, s.createJob)
 	v1.GET("/jobs", s.listJobs)
 	v1.GET("/jobs/:id", s.getJob)
 	v1.GET("/jobs/:id/events", s.streamEvents)
 	v1.POST("/jobs/:id/cancel", s.cancelJob)
-	v1.POST("/jobs/:id/webhook/replay", s.replayWebhook)
+	v1.POST("/jobs/:id/webhook/replay", s.admit, s.replayWebhook)
 	v1.GET("/webhooks/failed", s.failedWebhooks)
 	v1.GET("/targets", s.listTargets)
 	v1.GET("/usage", s.usage)
-	v1.POST("/targets/:target/keys/:id/enable", s.enableKey)
 
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, reliapi.Errorf(reliapi.CodeNotFound, "No route %s %s", c.Request.Method, c.Request.URL.Path), meta{RequestID: requestID(c)})
@@ -170,7 +188,7 @@ func (s *Server) routes() *gin.Engine {
 	r.NoMethod(func(c *gin.Context) {
 		writeError(c, reliapi.Errorf(reliapi.CodeMethodNotAllowed, "Method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path), meta{RequestID: requestID(c)})
 	})
-	return r
+	return r, nil
 }
 
 // Handler serves every route.

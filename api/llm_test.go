@@ -23,6 +23,12 @@ func llmStack(t *testing.T) (*stack, *fakellm.Server) {
 // key's variable).
 func llmStackWith(t *testing.T, extraYAML, moreTargets string) (*stack, *fakellm.Server) {
 	t.Helper()
+	return llmStackOpts(t, stackOptions{extraYAML: extraYAML}, moreTargets)
+}
+
+// llmStackOpts is llmStackWith with any stack options.
+func llmStackOpts(t *testing.T, opt stackOptions, moreTargets string) (*stack, *fakellm.Server) {
+	t.Helper()
 	fake := fakellm.New()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
@@ -53,7 +59,8 @@ nokey:
   llm: {provider: openai, default_model: gpt-4o-mini}
 `
 	targets = strings.NewReplacer("FAKE", srv.URL, "ENV", env).Replace(targets + moreTargets)
-	return newStack(t, stackOptions{extraTargets: targets, extraYAML: extraYAML}), fake
+	opt.extraTargets = targets
+	return newStack(t, opt), fake
 }
 
 func (s *stack) llm(body map[string]any, headers ...string) response {

@@ -14,6 +14,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	cache    *prometheus.CounterVec
+	refused  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) *metrics {
@@ -32,7 +33,11 @@ func newMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) *metrics 
 		Name: "reliapi_cache_hits_total",
 		Help: "Response cache lookups by target and result: hit, miss (this call fills it), collapsed (it waits for an identical call in flight) or unavailable (Redis did not answer; reliability.on_redis_error applied).",
 	}, []string{"target", "result"})
-	reg.MustRegister(m.requests, m.duration, m.cache, queueDepth{inspector})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "reliapi_limit_refusals_total",
+		Help: "Calls refused at the front door by the caller's tier limits, by limit (tenant_rpm, tenant_burst, ip, client, banned, concurrent_jobs) and tier.",
+	}, []string{"limit", "tier"})
+	reg.MustRegister(m.requests, m.duration, m.cache, m.refused, queueDepth{inspector})
 	return m
 }
 

@@ -19,6 +19,7 @@ const (
 	ctxRequestID = "reliapi.request_id"
 	ctxLogger    = "reliapi.logger"
 	ctxTenant    = "reliapi.tenant"
+	ctxCaller    = "reliapi.caller"
 	ctxStart     = "reliapi.start"
 	// ctxLabels holds the metric labels a handler learned (target, mode).
 	ctxLabels = "reliapi.labels"
@@ -46,14 +47,8 @@ func (s *Server) requestContext(c *gin.Context) {
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-ID", id)
 	c.Set(ctxLogger, s.log)
-	// Every caller is the default tenant until API keys map callers to
-	// tenants; the tenant is already part of every key and job.
-	c.Set(ctxTenant, defaultTenant)
 	c.Next()
 }
-
-// defaultTenant owns every job while authentication is not configured.
-const defaultTenant = "default"
 
 func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
 func tenant(c *gin.Context) string    { return c.GetString(ctxTenant) }
@@ -93,7 +88,7 @@ func (s *Server) observe(c *gin.Context) {
 	s.metrics.duration.WithLabelValues(lb.mode).Observe(elapsed.Seconds())
 	logAt(c, slog.LevelInfo, "request",
 		"method", c.Request.Method, "path", c.FullPath(), "status", c.Writer.Status(),
-		"target", lb.target, "mode", lb.mode, "duration_ms", elapsed.Milliseconds())
+		"tenant", tenant(c), "target", lb.target, "mode", lb.mode, "duration_ms", elapsed.Milliseconds())
 }
 
 // recoverPanic turns a panic into a 500 envelope; its text goes to the log,

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/reliability/cache"
 	"github.com/reliapi/reliapi/reliability/idempotency"
@@ -158,6 +159,9 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 		return nil, err
 	}
 	call.idemKey = key
+	if err := tierAllows(callerOf(c), call); err != nil {
+		return nil, err
+	}
 	if call.webhook, err = s.webhookFor(c, call.target, extras.webhook); err != nil {
 		return nil, err
 	}
@@ -225,6 +229,9 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 		JobID: id, Tenant: ten, Target: call.target, IdempotencyKey: call.idemKey,
 		Profile: s.profile(c), LLM: call.llm, Cost: call.cost, Cache: plan.fill(),
 	}
+	if who := callerOf(c); who != nil {
+		payload.Caps = &tasks.Caps{MaxRetries: who.limits.MaxRetries, MaxFallbacks: who.limits.MaxFallbacks}
+	}
 	if call.llm == nil {
 		payload.HTTP = &tasks.HTTPRequest{
 			Method: call.method, Path: call.path, Query: call.query,
@@ -275,10 +282,15 @@ func (s *Server) answer(c *gin.Context, d dialect, watch *jobs.Watch, job *relia
 }
 
 // profile is the caller's client profile: the X-Client header when it
-// names a configured profile, else "default".
+// names a configured profile, else the tenant's profile.
 func (s *Server) profile(c *gin.Context) string {
-	name, _ := s.settings.Profile(c.GetHeader("X-Client"))
-	return name
+	if name := c.GetHeader("X-Client"); s.settings.ClientProfiles[name] != nil {
+		return name
+	}
+	if who := callerOf(c); who != nil {
+		return who.profile
+	}
+	return config.DefaultProfile
 }
 
 // waitCtx bounds a wait for a job: it ends after d, when the caller goes

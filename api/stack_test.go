@@ -42,6 +42,10 @@ type stack struct {
 type stackOptions struct {
 	// extraYAML is appended under the top level of the config.
 	extraYAML string
+	// authYAML configures auth and tenants; default "auth: {mode: open}".
+	authYAML string
+	// serverYAML is appended under "server".
+	serverYAML string
 	// targetYAML is appended under the "up" target.
 	targetYAML string
 	// noWorker leaves jobs queued until startWorker is called.
@@ -61,10 +65,12 @@ server:
   sync_timeout: %s
   max_wait: 10s
   max_body_bytes: 65536
+%s
 worker:
   concurrency: 16
   task_check_interval: 1ms
   shutdown_timeout: 2s
+%s
 %s
 targets:
   up:
@@ -80,7 +86,7 @@ targets:
       "net": {attempts: 2, backoff: fixed, base_s: 0.01}
 %s
 %s
-`, cmp.Or(opt.syncTimeout, "10s"), opt.extraYAML, s.upstream.URL, indent(opt.targetYAML, "    "),
+`, cmp.Or(opt.syncTimeout, "10s"), indent(opt.serverYAML, "  "), cmp.Or(opt.authYAML, "auth: {mode: open}"), opt.extraYAML, s.upstream.URL, indent(opt.targetYAML, "    "),
 		indent(strings.ReplaceAll(opt.extraTargets, "%UP%", s.upstream.URL), "  "))
 	settings, err := config.Parse([]byte(yaml), "test.yaml", func(string) string { return "" })
 	if err != nil {
@@ -152,6 +158,21 @@ type response struct {
 
 func (s *stack) do(method, path string, body any, headers ...string) response {
 	s.t.Helper()
+	r := s.request(method, path, body, headers...)
+	if len(r.raw) > 0 && json.Unmarshal(r.raw, &r.body) != nil {
+		s.t.Fatalf("%s %s: answer is not a JSON object: %s", method, path, r.raw)
+	}
+	return r
+}
+
+// raw is do without a body, for answers that may not be JSON.
+func (s *stack) raw(method, path string, headers ...string) response {
+	s.t.Helper()
+	return s.request(method, path, nil, headers...)
+}
+
+func (s *stack) request(method, path string, body any, headers ...string) response {
+	s.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -175,11 +196,7 @@ func (s *stack) do(method, path string, body any, headers ...string) response {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, header: resp.Header, raw: raw}
-	if len(raw) > 0 && json.Unmarshal(raw, &r.body) != nil {
-		s.t.Fatalf("%s %s: answer is not a JSON object: %s", method, path, raw)
-	}
-	return r
+	return response{status: resp.StatusCode, header: resp.Header, raw: raw}
 }
 
 // proxy sends a proxy call for the "up" target.
@@ -189,11 +206,11 @@ func (s *stack) proxy(method, path string, headers ...string) response {
 }
 
 // waitJob long-polls a job until it is terminal (bounded).
-func (s *stack) waitJob(id string) response {
+func (s *stack) waitJob(id string, headers ...string) response {
 	s.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		r := s.do("GET", "/v1/jobs/"+id+"?wait=5", nil)
+		r := s.do("GET", "/v1/jobs/"+id+"?wait=5", nil, headers...)
 		if st := r.body["status"]; st == "succeeded" || st == "failed" || st == "canceled" {
 			return r
 		}

@@ -39,6 +39,14 @@ type Config struct {
 	Models map[string]*ModelRoute `yaml:"models"`
 	// Webhooks configures the delivery of job events.
 	Webhooks Webhooks `yaml:"webhooks"`
+	// Auth says who may call the api.
+	Auth ClientAuth `yaml:"auth"`
+	// Tenants are the service's customers, by name (^[A-Za-z0-9_.-]{1,64}$).
+	// Default: none.
+	Tenants map[string]*Tenant `yaml:"tenants"`
+	// Tiers override the shipped limits of the tiers free, developer, pro
+	// and enterprise, field by field.
+	Tiers map[string]*TierLimits `yaml:"tiers"`
 }
 
 // ModelRoute sends a model name to a target.
@@ -66,6 +74,11 @@ type Server struct {
 	// ShutdownTimeout is how long the api drains in-flight requests on
 	// shutdown. Default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the load balancers and proxies (addresses or
+	// CIDRs) whose X-Forwarded-For and X-Real-IP name the client. From any
+	// other peer those headers are ignored and the client is the socket's
+	// address. Default: none.
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
 }
 
 // Redis locates the shared Redis.
@@ -455,6 +468,18 @@ func (c *Config) setDefaults() {
 	}
 	setDefault(&c.Budget.UnknownModel, UnknownModelReject)
 	c.Webhooks.setDefaults()
+	c.Auth.setDefaults()
+	if c.Tenants == nil {
+		c.Tenants = map[string]*Tenant{}
+	}
+	for _, t := range c.Tenants {
+		if t != nil {
+			t.setDefaults()
+		}
+	}
+	if c.Tiers == nil {
+		c.Tiers = map[string]*TierLimits{}
+	}
 	if c.ClientProfiles[DefaultProfile] == nil {
 		c.ClientProfiles[DefaultProfile] = &ClientProfile{}
 	}

@@ -123,6 +123,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	if v.Type() == secretType {
+		d.secret(n, v, path)
+		return
+	}
 	if n.Kind == yaml.ScalarNode {
 		d.scalar(n, v, path)
 		return

@@ -144,7 +144,7 @@ func TestParseKeysAreNotExpanded(t *testing.T) {
 	t.Parallel()
 	doc := "${SECTION}:\n  listen: \":1\"\n"
 	_, err := Parse([]byte(doc), "config.yaml", env(map[string]string{"SECTION": "server"}))
-	want := "config.yaml: ${SECTION}: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks"
+	want := "config.yaml: ${SECTION}: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
 	}
@@ -162,11 +162,11 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Unknown keys, at every depth.
 		{"unknown top-level key", "servr:\n  listen: x\n",
-			"config.yaml: servr: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks"},
-		{"seed section not in the schema", "tenants: {}\n",
-			"config.yaml: tenants: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks"},
+			"config.yaml: servr: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers"},
+		{"seed section not in the schema", "routes: {}\n",
+			"config.yaml: routes: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers"},
 		{"unknown server key", "server:\n  listn: \":1\"\n",
-			"config.yaml: server.listn: unknown field (line 2); known fields: listen, sync_timeout, max_wait, max_body_bytes, shutdown_timeout"},
+			"config.yaml: server.listn: unknown field (line 2); known fields: listen, sync_timeout, max_wait, max_body_bytes, shutdown_timeout, trusted_proxies"},
 		{"unknown target key", target("circut:\n  error_threshold: 3"),
 			"config.yaml: targets.a.circut: unknown field (line 6); known fields: base_url, timeout_ms, circuit, cache, llm, auth, fallback_targets, retry_matrix, webhook"},
 		{"unknown circuit key", target("circuit:\n  treshold: 3"),
@@ -236,7 +236,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate field", target("timeout_ms: 1\ntimeout_ms: 2"),
 			"config.yaml: targets.a.timeout_ms: duplicate key (line 7); first at line 6"},
 		{"merge key", "base: &base\n  listen: \":1\"\nserver:\n  <<: *base\n",
-			"config.yaml: base: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks\n" +
+			"config.yaml: base: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers\n" +
 				"config.yaml: server: merge keys (<<) are not supported (line 4)"},
 		{"complex key", "server:\n  ? [a]\n  : 1\n",
 			"config.yaml: server: keys must be plain strings, got a list (line 2)"},
@@ -247,7 +247,7 @@ func TestParseErrors(t *testing.T) {
 		{"tab indentation", "server:\n\tlisten: x\n",
 			"config.yaml: line 2: found character that cannot start any token"},
 		{"every decoding error at once", "server:\n  listn: x\n  max_wait: forever\njobs: []\n",
-			"config.yaml: server.listn: unknown field (line 2); known fields: listen, sync_timeout, max_wait, max_body_bytes, shutdown_timeout\n" +
+			"config.yaml: server.listn: unknown field (line 2); known fields: listen, sync_timeout, max_wait, max_body_bytes, shutdown_timeout, trusted_proxies\n" +
 				`config.yaml: server.max_wait: cannot use "forever" as a duration: write a Go duration such as "30s" or "100ms", or a number of seconds (line 3)` + "\n" +
 				"config.yaml: jobs: expected a mapping, got a list (line 4)"},
 	}

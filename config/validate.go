@@ -102,6 +102,26 @@ func (c *Config) problems() []*fieldError {
 		v.clientProfile(path, p)
 	}
 
+	v.clientAuth(c.Auth)
+	v.trustedProxies(c.Server.TrustedProxies)
+	for name, t := range c.Tenants {
+		path := "tenants." + name
+		if !targetName.MatchString(name) {
+			v.add(path, "invalid tenant name: use 1 to 64 letters, digits, '_', '.' or '-'")
+		}
+		if t == nil {
+			v.add(path, "must not be empty")
+			continue
+		}
+		v.tenant(path, t, c.ClientProfiles)
+	}
+	v.keyDigests(c)
+	for name, t := range c.Tiers {
+		path := "tiers." + name
+		v.check(path, slices.Contains(TierNames, name), "unknown tier: the tiers are %s", strings.Join(TierNames, ", "))
+		v.tierLimits(path, t)
+	}
+
 	slices.SortStableFunc(v.problems, func(a, b *fieldError) int { return strings.Compare(a.path, b.path) })
 	return v.problems
 }

@@ -18,6 +18,12 @@ type codeInfo struct {
 var codes = map[reliapi.Code]codeInfo{
 	reliapi.CodeInvalidRequest:      {http.StatusBadRequest, "client_error"},
 	reliapi.CodeUnauthorized:        {http.StatusUnauthorized, "client_error"},
+	reliapi.CodeForbidden:           {http.StatusForbidden, "client_error"},
+	reliapi.CodeRateLimitExceeded:   {http.StatusTooManyRequests, "rate_limit"},
+	reliapi.CodeAccountBanned:       {http.StatusForbidden, "rate_limit"},
+	reliapi.CodeModelNotAllowed:     {http.StatusForbidden, "client_error"},
+	reliapi.CodeFeatureUnavailable:  {http.StatusForbidden, "client_error"},
+	reliapi.CodeTooManyJobs:         {http.StatusTooManyRequests, "rate_limit"},
 	reliapi.CodeNotFound:            {http.StatusNotFound, "client_error"},
 	reliapi.CodeInvalidTarget:       {http.StatusBadRequest, "client_error"},
 	reliapi.CodeInvalidWebhookURL:   {http.StatusBadRequest, "client_error"},

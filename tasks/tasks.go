@@ -61,6 +61,15 @@ type Payload struct {
 	// below 400) in the response cache, and to release the entry's
 	// in-flight claim either way.
 	Cache *CacheFill `json:"cache,omitempty"`
+	// Caps, when set, are the caller's tier limits on the call's retries
+	// and fallbacks, below what the target's config allows.
+	Caps *Caps `json:"caps,omitempty"`
+}
+
+// Caps limit what one call may do, from the caller's tier.
+type Caps struct {
+	MaxRetries   int `json:"max_retries"`
+	MaxFallbacks int `json:"max_fallbacks"`
 }
 
 // CostPlan is what the api decided about an LLM call's cost.

@@ -23,7 +23,7 @@ func (w *Worker) callHTTP(ctx context.Context, j *run) (res *reliapi.Result, lat
 		Method: r.Method, Path: r.Path, Query: r.Query, Headers: r.Headers,
 		Body: r.Body, IdempotencyKey: p.IdempotencyKey,
 	}
-	matrix := tg.retries
+	matrix := j.retryMatrix(tg.retries)
 	if !retrySafe(r.Method, p.IdempotencyKey) {
 		matrix = nil
 	}

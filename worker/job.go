@@ -9,6 +9,7 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/reliability/retry"
 	"github.com/reliapi/reliapi/tasks"
 )
 
@@ -110,4 +111,20 @@ type run struct {
 	// included.
 	attempts int
 	tag      []any
+}
+
+// retryMatrix is the target's matrix, capped by the caller's tier.
+func (j *run) retryMatrix(m retry.Matrix) retry.Matrix {
+	if c := j.payload.Caps; c != nil {
+		return m.Capped(c.MaxRetries)
+	}
+	return m
+}
+
+// fallbacks are the target's fallback targets the caller's tier allows.
+func (j *run) fallbacks(names []string) []string {
+	if c := j.payload.Caps; c != nil && len(names) > c.MaxFallbacks {
+		return names[:max(c.MaxFallbacks, 0)]
+	}
+	return names
 }

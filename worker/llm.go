@@ -35,7 +35,7 @@ func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Dur
 		return nil, rs.wait
 	}
 	if err != nil && fallsBack(err) {
-		for _, name := range w.cfg.Settings.Targets[p.Target].FallbackTargets {
+		for _, name := range j.fallbacks(w.cfg.Settings.Targets[p.Target].FallbackTargets) {
 			fb, ok := w.targets[name]
 			if !ok || fb.llm == nil {
 				continue
@@ -98,7 +98,7 @@ func (w *Worker) complete(ctx context.Context, j *run, r reliapi.ChatRequest) (*
 	}
 	var chat *reliapi.ChatResponse
 	began := false
-	meta.Retries, err = retry.Do(ctx, tg.retries, func(ctx context.Context, attempt int) error {
+	meta.Retries, err = retry.Do(ctx, j.retryMatrix(tg.retries), func(ctx context.Context, attempt int) error {
 		if r.Stream {
 			var err error
 			chat, err = w.streamAttempt(ctx, j, req, r.Model, &began)

@@ -39,6 +39,7 @@ commands:
   healthcheck [URL]  exit 0 when URL (default http://127.0.0.1:8000/livez) answers 200; for
             container HEALTHCHECKs on images without curl
   webhook verify     check a webhook delivery's signature and timestamp (see -h)
+  key new|hash       make a tenant API key, or print a key's SHA-256 for the config
 
 Run 'reliapi <command> -h' for the command's flags.
 `
@@ -59,6 +60,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	if cmd == "webhook" {
 		return webhookCommand(args, getenv, stdin, stdout, stderr)
+	}
+	if cmd == "key" {
+		return keyCommand(args, stdin, stdout, stderr)
 	}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
@@ -96,6 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		o.configPath = "config.yaml"
 	}
 	o.redisURL = getenv("REDIS_URL")
+	o.apiKey = getenv("RELIAPI_API_KEY")
 
 	log := newLogger(stdout, getenv("LOG_LEVEL"))
 	var err error
@@ -122,6 +127,8 @@ type options struct {
 	metricsListen string
 	demoListen    string
 	redisURL      string
+	// apiKey is RELIAPI_API_KEY: one more key of the tenant "default".
+	apiKey string
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -47,6 +47,9 @@ func TestStartFailsClearly(t *testing.T) {
 		{"bad config", []string{"worker", "--config", bad}, map[string]string{"REDIS_URL": "redis://127.0.0.1:1"}, "targets.a.timeout_ms"},
 		{"no redis", []string{"api", "--config", writeConfig(t, "http://127.0.0.1:1", "")}, nil, "REDIS_URL is not set"},
 		{"bad redis url", []string{"api", "--config", writeConfig(t, "http://127.0.0.1:1", "")}, map[string]string{"REDIS_URL": "mongodb://x"}, "REDIS_URL"},
+		{"no api key", []string{"api", "--config", writeConfig(t, "http://127.0.0.1:1", "")}, map[string]string{"REDIS_URL": "redis://127.0.0.1:1"}, "no API key is configured"},
+		{"open mode outside dev", []string{"api", "--config", writeConfig(t, "http://127.0.0.1:1", "\nauth: {mode: open}\n")},
+			map[string]string{"REDIS_URL": "redis://127.0.0.1:1", "RELIAPI_API_KEY": "k"}, "auth.mode: open is only for `reliapi dev`"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,4 +174,23 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+func TestKeyCommand(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"key", "new"}, os.Getenv, nil, &out, &errOut); code != 0 {
+		t.Fatalf("key new: %d %s", code, errOut.String())
+	}
+	var key, digest string
+	if _, err := fmt.Sscanf(out.String(), "key: %s\nsha256: %s\n", &key, &digest); err != nil || len(key) < 40 {
+		t.Fatalf("key new printed %q (%v)", out.String(), err)
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"key", "hash"}, os.Getenv, strings.NewReader(key+"\n"), &out, &errOut); code != 0 || strings.TrimSpace(out.String()) != digest {
+		t.Fatalf("key hash: %d %q, want %s", code, out.String(), digest)
+	}
+	if code := run(context.Background(), []string{"key", "hash"}, os.Getenv, strings.NewReader(""), &out, &errOut); code != 2 {
+		t.Errorf("key hash of nothing: %d", code)
+	}
 }

@@ -36,8 +36,12 @@ type proc struct {
 // SIGKILL, if the test did not stop it gracefully) when the test ends.
 func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	return startProcEnv(t, name, append(os.Environ(), env...), args...)
+	return startProcEnv(t, name, append(append(os.Environ(), "RELIAPI_API_KEY="+testAPIKey), env...), args...)
 }
+
+// testAPIKey is the API key of the processes startProc runs (the tenant
+// "default"); call sends it.
+const testAPIKey = "test-key-of-the-default-tenant"
 
 // startProcEnv is startProc with the whole environment given.
 func startProcEnv(t *testing.T, name string, env []string, args ...string) *proc {
@@ -133,30 +137,52 @@ func waitReady(t *testing.T, url string, p *proc) {
 	}
 }
 
-// call sends a JSON request and decodes the JSON answer.
+// call sends a JSON request, as the tenant "default" unless headers name
+// another key, and decodes the JSON answer.
 func call(t *testing.T, client *http.Client, method, url string, body any, headers ...string) (int, map[string]any) {
+	t.Helper()
+	req := newJSONRequest(t, method, url, body)
+	req.Header.Set("X-API-Key", testAPIKey)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, out := do(t, client, req)
+	if resp == nil {
+		return 0, nil
+	}
+	return resp.StatusCode, out
+}
+
+func newJSONRequest(t *testing.T, method, url string, body any) *http.Request {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		data, _ := json.Marshal(body)
 		rd = bytes.NewReader(data)
 	}
-	req, _ := http.NewRequest(method, url, rd)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return req
+}
+
+// do sends req and decodes the JSON answer; on a transport error it
+// reports it and returns nil.
+func do(t *testing.T, client *http.Client, req *http.Request) (*http.Response, map[string]any) {
+	t.Helper()
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Errorf("%s %s: %v", method, url, err)
-		return 0, nil
+		t.Errorf("%s %s: %v", req.Method, req.URL, err)
+		return nil, nil
 	}
 	defer resp.Body.Close()
 	var out map[string]any
 	raw, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Errorf("%s %s: %d, not JSON: %s", method, url, resp.StatusCode, raw)
+		t.Errorf("%s %s: %d, not JSON: %s", req.Method, req.URL, resp.StatusCode, raw)
 	}
-	return resp.StatusCode, out
+	return resp, out
 }
 
 // firstLine is the first line a process printed.

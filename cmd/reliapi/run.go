@@ -57,6 +57,12 @@ func runAPI(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	defer c.rdb.Close()
+	switch {
+	case c.settings.Auth.Mode == config.AuthOpen:
+		return errors.New("auth.mode: open is only for `reliapi dev`; the api needs API keys (see the README's \"Tenants and API keys\")")
+	case !c.settings.HasAPIKeys():
+		return errors.New("no API key is configured, so no call could be authenticated: add tenants with api_keys to the config, or set RELIAPI_API_KEY (see the README's \"Tenants and API keys\")")
+	}
 	srv, err := c.newAPI(log)
 	if err != nil {
 		return err
@@ -121,6 +127,7 @@ func runDev(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	defer c.rdb.Close()
+	devAuth(c.settings, log)
 	devWebhooks(c.settings, log)
 	if o.demoListen != "" {
 		l, err := listen(o.demoListen)
@@ -161,6 +168,15 @@ func devWebhooks(s *config.Config, log *slog.Logger) {
 	if len(s.Webhooks.Secrets["default"]) == 0 {
 		s.Webhooks.Secrets["default"] = []string{devSecret}
 		log.Warn("dev mode signs webhooks with the public dev secret from the README, and delivers them to private addresses; configure webhooks: for anything else")
+	}
+}
+
+// devAuth lets every caller in when the config has no API key: dev mode
+// then needs none, and every caller is the tenant "default".
+func devAuth(s *config.Config, log *slog.Logger) {
+	if s.Auth.Mode == config.AuthOpen || !s.HasAPIKeys() {
+		s.Auth.Mode = config.AuthOpen
+		log.Warn("dev mode runs without authentication (auth.mode: open): every caller is the tenant \"default\"; configure tenants to try API keys")
 	}
 }
 
@@ -239,7 +255,10 @@ func loadSettings(o options, log *slog.Logger) (*config.Config, error) {
 			}
 		}
 	}
-	log.Info("config loaded", "path", o.configPath, "targets", len(settings.Targets))
+	if o.apiKey != "" {
+		settings.AddAPIKey("RELIAPI_API_KEY", o.apiKey)
+	}
+	log.Info("config loaded", "path", o.configPath, "targets", len(settings.Targets), "tenants", len(settings.Tenants))
 	return settings, nil
 }
 

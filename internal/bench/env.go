@@ -112,6 +112,7 @@ func (e *env) startReliAPI(ctx context.Context, bin, cfgPath string) error {
 		"LOG_LEVEL=error",
 		"RELIAPI_CONFIG="+cfgPath,
 		llmKeyEnv+"=sk-bench",
+		"RELIAPI_API_KEY="+benchAPIKey,
 	)
 	if e.api, err = startProc("api", bin, childEnv, "api", "--listen", addr); err != nil {
 		return err
@@ -231,7 +232,20 @@ func newClient(conns int) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 2 * conns
 	t.MaxIdleConnsPerHost = conns
-	return &http.Client{Transport: t, Timeout: time.Minute}
+	return &http.Client{Transport: withAPIKey{t}, Timeout: time.Minute}
+}
+
+// benchAPIKey is the api's key in the benchmark (RELIAPI_API_KEY: the
+// tenant "default" on the enterprise tier, so no limit applies).
+const benchAPIKey = "bench-key-of-the-default-tenant"
+
+// withAPIKey sends benchAPIKey with every request; upstreams ignore it.
+type withAPIKey struct{ base http.RoundTripper }
+
+func (w withAPIKey) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-API-Key", benchAPIKey)
+	return w.base.RoundTrip(r)
 }
 
 // freePort returns a loopback port that was free a moment ago.

@@ -68,6 +68,17 @@ func exp(base time.Duration, n int) time.Duration {
 // is not retried. The empty matrix means "try once".
 type Matrix map[reliapi.Class]Policy
 
+// Capped is m with at most maxRetries retries in any class: what a
+// caller's tier allows, whatever the target's matrix would.
+func (m Matrix) Capped(maxRetries int) Matrix {
+	out := make(Matrix, len(m))
+	for class, p := range m {
+		p.Attempts = min(p.Attempts, max(maxRetries, 0)+1)
+		out[class] = p
+	}
+	return out
+}
+
 // Func is one attempt; attempt counts from 1.
 type Func func(ctx context.Context, attempt int) error
 

@@ -1,0 +1,185 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
+)
+
+// caller is who a request comes from, as authenticate found out.
+type caller struct {
+	tenant string
+	// keyID names the API key in logs ("" in open mode).
+	keyID string
+	// account identifies the key to the abuse counters: the first 16 hex
+	// digits of its SHA-256, never the key.
+	account string
+	limits  config.Limits
+	// profile is the tenant's client profile, for calls without X-Client.
+	profile string
+}
+
+// keyring holds the SHA-256 of every configured key; the keys themselves
+// are not kept.
+type keyring struct {
+	open    bool
+	keys    []ringKey
+	admin   [sha256.Size]byte
+	isAdmin bool // an admin key is configured
+}
+
+type ringKey struct {
+	digest  [sha256.Size]byte
+	tenant  string
+	id      string
+	revoked bool
+}
+
+func newKeyring(st *config.Config) *keyring {
+	r := &keyring{open: st.Auth.Mode == config.AuthOpen}
+	for name, t := range st.Tenants {
+		for _, k := range t.AllKeys() {
+			if d, ok := decodeDigest(k.Digest()); ok {
+				r.keys = append(r.keys, ringKey{digest: d, tenant: name, id: k.ID, revoked: k.Revoked})
+			}
+		}
+	}
+	switch a := st.Auth; {
+	case a.AdminKey.Value() != "":
+		r.admin, r.isAdmin = sha256.Sum256([]byte(a.AdminKey.Value())), true
+	case a.AdminKeySHA256 != "":
+		r.admin, r.isAdmin = decodeDigest(strings.ToLower(a.AdminKeySHA256))
+	}
+	return r
+}
+
+func decodeDigest(s string) (d [sha256.Size]byte, ok bool) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != sha256.Size {
+		return d, false
+	}
+	return [sha256.Size]byte(b), true
+}
+
+// find returns the configured key that key is, or nil. It compares the
+// key's digest with every configured digest in constant time and does not
+// stop at a match, so its timing says nothing about which key (or how
+// much of one) matched.
+func (r *keyring) find(key string) *ringKey {
+	d := sha256.Sum256([]byte(key))
+	var found *ringKey
+	for i := range r.keys {
+		if subtle.ConstantTimeCompare(d[:], r.keys[i].digest[:]) == 1 {
+			found = &r.keys[i]
+		}
+	}
+	return found
+}
+
+// isAdminKey reports whether key is the admin key, in constant time.
+func (r *keyring) isAdminKey(key string) bool {
+	d := sha256.Sum256([]byte(key))
+	return r.isAdmin && subtle.ConstantTimeCompare(d[:], r.admin[:]) == 1
+}
+
+// presentedKey is the API key of a request: X-API-Key, else the token of
+// Authorization: Bearer.
+func presentedKey(c *gin.Context) string {
+	if k := c.GetHeader("X-API-Key"); k != "" {
+		return k
+	}
+	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(token)
+	}
+	return ""
+}
+
+// accountOf is the abuse counters' name for a key.
+func accountOf(key string) string {
+	d := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(d[:8])
+}
+
+// authenticate finds the caller's tenant from its API key, or answers 401.
+// In open mode every caller is the tenant "default".
+func (s *Server) authenticate(c *gin.Context) {
+	key := presentedKey(c)
+	if s.keys.open {
+		s.setCaller(c, &caller{tenant: config.DefaultTenant, account: accountOf(key),
+			limits: s.settings.TenantLimits(config.DefaultTenant, config.TierEnterprise), profile: s.tenantProfile(config.DefaultTenant)})
+		return
+	}
+	if key == "" {
+		s.unauthorized(c, "Missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>")
+		return
+	}
+	k := s.keys.find(key)
+	switch {
+	case k == nil:
+		s.unauthorized(c, "Invalid API key")
+		return
+	case k.revoked:
+		s.unauthorized(c, "This API key has been revoked")
+		return
+	}
+	s.setCaller(c, &caller{tenant: k.tenant, keyID: k.id, account: accountOf(key),
+		limits: s.settings.TenantLimits(k.tenant, ""), profile: s.tenantProfile(k.tenant)})
+}
+
+func (s *Server) setCaller(c *gin.Context, who *caller) {
+	c.Set(ctxCaller, who)
+	c.Set(ctxTenant, who.tenant)
+	c.Next()
+}
+
+func (s *Server) tenantProfile(name string) string {
+	if t := s.settings.Tenants[name]; t != nil {
+		return t.Profile
+	}
+	return config.DefaultProfile
+}
+
+func (s *Server) unauthorized(c *gin.Context, msg string) {
+	c.Header("WWW-Authenticate", `Bearer realm="reliapi"`)
+	writeError(c, reliapi.Errorf(reliapi.CodeUnauthorized, "%s", msg), meta{RequestID: requestID(c)})
+}
+
+// requireAdmin guards the admin routes: they need the admin key when one
+// is configured. Without one they are open in open mode and refused
+// otherwise, since any tenant could call them.
+func (s *Server) requireAdmin(c *gin.Context) {
+	s.adminOnly(c, false)
+}
+
+// requireAdminIfSet guards /metrics: it needs the admin key when one is
+// configured and is open otherwise, for a scraper on a private network.
+func (s *Server) requireAdminIfSet(c *gin.Context) {
+	s.adminOnly(c, true)
+}
+
+func (s *Server) adminOnly(c *gin.Context, openWithoutKey bool) {
+	switch key := presentedKey(c); {
+	case s.keys.isAdmin && key == "":
+		s.unauthorized(c, "This route needs the admin key: send it in the X-API-Key header or as Authorization: Bearer <key>")
+	case s.keys.isAdmin && !s.keys.isAdminKey(key):
+		writeError(c, reliapi.Errorf(reliapi.CodeForbidden, "This route needs the admin key"), meta{RequestID: requestID(c)})
+	case !s.keys.isAdmin && !openWithoutKey && !s.keys.open:
+		writeError(c, reliapi.Errorf(reliapi.CodeForbidden, "Admin routes are disabled: the server has no auth.admin_key"), meta{RequestID: requestID(c)})
+	default:
+		c.Next()
+	}
+}
+
+// callerOf is the request's caller; authenticate sets it on every route
+// that serves a tenant.
+func callerOf(c *gin.Context) *caller {
+	who, _ := c.Value(ctxCaller).(*caller)
+	return who
+}

@@ -1,0 +1,174 @@
+package api_test
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+)
+
+// limitedYAML: tenant "small" allows 3 calls a minute and 2 a second;
+// tenant "free" allows 3 calls a minute per client IP and bans an IP after
+// its second refusal.
+var limitedYAML = fmt.Sprintf(`
+tenants:
+  small:
+    tier: developer
+    limits: {rpm: 3, burst: 2}
+    api_keys: [{sha256: %s}]
+  free:
+    tier: free
+    limits: {rpm: 100, burst: 0, ip_rpm: 3, fingerprint_rpm: 0, ban_after: 2, ban_window: 1m, ban_for: 30s}
+    api_keys: [{sha256: %s}]
+`, sha("key-small"), sha("key-free"))
+
+func TestTenantLimits(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{authYAML: limitedYAML})
+	key := []string{"X-API-Key", "key-small", "Prefer", "respond-async"}
+	call := map[string]any{"target": "up", "method": "GET", "path": "/get"}
+
+	// The per-second window refuses the third call in a row...
+	var statuses []int
+	var last response
+	for range 3 {
+		last = s.do("POST", "/v1/proxy/http", call, key...)
+		statuses = append(statuses, last.status)
+	}
+	if statuses[0] != 202 || statuses[1] != 202 || statuses[2] != 429 {
+		t.Fatalf("statuses %v, want 202 202 429", statuses)
+	}
+	if get(last.body, "error", "code") != "RATE_LIMIT_EXCEEDED" || get(last.body, "error", "details", "limit") != "tenant_burst" ||
+		last.header.Get("Retry-After") != "1" || last.header.Get("X-RateLimit-Limit") != "2" || last.header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("burst refusal: %v %s", last.header, last.raw)
+	}
+	// ...and once the second has passed, the per-minute window refuses the
+	// fourth, for about a minute.
+	eventually(t, "the per-second window has room", func() bool {
+		last = s.do("POST", "/v1/proxy/http", call, key...)
+		return get(last.body, "error", "details", "limit") != "tenant_burst"
+	})
+	if last.status != 202 || last.header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("third call: %d %v %s", last.status, last.header, last.raw)
+	}
+	last = s.do("POST", "/v1/proxy/http", call, key...)
+	ra, _ := strconv.Atoi(last.header.Get("Retry-After"))
+	if last.status != 429 || get(last.body, "error", "details", "limit") != "tenant_rpm" || ra < 50 || ra > 60 ||
+		last.header.Get("X-RateLimit-Limit") != "3" || last.header.Get("X-RateLimit-Reset") != last.header.Get("Retry-After") {
+		t.Fatalf("fourth call: %d %v %s", last.status, last.header, last.raw)
+	}
+	if get(last.body, "error", "retry_after_s") == nil {
+		t.Errorf("no retry_after_s in the envelope: %s", last.raw)
+	}
+	// Reading is not limited.
+	if r := s.do("GET", "/v1/jobs", nil, key...); r.status != 200 {
+		t.Errorf("listing jobs when over the limit: %d", r.status)
+	}
+}
+
+// TestClientIPLimitAndBan: behind a trusted proxy each X-Forwarded-For
+// client has its own IP window; an IP refused again and again is banned,
+// and the ban is of that IP only.
+func TestClientIPLimitAndBan(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{authYAML: limitedYAML, serverYAML: "trusted_proxies: [127.0.0.1/32]"})
+	call := map[string]any{"target": "up", "method": "GET", "path": "/get"}
+	from := func(ip string) response {
+		return s.do("POST", "/v1/proxy/http", call, "X-API-Key", "key-free", "Prefer", "respond-async", "X-Forwarded-For", "198.51.100.7, "+ip)
+	}
+	var statuses []int
+	for range 5 {
+		statuses = append(statuses, from("203.0.113.1").status)
+	}
+	// 3 admitted, the 4th refused (violation 1), the 5th refused (violation
+	// 2: banned from now on).
+	if fmt.Sprint(statuses) != "[202 202 202 429 429]" {
+		t.Fatalf("statuses %v", statuses)
+	}
+	r := from("203.0.113.1")
+	ra, _ := strconv.Atoi(r.header.Get("Retry-After"))
+	if r.status != 403 || get(r.body, "error", "code") != "ACCOUNT_BANNED" || get(r.body, "error", "details", "banned") != "ip" || ra < 25 || ra > 30 {
+		t.Fatalf("banned IP: %d %v %s", r.status, r.header, r.raw)
+	}
+	// Another client of the same key, on another network, is not banned.
+	if r := from("203.0.113.2"); r.status != 202 {
+		t.Fatalf("another IP of the same key: %d %s", r.status, r.raw)
+	}
+}
+
+// TestForwardedForIgnoredFromUntrustedPeers: without trusted proxies a
+// client cannot pick its own IP with X-Forwarded-For.
+func TestForwardedForIgnoredFromUntrustedPeers(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{authYAML: limitedYAML, noWorker: true})
+	var statuses []int
+	for i := range 4 {
+		r := s.do("POST", "/v1/proxy/http", map[string]any{"target": "up", "method": "GET", "path": "/get"},
+			"X-API-Key", "key-free", "Prefer", "respond-async", "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i+1), "X-Real-IP", fmt.Sprintf("198.51.100.%d", i+1))
+		statuses = append(statuses, r.status)
+	}
+	if fmt.Sprint(statuses) != "[202 202 202 429]" {
+		t.Fatalf("statuses %v: forwarded headers from an untrusted peer changed the client IP", statuses)
+	}
+}
+
+// TestTierFeatures: a free tenant's models, streaming and idempotency are
+// its tier's; its retries and fallbacks are capped below the targets'.
+func TestTierFeatures(t *testing.T) {
+	t.Parallel()
+	auth := fmt.Sprintf(`
+tenants:
+  freebie:
+    limits: {rpm: 0, burst: 0, ip_rpm: 0, fingerprint_rpm: 0, max_retries: 0, max_fallbacks: 1}
+    api_keys: [{sha256: %s}]
+  paying:
+    tier: pro
+    api_keys: [{sha256: %s}]
+`, sha("key-free"), sha("key-pro"))
+	s, _ := llmStackOpts(t, stackOptions{authYAML: auth}, fallbackTargets)
+	free, pro := []string{"X-API-Key", "key-free"}, []string{"X-API-Key", "key-pro"}
+
+	if r := s.llm(map[string]any{"target": "oai", "model": "gpt-4o-mini"}, free...); r.status != 200 {
+		t.Errorf("free tier, gpt-4o-mini: %d %s", r.status, r.raw)
+	}
+	for name, body := range map[string]map[string]any{
+		"gpt-4o":      {"target": "oai", "model": "gpt-4o"},
+		"streaming":   {"target": "oai", "stream": true},
+		"idempotency": {"target": "oai", "idempotency_key": "k1"},
+	} {
+		r := s.llm(body, free...)
+		want := "FEATURE_NOT_AVAILABLE"
+		if name == "gpt-4o" {
+			want = "MODEL_NOT_ALLOWED"
+		}
+		if r.status != 403 || get(r.body, "error", "code") != want {
+			t.Errorf("free tier, %s: %d %s", name, r.status, r.raw)
+		}
+		body["messages"] = []map[string]string{{"role": "user", "content": "Hello"}}
+		if r := s.request("POST", "/v1/proxy/llm", body, pro...); r.status != 200 {
+			t.Errorf("pro tier, %s: %d %.300s", name, r.status, r.raw)
+		}
+	}
+	if r := s.do("POST", "/v1/jobs", map[string]any{"kind": "http", "request": map[string]any{"target": "up", "method": "GET", "path": "/get", "idempotency_key": "k2"}}, free...); r.status != 403 {
+		t.Errorf("free tier, idempotent job: %d %s", r.status, r.raw)
+	}
+
+	// "up" retries 5xx twice; the free tier retries none.
+	for _, tt := range []struct {
+		key     []string
+		retries float64
+	}{{free, 0}, {pro, 2}} {
+		path := "/status/503?who=" + tt.key[1]
+		r := s.proxy("GET", path, tt.key...)
+		if r.status != 503 || get(r.body, "meta", "retries") != tt.retries {
+			t.Errorf("%s: %d retries %v, want %v: %s", tt.key[1], r.status, get(r.body, "meta", "retries"), tt.retries, r.raw)
+		}
+	}
+	// "primary" falls back to also-down, then ant; the free tier tries only
+	// the first fallback.
+	if r := s.llm(map[string]any{"target": "primary"}, free...); r.status == 200 {
+		t.Errorf("free tier used a second fallback: %s", r.raw)
+	}
+	if r := s.llm(map[string]any{"target": "primary"}, pro...); r.status != 200 || get(r.body, "meta", "fallback_target") != "ant" {
+		t.Errorf("pro tier fallback: %d %s", r.status, r.raw)
+	}
+}
