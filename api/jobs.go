@@ -156,7 +156,9 @@ func (s *Server) cancelJob(c *gin.Context) {
 	// calls only save work, so their failures are logged, not returned.
 	switch res.Was {
 	case reliapi.JobQueued:
-		// No worker will see this task: give its budget hold back here.
+		// No worker will see this task: give its budget hold and its slot
+		// back here.
+		s.releaseJobSlot(ctx, c, id)
 		if info, err := s.inspector.GetTaskInfo(res.Job.Queue, res.Job.TaskID); err == nil {
 			if p, err := tasks.Decode(info.Payload); err == nil && p.Cost != nil {
 				if err := s.releaseBudget(ctx, p.Cost.Hold); err != nil {

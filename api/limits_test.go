@@ -172,3 +172,53 @@ tenants:
 		t.Errorf("pro tier fallback: %d %s", r.status, r.raw)
 	}
 }
+
+// TestConcurrentJobsLimit: a tenant with max_concurrent_jobs 2 gets a
+// third job only once one has ended (canceled or finished); attaching to
+// an existing job by its idempotency key needs no slot.
+func TestConcurrentJobsLimit(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{noWorker: true, authYAML: fmt.Sprintf(`
+tenants:
+  busy:
+    tier: pro
+    limits: {max_concurrent_jobs: 2}
+    api_keys: [{sha256: %s}]
+`, sha("key-busy"))})
+	key := []string{"X-API-Key", "key-busy"}
+	submit := func(idem string) response {
+		req := map[string]any{"target": "up", "method": "GET", "path": "/get"}
+		if idem != "" {
+			req["idempotency_key"] = idem
+		}
+		return s.do("POST", "/v1/jobs", map[string]any{"kind": "http", "request": req}, key...)
+	}
+	first, second := submit("one"), submit("")
+	if first.status != 202 || second.status != 202 {
+		t.Fatalf("two jobs: %d %d", first.status, second.status)
+	}
+	third := submit("")
+	if third.status != 429 || get(third.body, "error", "code") != "TOO_MANY_CONCURRENT_JOBS" || third.header.Get("Retry-After") == "" {
+		t.Fatalf("third job: %d %v %s", third.status, third.header, third.raw)
+	}
+	if again := submit("one"); again.status != 202 || again.body["id"] != first.body["id"] {
+		t.Fatalf("attaching to the first job: %d %s", again.status, again.raw)
+	}
+	if r := s.do("POST", "/v1/jobs/"+first.body["id"].(string)+"/cancel", nil, key...); r.status != 200 {
+		t.Fatalf("cancel: %d %s", r.status, r.raw)
+	}
+	third = submit("")
+	if third.status != 202 {
+		t.Fatalf("third job after a cancel: %d %s", third.status, third.raw)
+	}
+	// Once the worker has run them, both slots are free again.
+	s.startWorker()
+	for _, id := range []any{second.body["id"], third.body["id"]} {
+		if r := s.waitJob(id.(string), key...); r.body["status"] != "succeeded" {
+			t.Fatalf("job %v: %s", id, r.raw)
+		}
+	}
+	for range 2 {
+		eventually(t, "finished jobs give their slots back", func() bool { return submit("").status == 202 })
+	}
+}

@@ -224,13 +224,32 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 		}
 		return job, true, nil
 	}
+	// Nothing will run a job that is not enqueued: remove it, so a retry
+	// of the same request (same idempotency key) starts afresh instead of
+	// waiting, and give its slot back.
+	abandon := func(slot bool) {
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.redisTimeout)
+		defer cancel()
+		if derr := s.store.Delete(cleanup, ten, id); derr != nil {
+			logAt(c, slog.LevelError, "removing job that could not be enqueued", "job_id", id, "error", derr)
+		}
+		if slot {
+			s.releaseJobSlot(cleanup, c, id)
+		}
+	}
+	// Only a new job takes a slot: attaching to a job is free.
+	slot, err := s.holdJobSlot(ctx, c, id)
+	if err != nil {
+		abandon(false)
+		return nil, false, err
+	}
 
 	payload := tasks.Payload{
 		JobID: id, Tenant: ten, Target: call.target, IdempotencyKey: call.idemKey,
 		Profile: s.profile(c), LLM: call.llm, Cost: call.cost, Cache: plan.fill(),
 	}
 	if who := callerOf(c); who != nil {
-		payload.Caps = &tasks.Caps{MaxRetries: who.limits.MaxRetries, MaxFallbacks: who.limits.MaxFallbacks}
+		payload.Caps = &tasks.Caps{MaxRetries: who.limits.MaxRetries, MaxFallbacks: who.limits.MaxFallbacks, Slot: slot}
 	}
 	if call.llm == nil {
 		payload.HTTP = &tasks.HTTPRequest{
@@ -243,13 +262,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 		_, err = s.enqueuer.EnqueueContext(ctx, task)
 	}
 	if err != nil {
-		// Nothing will run this job: remove it, so a retry of the same
-		// request (same idempotency key) starts afresh instead of waiting.
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.redisTimeout)
-		defer cancel()
-		if derr := s.store.Delete(cleanup, ten, id); derr != nil {
-			logAt(c, slog.LevelError, "removing job that could not be enqueued", "job_id", id, "error", derr)
-		}
+		abandon(slot)
 		return nil, false, err
 	}
 	logAt(c, slog.LevelDebug, "job enqueued", "job_id", id, "target", call.target, "queue", queue)

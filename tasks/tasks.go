@@ -70,7 +70,14 @@ type Payload struct {
 type Caps struct {
 	MaxRetries   int `json:"max_retries"`
 	MaxFallbacks int `json:"max_fallbacks"`
+	// Slot says the job holds one of its tenant's concurrent-job slots
+	// (JobSlots), which the worker gives back when the job ends.
+	Slot bool `json:"slot,omitempty"`
 }
+
+// JobSlots names the quota slots a tenant's queued and running jobs hold,
+// for the tier's max_concurrent_jobs.
+func JobSlots(tenant string) string { return "tenant:" + tenant + ":jobs" }
 
 // CostPlan is what the api decided about an LLM call's cost.
 type CostPlan struct {

@@ -45,6 +45,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 	}
 	if !runnable && job != nil && job.Status == reliapi.JobQueued && !job.Deadline.IsZero() && job.TaskID == taskID {
 		w.settleCost(ctx, p, nil)
+		defer w.releaseSlot(ctx, p)
 		return w.expire(ctx, job, taskID)
 	}
 	if !runnable && job != nil && job.Status.Terminal() && job.Webhook != nil {
@@ -56,6 +57,9 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 		}
 	}
 	if !runnable {
+		if job == nil || job.Status.Terminal() {
+			w.releaseSlot(ctx, p)
+		}
 		w.log.Debug("skipping job that is not runnable", append(tag, "status", jobStatus(job))...)
 		// Whatever this delivery's hold was for will not run now: give it
 		// back (a hold settled already stays as it is).
@@ -70,6 +74,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 		res := &reliapi.Result{Error: reliapi.Errorf(reliapi.CodeNotFound, "Target %q is not configured on this worker", p.Target)}
 		w.settleCost(ctx, p, res)
 		w.fillCache(ctx, p, res)
+		defer w.releaseSlot(ctx, p)
 		return w.finish(ctx, job, taskID, res)
 	}
 
@@ -96,7 +101,22 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 	}
 	err = w.finish(ctx, job, taskID, res)
 	w.endStream(ctx, p, res)
+	w.releaseSlot(ctx, p)
 	return err
+}
+
+// releaseSlot gives back the tenant's concurrent-job slot the job holds,
+// if any, once the job has ended. A failure is logged: the slot frees
+// itself when its hold expires.
+func (w *Worker) releaseSlot(ctx context.Context, p tasks.Payload) {
+	if p.Caps == nil || !p.Caps.Slot {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := w.quota.Release(ctx, tasks.JobSlots(p.Tenant), p.JobID); err != nil {
+		w.log.Warn("releasing a concurrent-job slot", "job_id", p.JobID, "error", err)
+	}
 }
 
 // run is one execution of a job.

@@ -24,6 +24,7 @@ import (
 	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/reliability/cache"
+	"github.com/reliapi/reliapi/reliability/quota"
 	"github.com/reliapi/reliapi/reliability/ratelimit"
 	"github.com/reliapi/reliapi/reliability/retry"
 	"github.com/reliapi/reliapi/tasks"
@@ -58,6 +59,7 @@ type Worker struct {
 	cache    *cache.Cache
 	limiter  *ratelimit.Limiter
 	ledger   *budget.Ledger
+	quota    *quota.Quota
 	// enqueuer and inspector hand jobs waiting for a rate-limit slot back
 	// to the queue.
 	enqueuer  *asynq.Client
@@ -119,6 +121,7 @@ func New(cfg Config) (*Worker, error) {
 		cache:     cache.New(cfg.Redis),
 		limiter:   ratelimit.New(cfg.Redis),
 		ledger:    budget.NewLedger(cfg.Redis),
+		quota:     quota.New(cfg.Redis),
 		enqueuer:  asynq.NewClientFromRedisClient(cfg.Redis),
 		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
 	}

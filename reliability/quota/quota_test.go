@@ -136,3 +136,35 @@ func TestNothingToCheck(t *testing.T) {
 		t.Fatalf("%+v %v", d, err)
 	}
 }
+
+func TestSlots(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	q := quota.New(testenv.StartRedis(t).Client(t))
+	hold := func(member string, d time.Duration) bool {
+		t.Helper()
+		ok, err := q.Hold(ctx, "tenant:a:jobs", member, 2, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !hold("j1", time.Minute) || !hold("j2", time.Minute) {
+		t.Fatal("refused within the limit")
+	}
+	if !hold("j1", time.Minute) {
+		t.Fatal("a holder holding again was refused")
+	}
+	if hold("j3", time.Minute) {
+		t.Fatal("a third holder got a slot of two")
+	}
+	if err := q.Release(ctx, "tenant:a:jobs", "j1"); err != nil {
+		t.Fatal(err)
+	}
+	if !hold("j3", 200*time.Millisecond) {
+		t.Fatal("no slot after a release")
+	}
+	// A holder that never releases (its process died) loses the slot when
+	// its hold expires.
+	testenv.Eventually(t, 5*time.Second, "an expired hold frees its slot", func() bool { return hold("j4", time.Minute) })
+}
