@@ -76,7 +76,7 @@ func (k PoolKey) Secret(getenv func(string) string) (string, error) {
 // The profile "default" always exists.
 type ClientProfile struct {
 	// MaxParallelRequests caps a tenant's jobs running at once under this
-	// profile. Default 10.
+	// profile; more wait for a free slot. Default 0: no cap.
 	MaxParallelRequests int `yaml:"max_parallel_requests"`
 	// MaxQPSPerTenant caps each tenant's calls per second. Default 0: none.
 	MaxQPSPerTenant float64 `yaml:"max_qps_per_tenant"`
@@ -85,8 +85,8 @@ type ClientProfile struct {
 	MaxQPSPerProviderKey float64 `yaml:"max_qps_per_provider_key"`
 	// BurstSize is the burst of the per-tenant bucket. Default 5.
 	BurstSize int `yaml:"burst_size"`
-	// DefaultTimeoutS bounds calls that name no timeout. Default 0: the
-	// target's timeout_ms.
+	// DefaultTimeoutS is the per-attempt timeout of this profile's calls,
+	// instead of the target's timeout_ms. Default 0: the target's.
 	DefaultTimeoutS float64 `yaml:"default_timeout_s"`
 }
 
@@ -131,7 +131,6 @@ func (p *KeyPool) setDefaults() {
 }
 
 func (p *ClientProfile) setDefaults() {
-	setDefault(&p.MaxParallelRequests, 10)
 	setDefault(&p.BurstSize, 5)
 }
 
@@ -157,7 +156,7 @@ func (v *validator) keyPool(path string, p *KeyPool) {
 }
 
 func (v *validator) clientProfile(path string, p *ClientProfile) {
-	v.check(path+".max_parallel_requests", p.MaxParallelRequests > 0, "must be > 0 (got %d)", p.MaxParallelRequests)
+	v.check(path+".max_parallel_requests", p.MaxParallelRequests >= 0, "must be 0 (none) or more (got %d)", p.MaxParallelRequests)
 	v.check(path+".max_qps_per_tenant", p.MaxQPSPerTenant >= 0, "must be 0 (none) or more (got %g)", p.MaxQPSPerTenant)
 	v.check(path+".max_qps_per_provider_key", p.MaxQPSPerProviderKey >= 0, "must be 0 (none) or more (got %g)", p.MaxQPSPerProviderKey)
 	v.check(path+".burst_size", p.BurstSize > 0, "must be > 0 (got %d)", p.BurstSize)

@@ -57,7 +57,7 @@ func TestPoolsAndProfiles(t *testing.T) {
 	if name, p := c.Profile("cursor"); name != "cursor" || p.MaxQPSPerTenant != 5 || p.BurstSize != 5 {
 		t.Errorf("Profile(cursor) = %s %+v", name, p)
 	}
-	if name, p := c.Profile("unknown"); name != "default" || p == nil || p.MaxParallelRequests != 10 {
+	if name, p := c.Profile("unknown"); name != "default" || p == nil || p.MaxParallelRequests != 0 {
 		t.Errorf("Profile(unknown) = %s %+v", name, p)
 	}
 }

@@ -88,7 +88,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 	}
 	runCtx, cancel := context.WithDeadline(ctx, runDeadline)
 	defer cancel()
-	res, later := exec(runCtx, j)
+	res, later := w.withParallelSlot(runCtx, j, exec)
 	if later > 0 {
 		return w.reschedule(ctx, j, job, taskID, later)
 	}

@@ -55,6 +55,10 @@ func (w *Worker) limited(ctx context.Context, j *run, credential func(secret str
 	var exclude []string
 	for switches := 0; ; {
 		upstream := j.target.upstream
+		if t := j.profile.DefaultTimeoutS; t > 0 {
+			// The caller's profile sets the attempt's timeout.
+			upstream.Timeout = time.Duration(t * float64(time.Second))
+		}
 		secret := j.target.secret
 		var lease keypool.Lease
 		if p := j.target.pool; p != nil {
@@ -143,14 +147,7 @@ func (w *Worker) waitForSlot(ctx context.Context, j *run, lease keypool.Lease) e
 // deadline.
 func (w *Worker) wait(ctx context.Context, j *run, d time.Duration, bucket string) error {
 	if time.Now().Add(d).After(j.deadline) {
-		return &reliapi.Error{
-			Code:       reliapi.CodeRateLimited,
-			Message:    fmt.Sprintf("Rate limit exceeded (%s): the next slot is after the job's deadline", bucketKind(bucket)),
-			Retryable:  true,
-			Source:     reliapi.SourceReliAPI,
-			RetryAfter: d,
-			Details:    map[string]any{"hint": "Upstream provider is being protected", "bucket": bucketKind(bucket)},
-		}
+		return slotAfterDeadline(bucket, d)
 	}
 	if d > maxInlineWait {
 		return &rescheduleError{wait: d}
@@ -162,6 +159,19 @@ func (w *Worker) wait(ctx context.Context, j *run, d time.Duration, bucket strin
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// slotAfterDeadline is RATE_LIMIT_RELIAPI: the job's next slot in bucket,
+// d from now, comes after its deadline.
+func slotAfterDeadline(bucket string, d time.Duration) *reliapi.Error {
+	return &reliapi.Error{
+		Code:       reliapi.CodeRateLimited,
+		Message:    fmt.Sprintf("Rate limit exceeded (%s): the next slot is after the job's deadline", bucketKind(bucket)),
+		Retryable:  true,
+		Source:     reliapi.SourceReliAPI,
+		RetryAfter: d,
+		Details:    map[string]any{"hint": "Upstream provider is being protected", "bucket": bucketKind(bucket)},
 	}
 }
 
@@ -230,8 +240,8 @@ func (j *run) buckets(keyID string) []ratelimit.Bucket {
 // tenant (never the key's id, which may be many).
 func bucketKind(name string) string {
 	switch {
-	case name == "key_pool":
-		return "key_pool"
+	case name == "key_pool", name == "parallel":
+		return name
 	case strings.HasPrefix(name, "tenant:"):
 		return "tenant"
 	case strings.Contains(name, ":profile:"):
@@ -267,4 +277,55 @@ func newPool(w *Worker, name string, cfg *config.KeyPool, t *config.Target, gete
 		QuarantineProbe: time.Duration(cfg.QuarantineProbeS) * time.Second,
 	})
 	return p, nil
+}
+
+// parallelPoll is how often a job looks again for a free parallel slot of
+// its profile while it waits in the worker.
+const parallelPoll = 25 * time.Millisecond
+
+// parallelRequeue is how much later a job that found no parallel slot for
+// maxInlineWait runs again, from the queue.
+const parallelRequeue = 500 * time.Millisecond
+
+// withParallelSlot runs exec holding one of the tenant's
+// max_parallel_requests slots under the caller's client profile. A job
+// that finds them all taken waits for one (polling for up to
+// maxInlineWait, then from the queue); it fails with RATE_LIMIT_RELIAPI
+// only when no slot comes before its deadline.
+func (w *Worker) withParallelSlot(ctx context.Context, j *run, exec execute) (*reliapi.Result, time.Duration) {
+	limit := j.profile.MaxParallelRequests
+	if limit <= 0 {
+		return exec(ctx, j)
+	}
+	name := "profile:" + j.profileName + ":tenant:" + j.payload.Tenant + ":running"
+	start := time.Now()
+	for {
+		// The hold outlives the job's deadline, so that a slot whose release
+		// is lost with a crashed worker frees itself.
+		held, err := w.quota.Hold(ctx, name, j.payload.JobID, limit, time.Until(j.deadline)+time.Minute)
+		if err != nil && !w.redisFailOpen(ctx, "parallel", err) {
+			return &reliapi.Result{Error: &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Parallel-request state is unavailable", Retryable: true, Source: reliapi.SourceReliAPI, Err: err}}, 0
+		}
+		if held || err != nil {
+			break
+		}
+		w.metrics.rateWaits.WithLabelValues("parallel").Inc()
+		if time.Since(start) >= maxInlineWait {
+			if time.Now().Add(parallelRequeue).After(j.deadline) {
+				return &reliapi.Result{Error: slotAfterDeadline("parallel", parallelRequeue)}, 0
+			}
+			return nil, parallelRequeue
+		}
+		if err := w.wait(ctx, j, parallelPoll, "parallel"); err != nil {
+			return &reliapi.Result{Error: asError(err)}, 0
+		}
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		if err := w.quota.Release(rctx, name, j.payload.JobID); err != nil {
+			w.log.Warn("releasing a parallel-request slot", append(j.tag, "error", err)...)
+		}
+	}()
+	return exec(ctx, j)
 }
