@@ -20,7 +20,8 @@ var allowedImports = map[string][]string{
 	"jobs":             {""},
 	"reliability/":     {""},
 	"providers/":       {"", "providers/"},
-	"api":              {"", "config", "tasks", "jobs", "render", "webhook", "reliability/"},
+	"api":              {"", "config", "tasks", "jobs", "render", "webhook", "reliability/", "rapidapi"},
+	"rapidapi":         {},
 	"worker":           {"", "config", "tasks", "jobs", "render", "webhook", "reliability/", "providers/"},
 	"cmd/reliapi":      {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm"},
 	"webhook":          {},
@@ -42,6 +43,7 @@ var thirdPartyAllowed = map[string][]string{
 	"config":             {"gopkg.in/yaml.v3"},
 	"tasks":              {"github.com/hibiken/asynq"},
 	"jobs":               {"github.com/redis/go-redis/"},
+	"rapidapi":           {"github.com/redis/go-redis/"},
 }
 
 func TestLayoutImports(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/rapidapi"
 	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/reliability/cache"
@@ -56,6 +57,7 @@ type Server struct {
 	engine    *gin.Engine
 	keys      *keyring
 	quota     *quota.Quota
+	rapid     *rapidapi.Store
 
 	// targets holds each target's parsed base URL, for path validation.
 	targets     map[string]*url.URL
@@ -117,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 		handoff:      make(chan struct{}),
 		keys:         newKeyring(st),
 		quota:        quota.New(cfg.Redis),
+		rapid:        rapidapi.NewStore(cfg.Redis),
 	}
 	s.pools = map[string]*keypool.Pool{}
 	for name := range st.Targets {
@@ -160,8 +163,14 @@ func (s *Server) routes() (*gin.Engine, error) {
 	r.GET("/metrics", s.requireAdminIfSet, gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	r.POST("/v1/targets/:target/keys/:id/enable", s.requireAdmin, s.enableKey)
 
+	// RapidAPI's webhook authenticates by its signature.
+	r.POST("/v1/webhooks/rapidapi", s.rapidAPIWebhook)
+	r.POST("/webhooks/rapidapi", s.rapidAPIWebhook)
+
 	// Every other route serves a tenant, found from its API key.
 	t := r.Group("", s.authenticate)
+	t.GET("/v1/rapidapi/status", s.rapidAPIStatus)
+	t.GET("/rapidapi/status", s.rapidAPIStatus)
 	for _, prefix := range []string{"/v1", ""} {
 		t.POST(prefix+"/proxy/http", s.limitBody, s.admit, s.proxyHTTP)
 		t.POST(prefix+"/proxy/llm", s.limitBody, s.admit, s.proxyLLM)

@@ -23,6 +23,8 @@ type caller struct {
 	limits  config.Limits
 	// profile is the tenant's client profile, for calls without X-Client.
 	profile string
+	// rapidUser is the RapidAPI user of a call RapidAPI forwarded.
+	rapidUser string
 }
 
 // keyring holds the SHA-256 of every configured key; the keys themselves
@@ -108,8 +110,17 @@ func accountOf(key string) string {
 }
 
 // authenticate finds the caller's tenant from its API key, or answers 401.
-// In open mode every caller is the tenant "default".
+// A call RapidAPI forwarded (with the proxy secret) is its user's tenant;
+// in open mode every other caller is the tenant "default".
 func (s *Server) authenticate(c *gin.Context) {
+	if who, ok, err := s.rapidAPICaller(c); ok {
+		if err != nil {
+			writeError(c, err, meta{RequestID: requestID(c)})
+			return
+		}
+		s.setCaller(c, who)
+		return
+	}
 	key := presentedKey(c)
 	if s.keys.open {
 		s.setCaller(c, &caller{tenant: config.DefaultTenant, account: accountOf(key),

@@ -46,6 +46,8 @@ type stackOptions struct {
 	authYAML string
 	// serverYAML is appended under "server".
 	serverYAML string
+	// env is the environment ${VAR} references in the config read.
+	env map[string]string
 	// targetYAML is appended under the "up" target.
 	targetYAML string
 	// noWorker leaves jobs queued until startWorker is called.
@@ -88,7 +90,7 @@ targets:
 %s
 `, cmp.Or(opt.syncTimeout, "10s"), indent(opt.serverYAML, "  "), cmp.Or(opt.authYAML, "auth: {mode: open}"), opt.extraYAML, s.upstream.URL, indent(opt.targetYAML, "    "),
 		indent(strings.ReplaceAll(opt.extraTargets, "%UP%", s.upstream.URL), "  "))
-	settings, err := config.Parse([]byte(yaml), "test.yaml", func(string) string { return "" })
+	settings, err := config.Parse([]byte(yaml), "test.yaml", func(k string) string { return opt.env[k] })
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -47,6 +47,8 @@ type Config struct {
 	// Tiers override the shipped limits of the tiers free, developer, pro
 	// and enterprise, field by field.
 	Tiers map[string]*TierLimits `yaml:"tiers"`
+	// RapidAPI configures the RapidAPI marketplace integration.
+	RapidAPI RapidAPI `yaml:"rapidapi"`
 }
 
 // ModelRoute sends a model name to a target.
@@ -469,6 +471,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.Budget.UnknownModel, UnknownModelReject)
 	c.Webhooks.setDefaults()
 	c.Auth.setDefaults()
+	c.RapidAPI.setDefaults()
 	if c.Tenants == nil {
 		c.Tenants = map[string]*Tenant{}
 	}

@@ -103,6 +103,7 @@ func (c *Config) problems() []*fieldError {
 	}
 
 	v.clientAuth(c.Auth)
+	v.rapidAPI(c.RapidAPI)
 	v.trustedProxies(c.Server.TrustedProxies)
 	for name, t := range c.Tenants {
 		path := "tenants." + name
