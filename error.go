@@ -30,6 +30,7 @@ const (
 	CodeInvalidWebhookURL   Code = "INVALID_WEBHOOK_URL"         // a webhook URL that is not http(s) or names a non-public address
 	CodeMethodNotAllowed    Code = "METHOD_NOT_ALLOWED"          // route exists, method does not
 	CodePayloadTooLarge     Code = "PAYLOAD_TOO_LARGE"           // body over server.max_body_bytes
+	CodeHeadersTooLarge     Code = "REQUEST_HEADERS_TOO_LARGE"   // too many or too large request headers
 	CodeIdempotencyConflict Code = "IDEMPOTENCY_CONFLICT"        // same key, different request
 	CodeJobCanceled         Code = "JOB_CANCELED"                // the job was canceled before it finished
 	CodeJobNotFound         Code = "JOB_NOT_FOUND"               // no such job, or its record expired

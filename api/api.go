@@ -154,7 +154,7 @@ func (s *Server) routes() (*gin.Engine, error) {
 		return nil, fmt.Errorf("api: server.trusted_proxies: %w", err)
 	}
 	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
-	r.Use(s.requestContext, gin.CustomRecovery(recoverPanic), s.observe)
+	r.Use(s.requestContext, gin.CustomRecovery(recoverPanic), limitHeaders, s.observe)
 
 	r.GET("/health", s.health)
 	r.GET("/healthz", s.healthz)

@@ -32,8 +32,15 @@ var validRoles = map[string]bool{"system": true, "user": true, "assistant": true
 // llm defaults and caps: model (default_model), max_tokens (the target's
 // value caps the request's and is the default), temperature (default).
 func (r *llmProxyRequest) validate(settings *config.Config) (*proxyCall, error) {
-	if r.Target == "" {
+	switch {
+	case r.Target == "":
 		return nil, invalid("Field \"target\" is required")
+	case len(r.Target) > maxTargetLen:
+		return nil, tooLong("target", maxTargetLen)
+	case len(r.Model) > maxModelLen:
+		return nil, tooLong("model", maxModelLen)
+	case len(r.Messages) > maxMessages:
+		return nil, invalid("Field \"messages\" has more than %d messages", maxMessages)
 	}
 	t, ok := settings.Targets[r.Target]
 	if !ok {

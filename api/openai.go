@@ -321,7 +321,7 @@ func toReliError(b *errorBody) *reliapi.Error {
 // decodeLenient reads a JSON object, ignoring fields ReliAPI does not
 // know (OpenAI clients send many optional ones).
 func decodeLenient(r io.Reader, v any, limit int64) error {
-	return decodeBody(json.NewDecoder(r), v, limit)
+	return decodeBody(r, v, limit, false)
 }
 
 // listModels serves GET /v1/models: the models the OpenAI-compatible API

@@ -46,18 +46,30 @@ func invalid(format string, args ...any) *reliapi.Error {
 }
 
 // decodeJSON reads a JSON request body strictly into v: unknown fields,
-// wrong types, trailing data and oversize bodies are errors that name what
-// is wrong.
+// wrong types, trailing data, deep nesting and oversize bodies are errors
+// that name what is wrong.
 func decodeJSON(r io.Reader, v any, limit int64) error {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	return decodeBody(dec, v, limit)
+	return decodeBody(r, v, limit, true)
 }
 
-// decodeBody decodes one JSON object from dec into v, with errors that name
-// what is wrong.
-func decodeBody(dec *json.Decoder, v any, limit int64) error {
-	err := dec.Decode(v)
+// decodeBody decodes one JSON object from r into v, with errors that name
+// what is wrong; strict refuses unknown fields.
+func decodeBody(r io.Reader, v any, limit int64, strict bool) error {
+	data, err := io.ReadAll(r)
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return tooLarge(limit)
+	case err != nil:
+		return invalid("Could not read the request body")
+	case jsonDepth(data) > maxJSONDepth:
+		return invalid("Request body nests deeper than %d levels", maxJSONDepth)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	err = dec.Decode(v)
 	if err == nil {
 		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 			return invalid("Request body must be a single JSON object")
@@ -65,13 +77,10 @@ func decodeBody(dec *json.Decoder, v any, limit int64) error {
 		return nil
 	}
 	var (
-		maxErr    *http.MaxBytesError
 		typeErr   *json.UnmarshalTypeError
 		syntaxErr *json.SyntaxError
 	)
 	switch {
-	case errors.As(err, &maxErr):
-		return tooLarge(limit)
 	case errors.Is(err, io.EOF):
 		return invalid("Request body is empty; expected a JSON object")
 	case errors.As(err, &typeErr):
@@ -129,8 +138,18 @@ type proxyCall struct {
 // validate checks the request against the configured targets and returns
 // the call to make.
 func (r *httpProxyRequest) validate(targets map[string]*url.URL) (*proxyCall, error) {
-	if r.Target == "" {
+	switch {
+	case r.Target == "":
 		return nil, invalid("Field \"target\" is required")
+	case len(r.Target) > maxTargetLen:
+		return nil, tooLong("target", maxTargetLen)
+	case len(r.Path) > maxPathLen:
+		return nil, tooLong("path", maxPathLen)
+	case countQuery(r.Query) > maxQueryParams:
+		return nil, invalid("Field \"query\" has more than %d parameters", maxQueryParams)
+	}
+	if err := checkProxyHeaders(r.Headers); err != nil {
+		return nil, err
 	}
 	base, ok := targets[r.Target]
 	if !ok {

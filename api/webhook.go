@@ -42,8 +42,13 @@ func (s *Server) webhookFor(c *gin.Context, target string, body *reliapi.Subscri
 		}
 		return nil, nil
 	}
-	if sub.URL == "" {
+	switch {
+	case sub.URL == "":
 		return nil, invalid("Field \"webhook.url\" is required")
+	case len(sub.URL) > maxWebhookURLLen:
+		return nil, reliapi.Errorf(reliapi.CodeInvalidWebhookURL, "The webhook URL is longer than %d bytes", maxWebhookURLLen)
+	case len(sub.Events) > len(reliapi.JobEvents):
+		return nil, invalid("Field \"webhook.events\" lists more than the %d events there are", len(reliapi.JobEvents))
 	}
 	if _, err := s.settings.Webhooks.Guard().CheckURL(sub.URL); err != nil {
 		msg := err.Error()

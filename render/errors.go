@@ -29,6 +29,7 @@ var codes = map[reliapi.Code]codeInfo{
 	reliapi.CodeInvalidWebhookURL:   {http.StatusBadRequest, "client_error"},
 	reliapi.CodeMethodNotAllowed:    {http.StatusMethodNotAllowed, "client_error"},
 	reliapi.CodePayloadTooLarge:     {http.StatusRequestEntityTooLarge, "client_error"},
+	reliapi.CodeHeadersTooLarge:     {http.StatusRequestHeaderFieldsTooLarge, "client_error"},
 	reliapi.CodeIdempotencyConflict: {http.StatusConflict, "idempotency_conflict"},
 	reliapi.CodeJobCanceled:         {http.StatusConflict, "client_error"},
 	reliapi.CodeJobNotFound:         {http.StatusNotFound, "client_error"},
