@@ -55,6 +55,7 @@ type Server struct {
 	inspector *asynq.Inspector
 	metrics   *metrics
 	engine    *gin.Engine
+	handler   http.Handler
 	keys      *keyring
 	quota     *quota.Quota
 	rapid     *rapidapi.Store
@@ -139,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.engine = engine
+	s.handler = withCORS(engine, st.Server.CORSOrigins)
 	return s, nil
 }
 
@@ -201,7 +203,7 @@ func (s *Server) routes() (*gin.Engine, error) {
 }
 
 // Handler serves every route.
-func (s *Server) Handler() http.Handler { return s.engine }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Start subscribes to job announcements, which synchronous calls wait on.
 func (s *Server) Start(ctx context.Context) {

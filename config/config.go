@@ -81,6 +81,10 @@ type Server struct {
 	// other peer those headers are ignored and the client is the socket's
 	// address. Default: none.
 	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
+	// CORSOrigins are the browser origins ("https://app.example.com") that
+	// may call the api from a page; "*" allows any origin, then without
+	// credentials. Default: none (no CORS headers at all).
+	CORSOrigins []string `yaml:"cors_origins,omitempty"`
 }
 
 // Redis locates the shared Redis.

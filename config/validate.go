@@ -105,6 +105,11 @@ func (c *Config) problems() []*fieldError {
 	v.clientAuth(c.Auth)
 	v.rapidAPI(c.RapidAPI)
 	v.trustedProxies(c.Server.TrustedProxies)
+	for i, o := range c.Server.CORSOrigins {
+		u, err := url.Parse(o)
+		v.check(fmt.Sprintf("server.cors_origins[%d]", i), o == "*" || err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == "",
+			"must be \"*\" or an origin such as https://app.example.com (got %q)", o)
+	}
 	for name, t := range c.Tenants {
 		path := "tenants." + name
 		if !targetName.MatchString(name) {
