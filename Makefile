@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 CONFIG   ?= config.example.yaml
 
-.PHONY: run build test test-deps vet bench fmt clean
+.PHONY: run build test test-deps vet bench fuzz fmt clean
 
 ## run: start api + worker + demo upstream on an embedded Redis (REDIS_URL unset) on :8000
 run:
@@ -37,6 +37,22 @@ vet:
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./internal/bench
+
+## fuzz: run every fuzz target for FUZZTIME (60s) each, then add what it found to the committed corpus
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./api:FuzzRequestDecoding ./api:FuzzPrefer ./api:FuzzJSONDepth .:FuzzUpstreamURL \
+	./providers/httpx:FuzzParseRetryAfter ./config:FuzzParse ./tasks:FuzzDecode ./jobs:FuzzListCursor
+fuzz: test-deps
+	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; \
+	for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		mkdir -p $$pkg/testdata/fuzz/$$name; \
+		found=$$cache/$$($(GO) list $$pkg)/$$name; \
+		if [ -d $$found ]; then cp -n $$found/* $$pkg/testdata/fuzz/$$name/ 2>/dev/null || true; fi; \
+	done; \
+	echo "corpus: $$(find . -path '*/testdata/fuzz/*' -type f | wc -l) files under */testdata/fuzz (commit them)"
 
 fmt:
 	gofmt -w .

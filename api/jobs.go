@@ -105,7 +105,7 @@ func (s *Server) getJob(c *gin.Context) {
 			writeError(c, invalid("Query parameter \"wait\" must be a whole number of seconds"), m)
 			return
 		}
-		wait = min(time.Duration(n)*time.Second, s.settings.Server.MaxWait.Duration)
+		wait = capSeconds(n, s.settings.Server.MaxWait.Duration)
 	}
 	if !validJobID.MatchString(id) {
 		writeError(c, s.jobNotFound(id), m)

@@ -34,7 +34,7 @@ func parseMode(h http.Header, syncTimeout, maxWait time.Duration) mode {
 			case "wait":
 				n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(value), `"`))
 				if err == nil && n >= 0 && !hasWait {
-					wait, hasWait = min(time.Duration(n)*time.Second, maxWait), true
+					wait, hasWait = capSeconds(n, maxWait), true
 				}
 			}
 		}
@@ -51,4 +51,16 @@ func parseMode(h http.Header, syncTimeout, maxWait time.Duration) mode {
 	default:
 		return mode{name: "sync", wait: syncTimeout}
 	}
+}
+
+// capSeconds is n seconds, at most limit; n is compared before it is
+// multiplied, so a huge n cannot overflow into a negative wait.
+func capSeconds(n int, limit time.Duration) time.Duration {
+	if n < 0 {
+		return 0
+	}
+	if time.Duration(n) > limit/time.Second {
+		return limit
+	}
+	return time.Duration(n) * time.Second
 }

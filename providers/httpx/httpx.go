@@ -338,7 +338,7 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || secs > 1e9 {
+		if !(secs > 0 && secs <= 1e9) { // also false for NaN
 			return 0
 		}
 		return time.Duration(secs * float64(time.Second))
@@ -366,7 +366,7 @@ func RateLimitReset(h http.Header, now time.Time) time.Duration {
 	var rest time.Duration
 	exhausted := func(remaining, reset string) {
 		n, err := strconv.ParseFloat(strings.TrimSpace(remaining), 64)
-		if err != nil || n > 0 {
+		if err != nil || !(n <= 0) { // NaN is not exhausted either
 			return
 		}
 		if d := parseReset(reset, now); d > rest {

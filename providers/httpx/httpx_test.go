@@ -343,3 +343,17 @@ func TestRateLimitReset(t *testing.T) {
 		t.Fatalf("429 without Retry-After: %v", err)
 	}
 }
+
+// FuzzParseRetryAfter: any header value gives a wait of 0 or more, never a
+// panic.
+func FuzzParseRetryAfter(f *testing.F) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, seed := range []string{"", "2", "0.5", "-1", "1e9", "NaN", "Inf", "0x10", now.Add(time.Hour).Format(http.TimeFormat), "Fri, 31 Dec 9999 23:59:59 GMT"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if d := httpx.ParseRetryAfter(v, now); d < 0 {
+			t.Fatalf("ParseRetryAfter(%q) = %v", v, d)
+		}
+	})
+}
