@@ -30,10 +30,8 @@ type caller struct {
 // keyring holds the SHA-256 of every configured key; the keys themselves
 // are not kept.
 type keyring struct {
-	open    bool
-	keys    []ringKey
-	admin   [sha256.Size]byte
-	isAdmin bool // an admin key is configured
+	open bool
+	keys []ringKey
 }
 
 type ringKey struct {
@@ -51,12 +49,6 @@ func newKeyring(st *config.Config) *keyring {
 				r.keys = append(r.keys, ringKey{digest: d, tenant: name, id: k.ID, revoked: k.Revoked})
 			}
 		}
-	}
-	switch a := st.Auth; {
-	case a.AdminKey.Value() != "":
-		r.admin, r.isAdmin = sha256.Sum256([]byte(a.AdminKey.Value())), true
-	case a.AdminKeySHA256 != "":
-		r.admin, r.isAdmin = decodeDigest(strings.ToLower(a.AdminKeySHA256))
 	}
 	return r
 }
@@ -82,12 +74,6 @@ func (r *keyring) find(key string) *ringKey {
 		}
 	}
 	return found
-}
-
-// isAdminKey reports whether key is the admin key, in constant time.
-func (r *keyring) isAdminKey(key string) bool {
-	d := sha256.Sum256([]byte(key))
-	return r.isAdmin && subtle.ConstantTimeCompare(d[:], r.admin[:]) == 1
 }
 
 // presentedKey is the API key of a request: X-API-Key, else the token of
@@ -176,12 +162,13 @@ func (s *Server) requireAdminIfSet(c *gin.Context) {
 }
 
 func (s *Server) adminOnly(c *gin.Context, openWithoutKey bool) {
+	auth := s.settings.Auth
 	switch key := presentedKey(c); {
-	case s.keys.isAdmin && key == "":
+	case auth.HasAdminKey() && key == "":
 		s.unauthorized(c, "This route needs the admin key: send it in the X-API-Key header or as Authorization: Bearer <key>")
-	case s.keys.isAdmin && !s.keys.isAdminKey(key):
+	case auth.HasAdminKey() && !auth.IsAdminKey(key):
 		writeError(c, reliapi.Errorf(reliapi.CodeForbidden, "This route needs the admin key"), meta{RequestID: requestID(c)})
-	case !s.keys.isAdmin && !openWithoutKey && !s.keys.open:
+	case !auth.HasAdminKey() && !openWithoutKey && !s.keys.open:
 		writeError(c, reliapi.Errorf(reliapi.CodeForbidden, "Admin routes are disabled: the server has no auth.admin_key"), meta{RequestID: requestID(c)})
 	default:
 		c.Next()

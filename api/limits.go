@@ -170,6 +170,9 @@ func (s *Server) holdJobSlot(ctx context.Context, c *gin.Context, id string) (bo
 	}
 	if !ok {
 		s.metrics.refused.WithLabelValues("concurrent_jobs", who.limits.Tier).Inc()
+		c.Header("X-RateLimit-Limit", strconv.Itoa(who.limits.MaxConcurrentJobs))
+		c.Header("X-RateLimit-Remaining", "0")
+		c.Header("X-RateLimit-Reset", "1")
 		e := reliapi.Errorf(reliapi.CodeTooManyJobs, "This tenant already has %d jobs queued or running; wait for one to finish", who.limits.MaxConcurrentJobs)
 		e.Retryable, e.RetryAfter = true, time.Second
 		e.Details = map[string]any{"limit": "concurrent_jobs", "limit_value": who.limits.MaxConcurrentJobs}

@@ -198,7 +198,8 @@ tenants:
 		t.Fatalf("two jobs: %d %d", first.status, second.status)
 	}
 	third := submit("")
-	if third.status != 429 || get(third.body, "error", "code") != "TOO_MANY_CONCURRENT_JOBS" || third.header.Get("Retry-After") == "" {
+	if third.status != 429 || get(third.body, "error", "code") != "TOO_MANY_CONCURRENT_JOBS" || third.header.Get("Retry-After") == "" ||
+		third.header.Get("X-RateLimit-Limit") != "2" || third.header.Get("X-RateLimit-Remaining") != "0" {
 		t.Fatalf("third job: %d %v %s", third.status, third.header, third.raw)
 	}
 	if again := submit("one"); again.status != 202 || again.body["id"] != first.body["id"] {

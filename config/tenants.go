@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -52,6 +53,21 @@ type ClientAuth struct {
 // HasAdminKey reports whether an admin key guards the admin routes.
 func (a ClientAuth) HasAdminKey() bool {
 	return a.AdminKey.Value() != "" || a.AdminKeySHA256 != ""
+}
+
+// IsAdminKey reports whether key is the admin key, comparing SHA-256
+// digests in constant time; false when there is no admin key.
+func (a ClientAuth) IsAdminKey(key string) bool {
+	var want []byte
+	switch {
+	case a.AdminKey.Value() != "":
+		d := sha256.Sum256([]byte(a.AdminKey.Value()))
+		want = d[:]
+	case a.AdminKeySHA256 != "":
+		want, _ = hex.DecodeString(a.AdminKeySHA256)
+	}
+	got := sha256.Sum256([]byte(key))
+	return len(want) == sha256.Size && subtle.ConstantTimeCompare(got[:], want) == 1
 }
 
 // Tenant is one customer of the service: its keys, tier and limits.

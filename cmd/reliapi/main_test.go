@@ -5,12 +5,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/internal/testenv"
 )
 
@@ -192,5 +194,35 @@ func TestKeyCommand(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"key", "hash"}, os.Getenv, strings.NewReader(""), &out, &errOut); code != 2 {
 		t.Errorf("key hash of nothing: %d", code)
+	}
+}
+
+// TestWorkerMetricsNeedTheAdminKey: the worker's /metrics is guarded like
+// the api's when an admin key is configured, and open otherwise.
+func TestWorkerMetricsNeedTheAdminKey(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry()
+	guarded := workerSideHandler(nil, reg, config.ClientAuth{AdminKey: config.SecretFrom("ADMIN", "adm")})
+	open := workerSideHandler(nil, reg, config.ClientAuth{})
+	for _, tt := range []struct {
+		h      http.Handler
+		header []string
+		status int
+	}{
+		{guarded, nil, 401},
+		{guarded, []string{"X-API-Key", "wrong"}, 401},
+		{guarded, []string{"X-API-Key", "adm"}, 200},
+		{guarded, []string{"Authorization", "Bearer adm"}, 200},
+		{open, nil, 200},
+	} {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		if tt.header != nil {
+			req.Header.Set(tt.header[0], tt.header[1])
+		}
+		rec := httptest.NewRecorder()
+		tt.h.ServeHTTP(rec, req)
+		if rec.Code != tt.status {
+			t.Errorf("%v: %d, want %d", tt.header, rec.Code, tt.status)
+		}
 	}
 }

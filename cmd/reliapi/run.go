@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,7 +87,7 @@ func runWorker(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("worker metrics: %w", err)
 	}
-	sideSrv := &http.Server{Handler: workerSideHandler(c.rdb, c.reg), ReadHeaderTimeout: 5 * time.Second}
+	sideSrv := &http.Server{Handler: workerSideHandler(c.rdb, c.reg, c.settings.Auth), ReadHeaderTimeout: 5 * time.Second}
 	go sideSrv.Serve(side)
 	defer sideSrv.Close()
 
@@ -290,9 +291,21 @@ func newRegistry() *prometheus.Registry {
 }
 
 // workerSideHandler serves a worker's /metrics, /livez and /readyz.
-func workerSideHandler(rdb redis.UniversalClient, reg *prometheus.Registry) http.Handler {
+func workerSideHandler(rdb redis.UniversalClient, reg *prometheus.Registry, auth config.ClientAuth) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		// As on the api: the admin key, when one is configured.
+		key := r.Header.Get("X-API-Key")
+		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); key == "" && ok && strings.EqualFold(scheme, "Bearer") {
+			key = strings.TrimSpace(token)
+		}
+		if auth.HasAdminKey() && !auth.IsAdminKey(key) {
+			http.Error(w, "this endpoint needs the admin key (X-API-Key or Authorization: Bearer)", http.StatusUnauthorized)
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"alive"}`))
