@@ -36,10 +36,10 @@ func (s *Server) admit(c *gin.Context) {
 	}
 	l, ip := &who.limits, c.ClientIP()
 	windows := []quota.Window{
-		{Name: "tenant:" + who.tenant + ":rpm", Limit: l.RPM, Period: time.Minute},
-		{Name: "tenant:" + who.tenant + ":rps", Limit: l.Burst, Period: time.Second},
-		{Name: "ip:" + l.Tier + ":" + ip, Limit: l.IPRPM, Period: time.Minute},
-		{Name: "client:" + fingerprint(ip, c.GetHeader("User-Agent"), who.account), Limit: l.FingerprintRPM, Period: time.Minute},
+		{Kind: "tenant_rpm", Name: "tenant:" + who.tenant + ":rpm", Limit: l.RPM, Period: time.Minute},
+		{Kind: "tenant_burst", Name: "tenant:" + who.tenant + ":rps", Limit: l.Burst, Period: time.Second},
+		{Kind: "ip", Name: "ip:" + l.Tier + ":" + ip, Limit: l.IPRPM, Period: time.Minute},
+		{Kind: "client", Name: "client:" + fingerprint(ip, c.GetHeader("User-Agent"), who.account), Limit: l.FingerprintRPM, Period: time.Minute},
 	}
 	var bans []string
 	if l.BanAfter > 0 {
@@ -65,7 +65,7 @@ func (s *Server) admit(c *gin.Context) {
 			Details: map[string]any{"banned": banKind(d.Banned)}}, meta{RequestID: requestID(c)})
 		return
 	case !d.Allowed:
-		kind := windowKind(d.Window.Name)
+		kind := d.Window.Kind
 		s.metrics.refused.WithLabelValues(kind, l.Tier).Inc()
 		if l.BanAfter > 0 {
 			subject := "key:" + who.account
@@ -93,19 +93,6 @@ func (s *Server) admit(c *gin.Context) {
 func fingerprint(ip, userAgent, account string) string {
 	d := sha256.Sum256([]byte(ip + "\x00" + userAgent + "\x00" + account))
 	return hex.EncodeToString(d[:8])
-}
-
-// windowKind is what a window limits, for messages and metrics.
-func windowKind(name string) string {
-	switch {
-	case strings.HasPrefix(name, "tenant:") && strings.HasSuffix(name, ":rpm"):
-		return "tenant_rpm"
-	case strings.HasPrefix(name, "tenant:"):
-		return "tenant_burst"
-	case strings.HasPrefix(name, "ip:"):
-		return "ip"
-	}
-	return "client"
 }
 
 func limitDescription(kind string, limit int) string {

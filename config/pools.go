@@ -142,9 +142,7 @@ func (v *validator) keyPool(path string, p *KeyPool) {
 	seen := map[string]bool{}
 	for i, k := range p.Keys {
 		kp := fmt.Sprintf("%s.keys[%d]", path, i)
-		v.check(kp+".id", targetName.MatchString(k.ID), "must be 1 to 64 letters, digits, '_', '.' or '-' (got %q)", k.ID)
-		v.check(kp+".id", !seen[k.ID], "duplicate key id %q", k.ID)
-		seen[k.ID] = true
+		v.keyID(kp+".id", k.ID, seen)
 		v.check(kp+".api_key", k.APIKey != "" && k.APIKey != "env:", "is required (\"env:VAR\")")
 		v.check(kp+".qps_limit", k.QPSLimit >= 0, "must be 0 (none) or more (got %g)", k.QPSLimit)
 		if r := k.RateLimit; r != nil {

@@ -282,9 +282,7 @@ func (v *validator) tenant(path string, t *Tenant, profiles map[string]*ClientPr
 	ids := map[string]bool{}
 	for i, k := range t.APIKeys {
 		kp := fmt.Sprintf("%s.api_keys[%d]", path, i)
-		v.check(kp+".id", targetName.MatchString(k.ID), "must be 1 to 64 letters, digits, '_', '.' or '-' (got %q)", k.ID)
-		v.check(kp+".id", !ids[k.ID], "duplicate key id %q", k.ID)
-		ids[k.ID] = true
+		v.keyID(kp+".id", k.ID, ids)
 		switch {
 		case k.SHA256 != "" && k.Key.IsSet():
 			v.add(kp, "set sha256 or key, not both")

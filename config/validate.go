@@ -54,17 +54,7 @@ func (c *Config) problems() []*fieldError {
 	p := c.Reliability.OnRedisError
 	v.check("reliability.on_redis_error", p == FailOpen || p == FailClosed, "must be open or closed (got %q)", p)
 
-	for name, t := range c.Targets {
-		path := "targets." + name
-		if !targetName.MatchString(name) {
-			v.add(path, "invalid target name: use 1 to 64 letters, digits, '_', '.' or '-'")
-		}
-		if t == nil {
-			v.add(path, "must not be empty")
-			continue
-		}
-		v.target(path, t, c.Targets)
-	}
+	eachNamed(v, "targets", "target", c.Targets, func(path string, t *Target) { v.target(path, t, c.Targets) })
 	v.budget(c.Budget, c.Pricing)
 	v.webhooks(c.Webhooks)
 	for name, t := range c.Targets {
@@ -110,17 +100,7 @@ func (c *Config) problems() []*fieldError {
 		v.check(fmt.Sprintf("server.cors_origins[%d]", i), o == "*" || err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == "",
 			"must be \"*\" or an origin such as https://app.example.com (got %q)", o)
 	}
-	for name, t := range c.Tenants {
-		path := "tenants." + name
-		if !targetName.MatchString(name) {
-			v.add(path, "invalid tenant name: use 1 to 64 letters, digits, '_', '.' or '-'")
-		}
-		if t == nil {
-			v.add(path, "must not be empty")
-			continue
-		}
-		v.tenant(path, t, c.ClientProfiles)
-	}
+	eachNamed(v, "tenants", "tenant", c.Tenants, func(path string, t *Tenant) { v.tenant(path, t, c.ClientProfiles) })
 	v.keyDigests(c)
 	for name, t := range c.Tiers {
 		path := "tiers." + name
@@ -130,6 +110,29 @@ func (c *Config) problems() []*fieldError {
 
 	slices.SortStableFunc(v.problems, func(a, b *fieldError) int { return strings.Compare(a.path, b.path) })
 	return v.problems
+}
+
+// eachNamed checks every entry of a section whose keys are names (1 to 64
+// letters, digits, '_', '.' or '-') and whose values must not be empty.
+func eachNamed[T any](v *validator, section, what string, m map[string]*T, check func(path string, t *T)) {
+	for name, t := range m {
+		path := section + "." + name
+		if !targetName.MatchString(name) {
+			v.add(path, "invalid %s name: use 1 to 64 letters, digits, '_', '.' or '-'", what)
+		}
+		if t == nil {
+			v.add(path, "must not be empty")
+			continue
+		}
+		check(path, t)
+	}
+}
+
+// keyID checks the id of a key in a list, where ids must be unique.
+func (v *validator) keyID(path, id string, seen map[string]bool) {
+	v.check(path, targetName.MatchString(id), "must be 1 to 64 letters, digits, '_', '.' or '-' (got %q)", id)
+	v.check(path, !seen[id], "duplicate key id %q", id)
+	seen[id] = true
 }
 
 // validator collects problems.

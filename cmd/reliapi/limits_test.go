@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -24,7 +25,6 @@ tenants:
     api_keys: [{key: "${LIMITED_KEY}"}]
 `, "LIMITED_KEY=limited-tenant-key")
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
-	body := map[string]any{"target": "up", "method": "GET", "path": "/get"}
 	const n = 200
 	statuses := make([]int, n)
 	retryAfter := make([]string, n)
@@ -35,6 +35,8 @@ tenants:
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			var code string
+			// A path of its own: a call the cache answered would be a 200.
+			body := map[string]any{"target": "up", "method": "GET", "path": fmt.Sprintf("/get?n=%d", i)}
 			statuses[i], code, retryAfter[i] = limitedCall(t, client, c.apis[i%2]+"/v1/proxy/http", body)
 			if statuses[i] == 429 && code != "RATE_LIMIT_EXCEEDED" {
 				t.Errorf("call %d: 429 with code %s", i, code)

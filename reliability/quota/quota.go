@@ -18,6 +18,9 @@ type Window struct {
 	Name   string
 	Limit  int
 	Period time.Duration
+	// Kind says what the window limits, for the caller's own messages;
+	// the quota does not read it.
+	Kind string
 }
 
 // Decision is the answer for one call.
