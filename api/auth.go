@@ -114,7 +114,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	}
 	if key == "" {
-		s.unauthorized(c, "Missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>")
+		s.unauthorized(c, "Missing API key: send it in the X-API-Key header, or as Authorization: Bearer followed by the key")
 		return
 	}
 	k := s.keys.find(key)
@@ -165,7 +165,7 @@ func (s *Server) adminOnly(c *gin.Context, openWithoutKey bool) {
 	auth := s.settings.Auth
 	switch key := presentedKey(c); {
 	case auth.HasAdminKey() && key == "":
-		s.unauthorized(c, "This route needs the admin key: send it in the X-API-Key header or as Authorization: Bearer <key>")
+		s.unauthorized(c, "This route needs the admin key: send it in the X-API-Key header, or as Authorization: Bearer followed by the key")
 	case auth.HasAdminKey() && !auth.IsAdminKey(key):
 		writeError(c, reliapi.Errorf(reliapi.CodeForbidden, "This route needs the admin key"), meta{RequestID: requestID(c)})
 	case !auth.HasAdminKey() && !openWithoutKey && !s.keys.open:
