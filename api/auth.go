@@ -27,11 +27,11 @@ type caller struct {
 	rapidUser string
 }
 
-// keyring holds the SHA-256 of every configured key; the keys themselves
-// are not kept.
+// keyring holds the SHA-256 of every configured key, by digest; the keys
+// themselves are not kept.
 type keyring struct {
 	open bool
-	keys []ringKey
+	keys map[[sha256.Size]byte]*ringKey
 }
 
 type ringKey struct {
@@ -42,11 +42,11 @@ type ringKey struct {
 }
 
 func newKeyring(st *config.Config) *keyring {
-	r := &keyring{open: st.Auth.Mode == config.AuthOpen}
+	r := &keyring{open: st.Auth.Mode == config.AuthOpen, keys: map[[sha256.Size]byte]*ringKey{}}
 	for name, t := range st.Tenants {
 		for _, k := range t.AllKeys() {
 			if d, ok := decodeDigest(k.Digest()); ok {
-				r.keys = append(r.keys, ringKey{digest: d, tenant: name, id: k.ID, revoked: k.Revoked})
+				r.keys[d] = &ringKey{digest: d, tenant: name, id: k.ID, revoked: k.Revoked}
 			}
 		}
 	}
@@ -61,19 +61,25 @@ func decodeDigest(s string) (d [sha256.Size]byte, ok bool) {
 	return [sha256.Size]byte(b), true
 }
 
-// find returns the configured key that key is, or nil. It compares the
-// key's digest with every configured digest in constant time and does not
-// stop at a match, so its timing says nothing about which key (or how
-// much of one) matched.
+// noKey stands in for a missing key, so that a miss compares as long as a
+// hit does.
+var noKey = &ringKey{}
+
+// find returns the configured key that key is, or nil. It looks the key
+// up by its SHA-256: how long that takes depends on the digest of the
+// caller's own guess, which says nothing about any stored key. The match
+// is then confirmed with a constant-time comparison, done for a miss too.
+// A lookup costs the same with 10 keys or 10,000 (BenchmarkKeyLookup).
 func (r *keyring) find(key string) *ringKey {
 	d := sha256.Sum256([]byte(key))
-	var found *ringKey
-	for i := range r.keys {
-		if subtle.ConstantTimeCompare(d[:], r.keys[i].digest[:]) == 1 {
-			found = &r.keys[i]
-		}
+	k, ok := r.keys[d]
+	if !ok {
+		k = noKey
 	}
-	return found
+	if subtle.ConstantTimeCompare(d[:], k.digest[:]) != 1 || !ok {
+		return nil
+	}
+	return k
 }
 
 // presentedKey is the API key of a request: X-API-Key, else the token of

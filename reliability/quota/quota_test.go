@@ -168,3 +168,23 @@ func TestSlots(t *testing.T) {
 	// its hold expires.
 	testenv.Eventually(t, 5*time.Second, "an expired hold frees its slot", func() bool { return hold("j4", time.Minute) })
 }
+
+// BenchmarkAdmit is one call's admission through the four windows a free
+// tenant has (rpm, per second, IP, client) and two ban checks: one round
+// trip.
+func BenchmarkAdmit(b *testing.B) {
+	ctx := context.Background()
+	q := quota.New(testenv.StartRedis(b).Client(b))
+	ws := []quota.Window{
+		{Name: "t:rpm", Limit: 1 << 30, Period: time.Minute},
+		{Name: "t:rps", Limit: 1 << 30, Period: time.Second},
+		{Name: "ip", Limit: 1 << 30, Period: time.Minute},
+		{Name: "client", Limit: 1 << 30, Period: time.Minute},
+	}
+	bans := []string{"key:k", "ip:i"}
+	for b.Loop() {
+		if d, err := q.Admit(ctx, bans, ws...); err != nil || !d.Allowed {
+			b.Fatal(d, err)
+		}
+	}
+}
