@@ -57,6 +57,7 @@ type Server struct {
 	engine    *gin.Engine
 	handler   http.Handler
 	keys      *keyring
+	docs      *apiDocs
 	quota     *quota.Quota
 	rapid     *rapidapi.Store
 
@@ -135,6 +136,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metrics = newMetrics(cfg.Registry, s.inspector)
 	cfg.Registry.MustRegister(breakerStates{s}, poolKeys{s})
+	docs, err := loadDocs()
+	if err != nil {
+		return nil, err
+	}
+	s.docs = docs
 	engine, err := s.routes()
 	if err != nil {
 		return nil, err
@@ -162,6 +168,8 @@ func (s *Server) routes() (*gin.Engine, error) {
 	r.GET("/healthz", s.healthz)
 	r.GET("/livez", s.livez)
 	r.GET("/readyz", s.readyz)
+	r.GET("/openapi.json", s.openapi)
+	r.GET("/docs", s.docsHTML)
 	r.GET("/metrics", s.requireAdminIfSet, gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	r.POST("/v1/targets/:target/keys/:id/enable", s.requireAdmin, s.enableKey)
 
@@ -235,3 +243,6 @@ func (s *Server) Stop() {
 func (s *Server) redisCtx(c *gin.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.Request.Context(), s.redisTimeout)
 }
+
+// Routes lists the routes the Handler serves, for tests and docs.
+func (s *Server) Routes() gin.RoutesInfo { return s.engine.Routes() }

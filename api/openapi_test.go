@@ -1,0 +1,87 @@
+package api_test
+
+import (
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	"github.com/pb33f/libopenapi-validator/schema_validation"
+)
+
+// TestOpenAPICoversRoutes fails when a route is in the router but not in
+// /openapi.json, or the reverse, or when the description is not OpenAPI
+// 3.1 with every $ref resolving.
+func TestOpenAPICoversRoutes(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{noWorker: true})
+	r := s.raw("GET", "/openapi.json")
+	if r.status != 200 {
+		t.Fatalf("/openapi.json: %d", r.status)
+	}
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(r.raw, &doc); err != nil || doc.OpenAPI != "3.1.0" {
+		t.Fatalf("not OpenAPI 3.1: %v %q", err, doc.OpenAPI)
+	}
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if method != "parameters" {
+				documented = append(documented, strings.ToUpper(method)+" "+path)
+			}
+		}
+	}
+	param := regexp.MustCompile(`:([A-Za-z_]+)`)
+	var routed []string
+	for _, rt := range s.api.Routes() {
+		routed = append(routed, rt.Method+" "+param.ReplaceAllString(rt.Path, "{$1}"))
+	}
+	for _, r := range routed {
+		if !slices.Contains(documented, r) {
+			t.Errorf("%s is routed but not in openapi.yaml", r)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(routed, d) {
+			t.Errorf("%s is in openapi.yaml but not routed", d)
+		}
+	}
+
+	// Every $ref names a component that exists.
+	var all map[string]any
+	json.Unmarshal(r.raw, &all)
+	for _, ref := range regexp.MustCompile(`"\$ref":"#/([^"]+)"`).FindAllStringSubmatch(string(r.raw), -1) {
+		var at any = all
+		for _, part := range strings.Split(ref[1], "/") {
+			m, _ := at.(map[string]any)
+			at = m[part]
+		}
+		if at == nil {
+			t.Errorf("$ref #/%s resolves to nothing", ref[1])
+		}
+	}
+
+	// And it is valid OpenAPI 3.1, by an independent validator.
+	parsed, err := libopenapi.NewDocument(r.raw)
+	if err != nil {
+		t.Fatalf("libopenapi: %v", err)
+	}
+	if ok, errs := schema_validation.ValidateOpenAPIDocument(parsed); !ok {
+		for _, e := range errs {
+			t.Errorf("invalid OpenAPI: %s: %s", e.Message, e.Reason)
+			for _, se := range e.SchemaValidationErrors {
+				t.Errorf("  %s at %s", se.Reason, se.FieldPath)
+			}
+		}
+	}
+
+	page := s.raw("GET", "/docs")
+	if page.status != 200 || !strings.Contains(string(page.raw), "/v1/jobs/{id}/cancel") || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") {
+		t.Errorf("/docs: %d %.200s", page.status, page.raw)
+	}
+}
