@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -40,6 +41,11 @@ func TestCostIsReported(t *testing.T) {
 	u := s.do("GET", "/v1/usage", nil)
 	if spent, _ := get(u.body, "day", "spent_usd").(float64); math.Abs(spent-metaFloat(r, "cost_usd")) > 1e-9 || get(u.body, "day", "cap_usd") != nil {
 		t.Fatalf("usage %s, want spent %g", u.raw, metaFloat(r, "cost_usd"))
+	}
+	// And in the workers' metrics, by target.
+	m := s.raw("GET", "/metrics")
+	if !strings.Contains(string(m.raw), fmt.Sprintf(`reliapi_llm_cost_usd_total{target="oai"} %g`, metaFloat(r, "cost_usd"))) {
+		t.Errorf("no reliapi_llm_cost_usd_total for oai of %g in /metrics", metaFloat(r, "cost_usd"))
 	}
 }
 

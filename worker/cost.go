@@ -35,6 +35,11 @@ func (w *Worker) settleCost(ctx context.Context, p tasks.Payload, res *reliapi.R
 			if price, ok := w.cfg.Settings.PriceOf(m.Model); ok {
 				actual = budget.Price{InputPer1M: price.InputPer1M, OutputPer1M: price.OutputPer1M}.Cost(chat.Usage.PromptTokens, chat.Usage.CompletionTokens)
 				m.CostUSD = &actual
+				target := p.Target
+				if m.FallbackUsed {
+					target = m.FallbackTarget
+				}
+				w.metrics.spend.WithLabelValues(target).Add(actual)
 			}
 		}
 	}

@@ -13,6 +13,8 @@ type metrics struct {
 	// webhookSeconds times them.
 	webhookDeliveries *prometheus.CounterVec
 	webhookSeconds    prometheus.Histogram
+	// spend sums what priced LLM calls cost, by the target that answered.
+	spend *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,7 +49,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help:    "Time of one webhook delivery attempt, until the receiver's answer or the failure.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30},
 	})
-	reg.MustRegister(m.jobs, m.attempts, m.redisFallbacks, m.rateWaits, m.keySwitches, m.webhookDeliveries, m.webhookSeconds)
+	m.spend = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "reliapi_llm_cost_usd_total",
+		Help: "What priced LLM calls cost, in USD, by the target that answered (a fallback's own).",
+	}, []string{"target"})
+	reg.MustRegister(m.jobs, m.attempts, m.redisFallbacks, m.rateWaits, m.keySwitches, m.webhookDeliveries, m.webhookSeconds, m.spend)
 	return m
 }
 
