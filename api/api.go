@@ -172,6 +172,8 @@ func (s *Server) routes() (*gin.Engine, error) {
 	r.GET("/docs", s.docsHTML)
 	r.GET("/metrics", s.requireAdminIfSet, gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	r.POST("/v1/targets/:target/keys/:id/enable", s.requireAdmin, s.enableKey)
+	r.GET("/v1/admin/queues", s.requireAdmin, s.adminQueues)
+	r.POST("/v1/admin/jobs/:id/run", s.requireAdmin, s.adminRunJob)
 
 	// RapidAPI's webhook authenticates by its signature.
 	r.POST("/v1/webhooks/rapidapi", s.rapidAPIWebhook)

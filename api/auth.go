@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"regexp"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -61,6 +62,10 @@ func decodeDigest(s string) (d [sha256.Size]byte, ok bool) {
 	return [sha256.Size]byte(b), true
 }
 
+// validTenant is what X-Tenant may name: a configured tenant's name, or a
+// RapidAPI one ("rapidapi:<user>").
+var validTenant = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,160}$`)
+
 // noKey stands in for a missing key, so that a miss compares as long as a
 // hit does.
 var noKey = &ringKey{}
@@ -103,7 +108,8 @@ func accountOf(key string) string {
 
 // authenticate finds the caller's tenant from its API key, or answers 401.
 // A call RapidAPI forwarded (with the proxy secret) is its user's tenant;
-// in open mode every other caller is the tenant "default".
+// the admin key acts for the tenant named in X-Tenant (for operators and
+// `reliapi jobs`); in open mode every other caller is the tenant "default".
 func (s *Server) authenticate(c *gin.Context) {
 	if who, ok, err := s.rapidAPICaller(c); ok {
 		if err != nil {
@@ -114,6 +120,17 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	}
 	key := presentedKey(c)
+	if key != "" && s.settings.Auth.IsAdminKey(key) {
+		// An operator acts for the tenant it names, without its limits.
+		name := c.GetHeader("X-Tenant")
+		if !validTenant.MatchString(name) {
+			s.unauthorized(c, "The admin key acts for a tenant: name it in X-Tenant")
+			return
+		}
+		s.setCaller(c, &caller{tenant: name, keyID: "admin", account: accountOf(key),
+			limits: s.settings.TierLimits(config.TierEnterprise), profile: s.tenantProfile(name)})
+		return
+	}
 	if s.keys.open {
 		s.setCaller(c, &caller{tenant: config.DefaultTenant, account: accountOf(key),
 			limits: s.settings.TenantLimits(config.DefaultTenant, config.TierEnterprise), profile: s.tenantProfile(config.DefaultTenant)})

@@ -102,7 +102,8 @@ pooled:
 	}
 	expect("RapidAPI caller", keep(s.do("GET", "/v1/rapidapi/status", nil, "X-RapidAPI-Proxy-Secret", secrets["PROXY_SECRET"], "X-RapidAPI-User", "u1")), 200)
 	expect("wrong key", proxy("up", "/get", "X-API-Key", "tk-"+canary+"-wrong"), 401)
-	expect("admin key as a tenant key", proxy("up", "/get", "X-API-Key", secrets["ADMIN_KEY"]), 401)
+	expect("admin key without X-Tenant", proxy("up", "/get", "X-API-Key", secrets["ADMIN_KEY"]), 401)
+	expect("admin key for a tenant", keep(s.do("GET", "/v1/jobs", nil, "X-API-Key", secrets["ADMIN_KEY"], "X-Tenant", "acme")), 200)
 	expect("tenant key on /metrics", keep(s.raw("GET", "/metrics", acme...)), 403)
 	expect("key list", keep(s.do("GET", "/v1/targets", nil, acme...)), 200)
 	expect("usage", keep(s.do("GET", "/v1/usage", nil, acme...)), 200)

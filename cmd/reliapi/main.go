@@ -40,6 +40,8 @@ commands:
             container HEALTHCHECKs on images without curl
   webhook verify     check a webhook delivery's signature and timestamp (see -h)
   key new|hash       make a tenant API key, or print a key's SHA-256 for the config
+  jobs get|list|cancel|retry, queues stats, targets, config check
+                     operator commands on the configured Redis (see 'reliapi jobs')
 
 Run 'reliapi <command> -h' for the command's flags.
 `
@@ -63,6 +65,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	if cmd == "key" {
 		return keyCommand(args, stdin, stdout, stderr)
+	}
+	switch cmd {
+	case "jobs", "queues", "targets", "config":
+		return opsCommand(ctx, cmd, args, getenv, stdout, stderr)
 	}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)

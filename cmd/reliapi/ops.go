@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/reliapi/reliapi/api"
+	"github.com/reliapi/reliapi/config"
+)
+
+const opsUsage = `usage:
+  reliapi jobs get ID      [--tenant T] [--json]   a job
+  reliapi jobs list        [--tenant T] [--status S] [--limit N] [--json]
+  reliapi jobs cancel ID   [--tenant T] [--json]   cancel (idempotent)
+  reliapi jobs retry ID    [--json]                run a waiting job's task now
+  reliapi queues stats     [--json]                every queue's sizes
+  reliapi targets          [--json]                breakers and key pools
+  reliapi config check FILE                        load and validate a config
+
+Each uses the Redis of --config (or $RELIAPI_CONFIG) and REDIS_URL, as the
+api and workers do; the tenant defaults to "default".
+`
+
+// opsCommand runs an operator command. It serves the request in process,
+// through the api's own handlers, as the admin acting for the tenant: the
+// same rules and answers as the HTTP API, with no server to reach.
+func opsCommand(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if cmd == "config" {
+		return configCheck(args, stdout, stderr)
+	}
+	sub := ""
+	if cmd == "jobs" || cmd == "queues" {
+		if len(args) == 0 {
+			fmt.Fprint(stderr, opsUsage)
+			return 2
+		}
+		sub, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("reliapi "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, opsUsage) }
+	configPath := fs.String("config", "", "config file (default $RELIAPI_CONFIG, else config.yaml)")
+	tenant := fs.String("tenant", "default", "the tenant whose jobs these are")
+	status := fs.String("status", "", "jobs list: only jobs in this status")
+	limit := fs.Int("limit", 20, "jobs list: how many")
+	asJSON := fs.Bool("json", false, "print the API's JSON answer")
+	// Flags may follow the job ID.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+
+	var method, path string
+	var render func(body []byte, w io.Writer)
+	needID := func() (string, bool) {
+		if len(positional) != 1 {
+			fmt.Fprintf(stderr, "reliapi %s %s: give one job ID\n", cmd, sub)
+			return "", false
+		}
+		return url.PathEscape(positional[0]), true
+	}
+	switch cmd + " " + sub {
+	case "jobs get":
+		id, ok := needID()
+		if !ok {
+			return 2
+		}
+		method, path, render = "GET", "/v1/jobs/"+id, printJob
+	case "jobs cancel":
+		id, ok := needID()
+		if !ok {
+			return 2
+		}
+		method, path, render = "POST", "/v1/jobs/"+id+"/cancel", printJob
+	case "jobs retry":
+		id, ok := needID()
+		if !ok {
+			return 2
+		}
+		method, path, render = "POST", "/v1/admin/jobs/"+id+"/run", printJob
+	case "jobs list":
+		q := url.Values{"limit": {fmt.Sprint(*limit)}}
+		if *status != "" {
+			q.Set("status", *status)
+		}
+		method, path, render = "GET", "/v1/jobs?"+q.Encode(), printJobs
+	case "queues stats":
+		method, path, render = "GET", "/v1/admin/queues", printQueues
+	case "targets ":
+		method, path, render = "GET", "/v1/targets", printTargets
+	default:
+		fmt.Fprintf(stderr, "reliapi: unknown command %q\n\n%s", strings.TrimSpace(cmd+" "+sub), opsUsage)
+		return 2
+	}
+
+	status2, body, err := callInProcess(ctx, opsOptions(*configPath, getenv), *tenant, method, path)
+	if err != nil {
+		fmt.Fprintln(stderr, "reliapi:", err)
+		return 1
+	}
+	if status2 >= 400 {
+		var e struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		json.Unmarshal(body, &e)
+		if *asJSON {
+			stdout.Write(append(body, '\n'))
+		} else {
+			fmt.Fprintf(stderr, "reliapi: %s: %s\n", e.Error.Code, e.Error.Message)
+		}
+		return 1
+	}
+	if *asJSON {
+		var out bytes.Buffer
+		json.Indent(&out, body, "", "  ")
+		fmt.Fprintln(stdout, out.String())
+		return 0
+	}
+	render(body, stdout)
+	return 0
+}
+
+func opsOptions(configPath string, getenv func(string) string) options {
+	o := options{configPath: configPath, redisURL: getenv("REDIS_URL"), apiKey: getenv("RELIAPI_API_KEY")}
+	if o.configPath == "" {
+		o.configPath = getenv("RELIAPI_CONFIG")
+	}
+	if o.configPath == "" {
+		o.configPath = "config.yaml"
+	}
+	return o
+}
+
+// callInProcess builds the api on the configured Redis, with an admin key
+// only this process knows, and serves one request as the admin acting for
+// tenant.
+func callInProcess(ctx context.Context, o options, tenant, method, path string) (int, []byte, error) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := setup(ctx, o, quiet)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer c.rdb.Close()
+	key := rand.Text()
+	c.settings.Auth.AdminKey = config.SecretFrom("in-process", key)
+	c.settings.Auth.AdminKeySHA256 = ""
+	srv, err := api.New(api.Config{Redis: c.rdb, Settings: c.settings, Logger: quiet, Registry: c.reg, Version: version})
+	if err != nil {
+		return 0, nil, err
+	}
+	defer srv.Stop()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, method, path, nil)
+	req.Header.Set("X-API-Key", key)
+	req.Header.Set("X-Tenant", tenant)
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	return rec.Code, rec.Body.Bytes(), nil
+}
+
+// configCheck loads a config file and says what is wrong with it, or what
+// it holds.
+func configCheck(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 2 || args[0] != "check" {
+		fmt.Fprint(stderr, "usage: reliapi config check FILE\n")
+		return 2
+	}
+	c, err := config.Load(args[1])
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	mode := c.Auth.Mode
+	if mode == config.AuthKeys && !c.HasAPIKeys() {
+		mode += " (no key configured: `reliapi api` needs RELIAPI_API_KEY or tenants)"
+	}
+	fmt.Fprintf(stdout, "%s: ok — %d targets, %d tenants, %d key pools, auth %s\n",
+		args[1], len(c.Targets), len(c.Tenants), len(c.ProviderKeyPools), mode)
+	return 0
+}
+
+func table(w io.Writer, header string, rows [][]any) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		parts := make([]string, len(r))
+		for i, v := range r {
+			parts[i] = fmt.Sprint(v)
+		}
+		fmt.Fprintln(tw, strings.Join(parts, "\t"))
+	}
+	tw.Flush()
+}
+
+type jobView struct {
+	ID          string                   `json:"id"`
+	Kind        string                   `json:"kind"`
+	Status      string                   `json:"status"`
+	Target      string                   `json:"target"`
+	CreatedAt   *time.Time               `json:"created_at"`
+	CompletedAt *time.Time               `json:"completed_at"`
+	Attempts    int                      `json:"attempts"`
+	Error       *struct{ Code string }   `json:"error"`
+	Webhook     *struct{ Status string } `json:"webhook"`
+}
+
+func (j jobView) row() []any {
+	created, done, errCode, hook := "-", "-", "-", "-"
+	if j.CreatedAt != nil {
+		created = j.CreatedAt.UTC().Format(time.RFC3339)
+	}
+	if j.CompletedAt != nil {
+		done = j.CompletedAt.UTC().Format(time.RFC3339)
+	}
+	if j.Error != nil {
+		errCode = j.Error.Code
+	}
+	if j.Webhook != nil {
+		hook = j.Webhook.Status
+	}
+	return []any{j.ID, j.Kind, j.Status, j.Target, created, done, j.Attempts, errCode, hook}
+}
+
+const jobHeader = "ID\tKIND\tSTATUS\tTARGET\tCREATED\tCOMPLETED\tATTEMPTS\tERROR\tWEBHOOK"
+
+func printJob(body []byte, w io.Writer) {
+	var j jobView
+	json.Unmarshal(body, &j)
+	table(w, jobHeader, [][]any{j.row()})
+}
+
+func printJobs(body []byte, w io.Writer) {
+	var l struct {
+		Data       []jobView `json:"data"`
+		NextCursor *string   `json:"next_cursor"`
+	}
+	json.Unmarshal(body, &l)
+	rows := make([][]any, len(l.Data))
+	for i, j := range l.Data {
+		rows[i] = j.row()
+	}
+	table(w, jobHeader, rows)
+	if l.NextCursor != nil {
+		fmt.Fprintf(w, "(more: --json shows next_cursor)\n")
+	}
+}
+
+func printQueues(body []byte, w io.Writer) {
+	var l struct {
+		Data []struct {
+			Queue                                             string
+			Size, Pending, Active, Scheduled, Retry, Archived int
+			ProcessedToday                                    int     `json:"processed_today"`
+			FailedToday                                       int     `json:"failed_today"`
+			LatencyS                                          float64 `json:"latency_s"`
+			Paused                                            bool
+		} `json:"data"`
+	}
+	json.Unmarshal(body, &l)
+	var rows [][]any
+	for _, q := range l.Data {
+		rows = append(rows, []any{q.Queue, q.Size, q.Pending, q.Active, q.Scheduled, q.Retry, q.Archived, q.ProcessedToday, q.FailedToday, fmt.Sprintf("%.3fs", q.LatencyS), q.Paused})
+	}
+	table(w, "QUEUE\tSIZE\tPENDING\tACTIVE\tSCHEDULED\tRETRY\tARCHIVED\tDONE TODAY\tFAILED TODAY\tLATENCY\tPAUSED", rows)
+}
+
+func printTargets(body []byte, w io.Writer) {
+	var l struct {
+		Data []struct {
+			Name    string
+			Circuit struct {
+				State    string
+				Failures int
+				RetryInS float64 `json:"retry_in_s"`
+			}
+			Pool *struct {
+				Name string
+				Keys []struct {
+					ID        string
+					Status    string
+					InFlight  int     `json:"in_flight"`
+					RestsForS float64 `json:"rests_for_s"`
+				}
+			} `json:"key_pool"`
+		} `json:"data"`
+	}
+	json.Unmarshal(body, &l)
+	var rows [][]any
+	for _, t := range l.Data {
+		keys := "-"
+		if t.Pool != nil {
+			var ks []string
+			for _, k := range t.Pool.Keys {
+				ks = append(ks, fmt.Sprintf("%s:%s", k.ID, k.Status))
+			}
+			keys = strings.Join(ks, " ")
+		}
+		rows = append(rows, []any{t.Name, t.Circuit.State, t.Circuit.Failures, fmt.Sprintf("%.0fs", t.Circuit.RetryInS), keys})
+	}
+	table(w, "TARGET\tBREAKER\tFAILURES\tRETRY IN\tKEYS", rows)
+}
