@@ -58,6 +58,7 @@ type Server struct {
 	handler   http.Handler
 	keys      *keyring
 	docs      *apiDocs
+	ui        http.Handler
 	quota     *quota.Quota
 	rapid     *rapidapi.Store
 
@@ -141,6 +142,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.docs = docs
+	s.ui = newQueueUI(cfg.Redis)
 	engine, err := s.routes()
 	if err != nil {
 		return nil, err
@@ -174,6 +176,8 @@ func (s *Server) routes() (*gin.Engine, error) {
 	r.POST("/v1/targets/:target/keys/:id/enable", s.requireAdmin, s.enableKey)
 	r.GET("/v1/admin/queues", s.requireAdmin, s.adminQueues)
 	r.POST("/v1/admin/jobs/:id/run", s.requireAdmin, s.adminRunJob)
+	r.GET(queueUIPath, func(c *gin.Context) { c.Redirect(http.StatusFound, queueUIPath+"/") })
+	r.Any(queueUIPath+"/*page", s.requireAdminBrowser, s.queueUI)
 
 	// RapidAPI's webhook authenticates by its signature.
 	r.POST("/v1/webhooks/rapidapi", s.rapidAPIWebhook)

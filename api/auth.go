@@ -167,7 +167,7 @@ func (s *Server) tenantProfile(name string) string {
 }
 
 func (s *Server) unauthorized(c *gin.Context, msg string) {
-	c.Header("WWW-Authenticate", `Bearer realm="reliapi"`)
+	c.Writer.Header().Add("WWW-Authenticate", `Bearer realm="reliapi"`)
 	writeError(c, reliapi.Errorf(reliapi.CodeUnauthorized, "%s", msg), meta{RequestID: requestID(c)})
 }
 
@@ -186,7 +186,12 @@ func (s *Server) requireAdminIfSet(c *gin.Context) {
 
 func (s *Server) adminOnly(c *gin.Context, openWithoutKey bool) {
 	auth := s.settings.Auth
-	switch key := presentedKey(c); {
+	key := presentedKey(c)
+	if _, password, ok := c.Request.BasicAuth(); ok && key == "" {
+		// A browser's way to send it (the queue UI).
+		key = password
+	}
+	switch {
 	case auth.HasAdminKey() && key == "":
 		s.unauthorized(c, "This route needs the admin key: send it in the X-API-Key header, or as Authorization: Bearer followed by the key")
 	case auth.HasAdminKey() && !auth.IsAdminKey(key):

@@ -39,6 +39,9 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	param := regexp.MustCompile(`:([A-Za-z_]+)`)
 	var routed []string
 	for _, rt := range s.api.Routes() {
+		if strings.HasPrefix(rt.Path, "/admin/queues/") {
+			continue // the queue UI's own pages and API, described at /admin/queues
+		}
 		routed = append(routed, rt.Method+" "+param.ReplaceAllString(rt.Path, "{$1}"))
 	}
 	for _, r := range routed {
