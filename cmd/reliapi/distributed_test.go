@@ -21,6 +21,7 @@ type cluster struct {
 	redis    *testenv.Redis
 	upstream *testenv.Upstream
 	apis     []string // base URLs
+	apiProcs []*proc
 	workers  []*proc
 	metrics  []string // worker metrics URLs
 	// cfg and env start more processes like these.
@@ -49,6 +50,7 @@ func startCluster(t *testing.T, nAPI, nWorker int, moreTargets string, env ...st
 		c.workers = append(c.workers, startProc(t, fmt.Sprintf("worker-%d", i), env, "worker", "--config", cfg, "--metrics-listen", addr))
 		c.metrics = append(c.metrics, "http://"+addr)
 	}
+	c.apiProcs = apis
 	for i, url := range c.apis {
 		waitReady(t, url+"/readyz", apis[i])
 	}

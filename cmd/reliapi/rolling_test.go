@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestRollingRestart restarts every process of a running fleet in turn —
+// each of three workers, then each of two apis, SIGTERM and a fresh
+// process on the same address — while 2,000 jobs keep arriving. Clients
+// that find an api gone send the same request (same idempotency key) to
+// the other. Afterwards every accepted job has succeeded and the upstream
+// saw each idempotency key exactly once.
+func TestRollingRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	c := startCluster(t, 2, 3, "")
+	var mu sync.Mutex
+	seen := map[string]int{}
+	c.upstream.Handle("/charge", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(5 * time.Millisecond) // a call takes a while: restarts catch some running
+		mu.Lock()
+		seen[r.Header.Get("Idempotency-Key")]++
+		mu.Unlock()
+		w.Write([]byte(`{"ok":true}`))
+	})
+	var apiMu sync.RWMutex // held for writing while an api is swapped
+	apiURL := func(i int) string {
+		apiMu.RLock()
+		defer apiMu.RUnlock()
+		return c.apis[i%len(c.apis)]
+	}
+
+	const jobs = 2000
+	ids := make([]string, jobs)
+	var next, accepted atomic.Int64
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 30 * time.Second}
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= jobs {
+					return
+				}
+				body := map[string]any{"target": "up", "method": "POST", "path": "/charge", "body": map[string]any{"n": i}, "idempotency_key": fmt.Sprintf("order-%d", i)}
+				// An api going away refuses the connection or answers 503
+				// while draining: the client tries the other, bounded.
+				for try := 0; ; try++ {
+					status, job := tryCall(client, apiURL(i+try), body)
+					if status == http.StatusAccepted {
+						ids[i], _ = job["id"].(string)
+						accepted.Add(1)
+						break
+					}
+					if try == 200 {
+						t.Errorf("job %d: not accepted after %d tries (last %d %v)", i, try, status, job)
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
+	}
+
+	restart := func(p *proc, args ...string) *proc {
+		p.terminate(t)
+		return startProc(t, p.name+"'", c.env, args...)
+	}
+	for i := range c.workers {
+		waitFor(t, "more jobs to arrive", func() bool { return accepted.Load() >= int64(200*(i+1)) })
+		c.workers[i] = restart(c.workers[i], "worker", "--config", c.cfg, "--metrics-listen", strings.TrimPrefix(c.metrics[i], "http://"))
+		waitReady(t, c.metrics[i]+"/readyz", c.workers[i])
+	}
+	for i := range c.apiProcs {
+		waitFor(t, "more jobs to arrive", func() bool { return accepted.Load() >= int64(800+200*i) })
+		apiMu.Lock()
+		c.apiProcs[i] = restart(c.apiProcs[i], "api", "--config", c.cfg, "--listen", strings.TrimPrefix(c.apis[i], "http://"))
+		apiMu.Unlock()
+		waitReady(t, c.apis[i]+"/readyz", c.apiProcs[i])
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if accepted.Load() < jobs*9/10 {
+		t.Fatalf("only %d jobs accepted during the restarts", accepted.Load())
+	}
+	for i, id := range ids {
+		if id == "" {
+			continue
+		}
+		status, job := call(t, client, "GET", c.apis[i%2]+"/v1/jobs/"+id+"?wait=30", nil)
+		if status != 200 || job["status"] != "succeeded" {
+			t.Fatalf("job %d (%s): %d %v", i, id, status, job)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, id := range ids {
+		if n := seen[fmt.Sprintf("order-%d", i)]; id != "" && n != 1 {
+			t.Errorf("idempotency key order-%d reached the upstream %d times", i, n)
+		}
+	}
+}
+
+// tryCall submits one async call; a connection error is status 0.
+func tryCall(client *http.Client, url string, body any) (int, map[string]any) {
+	data, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", url+"/v1/proxy/http", bytes.NewReader(data))
+	req.Header.Set("X-API-Key", testAPIKey)
+	req.Header.Set("Prefer", "respond-async")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
