@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 CONFIG   ?= config.example.yaml
 
-.PHONY: run build test test-deps vet bench fuzz fmt clean
+.PHONY: run build test test-cluster test-deps vet bench fuzz fmt clean
 
 ## run: start api + worker + demo upstream on an embedded Redis (REDIS_URL unset) on :8000
 run:
@@ -19,6 +19,10 @@ build:
 ## test: install what is missing (redis-server), then vet and run every test with the race detector
 test: test-deps vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## test-cluster: only the tests on a Redis Cluster the harness starts (3 masters); make test runs them too
+test-cluster: test-deps
+	$(GO) test -race -count=1 -run 'Cluster' ./cmd/reliapi ./internal/testenv
 
 ## test-deps: tests start their own redis-server on a free port; install it when absent
 test-deps:

@@ -89,11 +89,41 @@ type Server struct {
 
 // Redis locates the shared Redis.
 type Redis struct {
-	// URL is a redis://, rediss:// or unix:// URL. Default "": the cmd
-	// layer fills it from REDIS_URL (and dev mode may start an embedded
-	// Redis). Write "${REDIS_URL}" to take it from the environment here.
+	// Mode is "single" (one server, or a managed endpoint, at URL),
+	// "sentinel" (a master found through the sentinels at Addrs) or
+	// "cluster" (a Redis Cluster reached through the seed nodes at Addrs).
+	// Default "single".
+	Mode string `yaml:"mode"`
+	// URL is single mode's redis://, rediss:// or unix:// URL. Default "":
+	// the cmd layer fills it from REDIS_URL (and dev mode may start an
+	// embedded Redis). Write "${REDIS_URL}" to take it from the
+	// environment here.
 	URL string `yaml:"url"`
+	// Addrs are the sentinels (sentinel mode) or some cluster nodes
+	// (cluster mode), "host:port".
+	Addrs []string `yaml:"addrs,omitempty"`
+	// MasterName is the master the sentinels watch (sentinel mode).
+	MasterName string `yaml:"master_name"`
+	// Username and Password authenticate to Redis (sentinel and cluster
+	// modes; in single mode they belong in the URL). Password comes from
+	// the environment.
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+	// SentinelPassword authenticates to the sentinels, when they ask.
+	SentinelPassword Secret `yaml:"sentinel_password"`
+	// TLS connects with TLS (sentinel and cluster modes; single mode uses
+	// a rediss:// URL).
+	TLS bool `yaml:"tls"`
+	// DB is the database (sentinel mode; a cluster has only 0).
+	DB int `yaml:"db"`
 }
+
+// Redis modes.
+const (
+	RedisSingle   = "single"
+	RedisSentinel = "sentinel"
+	RedisCluster  = "cluster"
+)
 
 // Worker configures the job-executing processes.
 type Worker struct {
@@ -475,6 +505,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.Budget.UnknownModel, UnknownModelReject)
 	c.Webhooks.setDefaults()
 	c.Auth.setDefaults()
+	setDefault(&c.Redis.Mode, RedisSingle)
 	c.RapidAPI.setDefaults()
 	if c.Tenants == nil {
 		c.Tenants = map[string]*Tenant{}

@@ -37,7 +37,7 @@ func (c *Config) problems() []*fieldError {
 	v.check("server.max_body_bytes", c.Server.MaxBodyBytes > 0, "must be > 0 (got %d)", c.Server.MaxBodyBytes)
 	v.positive("server.shutdown_timeout", c.Server.ShutdownTimeout.Duration)
 
-	v.redisURL("redis.url", c.Redis.URL)
+	v.redis(c.Redis)
 
 	w := c.Worker
 	v.check("worker.concurrency", w.Concurrency >= 1 && w.Concurrency <= 10000, "must be 1 to 10000 (got %d)", w.Concurrency)
@@ -133,6 +133,27 @@ func (v *validator) keyID(path, id string, seen map[string]bool) {
 	v.check(path, targetName.MatchString(id), "must be 1 to 64 letters, digits, '_', '.' or '-' (got %q)", id)
 	v.check(path, !seen[id], "duplicate key id %q", id)
 	seen[id] = true
+}
+
+// redis checks the redis section for its mode.
+func (v *validator) redis(r Redis) {
+	v.oneOf("redis.mode", r.Mode, RedisSingle, RedisSentinel, RedisCluster)
+	v.redisURL("redis.url", r.URL)
+	v.present("redis.password", r.Password)
+	v.present("redis.sentinel_password", r.SentinelPassword)
+	switch r.Mode {
+	case RedisSingle:
+		v.check("redis.addrs", len(r.Addrs) == 0, "is for sentinel and cluster modes; single mode uses redis.url (or REDIS_URL)")
+	case RedisSentinel, RedisCluster:
+		v.check("redis.addrs", len(r.Addrs) > 0, "%s mode needs the addresses of its %s", r.Mode, map[string]string{RedisSentinel: "sentinels", RedisCluster: "nodes"}[r.Mode])
+		for i, a := range r.Addrs {
+			_, port, err := net.SplitHostPort(a)
+			v.check(fmt.Sprintf("redis.addrs[%d]", i), err == nil && port != "", "must be host:port (got %q)", a)
+		}
+		v.check("redis.url", r.URL == "", "is for single mode; %s mode uses redis.addrs", r.Mode)
+	}
+	v.check("redis.master_name", (r.Mode == RedisSentinel) == (r.MasterName != ""), "is required in sentinel mode, and only there")
+	v.check("redis.db", r.DB >= 0 && (r.DB == 0 || r.Mode != RedisCluster), "must be 0 or more, and 0 in cluster mode (got %d)", r.DB)
 }
 
 // validator collects problems.

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/config"
 )
 
 // newRedis connects to the Redis at url. The timeouts are short on purpose:
@@ -18,15 +21,48 @@ func newRedis(url string) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	opt.DialTimeout = time.Second
+	opt.DialTimeout = redisDialTimeout
 	opt.DialerRetries = 1
-	opt.ReadTimeout = 2 * time.Second
-	opt.WriteTimeout = 2 * time.Second
-	opt.PoolTimeout = 2 * time.Second
+	opt.ReadTimeout = redisIOTimeout
+	opt.WriteTimeout = redisIOTimeout
+	opt.PoolTimeout = redisIOTimeout
 	opt.ContextTimeoutEnabled = true
 	opt.MaxRetries = 1
-	opt.PoolSize = 128
+	opt.PoolSize = redisPoolSize
 	return redis.NewClient(opt), nil
+}
+
+// The client settings every mode shares.
+const (
+	redisDialTimeout = time.Second
+	redisIOTimeout   = 2 * time.Second
+	redisPoolSize    = 128
+)
+
+// newRedisTopology connects to a Sentinel-managed master or a Redis
+// Cluster (redis.mode), with the same timeouts as newRedis. asynq and our
+// scripts run on either: every script's keys share one hash tag.
+func newRedisTopology(r config.Redis) redis.UniversalClient {
+	opt := &redis.UniversalOptions{
+		Addrs:                 r.Addrs,
+		MasterName:            r.MasterName,
+		Username:              r.Username,
+		Password:              r.Password.Value(),
+		SentinelPassword:      r.SentinelPassword.Value(),
+		DB:                    r.DB,
+		IsClusterMode:         r.Mode == config.RedisCluster,
+		DialTimeout:           redisDialTimeout,
+		ReadTimeout:           redisIOTimeout,
+		WriteTimeout:          redisIOTimeout,
+		PoolTimeout:           redisIOTimeout,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            1,
+		PoolSize:              redisPoolSize,
+	}
+	if r.TLS {
+		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return redis.NewUniversalClient(opt)
 }
 
 // embeddedRedis is miniredis for `reliapi dev` without REDIS_URL.

@@ -267,6 +267,16 @@ func loadSettings(o options, log *slog.Logger) (*config.Config, error) {
 // redis.url. A Redis that does not answer yet is logged, not fatal: the
 // service reports not-ready and recovers when Redis comes up.
 func connect(ctx context.Context, o options, settings *config.Config, log *slog.Logger) (redis.UniversalClient, error) {
+	if mode := settings.Redis.Mode; mode != config.RedisSingle {
+		if o.redisURL != "" {
+			log.Warn("REDIS_URL is ignored: redis.mode is "+mode+", which connects to redis.addrs", "mode", mode)
+		}
+		rdb := newRedisTopology(settings.Redis)
+		if err := pingRedis(ctx, rdb); err != nil {
+			log.Warn("redis is not reachable yet; continuing", "mode", mode, "error", err)
+		}
+		return rdb, nil
+	}
 	url := o.redisURL
 	if url == "" {
 		url = settings.Redis.URL

@@ -37,8 +37,9 @@ type Redis struct {
 	// Addr is the server's address, "127.0.0.1:PORT".
 	Addr string
 
-	bin string // path of redis-server
-	dir string // working directory for redis-server
+	bin   string   // path of redis-server
+	dir   string   // working directory for redis-server
+	extra []string // more redis-server arguments
 
 	mu   sync.Mutex
 	proc *redisProcess // nil while stopped
@@ -80,7 +81,7 @@ func StartRedisProcess(dir string) (*Redis, error) {
 
 // startRedis starts redis-server on a free port, choosing another port when
 // the chosen one is taken before redis-server binds it.
-func startRedis(bin, dir string) (*Redis, error) {
+func startRedis(bin, dir string, extra ...string) (*Redis, error) {
 	var lastErr error
 	for range redisStartAttempts {
 		port, err := freePort()
@@ -88,9 +89,9 @@ func startRedis(bin, dir string) (*Redis, error) {
 			return nil, err
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		proc, err := startRedisProcess(bin, dir, port)
+		proc, err := startRedisProcess(bin, dir, port, extra...)
 		if err == nil {
-			return &Redis{Addr: addr, bin: bin, dir: dir, proc: proc}, nil
+			return &Redis{Addr: addr, bin: bin, dir: dir, extra: extra, proc: proc}, nil
 		}
 		if !errors.Is(err, errPortInUse) {
 			return nil, err
@@ -142,7 +143,7 @@ func (r *Redis) Restart(tb testing.TB) {
 		tb.Fatalf("testenv: %v", err)
 	}
 	for attempt := 1; ; attempt++ {
-		proc, err := startRedisProcess(r.bin, r.dir, port)
+		proc, err := startRedisProcess(r.bin, r.dir, port, r.extra...)
 		if err == nil {
 			r.proc = proc
 			return
@@ -168,15 +169,15 @@ func (r *Redis) port() (int, error) {
 
 // startRedisProcess starts redis-server on port and waits until it answers.
 // It returns an error wrapping errPortInUse if the port was taken.
-func startRedisProcess(bin, dir string, port int) (*redisProcess, error) {
-	cmd := exec.Command(bin,
+func startRedisProcess(bin, dir string, port int, extra ...string) (*redisProcess, error) {
+	cmd := exec.Command(bin, append([]string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--protected-mode", "no",
 		"--dir", dir,
-	)
+	}, extra...)...)
 	out := &Buffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out

@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os/exec"
 	"testing"
@@ -128,4 +130,22 @@ func portOf(t *testing.T, r *Redis) int {
 		t.Fatal(err)
 	}
 	return port
+}
+
+func TestStartCluster(t *testing.T) {
+	t.Parallel()
+	c := StartCluster(t, 3)
+	cc := c.Client(t)
+	ctx := context.Background()
+	// Keys in every slot range are served.
+	for i := range 30 {
+		key := fmt.Sprintf("k%d", i)
+		if err := cc.Set(ctx, key, i, 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", key, err)
+		}
+	}
+	shards, err := cc.ClusterShards(ctx).Result()
+	if err != nil || len(shards) != 3 {
+		t.Fatalf("shards: %d %v", len(shards), err)
+	}
 }

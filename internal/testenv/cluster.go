@@ -1,0 +1,68 @@
+package testenv
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Cluster is a Redis Cluster of masters only, each a redis-server on a
+// free loopback port, started for one test.
+type Cluster struct {
+	// Addrs are the nodes' addresses, "127.0.0.1:PORT".
+	Addrs []string
+}
+
+// StartCluster starts masters redis-server processes in cluster mode,
+// joins them with `redis-cli --cluster create` (slots spread evenly, no
+// replicas), waits until every node reports the cluster ok, and registers
+// cleanups that stop them.
+func StartCluster(tb testing.TB, masters int) *Cluster {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Fatalf("testenv: redis-server is not installed (%v); run `make test`, which installs it", err)
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		tb.Fatalf("testenv: redis-cli is not installed (%v); run `make test`, which installs it", err)
+	}
+	c := &Cluster{}
+	for range masters {
+		r, err := startRedis(bin, tb.TempDir(), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+		if err != nil {
+			tb.Fatalf("testenv: cluster node: %v", err)
+		}
+		tb.Cleanup(r.Stop)
+		c.Addrs = append(c.Addrs, r.Addr)
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("testenv: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, addr := range c.Addrs {
+		node := redis.NewClient(&redis.Options{Addr: addr})
+		Eventually(tb, 30*time.Second, "cluster node "+addr+" to report cluster_state:ok", func() bool {
+			info, err := node.ClusterInfo(context.Background()).Result()
+			return err == nil && strings.Contains(info, "cluster_state:ok")
+		})
+		node.Close()
+	}
+	return c
+}
+
+// Client returns a cluster client on c and registers a cleanup that
+// closes it.
+func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
+	tb.Helper()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
+	tb.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
