@@ -20,9 +20,9 @@ build:
 test: test-deps vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-## test-cluster: only the tests on a Redis Cluster the harness starts (3 masters); make test runs them too
+## test-cluster: only the tests on a Redis Cluster (3 masters) and a Sentinel the harness starts; make test runs them too
 test-cluster: test-deps
-	$(GO) test -race -count=1 -run 'Cluster' ./cmd/reliapi ./internal/testenv
+	$(GO) test -race -count=1 -run 'Cluster|Sentinel' ./cmd/reliapi ./internal/testenv
 
 ## test-deps: tests start their own redis-server on a free port; install it when absent
 test-deps:

@@ -2,7 +2,13 @@ package testenv
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,4 +71,50 @@ func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
 	tb.Cleanup(func() { _ = cc.Close() })
 	return cc
+}
+
+// StartSentinel starts a Redis Sentinel on a free loopback port that
+// watches master under the name masterName (quorum 1), and registers a
+// cleanup that stops it. It returns the sentinel's address.
+func StartSentinel(tb testing.TB, master *Redis, masterName string) string {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Fatalf("testenv: redis-server is not installed (%v); run `make test`, which installs it", err)
+	}
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		host, masterPort, _ := net.SplitHostPort(master.Addr)
+		dir := tb.TempDir()
+		conf := filepath.Join(dir, "sentinel.conf")
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 1000\n",
+			port, dir, masterName, host, masterPort, masterName)
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		cmd := exec.Command(bin, conf, "--sentinel")
+		out := &Buffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.WaitDelay = time.Second
+		if err := cmd.Start(); err != nil {
+			tb.Fatalf("testenv: starting redis sentinel: %v", err)
+		}
+		p := &redisProcess{cmd: cmd, out: out, done: make(chan struct{})}
+		go func() {
+			p.err = cmd.Wait()
+			close(p.done)
+		}()
+		err = p.waitReady(port)
+		if err == nil {
+			tb.Cleanup(p.kill)
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		}
+		p.kill()
+		if !errors.Is(err, errPortInUse) || attempt == redisStartAttempts {
+			tb.Fatalf("testenv: redis sentinel: %v", err)
+		}
+	}
 }
