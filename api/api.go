@@ -135,7 +135,7 @@ func New(cfg Config) (*Server, error) {
 			s.pools[name] = keypool.New(cfg.Redis, poolName, keys, keypool.Settings{})
 		}
 	}
-	s.metrics = newMetrics(cfg.Registry, s.inspector)
+	s.metrics = newMetrics(cfg.Registry, s.inspector, st.Redis.QueueShards)
 	cfg.Registry.MustRegister(breakerStates{s}, poolKeys{s})
 	docs, err := loadDocs()
 	if err != nil {

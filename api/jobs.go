@@ -84,7 +84,8 @@ func (s *Server) createJob(c *gin.Context) {
 		call.deadline = *req.Deadline
 	}
 	setLabels(c, call.target, "async")
-	job, _, err := s.submit(c, jobID(tenant(c), call.idemKey), call, tasks.QueueAsync, nil)
+	id := jobID(tenant(c), call.idemKey)
+	job, _, err := s.submit(c, id, call, tasks.Shard(tasks.QueueAsync, id, s.settings.Redis.QueueShards), nil)
 	if err != nil {
 		writeError(c, err, m)
 		return

@@ -17,7 +17,7 @@ type metrics struct {
 	refused  *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) *metrics {
+func newMetrics(reg prometheus.Registerer, inspector *asynq.Inspector, shards int) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reliapi_requests_total",
@@ -37,13 +37,16 @@ func newMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) *metrics 
 		Name: "reliapi_limit_refusals_total",
 		Help: "Calls refused at the front door by the caller's tier limits, by limit (tenant_rpm, tenant_burst, ip, client, banned, concurrent_jobs) and tier.",
 	}, []string{"limit", "tier"})
-	reg.MustRegister(m.requests, m.duration, m.cache, m.refused, queueDepth{inspector})
+	reg.MustRegister(m.requests, m.duration, m.cache, m.refused, queueDepth{inspector, shards})
 	return m
 }
 
 // queueDepth reports the size of each queue at scrape time, read from
 // Redis through asynq (so every api replica reports the same numbers).
-type queueDepth struct{ inspector *asynq.Inspector }
+type queueDepth struct {
+	inspector *asynq.Inspector
+	shards    int
+}
 
 var queueDepthDesc = prometheus.NewDesc("reliapi_queue_depth",
 	"Tasks waiting in a queue (pending + scheduled + retry), read at scrape time.", []string{"queue"}, nil)
@@ -58,7 +61,7 @@ func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	for name := range tasks.Queues {
+	for _, name := range tasks.AllQueues(q.shards) {
 		depth := 0
 		if slices.Contains(known, name) {
 			info, err := q.inspector.GetQueueInfo(name)

@@ -83,11 +83,12 @@ func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*pro
 		return
 	}
 
-	queue := tasks.QueueSync
+	kind := tasks.QueueSync
 	if md.name == "async" {
-		queue = tasks.QueueAsync
+		kind = tasks.QueueAsync
 	}
 	id := jobID(tenant(c), call.idemKey)
+	queue := tasks.Shard(kind, id, s.settings.Redis.QueueShards)
 	plan := s.planCache(c, call, cacheOverride)
 	follow := false
 	if plan != nil {

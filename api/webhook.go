@@ -126,7 +126,7 @@ func (s *Server) replayWebhook(c *gin.Context) {
 		return
 	}
 	n := len(job.Deliveries)
-	t, err := tasks.NewWebhook(tasks.WebhookPayload{JobID: job.ID, Tenant: job.Tenant, CreatedMS: job.CreatedAt.UnixMilli(), Replay: n + 1, Base: n})
+	t, err := tasks.NewWebhook(tasks.WebhookPayload{JobID: job.ID, Tenant: job.Tenant, CreatedMS: job.CreatedAt.UnixMilli(), Replay: n + 1, Base: n}, s.settings.Redis.QueueShards)
 	if err == nil {
 		_, err = s.enqueuer.EnqueueContext(ctx, t)
 	}
@@ -151,7 +151,7 @@ func (s *Server) announceWebhook(ctx context.Context, tenant, id string) error {
 	case job.Webhook == nil || job.Status.Terminal():
 		return nil // nothing ends here
 	}
-	t, err := tasks.WebhookOf(job)
+	t, err := tasks.WebhookOf(job, s.settings.Redis.QueueShards)
 	if err == nil {
 		_, err = s.enqueuer.EnqueueContext(ctx, t)
 	}

@@ -116,6 +116,11 @@ type Redis struct {
 	TLS bool `yaml:"tls"`
 	// DB is the database (sentinel mode; a cluster has only 0).
 	DB int `yaml:"db"`
+	// QueueShards splits each queue (sync, async, webhooks) into this many
+	// asynq queues, 1 to 64, so that on a Redis Cluster their traffic
+	// spreads over as many slots. Every api and worker must use the same
+	// value; lower it only with the queues drained. Default 1.
+	QueueShards int `yaml:"queue_shards"`
 }
 
 // Redis modes.
@@ -506,6 +511,7 @@ func (c *Config) setDefaults() {
 	c.Webhooks.setDefaults()
 	c.Auth.setDefaults()
 	setDefault(&c.Redis.Mode, RedisSingle)
+	setDefault(&c.Redis.QueueShards, 1)
 	c.RapidAPI.setDefaults()
 	if c.Tenants == nil {
 		c.Tenants = map[string]*Tenant{}

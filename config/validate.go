@@ -153,6 +153,7 @@ func (v *validator) redis(r Redis) {
 		v.check("redis.url", r.URL == "", "is for single mode; %s mode uses redis.addrs", r.Mode)
 	}
 	v.check("redis.master_name", (r.Mode == RedisSentinel) == (r.MasterName != ""), "is required in sentinel mode, and only there")
+	v.check("redis.queue_shards", r.QueueShards >= 1 && r.QueueShards <= 64, "must be 1 to 64 (got %d)", r.QueueShards)
 	v.check("redis.db", r.DB >= 0 && (r.DB == 0 || r.Mode != RedisCluster), "must be 0 or more, and 0 in cluster mode (got %d)", r.DB)
 }
 

@@ -20,15 +20,12 @@ const (
 	TypeLLM = "reliapi:llm"
 )
 
-// Queue names. Synchronous callers are waiting on the other end of a socket,
-// so their work is dequeued before batch work submitted asynchronously.
+// The kinds of job queue (see Shard and JobQueues for their shards and
+// priorities).
 const (
 	QueueSync  = "sync"
 	QueueAsync = "async"
 )
-
-// Queues maps each queue to its asynq priority weight.
-var Queues = map[string]int{QueueSync: 6, QueueAsync: 3}
 
 // PayloadVersion is the version of Payload this build writes. A worker
 // refuses payloads of a version it does not know instead of guessing.
@@ -125,7 +122,7 @@ const RecordMargin = 2 * time.Second
 
 // Placement says where and how a task is enqueued.
 type Placement struct {
-	// Queue is QueueSync or QueueAsync.
+	// Queue is a shard of QueueSync or QueueAsync.
 	Queue string
 	// TaskID is the asynq task ID, unique per job incarnation. It is not the
 	// job ID: a job ID derived from an idempotency key comes back after the

@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"reflect"
 	"testing"
@@ -91,5 +92,38 @@ func TestLLMTaskAndPayloadShape(t *testing.T) {
 		if _, err := tasks.New(bad, tasks.Placement{}); err == nil {
 			t.Errorf("New(%+v) accepted", bad)
 		}
+	}
+}
+
+func TestShards(t *testing.T) {
+	t.Parallel()
+	if q := tasks.Shard(tasks.QueueSync, "job_1", 1); q != "sync" {
+		t.Errorf("one shard: %q", q)
+	}
+	if got := tasks.ShardsOf(tasks.QueueAsync, 3); fmt.Sprint(got) != "[async async-1 async-2]" {
+		t.Errorf("ShardsOf = %v", got)
+	}
+	seen := map[string]int{}
+	for i := range 1000 {
+		id := fmt.Sprintf("job_%d", i)
+		q := tasks.Shard(tasks.QueueAsync, id, 4)
+		if q != tasks.Shard(tasks.QueueAsync, id, 4) {
+			t.Fatal("a job's shard changes")
+		}
+		seen[q]++
+	}
+	if len(seen) != 4 {
+		t.Fatalf("1000 jobs over 4 shards used %v", seen)
+	}
+	for q, n := range seen {
+		if n < 150 {
+			t.Errorf("shard %s got %d of 1000 jobs", q, n)
+		}
+	}
+	if w := tasks.JobQueues(2); w["sync-1"] != 6 || w["async"] != 3 || len(w) != 4 {
+		t.Errorf("JobQueues(2) = %v", w)
+	}
+	if all := tasks.AllQueues(2); len(all) != 6 {
+		t.Errorf("AllQueues(2) = %v", all)
 	}
 }

@@ -47,17 +47,18 @@ func WebhookTaskID(p WebhookPayload) string {
 	return id
 }
 
-// NewWebhook builds a delivery task. While it is queued or running, an
-// enqueue of the same delivery is refused (asynq.ErrTaskIDConflict); after
-// it, a new one finds the webhook no longer pending and does nothing.
-func NewWebhook(p WebhookPayload) (*asynq.Task, error) {
+// NewWebhook builds a delivery task, for the job's shard of the webhook
+// queues. While it is queued or running, an enqueue of the same delivery
+// is refused (asynq.ErrTaskIDConflict); after it, a new one finds the
+// webhook no longer pending and does nothing.
+func NewWebhook(p WebhookPayload, shards int) (*asynq.Task, error) {
 	p.Version = PayloadVersion
 	data, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("tasks: encoding webhook payload: %w", err)
 	}
 	return asynq.NewTask(TypeWebhook, data,
-		asynq.Queue(QueueWebhooks),
+		asynq.Queue(Shard(QueueWebhooks, p.JobID, shards)),
 		asynq.TaskID(WebhookTaskID(p)),
 		// The handler decides when to give up (after the configured
 		// schedule); this only bounds a delivery that cannot even be
@@ -68,8 +69,8 @@ func NewWebhook(p WebhookPayload) (*asynq.Task, error) {
 }
 
 // WebhookOf is the first delivery of a job's webhook.
-func WebhookOf(j *reliapi.Job) (*asynq.Task, error) {
-	return NewWebhook(WebhookPayload{JobID: j.ID, Tenant: j.Tenant, CreatedMS: j.CreatedAt.UnixMilli()})
+func WebhookOf(j *reliapi.Job, shards int) (*asynq.Task, error) {
+	return NewWebhook(WebhookPayload{JobID: j.ID, Tenant: j.Tenant, CreatedMS: j.CreatedAt.UnixMilli()}, shards)
 }
 
 // DecodeWebhook parses a delivery task's payload.

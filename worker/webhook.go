@@ -37,7 +37,7 @@ func (w *Worker) announceWebhook(ctx context.Context, j *reliapi.Job) error {
 	if j.Webhook == nil {
 		return nil
 	}
-	t, err := tasks.WebhookOf(j)
+	t, err := tasks.WebhookOf(j, w.cfg.Settings.Redis.QueueShards)
 	if err != nil {
 		return err
 	}

@@ -142,7 +142,7 @@ func New(cfg Config) (*Worker, error) {
 	w.webhookClient = newWebhookClient(s.Webhooks.Guard(), s.Webhooks.Concurrency)
 	w.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              s.Worker.Concurrency,
-		Queues:                   tasks.Queues,
+		Queues:                   tasks.JobQueues(s.Redis.QueueShards),
 		TaskCheckInterval:        s.Worker.TaskCheckInterval.Duration,
 		DelayedTaskCheckInterval: s.Worker.DelayedTaskCheckInterval.Duration,
 		ShutdownTimeout:          s.Worker.ShutdownTimeout.Duration,
@@ -156,7 +156,7 @@ func New(cfg Config) (*Worker, error) {
 	})
 	w.webhookSrv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              s.Webhooks.Concurrency,
-		Queues:                   map[string]int{tasks.QueueWebhooks: 1},
+		Queues:                   webhookQueues(s.Redis.QueueShards),
 		TaskCheckInterval:        10 * time.Millisecond,
 		DelayedTaskCheckInterval: s.Worker.DelayedTaskCheckInterval.Duration,
 		ShutdownTimeout:          s.Worker.ShutdownTimeout.Duration,
@@ -292,4 +292,13 @@ func (w *Worker) finish(ctx context.Context, job *reliapi.Job, taskID string, re
 		w.log.Info("job was canceled while running; outcome dropped", "job_id", jobID)
 	}
 	return w.announceWebhook(ctx, job)
+}
+
+// webhookQueues are the webhook queue's shards, all of one priority.
+func webhookQueues(shards int) map[string]int {
+	out := map[string]int{}
+	for _, q := range tasks.ShardsOf(tasks.QueueWebhooks, shards) {
+		out[q] = 1
+	}
+	return out
 }

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/tasks"
 )
 
 // TestOnRedisCluster runs the service against a 3-master Redis Cluster
@@ -36,6 +39,7 @@ func TestOnRedisCluster(t *testing.T) {
 redis:
   mode: cluster
   addrs: [%s]
+  queue_shards: 4
 provider_key_pools:
   pooled:
     keys: [{id: a, api_key: "env:POOL_A"}, {id: b, api_key: "env:POOL_B"}]
@@ -116,5 +120,13 @@ tenants:
 	}
 	if status, body := call(t, client, "GET", base+"/v1/targets", nil); status != 200 || !strings.Contains(fmt.Sprint(body), "closed") {
 		t.Errorf("targets: %d %v", status, body)
+	}
+	// The jobs spread over the async queue's four shards, so over slots.
+	insp := asynq.NewInspectorFromRedisClient(cluster.Client(t))
+	for _, q := range tasks.ShardsOf(tasks.QueueAsync, 4) {
+		info, err := insp.GetQueueInfo(q)
+		if err != nil || info.Processed < jobs/10 {
+			t.Errorf("queue %s processed %v of %d jobs (%v)", q, info, jobs, err)
+		}
 	}
 }
