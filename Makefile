@@ -16,12 +16,19 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/reliapi
 
-## test: install what is missing (redis-server), then vet and run every test with the race detector
+## test: install what is missing (redis-server), then vet and run every test with the race
+## detector, then the api's integration suite again on a Redis Cluster (as test-cluster)
 test: test-deps vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(CLUSTER_SUITE)
 
-## test-cluster: only the tests on a Redis Cluster (3 masters) and a Sentinel the harness starts; make test runs them too
+# The api's integration suite with every stack on a 3-master Redis Cluster the harness starts.
+CLUSTER_SUITE = RELIAPI_TEST_REDIS=cluster $(GO) test -race -count=1 -timeout 10m ./api
+
+## test-cluster: the api's integration suite on a Redis Cluster, and the multi-process tests on a
+## cluster and behind a Sentinel
 test-cluster: test-deps
+	$(CLUSTER_SUITE)
 	$(GO) test -race -count=1 -run 'Cluster|Sentinel' ./cmd/reliapi ./internal/testenv
 
 ## test-deps: tests start their own redis-server on a free port; install it when absent

@@ -163,6 +163,7 @@ func TestLongPollReturnsWhenJobFinishes(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{})
+	s.needOneServer()
 	if r := s.proxy("GET", "/get"); r.status != 200 {
 		t.Fatalf("before outage: %d %s", r.status, r.raw)
 	}

@@ -354,8 +354,7 @@ func TestTargetAuthIsInjectedAndNeverStored(t *testing.T) {
 	if strings.Contains(s.logs.String(), secret) {
 		t.Error("secret found in logs")
 	}
-	keys, _ := s.rdb.Keys(t.Context(), "reliapi:*").Result()
-	for _, k := range keys {
+	for _, k := range s.keys("reliapi:*") {
 		if typ := s.rdb.Type(t.Context(), k).Val(); typ == "hash" {
 			for f, v := range s.rdb.HGetAll(t.Context(), k).Val() {
 				if f != "result" && strings.Contains(v, secret) {
@@ -364,8 +363,7 @@ func TestTargetAuthIsInjectedAndNeverStored(t *testing.T) {
 			}
 		}
 	}
-	asynqKeys, _ := s.rdb.Keys(t.Context(), "asynq:*").Result()
-	for _, k := range asynqKeys {
+	for _, k := range s.keys("asynq:*") {
 		if s.rdb.Type(t.Context(), k).Val() == "hash" {
 			for _, v := range s.rdb.HGetAll(t.Context(), k).Val() {
 				if strings.Contains(v, secret) {

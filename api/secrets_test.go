@@ -7,8 +7,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // TestNoSecretLeaks runs a scenario touching every secret the service
@@ -115,7 +113,7 @@ pooled:
 		"responses":  strings.Join(seen, "\n"),
 		"logs":       s.logs.String(),
 		"/metrics":   string(metrics.raw),
-		"redis":      dumpRedis(t, s.rdb),
+		"redis":      dumpRedis(s),
 		"deliveries": fmt.Sprint(hooks.deliveries()),
 	}
 	needles := []string{canary, hookKey}
@@ -131,14 +129,13 @@ pooled:
 	}
 }
 
-// dumpRedis renders every key and value in rdb's database as text.
-func dumpRedis(t *testing.T, rdb redis.UniversalClient) string {
-	t.Helper()
+// dumpRedis renders every key and value of the stack's Redis as text.
+func dumpRedis(s *stack) string {
+	s.t.Helper()
 	ctx := context.Background()
+	rdb := s.rdb
 	var b strings.Builder
-	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
+	for _, key := range s.keys("*") {
 		var v any
 		switch rdb.Type(ctx, key).Val() {
 		case "string":
@@ -155,9 +152,6 @@ func dumpRedis(t *testing.T, rdb redis.UniversalClient) string {
 			v = rdb.XRange(ctx, key, "-", "+").Val()
 		}
 		fmt.Fprintf(&b, "%s = %v\n", key, v)
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return b.String()
 }

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,7 +63,7 @@ type stackOptions struct {
 
 func newStack(t testing.TB, opt stackOptions) *stack {
 	t.Helper()
-	s := &stack{t: t, redis: testenv.StartRedis(t), upstream: testenv.StartUpstream(t), logs: &testenv.Buffer{}}
+	s := &stack{t: t, upstream: testenv.StartUpstream(t), logs: &testenv.Buffer{}}
 	yaml := fmt.Sprintf(`
 server:
   sync_timeout: %s
@@ -95,13 +97,7 @@ targets:
 		t.Fatalf("config: %v", err)
 	}
 	s.settings = settings
-	rdb, err := redis.ParseURL(s.redis.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb.DialTimeout, rdb.ReadTimeout, rdb.WriteTimeout = time.Second, time.Second, time.Second
-	rdb.DialerRetries, rdb.MaxRetries, rdb.ContextTimeoutEnabled = 1, 1, true
-	client := redis.NewClient(rdb)
+	client := s.connect()
 	t.Cleanup(func() { client.Close() })
 	s.rdb = client
 
@@ -121,6 +117,63 @@ targets:
 		s.startWorker()
 	}
 	return s
+}
+
+// onCluster says whether stacks run on a Redis Cluster instead of one
+// redis-server: RELIAPI_TEST_REDIS=cluster (make test-cluster) runs the
+// whole suite on a 3-master cluster the harness starts for each stack.
+var onCluster = os.Getenv("RELIAPI_TEST_REDIS") == "cluster"
+
+// connect starts the stack's Redis (a server, or a cluster) and returns a
+// client on it with the short timeouts the service uses.
+func (s *stack) connect() redis.UniversalClient {
+	s.t.Helper()
+	opt := &redis.UniversalOptions{
+		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		DialerRetries: 1, MaxRetries: 1, ContextTimeoutEnabled: true,
+	}
+	if onCluster {
+		opt.Addrs, opt.IsClusterMode = testenv.StartCluster(s.t, 3).Addrs, true
+	} else {
+		s.redis = testenv.StartRedis(s.t)
+		opt.Addrs = []string{s.redis.Addr}
+	}
+	return redis.NewUniversalClient(opt)
+}
+
+// needOneServer skips a test that stops or restarts the stack's Redis,
+// which a cluster run cannot do the same way.
+func (s *stack) needOneServer() {
+	if s.redis == nil {
+		s.t.Skip("stops and restarts a single redis-server; not run on a cluster")
+	}
+}
+
+// keys lists the keys matching pattern on every node.
+func (s *stack) keys(pattern string) []string {
+	s.t.Helper()
+	ctx := context.Background()
+	var out []string
+	scan := func(ctx context.Context, c *redis.Client) error {
+		ks, err := c.Keys(ctx, pattern).Result()
+		out = append(out, ks...)
+		return err
+	}
+	var err error
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return scan(ctx, c)
+		})
+	} else {
+		err = scan(ctx, s.rdb.(*redis.Client))
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
 }
 
 // startWorker starts the stack's worker; cleanup stops it first (before
