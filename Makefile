@@ -31,10 +31,10 @@ test-cluster: test-deps
 	$(CLUSTER_SUITE)
 	$(GO) test -race -count=1 -run 'Cluster|Sentinel' ./cmd/reliapi ./internal/testenv
 
-## test-deps: tests start their own redis-server on a free port; install it when absent
+## test-deps: tests start their own redis-server (and redis-cli joins clusters); install when absent
 test-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "redis-server not found: installing it with apt-get"; \
+	@{ command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || { \
+		echo "redis-server or redis-cli not found: installing them with apt-get"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; \
 	}
