@@ -260,7 +260,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 	}
 	task, err := tasks.New(payload, tasks.Placement{Queue: queue, TaskID: taskID, Timeout: s.settings.Jobs.Timeout.Duration})
 	if err == nil {
-		_, err = s.enqueuer.EnqueueContext(ctx, task)
+		err = s.enqueue(ctx, task)
 	}
 	if err != nil {
 		abandon(slot)

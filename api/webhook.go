@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -128,10 +127,10 @@ func (s *Server) replayWebhook(c *gin.Context) {
 	n := len(job.Deliveries)
 	t, err := tasks.NewWebhook(tasks.WebhookPayload{JobID: job.ID, Tenant: job.Tenant, CreatedMS: job.CreatedAt.UnixMilli(), Replay: n + 1, Base: n}, s.settings.Redis.QueueShards)
 	if err == nil {
-		_, err = s.enqueuer.EnqueueContext(ctx, t)
+		err = s.enqueue(ctx, t)
 	}
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		writeError(c, fmt.Errorf("enqueuing the webhook replay: %w", err), m)
+		writeError(c, err, m)
 		return
 	}
 	job.WebhookStatus = reliapi.WebhookPending
@@ -153,10 +152,10 @@ func (s *Server) announceWebhook(ctx context.Context, tenant, id string) error {
 	}
 	t, err := tasks.WebhookOf(job, s.settings.Redis.QueueShards)
 	if err == nil {
-		_, err = s.enqueuer.EnqueueContext(ctx, t)
+		err = s.enqueue(ctx, t)
 	}
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueuing the webhook delivery: %w", err)
+		return err
 	}
 	return nil
 }

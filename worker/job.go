@@ -39,7 +39,12 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 	// than the few lines a job usually logs.
 	tag := []any{"job_id", p.JobID, "target", p.Target}
 
-	job, runnable, err := w.store.Start(ctx, p.JobID, taskID)
+	var job *reliapi.Job
+	var runnable bool
+	err = w.record(ctx, "start", tag, func(ctx context.Context) (err error) {
+		job, runnable, err = w.store.Start(ctx, p.JobID, taskID)
+		return err
+	})
 	if err != nil {
 		return err
 	}

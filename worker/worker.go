@@ -92,9 +92,40 @@ type target struct {
 	llm reliapi.LLMProvider
 }
 
-// finishTimeout bounds writing a job's outcome, which happens even when the
-// job's own context has ended.
-const finishTimeout = 5 * time.Second
+// recordWindow bounds how long a job's start or outcome is retried while
+// Redis does not answer. A Redis outage shorter than this costs the job
+// nothing: without it, the handler would fail, asynq could not record
+// that either, and the job would wait for asynq's lease recovery (one to
+// two minutes), or run its upstream call again.
+const recordWindow = 30 * time.Second
+
+// record runs write until it succeeds, retrying with backoff within
+// recordWindow; it goes on after ctx ends (the outcome must be written).
+func (w *Worker) record(ctx context.Context, what string, tag []any, write func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordWindow)
+	defer cancel()
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := write(ctx)
+		if err == nil {
+			if attempt > 1 {
+				w.log.Info("recorded after Redis came back", append(tag, "what", what, "attempts", attempt)...)
+			}
+			return nil
+		}
+		if attempt == 1 {
+			w.log.Warn("cannot record; retrying while Redis is away", append(tag, "what", what, "error", err)...)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
 
 // New builds a Worker. It does not start processing; call Start.
 func New(cfg Config) (*Worker, error) {
@@ -257,9 +288,11 @@ func (w *Worker) Stop() {
 // expire ends a job that no worker started before its deadline, then
 // enqueues its webhook's delivery, as finish does.
 func (w *Worker) expire(ctx context.Context, job *reliapi.Job, taskID string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	defer cancel()
-	expired, err := w.store.Expire(ctx, job.ID, taskID)
+	var expired bool
+	err := w.record(ctx, "expiry", []any{"job_id", job.ID}, func(ctx context.Context) (err error) {
+		expired, err = w.store.Expire(ctx, job.ID, taskID)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -267,7 +300,7 @@ func (w *Worker) expire(ctx context.Context, job *reliapi.Job, taskID string) er
 		w.metrics.jobs.WithLabelValues(string(reliapi.JobExpired)).Inc()
 		w.log.Info("job expired before it started", "job_id", job.ID, "deadline", job.Deadline)
 	}
-	return w.announceWebhook(ctx, job)
+	return w.record(ctx, "webhook", []any{"job_id", job.ID}, func(ctx context.Context) error { return w.announceWebhook(ctx, job) })
 }
 
 // finish records a job's outcome and counts it, then enqueues its
@@ -280,9 +313,11 @@ func (w *Worker) finish(ctx context.Context, job *reliapi.Job, taskID string, re
 	if res.Error != nil {
 		status = reliapi.JobFailed
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	defer cancel()
-	recorded, err := w.store.Finish(ctx, jobID, taskID, status, res)
+	var recorded bool
+	err := w.record(ctx, "outcome", []any{"job_id", jobID}, func(ctx context.Context) (err error) {
+		recorded, err = w.store.Finish(ctx, jobID, taskID, status, res)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -291,7 +326,7 @@ func (w *Worker) finish(ctx context.Context, job *reliapi.Job, taskID string, re
 	} else {
 		w.log.Info("job was canceled while running; outcome dropped", "job_id", jobID)
 	}
-	return w.announceWebhook(ctx, job)
+	return w.record(ctx, "webhook", []any{"job_id", jobID}, func(ctx context.Context) error { return w.announceWebhook(ctx, job) })
 }
 
 // webhookQueues are the webhook queue's shards, all of one priority.
