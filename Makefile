@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 CONFIG   ?= config.example.yaml
 
-.PHONY: run build test test-cluster test-deps vet bench fuzz fmt clean
+.PHONY: run build test test-cluster test-deps vet bench chaos fuzz fmt clean
 
 ## run: start api + worker + demo upstream on an embedded Redis (REDIS_URL unset) on :8000
 run:
@@ -48,6 +48,10 @@ vet:
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./internal/bench
+
+## chaos: the fault scenarios at full length (faults of 10 s), printing their table; make test runs them short
+chaos: test-deps
+	$(GO) test -count=1 -v -timeout 20m -run . ./internal/chaos -args -full
 
 ## fuzz: run every fuzz target for FUZZTIME (60s) each, then add what it found to the committed corpus
 FUZZTIME ?= 60s

@@ -30,6 +30,7 @@ var allowedImports = map[string][]string{
 	"internal/fakellm": {},
 	"internal/testenv": {"", "internal/httpbin"},
 	"internal/bench":   {"", "internal/testenv", "internal/fakellm", "api", "worker", "config", "tasks"},
+	"internal/chaos":   {},
 }
 
 // stdlibOnly packages may import nothing outside the standard library and

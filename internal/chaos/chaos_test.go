@@ -1,0 +1,295 @@
+package chaos_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
+)
+
+// full runs the scenarios at their full length (`make chaos`); without it
+// they run short, for `make test`.
+var full = flag.Bool("full", false, "run the full scenarios and print the table")
+
+// row is one scenario's outcome, a line of the table.
+type row struct {
+	scenario                                     string
+	accepted, completed, clearErrors, lost, dups int
+	notes                                        string
+}
+
+var (
+	rowsMu sync.Mutex
+	rows   []row
+)
+
+func record(r row) {
+	rowsMu.Lock()
+	rows = append(rows, r)
+	rowsMu.Unlock()
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	testenv.RemoveBinary()
+	if len(rows) > 0 {
+		fmt.Println("\n| scenario | accepted | completed | failed with a clear error | lost | duplicate upstream | notes |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|---|")
+		for _, r := range rows {
+			fmt.Printf("| %s | %d | %d | %d | %d | %d | %s |\n", r.scenario, r.accepted, r.completed, r.clearErrors, r.lost, r.dups, r.notes)
+		}
+	}
+	os.Exit(code)
+}
+
+// length is a fault's duration: 10 s in full, 3 s short.
+func length() time.Duration {
+	if *full {
+		return 10 * time.Second
+	}
+	return 3 * time.Second
+}
+
+// answer is one call's result as the client saw it.
+type answer struct {
+	status int
+	code   string // error.code of an error envelope
+	id     string // the job's id
+	took   time.Duration
+}
+
+// send posts one proxy call and reads what came back; a transport error
+// is status 0.
+func send(client *http.Client, url string, body map[string]any, headers ...string) answer {
+	data, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", url+"/v1/proxy/http", bytes.NewReader(data))
+	req.Header.Set("X-API-Key", apiKey)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return answer{took: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	var out struct {
+		ID    string `json:"id"`
+		Error *struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	a := answer{status: resp.StatusCode, id: out.ID, took: time.Since(start)}
+	if out.Error != nil {
+		a.code = out.Error.Code
+	}
+	return a
+}
+
+// jobStatus long-polls a job until it ends or bound passes.
+func jobStatus(client *http.Client, url, id string, bound time.Duration) (status, code string) {
+	deadline := time.Now().Add(bound)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest("GET", url+"/v1/jobs/"+id+"?wait=5", nil)
+		req.Header.Set("X-API-Key", apiKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			continue
+		}
+		var j struct {
+			Status string
+			Error  *struct{ Code string }
+		}
+		json.NewDecoder(resp.Body).Decode(&j)
+		resp.Body.Close()
+		switch j.Status {
+		case "succeeded", "failed", "canceled", "expired":
+			if j.Error != nil {
+				code = j.Error.Code
+			}
+			return j.Status, code
+		}
+	}
+	return "unfinished", ""
+}
+
+// goroutines reads the api's go_goroutines.
+func goroutines(t *testing.T, url string) int {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	m := regexp.MustCompile(`(?m)^go_goroutines (\d+)`).FindSubmatch(b.Bytes())
+	if m == nil {
+		t.Fatal("no go_goroutines in /metrics")
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+// TestRedisUnreachable: Redis stops answering (connections cut, new ones
+// refused, data intact) while clients keep submitting jobs. Each submit
+// during the outage is refused with 503 REDIS_UNAVAILABLE within 2 s; when
+// Redis is back the service recovers by itself, every accepted job
+// completes, none runs twice, and the api has not leaked goroutines.
+func TestRedisUnreachable(t *testing.T) {
+	f := startFleet(t, 2, "")
+	client := &http.Client{Timeout: 10 * time.Second}
+	before := goroutines(t, f.url)
+
+	var (
+		mu       sync.Mutex
+		accepted []string
+		refused  int
+		slowest  time.Duration
+		unclear  []answer
+		n        atomic.Int64
+	)
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var inOutage atomic.Bool
+	for range 8 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := n.Add(1)
+				a := send(client, f.url, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
+					"idempotency_key": fmt.Sprintf("k%d", i)}, "Prefer", "respond-async")
+				mu.Lock()
+				switch {
+				case a.status == http.StatusAccepted:
+					accepted = append(accepted, a.id)
+				case a.status == http.StatusServiceUnavailable && a.code == "REDIS_UNAVAILABLE":
+					refused++
+					if inOutage.Load() {
+						slowest = max(slowest, a.took)
+					}
+				default:
+					unclear = append(unclear, a)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond) // load before the fault
+	inOutage.Store(true)
+	f.proxy.outage(ctx, length())
+	inOutage.Store(false)
+	testenv.Eventually(t, 30*time.Second, "the api to be ready again", func() bool {
+		resp, err := http.Get(f.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	})
+	time.Sleep(500 * time.Millisecond) // load after the fault
+	stop()
+	wg.Wait()
+
+	r := row{scenario: fmt.Sprintf("Redis unreachable %v", length()), accepted: len(accepted), clearErrors: refused}
+	for _, id := range accepted {
+		switch st, _ := jobStatus(client, f.url, id, time.Minute); st {
+		case "succeeded":
+			r.completed++
+		case "failed":
+			r.clearErrors++
+		default:
+			r.lost++
+		}
+	}
+	r.lost += len(unclear)
+	r.dups = f.up.duplicates()
+	var after int
+	testenv.Eventually(t, 30*time.Second, "the api's goroutines to settle", func() bool {
+		after = goroutines(t, f.url)
+		return after <= before+20
+	})
+	r.notes = fmt.Sprintf("refusals answered in ≤ %v; api goroutines %d before, %d after", slowest.Round(time.Millisecond), before, after)
+	if len(unclear) > 0 {
+		r.notes += fmt.Sprintf("; unclear answers: %v", unclear[:min(3, len(unclear))])
+	}
+	record(r)
+
+	if r.lost > 0 || r.dups > 0 || slowest > 2*time.Second || refused == 0 {
+		t.Errorf("%+v (unclear answers: %v)", r, unclear)
+	}
+}
+
+// TestUpstreamStorm: the upstream answers 503 to everything for a while,
+// then recovers. Calls fail with clear errors — SERVER_ERROR, then
+// CIRCUIT_OPEN without reaching it once the breaker is open, one probe per
+// cooldown — and succeed again once it is back.
+func TestUpstreamStorm(t *testing.T) {
+	f := startFleet(t, 2, `    circuit: {error_threshold: 5, cooldown_s: 1}
+    cache: {enabled: false}
+    retry_matrix: {"5xx": {attempts: 1}}`)
+	client := &http.Client{Timeout: 30 * time.Second}
+	var (
+		mu                  sync.Mutex
+		ok, serverErr, open int
+		unclear             []answer
+	)
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				a := send(client, f.url, map[string]any{"target": "up", "method": "GET", "path": "/work"})
+				mu.Lock()
+				switch {
+				case a.status == 200:
+					ok++
+				case a.code == "SERVER_ERROR":
+					serverErr++
+				case a.code == "CIRCUIT_OPEN":
+					open++
+				default:
+					unclear = append(unclear, a)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	startCalls := f.up.calls.Load()
+	f.up.failing.Store(true)
+	time.Sleep(length())
+	stormCalls := f.up.calls.Load() - startCalls
+	f.up.failing.Store(false)
+	mu.Lock()
+	okBefore := ok
+	mu.Unlock()
+	testenv.Eventually(t, 30*time.Second, "calls to succeed again", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return ok > okBefore+10
+	})
+	stop()
+	wg.Wait()
+
+	// At most the threshold's failures (and what was in flight when the
+	// breaker opened), then one probe per cooldown.
+	allowed := int64(5 + 4 + int(length()/time.Second) + 2)
+	r := row{scenario: fmt.Sprintf("upstream 503 for %v", length()), accepted: ok + serverErr + open + len(unclear),
+		completed: ok, clearErrors: serverErr + open, lost: len(unclear),
+		notes: fmt.Sprintf("%d calls reached the upstream during the storm (≤ %d allowed), %d answered CIRCUIT_OPEN without reaching it", stormCalls, allowed, open)}
+	record(r)
+	if r.lost > 0 || open == 0 || stormCalls > allowed {
+		t.Errorf("%+v (unclear: %v)", r, unclear)
+	}
+}

@@ -1,0 +1,190 @@
+package chaos_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
+)
+
+// apiKey is the fleet's RELIAPI_API_KEY.
+const apiKey = "chaos-key"
+
+// fleet is redis-server behind a TCP proxy (to cut it), an upstream whose
+// failures the scenario sets, one api and some workers.
+type fleet struct {
+	t     *testing.T
+	redis *testenv.Redis
+	proxy *tcpProxy
+	up    *upstream
+	cfg   string
+	env   []string
+	api   *proc
+	url   string
+}
+
+func startFleet(t *testing.T, workers int, targetYAML string) *fleet {
+	t.Helper()
+	f := &fleet{t: t, redis: testenv.StartRedis(t), up: newUpstream(t)}
+	f.proxy = newTCPProxy(t, f.redis.Addr)
+	f.cfg = filepath.Join(t.TempDir(), "config.yaml")
+	yaml := fmt.Sprintf(`server:
+  sync_timeout: 20s
+worker:
+  concurrency: 32
+  task_check_interval: 2ms
+  shutdown_timeout: 5s
+jobs:
+  timeout: 2m
+targets:
+  up:
+    base_url: %q
+%s
+`, f.up.url, targetYAML)
+	if err := os.WriteFile(f.cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.env = append(os.Environ(), "REDIS_URL=redis://"+f.proxy.addr+"/0", "RELIAPI_API_KEY="+apiKey, "LOG_LEVEL=error")
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	f.api = startProc(t, "api", f.env, "api", "--config", f.cfg, "--listen", addr)
+	f.url = "http://" + addr
+	waitReady(t, f.url+"/readyz", f.api)
+	for i := range workers {
+		waddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		w := startProc(t, fmt.Sprintf("worker-%d", i), f.env, "worker", "--config", f.cfg, "--metrics-listen", waddr)
+		waitReady(t, "http://"+waddr+"/readyz", w)
+	}
+	return f
+}
+
+// proc is one reliapi process.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *testenv.Buffer
+	done chan struct{}
+}
+
+func startProc(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, out: &testenv.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(testenv.Binary(t), args...)
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+func waitReady(t *testing.T, url string, p *proc) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, p.name+" to be ready", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited:\n%s", p.name, p.out.String())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// tcpProxy forwards connections to a Redis and can cut them all and
+// refuse new ones for a while: Redis unreachable, its data intact.
+type tcpProxy struct {
+	addr   string
+	target string
+	down   atomic.Bool
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{addr: l.Addr().String(), target: target, conns: map[net.Conn]struct{}{}}
+	t.Cleanup(func() { l.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if p.down.Load() {
+				c.Close()
+				continue
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *tcpProxy) serve(c net.Conn) {
+	u, err := net.DialTimeout("tcp", p.target, time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[u] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	go func() { io.Copy(u, c); u.Close() }()
+	io.Copy(c, u)
+	c.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, u)
+	p.mu.Unlock()
+}
+
+// cut closes every connection; with down set, new ones are refused too.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// outage makes Redis unreachable for d.
+func (p *tcpProxy) outage(ctx context.Context, d time.Duration) {
+	p.down.Store(true)
+	p.cut()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	p.down.Store(false)
+}

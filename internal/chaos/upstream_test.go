@@ -1,0 +1,54 @@
+package chaos_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// upstream answers 200 after a short delay, or 503 while failing; it
+// counts calls and the successes of each idempotency key.
+type upstream struct {
+	url     string
+	failing atomic.Bool
+	calls   atomic.Int64
+	mu      sync.Mutex
+	ok      map[string]int // successful calls by Idempotency-Key
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{ok: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.calls.Add(1)
+		if u.failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		time.Sleep(2 * time.Millisecond) // a call takes a moment, as real ones do
+		if k := r.Header.Get("Idempotency-Key"); k != "" {
+			u.mu.Lock()
+			u.ok[k]++
+			u.mu.Unlock()
+		}
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(srv.Close)
+	u.url = srv.URL
+	return u
+}
+
+// duplicates counts keys that succeeded at the upstream more than once.
+func (u *upstream) duplicates() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for _, c := range u.ok {
+		if c > 1 {
+			n++
+		}
+	}
+	return n
+}
