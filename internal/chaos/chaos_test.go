@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strconv"
@@ -149,7 +151,7 @@ func goroutines(t *testing.T, url string) int {
 // Redis is back the service recovers by itself, every accepted job
 // completes, none runs twice, and the api has not leaked goroutines.
 func TestRedisUnreachable(t *testing.T) {
-	f := startFleet(t, 2, "")
+	f := startFleet(t, 2, "", "")
 	client := &http.Client{Timeout: 10 * time.Second}
 	before := goroutines(t, f.url)
 
@@ -237,7 +239,7 @@ func TestRedisUnreachable(t *testing.T) {
 func TestUpstreamStorm(t *testing.T) {
 	f := startFleet(t, 2, `    circuit: {error_threshold: 5, cooldown_s: 1}
     cache: {enabled: false}
-    retry_matrix: {"5xx": {attempts: 1}}`)
+    retry_matrix: {"5xx": {attempts: 1}}`, "")
 	client := &http.Client{Timeout: 30 * time.Second}
 	var (
 		mu                  sync.Mutex
@@ -291,5 +293,173 @@ func TestUpstreamStorm(t *testing.T) {
 	record(r)
 	if r.lost > 0 || open == 0 || stormCalls > allowed {
 		t.Errorf("%+v (unclear: %v)", r, unclear)
+	}
+}
+
+// TestLatencySpike: the upstream answers slower than the target's
+// timeout_ms for a while. Each call that meets the spike fails as TIMEOUT
+// after exactly the attempts its retry matrix gives timeouts (2), and calls
+// succeed again once it passes.
+func TestLatencySpike(t *testing.T) {
+	f := startFleet(t, 2, `    timeout_ms: 200
+    cache: {enabled: false}
+    circuit: {error_threshold: 100000}
+    retry_matrix: {"timeout": {attempts: 2, backoff: fixed, base_s: 0.05}}`, "")
+	client := &http.Client{Timeout: 30 * time.Second}
+	type call struct {
+		id string
+		a  answer
+	}
+	var (
+		mu    sync.Mutex
+		calls []call
+		n     atomic.Int64
+	)
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				id := fmt.Sprint(n.Add(1))
+				a := send(client, f.url, map[string]any{"target": "up", "method": "GET", "path": "/work", "headers": map[string]any{"X-Call": id}})
+				mu.Lock()
+				calls = append(calls, call{id, a})
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	f.up.delay.Store(int64(400 * time.Millisecond))
+	time.Sleep(length())
+	f.up.delay.Store(0)
+	mu.Lock()
+	before := len(calls)
+	mu.Unlock()
+	testenv.Eventually(t, 30*time.Second, "calls to succeed again", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range calls[before:] {
+			if c.a.status == 200 {
+				return true
+			}
+		}
+		return false
+	})
+	stop()
+	wg.Wait()
+
+	r := row{scenario: fmt.Sprintf("upstream slower than timeout_ms for %v", length())}
+	wrongTries := 0
+	for _, c := range calls {
+		r.accepted++
+		switch {
+		case c.a.status == 200:
+			r.completed++
+		case c.a.code == "TIMEOUT":
+			r.clearErrors++
+			if f.up.triesOf(c.id) != 2 {
+				wrongTries++
+			}
+		default:
+			r.lost++
+		}
+	}
+	r.notes = "every TIMEOUT after exactly 2 attempts"
+	if wrongTries > 0 {
+		r.notes = fmt.Sprintf("%d TIMEOUTs after other than 2 attempts", wrongTries)
+	}
+	record(r)
+	if r.lost > 0 || r.clearErrors == 0 || wrongTries > 0 {
+		t.Errorf("%+v", r)
+	}
+}
+
+// TestFlappingReceiver: a webhook receiver that fails (503) a random 0 to
+// 3 first attempts at each delivery. Every job's webhook is delivered — at
+// least once, under one webhook-id for all its attempts.
+func TestFlappingReceiver(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		seen  = map[string]map[string]bool{} // job ID → webhook-ids seen
+		ok    = map[string]int{}             // job ID → 2xx answers
+		fails = map[string]int{}             // job ID → failures still to give
+		hits  int
+	)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Data struct{ ID string } }
+		json.NewDecoder(r.Body).Decode(&body)
+		id := body.Data.ID
+		mu.Lock()
+		hits++
+		if seen[id] == nil {
+			seen[id] = map[string]bool{}
+			fails[id] = rand.IntN(4)
+		}
+		seen[id][r.Header.Get("webhook-id")] = true
+		down := fails[id] > 0
+		if down {
+			fails[id]--
+		} else {
+			ok[id]++
+		}
+		mu.Unlock()
+		if down {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rcv.Close)
+	f := startFleet(t, 2, "", `webhooks:
+  allow_private_networks: true
+  timeout_s: 2
+  schedule_s: [0, 0, 1, 1, 1]
+  secrets: {default: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}`)
+	client := &http.Client{Timeout: 30 * time.Second}
+	jobs := 100
+	if *full {
+		jobs = 500
+	}
+	var ids []string
+	for i := range jobs {
+		a := send(client, f.url, map[string]any{"target": "up", "method": "GET", "path": fmt.Sprintf("/work?i=%d", i),
+			"webhook": map[string]any{"url": rcv.URL}}, "Prefer", "respond-async")
+		if a.status != http.StatusAccepted {
+			t.Fatalf("submit %d: %+v", i, a)
+		}
+		ids = append(ids, a.id)
+	}
+	r := row{scenario: "webhook receiver failing 0-3 first attempts (503)", accepted: jobs}
+	for _, id := range ids {
+		if st, _ := jobStatus(client, f.url, id, time.Minute); st == "succeeded" {
+			r.completed++
+		}
+	}
+	delivered := 0
+	testenv.Eventually(t, 40*time.Second, "every webhook to be delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		delivered = 0
+		for _, id := range ids {
+			if ok[id] > 0 {
+				delivered++
+			}
+		}
+		return delivered == jobs
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	extra, idsChanged := 0, 0
+	for _, id := range ids {
+		extra += ok[id] - 1
+		if len(seen[id]) != 1 {
+			idsChanged++
+		}
+	}
+	r.lost = jobs - delivered
+	r.notes = fmt.Sprintf("%d webhooks delivered in %d attempts; %d delivered more than once; %d with more than one webhook-id", delivered, hits, extra, idsChanged)
+	record(r)
+	if r.lost > 0 || idsChanged > 0 || r.completed != jobs {
+		t.Errorf("%+v", r)
 	}
 }

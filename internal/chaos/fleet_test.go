@@ -34,7 +34,9 @@ type fleet struct {
 	url   string
 }
 
-func startFleet(t *testing.T, workers int, targetYAML string) *fleet {
+// startFleet starts a fleet; targetYAML goes under the target "up",
+// extraYAML at the top level.
+func startFleet(t *testing.T, workers int, targetYAML, extraYAML string) *fleet {
 	t.Helper()
 	f := &fleet{t: t, redis: testenv.StartRedis(t), up: newUpstream(t)}
 	f.proxy = newTCPProxy(t, f.redis.Addr)
@@ -51,7 +53,8 @@ targets:
   up:
     base_url: %q
 %s
-`, f.up.url, targetYAML)
+%s
+`, f.up.url, targetYAML, extraYAML)
 	if err := os.WriteFile(f.cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -14,15 +14,29 @@ import (
 type upstream struct {
 	url     string
 	failing atomic.Bool
+	delay   atomic.Int64 // extra latency in ns, while a spike lasts
 	calls   atomic.Int64
 	mu      sync.Mutex
 	ok      map[string]int // successful calls by Idempotency-Key
+	tries   map[string]int // calls by X-Call, a scenario's own call ID
 }
 
 func newUpstream(t *testing.T) *upstream {
-	u := &upstream{ok: map[string]int{}}
+	u := &upstream{ok: map[string]int{}, tries: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.calls.Add(1)
+		if id := r.Header.Get("X-Call"); id != "" {
+			u.mu.Lock()
+			u.tries[id]++
+			u.mu.Unlock()
+		}
+		if d := time.Duration(u.delay.Load()); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if u.failing.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
@@ -51,4 +65,11 @@ func (u *upstream) duplicates() int {
 		}
 	}
 	return n
+}
+
+// triesOf is how many times the call with X-Call id reached the upstream.
+func (u *upstream) triesOf(id string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.tries[id]
 }
