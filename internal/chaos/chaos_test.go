@@ -463,3 +463,53 @@ func TestFlappingReceiver(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+// TestWorkerKilled: one of two workers is SIGKILLed while it runs jobs.
+// Its jobs complete on the other once asynq finds their leases expired;
+// the time that takes is the recovery time. None is lost; a call the dead
+// worker had made but not yet recorded is made again, with the same
+// Idempotency-Key, so the upstream can tell (the table counts those).
+func TestWorkerKilled(t *testing.T) {
+	f := startFleet(t, 2, "    cache: {enabled: false}", "")
+	f.up.delay.Store(int64(100 * time.Millisecond)) // jobs are in flight when the worker dies
+	client := &http.Client{Timeout: 30 * time.Second}
+	jobs := 200
+	if *full {
+		jobs = 1000
+	}
+	var ids []string
+	for i := range jobs {
+		a := send(client, f.url, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
+			"idempotency_key": fmt.Sprintf("kill-%d", i)}, "Prefer", "respond-async")
+		if a.status != http.StatusAccepted {
+			t.Fatalf("submit %d: %+v", i, a)
+		}
+		ids = append(ids, a.id)
+	}
+	testenv.Eventually(t, time.Minute, "a quarter of the jobs to reach the upstream", func() bool {
+		return f.up.calls.Load() >= int64(jobs/4)
+	})
+	killed := time.Now()
+	f.workers[0].cmd.Process.Kill()
+	<-f.workers[0].done
+
+	r := row{scenario: "a worker SIGKILLed mid-run", accepted: jobs}
+	for _, id := range ids {
+		switch st, _ := jobStatus(client, f.url, id, 4*time.Minute); st {
+		case "succeeded":
+			r.completed++
+		case "failed":
+			r.clearErrors++
+		default:
+			r.lost++
+		}
+	}
+	recovery := time.Since(killed)
+	r.dups = f.up.duplicates()
+	r.notes = fmt.Sprintf("all jobs ended %v after the kill (asynq recovers a dead worker's tasks once their lease has expired); "+
+		"a duplicate is a call the dead worker had made but not recorded, sent again with the same Idempotency-Key (at least once)", recovery.Round(time.Second))
+	record(r)
+	if r.lost > 0 || r.completed != jobs {
+		t.Errorf("%+v", r)
+	}
+}

@@ -24,14 +24,15 @@ const apiKey = "chaos-key"
 // fleet is redis-server behind a TCP proxy (to cut it), an upstream whose
 // failures the scenario sets, one api and some workers.
 type fleet struct {
-	t     *testing.T
-	redis *testenv.Redis
-	proxy *tcpProxy
-	up    *upstream
-	cfg   string
-	env   []string
-	api   *proc
-	url   string
+	t       *testing.T
+	redis   *testenv.Redis
+	proxy   *tcpProxy
+	up      *upstream
+	cfg     string
+	env     []string
+	api     *proc
+	workers []*proc
+	url     string
 }
 
 // startFleet starts a fleet; targetYAML goes under the target "up",
@@ -67,6 +68,7 @@ targets:
 		waddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 		w := startProc(t, fmt.Sprintf("worker-%d", i), f.env, "worker", "--config", f.cfg, "--metrics-listen", waddr)
 		waitReady(t, "http://"+waddr+"/readyz", w)
+		f.workers = append(f.workers, w)
 	}
 	return f
 }
