@@ -64,6 +64,28 @@ func length() time.Duration {
 	return 3 * time.Second
 }
 
+// sized is short in `make test`, full in `make chaos`.
+func sized(short, long int) int {
+	if *full {
+		return long
+	}
+	return short
+}
+
+// submitAll submits n async calls, body(i) each, and returns their jobs.
+func submitAll(t *testing.T, client *http.Client, url string, n int, body func(i int) map[string]any) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range n {
+		a := send(client, url, body(i), "Prefer", "respond-async")
+		if a.status != http.StatusAccepted {
+			t.Fatalf("submit %d: %+v", i, a)
+		}
+		ids[i] = a.id
+	}
+	return ids
+}
+
 // answer is one call's result as the client saw it.
 type answer struct {
 	status int
@@ -151,6 +173,7 @@ func goroutines(t *testing.T, url string) int {
 // Redis is back the service recovers by itself, every accepted job
 // completes, none runs twice, and the api has not leaked goroutines.
 func TestRedisUnreachable(t *testing.T) {
+	t.Parallel()
 	f := startFleet(t, 2, "", "")
 	client := &http.Client{Timeout: 10 * time.Second}
 	before := goroutines(t, f.url)
@@ -237,6 +260,7 @@ func TestRedisUnreachable(t *testing.T) {
 // CIRCUIT_OPEN without reaching it once the breaker is open, one probe per
 // cooldown — and succeed again once it is back.
 func TestUpstreamStorm(t *testing.T) {
+	t.Parallel()
 	f := startFleet(t, 2, `    circuit: {error_threshold: 5, cooldown_s: 1}
     cache: {enabled: false}
     retry_matrix: {"5xx": {attempts: 1}}`, "")
@@ -301,6 +325,7 @@ func TestUpstreamStorm(t *testing.T) {
 // after exactly the attempts its retry matrix gives timeouts (2), and calls
 // succeed again once it passes.
 func TestLatencySpike(t *testing.T) {
+	t.Parallel()
 	f := startFleet(t, 2, `    timeout_ms: 200
     cache: {enabled: false}
     circuit: {error_threshold: 100000}
@@ -378,6 +403,7 @@ func TestLatencySpike(t *testing.T) {
 // 3 first attempts at each delivery. Every job's webhook is delivered — at
 // least once, under one webhook-id for all its attempts.
 func TestFlappingReceiver(t *testing.T) {
+	t.Parallel()
 	var (
 		mu    sync.Mutex
 		seen  = map[string]map[string]bool{} // job ID → webhook-ids seen
@@ -416,19 +442,10 @@ func TestFlappingReceiver(t *testing.T) {
   schedule_s: [0, 0, 1, 1, 1]
   secrets: {default: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}`)
 	client := &http.Client{Timeout: 30 * time.Second}
-	jobs := 100
-	if *full {
-		jobs = 500
-	}
-	var ids []string
-	for i := range jobs {
-		a := send(client, f.url, map[string]any{"target": "up", "method": "GET", "path": fmt.Sprintf("/work?i=%d", i),
-			"webhook": map[string]any{"url": rcv.URL}}, "Prefer", "respond-async")
-		if a.status != http.StatusAccepted {
-			t.Fatalf("submit %d: %+v", i, a)
-		}
-		ids = append(ids, a.id)
-	}
+	jobs := sized(100, 500)
+	ids := submitAll(t, client, f.url, jobs, func(i int) map[string]any {
+		return map[string]any{"target": "up", "method": "GET", "path": fmt.Sprintf("/work?i=%d", i), "webhook": map[string]any{"url": rcv.URL}}
+	})
 	r := row{scenario: "webhook receiver failing 0-3 first attempts (503)", accepted: jobs}
 	for _, id := range ids {
 		if st, _ := jobStatus(client, f.url, id, time.Minute); st == "succeeded" {
@@ -470,22 +487,14 @@ func TestFlappingReceiver(t *testing.T) {
 // worker had made but not yet recorded is made again, with the same
 // Idempotency-Key, so the upstream can tell (the table counts those).
 func TestWorkerKilled(t *testing.T) {
+	t.Parallel()
 	f := startFleet(t, 2, "    cache: {enabled: false}", "")
 	f.up.delay.Store(int64(100 * time.Millisecond)) // jobs are in flight when the worker dies
 	client := &http.Client{Timeout: 30 * time.Second}
-	jobs := 200
-	if *full {
-		jobs = 1000
-	}
-	var ids []string
-	for i := range jobs {
-		a := send(client, f.url, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
-			"idempotency_key": fmt.Sprintf("kill-%d", i)}, "Prefer", "respond-async")
-		if a.status != http.StatusAccepted {
-			t.Fatalf("submit %d: %+v", i, a)
-		}
-		ids = append(ids, a.id)
-	}
+	jobs := sized(200, 1000)
+	ids := submitAll(t, client, f.url, jobs, func(i int) map[string]any {
+		return map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i}, "idempotency_key": fmt.Sprintf("kill-%d", i)}
+	})
 	testenv.Eventually(t, time.Minute, "a quarter of the jobs to reach the upstream", func() bool {
 		return f.up.calls.Load() >= int64(jobs/4)
 	})
