@@ -64,6 +64,14 @@ func length() time.Duration {
 	return 3 * time.Second
 }
 
+// faultFor injects a fault, keeps it for d — the scenario's length, not a
+// wait for anything — and heals it.
+func faultFor(d time.Duration, inject, heal func()) {
+	inject()
+	defer heal()
+	<-time.After(d)
+}
+
 // sized is short in `make test`, full in `make chaos`.
 func sized(short, long int) int {
 	if *full {
@@ -211,7 +219,12 @@ func TestRedisUnreachable(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond) // load before the fault
+	// Load before the fault, and after it.
+	loaded := func(more int64) {
+		target := n.Load() + more
+		testenv.Eventually(t, 30*time.Second, "clients to make calls", func() bool { return n.Load() >= target })
+	}
+	loaded(50)
 	inOutage.Store(true)
 	f.proxy.outage(ctx, length())
 	inOutage.Store(false)
@@ -222,7 +235,7 @@ func TestRedisUnreachable(t *testing.T) {
 		}
 		return err == nil && resp.StatusCode == 200
 	})
-	time.Sleep(500 * time.Millisecond) // load after the fault
+	loaded(50)
 	stop()
 	wg.Wait()
 
@@ -291,12 +304,14 @@ func TestUpstreamStorm(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond)
+	testenv.Eventually(t, 30*time.Second, "calls to succeed before the storm", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return ok >= 20
+	})
 	startCalls := f.up.calls.Load()
-	f.up.failing.Store(true)
-	time.Sleep(length())
+	faultFor(length(), func() { f.up.failing.Store(true) }, func() { f.up.failing.Store(false) })
 	stormCalls := f.up.calls.Load() - startCalls
-	f.up.failing.Store(false)
 	mu.Lock()
 	okBefore := ok
 	mu.Unlock()
@@ -353,10 +368,8 @@ func TestLatencySpike(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond)
-	f.up.delay.Store(int64(400 * time.Millisecond))
-	time.Sleep(length())
-	f.up.delay.Store(0)
+	testenv.Eventually(t, 30*time.Second, "calls before the spike", func() bool { return n.Load() >= 20 })
+	faultFor(length(), func() { f.up.delay.Store(int64(400 * time.Millisecond)) }, func() { f.up.delay.Store(0) })
 	mu.Lock()
 	before := len(calls)
 	mu.Unlock()

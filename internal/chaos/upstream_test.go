@@ -41,7 +41,11 @@ func newUpstream(t *testing.T) *upstream {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		time.Sleep(2 * time.Millisecond) // a call takes a moment, as real ones do
+		select { // a call takes a moment, as real ones do
+		case <-time.After(2 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
 		if k := r.Header.Get("Idempotency-Key"); k != "" {
 			u.mu.Lock()
 			u.ok[k]++
