@@ -28,11 +28,21 @@ type caller struct {
 	rapidUser string
 }
 
-// keyring holds the SHA-256 of every configured key, by digest; the keys
-// themselves are not kept.
+// keyring holds the SHA-256 of every configured key, by digest (the keys
+// themselves are not kept), with what a caller presenting it gets: its
+// tenant's limits and profile, resolved once here rather than on every
+// request.
 type keyring struct {
 	open bool
 	keys map[[sha256.Size]byte]*ringKey
+	// admin is the admin key's digest, hasAdmin whether there is one.
+	admin    [sha256.Size]byte
+	hasAdmin bool
+	// tiers are each tier's limits, for callers that are not configured
+	// tenants (the admin, RapidAPI users).
+	tiers map[string]config.Limits
+	// openCaller is who every caller is in open mode.
+	openCaller ringKey
 }
 
 type ringKey struct {
@@ -40,17 +50,25 @@ type ringKey struct {
 	tenant  string
 	id      string
 	revoked bool
+	limits  config.Limits
+	profile string
 }
 
 func newKeyring(st *config.Config) *keyring {
-	r := &keyring{open: st.Auth.Mode == config.AuthOpen, keys: map[[sha256.Size]byte]*ringKey{}}
+	r := &keyring{open: st.Auth.Mode == config.AuthOpen, keys: map[[sha256.Size]byte]*ringKey{}, tiers: map[string]config.Limits{}}
+	for _, tier := range config.TierNames {
+		r.tiers[tier] = st.TierLimits(tier)
+	}
 	for name, t := range st.Tenants {
+		limits := st.TenantLimits(name, "")
 		for _, k := range t.AllKeys() {
 			if d, ok := decodeDigest(k.Digest()); ok {
-				r.keys[d] = &ringKey{digest: d, tenant: name, id: k.ID, revoked: k.Revoked}
+				r.keys[d] = &ringKey{digest: d, tenant: name, id: k.ID, revoked: k.Revoked, limits: limits, profile: t.Profile}
 			}
 		}
 	}
+	r.admin, r.hasAdmin = st.Auth.AdminDigest()
+	r.openCaller = ringKey{tenant: config.DefaultTenant, limits: st.TenantLimits(config.DefaultTenant, config.TierEnterprise), profile: tenantProfile(st, config.DefaultTenant)}
 	return r
 }
 
@@ -70,13 +88,12 @@ var validTenant = regexp.MustCompile(`^[A-Za-z0-9_.:@+-]{1,160}$`)
 // hit does.
 var noKey = &ringKey{}
 
-// find returns the configured key that key is, or nil. It looks the key
-// up by its SHA-256: how long that takes depends on the digest of the
-// caller's own guess, which says nothing about any stored key. The match
-// is then confirmed with a constant-time comparison, done for a miss too.
-// A lookup costs the same with 10 keys or 10,000 (BenchmarkKeyLookup).
-func (r *keyring) find(key string) *ringKey {
-	d := sha256.Sum256([]byte(key))
+// find returns the configured key whose SHA-256 is d, or nil. It looks
+// the key up by its digest: how long that takes depends on the digest of
+// the caller's own guess, which says nothing about any stored key. The
+// match is then confirmed with a constant-time comparison, done for a miss
+// too. A lookup costs the same with 10 keys or 10,000 (BenchmarkKeyLookup).
+func (r *keyring) find(d [sha256.Size]byte) *ringKey {
 	k, ok := r.keys[d]
 	if !ok {
 		k = noKey
@@ -100,11 +117,14 @@ func presentedKey(c *gin.Context) string {
 	return ""
 }
 
-// accountOf is the abuse counters' name for a key.
-func accountOf(key string) string {
-	d := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(d[:8])
+// isAdmin reports, in constant time, whether d is the admin key's digest.
+func (r *keyring) isAdmin(d [sha256.Size]byte) bool {
+	return r.hasAdmin && subtle.ConstantTimeCompare(d[:], r.admin[:]) == 1
 }
+
+// accountOf is the abuse counters' name for a key: the first 16 hex digits
+// of its SHA-256.
+func accountOf(d [sha256.Size]byte) string { return hex.EncodeToString(d[:8]) }
 
 // authenticate finds the caller's tenant from its API key, or answers 401.
 // A call RapidAPI forwarded (with the proxy secret) is its user's tenant;
@@ -120,27 +140,28 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	}
 	key := presentedKey(c)
-	if key != "" && s.settings.Auth.IsAdminKey(key) {
+	d := sha256.Sum256([]byte(key)) // the one hash of the key this request needs
+	if key != "" && s.keys.isAdmin(d) {
 		// An operator acts for the tenant it names, without its limits.
 		name := c.GetHeader("X-Tenant")
 		if !validTenant.MatchString(name) {
 			s.unauthorized(c, "The admin key acts for a tenant: name it in X-Tenant")
 			return
 		}
-		s.setCaller(c, &caller{tenant: name, keyID: "admin", account: accountOf(key),
-			limits: s.settings.TierLimits(config.TierEnterprise), profile: s.tenantProfile(name)})
+		s.setCaller(c, &caller{tenant: name, keyID: "admin", account: accountOf(d),
+			limits: s.keys.tiers[config.TierEnterprise], profile: tenantProfile(s.settings, name)})
 		return
 	}
 	if s.keys.open {
-		s.setCaller(c, &caller{tenant: config.DefaultTenant, account: accountOf(key),
-			limits: s.settings.TenantLimits(config.DefaultTenant, config.TierEnterprise), profile: s.tenantProfile(config.DefaultTenant)})
+		o := &s.keys.openCaller
+		s.setCaller(c, &caller{tenant: o.tenant, account: accountOf(d), limits: o.limits, profile: o.profile})
 		return
 	}
 	if key == "" {
 		s.unauthorized(c, "Missing API key: send it in the X-API-Key header, or as Authorization: Bearer followed by the key")
 		return
 	}
-	k := s.keys.find(key)
+	k := s.keys.find(d)
 	switch {
 	case k == nil:
 		s.unauthorized(c, "Invalid API key")
@@ -149,8 +170,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		s.unauthorized(c, "This API key has been revoked")
 		return
 	}
-	s.setCaller(c, &caller{tenant: k.tenant, keyID: k.id, account: accountOf(key),
-		limits: s.settings.TenantLimits(k.tenant, ""), profile: s.tenantProfile(k.tenant)})
+	s.setCaller(c, &caller{tenant: k.tenant, keyID: k.id, account: accountOf(d), limits: k.limits, profile: k.profile})
 }
 
 func (s *Server) setCaller(c *gin.Context, who *caller) {
@@ -159,8 +179,10 @@ func (s *Server) setCaller(c *gin.Context, who *caller) {
 	c.Next()
 }
 
-func (s *Server) tenantProfile(name string) string {
-	if t := s.settings.Tenants[name]; t != nil {
+// tenantProfile is a tenant's client profile: its configured one, else
+// "default".
+func tenantProfile(st *config.Config, name string) string {
+	if t := st.Tenants[name]; t != nil {
 		return t.Profile
 	}
 	return config.DefaultProfile
@@ -185,18 +207,17 @@ func (s *Server) requireAdminIfSet(c *gin.Context) {
 }
 
 func (s *Server) adminOnly(c *gin.Context, openWithoutKey bool) {
-	auth := s.settings.Auth
 	key := presentedKey(c)
 	if _, password, ok := c.Request.BasicAuth(); ok && key == "" {
 		// A browser's way to send it (the queue UI).
 		key = password
 	}
-	switch {
-	case auth.HasAdminKey() && key == "":
+	switch has := s.keys.hasAdmin; {
+	case has && key == "":
 		s.unauthorized(c, "This route needs the admin key: send it in the X-API-Key header, or as Authorization: Bearer followed by the key")
-	case auth.HasAdminKey() && !auth.IsAdminKey(key):
+	case has && !s.keys.isAdmin(sha256.Sum256([]byte(key))):
 		writeError(c, reliapi.Errorf(reliapi.CodeForbidden, "This route needs the admin key"), meta{RequestID: requestID(c)})
-	case !auth.HasAdminKey() && !openWithoutKey && !s.keys.open:
+	case !has && !openWithoutKey && !s.keys.open:
 		writeError(c, reliapi.Errorf(reliapi.CodeForbidden, "Admin routes are disabled: the server has no auth.admin_key"), meta{RequestID: requestID(c)})
 	default:
 		c.Next()

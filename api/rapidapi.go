@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -48,9 +49,13 @@ func (s *Server) rapidAPICaller(c *gin.Context) (who *caller, ok bool, err error
 	case stored != "":
 		tier = stored
 	}
+	limits, ok := s.keys.tiers[tier]
+	if !ok {
+		limits = s.keys.tiers[config.TierFree] // a stored tier this build does not know
+	}
 	name := rapidapi.Tenant(user)
-	return &caller{tenant: name, keyID: "rapidapi", account: accountOf(name), rapidUser: user,
-		limits: s.settings.TenantLimits(name, tier), profile: s.tenantProfile(name)}, true, nil
+	return &caller{tenant: name, keyID: "rapidapi", account: accountOf(sha256.Sum256([]byte(name))), rapidUser: user,
+		limits: limits, profile: tenantProfile(s.settings, name)}, true, nil
 }
 
 // rapidAPIStatus serves GET /v1/rapidapi/status: the caller's tier and

@@ -55,19 +55,27 @@ func (a ClientAuth) HasAdminKey() bool {
 	return a.AdminKey.Value() != "" || a.AdminKeySHA256 != ""
 }
 
+// AdminDigest is the admin key's SHA-256; ok is false without an admin
+// key.
+func (a ClientAuth) AdminDigest() (d [sha256.Size]byte, ok bool) {
+	switch {
+	case a.AdminKey.Value() != "":
+		return sha256.Sum256([]byte(a.AdminKey.Value())), true
+	case a.AdminKeySHA256 != "":
+		b, err := hex.DecodeString(a.AdminKeySHA256)
+		if err == nil && len(b) == sha256.Size {
+			return [sha256.Size]byte(b), true
+		}
+	}
+	return d, false
+}
+
 // IsAdminKey reports whether key is the admin key, comparing SHA-256
 // digests in constant time; false when there is no admin key.
 func (a ClientAuth) IsAdminKey(key string) bool {
-	var want []byte
-	switch {
-	case a.AdminKey.Value() != "":
-		d := sha256.Sum256([]byte(a.AdminKey.Value()))
-		want = d[:]
-	case a.AdminKeySHA256 != "":
-		want, _ = hex.DecodeString(a.AdminKeySHA256)
-	}
+	want, ok := a.AdminDigest()
 	got := sha256.Sum256([]byte(key))
-	return len(want) == sha256.Size && subtle.ConstantTimeCompare(got[:], want) == 1
+	return ok && subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // Tenant is one customer of the service: its keys, tier and limits.
