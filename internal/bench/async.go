@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,40 +27,23 @@ type asyncResult struct {
 	cpu       *cpuUsage // per job; nil without /proc
 }
 
-// measureAsyncOurs submits jobs with Prefer: respond-async from conc
-// goroutines and measures from the first submit until the last job's
+// measureAsyncOurs submits jobs calls c with Prefer: respond-async from
+// conc goroutines and measures from the first submit until the last job's
 // completed_at. It waits on the upstream's call count (cheap, in-process)
-// and then reads every job back to check that each one succeeded. phase
-// names the run's calls; with hookURL each job has that webhook.
-func (e *env) measureAsyncOurs(ctx context.Context, phase string, jobs, conc int, hookURL string) (asyncResult, error) {
+// and then reads every job back to check that each one succeeded.
+func (e *env) measureAsyncOurs(ctx context.Context, c call, jobs, conc int) (asyncResult, error) {
 	ids := make([]string, jobs)
 	cpu := e.startCPU()
 	start := time.Now()
 	sub, err := runLoad(ctx, jobs, conc, func(ctx context.Context, i int) error {
-		status, body, loc, err := e.proxyWith(ctx, phase, "respond-async", hookURL)
-		if err != nil {
-			return err
-		}
-		id, ok := strings.CutPrefix(loc, "/v1/jobs/")
-		if status != http.StatusAccepted || !ok {
-			return fmt.Errorf("async submit answered %d (Location %q) %s", status, loc, body)
-		}
+		id, err := e.submit(ctx, c)
 		ids[i] = id
-		return nil
+		return err
 	})
 	if err != nil {
 		return asyncResult{}, err
 	}
-	err = waitFor(ctx, completionTimeout, "every async job to reach the upstream", func(context.Context) error {
-		if err := e.worker.exited(); err != nil {
-			return permanent(err)
-		}
-		if got := e.upstream.calls(phase); got < jobs {
-			return fmt.Errorf("%d of %d calls arrived", got, jobs)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := e.awaitUpstream(ctx, c.phase, jobs); err != nil {
 		return asyncResult{}, err
 	}
 	// Taken before the jobs are read back, which costs the api CPU too.
@@ -70,7 +52,7 @@ func (e *env) measureAsyncOurs(ctx context.Context, phase string, jobs, conc int
 	if err != nil {
 		return asyncResult{}, err
 	}
-	if got := e.upstream.calls(phase); got != jobs {
+	if got := e.upstream.calls(c.phase); got != jobs {
 		return asyncResult{}, fmt.Errorf("%d async jobs called the upstream %d times", jobs, got)
 	}
 	wall := last.Sub(start)

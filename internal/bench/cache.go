@@ -9,53 +9,6 @@ import (
 	"net/http"
 )
 
-// cacheResult compares answers from the response cache with uncached
-// synchronous calls at the same concurrency.
-type cacheResult struct {
-	conc     int
-	hits     stats
-	uncached stats
-	// commands per hit, idle polling taken away as in measureCommands
-	// (Redis counts the commands a script runs).
-	commandsPerHit float64
-}
-
-// measureCache fills one cache entry, then measures n hits on it at
-// concurrency conc, next to n uncached synchronous calls at the same
-// concurrency, and counts the Redis commands a hit costs.
-func (e *env) measureCache(ctx context.Context, n, conc int, idlePerSec float64) (cacheResult, error) {
-	if _, err := e.cached(ctx, false); err != nil {
-		return cacheResult{}, err
-	}
-	uncached, err := runLoad(ctx, n, conc, func(ctx context.Context, _ int) error {
-		_, err := e.proxySync(ctx, "cache-uncached")
-		return err
-	})
-	if err != nil {
-		return cacheResult{}, err
-	}
-	before, err := e.counters(ctx)
-	if err != nil {
-		return cacheResult{}, err
-	}
-	hits, err := runLoad(ctx, n, conc, func(ctx context.Context, _ int) error {
-		_, err := e.cached(ctx, true)
-		return err
-	})
-	if err != nil {
-		return cacheResult{}, err
-	}
-	after, err := e.counters(ctx)
-	if err != nil {
-		return cacheResult{}, err
-	}
-	idle := idlePerSec * after.at.Sub(before.at).Seconds()
-	return cacheResult{
-		conc: conc, hits: summarize(hits), uncached: summarize(uncached),
-		commandsPerHit: (float64(after.total-before.total) - idle) / float64(n),
-	}, nil
-}
-
 // cached makes one call to the cached target; wantHit says whether it must
 // have been answered from the cache.
 func (e *env) cached(ctx context.Context, wantHit bool) (bool, error) {
@@ -78,16 +31,27 @@ func (e *env) cached(ctx context.Context, wantHit bool) (bool, error) {
 }
 
 func (r *report) printCache(p printer) {
-	c := r.cache
-	p("## 6. Response cache")
+	hits, uncached := r.peak(modeCached), r.peak(modeSync)
+	p("## 6. Response cache and idempotent replays")
 	p("")
-	p("%d requests each at concurrency %d: hits on one cached GET next to uncached synchronous GETs of the same upstream.", c.hits.n, c.conc)
+	p("Highest throughput of each path over the concurrencies of section 1 (a cache hit and a replay are answered by the api alone; the sync call goes through the worker and the upstream):")
 	p("")
-	p("| path | p50 | p99 | req/s | Redis commands per request |")
-	p("|---|---:|---:|---:|---:|")
-	p("| uncached sync (api → worker → upstream) | %s | %s | %.0f | %.1f (section 4) |", ms(c.uncached.p50), ms(c.uncached.p99), c.uncached.perSecond, r.cmds.perRequest)
-	p("| cache hit (api only, one Lua lookup) | %s | %s | %.0f | %.1f |", ms(c.hits.p50), ms(c.hits.p99), c.hits.perSecond, c.commandsPerHit)
+	p("| path | peak req/s | Redis commands per call (section 4) |")
+	p("|---|---:|---:|")
+	p("| uncached sync | %.0f | %.1f |", uncached, r.cmds.perRequest)
+	p("| cache hit | %.0f | %.1f |", hits, r.pathCost("cache hit"))
+	p("| idempotent replay | %.0f | %.1f |", r.peak(modeReplay), r.pathCost("idempotent replay"))
 	p("")
-	p("**hits / uncached = %.1f×** requests per second.", c.hits.perSecond/c.uncached.perSecond)
+	p("**cache hits / uncached = %.1f×** requests per second.", hits/uncached)
 	p("")
+}
+
+// pathCost returns the Redis commands per call of the named path.
+func (r *report) pathCost(name string) float64 {
+	for _, c := range r.paths {
+		if c.path == name {
+			return c.perCall
+		}
+	}
+	return 0
 }

@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/redis/go-redis/v9"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
-
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi/internal/testenv"
 )
@@ -30,11 +28,15 @@ type env struct {
 	llm      *fakeProvider
 	hooks    *hookReceiver
 	api      *proc
-	worker   *proc
-	apiURL   string
-	client   *http.Client // keep-alive client for both the api and the upstream
-	pids     [4]int       // processes whose CPU is measured, in cpuProcs order
-	rep      report
+	worker   *proc // the worker of every phase but scaling
+	// scaleWorkers are the workers of the scaling run under way.
+	scaleWorkers []*proc
+	bin          string   // the reliapi binary
+	childEnv     []string // the environment of the reliapi processes
+	apiURL       string
+	client       *http.Client // keep-alive client for both the api and the upstream
+	pids         [4]int       // processes whose CPU is measured, in cpuProcs order
+	rep          report
 
 	cleanups []func() // run in reverse order by close
 }
@@ -75,19 +77,19 @@ func setup(ctx context.Context, o options) (e *env, err error) {
 	e.defer_(e.hooks.close)
 
 	buildStart := time.Now()
-	bin := filepath.Join(e.dir, "reliapi")
+	e.bin = filepath.Join(e.dir, "reliapi")
 	// The import path builds from anywhere inside the module.
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/reliapi/reliapi/cmd/reliapi").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", e.bin, "github.com/reliapi/reliapi/cmd/reliapi").CombinedOutput(); err != nil {
 		return e, fmt.Errorf("building reliapi (run inside the module): %v\n%s", err, out)
 	}
 	e.rep.buildTime = time.Since(buildStart)
 
-	e.rep.config = configYAML(e.upstream.url, e.llm.url, o)
+	e.rep.config = configYAML(e.upstream.url, e.llm.url, o.concurrency, o.checkInterval)
 	cfgPath := filepath.Join(e.dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(e.rep.config), 0o600); err != nil {
 		return e, err
 	}
-	if err := e.startReliAPI(ctx, bin, cfgPath); err != nil {
+	if err := e.startReliAPI(ctx, cfgPath); err != nil {
 		return e, err
 	}
 	if err := e.cpuPIDs(ctx); err != nil {
@@ -98,55 +100,68 @@ func setup(ctx context.Context, o options) (e *env, err error) {
 	return e, err
 }
 
-// startReliAPI starts `reliapi api` and `reliapi worker` and waits until the
-// api is ready and the worker has registered with asynq.
-func (e *env) startReliAPI(ctx context.Context, bin, cfgPath string) error {
+// startReliAPI starts `reliapi api` and `reliapi worker` and waits until
+// both are ready.
+func (e *env) startReliAPI(ctx context.Context, cfgPath string) error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	e.apiURL = "http://" + addr
-	childEnv := append(os.Environ(),
+	e.childEnv = append(os.Environ(),
 		"REDIS_URL="+e.redis.URL(),
 		"LOG_LEVEL=error",
 		"RELIAPI_CONFIG="+cfgPath,
 		llmKeyEnv+"=sk-bench",
 		"RELIAPI_API_KEY="+benchAPIKey,
 	)
-	if e.api, err = startProc("api", bin, childEnv, "api", "--listen", addr); err != nil {
+	if e.api, err = startProc("api", e.bin, e.childEnv, "api", "--listen", addr); err != nil {
 		return err
 	}
 	e.defer_(e.api.stop)
-	if e.worker, err = startProc("worker", bin, childEnv, "worker", "--metrics-listen", "127.0.0.1:0"); err != nil {
+	if err := waitFor(ctx, readyTimeout, "api /readyz", func(ctx context.Context) error {
+		return e.ready(ctx, e.api, e.apiURL)
+	}); err != nil {
 		return err
 	}
-	e.defer_(e.worker.stop)
+	e.worker, err = e.startWorker(ctx, "worker", cfgPath)
+	return err
+}
 
-	if err := waitFor(ctx, readyTimeout, "api /readyz", e.apiReady); err != nil {
-		return err
+// startWorker starts one `reliapi worker` with the config at cfgPath and
+// waits until its side port says it is ready.
+func (e *env) startWorker(ctx context.Context, name, cfgPath string) (*proc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
 	}
-	// The worker's side port is random and it logs only errors, so its
-	// registration in asynq's server set is what tells us it runs.
-	insp := asynq.NewInspectorFromRedisClient(e.rdb)
-	return waitFor(ctx, readyTimeout, "worker registered with asynq", func(context.Context) error {
-		if err := e.worker.exited(); err != nil {
-			return permanent(err)
-		}
-		servers, err := insp.Servers()
-		if err == nil && len(servers) == 0 {
-			err = errors.New("no asynq server yet")
-		}
-		return err
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	// The last RELIAPI_CONFIG in the list is the one the process sees.
+	w, err := startProc(name, e.bin, append(slices.Clip(e.childEnv), "RELIAPI_CONFIG="+cfgPath), "worker", "--metrics-listen", addr)
+	if err != nil {
+		return nil, err
+	}
+	e.defer_(w.stop)
+	return w, waitFor(ctx, readyTimeout, name+" /readyz", func(ctx context.Context) error {
+		return e.ready(ctx, w, "http://"+addr)
 	})
 }
 
-// apiReady succeeds once GET /readyz answers 200.
-func (e *env) apiReady(ctx context.Context) error {
-	if err := e.api.exited(); err != nil {
+// workers are the worker processes running now.
+func (e *env) workers() []*proc {
+	if len(e.scaleWorkers) > 0 {
+		return e.scaleWorkers
+	}
+	return []*proc{e.worker}
+}
+
+// ready succeeds once p's GET /readyz at baseURL answers 200.
+func (e *env) ready(ctx context.Context, p *proc, baseURL string) error {
+	if err := p.exited(); err != nil {
 		return permanent(err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.apiURL+"/readyz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/readyz", nil)
 	if err != nil {
 		return err
 	}
@@ -165,7 +180,7 @@ func (e *env) apiReady(ctx context.Context) error {
 // local upstream, "cached" for the cache phase, and "llm" on the fake
 // OpenAI provider. Caching is off on the others so that every call reaches
 // the worker and the upstream, which is what is measured.
-func configYAML(upstreamURL, llmURL string, o options) string {
+func configYAML(upstreamURL, llmURL string, workerConcurrency int, checkInterval time.Duration) string {
 	return fmt.Sprintf(`server:
   sync_timeout: 30s
   max_wait: 60s
@@ -198,7 +213,7 @@ webhooks:
   # The receiver listens on loopback.
   allow_private_networks: true
   secrets: {default: [%q]}
-`, o.concurrency, o.checkInterval, upstreamURL, upstreamURL, llmURL+"/openai/v1", llmKeyEnv, benchSecret)
+`, workerConcurrency, checkInterval, upstreamURL, upstreamURL, llmURL+"/openai/v1", llmKeyEnv, benchSecret)
 }
 
 // defer_ registers f to run when the environment closes.
@@ -215,7 +230,7 @@ func (e *env) close() {
 // withLogs appends the child processes' output to err: with LOG_LEVEL=error
 // it holds exactly what went wrong inside them.
 func (e *env) withLogs(err error) error {
-	for _, p := range []*proc{e.api, e.worker} {
+	for _, p := range append([]*proc{e.api, e.worker}, e.scaleWorkers...) {
 		if p != nil {
 			if out := p.output(); out != "" {
 				err = fmt.Errorf("%w\n--- reliapi %s output (tail) ---\n%s", err, p.name, out)

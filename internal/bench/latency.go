@@ -7,18 +7,49 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
 
-// syncRow is one concurrency level of the sync latency table.
-type syncRow struct {
-	conc           int
-	direct, proxed stats
-	cpu            *cpuUsage // per proxied call; nil without /proc
-	split          breakdown
+// The sweep measures, at each concurrency, a direct call to the upstream
+// and then each mode of calling it through reliapi, one after the other on
+// an otherwise quiet system. A mode's added latency is its percentile minus
+// the direct call's at the same concurrency.
+const (
+	modeSync   = "sync"               // POST /v1/proxy/http, no Prefer: api → asynq → worker → upstream → api
+	modeCached = "cache hit"          // the same on a cached target, answered by the api from Redis
+	modeReplay = "idempotent replay"  // a finished job's Idempotency-Key again: its stored result
+	modeSubmit = "async submit (202)" // Prefer: respond-async, until the 202 (the job runs after)
+)
+
+// modes is the sweep's order, also the report's and the plot's.
+var modes = []string{modeSync, modeCached, modeReplay, modeSubmit}
+
+// level is one concurrency of the sweep.
+type level struct {
+	conc   int
+	direct stats
+	modes  map[string]stats
+	cpu    *cpuUsage // per sync call; nil without /proc
+	split  breakdown // of the sync calls
 }
 
+// added is a mode's added latency at p (0.5, 0.9 or 0.99) over the direct
+// call.
+func (l level) added(mode string, p float64) time.Duration {
+	m, d := l.modes[mode], l.direct
+	switch p {
+	case 0.5:
+		return m.p50 - d.p50
+	case 0.9:
+		return m.p90 - d.p90
+	default:
+		return m.p99 - d.p99
+	}
+}
+
+// syncRow is the breakdown of where a sync call's time goes.
 // breakdown is where a proxied call's time goes, as means over a run, read
 // from the jobs' timestamps. Those are whole milliseconds of Redis time, so
 // only means over many calls are meaningful.
@@ -49,31 +80,85 @@ func (e *env) warmUp(ctx context.Context, n int) error {
 	return err
 }
 
-// measureSync measures n direct calls, then n synchronous proxy calls, at
-// concurrency conc, and checks that every proxied call reached the upstream
-// exactly once.
-func (e *env) measureSync(ctx context.Context, n, conc int) (syncRow, error) {
-	phase := fmt.Sprintf("sync-c%d", conc)
+// prepareSweep makes the one call that fills the cache entry and the one
+// job whose idempotency key the replays name.
+func (e *env) prepareSweep(ctx context.Context) error {
+	if _, err := e.cached(ctx, false); err != nil {
+		return err
+	}
+	return e.replay(ctx, false)
+}
+
+// measureLevel measures n direct calls and then n calls of each mode at
+// concurrency conc, and checks that each sync call and each submitted job
+// reached the upstream exactly once, and no replay did.
+func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
+	l := level{conc: conc, modes: make(map[string]stats, len(modes))}
 	direct, err := runLoad(ctx, n, conc, func(ctx context.Context, _ int) error { return e.direct(ctx, "direct") })
 	if err != nil {
-		return syncRow{}, err
+		return l, err
 	}
+	l.direct = summarize(direct)
+
+	syncPhase, submitPhase := fmt.Sprintf("sync-c%d", conc), fmt.Sprintf("submit-c%d", conc)
 	ids := make([]string, n)
 	cpu := e.startCPU()
-	proxied, err := runLoad(ctx, n, conc, func(ctx context.Context, i int) (err error) {
-		ids[i], err = e.proxySync(ctx, phase)
-		return err
-	})
-	if err != nil {
-		return syncRow{}, err
+	calls := map[string]func(ctx context.Context, i int) error{
+		modeSync: func(ctx context.Context, i int) (err error) {
+			ids[i], err = e.proxySync(ctx, syncPhase)
+			return err
+		},
+		modeCached: func(ctx context.Context, _ int) error {
+			_, err := e.cached(ctx, true)
+			return err
+		},
+		modeReplay: func(ctx context.Context, _ int) error { return e.replay(ctx, true) },
+		modeSubmit: func(ctx context.Context, _ int) error {
+			_, err := e.submit(ctx, call{phase: submitPhase})
+			return err
+		},
 	}
-	row := syncRow{conc: conc, direct: summarize(direct), proxed: summarize(proxied), cpu: cpu.perCall(n)}
-	if got := e.upstream.calls(phase); got != n {
-		return syncRow{}, fmt.Errorf("%d sync proxy calls reached the upstream %d times, want %d", n, got, n)
+	for _, m := range modes {
+		s, err := runLoad(ctx, n, conc, calls[m])
+		if err != nil {
+			return l, fmt.Errorf("%s at concurrency %d: %w", m, conc, err)
+		}
+		l.modes[m] = summarize(s)
+		switch m {
+		case modeSync:
+			l.cpu = cpu.perCall(n)
+			if got := e.upstream.calls(syncPhase); got != n {
+				return l, fmt.Errorf("%d sync proxy calls reached the upstream %d times, want %d", n, got, n)
+			}
+		case modeSubmit:
+			// The submitted jobs run after their 202s: let them finish
+			// before anything else is measured.
+			if err := e.awaitUpstream(ctx, submitPhase, n); err != nil {
+				return l, err
+			}
+		}
+	}
+	if got := e.upstream.calls("replay"); got != 1 {
+		return l, fmt.Errorf("the replayed job reached the upstream %d times, want once", got)
 	}
 	// Read back after the measurement, so these reads do not disturb it.
-	row.split, err = e.split(ctx, ids, row.proxed.mean)
-	return row, err
+	l.split, err = e.split(ctx, ids, l.modes[modeSync].mean)
+	return l, err
+}
+
+// awaitUpstream waits until n calls of phase have reached the upstream.
+func (e *env) awaitUpstream(ctx context.Context, phase string, n int) error {
+	return waitFor(ctx, completionTimeout, fmt.Sprintf("%d %s calls to reach the upstream", n, phase), func(context.Context) error {
+		for _, w := range e.workers() {
+			if err := w.exited(); err != nil {
+				return permanent(err)
+			}
+		}
+		if got := e.upstream.calls(phase); got < n {
+			return fmt.Errorf("%d of %d arrived", got, n)
+		}
+		return nil
+	})
 }
 
 // split reads the jobs of a run and divides their mean latency into
@@ -125,16 +210,26 @@ func (e *env) direct(ctx context.Context, phase string) error {
 type proxyEnvelope struct {
 	Success bool `json:"success"`
 	Meta    struct {
-		JobID    string `json:"job_id"`
-		CacheHit bool   `json:"cache_hit"`
+		JobID         string `json:"job_id"`
+		CacheHit      bool   `json:"cache_hit"`
+		IdempotentHit bool   `json:"idempotent_hit"`
 	} `json:"meta"`
 }
 
-// proxySync makes one synchronous proxy call (no Prefer header), checks
-// that it succeeded through the worker, not from a cache, and returns its
-// job ID.
+// call is one benchmark request to POST /v1/proxy/http: a GET of the
+// upstream's /get, counted under phase.
+type call struct {
+	phase   string
+	prefer  string        // Prefer header; none when empty
+	hookURL string        // webhook; none when empty
+	delay   time.Duration // how long the upstream waits before answering
+	idemKey string        // Idempotency-Key; none when empty
+}
+
+// proxySync makes one synchronous proxy call, checks that it succeeded
+// through the worker, not from a cache, and returns its job ID.
 func (e *env) proxySync(ctx context.Context, phase string) (string, error) {
-	status, body, _, err := e.proxy(ctx, phase, "")
+	status, body, _, err := e.post(ctx, call{phase: phase})
 	if err != nil {
 		return "", err
 	}
@@ -145,25 +240,71 @@ func (e *env) proxySync(ctx context.Context, phase string) (string, error) {
 	return ans.Meta.JobID, nil
 }
 
-// proxy POSTs the benchmark call to /v1/proxy/http with the given Prefer
-// header (none when empty) and returns the status, body and Location.
-func (e *env) proxy(ctx context.Context, phase, prefer string) (int, []byte, string, error) {
-	return e.proxyWith(ctx, phase, prefer, "")
+// replay repeats the sync call of the job with Idempotency-Key
+// "bench-replay"; wantHit says whether it must be answered from that job
+// (all but the first call).
+func (e *env) replay(ctx context.Context, wantHit bool) error {
+	status, body, _, err := e.post(ctx, call{phase: "replay", idemKey: "bench-replay"})
+	if err != nil {
+		return err
+	}
+	var ans proxyEnvelope
+	if err := json.Unmarshal(body, &ans); err != nil || status != http.StatusOK || !ans.Success || ans.Meta.IdempotentHit != wantHit {
+		return fmt.Errorf("idempotent call answered %d %s (want idempotent_hit %v)", status, body, wantHit)
+	}
+	return nil
 }
 
-// proxyWith is proxy with a webhook at hookURL (none when empty).
-func (e *env) proxyWith(ctx context.Context, phase, prefer, hookURL string) (int, []byte, string, error) {
-	body := fmt.Sprintf(`{"target":"bench","method":"GET","path":"/get","query":{"phase":%q}}`, phase)
-	if hookURL != "" {
-		body = fmt.Sprintf(`{"target":"bench","method":"GET","path":"/get","query":{"phase":%q},"webhook":{"url":%q}}`, phase, hookURL)
+// submit makes c asynchronously and returns its job ID.
+func (e *env) submit(ctx context.Context, c call) (string, error) {
+	c.prefer = "respond-async"
+	status, body, loc, err := e.post(ctx, c)
+	if err != nil {
+		return "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.apiURL+"/v1/proxy/http", bytes.NewBufferString(body))
+	id, ok := strings.CutPrefix(loc, "/v1/jobs/")
+	if status != http.StatusAccepted || !ok {
+		return "", fmt.Errorf("async submit answered %d (Location %q) %s", status, loc, body)
+	}
+	return id, nil
+}
+
+// proxyRequest is the body of a benchmark call.
+type proxyRequest struct {
+	Target  string            `json:"target"`
+	Method  string            `json:"method"`
+	Path    string            `json:"path"`
+	Query   map[string]string `json:"query"`
+	Webhook *struct {
+		URL string `json:"url"`
+	} `json:"webhook,omitempty"`
+}
+
+// post sends c and returns the answer's status, body and Location.
+func (e *env) post(ctx context.Context, c call) (int, []byte, string, error) {
+	pr := proxyRequest{Target: "bench", Method: http.MethodGet, Path: "/get", Query: map[string]string{"phase": c.phase}}
+	if c.delay > 0 {
+		pr.Query["delay"] = c.delay.String()
+	}
+	if c.hookURL != "" {
+		pr.Webhook = &struct {
+			URL string `json:"url"`
+		}{c.hookURL}
+	}
+	body, err := json.Marshal(pr)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.apiURL+"/v1/proxy/http", bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if prefer != "" {
-		req.Header.Set("Prefer", prefer)
+	if c.prefer != "" {
+		req.Header.Set("Prefer", c.prefer)
+	}
+	if c.idemKey != "" {
+		req.Header.Set("Idempotency-Key", c.idemKey)
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {

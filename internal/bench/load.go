@@ -50,9 +50,9 @@ func runLoad(ctx context.Context, n, conc int, fn func(ctx context.Context, i in
 
 // stats summarizes a sample.
 type stats struct {
-	n              int
-	p50, p99, mean time.Duration
-	perSecond      float64
+	n                   int
+	p50, p90, p99, mean time.Duration
+	perSecond           float64
 }
 
 func summarize(s sample) stats {
@@ -66,6 +66,7 @@ func summarize(s sample) stats {
 	return stats{
 		n:         n,
 		p50:       percentile(lat, 0.50),
+		p90:       percentile(lat, 0.90),
 		p99:       percentile(lat, 0.99),
 		mean:      sum / time.Duration(n),
 		perSecond: float64(n) / s.wall.Seconds(),

@@ -1,29 +1,38 @@
-// Command bench measures ReliAPI against its own building blocks in one run
-// and prints a markdown report:
+// Command bench measures ReliAPI against its own building blocks in one run,
+// prints a markdown report and writes results.json and latency.png:
 //
-//   - the latency a synchronous proxy call adds over calling the upstream
-//     directly, at concurrency 1 and 32;
+//   - the latency each way of calling through reliapi (sync, cache hit,
+//     idempotent replay, async submit) adds over calling the upstream
+//     directly, at several concurrencies, and the highest throughput whose
+//     p99 added latency stays within 10 ms;
 //   - asynchronous job throughput through api + worker, next to raw asynq on
 //     the same Redis with the same worker settings;
-//   - how many Redis commands one synchronous call costs;
+//   - the Redis commands one call costs on each path;
 //   - the latency an LLM call, and the first piece of a streamed one, adds
 //     over calling the (fake) provider directly;
-//   - async job throughput with a webhook per job next to without.
+//   - async job throughput with a webhook per job next to without;
+//   - job throughput with 1, 2 and 4 worker processes on a slow upstream;
+//   - the api's and a worker's resident memory over a soak at a steady rate.
 //
 // It starts everything it needs (a private redis-server, a local upstream,
-// one `reliapi api` and one `reliapi worker` process) and stops it all on
-// exit, on error and on Ctrl-C. Run it from the module root:
+// `reliapi api` and `reliapi worker` processes) and stops it all on exit, on
+// error and on Ctrl-C. Run it from the module root:
 //
 //	go run ./internal/bench [flags]
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,39 +40,90 @@ import (
 // options are the command-line flags.
 type options struct {
 	warmup        int           // sync requests of each kind before measuring
-	n1            int           // measured sync requests at concurrency 1
-	n32           int           // measured sync requests at concurrency 32
+	levels        []int         // concurrencies of the latency sweep
+	n1            int           // requests of each mode at concurrency 1
+	n             int           // requests of each mode at every other concurrency
 	jobs          int           // async jobs, ours and raw asynq each
 	submitConc    int           // concurrency of async submits and enqueues
 	concurrency   int           // worker.concurrency, also raw asynq's
 	checkInterval time.Duration // worker.task_check_interval, also raw asynq's
-	cmdRequests   int           // sync requests for the Redis commands count
+	cmdRequests   int           // calls of each path for the Redis commands count
 	llmN          int           // measured LLM calls of each kind
 	webhookJobs   int           // async jobs without and with webhooks
+	scaleWorkers  []int         // worker processes of each scaling run
+	scaleJobs     int           // async jobs of each scaling run
+	scaleConc     int           // worker.concurrency of each scaling worker
+	scaleDelay    time.Duration // the upstream's latency in the scaling runs
+	soak          time.Duration // length of the memory soak
+	soakRate      int           // sync calls per second during the soak
 	idleWindow    time.Duration // how long idle Redis traffic is measured
+	out           string        // directory for results.json and latency.png; none when empty
 	timeout       time.Duration // bound on the whole run
+}
+
+// register defines the flags on fs, with the full run's defaults.
+func (o *options) register(fs *flag.FlagSet) {
+	fs.IntVar(&o.warmup, "warmup", 200, "sync requests of each kind sent before measuring")
+	fs.Func("levels", "comma-separated concurrencies of the latency sweep (default 1,2,4,8,16,32,64)", intList(&o.levels))
+	fs.IntVar(&o.n1, "n1", 2000, "requests of each mode (direct, sync, cache hit, replay, submit) at concurrency 1")
+	fs.IntVar(&o.n, "n", 3000, "requests of each mode at every other concurrency")
+	fs.IntVar(&o.jobs, "jobs", 2000, "async jobs submitted (ours) and tasks enqueued (raw asynq)")
+	fs.IntVar(&o.submitConc, "submit-concurrency", 32, "concurrent async submitters")
+	fs.IntVar(&o.concurrency, "worker-concurrency", 64, "worker.concurrency, also used by the raw asynq server")
+	fs.DurationVar(&o.checkInterval, "task-check-interval", time.Millisecond, "worker.task_check_interval, also used by the raw asynq server")
+	fs.IntVar(&o.cmdRequests, "cmd-requests", 300, "calls of each path (concurrency 1) used to count Redis commands per call")
+	fs.IntVar(&o.llmN, "llm-n", 500, "measured LLM calls of each kind at concurrency 1 (direct and proxy each)")
+	fs.IntVar(&o.webhookJobs, "webhook-jobs", 1000, "async jobs run without, then with, a webhook each")
+	fs.Func("scale-workers", "comma-separated worker process counts of the scaling runs (default 1,2,4)", intList(&o.scaleWorkers))
+	fs.IntVar(&o.scaleJobs, "scale-jobs", 1000, "async jobs of each scaling run")
+	fs.IntVar(&o.scaleConc, "scale-worker-concurrency", 8, "worker.concurrency of each worker in the scaling runs")
+	fs.DurationVar(&o.scaleDelay, "scale-delay", 50*time.Millisecond, "the upstream's latency in the scaling runs")
+	fs.DurationVar(&o.soak, "soak", 5*time.Minute, "length of the memory soak")
+	fs.IntVar(&o.soakRate, "soak-rate", 100, "sync calls per second during the soak")
+	fs.DurationVar(&o.idleWindow, "idle-window", time.Second, "how long idle Redis commands are counted before the commands batch")
+	fs.StringVar(&o.out, "out", "bench", "directory for results.json and latency.png (created; empty: write neither)")
+	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
+}
+
+// check fills the list defaults and rejects what cannot be measured.
+func (o *options) check() error {
+	if o.levels == nil {
+		o.levels = []int{1, 2, 4, 8, 16, 32, 64}
+	}
+	if o.scaleWorkers == nil {
+		o.scaleWorkers = []int{1, 2, 4}
+	}
+	if min(o.warmup, o.n1, o.n, o.jobs, o.submitConc, o.concurrency, o.cmdRequests, o.llmN, o.webhookJobs, o.scaleJobs, o.scaleConc, o.soakRate) < 1 ||
+		min(slices.Min(o.levels), slices.Min(o.scaleWorkers)) < 1 ||
+		o.checkInterval <= 0 || o.idleWindow <= 0 || o.scaleDelay < 0 || o.soak <= 0 {
+		return errors.New("every count, level, interval and window must be positive")
+	}
+	return nil
+}
+
+// intList parses a comma-separated list of integers into *dst.
+func intList(dst *[]int) func(string) error {
+	return func(s string) error {
+		*dst = nil
+		for f := range strings.SplitSeq(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return fmt.Errorf("%q is not a number", f)
+			}
+			*dst = append(*dst, n)
+		}
+		return nil
+	}
 }
 
 func main() {
 	var o options
-	flag.IntVar(&o.warmup, "warmup", 200, "sync requests of each kind sent before measuring")
-	flag.IntVar(&o.n1, "n1", 2000, "measured sync requests at concurrency 1 (direct and proxy each)")
-	flag.IntVar(&o.n32, "n32", 5000, "measured sync requests at concurrency 32 (direct and proxy each)")
-	flag.IntVar(&o.jobs, "jobs", 2000, "async jobs submitted (ours) and tasks enqueued (raw asynq)")
-	flag.IntVar(&o.submitConc, "submit-concurrency", 32, "concurrent async submitters")
-	flag.IntVar(&o.concurrency, "worker-concurrency", 64, "worker.concurrency, also used by the raw asynq server")
-	flag.DurationVar(&o.checkInterval, "task-check-interval", time.Millisecond, "worker.task_check_interval, also used by the raw asynq server")
-	flag.IntVar(&o.cmdRequests, "cmd-requests", 500, "sync requests (concurrency 1) used to count Redis commands per request")
-	flag.IntVar(&o.webhookJobs, "webhook-jobs", 1000, "async jobs run without, then with, a webhook each")
-	flag.IntVar(&o.llmN, "llm-n", 500, "measured LLM calls of each kind at concurrency 1 (direct and proxy each)")
-	flag.DurationVar(&o.idleWindow, "idle-window", time.Second, "how long idle Redis commands are counted before the commands batch")
-	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
+	o.register(flag.CommandLine)
 	flag.Parse()
-	if min(o.warmup, o.n1, o.n32, o.jobs, o.submitConc, o.concurrency, o.cmdRequests, o.llmN, o.webhookJobs) < 1 || o.checkInterval <= 0 || o.idleWindow <= 0 {
-		fmt.Fprintln(os.Stderr, "bench: every count, interval and window must be positive")
+	if err := o.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o, os.Stdout, os.Stderr)
 	stop()
@@ -94,25 +154,45 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	e.rep.total = time.Since(start)
 	e.rep.print(stdout)
+	if o.out == "" {
+		return nil
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	if err := e.rep.writeJSON(filepath.Join(o.out, "results.json")); err != nil {
+		return err
+	}
+	if err := e.rep.plotLatency(filepath.Join(o.out, "latency.png")); err != nil {
+		return err
+	}
+	progress("wrote %s and %s", filepath.Join(o.out, "results.json"), filepath.Join(o.out, "latency.png"))
 	return nil
 }
 
 // run measures the phases in order, on a quiet system each time.
 func (e *env) run(ctx context.Context, o options, progress printer) error {
-	progress("sync latency: warm-up")
+	progress("latency sweep: warm-up")
 	if err := e.warmUp(ctx, o.warmup); err != nil {
 		return err
 	}
-	for _, c := range []struct{ n, conc int }{{o.n1, 1}, {o.n32, 32}} {
-		progress("sync latency: %d requests at concurrency %d", c.n, c.conc)
-		row, err := e.measureSync(ctx, c.n, c.conc)
+	if err := e.prepareSweep(ctx); err != nil {
+		return err
+	}
+	for _, conc := range o.levels {
+		n := o.n
+		if conc == 1 {
+			n = o.n1
+		}
+		progress("latency sweep: %d requests of each mode at concurrency %d", n, conc)
+		l, err := e.measureLevel(ctx, n, conc)
 		if err != nil {
 			return err
 		}
-		e.rep.sync = append(e.rep.sync, row)
+		e.rep.levels = append(e.rep.levels, l)
 	}
 	progress("async throughput: %d jobs through reliapi", o.jobs)
-	ours, err := e.measureAsyncOurs(ctx, "async", o.jobs, o.submitConc, "")
+	ours, err := e.measureAsyncOurs(ctx, call{phase: "async"}, o.jobs, o.submitConc)
 	if err != nil {
 		return err
 	}
@@ -127,14 +207,11 @@ func (e *env) run(ctx context.Context, o options, progress printer) error {
 		return err
 	}
 	e.rep.ours, e.rep.raw, e.rep.rawHTTP = ours, raw, rawHTTP
-	progress("redis commands: %v idle, then %d sync requests", o.idleWindow, o.cmdRequests)
-	cmds, err := e.measureCommands(ctx, o.idleWindow, o.cmdRequests)
-	if err != nil {
+	progress("redis commands: %v idle, then %d calls of each path", o.idleWindow, o.cmdRequests)
+	if e.rep.cmds, err = e.measureCommands(ctx, o.idleWindow, o.cmdRequests); err != nil {
 		return err
 	}
-	e.rep.cmds = cmds
-	progress("response cache: %d hits and %d uncached calls at concurrency 32", o.n32, o.n32)
-	if e.rep.cache, err = e.measureCache(ctx, o.n32, 32, cmds.idlePerSec); err != nil {
+	if e.rep.paths, err = e.commandsPerPath(ctx, o.cmdRequests, e.rep.cmds.idlePerSec); err != nil {
 		return err
 	}
 	progress("llm: %d completions and %d streams, direct and through reliapi", o.llmN, o.llmN)
@@ -147,6 +224,14 @@ func (e *env) run(ctx context.Context, o options, progress printer) error {
 	}
 	progress("tracing one sync call with MONITOR")
 	if e.rep.trace, err = e.traceCall(ctx); err != nil {
+		return err
+	}
+	progress("worker scaling: %d jobs on a %v upstream with %v worker processes", o.scaleJobs, o.scaleDelay, o.scaleWorkers)
+	if e.rep.scaling, err = e.measureScaling(ctx, o, progress); err != nil {
+		return err
+	}
+	progress("memory soak: %d sync calls/s for %v", o.soakRate, o.soak)
+	if e.rep.soak, err = e.measureSoak(ctx, o.soak, o.soakRate); err != nil {
 		return err
 	}
 	progress("done")

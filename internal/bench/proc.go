@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -51,6 +52,18 @@ func (p *proc) exited() error {
 func (p *proc) stop() {
 	_ = p.cmd.Process.Kill() // fails only if it already exited
 	<-p.done
+}
+
+// terminate asks the process to shut down (SIGTERM), as an orchestrator
+// would, so that a worker finishes its tasks and leaves asynq's server
+// list; it kills it if it has not exited within grace.
+func (p *proc) terminate(grace time.Duration) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM) // fails only if it already exited
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		p.stop()
+	}
 }
 
 // output returns the tail of what the process printed.

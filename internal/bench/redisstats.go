@@ -133,3 +133,78 @@ func (e *env) counters(ctx context.Context) (redisCounters, error) {
 	}
 	return c, sc.Err()
 }
+
+// pathCost is what one call on a path costs in Redis commands.
+type pathCost struct {
+	path    string
+	perCall float64
+}
+
+// commandsPerPath counts, as measureCommands does for sync calls, the Redis
+// commands per call of every other path: n calls at concurrency 1 between
+// two readings of the counters, less the idle rate over that time.
+func (e *env) commandsPerPath(ctx context.Context, n int, idlePerSec float64) ([]pathCost, error) {
+	hooksBefore := e.hooks.delivered.Load()
+	paths := []struct {
+		name string
+		call func(ctx context.Context) error
+		// settle waits, after the calls, for the work they left behind.
+		settle func(ctx context.Context) error
+	}{
+		{name: "cache hit", call: func(ctx context.Context) error { _, err := e.cached(ctx, true); return err }},
+		{name: "idempotent replay", call: func(ctx context.Context) error { return e.replay(ctx, true) }},
+		{name: "async job: submit, run, one long poll until done", call: func(ctx context.Context) error {
+			id, err := e.submit(ctx, call{phase: "cmd-async"})
+			if err == nil {
+				_, err = e.getJob(ctx, id)
+			}
+			return err
+		}},
+		{name: "async job with a webhook: submit, run, deliver", call: func(ctx context.Context) error {
+			_, err := e.submit(ctx, call{phase: "cmd-hook", hookURL: e.hooks.url})
+			return err
+		}, settle: func(ctx context.Context) error {
+			return waitFor(ctx, completionTimeout, "the webhooks", func(context.Context) error {
+				if got := e.hooks.delivered.Load() - hooksBefore; got < int64(n) {
+					return fmt.Errorf("%d of %d delivered", got, n)
+				}
+				return nil
+			})
+		}},
+		{name: "LLM completion (sync)", call: func(ctx context.Context) error { _, err := e.llmProxied(ctx); return err }},
+	}
+	var costs []pathCost
+	for _, p := range paths {
+		before, err := e.counters(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := runLoad(ctx, n, 1, func(ctx context.Context, _ int) error { return p.call(ctx) }); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+		if p.settle != nil {
+			if err := p.settle(ctx); err != nil {
+				return nil, err
+			}
+		}
+		after, err := e.counters(ctx)
+		if err != nil {
+			return nil, err
+		}
+		idle := idlePerSec * after.at.Sub(before.at).Seconds()
+		costs = append(costs, pathCost{p.name, (float64(after.total-before.total) - idle) / float64(n)})
+	}
+	return costs, nil
+}
+
+func (r *report) printPaths(p printer) {
+	p("Every path, counted the same way (%d calls each at concurrency 1; a webhook's delivery is awaited before the second reading):", r.opts.cmdRequests)
+	p("")
+	p("| path | Redis commands per call |")
+	p("|---|---:|")
+	p("| sync call (above) | %.1f |", r.cmds.perRequest)
+	for _, c := range r.paths {
+		p("| %s | %.1f |", c.path, c.perCall)
+	}
+	p("")
+}

@@ -20,13 +20,15 @@ type report struct {
 	config             string
 	buildTime          time.Duration
 	total              time.Duration
-	sync               []syncRow
+	levels             []level
 	ours, raw, rawHTTP asyncResult
 	cmds               cmdResult
-	cache              cacheResult
+	paths              []pathCost
 	llm                llmResult
 	webhooks           webhookResult
 	trace              []traceStep
+	scaling            []scaleRow
+	soak               soakResult
 }
 
 // machine describes where the numbers were taken.
@@ -78,6 +80,7 @@ func (r *report) print(w io.Writer) {
 	p := printer(func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) })
 	p("# ReliAPI benchmark report")
 	p("")
+	r.printTargets(p)
 	r.printSetup(p)
 	r.printSync(p)
 	r.printAsync(p)
@@ -87,6 +90,8 @@ func (r *report) print(w io.Writer) {
 	r.printCache(p)
 	r.printLLM(p)
 	r.printWebhooks(p)
+	r.printScaling(p)
+	r.printSoak(p)
 }
 
 func (r *report) printSetup(p printer) {
@@ -99,10 +104,10 @@ func (r *report) printSetup(p printer) {
 	p("| OS | %s |", m.kernel)
 	p("| Go | %s |", m.goVersion)
 	p("| Redis | redis-server %s, private instance on a free 127.0.0.1 port, persistence off |", m.redisVersion)
-	p("| Processes | 1 × `reliapi api`, 1 × `reliapi worker` (LOG_LEVEL=error); upstream, load generator and raw asynq server inside the bench process |")
-	p("| Upstream | local `net/http` server, GET /get answers %d bytes of JSON at once; LLM: internal/fakellm's OpenAI API, answering at once |", len(upstreamBody))
-	p("| Flags | warmup %d, n1 %d, n32 %d, jobs %d, submit-concurrency %d, worker-concurrency %d, task-check-interval %v, cmd-requests %d, llm-n %d |",
-		o.warmup, o.n1, o.n32, o.jobs, o.submitConc, o.concurrency, o.checkInterval, o.cmdRequests, o.llmN)
+	p("| Processes | 1 × `reliapi api`, 1 × `reliapi worker` (LOG_LEVEL=error; 1, 2 and 4 in section 9); upstream, load generator and raw asynq server inside the bench process |")
+	p("| Upstream | local `net/http` server, GET /get answers %d bytes of JSON at once (after `delay` in section 9); LLM: internal/fakellm's OpenAI API, answering at once |", len(upstreamBody))
+	p("| Flags | warmup %d, levels %v, n1 %d, n %d, jobs %d, submit-concurrency %d, worker-concurrency %d, task-check-interval %v, cmd-requests %d, llm-n %d, webhook-jobs %d, scale-workers %v, scale-jobs %d, scale-worker-concurrency %d, scale-delay %v, soak %v, soak-rate %d |",
+		o.warmup, o.levels, o.n1, o.n, o.jobs, o.submitConc, o.concurrency, o.checkInterval, o.cmdRequests, o.llmN, o.webhookJobs, o.scaleWorkers, o.scaleJobs, o.scaleConc, o.scaleDelay, o.soak, o.soakRate)
 	p("| Run | reliapi built in %.1f s; whole run %.1f s |", r.buildTime.Seconds(), r.total.Seconds())
 	p("")
 	p("Config (written to a temporary file, passed as RELIAPI_CONFIG):")
@@ -114,28 +119,68 @@ func (r *report) printSetup(p printer) {
 }
 
 func (r *report) printSync(p printer) {
-	p("## 1. Synchronous latency")
+	p("## 1. Added latency")
 	p("")
-	p("direct = keep-alive GET upstream/get; reliapi = POST /v1/proxy/http `{\"target\":\"bench\",\"method\":\"GET\",\"path\":\"/get\"}` without Prefer (api → asynq → worker → upstream → job record → pub/sub → api). Closed loop, %d warm-up requests of each first.", r.opts.warmup)
+	p("At each concurrency, in a closed loop, first the direct call (keep-alive GET upstream/get), then each way through reliapi, one after the other: **sync** = POST /v1/proxy/http `{\"target\":\"bench\",\"method\":\"GET\",\"path\":\"/get\"}` without Prefer (api → asynq → worker → upstream → job record → pub/sub → api); **cache hit** = the same on a cached target, answered by the api; **idempotent replay** = a finished job's Idempotency-Key again; **async submit** = `Prefer: respond-async` until the 202 (its jobs finish before the next run). Added = the mode's percentile minus the direct call's. %d warm-up requests of each first.", r.opts.warmup)
 	p("")
-	p("| concurrency | path | requests | p50 | p99 | mean | req/s |")
-	p("|---:|---|---:|---:|---:|---:|---:|")
-	for _, row := range r.sync {
-		d, x := row.direct, row.proxed
-		p("| %d | direct | %d | %s | %s | %s | %.0f |", row.conc, d.n, ms(d.p50), ms(d.p99), ms(d.mean), d.perSecond)
-		p("| %d | reliapi sync | %d | %s | %s | %s | %.0f |", row.conc, x.n, ms(x.p50), ms(x.p99), ms(x.mean), x.perSecond)
-		p("| %d | **added by reliapi** | | **%s** | **%s** | **%s** | |", row.conc, ms(x.p50-d.p50), ms(x.p99-d.p99), ms(x.mean-d.mean))
+	p("| concurrency | path | requests | p50 | p90 | p99 | req/s | added p50 | added p90 | added p99 |")
+	p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, l := range r.levels {
+		d := l.direct
+		p("| %d | direct | %d | %s | %s | %s | %.0f | | | |", l.conc, d.n, ms(d.p50), ms(d.p90), ms(d.p99), d.perSecond)
+		for _, m := range modes {
+			x := l.modes[m]
+			p("| %d | %s | %d | %s | %s | %s | %.0f | **%s** | %s | %s |", l.conc, m, x.n, ms(x.p50), ms(x.p90), ms(x.p99), x.perSecond,
+				ms(l.added(m, 0.5)), ms(l.added(m, 0.9)), ms(l.added(m, 0.99)))
+		}
 	}
 	p("")
-	p("Where a reliapi sync call's mean time goes, from its job's created_at / started_at / completed_at (Redis clock, whole ms, so means only):")
+	p("Highest throughput whose p99 added latency stays within %v:", p99Bound)
+	p("")
+	p("| path | req/s | at concurrency | added p99 |")
+	p("|---|---:|---:|---:|")
+	for _, m := range modes {
+		if l, ok := r.bestUnder(m, p99Bound); ok {
+			p("| %s | %.0f | %d | %s |", m, l.modes[m].perSecond, l.conc, ms(l.added(m, 0.99)))
+		} else {
+			p("| %s | none: p99 added over %v at every concurrency | | |", m, p99Bound)
+		}
+	}
+	p("")
+	p("Where a sync call's mean time goes, from its job's created_at / started_at / completed_at (Redis clock, whole ms, so means only):")
 	p("")
 	p("| concurrency | queued: enqueue + wait + pickup | running: worker call + record | rest: HTTP, validation, job create, pub/sub back | mean |")
 	p("|---:|---:|---:|---:|---:|")
-	for _, row := range r.sync {
-		s := row.split
-		p("| %d | %s | %s | %s | %s |", row.conc, ms(s.queued), ms(s.running), ms(s.rest), ms(row.proxed.mean))
+	for _, l := range r.levels {
+		s := l.split
+		p("| %d | %s | %s | %s | %s |", l.conc, ms(s.queued), ms(s.running), ms(s.rest), ms(l.modes[modeSync].mean))
 	}
 	p("")
+}
+
+// p99Bound is the added p99 latency within which throughput is reported.
+const p99Bound = 10 * time.Millisecond
+
+// bestUnder returns the level where mode's throughput was highest among
+// those whose added p99 stayed within bound.
+func (r *report) bestUnder(mode string, bound time.Duration) (level, bool) {
+	var best level
+	found := false
+	for _, l := range r.levels {
+		if l.added(mode, 0.99) <= bound && (!found || l.modes[mode].perSecond > best.modes[mode].perSecond) {
+			best, found = l, true
+		}
+	}
+	return best, found
+}
+
+// peak returns the highest throughput of mode over all levels.
+func (r *report) peak(mode string) float64 {
+	var best float64
+	for _, l := range r.levels {
+		best = max(best, l.modes[mode].perSecond)
+	}
+	return best
 }
 
 func (r *report) printAsync(p printer) {
@@ -160,7 +205,7 @@ func (r *report) printAsync(p printer) {
 
 func (r *report) printCommands(p printer) {
 	o, c := r.opts, r.cmds
-	p("## 4. Redis commands per synchronous call")
+	p("## 4. Redis commands per call")
 	p("")
 	p("Idle system (api + worker waiting, task_check_interval %v): **%.0f commands/s** over %.1f s.", o.checkInterval, c.idlePerSec, c.idleWindow.Seconds())
 	if u := c.idleCPU; u != nil {
@@ -179,6 +224,7 @@ func (r *report) printCommands(p printer) {
 		p("| %s | %.2f |", cc.name, cc.perRequest)
 	}
 	p("")
+	r.printPaths(p)
 }
 
 // printTrace prints the traced call's round trips to Redis.
@@ -217,8 +263,8 @@ func (r *report) printCPU(p printer) {
 		cpu  *cpuUsage
 	}
 	var rows []cpuRow
-	for _, row := range r.sync {
-		rows = append(rows, cpuRow{fmt.Sprintf("reliapi sync, concurrency %d", row.conc), row.cpu})
+	for _, l := range r.levels {
+		rows = append(rows, cpuRow{fmt.Sprintf("reliapi sync, concurrency %d", l.conc), l.cpu})
 	}
 	rows = append(rows,
 		cpuRow{"reliapi async job", r.ours.cpu},

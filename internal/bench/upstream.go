@@ -11,8 +11,9 @@ import (
 var upstreamBody = []byte(`{"ok":true,"service":"bench-upstream"}`)
 
 // upstream is the local HTTP server that every call ends at. It answers
-// GET /get at once and counts the calls per "phase" query parameter, so a
-// phase can check that each of its requests reached it exactly once.
+// GET /get at once, or after the "delay" query parameter's duration, and
+// counts the calls per "phase" query parameter, so a phase can check that
+// each of its requests reached it exactly once.
 type upstream struct {
 	url string
 	srv *http.Server
@@ -37,9 +38,19 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	q := r.URL.Query()
 	u.mu.Lock()
-	u.hits[r.URL.Query().Get("phase")]++
+	u.hits[q.Get("phase")]++
 	u.mu.Unlock()
+	if d, err := time.ParseDuration(q.Get("delay")); err == nil && d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(upstreamBody)
 }

@@ -69,14 +69,14 @@ func (e *env) measureWebhooks(ctx context.Context, jobs, conc int) (webhookResul
 	var res webhookResult
 	var err error
 	cpu := e.startCPU()
-	if res.without, err = e.measureAsyncOurs(ctx, "hooks-off", jobs, conc, ""); err != nil {
+	if res.without, err = e.measureAsyncOurs(ctx, call{phase: "hooks-off"}, jobs, conc); err != nil {
 		return res, err
 	}
 	res.cpuWithout = cpu.perCall(jobs)
 	before := e.hooks.delivered.Load()
 	cpu = e.startCPU()
 	start := time.Now()
-	if res.with, err = e.measureAsyncOurs(ctx, "hooks-on", jobs, conc, e.hooks.url); err != nil {
+	if res.with, err = e.measureAsyncOurs(ctx, call{phase: "hooks-on", hookURL: e.hooks.url}, jobs, conc); err != nil {
 		return res, err
 	}
 	err = waitFor(ctx, completionTimeout, "every webhook to be delivered", func(context.Context) error {
