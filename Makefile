@@ -44,10 +44,13 @@ vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-## bench: micro-benchmarks, then the side-by-side latency/throughput report
+## bench: micro-benchmarks, then the side-by-side report (about 10 minutes; BENCHFLAGS="-soak 1m"
+## shortens it, `go run ./internal/bench -h` lists the flags); writes bench/results.json and
+## bench/latency.png
+BENCHFLAGS ?=
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	$(GO) run ./internal/bench
+	$(GO) run ./internal/bench $(BENCHFLAGS)
 
 ## chaos: the fault scenarios at full length (faults of 10 s), printing their table; make test runs them short
 chaos: test-deps

@@ -37,7 +37,7 @@ func (e *env) measureScaling(ctx context.Context, o options, progress printer) (
 		return nil, err
 	}
 	e.worker.terminate(workerGrace)
-	defer func() { e.stopScaleWorkers() }()
+	defer e.stopScaleWorkers()
 
 	var rows []scaleRow
 	for _, n := range o.scaleWorkers {
@@ -66,10 +66,11 @@ func (e *env) measureScaling(ctx context.Context, o options, progress printer) (
 	return rows, nil
 }
 
-// stopScaleWorkers shuts the scaling workers down, all at once.
+// stopScaleWorkers shuts the scaling workers down: all are signalled
+// first, so that they drain side by side, then each is waited for.
 func (e *env) stopScaleWorkers() {
 	for _, w := range e.scaleWorkers {
-		_ = w.cmd.Process.Signal(syscall.SIGTERM)
+		_ = w.cmd.Process.Signal(syscall.SIGTERM) // fails only if it already exited
 	}
 	for _, w := range e.scaleWorkers {
 		w.terminate(workerGrace)
