@@ -44,14 +44,16 @@ func toCoded(err error) *reliapi.Error {
 	}
 }
 
-// redisUnavailable reports whether err means Redis could not be reached or
-// did not answer in time (as opposed to a bug in a command).
+// redisUnavailable reports whether err means Redis could not be reached,
+// did not answer in time, or is still loading its data after a restart
+// (LOADING), as opposed to a bug in a command.
 func redisUnavailable(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) ||
 		errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout)
+		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) ||
+		redis.IsLoadingError(err)
 }
 
 // setRetryAfter sets the Retry-After header, in whole seconds, for an error
