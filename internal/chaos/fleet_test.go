@@ -36,10 +36,11 @@ type fleet struct {
 }
 
 // startFleet starts a fleet; targetYAML goes under the target "up",
-// extraYAML at the top level.
-func startFleet(t *testing.T, workers int, targetYAML, extraYAML string) *fleet {
+// extraYAML at the top level, redisArgs on redis-server's command line
+// (persistence is off without them).
+func startFleet(t *testing.T, workers int, targetYAML, extraYAML string, redisArgs ...string) *fleet {
 	t.Helper()
-	f := &fleet{t: t, redis: testenv.StartRedis(t), up: newUpstream(t)}
+	f := &fleet{t: t, redis: testenv.StartRedisWith(t, redisArgs...), up: newUpstream(t)}
 	f.proxy = newTCPProxy(t, f.redis.Addr)
 	f.cfg = filepath.Join(t.TempDir(), "config.yaml")
 	yaml := fmt.Sprintf(`server:

@@ -1,9 +1,11 @@
 // Package testenv is the harness tests use to stand up real dependencies.
 //
 // It owns starting and stopping a private redis-server per test
-// ([StartRedis]), a counting fake upstream HTTP server serving the
-// [httpbin] handler ([StartUpstream]), building the reliapi binary once
-// per test binary ([Binary]) and picking free loopback ports ([FreePort]).
+// ([StartRedis], or [StartRedisWith] for more redis-server arguments, such
+// as an append-only file that survives a restart), a counting fake
+// upstream HTTP server serving the [httpbin] handler ([StartUpstream]),
+// building the reliapi binary once per test binary ([Binary]) and picking
+// free loopback ports ([FreePort]).
 //
 // Everything listens on 127.0.0.1 only, on ports chosen at run time, so
 // tests can run in parallel and never touch a shared Redis (such as one on

@@ -32,14 +32,16 @@ const (
 var errPortInUse = errors.New("port already in use")
 
 // Redis is a redis-server process started for one test on a free
-// 127.0.0.1 port. It keeps no data on disk, so Restart starts empty.
+// 127.0.0.1 port. By default it keeps no data on disk, so Restart starts
+// empty; started with an append-only file (see [StartRedisWith]), it keeps
+// one in its working directory and Restart replays it.
 type Redis struct {
 	// Addr is the server's address, "127.0.0.1:PORT".
 	Addr string
 
 	bin   string   // path of redis-server
-	dir   string   // working directory for redis-server
-	extra []string // more redis-server arguments
+	dir   string   // working directory for redis-server, its "dir"
+	extra []string // more redis-server arguments, kept for Restart
 
 	mu   sync.Mutex
 	proc *redisProcess // nil while stopped
@@ -59,7 +61,17 @@ type redisProcess struct {
 // fails the test and tells the user to run `make test`, which installs it.
 func StartRedis(tb testing.TB) *Redis {
 	tb.Helper()
-	r, err := StartRedisProcess(tb.TempDir())
+	return StartRedisWith(tb)
+}
+
+// StartRedisWith is StartRedis with more redis-server arguments, which
+// override the defaults. For example, StartRedisWith(tb, "--appendonly",
+// "yes", "--appendfsync", "everysec") keeps an append-only file in the
+// server's temporary working directory, which survives Stop and which
+// Restart replays.
+func StartRedisWith(tb testing.TB, args ...string) *Redis {
+	tb.Helper()
+	r, err := StartRedisProcess(tb.TempDir(), args...)
 	if err != nil {
 		tb.Fatalf("testenv: %v", err)
 	}
@@ -67,16 +79,17 @@ func StartRedis(tb testing.TB) *Redis {
 	return r
 }
 
-// StartRedisProcess is StartRedis for programs that are not tests, such as
-// the benchmark report: it starts redis-server on a free loopback port with
-// persistence off and dir as its working directory, and waits until it
-// answers PING. The caller must call Stop; dir is left in place.
-func StartRedisProcess(dir string) (*Redis, error) {
+// StartRedisProcess is StartRedisWith for programs that are not tests, such
+// as the benchmark report: it starts redis-server on a free loopback port
+// with dir as its working directory and args after the defaults (persistence
+// off), and waits until it answers PING. The caller must call Stop; dir is
+// left in place.
+func StartRedisProcess(dir string, args ...string) (*Redis, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("redis-server is not installed (%v); run `make test`, which installs it", err)
 	}
-	return startRedis(bin, dir)
+	return startRedis(bin, dir, args...)
 }
 
 // startRedis starts redis-server on a free port, choosing another port when
@@ -115,9 +128,10 @@ func (r *Redis) Client(tb testing.TB) *redis.Client {
 	return c
 }
 
-// Stop kills the server and waits for it to exit, so that connections to
-// Addr fail until Restart. It simulates a crash: nothing is saved. Stopping
-// a stopped server does nothing.
+// Stop kills the server (SIGKILL) and waits for it to exit, so that
+// connections to Addr fail until Restart. It simulates a crash: nothing is
+// saved on the way down, though with an append-only file on, what the
+// server had written to it stays. Stopping a stopped server does nothing.
 func (r *Redis) Stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -127,9 +141,12 @@ func (r *Redis) Stop() {
 	}
 }
 
-// Restart starts the server again on the same port, stopping it first if it
-// is running, and waits until it answers PING. The new server starts empty.
-// If the port stays taken by another process, Restart fails the test.
+// Restart starts the server again on the same port, with the same
+// arguments and working directory, stopping it first if it is running, and
+// waits until it answers PING. With persistence off (the default) the new
+// server starts empty; with an append-only file it has loaded the file
+// before it answers. If the port stays taken by another process, Restart
+// fails the test.
 func (r *Redis) Restart(tb testing.TB) {
 	tb.Helper()
 	r.mu.Lock()
@@ -168,7 +185,8 @@ func (r *Redis) port() (int, error) {
 }
 
 // startRedisProcess starts redis-server on port and waits until it answers.
-// It returns an error wrapping errPortInUse if the port was taken.
+// extra follows the defaults, so it overrides them (a later config line
+// wins). It returns an error wrapping errPortInUse if the port was taken.
 func startRedisProcess(bin, dir string, port int, extra ...string) (*redisProcess, error) {
 	cmd := exec.Command(bin, append([]string{
 		"--port", strconv.Itoa(port),

@@ -1,12 +1,18 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -59,6 +65,58 @@ func TestRedisStopRestart(t *testing.T) {
 	if err := c.Ping(t.Context()).Err(); err != nil {
 		t.Fatalf("PING after a second Restart: %v", err)
 	}
+}
+
+func TestRedisRestartReplaysAOF(t *testing.T) {
+	t.Parallel()
+
+	r := StartRedisWith(t, "--appendonly", "yes", "--appendfsync", "everysec")
+	c := r.Client(t)
+	dir, err := filepath.EvalSymlinks(r.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"appendonly": "yes", "appendfsync": "everysec", "dir": dir} {
+		got, err := c.ConfigGet(t.Context(), name).Result()
+		if err != nil || got[name] != want {
+			t.Fatalf("CONFIG GET %s = %v, %v; want %q", name, got, err, want)
+		}
+	}
+
+	const value = "written-before-the-crash"
+	if err := c.Set(t.Context(), "k", value, 0).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	// Redis writes the AOF before it replies, so the SET is in the file (in
+	// the kernel's cache, which a SIGKILL leaves alone) by now; poll rather
+	// than assume, since a slow fsync may postpone the write.
+	Eventually(t, 5*time.Second, "the SET to reach an append-only file in "+r.dir, func() bool {
+		return aofHolds(t, r.dir, value)
+	})
+
+	r.Stop()
+	r.Restart(t)
+	if got, err := c.Get(t.Context(), "k").Result(); err != nil || got != value {
+		t.Fatalf("GET after Stop and Restart = %q, %v; want %q replayed from the AOF", got, err, value)
+	}
+}
+
+// aofHolds reports whether an append-only file under dir contains s.
+func aofHolds(t *testing.T, dir, s string) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.Contains(d.Name(), ".aof") {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		found = found || bytes.Contains(data, []byte(s))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("reading the append-only files: %v", err)
+	}
+	return found
 }
 
 func TestStartRedisConcurrently(t *testing.T) {
