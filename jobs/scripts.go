@@ -58,16 +58,41 @@ local function announce(key, channel, id)
 end
 `
 
-// finishScript records the outcome of a running job and announces it.
+// owns is Lua shared by the scripts a delivery runs once it has started
+// its job (finish, requeue). owns(key, f, task) takes the job's HMGET of
+// status, task_id, started_at and the delivery's task ID, and returns
+// whether the job is the delivery's to end or hand over: running under its
+// task, or still queued under it. The latter is a start that Redis
+// acknowledged and then lost (it restarted from an append-only file that
+// lacked its last writes) while the task survived and ran; owns redoes that
+// start (attempts, started_at), so the job's outcome is not dropped and the
+// job does not stay queued with no task left to run it.
+const owns = `
+local function owns(key, f, task)
+  if f[2] ~= task then return false end
+  if f[1] == 'running' then return true end
+  if f[1] ~= 'queued' then return false end
+  redis.call('HINCRBY', key, 'attempts', 1)
+  if not f[3] then
+    local t = redis.call('TIME')
+    redis.call('HSET', key, 'started_at', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  end
+  return true
+end
+`
+
+// finishScript records the outcome of a running job and announces it; a
+// job still queued under the delivery's task had its start lost, and is
+// recorded too (see owns).
 //
 // KEYS[1] job hash
 // ARGV[1] terminal status; ARGV[2] result JSON; ARGV[3] retention in seconds;
 // ARGV[4] done channel; ARGV[5] job ID; ARGV[6] asynq task ID of the delivery
-// returns 1 when recorded, 0 when the job was no longer running under that
-// task (canceled meanwhile, or gone).
-var finishScript = redis.NewScript(announce + `
-local f = redis.call('HMGET', KEYS[1], 'status', 'task_id')
-if f[1] ~= 'running' or f[2] ~= ARGV[6] then return 0 end
+// returns 1 when recorded, 0 when the job was not running or queued under
+// that task (canceled meanwhile, handed to another task, or gone).
+var finishScript = redis.NewScript(announce + owns + `
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at')
+if not owns(KEYS[1], f, ARGV[6]) then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'completed_at', now)
@@ -115,15 +140,16 @@ return 1
 `)
 
 // requeueScript hands a running job over to a new task that runs later (a
-// job waiting for its rate-limit slot).
+// job waiting for its rate-limit slot); a job still queued under the
+// current task had its start lost, and is handed over too (see owns).
 //
 // KEYS[1] job hash
 // ARGV[1] the current task ID; ARGV[2] the new task ID
-// returns 1 when the job was handed over, 0 when it was no longer running
-// under the current task (canceled meanwhile).
-var requeueScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'status', 'task_id')
-if f[1] ~= 'running' or f[2] ~= ARGV[1] then return 0 end
+// returns 1 when the job was handed over, 0 when it was not running or
+// queued under the current task (canceled meanwhile, or gone).
+var requeueScript = redis.NewScript(owns + `
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at')
+if not owns(KEYS[1], f, ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'task_id', ARGV[2])
 return 1
 `)

@@ -184,7 +184,9 @@ func (s *Store) Start(ctx context.Context, id, taskID string) (*reliapi.Job, boo
 
 // Finish records the outcome of a running job and announces it to waiters.
 // status must be JobSucceeded or JobFailed. It reports false when the job
-// was no longer running under taskID (it was canceled meanwhile).
+// was no longer running under taskID (it was canceled meanwhile). A job
+// still queued under taskID is recorded too: Redis lost its Start (a
+// restart that replayed an append-only file without its last writes).
 func (s *Store) Finish(ctx context.Context, id, taskID string, status reliapi.JobStatus, res *reliapi.Result) (bool, error) {
 	if status != reliapi.JobSucceeded && status != reliapi.JobFailed {
 		return false, fmt.Errorf("finishing job: status %q is not an outcome", status)
@@ -216,7 +218,9 @@ func (s *Store) Expire(ctx context.Context, id, taskID string) (bool, error) {
 
 // Requeue hands a running job from taskID over to newTaskID, already
 // enqueued to run later, and marks it queued again. It reports false when
-// the job was no longer running under taskID (it was canceled meanwhile).
+// the job was no longer running under taskID (it was canceled meanwhile);
+// like Finish, it takes a job still queued under taskID, whose Start Redis
+// lost.
 func (s *Store) Requeue(ctx context.Context, id, taskID, newTaskID string) (bool, error) {
 	n, err := requeueScript.Run(ctx, s.rdb, []string{jobKey(id)}, taskID, newTaskID).Int()
 	if err != nil {

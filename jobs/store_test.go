@@ -539,7 +539,13 @@ func TestTransitions(t *testing.T) {
 		{name: "finish after redelivery", from: "redelivered", act: finish(taskA, reliapi.JobSucceeded, okResult),
 			wantOK: true, wantStatus: reliapi.JobSucceeded, wantTries: 2, wantStarted: "kept",
 			wantCompleted: true, wantResult: okResult},
-		{name: "finish queued", from: "queued", act: finish(taskA, reliapi.JobSucceeded, okResult), unchanged: true},
+		// Redis acknowledged the Start, then lost it in a restart (append-only
+		// file replay) while the task survived and ran: the outcome counts.
+		{name: "finish queued whose start was lost", from: "queued", act: finish(taskA, reliapi.JobSucceeded, okResult),
+			wantOK: true, wantStatus: reliapi.JobSucceeded, wantTries: 1, wantStarted: "new",
+			wantCompleted: true, wantResult: okResult},
+		{name: "finish queued by stale task", from: "queued", act: finish(taskB, reliapi.JobSucceeded, okResult), unchanged: true},
+		{name: "finish canceled", from: "canceled", act: finish(taskA, reliapi.JobSucceeded, okResult), unchanged: true},
 		{name: "finish by stale task", from: "running", act: finish(taskB, reliapi.JobSucceeded, okResult), unchanged: true},
 		{name: "finish twice", from: "succeeded", act: finish(taskA, reliapi.JobFailed, failResult), unchanged: true},
 		{name: "finish after cancel", from: "canceled-running", act: finish(taskA, reliapi.JobSucceeded, okResult), unchanged: true},
@@ -805,6 +811,28 @@ func TestRequeue(t *testing.T) {
 	}
 	if ok, _ := b.store.Requeue(ctx, j.ID, "task-later", "task-3"); ok {
 		t.Fatal("a canceled job was requeued")
+	}
+}
+
+// TestRequeueAfterLostStart: a delivery whose Start Redis lost (restarted
+// from an append-only file without it) finds its job still queued under
+// its task; it may hand the job over all the same, redoing the start, and
+// a stale task still may not.
+func TestRequeueAfterLostStart(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	ctx := t.Context()
+	j := b.create(t, "acme")
+	if ok, err := b.store.Requeue(ctx, j.ID, taskB, "task-later"); ok || err != nil {
+		t.Fatalf("Requeue by a stale task = %v, %v; want refused", ok, err)
+	}
+	if ok, err := b.store.Requeue(ctx, j.ID, taskA, "task-later"); !ok || err != nil {
+		t.Fatalf("Requeue of a queued job under its task = %v, %v; want handed over", ok, err)
+	}
+	got := b.get(t, "acme", j.ID)
+	if got.Status != reliapi.JobQueued || got.TaskID != "task-later" || got.Attempts != 1 || got.StartedAt.Before(j.CreatedAt) {
+		t.Fatalf("after Requeue: status %s, task %s, attempts %d, started %v; want queued, task-later, 1, stamped",
+			got.Status, got.TaskID, got.Attempts, got.StartedAt)
 	}
 }
 
