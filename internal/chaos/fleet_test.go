@@ -2,6 +2,7 @@ package chaos_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
+	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/jobs"
 )
 
 // apiKey is the fleet's RELIAPI_API_KEY.
@@ -193,4 +198,29 @@ func (p *tcpProxy) outage(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	}
 	p.down.Store(false)
+}
+
+// whereIs says what Redis holds of a job that did not end: its record's
+// status, attempts and task, and that task's state in asynq ("missing"
+// when asynq has no such task), read straight from the fleet's Redis.
+func (f *fleet) whereIs(id string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rdb := f.redis.Client(f.t)
+	j, err := jobs.NewStore(rdb, jobs.Config{}).Lookup(ctx, id)
+	if errors.Is(err, reliapi.ErrNotFound) {
+		return "no record"
+	}
+	if err != nil {
+		return "record unreadable: " + err.Error()
+	}
+	task := "missing"
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(j.Queue, j.TaskID)
+	switch {
+	case err == nil:
+		task = fmt.Sprintf("%s (retried %d, last error %q)", info.State, info.Retried, info.LastErr)
+	case !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound):
+		task = "unreadable: " + err.Error()
+	}
+	return fmt.Sprintf("record %s, attempts %d, started %t; task %s in %s %s", j.Status, j.Attempts, !j.StartedAt.IsZero(), j.TaskID, j.Queue, task)
 }

@@ -77,3 +77,11 @@ func (u *upstream) triesOf(id string) int {
 	defer u.mu.Unlock()
 	return u.tries[id]
 }
+
+// succeeded is how many times the call with Idempotency-Key key
+// succeeded at the upstream.
+func (u *upstream) succeeded(key string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.ok[key]
+}
