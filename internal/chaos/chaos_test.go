@@ -132,6 +132,24 @@ func send(client *http.Client, url string, body map[string]any, headers ...strin
 	return a
 }
 
+// clients runs n clients, each calling call over and over, until the
+// returned stop is called; stop waits for the calls under way to return.
+func clients(n int, call func()) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				call()
+			}
+		})
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
 // orphanBound is how long a scenario waits for its accepted jobs once the
 // fault is over. A job orphaned by a cut connection or a crash (dequeued
 // in Redis, but the worker never heard) waits for asynq's recoverer: its
@@ -208,31 +226,25 @@ func TestRedisUnreachable(t *testing.T) {
 		unclear  []answer
 		n        atomic.Int64
 	)
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
 	var inOutage atomic.Bool
-	for range 8 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := n.Add(1)
-				a := send(client, f.url, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
-					"idempotency_key": fmt.Sprintf("k%d", i)}, "Prefer", "respond-async")
-				mu.Lock()
-				switch {
-				case a.status == http.StatusAccepted:
-					accepted = append(accepted, a.id)
-				case a.status == http.StatusServiceUnavailable && a.code == "REDIS_UNAVAILABLE":
-					refused++
-					if inOutage.Load() {
-						slowest = max(slowest, a.took)
-					}
-				default:
-					unclear = append(unclear, a)
-				}
-				mu.Unlock()
+	stop := clients(8, func() {
+		i := n.Add(1)
+		a := send(client, f.url, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
+			"idempotency_key": fmt.Sprintf("k%d", i)}, "Prefer", "respond-async")
+		mu.Lock()
+		switch {
+		case a.status == http.StatusAccepted:
+			accepted = append(accepted, a.id)
+		case a.status == http.StatusServiceUnavailable && a.code == "REDIS_UNAVAILABLE":
+			refused++
+			if inOutage.Load() {
+				slowest = max(slowest, a.took)
 			}
-		})
-	}
+		default:
+			unclear = append(unclear, a)
+		}
+		mu.Unlock()
+	})
 	// Load before the fault, and after it.
 	loaded := func(more int64) {
 		target := n.Load() + more
@@ -240,7 +252,7 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 	loaded(50)
 	inOutage.Store(true)
-	f.proxy.outage(ctx, length())
+	f.proxy.outage(context.Background(), length())
 	inOutage.Store(false)
 	testenv.Eventually(t, 30*time.Second, "the api to be ready again", func() bool {
 		resp, err := http.Get(f.url + "/readyz")
@@ -251,7 +263,6 @@ func TestRedisUnreachable(t *testing.T) {
 	})
 	loaded(50)
 	stop()
-	wg.Wait()
 
 	r := row{scenario: fmt.Sprintf("Redis unreachable %v", length()), accepted: len(accepted), clearErrors: refused}
 	deadline := time.Now().Add(orphanBound)
@@ -319,29 +330,23 @@ func TestRedisRestartAOF(t *testing.T) {
 		unclear  []answer
 		n        atomic.Int64
 	)
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := n.Add(1)
-				key := fmt.Sprintf("aof-%d", i)
-				a := send(client, f.url, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
-					"idempotency_key": key}, "Prefer", "respond-async")
-				at := time.Now()
-				mu.Lock()
-				switch {
-				case a.status == http.StatusAccepted:
-					accepted = append(accepted, acceptance{a.id, key, at})
-				case a.status == http.StatusServiceUnavailable && a.code == "REDIS_UNAVAILABLE":
-					refused++
-				default:
-					unclear = append(unclear, a)
-				}
-				mu.Unlock()
-			}
-		})
-	}
+	stop := clients(8, func() {
+		i := n.Add(1)
+		key := fmt.Sprintf("aof-%d", i)
+		a := send(client, f.url, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
+			"idempotency_key": key}, "Prefer", "respond-async")
+		at := time.Now()
+		mu.Lock()
+		switch {
+		case a.status == http.StatusAccepted:
+			accepted = append(accepted, acceptance{a.id, key, at})
+		case a.status == http.StatusServiceUnavailable && a.code == "REDIS_UNAVAILABLE":
+			refused++
+		default:
+			unclear = append(unclear, a)
+		}
+		mu.Unlock()
+	})
 	// acceptedSince counts the jobs accepted after since.
 	acceptedSince := func(since time.Time) int {
 		mu.Lock()
@@ -375,7 +380,6 @@ func TestRedisRestartAOF(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, "the api to accept jobs again", func() bool { return acceptedSince(back) > 0 })
 	testenv.Eventually(t, time.Minute, "jobs accepted after the restart", func() bool { return acceptedSince(back) >= sized(100, 1000) })
 	stop()
-	wg.Wait()
 
 	deadline := time.Now().Add(orphanBound)
 	windowStart := killed.Add(-fsyncWindow)
@@ -453,27 +457,21 @@ func TestUpstreamStorm(t *testing.T) {
 		ok, serverErr, open int
 		unclear             []answer
 	)
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				a := send(client, f.url, map[string]any{"target": "up", "method": "GET", "path": "/work"})
-				mu.Lock()
-				switch {
-				case a.status == 200:
-					ok++
-				case a.code == "SERVER_ERROR":
-					serverErr++
-				case a.code == "CIRCUIT_OPEN":
-					open++
-				default:
-					unclear = append(unclear, a)
-				}
-				mu.Unlock()
-			}
-		})
-	}
+	stop := clients(4, func() {
+		a := send(client, f.url, map[string]any{"target": "up", "method": "GET", "path": "/work"})
+		mu.Lock()
+		switch {
+		case a.status == 200:
+			ok++
+		case a.code == "SERVER_ERROR":
+			serverErr++
+		case a.code == "CIRCUIT_OPEN":
+			open++
+		default:
+			unclear = append(unclear, a)
+		}
+		mu.Unlock()
+	})
 	testenv.Eventually(t, 30*time.Second, "calls to succeed before the storm", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -491,7 +489,6 @@ func TestUpstreamStorm(t *testing.T) {
 		return ok > okBefore+10
 	})
 	stop()
-	wg.Wait()
 
 	// At most the threshold's failures (and what was in flight when the
 	// breaker opened), then one probe per cooldown.
@@ -525,19 +522,13 @@ func TestLatencySpike(t *testing.T) {
 		calls []call
 		n     atomic.Int64
 	)
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				id := fmt.Sprint(n.Add(1))
-				a := send(client, f.url, map[string]any{"target": "up", "method": "GET", "path": "/work", "headers": map[string]any{"X-Call": id}})
-				mu.Lock()
-				calls = append(calls, call{id, a})
-				mu.Unlock()
-			}
-		})
-	}
+	stop := clients(4, func() {
+		id := fmt.Sprint(n.Add(1))
+		a := send(client, f.url, map[string]any{"target": "up", "method": "GET", "path": "/work", "headers": map[string]any{"X-Call": id}})
+		mu.Lock()
+		calls = append(calls, call{id, a})
+		mu.Unlock()
+	})
 	testenv.Eventually(t, 30*time.Second, "calls before the spike", func() bool { return n.Load() >= 20 })
 	faultFor(length(), func() { f.up.delay.Store(int64(400 * time.Millisecond)) }, func() { f.up.delay.Store(0) })
 	mu.Lock()
@@ -554,7 +545,6 @@ func TestLatencySpike(t *testing.T) {
 		return false
 	})
 	stop()
-	wg.Wait()
 
 	r := row{scenario: fmt.Sprintf("upstream slower than timeout_ms for %v", length())}
 	wrongTries := 0
