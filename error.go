@@ -35,6 +35,7 @@ const (
 	CodeJobCanceled         Code = "JOB_CANCELED"                // the job was canceled before it finished
 	CodeJobNotFound         Code = "JOB_NOT_FOUND"               // no such job, or its record expired
 	CodeJobExpired          Code = "JOB_EXPIRED"                 // the job's deadline passed before it started
+	CodeJobLost             Code = "JOB_LOST"                    // the job's task vanished from Redis (a restart lost it): nothing can run the job
 	CodeServerError         Code = "SERVER_ERROR"                // upstream: 5xx after the last retry
 	CodeClientError         Code = "CLIENT_ERROR"                // upstream: 429 after the last retry
 	CodeNetworkError        Code = "NETWORK_ERROR"               // upstream: connect/reset/protocol error

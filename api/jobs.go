@@ -118,12 +118,20 @@ func (s *Server) getJob(c *gin.Context) {
 		job *reliapi.Job
 		err error
 	)
+	// Watch before reading, so that no announcement is missed.
+	var watch *jobs.Watch
 	if wait > 0 {
+		watch = s.waiter.Watch(id)
+		defer watch.Close()
+	}
+	job, err = s.store.Get(ctx, tenant(c), id)
+	if err == nil {
+		job = s.endIfLost(c, job)
+	}
+	if err == nil && wait > 0 {
 		waitCtx, cancelWait := s.waitCtx(ctx, wait)
 		defer cancelWait()
-		job, err = s.waiter.Wait(waitCtx, tenant(c), id)
-	} else {
-		job, err = s.store.Get(ctx, tenant(c), id)
+		job, err = watch.Wait(waitCtx, tenant(c), job)
 	}
 	if err != nil {
 		writeError(c, s.jobErr(id, err), m)

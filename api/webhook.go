@@ -150,6 +150,12 @@ func (s *Server) announceWebhook(ctx context.Context, tenant, id string) error {
 	case job.Webhook == nil || job.Status.Terminal():
 		return nil // nothing ends here
 	}
+	return s.enqueueWebhook(ctx, job)
+}
+
+// enqueueWebhook enqueues the delivery of job's webhook; a delivery
+// already enqueued is not an error.
+func (s *Server) enqueueWebhook(ctx context.Context, job *reliapi.Job) error {
 	t, err := tasks.WebhookOf(job, s.settings.Redis.QueueShards)
 	if err == nil {
 		err = s.enqueue(ctx, t)

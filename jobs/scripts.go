@@ -178,3 +178,34 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'webhook_status', ARGV[1])
 return 1
 `)
+
+// failLostScript fails a job whose asynq task no longer exists (Redis lost
+// it, or lost the job's end, in a restart that replayed an append-only file
+// without its last writes), and announces it. It acts only while the job
+// is still in the status the caller read, under the task the caller found
+// missing, and older than the caller's bound by Redis TIME, so a worker
+// that finishes or hands over the job meanwhile wins.
+//
+// KEYS[1] job hash
+// ARGV[1] the missing task's ID; ARGV[2] the status the caller read (queued
+// or running); ARGV[3] how long after created_at, in milliseconds, a job
+// may be failed; ARGV[4] result JSON; ARGV[5] retention in seconds;
+// ARGV[6] done channel; ARGV[7] job ID
+// returns {1, HGETALL} when failed, {0, HGETALL} when left alone; an empty
+// list when the job is gone.
+var failLostScript = redis.NewScript(announce + `
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'created_at')
+if not f[1] then return {} end
+if (f[1] ~= 'queued' and f[1] ~= 'running') or f[1] ~= ARGV[2] or f[2] ~= ARGV[1] or not f[3] then
+  return {0, redis.call('HGETALL', KEYS[1])}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now <= tonumber(f[3]) + tonumber(ARGV[3]) then
+  return {0, redis.call('HGETALL', KEYS[1])}
+end
+redis.call('HSET', KEYS[1], 'status', 'failed', 'result', ARGV[4], 'completed_at', now)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+announce(KEYS[1], ARGV[6], ARGV[7])
+return {1, redis.call('HGETALL', KEYS[1])}
+`)

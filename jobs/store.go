@@ -229,6 +229,56 @@ func (s *Store) Requeue(ctx context.Context, id, taskID, newTaskID string) (bool
 	return n == 1, nil
 }
 
+// FailLost fails job, as read, whose asynq task no longer exists: Redis
+// lost the task, or lost the job's end after the task was acknowledged,
+// in a restart that replayed an append-only file without its last writes.
+// Nothing can run such a job again (its request lived only in the task),
+// so it ends failed with reliapi.CodeJobLost and is announced to waiters.
+// The caller must have found job.TaskID missing from job.Queue; FailLost
+// acts only while the job is still in job.Status under job.TaskID and was
+// created more than after ago by Redis's clock, so a worker that finishes
+// or hands over the job meanwhile wins. It returns the job as it is now and
+// whether this call failed it; reliapi.ErrNotFound when the job is gone.
+func (s *Store) FailLost(ctx context.Context, job *reliapi.Job, after time.Duration) (*reliapi.Job, bool, error) {
+	if job.Status != reliapi.JobQueued && job.Status != reliapi.JobRunning {
+		return job, false, nil
+	}
+	data, err := json.Marshal(&reliapi.Result{Error: lostError(job)})
+	if err != nil {
+		return nil, false, fmt.Errorf("failing lost job: encoding result: %w", err)
+	}
+	res, err := failLostScript.Run(ctx, s.rdb, []string{jobKey(job.ID)},
+		job.TaskID, string(job.Status), after.Milliseconds(), data,
+		int64(s.cfg.Retention/time.Second), doneChannel, job.ID).Slice()
+	if err != nil {
+		return nil, false, fmt.Errorf("failing lost job: %w", err)
+	}
+	if len(res) != 2 {
+		return nil, false, reliapi.ErrNotFound
+	}
+	now, err := parseJob(res[1])
+	if err != nil {
+		return nil, false, fmt.Errorf("failing lost job: %w", err)
+	}
+	failed, _ := res[0].(int64)
+	return now, failed == 1, nil
+}
+
+// lostError is the error of a job FailLost ends. A job lost while queued
+// never reached its target, so submitting it again is safe; one lost while
+// running may have.
+func lostError(job *reliapi.Job) *reliapi.Error {
+	e := reliapi.Errorf(reliapi.CodeJobLost,
+		"Job %s was lost: its queued task no longer exists (Redis lost it in a restart), so it never ran; submit the request again", job.ID)
+	e.Retryable = true
+	if job.Status == reliapi.JobRunning {
+		e = reliapi.Errorf(reliapi.CodeJobLost,
+			"Job %s was lost: its task no longer exists (Redis lost it, or the job's result, in a restart); the call may have reached the target", job.ID)
+	}
+	e.Details = map[string]any{"status": string(job.Status)}
+	return e
+}
+
 // Canceled describes what Cancel did.
 type Canceled struct {
 	Job *reliapi.Job

@@ -34,6 +34,7 @@ var codes = map[reliapi.Code]codeInfo{
 	reliapi.CodeJobCanceled:         {http.StatusConflict, "client_error"},
 	reliapi.CodeJobNotFound:         {http.StatusNotFound, "client_error"},
 	reliapi.CodeJobExpired:          {http.StatusConflict, "client_error"},
+	reliapi.CodeJobLost:             {http.StatusInternalServerError, "internal_error"},
 	reliapi.CodeServerError:         {http.StatusBadGateway, "upstream_error"},
 	reliapi.CodeClientError:         {http.StatusTooManyRequests, "upstream_error"},
 	reliapi.CodeNetworkError:        {http.StatusBadGateway, "upstream_error"},
