@@ -188,7 +188,7 @@ return 1
 //
 // KEYS[1] job hash
 // ARGV[1] the missing task's ID; ARGV[2] the status the caller read (queued
-// or running); ARGV[3] how long after created_at, in milliseconds, a job
+// or running; FailLost checks); ARGV[3] how long after created_at, in milliseconds, a job
 // may be failed; ARGV[4] result JSON; ARGV[5] retention in seconds;
 // ARGV[6] done channel; ARGV[7] job ID
 // returns {1, HGETALL} when failed, {0, HGETALL} when left alone; an empty
@@ -196,7 +196,7 @@ return 1
 var failLostScript = redis.NewScript(announce + `
 local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'created_at')
 if not f[1] then return {} end
-if (f[1] ~= 'queued' and f[1] ~= 'running') or f[1] ~= ARGV[2] or f[2] ~= ARGV[1] or not f[3] then
+if f[1] ~= ARGV[2] or f[2] ~= ARGV[1] or not f[3] then
   return {0, redis.call('HGETALL', KEYS[1])}
 end
 local t = redis.call('TIME')

@@ -80,12 +80,6 @@ func (r *report) printTargets(p printer) {
 	p("")
 }
 
-// trends summarizes the api's and the worker's memory over the soak.
-func (s soakResult) trends() (api, worker memTrend) {
-	return trend(s.samples, func(x rssSample) int64 { return x.api }),
-		trend(s.samples, func(x rssSample) int64 { return x.worker })
-}
-
 // The JSON form of the report, for tools and for comparing runs. Durations
 // are milliseconds, rates per second, memory bytes.
 

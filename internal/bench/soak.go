@@ -156,6 +156,12 @@ func trend(samples []rssSample, pick func(rssSample) int64) memTrend {
 	return t
 }
 
+// trends summarizes the api's and the worker's memory over the soak.
+func (s soakResult) trends() (api, worker memTrend) {
+	return trend(s.samples, func(x rssSample) int64 { return x.api }),
+		trend(s.samples, func(x rssSample) int64 { return x.worker })
+}
+
 func (r *report) printSoak(p printer) {
 	s := r.soak
 	p("## 10. Memory soak")
@@ -165,11 +171,12 @@ func (r *report) printSoak(p printer) {
 	p("")
 	p("| process | start | peak | end | growth, 2nd → 4th quarter | plateau (< 5 %%) |")
 	p("|---|---:|---:|---:|---:|---|")
+	api, worker := s.trends()
 	for _, row := range []struct {
 		name string
-		pick func(rssSample) int64
-	}{{"api", func(s rssSample) int64 { return s.api }}, {"worker", func(s rssSample) int64 { return s.worker }}} {
-		t := trend(s.samples, row.pick)
+		t    memTrend
+	}{{"api", api}, {"worker", worker}} {
+		t := row.t
 		p("| %s | %s | %s | %s | %+.1f %% | %s |", row.name, mib(t.start), mib(t.peak), mib(t.end), 100*t.growth, yesNo(t.plateaus()))
 	}
 	p("")

@@ -32,6 +32,21 @@ type row struct {
 	notes                                        string
 }
 
+// tally counts a job that ended with status (as jobStatus reads it) in
+// the row, and reports whether it was lost: not ended, or gone.
+func (r *row) tally(status string) (lost bool) {
+	switch status {
+	case "succeeded":
+		r.completed++
+	case "failed":
+		r.clearErrors++
+	default:
+		r.lost++
+		return true
+	}
+	return false
+}
+
 var (
 	rowsMu sync.Mutex
 	rows   []row
@@ -267,14 +282,8 @@ func TestRedisUnreachable(t *testing.T) {
 	r := row{scenario: fmt.Sprintf("Redis unreachable %v", length()), accepted: len(accepted), clearErrors: refused}
 	deadline := time.Now().Add(orphanBound)
 	for _, id := range accepted {
-		switch st, _ := jobStatus(client, f.url, id, time.Until(deadline)); st {
-		case "succeeded":
-			r.completed++
-		case "failed":
-			r.clearErrors++
-		default:
-			r.lost++
-		}
+		st, _ := jobStatus(client, f.url, id, time.Until(deadline))
+		r.tally(st)
 	}
 	r.lost += len(unclear)
 	r.dups = f.up.duplicates()
@@ -400,13 +409,7 @@ func TestRedisRestartAOF(t *testing.T) {
 		if window {
 			inWindow++
 		}
-		switch st, _ := jobStatus(client, f.url, a.id, time.Until(deadline)); st {
-		case "succeeded":
-			r.completed++
-		case "failed":
-			r.clearErrors++
-		default:
-			r.lost++
+		if st, _ := jobStatus(client, f.url, a.id, time.Until(deadline)); r.tally(st) {
 			if st == "gone" {
 				gone++
 			}
@@ -677,14 +680,8 @@ func TestWorkerKilled(t *testing.T) {
 
 	r := row{scenario: "a worker SIGKILLed mid-run", accepted: jobs}
 	for _, id := range ids {
-		switch st, _ := jobStatus(client, f.url, id, 4*time.Minute); st {
-		case "succeeded":
-			r.completed++
-		case "failed":
-			r.clearErrors++
-		default:
-			r.lost++
-		}
+		st, _ := jobStatus(client, f.url, id, 4*time.Minute)
+		r.tally(st)
 	}
 	recovery := time.Since(killed)
 	r.dups = f.up.duplicates()
