@@ -679,9 +679,12 @@ func TestWorkerKilled(t *testing.T) {
 	<-f.workers[0].done
 
 	r := row{scenario: "a worker SIGKILLed mid-run", accepted: jobs}
+	codes := map[string]int{} // why jobs failed, for the error below
 	for _, id := range ids {
-		st, _ := jobStatus(client, f.url, id, 4*time.Minute)
-		r.tally(st)
+		st, code := jobStatus(client, f.url, id, 4*time.Minute)
+		if r.tally(st); st == "failed" {
+			codes[code]++
+		}
 	}
 	recovery := time.Since(killed)
 	r.dups = f.up.duplicates()
@@ -689,6 +692,6 @@ func TestWorkerKilled(t *testing.T) {
 		"a duplicate is a call the dead worker had made but not recorded, sent again with the same Idempotency-Key (at least once)", recovery.Round(time.Second))
 	record(r)
 	if r.lost > 0 || r.completed != jobs {
-		t.Errorf("%+v", r)
+		t.Errorf("%+v; failed jobs by code: %v", r, codes)
 	}
 }

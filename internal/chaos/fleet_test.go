@@ -42,7 +42,9 @@ type fleet struct {
 
 // startFleet starts a fleet; targetYAML goes under the target "up",
 // extraYAML at the top level, redisArgs on redis-server's command line
-// (persistence is off without them).
+// (persistence is off without them). Its jobs.timeout (5 min) outlasts
+// orphanBound: a job a dead worker held must still have time to run once
+// asynq recovers it, or it ends as a TIMEOUT instead of succeeding.
 func startFleet(t *testing.T, workers int, targetYAML, extraYAML string, redisArgs ...string) *fleet {
 	t.Helper()
 	f := &fleet{t: t, redis: testenv.StartRedisWith(t, redisArgs...), up: newUpstream(t)}
@@ -55,7 +57,7 @@ worker:
   task_check_interval: 2ms
   shutdown_timeout: 5s
 jobs:
-  timeout: 2m
+  timeout: 5m
 targets:
   up:
     base_url: %q
