@@ -227,9 +227,13 @@ func (s *Server) listJobs(c *gin.Context) {
 		writeError(c, err, m)
 		return
 	}
-	out := jobList{Object: "list", Data: make([]jobResource, len(page.Jobs)), HasMore: page.Next != ""}
-	for i, j := range page.Jobs {
-		out.Data[i] = render.NewJob(j)
+	out := jobList{Object: "list", Data: make([]jobResource, 0, len(page.Jobs)), HasMore: page.Next != ""}
+	for _, j := range page.Jobs {
+		// A lost job listed as queued or running fails now, and leaves a
+		// list filtered by its old status.
+		if j = s.endIfLost(c, j); opt.Status == "" || j.Status == opt.Status {
+			out.Data = append(out.Data, render.NewJob(j))
+		}
 	}
 	if page.Next != "" {
 		out.NextCursor = &page.Next

@@ -24,9 +24,10 @@ const lostGrace = 5 * time.Second
 // and asynq no longer holds its task in any state: Redis lost the task (or
 // the job's end) in a restart, and nothing will ever run or finish the job.
 // It is failed with JOB_LOST, announced to waiters, its webhook enqueued,
-// and its concurrent-job slot and cache entry released. Reads of any other
-// job cost nothing more. When asynq or Redis cannot say, the job is
-// returned as it is.
+// and its concurrent-job slot and cache entry released. Every read for a
+// caller passes through it: by ID, long poll, list, and an idempotent
+// repeat attaching to the job. Reads of any other job cost nothing more.
+// When asynq or Redis cannot say, the job is returned as it is.
 func (s *Server) endIfLost(c *gin.Context, job *reliapi.Job) *reliapi.Job {
 	after := s.settings.Jobs.Timeout.Duration + lostGrace
 	if job.Status.Terminal() || time.Since(job.CreatedAt) <= after || job.Queue == "" || job.TaskID == "" {

@@ -11,23 +11,29 @@ import (
 
 // TestLostJobFailsWhenRead: a job whose task Redis lost (a restart that
 // replayed an append-only file without its last writes) fails with
-// JOB_LOST when it is read past jobs.timeout, by a plain read or a long
-// poll; a job whose task still waits in the queue is left alone.
+// JOB_LOST when it is read past jobs.timeout, by a plain read, a long
+// poll, a list or a repeat of its call; a job whose task still waits in
+// the queue is left alone.
 func TestLostJobFailsWhenRead(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{noWorker: true, extraYAML: "jobs:\n  timeout: 1s"})
-	submit := func() string {
-		r := s.do("POST", "/v1/jobs", map[string]any{"kind": "http", "request": map[string]any{"target": "up", "method": "GET", "path": "/get"}})
+	create := func(key string) response {
+		req := map[string]any{"target": "up", "method": "GET", "path": "/get"}
+		if key != "" {
+			req["idempotency_key"] = key
+		}
+		r := s.do("POST", "/v1/jobs", map[string]any{"kind": "http", "request": req})
 		if r.status != 202 {
 			t.Fatalf("create: %d %s", r.status, r.raw)
 		}
-		return r.body["id"].(string)
+		return r
 	}
-	lostPoll, lostWait, kept := submit(), submit(), submit()
+	submit := func() string { return create("").body["id"].(string) }
+	lostPoll, lostWait, lostList, lostRepeat, kept := submit(), submit(), submit(), create("lost-repeat").body["id"].(string), submit()
 
-	// Lose the first two jobs' tasks, as the restart did.
+	// Lose four jobs' tasks, as the restart did.
 	ins := asynq.NewInspectorFromRedisClient(s.rdb)
-	for _, id := range []string{lostPoll, lostWait} {
+	for _, id := range []string{lostPoll, lostWait, lostList, lostRepeat} {
 		f, err := s.rdb.HMGet(t.Context(), "reliapi:job:{"+id+"}", "queue", "task_id").Result()
 		if err != nil || f[0] == nil || f[1] == nil {
 			t.Fatalf("reading job %s's task: %v %v", id, f, err)
@@ -61,6 +67,39 @@ func TestLostJobFailsWhenRead(t *testing.T) {
 		return last.body["status"] != "queued"
 	})
 	assertLost(last)
+
+	// Repeating the call with its idempotency key fails it too (before any
+	// list, which reads every job).
+	testenv.Eventually(t, 30*time.Second, "the lost job to fail on a repeat", func() bool {
+		last = create("lost-repeat")
+		return last.body["status"] != "queued"
+	})
+	if last.body["id"] != lostRepeat || last.body["status"] != "failed" || get(last.body, "error", "code") != "JOB_LOST" {
+		t.Fatalf("repeat of a lost job: %d %s", last.status, last.raw)
+	}
+	// So does a list read: the job leaves the queued ones, and the
+	// unfiltered list shows it failed.
+	listed := func(query, id string) map[string]any {
+		r := s.do("GET", "/v1/jobs"+query, nil)
+		if r.status != 200 {
+			t.Fatalf("GET /v1/jobs%s: %d %s", query, r.status, r.raw)
+		}
+		for _, j := range r.body["data"].([]any) {
+			if j := j.(map[string]any); j["id"] == id {
+				return j
+			}
+		}
+		return nil
+	}
+	if j := listed("?status=queued", lostList); j != nil {
+		t.Fatalf("lost job still listed as queued: %v", j)
+	}
+	if listed("?status=queued", kept) == nil {
+		t.Fatal("the job whose task exists is not listed as queued")
+	}
+	if j := listed("", lostList); j == nil || j["status"] != "failed" || get(j, "error", "code") != "JOB_LOST" {
+		t.Fatalf("lost job in the list: %v", j)
+	}
 
 	// The job whose task still exists is as old, and stays queued.
 	for _, path := range []string{"/v1/jobs/" + kept, "/v1/jobs/" + kept + "?wait=1"} {
