@@ -21,6 +21,16 @@ lonely:
   auth: {type: bearer_env, env_var: ENV}
   retry_matrix: {"5xx": {attempts: 1}}
   fallback_targets: [also-down]
+picky:
+  base_url: "FAKE/down/openai/v1"
+  llm: {provider: openai, default_model: gpt-4o-mini}
+  auth: {type: bearer_env, env_var: ENV}
+  retry_matrix: {"5xx": {attempts: 1}}
+  fallback_targets: [pricey, ant]
+pricey:
+  base_url: "FAKE/openai/v1"
+  llm: {provider: openai, default_model: gpt-4o}
+  auth: {type: bearer_env, env_var: ENV}
 `
 
 // TestFallbacks: a failing primary falls back in order to the first

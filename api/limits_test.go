@@ -171,6 +171,16 @@ tenants:
 	if r := s.llm(map[string]any{"target": "primary"}, pro...); r.status != 200 || get(r.body, "meta", "fallback_target") != "ant" {
 		t.Errorf("pro tier fallback: %d %s", r.status, r.raw)
 	}
+	// "picky" falls back to pricey (gpt-4o), then ant: the free tier may
+	// not use gpt-4o, so it skips pricey, and its one fallback is ant.
+	if r := s.llm(map[string]any{"target": "picky"}, free...); r.status != 200 ||
+		get(r.body, "meta", "fallback_target") != "ant" || get(r.body, "meta", "model") == "gpt-4o" {
+		t.Errorf("free tier, fallback to a model it may not use: %d %s", r.status, r.raw)
+	}
+	if r := s.llm(map[string]any{"target": "picky"}, pro...); r.status != 200 ||
+		get(r.body, "meta", "fallback_target") != "pricey" || get(r.body, "meta", "model") != "gpt-4o" {
+		t.Errorf("pro tier, fallback to gpt-4o: %d %s", r.status, r.raw)
+	}
 }
 
 // TestConcurrentJobsLimit: a tenant with max_concurrent_jobs 2 gets a

@@ -251,6 +251,9 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 	}
 	if who := callerOf(c); who != nil {
 		payload.Caps = &tasks.Caps{MaxRetries: who.limits.MaxRetries, MaxFallbacks: who.limits.MaxFallbacks, Slot: slot}
+		if call.llm != nil {
+			payload.Caps.AllowedModels = who.limits.AllowedModels
+		}
 	}
 	if call.llm == nil {
 		payload.HTTP = &tasks.HTTPRequest{

@@ -163,15 +163,19 @@ type Limits struct {
 	BanFor            time.Duration
 }
 
-// AllowsModel reports whether model is allowed: listed exactly, or
-// starting with a listed prefix ("gpt-3.5-turbo*"). So "gpt-4o-mini" can
-// be allowed while "gpt-4o" is not.
-func (l *Limits) AllowsModel(model string) bool {
-	if len(l.AllowedModels) == 0 {
+// AllowsModel reports whether the tier allows model (ModelAllowed).
+func (l *Limits) AllowsModel(model string) bool { return ModelAllowed(l.AllowedModels, model) }
+
+// ModelAllowed reports whether model is among allowed: listed exactly, or
+// starting with a listed prefix ("gpt-3.5-turbo*"), ignoring case; an
+// empty list allows any model. So "gpt-4o-mini" can be allowed while
+// "gpt-4o" is not.
+func ModelAllowed(allowed []string, model string) bool {
+	if len(allowed) == 0 {
 		return true
 	}
 	model = strings.ToLower(model)
-	for _, m := range l.AllowedModels {
+	for _, m := range allowed {
 		m = strings.ToLower(m)
 		if prefix, ok := strings.CutSuffix(m, "*"); ok && strings.HasPrefix(model, prefix) || m == model {
 			return true

@@ -67,6 +67,11 @@ type Payload struct {
 type Caps struct {
 	MaxRetries   int `json:"max_retries"`
 	MaxFallbacks int `json:"max_fallbacks"`
+	// AllowedModels are the models an LLM call may be answered by, as the
+	// tier's allowed_models (exact names, or prefixes ending in "*"); none:
+	// any. The api checked the call's own model; the worker skips a
+	// fallback target whose model is not among them.
+	AllowedModels []string `json:"allowed_models,omitempty"`
 	// Slot says the job holds one of its tenant's concurrent-job slots
 	// (JobSlots), which the worker gives back when the job ends.
 	Slot bool `json:"slot,omitempty"`

@@ -145,11 +145,3 @@ func (j *run) retryMatrix(m retry.Matrix) retry.Matrix {
 	}
 	return m
 }
-
-// fallbacks are the target's fallback targets the caller's tier allows.
-func (j *run) fallbacks(names []string) []string {
-	if c := j.payload.Caps; c != nil && len(names) > c.MaxFallbacks {
-		return names[:max(c.MaxFallbacks, 0)]
-	}
-	return names
-}

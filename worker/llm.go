@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/providers/httpx"
 	"github.com/reliapi/reliapi/reliability/retry"
 )
@@ -35,18 +36,12 @@ func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Dur
 		return nil, rs.wait
 	}
 	if err != nil && fallsBack(err) {
-		for _, name := range j.fallbacks(w.cfg.Settings.Targets[p.Target].FallbackTargets) {
-			fb, ok := w.targets[name]
-			if !ok || fb.llm == nil {
-				continue
-			}
+		for _, fb := range w.fallbacks(j) {
 			req := *p.LLM
-			if m := w.cfg.Settings.Targets[name].LLM.DefaultModel; m != "" {
-				req.Model = m
-			}
+			req.Model = fb.model
 			jf := *j
-			jf.target, jf.payload.Target = fb, name
-			jf.tag = append(j.tag[:len(j.tag):len(j.tag)], "fallback_target", name)
+			jf.target, jf.payload.Target = fb.target, fb.name
+			jf.tag = append(j.tag[:len(j.tag):len(j.tag)], "fallback_target", fb.name)
 			w.log.Warn("falling back", append(jf.tag, "error", err)...)
 			fchat, fmeta, ferr := w.complete(ctx, &jf, req)
 			if errors.As(ferr, &rs) {
@@ -54,7 +49,7 @@ func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Dur
 			}
 			if ferr == nil {
 				chat, meta, err = fchat, fmeta, nil
-				meta.FallbackUsed, meta.FallbackTarget = true, name
+				meta.FallbackUsed, meta.FallbackTarget = true, fb.name
 				break
 			}
 		}
@@ -67,6 +62,41 @@ func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Dur
 		return &reliapi.Result{Error: asError(err), Meta: meta}, 0
 	}
 	return &reliapi.Result{Data: data, Meta: meta}, 0
+}
+
+// fallback is a fallback target a call may use, and the model it asks it
+// for.
+type fallback struct {
+	name   string
+	target target
+	model  string
+}
+
+// fallbacks are, in order, the fallback targets of j's target that j may
+// use: LLM targets whose model (their default_model, else the call's) the
+// caller's tier allows, at most the tier's max_fallbacks of them. A
+// target the tier may not use is skipped, and does not count.
+func (w *Worker) fallbacks(j *run) []fallback {
+	caps := j.payload.Caps
+	var out []fallback
+	for _, name := range w.cfg.Settings.Targets[j.payload.Target].FallbackTargets {
+		if caps != nil && len(out) >= caps.MaxFallbacks {
+			break
+		}
+		t, ok := w.targets[name]
+		if !ok || t.llm == nil {
+			continue
+		}
+		model := j.payload.LLM.Model
+		if m := w.cfg.Settings.Targets[name].LLM.DefaultModel; m != "" {
+			model = m
+		}
+		if caps != nil && !config.ModelAllowed(caps.AllowedModels, model) {
+			continue
+		}
+		out = append(out, fallback{name: name, target: t, model: model})
+	}
+	return out
 }
 
 // fallsBack reports whether a failure is one that fallback targets may
