@@ -55,10 +55,10 @@ tenants:
 	for i := range 2 {
 		addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 		w := startProc(t, fmt.Sprintf("worker-%d", i), env, "worker", "--config", cfg, "--metrics-listen", addr)
-		waitReady(t, "http://"+addr+"/readyz", w)
+		testenv.WaitReady(t, "http://"+addr+"/readyz", w)
 	}
 	base := "http://" + apiAddr
-	waitReady(t, base+"/readyz", api)
+	testenv.WaitReady(t, base+"/readyz", api)
 	client := &http.Client{Timeout: 30 * time.Second}
 
 	// Async jobs, spread over the cluster's slots by their IDs.

@@ -21,8 +21,8 @@ type cluster struct {
 	redis    *testenv.Redis
 	upstream *testenv.Upstream
 	apis     []string // base URLs
-	apiProcs []*proc
-	workers  []*proc
+	apiProcs []*testenv.Process
+	workers  []*testenv.Process
 	metrics  []string // worker metrics URLs
 	// cfg and env start more processes like these.
 	cfg string
@@ -39,7 +39,7 @@ func startCluster(t *testing.T, nAPI, nWorker int, moreTargets string, env ...st
 	cfg := writeConfig(t, c.upstream.URL, strings.ReplaceAll(moreTargets, "%UP%", c.upstream.URL))
 	env = append(env, "REDIS_URL="+c.redis.URL(), "LOG_LEVEL=warn")
 	c.cfg, c.env = cfg, env
-	var apis []*proc
+	var apis []*testenv.Process
 	for i := range nAPI {
 		addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 		apis = append(apis, startProc(t, fmt.Sprintf("api-%d", i), env, "api", "--config", cfg, "--listen", addr))
@@ -52,10 +52,10 @@ func startCluster(t *testing.T, nAPI, nWorker int, moreTargets string, env ...st
 	}
 	c.apiProcs = apis
 	for i, url := range c.apis {
-		waitReady(t, url+"/readyz", apis[i])
+		testenv.WaitReady(t, url+"/readyz", apis[i])
 	}
 	for i, url := range c.metrics {
-		waitReady(t, url+"/readyz", c.workers[i])
+		testenv.WaitReady(t, url+"/readyz", c.workers[i])
 	}
 	return c
 }
@@ -99,7 +99,7 @@ func TestDistributedJobsRunExactlyOnce(t *testing.T) {
 	// Half way through, one worker is asked to stop: it finishes what it
 	// runs and leaves the rest to the others.
 	waitFor(t, "half the jobs to be submitted", func() bool { return submitted.Load() >= jobs/2 })
-	c.workers[2].terminate(t)
+	terminate(t, c.workers[2])
 	wg.Wait()
 	if t.Failed() {
 		return
@@ -138,7 +138,7 @@ func TestDistributedJobsRunExactlyOnce(t *testing.T) {
 		t.Errorf("workers counted %d successful upstream attempts for %d succeeded jobs", attempts, counted)
 	}
 	for _, w := range c.workers[:2] {
-		w.terminate(t)
+		terminate(t, w)
 	}
 }
 

@@ -91,9 +91,9 @@ func TestDevModeWorksOffline(t *testing.T) {
 	demo := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg := writeConfig(t, "http://"+demo, "")
-	p := startProcEnv(t, "dev", withoutEnv("REDIS_URL"), "dev", "--config", cfg, "--listen", listen, "--demo-listen", demo)
-	waitReady(t, "http://"+listen+"/readyz", p)
-	if line := firstLine(p.out.String()); !strings.Contains(line, "embedded") || !strings.Contains(line, "REDIS_URL") {
+	p := testenv.StartReliAPI(t, "dev", withoutEnv("REDIS_URL"), "dev", "--config", cfg, "--listen", listen, "--demo-listen", demo)
+	testenv.WaitReady(t, "http://"+listen+"/readyz", p)
+	if line := firstLine(p.Output()); !strings.Contains(line, "embedded") || !strings.Contains(line, "REDIS_URL") {
 		t.Errorf("first log line does not announce the embedded Redis: %s", line)
 	}
 	var out, errOut bytes.Buffer
@@ -106,7 +106,7 @@ func TestDevModeWorksOffline(t *testing.T) {
 	if status != 200 || body["success"] != true {
 		t.Fatalf("sync call in dev mode: %d %v", status, body)
 	}
-	p.terminate(t)
+	terminate(t, p)
 }
 
 // TestAPIShutdownHandsOffWaitingCalls stops an api while a synchronous call
@@ -135,7 +135,7 @@ func TestAPIShutdownHandsOffWaitingCalls(t *testing.T) {
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	apiProc := startProc(t, "api", env, "api", "--config", cfg, "--listen", listen)
 	workerProc := startProc(t, "worker", env, "worker", "--config", cfg, "--metrics-listen", "127.0.0.1:0")
-	waitReady(t, "http://"+listen+"/readyz", apiProc)
+	testenv.WaitReady(t, "http://"+listen+"/readyz", apiProc)
 
 	client := &http.Client{Timeout: 30 * time.Second}
 	type answer struct {
@@ -149,7 +149,7 @@ func TestAPIShutdownHandsOffWaitingCalls(t *testing.T) {
 		answers <- answer{status, body}
 	}()
 	<-arrived
-	apiProc.terminate(t)
+	terminate(t, apiProc)
 	a := <-answers
 	if a.status != 202 || a.body["object"] != "job" {
 		t.Fatalf("waiting call during shutdown: %d %v", a.status, a.body)
@@ -159,7 +159,7 @@ func TestAPIShutdownHandsOffWaitingCalls(t *testing.T) {
 	// The job finishes although the api that accepted it is gone.
 	listen2 := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	api2 := startProc(t, "api-2", env, "api", "--config", cfg, "--listen", listen2)
-	waitReady(t, "http://"+listen2+"/readyz", api2)
+	testenv.WaitReady(t, "http://"+listen2+"/readyz", api2)
 	status, job := call(t, client, "GET", "http://"+listen2+"/v1/jobs/"+a.body["id"].(string)+"?wait=20", nil)
 	if status != 200 || job["status"] != "succeeded" {
 		t.Fatalf("job after hand-off: %d %v", status, job)
@@ -167,8 +167,8 @@ func TestAPIShutdownHandsOffWaitingCalls(t *testing.T) {
 	if n := up.Calls("/slow"); n != 1 {
 		t.Fatalf("upstream calls = %d, want 1", n)
 	}
-	workerProc.terminate(t)
-	api2.terminate(t)
+	terminate(t, workerProc)
+	terminate(t, api2)
 }
 
 func must[T any](v T, err error) T {

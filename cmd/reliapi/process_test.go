@@ -7,10 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,69 +21,25 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is one reliapi process started by a test.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *testenv.Buffer
-	done chan struct{}
-	err  error
-}
-
-// startProc runs the reliapi binary with args and env, and stops it (with
-// SIGKILL, if the test did not stop it gracefully) when the test ends.
-func startProc(t *testing.T, name string, env []string, args ...string) *proc {
+// startProc runs the reliapi binary with args and env, as the tenant
+// "default"'s key holder (testAPIKey); the process is killed when the
+// test ends.
+func startProc(t *testing.T, name string, env []string, args ...string) *testenv.Process {
 	t.Helper()
-	return startProcEnv(t, name, append(append(os.Environ(), "RELIAPI_API_KEY="+testAPIKey), env...), args...)
+	return testenv.StartReliAPI(t, name, append(append(os.Environ(), "RELIAPI_API_KEY="+testAPIKey), env...), args...)
 }
 
 // testAPIKey is the API key of the processes startProc runs (the tenant
 // "default"); call sends it.
 const testAPIKey = "test-key-of-the-default-tenant"
 
-// startProcEnv is startProc with the whole environment given.
-func startProcEnv(t *testing.T, name string, env []string, args ...string) *proc {
+// terminate sends SIGTERM and fails the test unless p exits cleanly
+// within 40 s.
+func terminate(t *testing.T, p *testenv.Process) {
 	t.Helper()
-	p := &proc{name: name, out: &testenv.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(testenv.Binary(t), args...)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
+	if err := p.Terminate(40 * time.Second); err != nil {
+		t.Fatalf("%v:\n%s", err, p.Output())
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, tail(p.out.String(), 4000))
-		}
-	})
-	return p
-}
-
-// terminate sends SIGTERM and waits (bounded) for a clean exit.
-func (p *proc) terminate(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(40 * time.Second):
-		t.Fatalf("%s did not exit after SIGTERM", p.name)
-	}
-	if p.err != nil {
-		t.Fatalf("%s exited with %v:\n%s", p.name, p.err, tail(p.out.String(), 4000))
-	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }
 
 // writeConfig writes a config with the target "up", and the targets in
@@ -112,29 +66,6 @@ targets:
 		t.Fatal(err)
 	}
 	return path
-}
-
-// waitReady polls url until it answers 200 (bounded).
-func waitReady(t *testing.T, url string, p *proc) {
-	t.Helper()
-	deadline := time.After(30 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("%s not ready at %s:\n%s", p.name, url, tail(p.out.String(), 4000))
-		case <-p.done:
-			t.Fatalf("%s exited before it was ready: %v\n%s", p.name, p.err, tail(p.out.String(), 4000))
-		case <-tick.C:
-		}
-	}
 }
 
 // call sends a JSON request, as the tenant "default" unless headers name

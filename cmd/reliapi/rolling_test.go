@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 // TestRollingRestart restarts every process of a running fleet in turn —
@@ -75,21 +77,21 @@ func TestRollingRestart(t *testing.T) {
 		})
 	}
 
-	restart := func(p *proc, args ...string) *proc {
-		p.terminate(t)
-		return startProc(t, p.name+"'", c.env, args...)
+	restart := func(p *testenv.Process, args ...string) *testenv.Process {
+		terminate(t, p)
+		return startProc(t, p.Name+"'", c.env, args...)
 	}
 	for i := range c.workers {
 		waitFor(t, "more jobs to arrive", func() bool { return accepted.Load() >= int64(200*(i+1)) })
 		c.workers[i] = restart(c.workers[i], "worker", "--config", c.cfg, "--metrics-listen", strings.TrimPrefix(c.metrics[i], "http://"))
-		waitReady(t, c.metrics[i]+"/readyz", c.workers[i])
+		testenv.WaitReady(t, c.metrics[i]+"/readyz", c.workers[i])
 	}
 	for i := range c.apiProcs {
 		waitFor(t, "more jobs to arrive", func() bool { return accepted.Load() >= int64(800+200*i) })
 		apiMu.Lock()
 		c.apiProcs[i] = restart(c.apiProcs[i], "api", "--config", c.cfg, "--listen", strings.TrimPrefix(c.apis[i], "http://"))
 		apiMu.Unlock()
-		waitReady(t, c.apis[i]+"/readyz", c.apiProcs[i])
+		testenv.WaitReady(t, c.apis[i]+"/readyz", c.apiProcs[i])
 	}
 	wg.Wait()
 	if t.Failed() {

@@ -30,8 +30,8 @@ redis:
 	workerAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	worker := startProc(t, "worker", nil, "worker", "--config", cfg, "--metrics-listen", workerAddr)
 	base := "http://" + apiAddr
-	waitReady(t, base+"/readyz", api)
-	waitReady(t, "http://"+workerAddr+"/readyz", worker)
+	testenv.WaitReady(t, base+"/readyz", api)
+	testenv.WaitReady(t, "http://"+workerAddr+"/readyz", worker)
 	client := &http.Client{Timeout: 30 * time.Second}
 	for i := range 20 {
 		status, body := call(t, client, "POST", base+"/v1/proxy/http", map[string]any{"target": "up", "method": "GET", "path": fmt.Sprintf("/anything/%d", i)})

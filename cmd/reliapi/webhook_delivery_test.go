@@ -60,8 +60,7 @@ webhooks:
 		return err == nil && len(waiting) == 1
 	})
 	old := c.workers[0]
-	old.cmd.Process.Kill()
-	<-old.done
+	old.Kill()
 	mu.Lock()
 	early := len(got)
 	mu.Unlock()
@@ -71,7 +70,7 @@ webhooks:
 
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	fresh := startProc(t, "worker-2", c.env, "worker", "--config", c.cfg, "--metrics-listen", addr)
-	waitReady(t, "http://"+addr+"/readyz", fresh)
+	testenv.WaitReady(t, "http://"+addr+"/readyz", fresh)
 	waitFor(t, "the webhook to be delivered by the new worker", func() bool {
 		_, j := call(t, http.DefaultClient, "GET", c.apis[0]+"/v1/jobs/"+id, nil)
 		w, _ := j["webhook"].(map[string]any)

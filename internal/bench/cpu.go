@@ -35,7 +35,7 @@ func (e *env) cpuPIDs(ctx context.Context) error {
 			redisPID, _ = strconv.Atoi(v)
 		}
 	}
-	e.pids = [4]int{e.api.cmd.Process.Pid, e.worker.cmd.Process.Pid, redisPID, os.Getpid()}
+	e.pids = [4]int{e.api.Pid(), e.worker.Pid(), redisPID, os.Getpid()}
 	return nil
 }
 

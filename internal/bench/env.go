@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/redis/go-redis/v9"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi/internal/testenv"
 )
@@ -27,10 +28,10 @@ type env struct {
 	upstream *upstream
 	llm      *fakeProvider
 	hooks    *hookReceiver
-	api      *proc
-	worker   *proc // the worker of every phase but scaling
+	api      *testenv.Process
+	worker   *testenv.Process // the worker of every phase but scaling
 	// scaleWorkers are the workers of the scaling run under way.
-	scaleWorkers []*proc
+	scaleWorkers []*testenv.Process
 	bin          string   // the reliapi binary
 	childEnv     []string // the environment of the reliapi processes
 	apiURL       string
@@ -116,10 +117,10 @@ func (e *env) startReliAPI(ctx context.Context, cfgPath string) error {
 		llmKeyEnv+"=sk-bench",
 		"RELIAPI_API_KEY="+benchAPIKey,
 	)
-	if e.api, err = startProc("api", e.bin, e.childEnv, "api", "--listen", addr); err != nil {
+	if e.api, err = testenv.StartProcess("api", e.bin, e.childEnv, "api", "--listen", addr); err != nil {
 		return err
 	}
-	e.defer_(e.api.stop)
+	e.defer_(e.api.Kill)
 	if err := waitFor(ctx, readyTimeout, "api /readyz", func(ctx context.Context) error {
 		return e.ready(ctx, e.api, e.apiURL)
 	}); err != nil {
@@ -131,34 +132,34 @@ func (e *env) startReliAPI(ctx context.Context, cfgPath string) error {
 
 // startWorker starts one `reliapi worker` with the config at cfgPath and
 // waits until its side port says it is ready.
-func (e *env) startWorker(ctx context.Context, name, cfgPath string) (*proc, error) {
+func (e *env) startWorker(ctx context.Context, name, cfgPath string) (*testenv.Process, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	// The last RELIAPI_CONFIG in the list is the one the process sees.
-	w, err := startProc(name, e.bin, append(slices.Clip(e.childEnv), "RELIAPI_CONFIG="+cfgPath), "worker", "--metrics-listen", addr)
+	w, err := testenv.StartProcess(name, e.bin, append(slices.Clip(e.childEnv), "RELIAPI_CONFIG="+cfgPath), "worker", "--metrics-listen", addr)
 	if err != nil {
 		return nil, err
 	}
-	e.defer_(w.stop)
+	e.defer_(w.Kill)
 	return w, waitFor(ctx, readyTimeout, name+" /readyz", func(ctx context.Context) error {
 		return e.ready(ctx, w, "http://"+addr)
 	})
 }
 
 // workers are the worker processes running now.
-func (e *env) workers() []*proc {
+func (e *env) workers() []*testenv.Process {
 	if len(e.scaleWorkers) > 0 {
 		return e.scaleWorkers
 	}
-	return []*proc{e.worker}
+	return []*testenv.Process{e.worker}
 }
 
 // ready succeeds once p's GET /readyz at baseURL answers 200.
-func (e *env) ready(ctx context.Context, p *proc, baseURL string) error {
-	if err := p.exited(); err != nil {
+func (e *env) ready(ctx context.Context, p *testenv.Process, baseURL string) error {
+	if err := p.Exited(); err != nil {
 		return permanent(err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/readyz", nil)
@@ -230,10 +231,10 @@ func (e *env) close() {
 // withLogs appends the child processes' output to err: with LOG_LEVEL=error
 // it holds exactly what went wrong inside them.
 func (e *env) withLogs(err error) error {
-	for _, p := range append([]*proc{e.api, e.worker}, e.scaleWorkers...) {
+	for _, p := range append([]*testenv.Process{e.api, e.worker}, e.scaleWorkers...) {
 		if p != nil {
-			if out := p.output(); out != "" {
-				err = fmt.Errorf("%w\n--- reliapi %s output (tail) ---\n%s", err, p.name, out)
+			if out := p.Output(); out != "" {
+				err = fmt.Errorf("%w\n--- reliapi %s output (tail) ---\n%s", err, p.Name, out)
 			}
 		}
 	}

@@ -150,7 +150,7 @@ func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
 func (e *env) awaitUpstream(ctx context.Context, phase string, n int) error {
 	return waitFor(ctx, completionTimeout, fmt.Sprintf("%d %s calls to reach the upstream", n, phase), func(context.Context) error {
 		for _, w := range e.workers() {
-			if err := w.exited(); err != nil {
+			if err := w.Exited(); err != nil {
 				return permanent(err)
 			}
 		}

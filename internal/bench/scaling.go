@@ -36,7 +36,7 @@ func (e *env) measureScaling(ctx context.Context, o options, progress printer) (
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	e.worker.terminate(workerGrace)
+	_ = e.worker.Terminate(workerGrace) // one killed after the grace is stopped all the same
 	defer e.stopScaleWorkers()
 
 	var rows []scaleRow
@@ -62,7 +62,7 @@ func (e *env) measureScaling(ctx context.Context, o options, progress printer) (
 		return rows, err
 	}
 	e.worker = w
-	e.pids[1] = w.cmd.Process.Pid
+	e.pids[1] = w.Pid()
 	return rows, nil
 }
 
@@ -70,10 +70,10 @@ func (e *env) measureScaling(ctx context.Context, o options, progress printer) (
 // first, so that they drain side by side, then each is waited for.
 func (e *env) stopScaleWorkers() {
 	for _, w := range e.scaleWorkers {
-		_ = w.cmd.Process.Signal(syscall.SIGTERM) // fails only if it already exited
+		w.Signal(syscall.SIGTERM)
 	}
 	for _, w := range e.scaleWorkers {
-		w.terminate(workerGrace)
+		_ = w.Terminate(workerGrace) // one killed after the grace is stopped all the same
 	}
 	e.scaleWorkers = nil
 }

@@ -100,11 +100,11 @@ loop:
 
 // rss reads the api's and the worker's VmRSS.
 func (e *env) rss(at time.Duration) (rssSample, error) {
-	api, err := procRSS(e.api.cmd.Process.Pid)
+	api, err := procRSS(e.api.Pid())
 	if err != nil {
 		return rssSample{}, err
 	}
-	worker, err := procRSS(e.worker.cmd.Process.Pid)
+	worker, err := procRSS(e.worker.Pid())
 	return rssSample{at: at, api: api, worker: worker}, err
 }
 

@@ -675,8 +675,7 @@ func TestWorkerKilled(t *testing.T) {
 		return f.up.calls.Load() >= int64(jobs/4)
 	})
 	killed := time.Now()
-	f.workers[0].cmd.Process.Kill()
-	<-f.workers[0].done
+	f.workers[0].Kill()
 
 	r := row{scenario: "a worker SIGKILLed mid-run", accepted: jobs}
 	codes := map[string]int{} // why jobs failed, for the error below

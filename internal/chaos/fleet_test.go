@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,8 +32,8 @@ type fleet struct {
 	up      *upstream
 	cfg     string
 	env     []string
-	api     *proc
-	workers []*proc
+	api     *testenv.Process
+	workers []*testenv.Process
 	url     string
 }
 
@@ -69,66 +66,16 @@ targets:
 	}
 	f.env = append(os.Environ(), "REDIS_URL=redis://"+f.proxy.addr+"/0", "RELIAPI_API_KEY="+apiKey, "LOG_LEVEL=error")
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	f.api = startProc(t, "api", f.env, "api", "--config", f.cfg, "--listen", addr)
+	f.api = testenv.StartReliAPI(t, "api", f.env, "api", "--config", f.cfg, "--listen", addr)
 	f.url = "http://" + addr
-	waitReady(t, f.url+"/readyz", f.api)
+	testenv.WaitReady(t, f.url+"/readyz", f.api)
 	for i := range workers {
 		waddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-		w := startProc(t, fmt.Sprintf("worker-%d", i), f.env, "worker", "--config", f.cfg, "--metrics-listen", waddr)
-		waitReady(t, "http://"+waddr+"/readyz", w)
+		w := testenv.StartReliAPI(t, fmt.Sprintf("worker-%d", i), f.env, "worker", "--config", f.cfg, "--metrics-listen", waddr)
+		testenv.WaitReady(t, "http://"+waddr+"/readyz", w)
 		f.workers = append(f.workers, w)
 	}
 	return f
-}
-
-// proc is one reliapi process.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *testenv.Buffer
-	done chan struct{}
-}
-
-func startProc(t *testing.T, name string, env []string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, out: &testenv.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(testenv.Binary(t), args...)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.out.String())
-		}
-	})
-	return p
-}
-
-func waitReady(t *testing.T, url string, p *proc) {
-	t.Helper()
-	testenv.Eventually(t, 30*time.Second, p.name+" to be ready", func() bool {
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited:\n%s", p.name, p.out.String())
-		default:
-		}
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
 }
 
 // tcpProxy forwards connections to a Redis and can cut them all and

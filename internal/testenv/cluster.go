@@ -95,24 +95,16 @@ func StartSentinel(tb testing.TB, master *Redis, masterName string) string {
 		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		cmd := exec.Command(bin, conf, "--sentinel")
-		out := &Buffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.WaitDelay = time.Second
-		if err := cmd.Start(); err != nil {
-			tb.Fatalf("testenv: starting redis sentinel: %v", err)
+		p, err := StartProcess("redis sentinel", bin, nil, conf, "--sentinel")
+		if err != nil {
+			tb.Fatalf("testenv: %v", err)
 		}
-		p := &redisProcess{cmd: cmd, out: out, done: make(chan struct{})}
-		go func() {
-			p.err = cmd.Wait()
-			close(p.done)
-		}()
-		err = p.waitReady(port)
+		err = waitRedisReady(p, port)
 		if err == nil {
-			tb.Cleanup(p.kill)
+			tb.Cleanup(p.Kill)
 			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		}
-		p.kill()
+		p.Kill()
 		if !errors.Is(err, errPortInUse) || attempt == redisStartAttempts {
 			tb.Fatalf("testenv: redis sentinel: %v", err)
 		}

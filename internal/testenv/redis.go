@@ -44,15 +44,7 @@ type Redis struct {
 	extra []string // more redis-server arguments, kept for Restart
 
 	mu   sync.Mutex
-	proc *redisProcess // nil while stopped
-}
-
-// redisProcess is one run of redis-server.
-type redisProcess struct {
-	cmd  *exec.Cmd
-	out  *Buffer       // stdout and stderr
-	done chan struct{} // closed once cmd.Wait has returned
-	err  error         // cmd.Wait's result; read only after done is closed
+	proc *Process // nil while stopped
 }
 
 // StartRedis starts redis-server on a free loopback port with persistence
@@ -136,7 +128,7 @@ func (r *Redis) Stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.proc != nil {
-		r.proc.kill()
+		r.proc.Kill()
 		r.proc = nil
 	}
 }
@@ -152,7 +144,7 @@ func (r *Redis) Restart(tb testing.TB) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.proc != nil {
-		r.proc.kill()
+		r.proc.Kill()
 		r.proc = nil
 	}
 	port, err := r.port()
@@ -187,8 +179,8 @@ func (r *Redis) port() (int, error) {
 // startRedisProcess starts redis-server on port and waits until it answers.
 // extra follows the defaults, so it overrides them (a later config line
 // wins). It returns an error wrapping errPortInUse if the port was taken.
-func startRedisProcess(bin, dir string, port int, extra ...string) (*redisProcess, error) {
-	cmd := exec.Command(bin, append([]string{
+func startRedisProcess(bin, dir string, port int, extra ...string) (*Process, error) {
+	p, err := StartProcess("redis-server", bin, nil, append([]string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -196,28 +188,19 @@ func startRedisProcess(bin, dir string, port int, extra ...string) (*redisProces
 		"--protected-mode", "no",
 		"--dir", dir,
 	}, extra...)...)
-	out := &Buffer{}
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.WaitDelay = time.Second // Do not hang on output pipes after exit.
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting redis-server: %w", err)
+	if err != nil {
+		return nil, err
 	}
-	p := &redisProcess{cmd: cmd, out: out, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := p.waitReady(port); err != nil {
-		p.kill()
-		return nil, fmt.Errorf("%w\nredis-server output:\n%s", err, out.String())
+	if err := waitRedisReady(p, port); err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("%w\nredis-server output:\n%s", err, p.Output())
 	}
 	return p, nil
 }
 
-// waitReady polls until the server on port is this process and answers,
-// the process exits, or redisStartTimeout passes.
-func (p *redisProcess) waitReady(port int) error {
+// waitRedisReady polls until the server on port is p and answers, p
+// exits, or redisStartTimeout passes.
+func waitRedisReady(p *Process, port int) error {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	deadline := time.NewTimer(redisStartTimeout)
 	defer deadline.Stop()
@@ -229,7 +212,7 @@ func (p *redisProcess) waitReady(port int) error {
 		switch {
 		case err != nil:
 			probeErr = err
-		case pid == p.cmd.Process.Pid:
+		case pid == p.Pid():
 			return nil
 		default:
 			// Another process answers on the port; ours will fail to bind
@@ -237,8 +220,8 @@ func (p *redisProcess) waitReady(port int) error {
 			probeErr = fmt.Errorf("%s is served by another process (pid %d)", addr, pid)
 		}
 		select {
-		case <-p.done:
-			if strings.Contains(p.out.String(), "Address already in use") {
+		case <-p.Done():
+			if strings.Contains(p.Output(), "Address already in use") {
 				return fmt.Errorf("redis-server on %s: %w", addr, errPortInUse)
 			}
 			return fmt.Errorf("redis-server on %s exited before answering: %v", addr, p.err)
@@ -247,12 +230,6 @@ func (p *redisProcess) waitReady(port int) error {
 		case <-tick.C:
 		}
 	}
-}
-
-// kill kills the process, if it still runs, and waits for it to exit.
-func (p *redisProcess) kill() {
-	_ = p.cmd.Process.Kill() // Fails only if the process already exited.
-	<-p.done
 }
 
 // probeRedis sends PING and INFO server to the server at addr and, if PING

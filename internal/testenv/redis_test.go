@@ -153,8 +153,8 @@ func TestStartRedisConcurrently(t *testing.T) {
 		}
 		seen[res.r.Addr] = true
 		pid, err := probeRedis(res.r.Addr)
-		if err != nil || pid != res.r.proc.cmd.Process.Pid {
-			t.Errorf("%s answered pid %d, %v; want our process %d", res.r.Addr, pid, err, res.r.proc.cmd.Process.Pid)
+		if err != nil || pid != res.r.proc.Pid() {
+			t.Errorf("%s answered pid %d, %v; want our process %d", res.r.Addr, pid, err, res.r.proc.Pid())
 		}
 	}
 	if len(errs) > 0 {
@@ -173,7 +173,7 @@ func TestRestartWhilePortIsTaken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("starting a squatter on %s: %v", a.Addr, err)
 	}
-	t.Cleanup(other.kill)
+	t.Cleanup(other.Kill)
 
 	_, portErr := startRedisProcess(a.bin, a.dir, portOf(t, a))
 	if !errors.Is(portErr, errPortInUse) {

@@ -28,6 +28,9 @@ func Eventually(tb testing.TB, bound time.Duration, what string, cond func() boo
 // Buffer is a bytes.Buffer safe for concurrent use: a place for a process's
 // output or a logger's lines that a test reads while they are written.
 type Buffer struct {
+	// Max, when above zero, keeps only the last Max bytes written.
+	Max int
+
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
@@ -36,10 +39,14 @@ type Buffer struct {
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	n, err := b.buf.Write(p)
+	if over := b.buf.Len() - b.Max; b.Max > 0 && over > 0 {
+		b.buf.Next(over)
+	}
+	return n, err
 }
 
-// String returns what has been written so far.
+// String returns what has been written so far (its tail, with Max).
 func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
