@@ -12,10 +12,6 @@ import (
 	"github.com/reliapi/reliapi/tasks"
 )
 
-// defaultMaxTokens bounds a capped call that names no max_tokens, so that
-// its estimate is a real worst case.
-const defaultMaxTokens = 1024
-
 // The cost policies a call can get.
 const (
 	policyNone      = "none"
@@ -42,10 +38,10 @@ func planCost(settings *config.Config, t *config.Target, req *reliapi.ChatReques
 		return plan, nil
 	}
 	if req.MaxTokens == nil && capped {
-		n := defaultMaxTokens
+		n := budget.DefaultMaxTokens
 		req.MaxTokens = &n
 	}
-	output := defaultMaxTokens
+	output := budget.DefaultMaxTokens
 	if req.MaxTokens != nil {
 		output = *req.MaxTokens
 	}

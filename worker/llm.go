@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"time"
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/providers/httpx"
+	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/reliability/retry"
 )
 
@@ -37,8 +39,7 @@ func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Dur
 	}
 	if err != nil && fallsBack(err) {
 		for _, fb := range w.fallbacks(j) {
-			req := *p.LLM
-			req.Model = fb.model
+			req := fb.req
 			jf := *j
 			jf.target, jf.payload.Target = fb.target, fb.name
 			jf.tag = append(j.tag[:len(j.tag):len(j.tag)], "fallback_target", fb.name)
@@ -64,18 +65,19 @@ func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Dur
 	return &reliapi.Result{Data: data, Meta: meta}, 0
 }
 
-// fallback is a fallback target a call may use, and the model it asks it
-// for.
+// fallback is a fallback target a call may use, and what it asks it.
 type fallback struct {
 	name   string
 	target target
-	model  string
+	req    reliapi.ChatRequest
 }
 
 // fallbacks are, in order, the fallback targets of j's target that j may
-// use: LLM targets whose model (their default_model, else the call's) the
-// caller's tier allows, at most the tier's max_fallbacks of them. A
-// target the tier may not use is skipped, and does not count.
+// use, with the call as each is asked it: their own default_model and
+// max_tokens cap. A target is skipped, and does not count against the
+// tier's max_fallbacks, when it is not an LLM target, when the caller's
+// tier does not allow its model, or when the call, priced at its model,
+// would exceed the hard cost cap of j's target or its own.
 func (w *Worker) fallbacks(j *run) []fallback {
 	caps := j.payload.Caps
 	var out []fallback
@@ -87,16 +89,50 @@ func (w *Worker) fallbacks(j *run) []fallback {
 		if !ok || t.llm == nil {
 			continue
 		}
-		model := j.payload.LLM.Model
-		if m := w.cfg.Settings.Targets[name].LLM.DefaultModel; m != "" {
-			model = m
+		own := w.cfg.Settings.Targets[name].LLM
+		req := *j.payload.LLM
+		if own.DefaultModel != "" {
+			req.Model = own.DefaultModel
 		}
-		if caps != nil && !config.ModelAllowed(caps.AllowedModels, model) {
+		if own.MaxTokens != nil && (req.MaxTokens == nil || *req.MaxTokens > *own.MaxTokens) {
+			req.MaxTokens = own.MaxTokens
+		}
+		if caps != nil && !config.ModelAllowed(caps.AllowedModels, req.Model) {
 			continue
 		}
-		out = append(out, fallback{name: name, target: t, model: model})
+		if !w.withinHardCaps(&req, j.payload.Target, name) {
+			continue
+		}
+		out = append(out, fallback{name: name, target: t, req: req})
 	}
 	return out
+}
+
+// withinHardCaps reports whether req, priced as the api prices a call,
+// stays within the hard_cost_cap_usd of each of targets that has one. A
+// model without a price passes only under budget.unknown_model: allow. A
+// request without max_tokens is given budget.DefaultMaxTokens, as the api
+// does to a capped call.
+func (w *Worker) withinHardCaps(req *reliapi.ChatRequest, targets ...string) bool {
+	limit := math.Inf(1)
+	for _, name := range targets {
+		if hard := w.cfg.Settings.Targets[name].LLM.HardCostCapUSD; hard != nil {
+			limit = min(limit, *hard)
+		}
+	}
+	if math.IsInf(limit, 1) {
+		return true
+	}
+	price, ok := w.cfg.Settings.PriceOf(req.Model)
+	if !ok {
+		return w.cfg.Settings.Budget.UnknownModel == config.UnknownModelAllow
+	}
+	if req.MaxTokens == nil {
+		n := budget.DefaultMaxTokens
+		req.MaxTokens = &n
+	}
+	input, _ := budget.InputTokens(req.Model, req.Messages)
+	return budget.Price{InputPer1M: price.InputPer1M, OutputPer1M: price.OutputPer1M}.Cost(input, *req.MaxTokens) <= limit
 }
 
 // fallsBack reports whether a failure is one that fallback targets may

@@ -2,6 +2,11 @@ package budget
 
 import "math"
 
+// DefaultMaxTokens bounds the output of a call under a cost cap that names
+// no max_tokens, so that its estimate is a real worst case; the call is
+// sent with it.
+const DefaultMaxTokens = 1024
+
 // Price is what a model costs, in USD per million tokens.
 type Price struct{ InputPer1M, OutputPer1M float64 }
 
