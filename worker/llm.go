@@ -21,7 +21,7 @@ import (
 // our codes; a 2xx answer becomes {content, role, finish_reason, model,
 // usage}. When the target fails with a 5xx, 429, network error, timeout
 // or an open breaker, its fallback_targets are tried in order, each under
-// its own retry matrix, breaker and keys, with its own default model.
+// its own retry matrix, breaker and keys, as fallbacks says.
 func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Duration) {
 	p := j.payload
 	if j.target.llm == nil {
@@ -39,12 +39,11 @@ func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Dur
 	}
 	if err != nil && fallsBack(err) {
 		for _, fb := range w.fallbacks(j) {
-			req := fb.req
 			jf := *j
 			jf.target, jf.payload.Target = fb.target, fb.name
 			jf.tag = append(j.tag[:len(j.tag):len(j.tag)], "fallback_target", fb.name)
 			w.log.Warn("falling back", append(jf.tag, "error", err)...)
-			fchat, fmeta, ferr := w.complete(ctx, &jf, req)
+			fchat, fmeta, ferr := w.complete(ctx, &jf, fb.req)
 			if errors.As(ferr, &rs) {
 				return nil, rs.wait
 			}
