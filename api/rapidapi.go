@@ -42,11 +42,11 @@ func (s *Server) rapidAPICaller(c *gin.Context) (who *caller, ok bool, err error
 	if err != nil {
 		return nil, true, err
 	}
-	tier := config.TierFree
-	switch sub := c.GetHeader("X-RapidAPI-Subscription"); {
-	case sub != "":
-		tier = rapidapi.TierOf(sub)
-	case stored != "":
+	// The plan RapidAPI names, else the tier its webhook set (a plan this
+	// build does not know, such as a custom one, is no reason to drop a
+	// paying user to free), else free.
+	tier, known := rapidapi.TierOf(c.GetHeader("X-RapidAPI-Subscription"))
+	if !known && stored != "" {
 		tier = stored
 	}
 	limits, ok := s.keys.tiers[tier]
@@ -212,7 +212,7 @@ func (s *Server) applyRapidAPIEvent(c *gin.Context, ev *rapidAPIEvent) (bool, er
 	}
 	tier := ev.Data.Tier
 	if !slices.Contains(config.TierNames, tier) {
-		tier = rapidapi.TierOf(ev.Data.Subscription)
+		tier, _ = rapidapi.TierOf(ev.Data.Subscription)
 	}
 	logAt(c, slog.LevelInfo, "RapidAPI subscription", "event_type", ev.Type, "tenant", rapidapi.Tenant(user), "tier", tier)
 	return true, s.rapid.SetTier(ctx, user, tier)

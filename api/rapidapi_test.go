@@ -114,6 +114,13 @@ func TestRapidAPIWebhook(t *testing.T) {
 	if r := send(updated); r.status != 200 || tier() != "developer" {
 		t.Fatalf("updated: %d %s, tier %v", r.status, r.raw, tier())
 	}
+	// A plan named in the header wins; a plan this build does not know
+	// leaves the tier the webhook set.
+	for plan, want := range map[string]string{"BASIC": "free", "Ultra": "pro", "custom-gold": "developer"} {
+		if got := s.do("GET", "/v1/rapidapi/status", nil, append(user, "X-RapidAPI-Subscription", plan)...).body["tier"]; got != want {
+			t.Errorf("subscription %q: tier %v, want %s", plan, got, want)
+		}
+	}
 	if r := send(`{"type":"subscription.cancelled","id":"evt-3","data":{"user_id":"u9"}}`); r.status != 200 || tier() != "free" {
 		t.Fatalf("cancelled: %d %s, tier %v", r.status, r.raw, tier())
 	}

@@ -16,17 +16,20 @@ import (
 
 // TierOf maps an X-RapidAPI-Subscription plan to a tier, as the seed did:
 // basic and free → free, pro and developer → developer, ultra and mega →
-// pro, enterprise → enterprise; anything else → free.
-func TierOf(subscription string) string {
+// pro, enterprise → enterprise. Any other plan name is not known (false),
+// and maps to free.
+func TierOf(subscription string) (tier string, known bool) {
 	switch strings.ToLower(strings.TrimSpace(subscription)) {
+	case "basic", "free":
+		return "free", true
 	case "pro", "developer":
-		return "developer"
+		return "developer", true
 	case "ultra", "mega":
-		return "pro"
+		return "pro", true
 	case "enterprise":
-		return "enterprise"
+		return "enterprise", true
 	}
-	return "free"
+	return "free", false
 }
 
 // validUser is what a RapidAPI user name may be: it becomes part of the
