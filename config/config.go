@@ -253,7 +253,7 @@ type LLM struct {
 	DefaultModel string `yaml:"default_model,omitempty"`
 	// MaxTokens caps a request's max_tokens and is its default; > 0.
 	MaxTokens *int `yaml:"max_tokens,omitempty"`
-	// Temperature caps a request's temperature and is its default; 0 to 2.
+	// Temperature is a request's temperature when it names none; 0 to 2.
 	Temperature *float64 `yaml:"temperature,omitempty"`
 	// SoftCostCapUSD is the estimated cost above which a request's
 	// max_tokens is shrunk; >= 0.

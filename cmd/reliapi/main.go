@@ -83,8 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fs.StringVar(&o.listen, "listen", "", "API listen address (default server.listen, \":8000\")")
 	}
 	switch cmd {
-	case "worker", "dev":
-		fs.StringVar(&o.metricsListen, "metrics-listen", "", "worker metrics and health address (default worker.metrics_listen, \":9091\"; dev serves them on the API instead)")
+	case "worker": // dev serves them on the API
+		fs.StringVar(&o.metricsListen, "metrics-listen", "", "worker metrics and health address (default worker.metrics_listen, \":9091\")")
 	}
 	if cmd == "dev" {
 		fs.StringVar(&o.demoListen, "demo-listen", "127.0.0.1:8001", "demo upstream (target httpbin) listen address; empty disables it")

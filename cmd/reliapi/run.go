@@ -60,9 +60,9 @@ func runAPI(ctx context.Context, o options, log *slog.Logger) error {
 	defer c.rdb.Close()
 	switch {
 	case c.settings.Auth.Mode == config.AuthOpen:
-		return errors.New("auth.mode: open is only for `reliapi dev`; the api needs API keys (see the README's \"Tenants and API keys\")")
+		return errors.New("auth.mode: open is only for `reliapi dev`; the api needs API keys (see the README's \"Tenants, API keys and limits\")")
 	case !c.settings.HasAPIKeys():
-		return errors.New("no API key is configured, so no call could be authenticated: add tenants with api_keys to the config, or set RELIAPI_API_KEY (see the README's \"Tenants and API keys\")")
+		return errors.New("no API key is configured, so no call could be authenticated: add tenants with api_keys to the config, or set RELIAPI_API_KEY (see the README's \"Tenants, API keys and limits\")")
 	}
 	srv, err := c.newAPI(log)
 	if err != nil {
