@@ -116,3 +116,20 @@ func (s *Server) usage(c *gin.Context) {
 		"month": gin.H{"spent_usd": u.MonthSpent, "held_usd": u.MonthHeld, "cap_usd": capOrNil(caps.Monthly)},
 	})
 }
+
+// llmControlsKept refuses a plain HTTP call to an LLM target when model
+// or cost controls apply to it: the caller's tier allows only some models,
+// or the target has a cost cap, or tenants have budgets. The HTTP route
+// sees no model and prices nothing, so it would let the caller past them
+// with the target's provider keys; /v1/proxy/llm applies them.
+func (s *Server) llmControlsKept(who *caller, call *proxyCall) error {
+	t := s.settings.Targets[call.target]
+	if call.llm != nil || t == nil || t.LLM == nil {
+		return nil
+	}
+	restricted := who != nil && len(who.limits.AllowedModels) > 0
+	if restricted || t.LLM.SoftCostCapUSD != nil || t.LLM.HardCostCapUSD != nil || budgetCaps(s.settings) != (budget.Caps{}) {
+		return reliapi.Errorf(reliapi.CodeInvalidTarget, "Target %q is an LLM target with model or cost controls, which a plain HTTP call would bypass; call it through /v1/proxy/llm", call.target)
+	}
+	return nil
+}

@@ -59,6 +59,12 @@ func TestCostCaps(t *testing.T) {
 		!strings.HasPrefix(get(hard.body, "error", "message").(string), "Estimated cost $") {
 		t.Fatalf("hard cap: %d %s", hard.status, hard.raw)
 	}
+	// Nor does the HTTP route, which would price nothing, reach it.
+	r := s.do("POST", "/v1/proxy/http", map[string]any{"target": "hard", "method": "POST", "path": "/chat/completions",
+		"body": map[string]any{"model": "gpt-4o", "max_tokens": 100000, "messages": []map[string]string{{"role": "user", "content": "Hello"}}}})
+	if r.status != 400 || get(r.body, "error", "code") != "INVALID_TARGET" {
+		t.Fatalf("HTTP route to a capped LLM target: %d %s", r.status, r.raw)
+	}
 	if fake.Calls() != before {
 		t.Fatal("a call over its hard cap reached the provider")
 	}

@@ -29,8 +29,9 @@ type createJobRequest struct {
 	// given inside request).
 	Webhook *reliapi.Subscription `json:"webhook"`
 	// Deadline, when set, expires the job if no worker starts it by then
-	// (RFC 3339).
-	Deadline *time.Time `json:"deadline"`
+	// (RFC 3339). A string here, so that a bad one is an error that names
+	// the field.
+	Deadline *string `json:"deadline"`
 }
 
 // createJob serves POST /v1/jobs: always asynchronous, 202 with the job.
@@ -42,6 +43,15 @@ func (s *Server) createJob(c *gin.Context) {
 		writeError(c, err, m)
 		return
 	}
+	var deadline time.Time
+	if req.Deadline != nil {
+		d, err := time.Parse(time.RFC3339, *req.Deadline)
+		if err != nil {
+			writeError(c, invalid("Field \"deadline\" must be an RFC 3339 time, such as \"2026-01-02T15:04:05Z\""), m)
+			return
+		}
+		deadline = d
+	}
 	switch {
 	case req.Kind != reliapi.KindHTTP && req.Kind != reliapi.KindLLM:
 		writeError(c, invalid("Field \"kind\" must be \"http\" or \"llm\""), m)
@@ -49,10 +59,10 @@ func (s *Server) createJob(c *gin.Context) {
 	case len(req.Request) == 0 || string(req.Request) == "null":
 		writeError(c, invalid("Field \"request\" is required"), m)
 		return
-	case req.Deadline != nil && !req.Deadline.After(time.Now()):
+	case req.Deadline != nil && !deadline.After(time.Now()):
 		writeError(c, invalid("Field \"deadline\" is in the past"), m)
 		return
-	case req.Deadline != nil && req.Deadline.After(time.Now().Add(s.settings.Jobs.Retention.Duration)):
+	case deadline.After(time.Now().Add(s.settings.Jobs.Retention.Duration)):
 		writeError(c, invalid("Field \"deadline\" is more than jobs.retention (%s) away", s.settings.Jobs.Retention), m)
 		return
 	}
@@ -80,9 +90,7 @@ func (s *Server) createJob(c *gin.Context) {
 		return
 	}
 	m.Target = call.target
-	if req.Deadline != nil {
-		call.deadline = *req.Deadline
-	}
+	call.deadline = deadline
 	setLabels(c, call.target, "async")
 	id := jobID(tenant(c), call.idemKey)
 	job, _, err := s.submit(c, id, call, tasks.Shard(tasks.QueueAsync, id, s.settings.Redis.QueueShards), nil)
@@ -205,7 +213,7 @@ func (s *Server) listJobs(c *gin.Context) {
 	setLabels(c, "", "list")
 	opt := jobs.ListOptions{Status: reliapi.JobStatus(c.Query("status")), Cursor: c.Query("cursor")}
 	if opt.Status != "" && !opt.Status.Valid() {
-		writeError(c, invalid("Query parameter \"status\" must be one of queued, running, succeeded, failed, canceled"), m)
+		writeError(c, invalid("Query parameter \"status\" must be one of queued, running, succeeded, failed, canceled, expired"), m)
 		return
 	}
 	if v := c.Query("limit"); v != "" {

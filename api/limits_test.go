@@ -171,6 +171,16 @@ tenants:
 	if r := s.llm(map[string]any{"target": "primary"}, pro...); r.status != 200 || get(r.body, "meta", "fallback_target") != "ant" {
 		t.Errorf("pro tier fallback: %d %s", r.status, r.raw)
 	}
+	// The HTTP route sees no model: it may not carry a tier with an
+	// allow-list to an LLM target's provider; a tier without one may.
+	chat := map[string]any{"target": "oai", "method": "POST", "path": "/chat/completions",
+		"body": map[string]any{"model": "gpt-4o", "messages": []map[string]string{{"role": "user", "content": "Hello"}}}}
+	if r := s.do("POST", "/v1/proxy/http", chat, free...); r.status != 400 || get(r.body, "error", "code") != "INVALID_TARGET" {
+		t.Errorf("free tier, gpt-4o through the HTTP route: %d %s", r.status, r.raw)
+	}
+	if r := s.do("POST", "/v1/proxy/http", chat, pro...); r.status != 200 || get(r.body, "data", "status_code") != 200.0 {
+		t.Errorf("pro tier, the HTTP route to an LLM target: %d %.300s", r.status, r.raw)
+	}
 	// "picky" falls back to pricey (gpt-4o), then ant: the free tier may
 	// not use gpt-4o, so it skips pricey, and its one fallback is ant.
 	if r := s.llm(map[string]any{"target": "picky"}, free...); r.status != 200 ||

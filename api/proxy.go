@@ -163,6 +163,9 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 	if err := tierAllows(callerOf(c), call); err != nil {
 		return nil, err
 	}
+	if err := s.llmControlsKept(callerOf(c), call); err != nil {
+		return nil, err
+	}
 	if call.webhook, err = s.webhookFor(c, call.target, extras.webhook); err != nil {
 		return nil, err
 	}

@@ -401,18 +401,22 @@ func TestBadInput(t *testing.T) {
 		{"bad query value", "POST", "/v1/proxy/http", `{"target":"up","method":"GET","path":"/","query":{"a":{"b":1}}}`, 400, "INVALID_REQUEST", `"a"`},
 		{"bad header", "POST", "/v1/proxy/http", `{"target":"up","method":"GET","path":"/","headers":{"X-A":"a\r\nb"}}`, 400, "INVALID_REQUEST", `"X-A"`},
 		{"negative cache", "POST", "/v1/proxy/http", `{"target":"up","method":"GET","path":"/","cache":-1}`, 400, "INVALID_REQUEST", `"cache"`},
+		{"huge cache", "POST", "/v1/proxy/http", `{"target":"up","method":"GET","path":"/","cache":1e30}`, 400, "INVALID_REQUEST", `"cache" must be a whole number within range, not 1e30`},
+		{"fractional cache", "POST", "/v1/proxy/http", `{"target":"up","method":"GET","path":"/","cache":1.5}`, 400, "INVALID_REQUEST", `"cache" must be a whole number within range, not 1.5`},
 		{"too large", "POST", "/v1/proxy/http", `{"target":"up","method":"POST","path":"/","body":"` + big + `"}`, 413, "PAYLOAD_TOO_LARGE", "65536"},
 		{"unknown route", "GET", "/v1/nothing", ``, 404, "NOT_FOUND", "/v1/nothing"},
 		{"wrong method", "GET", "/v1/proxy/http", ``, 405, "METHOD_NOT_ALLOWED", "GET"},
 		{"bad job id", "GET", "/v1/jobs/../../etc", ``, 404, "NOT_FOUND", ""},
 		{"unknown job", "GET", "/v1/jobs/job_00000000000000000000000000000000", ``, 404, "JOB_NOT_FOUND", "expired"},
 		{"bad wait", "GET", "/v1/jobs/job_00000000000000000000000000000000?wait=x", ``, 400, "INVALID_REQUEST", "wait"},
-		{"bad status filter", "GET", "/v1/jobs?status=done", ``, 400, "INVALID_REQUEST", "status"},
+		{"bad status filter", "GET", "/v1/jobs?status=done", ``, 400, "INVALID_REQUEST", "canceled, expired"},
 		{"bad limit", "GET", "/v1/jobs?limit=1000", ``, 400, "INVALID_REQUEST", "limit"},
 		{"bad cursor", "GET", "/v1/jobs?cursor=notacursor", ``, 400, "INVALID_REQUEST", "cursor"},
 		{"unknown job kind", "POST", "/v1/jobs", `{"kind":"grpc","request":{}}`, 400, "INVALID_REQUEST", "kind"},
 		{"llm job without target", "POST", "/v1/jobs", `{"kind":"llm","request":{}}`, 400, "INVALID_REQUEST", "target"},
 		{"job without request", "POST", "/v1/jobs", `{"kind":"http"}`, 400, "INVALID_REQUEST", "request"},
+		{"deadline not a time", "POST", "/v1/jobs", `{"kind":"http","request":{"target":"up","method":"GET","path":"/"},"deadline":"yesterday"}`, 400, "INVALID_REQUEST", `"deadline" must be an RFC 3339 time`},
+		{"deadline a number", "POST", "/v1/jobs", `{"kind":"http","request":{"target":"up","method":"GET","path":"/"},"deadline":12}`, 400, "INVALID_REQUEST", `"deadline" must be a string`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

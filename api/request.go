@@ -87,7 +87,16 @@ func decodeBody(r io.Reader, v any, limit int64, strict bool) error {
 		if typeErr.Field == "" {
 			return invalid("Request body must be a JSON object")
 		}
-		return invalid("Field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+		kind := typeErr.Type.Kind().String()
+		if n, ok := strings.CutPrefix(typeErr.Value, "number "); ok {
+			// A number, but a fraction where a whole one goes, or too large.
+			want := "a number"
+			if strings.HasPrefix(kind, "int") || strings.HasPrefix(kind, "uint") {
+				want = "a whole number"
+			}
+			return invalid("Field %q must be %s within range, not %s", typeErr.Field, want, n)
+		}
+		return invalid("Field %q must be %s, not %s", typeErr.Field, jsonKind(kind), typeErr.Value)
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return invalid("Request body is not valid JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
