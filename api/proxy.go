@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,6 +169,14 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 	}
 	if call.webhook, err = s.webhookFor(c, call.target, extras.webhook); err != nil {
 		return nil, err
+	}
+	// A webhook the caller asked for is part of the request an idempotency
+	// key names: the same key with another webhook (or a new one) is a
+	// different request, refused as a conflict instead of dropped. The
+	// target's own webhook, and no webhook, leave the fingerprint as it was.
+	if w := call.webhook; w != nil && w != s.settings.Targets[call.target].Webhook {
+		events := slices.Sorted(slices.Values(w.Events))
+		call.fingerprint = append(call.fingerprint, []byte("webhook"), []byte(w.URL), []byte(strings.Join(events, ",")))
 	}
 	return call, nil
 }

@@ -478,3 +478,43 @@ func TestWebhookAfterCrashBeforeEnqueue(t *testing.T) {
 		t.Fatalf("the ended job ran again: %d upstream calls", n)
 	}
 }
+
+// TestIdempotentRepeatWithAnotherWebhook: the webhook a caller asks for is
+// part of the request its idempotency key names. Repeating the call with
+// the same webhook (events in any order) attaches to the job; adding a
+// webhook, or naming another, is a conflict instead of a webhook that is
+// silently never sent.
+func TestIdempotentRepeatWithAnotherWebhook(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraYAML: webhookYAML, noWorker: true})
+	submit := func(key string, webhook map[string]any) response {
+		body := map[string]any{"kind": "http", "request": map[string]any{"target": "up", "method": "GET", "path": "/get"}}
+		if webhook != nil {
+			body["webhook"] = webhook
+		}
+		return s.do("POST", "/v1/jobs", body, "Idempotency-Key", key)
+	}
+	hook := map[string]any{"url": "https://example.com/a", "events": []string{"job.succeeded", "job.failed"}}
+	first := submit("with-hook", hook)
+	if first.status != 202 {
+		t.Fatalf("first: %d %s", first.status, first.raw)
+	}
+	same := submit("with-hook", map[string]any{"url": "https://example.com/a", "events": []string{"job.failed", "job.succeeded"}})
+	if same.status != 202 || same.body["id"] != first.body["id"] {
+		t.Fatalf("the same webhook, events reordered: %d %s", same.status, same.raw)
+	}
+	for name, w := range map[string]map[string]any{
+		"another URL": {"url": "https://example.com/b", "events": []string{"job.succeeded", "job.failed"}},
+		"no webhook":  nil,
+	} {
+		if r := submit("with-hook", w); r.status != 409 || get(r.body, "error", "code") != "IDEMPOTENCY_CONFLICT" {
+			t.Errorf("%s: %d %s", name, r.status, r.raw)
+		}
+	}
+	if r := submit("without-hook", nil); r.status != 202 {
+		t.Fatalf("without a webhook: %d %s", r.status, r.raw)
+	}
+	if r := submit("without-hook", hook); r.status != 409 || get(r.body, "error", "code") != "IDEMPOTENCY_CONFLICT" {
+		t.Errorf("a webhook added on a repeat: %d %s", r.status, r.raw)
+	}
+}
