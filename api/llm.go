@@ -56,6 +56,9 @@ func (r *llmProxyRequest) validate(settings *config.Config) (*proxyCall, error) 
 		if !validRoles[m.Role] {
 			return nil, invalid("messages[%d].role must be system, user or assistant (got %q)", i, m.Role)
 		}
+		if m.Content == "" {
+			return nil, invalid("messages[%d].content must be a non-empty string", i)
+		}
 	}
 	req := reliapi.ChatRequest{Model: r.Model, Messages: r.Messages, MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP, Stop: r.Stop, Stream: r.Stream}
 	if req.Model == "" {

@@ -176,6 +176,7 @@ func TestLLMErrors(t *testing.T) {
 		{"no model", map[string]any{"target": "mis"}, 400, "INVALID_REQUEST", "client_error", "model"},
 		{"temperature", map[string]any{"target": "oai", "temperature": 3}, 400, "INVALID_REQUEST", "client_error", "temperature"},
 		{"content not a string", map[string]any{"target": "oai", "messages": []map[string]any{{"role": "user", "content": 7}}}, 400, "INVALID_REQUEST", "client_error", "content"},
+		{"no content", map[string]any{"target": "oai", "messages": []map[string]any{{"role": "user"}}}, 400, "INVALID_REQUEST", "client_error", "messages[0].content must be a non-empty string"},
 		{"provider rejects", map[string]any{"target": "oai", "messages": user("fail:400")}, 400, "CLIENT_ERROR", "upstream_error", "fake failure 400"},
 		{"provider down", map[string]any{"target": "oai", "messages": user("fail:503")}, 503, "SERVER_ERROR", "upstream_error", "fake failure 503"},
 		{"anthropic overloaded", map[string]any{"target": "ant", "messages": user("fail:529")}, 529, "SERVER_ERROR", "upstream_error", "fake failure 529"},

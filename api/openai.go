@@ -40,6 +40,11 @@ type oaChatRequest struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
 	N *int `json:"n"`
+	// Tools and Functions are read only to be refused: ignoring them would
+	// answer a tool-using caller with a model that was never given its
+	// tools.
+	Tools     json.RawMessage `json:"tools"`
+	Functions json.RawMessage `json:"functions"`
 }
 
 type oaMessage struct {
@@ -58,6 +63,14 @@ func (r *oaChatRequest) toLLM(s *Server) (*llmProxyRequest, error) {
 	}
 	if r.N != nil && *r.N != 1 {
 		return nil, invalid("Only n=1 is supported")
+	}
+	for _, f := range []struct {
+		name string
+		v    json.RawMessage
+	}{{"tools", r.Tools}, {"functions", r.Functions}} {
+		if len(f.v) > 0 && string(f.v) != "null" && string(f.v) != "[]" {
+			return nil, invalid("Field %q is not supported: ReliAPI relays text chat messages only", f.name)
+		}
 	}
 	out := &llmProxyRequest{Target: target, Model: model, MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP, Stream: r.Stream}
 	if r.MaxCompletionTokens != nil {

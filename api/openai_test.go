@@ -72,6 +72,31 @@ func TestOpenAISDKErrors(t *testing.T) {
 	}
 }
 
+// TestOpenAIToolsRefused: a request with tools is refused, not answered by
+// a model that never saw them; an empty message is refused too.
+func TestOpenAIToolsRefused(t *testing.T) {
+	t.Parallel()
+	s, fake := llmStack(t)
+	before := fake.Calls()
+	hello := []map[string]any{{"role": "user", "content": "Hello"}}
+	for name, body := range map[string]map[string]any{
+		"tools":        {"model": "oai", "messages": hello, "tools": []map[string]any{{"type": "function", "function": map[string]any{"name": "get_weather"}}}},
+		"functions":    {"model": "oai", "messages": hello, "functions": []map[string]any{{"name": "get_weather"}}},
+		"null content": {"model": "oai", "messages": []map[string]any{{"role": "user", "content": nil}}},
+	} {
+		r := s.do("POST", "/v1/chat/completions", body)
+		if msg, _ := get(r.body, "error", "message").(string); r.status != 400 || get(r.body, "error", "type") != "invalid_request_error" || msg == "" {
+			t.Errorf("%s: %d %s", name, r.status, r.raw)
+		}
+	}
+	if r := s.do("POST", "/v1/chat/completions", map[string]any{"model": "oai", "messages": hello, "tools": nil}); r.status != 200 {
+		t.Errorf("tools: null is no tools: %d %s", r.status, r.raw)
+	}
+	if n := fake.Calls() - before; n != 1 {
+		t.Fatalf("provider calls = %d, want 1 (only the call without tools)", n)
+	}
+}
+
 func TestModelsList(t *testing.T) {
 	t.Parallel()
 	s, _ := llmStack(t)
