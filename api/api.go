@@ -148,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.engine = engine
-	s.handler = withCORS(engine, st.Server.CORSOrigins)
+	s.handler = headAsGet(withCORS(engine, st.Server.CORSOrigins))
 	return s, nil
 }
 
@@ -218,6 +218,20 @@ func (s *Server) routes() (*gin.Engine, error) {
 
 // Handler serves every route.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// headAsGet answers HEAD as the GET of the same URL, without its body, as
+// RFC 9110 asks of every GET resource (probes and monitors use it); Gin
+// routes GET alone. The response writer belongs to the HEAD request, so
+// net/http sends the headers and drops what the GET handler writes.
+func headAsGet(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			r = r.Clone(r.Context())
+			r.Method = http.MethodGet
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // Start subscribes to job announcements, which synchronous calls wait on.
 func (s *Server) Start(ctx context.Context) {

@@ -458,3 +458,17 @@ func TestPathCannotEscapeTarget(t *testing.T) {
 		t.Fatalf("escaping paths reached the upstream %d times", n)
 	}
 }
+
+// TestHeadIsGetWithoutBody: HEAD works wherever GET does (health probes,
+// a job), with GET's status and headers and no body.
+func TestHeadIsGetWithoutBody(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{noWorker: true})
+	job := s.do("POST", "/v1/jobs", map[string]any{"kind": "http", "request": map[string]any{"target": "up", "method": "GET", "path": "/get"}})
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/v1/jobs/" + job.body["id"].(string): 200, "/v1/jobs/job_00000000000000000000000000000000": 404} {
+		r := s.raw("HEAD", path)
+		if r.status != want || len(r.raw) != 0 || r.header.Get("Content-Type") == "" {
+			t.Errorf("HEAD %s: %d, %d bytes, Content-Type %q; want %d, no body", path, r.status, len(r.raw), r.header.Get("Content-Type"), want)
+		}
+	}
+}
