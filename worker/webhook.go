@@ -131,6 +131,21 @@ func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 	w.metrics.webhookSeconds.Observe(float64(d.DurationMS) / 1000)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
+	// The dead-letter entry and the gone mark are written before the
+	// delivery that shows the outcome on the job: whoever sees the job
+	// failed or gone finds it in GET /v1/webhooks/failed, or its URL
+	// refused. If one of them fails, the task is retried and the attempt
+	// made again.
+	switch status {
+	case reliapi.WebhookFailed:
+		if err := w.store.DeadLetter(rctx, job.Tenant, job.ID); err != nil {
+			return err
+		}
+	case reliapi.WebhookGone:
+		if err := w.store.MarkGone(rctx, job.Tenant, job.Webhook.URL); err != nil {
+			return err
+		}
+	}
 	if _, err := w.store.RecordDelivery(rctx, job.ID, d, status); err != nil {
 		return err
 	}
@@ -140,10 +155,8 @@ func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 		return &retryIn{wait: next, reason: "webhook delivery failed"}
 	case reliapi.WebhookFailed:
 		w.log.Error("webhook delivery failed for good; dead-lettered", append(tag, "attempts", n)...)
-		return w.store.DeadLetter(rctx, job.Tenant, job.ID)
 	case reliapi.WebhookGone:
 		w.log.Warn("webhook receiver answered 410 Gone; the URL gets no more deliveries", tag...)
-		return w.store.MarkGone(rctx, job.Tenant, job.Webhook.URL)
 	}
 	return nil
 }
