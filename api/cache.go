@@ -29,10 +29,17 @@ type cachePlan struct {
 //
 // An LLM call is cached over its canonical request (model, messages,
 // parameters); LLM targets cache only when configured to (see config).
+//
+// A call with an idempotency key or a webhook of its own runs as its own
+// job: a cache hit has no job, and joining an identical call's job in
+// flight would drop the key and the webhook.
 func (s *Server) planCache(c *gin.Context, call *proxyCall, override *int) *cachePlan {
 	t := s.settings.Targets[call.target]
 	if override != nil && *override == 0 || !t.Cache.IsEnabled() || call.llm != nil && call.llm.Stream {
 		// Streamed answers are relayed as they are written, never cached.
+		return nil
+	}
+	if call.idemKey != "" || call.ownWebhook {
 		return nil
 	}
 	req := cache.Request{Tenant: tenant(c), Target: call.target, Method: call.method, Path: call.path, Query: call.query, Headers: call.headers}

@@ -174,3 +174,36 @@ func TestCancelingALeaderReleasesTheEntry(t *testing.T) {
 		t.Fatalf("after the cancel: %d %s", second.status, second.raw)
 	}
 }
+
+// TestKeyedOrHookedCallsRunTheirOwnJob: a call with an idempotency key or
+// a webhook of its own is never answered from the cache (a hit has no job
+// to hold the key or fire the webhook), so the key still names its
+// request and the webhook is delivered.
+func TestKeyedOrHookedCallsRunTheirOwnJob(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraTargets: cachedTarget, extraYAML: webhookYAML})
+	if r := s.get("/uuid", nil); r.status != 200 {
+		t.Fatalf("filling the cache: %d %s", r.status, r.raw)
+	}
+	keyed := s.get("/uuid", nil, "Idempotency-Key", "K")
+	if keyed.status != 200 || get(keyed.body, "meta", "cache_hit") != false || get(keyed.body, "meta", "job_id") == nil {
+		t.Fatalf("a keyed call answered from the cache: %d %s", keyed.status, keyed.raw)
+	}
+	if r := s.get("/get", nil, "Idempotency-Key", "K"); r.status != 409 || get(r.body, "error", "code") != "IDEMPOTENCY_CONFLICT" {
+		t.Errorf("the key reused for another request: %d %s", r.status, r.raw)
+	}
+	if r := s.get("/uuid", nil, "Idempotency-Key", "K"); get(r.body, "meta", "idempotent_hit") != true || fmt.Sprint(r.body["data"]) != fmt.Sprint(keyed.body["data"]) {
+		t.Errorf("the key's repeat is not its replay: %s", r.raw)
+	}
+	rcv := newReceiver(t)
+	hooked := s.get("/uuid", map[string]any{"webhook": map[string]any{"url": rcv.srv.URL}})
+	if hooked.status != 200 || get(hooked.body, "meta", "cache_hit") != false {
+		t.Fatalf("a call with a webhook answered from the cache: %d %s", hooked.status, hooked.raw)
+	}
+	if job := s.waitWebhook(get(hooked.body, "meta", "job_id").(string)); get(job.body, "webhook", "status") != "delivered" {
+		t.Fatalf("its webhook: %s", job.raw)
+	}
+	if n := s.upstream.Calls("/uuid"); n != 3 {
+		t.Errorf("upstream calls = %d, want 3 (the first, the keyed, the hooked)", n)
+	}
+}

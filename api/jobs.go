@@ -90,7 +90,12 @@ func (s *Server) createJob(c *gin.Context) {
 		return
 	}
 	m.Target = call.target
-	call.deadline = deadline
+	if !deadline.IsZero() {
+		// Part of the request a key names, as a webhook is: a repeat with
+		// another deadline is a conflict, not a job with the first one.
+		call.deadline = deadline
+		call.fingerprint = append(call.fingerprint, []byte("deadline"), []byte(deadline.UTC().Format(time.RFC3339Nano)))
+	}
 	setLabels(c, call.target, "async")
 	id := jobID(tenant(c), call.idemKey)
 	job, _, err := s.submit(c, id, call, tasks.Shard(tasks.QueueAsync, id, s.settings.Redis.QueueShards), nil)

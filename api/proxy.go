@@ -126,7 +126,9 @@ func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*pro
 		s.relay(c, d.stream, job, "0")
 		return
 	}
-	if md.applied != "" {
+	// respond-async is not applied to a repeat that finds its job already
+	// ended: that answer is the result.
+	if md.applied != "" && !(md.name == "async" && job.Status.Terminal()) {
 		c.Header("Preference-Applied", md.applied)
 	}
 	s.answer(c, d, watch, job, attached, md.wait)
@@ -175,6 +177,7 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 	// different request, refused as a conflict instead of dropped. The
 	// target's own webhook, and no webhook, leave the fingerprint as it was.
 	if w := call.webhook; w != nil && w != s.settings.Targets[call.target].Webhook {
+		call.ownWebhook = true
 		events := slices.Sorted(slices.Values(w.Events))
 		call.fingerprint = append(call.fingerprint, []byte("webhook"), []byte(w.URL), []byte(strings.Join(events, ",")))
 	}

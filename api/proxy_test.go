@@ -170,6 +170,15 @@ func TestRespondAsync(t *testing.T) {
 	if done.body["status"] != "succeeded" || get(done.body, "result", "data", "status_code") != 200.0 {
 		t.Fatalf("job: %s", done.raw)
 	}
+	// A repeat whose key names a job already ended answers its result:
+	// respond-async was not applied, and the answer does not say it was.
+	if r := s.proxy("GET", "/get", "Idempotency-Key", "async-done"); r.status != 200 {
+		t.Fatalf("keyed call: %d %s", r.status, r.raw)
+	}
+	r = s.proxy("GET", "/get", "Idempotency-Key", "async-done", "Prefer", "respond-async")
+	if r.status != 200 || get(r.body, "meta", "idempotent_hit") != true || r.header.Get("Preference-Applied") != "" {
+		t.Fatalf("async repeat of an ended job: %d %v %s", r.status, r.header, r.raw)
+	}
 }
 
 // blockUpstream makes path block until release is closed (or the request

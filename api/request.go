@@ -136,8 +136,10 @@ type proxyCall struct {
 	headers map[string]string
 	body    []byte
 	idemKey string
-	// webhook is where the job's end goes, if anywhere.
-	webhook *reliapi.Subscription
+	// webhook is where the job's end goes, if anywhere; ownWebhook says
+	// the caller asked for it (it is not the target's configured one).
+	webhook    *reliapi.Subscription
+	ownWebhook bool
 	// deadline, when set, expires the job if it has not started by then.
 	deadline time.Time
 	// fingerprint identifies the canonical request for idempotency.

@@ -418,6 +418,21 @@ func TestJobDeadline(t *testing.T) {
 	if r := submit(time.Now().Add(-time.Minute)); r.status != 400 || !strings.Contains(get(r.body, "error", "message").(string), "past") {
 		t.Fatalf("deadline in the past: %d %s", r.status, r.raw)
 	}
+
+	// The deadline is part of the request an idempotency key names.
+	keyed := func(deadline string) response {
+		return s.do("POST", "/v1/jobs", map[string]any{
+			"kind": "http", "request": map[string]any{"target": "up", "method": "GET", "path": "/get"}, "deadline": deadline,
+		}, "Idempotency-Key", "with-deadline")
+	}
+	hour := time.Now().Add(time.Hour).UTC()
+	first := keyed(hour.Format(time.RFC3339))
+	if again := keyed(hour.In(time.FixedZone("", 3600)).Format(time.RFC3339)); first.status != 202 || again.status != 202 || again.body["id"] != first.body["id"] {
+		t.Fatalf("the same deadline again (another zone): %d %d %s", first.status, again.status, again.raw)
+	}
+	if r := keyed(hour.Add(time.Minute).Format(time.RFC3339)); r.status != 409 || get(r.body, "error", "code") != "IDEMPOTENCY_CONFLICT" {
+		t.Fatalf("another deadline with the same key: %d %s", r.status, r.raw)
+	}
 }
 
 // TestWebhookRedirectNotFollowed: a receiver answering 3xx has not taken
