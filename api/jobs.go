@@ -139,7 +139,7 @@ func (s *Server) getJob(c *gin.Context) {
 	}
 	job, err = s.store.Get(ctx, tenant(c), id)
 	if err == nil {
-		job = s.endIfLost(c, job)
+		job = s.endOverdue(c, job)
 	}
 	if err == nil && wait > 0 {
 		waitCtx, cancelWait := s.waitCtx(ctx, wait)
@@ -242,9 +242,9 @@ func (s *Server) listJobs(c *gin.Context) {
 	}
 	out := jobList{Object: "list", Data: make([]jobResource, 0, len(page.Jobs)), HasMore: page.Next != ""}
 	for _, j := range page.Jobs {
-		// A lost job listed as queued or running fails now, and leaves a
-		// list filtered by its old status.
-		if j = s.endIfLost(c, j); opt.Status == "" || j.Status == opt.Status {
+		// An overdue job listed as queued or running ends now, and leaves
+		// a list filtered by its old status.
+		if j = s.endOverdue(c, j); opt.Status == "" || j.Status == opt.Status {
 			out.Data = append(out.Data, render.NewJob(j))
 		}
 	}

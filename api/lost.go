@@ -20,14 +20,53 @@ import (
 // acknowledged, and the check is by the job's current task.
 const lostGrace = 5 * time.Second
 
+// endOverdue ends job, just read, when it is overdue and nothing would end
+// it soon: queued past its deadline while every worker is busy (expired
+// now rather than when a worker is free), or lost with its task
+// (endIfLost). Every read for a caller passes through it: by ID, long
+// poll, list, and an idempotent repeat attaching to the job. Reads of
+// other jobs cost nothing more.
+func (s *Server) endOverdue(c *gin.Context, job *reliapi.Job) *reliapi.Job {
+	return s.endIfLost(c, s.endIfExpired(c, job))
+}
+
+// endIfExpired expires a queued job whose deadline has passed, as the
+// worker that picks its task up would: the job's waiters are told and its
+// webhook is enqueued now. That worker still gives the job's
+// concurrent-job slot and budget hold back (the task carries them), and
+// finds the job ended.
+func (s *Server) endIfExpired(c *gin.Context, job *reliapi.Job) *reliapi.Job {
+	if job.Status != reliapi.JobQueued || job.Deadline.IsZero() || !time.Now().After(job.Deadline) {
+		return job
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	expired, err := s.store.Expire(ctx, job.ID, job.TaskID)
+	if err == nil && !expired {
+		return job // started, ended or moved meanwhile, or Redis's clock is behind ours
+	}
+	var now *reliapi.Job
+	if err == nil {
+		now, err = s.store.Get(ctx, job.Tenant, job.ID)
+	}
+	if err != nil {
+		logAt(c, slog.LevelWarn, "expiring an overdue job", "job_id", job.ID, "error", err)
+		return job
+	}
+	if now.Webhook != nil {
+		if err := s.enqueueWebhook(ctx, now); err != nil {
+			logAt(c, slog.LevelWarn, "enqueueing expired job's webhook", "job_id", job.ID, "error", err)
+		}
+	}
+	return now
+}
+
 // endIfLost ends job, just read, when it is not terminal past jobs.timeout
 // and asynq no longer holds its task in any state: Redis lost the task (or
 // the job's end) in a restart, and nothing will ever run or finish the job.
 // It is failed with JOB_LOST, announced to waiters, its webhook enqueued,
-// and its concurrent-job slot and cache entry released. Every read for a
-// caller passes through it: by ID, long poll, list, and an idempotent
-// repeat attaching to the job. Reads of any other job cost nothing more.
-// When asynq or Redis cannot say, the job is returned as it is.
+// and its concurrent-job slot and cache entry released. When asynq or
+// Redis cannot say, the job is returned as it is.
 func (s *Server) endIfLost(c *gin.Context, job *reliapi.Job) *reliapi.Job {
 	after := s.settings.Jobs.Timeout.Duration + lostGrace
 	if job.Status.Terminal() || time.Since(job.CreatedAt) <= after || job.Queue == "" || job.TaskID == "" {

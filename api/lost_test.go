@@ -117,3 +117,40 @@ func TestLostJobFailsWhenRead(t *testing.T) {
 		t.Fatalf("upstream called %d times, want none (every job was past its deadline)", n)
 	}
 }
+
+// TestOverdueJobExpiresWhenRead: a queued job whose deadline passes while
+// no worker is free expires when it is read, not when a worker gets to
+// it; its webhook is delivered once, and its task never calls upstream.
+func TestOverdueJobExpiresWhenRead(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{noWorker: true, extraYAML: webhookYAML})
+	rcv := newReceiver(t)
+	deadline := time.Now().Add(300 * time.Millisecond)
+	r := s.do("POST", "/v1/jobs", map[string]any{
+		"kind": "http", "request": map[string]any{"target": "up", "method": "GET", "path": "/get"},
+		"webhook": map[string]any{"url": rcv.srv.URL}, "deadline": deadline.Format(time.RFC3339Nano),
+	})
+	if r.status != 202 {
+		t.Fatalf("submit: %d %s", r.status, r.raw)
+	}
+	id := r.body["id"].(string)
+	var last response
+	testenv.Eventually(t, 10*time.Second, "the overdue job to expire on a read", func() bool {
+		last = s.do("GET", "/v1/jobs/"+id, nil)
+		return last.body["status"] != "queued"
+	})
+	if !time.Now().After(deadline) || last.body["status"] != "expired" || get(last.body, "error", "code") != "JOB_EXPIRED" || last.header.Get("Retry-After") != "" {
+		t.Fatalf("overdue job: %s", last.raw)
+	}
+	// A worker that gets to its task finds it ended: no call, one webhook.
+	s.startWorker()
+	if job := s.waitWebhook(id); get(job.body, "webhook", "status") != "delivered" {
+		t.Fatalf("webhook of the expired job: %s", job.raw)
+	}
+	if n := s.upstream.Calls("/get"); n != 0 {
+		t.Fatalf("upstream calls = %d, want 0", n)
+	}
+	if n := len(rcv.deliveries()); n != 1 {
+		t.Fatalf("webhook deliveries = %d, want 1", n)
+	}
+}

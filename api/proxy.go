@@ -238,7 +238,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 			e.Details = map[string]any{"job_id": job.ID}
 			return nil, false, e
 		}
-		return s.endIfLost(c, job), true, nil
+		return s.endOverdue(c, job), true, nil
 	}
 	// Nothing will run a job that is not enqueued: remove it, so a retry
 	// of the same request (same idempotency key) starts afresh instead of
