@@ -32,6 +32,18 @@ type createJobRequest struct {
 	// (RFC 3339). A string here, so that a bad one is an error that names
 	// the field.
 	Deadline *string `json:"deadline"`
+	// IdempotencyKey is the job's key, as the Idempotency-Key header or the
+	// key inside request.
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+// extras are the job fields given at the top level or inside request
+// (inner): the key must agree, a top-level webhook wins.
+func (r *createJobRequest) extras(key string, webhook *reliapi.Subscription) (callExtras, error) {
+	if r.IdempotencyKey != "" && key != "" && r.IdempotencyKey != key {
+		return callExtras{}, invalid("Fields \"idempotency_key\" and \"request.idempotency_key\" differ")
+	}
+	return callExtras{idempotencyKey: cmp.Or(r.IdempotencyKey, key), webhook: cmp.Or(r.Webhook, webhook)}, nil
 }
 
 // createJob serves POST /v1/jobs: always asynchronous, 202 with the job.
@@ -67,8 +79,9 @@ func (s *Server) createJob(c *gin.Context) {
 		return
 	}
 	var (
-		call *proxyCall
-		err  error
+		call   *proxyCall
+		extras callExtras
+		err    error
 	)
 	if req.Kind == reliapi.KindLLM {
 		var body llmProxyRequest
@@ -76,14 +89,18 @@ func (s *Server) createJob(c *gin.Context) {
 			writeError(c, err, m)
 			return
 		}
-		call, err = s.validateCall(c, callExtras{body.IdempotencyKey, nil, cmp.Or(req.Webhook, body.Webhook)}, func() (*proxyCall, error) { return body.validate(s.settings) })
+		if extras, err = req.extras(body.IdempotencyKey, body.Webhook); err == nil {
+			call, err = s.validateCall(c, extras, func() (*proxyCall, error) { return body.validate(s.settings) })
+		}
 	} else {
 		var body httpProxyRequest
 		if err := decodeJSON(bytes.NewReader(req.Request), &body, s.maxBody); err != nil {
 			writeError(c, err, m)
 			return
 		}
-		call, err = s.validateCall(c, callExtras{body.IdempotencyKey, nil, cmp.Or(req.Webhook, body.Webhook)}, func() (*proxyCall, error) { return body.validate(s.targets) })
+		if extras, err = req.extras(body.IdempotencyKey, body.Webhook); err == nil {
+			call, err = s.validateCall(c, extras, func() (*proxyCall, error) { return body.validate(s.targets) })
+		}
 	}
 	if err != nil {
 		writeError(c, err, m)

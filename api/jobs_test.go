@@ -65,6 +65,24 @@ func TestCreateAndListJobs(t *testing.T) {
 	}
 }
 
+// TestJobKeyAtTheTopLevel: POST /v1/jobs takes its idempotency key at the
+// top level as well as in a header or inside request; the same key names
+// the same job whichever way it comes, and two keys that differ are a 400.
+func TestJobKeyAtTheTopLevel(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{noWorker: true})
+	call := map[string]any{"target": "up", "method": "GET", "path": "/get"}
+	top := s.do("POST", "/v1/jobs", map[string]any{"kind": "http", "request": call, "idempotency_key": "top"})
+	header := s.do("POST", "/v1/jobs", map[string]any{"kind": "http", "request": call}, "Idempotency-Key", "top")
+	if top.status != 202 || top.body["idempotency_key"] != "top" || header.body["id"] != top.body["id"] {
+		t.Fatalf("top-level key: %d %s; header key: %s", top.status, top.raw, header.raw)
+	}
+	inner := map[string]any{"target": "up", "method": "GET", "path": "/get", "idempotency_key": "inner"}
+	if r := s.do("POST", "/v1/jobs", map[string]any{"kind": "http", "request": inner, "idempotency_key": "top"}); r.status != 400 || !strings.Contains(string(r.raw), "differ") {
+		t.Fatalf("two keys that differ: %d %s", r.status, r.raw)
+	}
+}
+
 func TestCancelQueuedJobNeverRuns(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{noWorker: true})
