@@ -37,13 +37,18 @@ type createJobRequest struct {
 	IdempotencyKey string `json:"idempotency_key"`
 }
 
-// extras are the job fields given at the top level or inside request
-// (inner): the key must agree, a top-level webhook wins.
-func (r *createJobRequest) extras(key string, webhook *reliapi.Subscription) (callExtras, error) {
-	if r.IdempotencyKey != "" && key != "" && r.IdempotencyKey != key {
+// extras are the job's fields, from the top level and from inside request
+// (inner): the keys must agree, a top-level webhook wins; deadline is the
+// parsed Deadline.
+func (r *createJobRequest) extras(inner callExtras, deadline time.Time) (callExtras, error) {
+	if r.IdempotencyKey != "" && inner.idempotencyKey != "" && r.IdempotencyKey != inner.idempotencyKey {
 		return callExtras{}, invalid("Fields \"idempotency_key\" and \"request.idempotency_key\" differ")
 	}
-	return callExtras{idempotencyKey: cmp.Or(r.IdempotencyKey, key), webhook: cmp.Or(r.Webhook, webhook)}, nil
+	return callExtras{
+		idempotencyKey: cmp.Or(r.IdempotencyKey, inner.idempotencyKey),
+		webhook:        cmp.Or(r.Webhook, inner.webhook),
+		deadline:       deadline,
+	}, nil
 }
 
 // createJob serves POST /v1/jobs: always asynchronous, 202 with the job.
@@ -79,9 +84,8 @@ func (s *Server) createJob(c *gin.Context) {
 		return
 	}
 	var (
-		call   *proxyCall
-		extras callExtras
-		err    error
+		inner    callExtras
+		validate func() (*proxyCall, error)
 	)
 	if req.Kind == reliapi.KindLLM {
 		var body llmProxyRequest
@@ -89,30 +93,28 @@ func (s *Server) createJob(c *gin.Context) {
 			writeError(c, err, m)
 			return
 		}
-		if extras, err = req.extras(body.IdempotencyKey, body.Webhook); err == nil {
-			call, err = s.validateCall(c, extras, func() (*proxyCall, error) { return body.validate(s.settings) })
-		}
+		inner = callExtras{idempotencyKey: body.IdempotencyKey, webhook: body.Webhook}
+		validate = func() (*proxyCall, error) { return body.validate(s.settings) }
 	} else {
 		var body httpProxyRequest
 		if err := decodeJSON(bytes.NewReader(req.Request), &body, s.maxBody); err != nil {
 			writeError(c, err, m)
 			return
 		}
-		if extras, err = req.extras(body.IdempotencyKey, body.Webhook); err == nil {
-			call, err = s.validateCall(c, extras, func() (*proxyCall, error) { return body.validate(s.targets) })
-		}
+		inner = callExtras{idempotencyKey: body.IdempotencyKey, webhook: body.Webhook}
+		validate = func() (*proxyCall, error) { return body.validate(s.targets) }
 	}
+	extras, err := req.extras(inner, deadline)
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	call, err := s.validateCall(c, extras, validate)
 	if err != nil {
 		writeError(c, err, m)
 		return
 	}
 	m.Target = call.target
-	if !deadline.IsZero() {
-		// Part of the request a key names, as a webhook is: a repeat with
-		// another deadline is a conflict, not a job with the first one.
-		call.deadline = deadline
-		call.fingerprint = append(call.fingerprint, []byte("deadline"), []byte(deadline.UTC().Format(time.RFC3339Nano)))
-	}
 	setLabels(c, call.target, "async")
 	id := jobID(tenant(c), call.idemKey)
 	job, _, err := s.submit(c, id, call, tasks.Shard(tasks.QueueAsync, id, s.settings.Redis.QueueShards), nil)

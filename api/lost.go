@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -53,11 +54,7 @@ func (s *Server) endIfExpired(c *gin.Context, job *reliapi.Job) *reliapi.Job {
 		logAt(c, slog.LevelWarn, "expiring an overdue job", "job_id", job.ID, "error", err)
 		return job
 	}
-	if now.Webhook != nil {
-		if err := s.enqueueWebhook(ctx, now); err != nil {
-			logAt(c, slog.LevelWarn, "enqueueing expired job's webhook", "job_id", job.ID, "error", err)
-		}
-	}
+	s.tellWebhook(ctx, c, now)
 	return now
 }
 
@@ -95,10 +92,17 @@ func (s *Server) endIfLost(c *gin.Context, job *reliapi.Job) *reliapi.Job {
 	if err := s.releaseCache(ctx, now); err != nil {
 		logAt(c, slog.LevelWarn, "releasing lost job's cache entry", "job_id", job.ID, "error", err)
 	}
-	if now.Webhook != nil {
-		if err := s.enqueueWebhook(ctx, now); err != nil {
-			logAt(c, slog.LevelWarn, "enqueueing lost job's webhook", "job_id", job.ID, "error", err)
-		}
-	}
+	s.tellWebhook(ctx, c, now)
 	return now
+}
+
+// tellWebhook enqueues the webhook of a job endOverdue just ended, if it
+// has one; a failure is logged (the job is ended all the same).
+func (s *Server) tellWebhook(ctx context.Context, c *gin.Context, job *reliapi.Job) {
+	if job.Webhook == nil {
+		return
+	}
+	if err := s.enqueueWebhook(ctx, job); err != nil {
+		logAt(c, slog.LevelWarn, "enqueueing an overdue job's webhook", "job_id", job.ID, "status", string(job.Status), "error", err)
+	}
 }

@@ -43,7 +43,9 @@ func (s *Server) proxyHTTP(c *gin.Context) {
 	s.proxy(c, envelopeDialect, &req, func() (*proxyCall, error) {
 		call, err := req.validate(s.targets)
 		return call, err
-	}, func() callExtras { return callExtras{req.IdempotencyKey, req.Cache, req.Webhook} })
+	}, func() callExtras {
+		return callExtras{idempotencyKey: req.IdempotencyKey, cache: req.Cache, webhook: req.Webhook}
+	})
 }
 
 // proxyLLM serves POST /v1/proxy/llm.
@@ -51,7 +53,9 @@ func (s *Server) proxyLLM(c *gin.Context) {
 	var req llmProxyRequest
 	s.proxy(c, envelopeDialect, &req, func() (*proxyCall, error) {
 		return req.validate(s.settings)
-	}, func() callExtras { return callExtras{req.IdempotencyKey, req.Cache, req.Webhook} })
+	}, func() callExtras {
+		return callExtras{idempotencyKey: req.IdempotencyKey, cache: req.Cache, webhook: req.Webhook}
+	})
 }
 
 // proxy serves a proxy route: decode the body into req, validate it into a
@@ -149,6 +153,9 @@ type callExtras struct {
 	idempotencyKey string
 	cache          *int
 	webhook        *reliapi.Subscription
+	// deadline, when set, expires the job if no worker starts it by then
+	// (POST /v1/jobs only).
+	deadline time.Time
 }
 
 // validateCall validates a proxy body, merges the idempotency key from the
@@ -172,14 +179,19 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 	if call.webhook, err = s.webhookFor(c, call.target, extras.webhook); err != nil {
 		return nil, err
 	}
-	// A webhook the caller asked for is part of the request an idempotency
-	// key names: the same key with another webhook (or a new one) is a
-	// different request, refused as a conflict instead of dropped. The
-	// target's own webhook, and no webhook, leave the fingerprint as it was.
+	// A webhook the caller asked for, and a deadline, are part of the
+	// request an idempotency key names: the same key with another one (or
+	// a new one) is a different request, refused as a conflict instead of
+	// dropped. The target's own webhook, and neither, leave the fingerprint
+	// as it was.
 	if w := call.webhook; w != nil && w != s.settings.Targets[call.target].Webhook {
 		call.ownWebhook = true
 		events := slices.Sorted(slices.Values(w.Events))
 		call.fingerprint = append(call.fingerprint, []byte("webhook"), []byte(w.URL), []byte(strings.Join(events, ",")))
+	}
+	if d := extras.deadline; !d.IsZero() {
+		call.deadline = d
+		call.fingerprint = append(call.fingerprint, []byte("deadline"), []byte(d.UTC().Format(time.RFC3339Nano)))
 	}
 	return call, nil
 }
