@@ -18,11 +18,12 @@ var allowedImports = map[string][]string{
 	"config":           {"", "webhook"},
 	"tasks":            {""},
 	"jobs":             {""},
+	"lifecycle":        {"", "jobs", "tasks", "reliability/"},
 	"reliability/":     {""},
 	"providers/":       {"", "providers/"},
-	"api":              {"", "config", "tasks", "jobs", "render", "webhook", "reliability/", "rapidapi"},
+	"api":              {"", "config", "tasks", "jobs", "lifecycle", "render", "webhook", "reliability/", "rapidapi"},
 	"rapidapi":         {},
-	"worker":           {"", "config", "tasks", "jobs", "render", "webhook", "reliability/", "providers/"},
+	"worker":           {"", "config", "tasks", "jobs", "lifecycle", "render", "webhook", "reliability/", "providers/"},
 	"cmd/reliapi":      {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm"},
 	"webhook":          {},
 	"render":           {""},
@@ -44,6 +45,7 @@ var thirdPartyAllowed = map[string][]string{
 	"config":             {"gopkg.in/yaml.v3"},
 	"tasks":              {"github.com/hibiken/asynq"},
 	"jobs":               {"github.com/redis/go-redis/"},
+	"lifecycle":          {"github.com/redis/go-redis/", "github.com/hibiken/asynq", "github.com/google/uuid"},
 	"rapidapi":           {"github.com/redis/go-redis/"},
 }
 

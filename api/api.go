@@ -20,6 +20,7 @@ import (
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/lifecycle"
 	"github.com/reliapi/reliapi/rapidapi"
 	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/budget"
@@ -49,9 +50,9 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	settings  *config.Config
+	lifecycle *lifecycle.Manager
 	store     *jobs.Store
 	waiter    *jobs.Waiter
-	enqueuer  *asynq.Client
 	inspector *asynq.Inspector
 	metrics   *metrics
 	engine    *gin.Engine
@@ -103,14 +104,20 @@ func New(cfg Config) (*Server, error) {
 		}
 		targets[name] = u
 	}
-	store := jobs.NewStore(cfg.Redis, jobs.Config{Retention: st.Jobs.Retention.Duration})
+	life, err := lifecycle.New(lifecycle.Config{
+		Redis: cfg.Redis, Logger: cfg.Logger, Timeout: st.Jobs.Timeout.Duration, Retention: st.Jobs.Retention.Duration,
+		QueueShards: st.Redis.QueueShards, BudgetCaps: budgetCaps(st),
+	})
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:          cfg,
 		log:          cfg.Logger,
 		settings:     st,
-		store:        store,
-		waiter:       jobs.NewWaiter(store, cfg.Logger),
-		enqueuer:     asynq.NewClientFromRedisClient(cfg.Redis),
+		lifecycle:    life,
+		store:        life.Store(),
+		waiter:       jobs.NewWaiter(life.Store(), cfg.Logger),
 		inspector:    asynq.NewInspectorFromRedisClient(cfg.Redis),
 		targets:      targets,
 		targetNames:  sortedNames(targets),

@@ -55,13 +55,6 @@ func (s *Server) planCache(c *gin.Context, call *proxyCall, override *int) *cach
 	return &cachePlan{ttl: ttl, hash: cache.Hash(req)}
 }
 
-func (p *cachePlan) hashOrEmpty() string {
-	if p == nil {
-		return ""
-	}
-	return p.hash
-}
-
 // fill is the task's instruction to store the answer.
 func (p *cachePlan) fill() *tasks.CacheFill {
 	if p == nil {
@@ -136,13 +129,4 @@ func (s *Server) followJob(c *gin.Context, id string) (*reliapi.Job, error) {
 		case <-tick.C:
 		}
 	}
-}
-
-// releaseCache clears a canceled job's claim on its cache entry, so the
-// next identical call does not follow a job that will never answer.
-func (s *Server) releaseCache(ctx context.Context, j *reliapi.Job) error {
-	if j.CacheHash == "" {
-		return nil
-	}
-	return s.cache.Abandon(ctx, j.CacheHash, j.ID)
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -66,31 +65,6 @@ func planCost(settings *config.Config, t *config.Target, req *reliapi.ChatReques
 // budgetCaps are the tenant spend caps of the config.
 func budgetCaps(settings *config.Config) budget.Caps {
 	return budget.Caps{Daily: settings.Budget.DailyUSD, Monthly: settings.Budget.MonthlyUSD}
-}
-
-// holdBudget reserves a priced LLM call's estimate in the tenant's spend
-// windows, refusing it when a cap of the config would be exceeded; without
-// caps the hold only records spend for GET /v1/usage. The hold travels
-// with the job and is settled by the worker; release gives it back when
-// no job will run.
-func (s *Server) holdBudget(ctx context.Context, tenant string, call *proxyCall) error {
-	if call.cost == nil || !call.cost.Priced {
-		return nil
-	}
-	h, err := s.ledger.Reserve(ctx, tenant, call.cost.EstimateUSD, budgetCaps(s.settings))
-	if err != nil {
-		return err
-	}
-	call.cost.Hold = &tasks.BudgetHold{ID: h.ID, Tenant: h.Tenant, Day: h.Day, Month: h.Month, Nanos: h.Nanos}
-	return nil
-}
-
-// releaseBudget gives a hold back (the job will not run).
-func (s *Server) releaseBudget(ctx context.Context, h *tasks.BudgetHold) error {
-	if h == nil {
-		return nil
-	}
-	return s.ledger.Settle(ctx, &budget.Hold{ID: h.ID, Tenant: h.Tenant, Day: h.Day, Month: h.Month, Nanos: h.Nanos}, 0)
 }
 
 // usage serves GET /v1/usage: the tenant's LLM spend in the current UTC

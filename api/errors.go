@@ -10,7 +10,6 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
@@ -62,16 +61,4 @@ func setRetryAfter(c *gin.Context, b *errorBody) {
 	if b != nil && b.RetryAfterS != nil {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(*b.RetryAfterS))))
 	}
-}
-
-// enqueue puts a task on its queue. asynq's errors do not wrap the Redis
-// error behind them ("redis eval error: EOF"), and an enqueue depends on
-// nothing but Redis, so every failure but a task-ID conflict is
-// REDIS_UNAVAILABLE: the caller may retry, and is told so.
-func (s *Server) enqueue(ctx context.Context, t *asynq.Task) error {
-	_, err := s.enqueuer.EnqueueContext(ctx, t)
-	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
-		return err
-	}
-	return &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Storage is unavailable; try again shortly", Retryable: true, Source: reliapi.SourceReliAPI, Err: err}
 }

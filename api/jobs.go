@@ -6,13 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/hibiken/asynq"
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/jobs"
@@ -156,10 +154,7 @@ func (s *Server) getJob(c *gin.Context) {
 		watch = s.waiter.Watch(id)
 		defer watch.Close()
 	}
-	job, err = s.store.Get(ctx, tenant(c), id)
-	if err == nil {
-		job = s.endOverdue(c, job)
-	}
+	job, err = s.lifecycle.Get(ctx, tenant(c), id)
 	if err == nil && wait > 0 {
 		waitCtx, cancelWait := s.waitCtx(ctx, wait)
 		defer cancelWait()
@@ -184,43 +179,12 @@ func (s *Server) cancelJob(c *gin.Context) {
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	if err := s.announceWebhook(ctx, tenant(c), id); err != nil {
-		writeError(c, err, m)
-		return
-	}
-	res, err := s.store.Cancel(ctx, tenant(c), id)
+	job, err := s.lifecycle.Cancel(ctx, tenant(c), id)
 	if err != nil {
 		writeError(c, s.jobErr(id, err), m)
 		return
 	}
-	// The record already says canceled, which is what workers obey; these
-	// calls only save work, so their failures are logged, not returned.
-	switch res.Was {
-	case reliapi.JobQueued:
-		// No worker will see this task: give its budget hold and its slot
-		// back here.
-		s.releaseJobSlot(ctx, c, id)
-		if info, err := s.inspector.GetTaskInfo(res.Job.Queue, res.Job.TaskID); err == nil {
-			if p, err := tasks.Decode(info.Payload); err == nil && p.Cost != nil {
-				if err := s.releaseBudget(ctx, p.Cost.Hold); err != nil {
-					logAt(c, slog.LevelWarn, "releasing canceled job's budget hold", "job_id", id, "error", err)
-				}
-			}
-		}
-		if err := s.inspector.DeleteTask(res.Job.Queue, res.Job.TaskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			logAt(c, slog.LevelWarn, "removing canceled job's task", "job_id", id, "error", err)
-		}
-	case reliapi.JobRunning:
-		if err := s.inspector.CancelProcessing(res.Job.TaskID); err != nil {
-			logAt(c, slog.LevelWarn, "interrupting canceled job", "job_id", id, "error", err)
-		}
-	}
-	if res.Was == reliapi.JobQueued || res.Was == reliapi.JobRunning {
-		if err := s.releaseCache(ctx, res.Job); err != nil {
-			logAt(c, slog.LevelWarn, "releasing canceled job's cache entry", "job_id", id, "error", err)
-		}
-	}
-	writeJob(c, http.StatusOK, res.Job)
+	writeJob(c, http.StatusOK, job)
 }
 
 // jobList is the body of GET /v1/jobs.
@@ -250,7 +214,7 @@ func (s *Server) listJobs(c *gin.Context) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*s.redisTimeout)
 	defer cancel()
-	page, err := s.store.List(ctx, tenant(c), opt)
+	page, err := s.lifecycle.List(ctx, tenant(c), opt)
 	if errors.Is(err, jobs.ErrInvalidCursor) {
 		writeError(c, invalid("Query parameter \"cursor\" is not a cursor this API returned"), m)
 		return
@@ -261,11 +225,7 @@ func (s *Server) listJobs(c *gin.Context) {
 	}
 	out := jobList{Object: "list", Data: make([]jobResource, 0, len(page.Jobs)), HasMore: page.Next != ""}
 	for _, j := range page.Jobs {
-		// An overdue job listed as queued or running ends now, and leaves
-		// a list filtered by its old status.
-		if j = s.endOverdue(c, j); opt.Status == "" || j.Status == opt.Status {
-			out.Data = append(out.Data, render.NewJob(j))
-		}
+		out.Data = append(out.Data, render.NewJob(j))
 	}
 	if page.Next != "" {
 		out.NextCursor = &page.Next

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/reliability/quota"
-	"github.com/reliapi/reliapi/tasks"
 )
 
 // admit applies the caller's tier limits to a call that would create
@@ -138,46 +136,4 @@ func tierAllows(who *caller, call *proxyCall) error {
 		return e
 	}
 	return nil
-}
-
-// holdJobSlot takes one of the tenant's max_concurrent_jobs slots for job
-// id (a job already holding one keeps it): 429 TOO_MANY_CONCURRENT_JOBS
-// when the tenant has that many jobs queued or running. It reports whether
-// the tenant's jobs hold slots at all.
-func (s *Server) holdJobSlot(ctx context.Context, c *gin.Context, id string) (bool, error) {
-	who := callerOf(c)
-	if who == nil || who.limits.MaxConcurrentJobs <= 0 {
-		return false, nil
-	}
-	// A slot outlives its job's longest possible run, so that a slot whose
-	// release was lost with a crashed worker frees itself.
-	ok, err := s.quota.Hold(ctx, tasks.JobSlots(who.tenant), id, who.limits.MaxConcurrentJobs, s.settings.Jobs.Timeout.Duration+time.Minute)
-	if err != nil {
-		return false, err
-	}
-	if !ok {
-		s.metrics.refused.WithLabelValues("concurrent_jobs", who.limits.Tier).Inc()
-		c.Header("X-RateLimit-Limit", strconv.Itoa(who.limits.MaxConcurrentJobs))
-		c.Header("X-RateLimit-Remaining", "0")
-		c.Header("X-RateLimit-Reset", "1")
-		e := reliapi.Errorf(reliapi.CodeTooManyJobs, "This tenant already has %d jobs queued or running; wait for one to finish", who.limits.MaxConcurrentJobs)
-		e.Retryable, e.RetryAfter = true, time.Second
-		e.Details = map[string]any{"limit": "concurrent_jobs", "limit_value": who.limits.MaxConcurrentJobs}
-		return false, e
-	}
-	return true, nil
-}
-
-// releaseJobSlot gives back job id's slot, when the tenant's jobs hold
-// slots. A failure is logged: the slot frees itself when its hold expires.
-func (s *Server) releaseJobSlot(ctx context.Context, c *gin.Context, id string) {
-	who := callerOf(c)
-	if who == nil || who.limits.MaxConcurrentJobs <= 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.redisTimeout)
-	defer cancel()
-	if err := s.quota.Release(ctx, tasks.JobSlots(who.tenant), id); err != nil {
-		logAt(c, slog.LevelWarn, "releasing a concurrent-job slot", "job_id", id, "error", err)
-	}
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +16,7 @@ import (
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/lifecycle"
 	"github.com/reliapi/reliapi/reliability/cache"
 	"github.com/reliapi/reliapi/reliability/idempotency"
 	"github.com/reliapi/reliapi/tasks"
@@ -196,108 +197,57 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 	return call, nil
 }
 
-// submit creates job id for a call and enqueues it, or, when the call's
-// idempotency key names an existing job, returns that job (attached=true)
-// after checking that it is the same request.
-//
-// plan, when set, makes the job fill the response cache entry this call
-// claimed; if no job of this call's own ends up filling it, the claim is
-// released so that identical calls do not wait on nothing.
+// submit creates job id for a call and queues it, or, when the call's
+// idempotency key names an existing job of the same request, returns that
+// job (attached=true). plan, when set, is the response-cache entry this
+// call claimed, which its job fills. A tenant whose concurrent-job slots
+// are full is answered 429 with its X-RateLimit headers.
 func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string, plan *cachePlan) (job *reliapi.Job, attached bool, err error) {
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	if plan != nil {
-		defer func() {
-			if err != nil || attached {
-				cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.redisTimeout)
-				defer cancel()
-				s.cache.Abandon(cleanup, plan.hash, id)
-			}
-		}()
-	}
-
-	ten := tenant(c)
-	hash := idempotency.Fingerprint(call.fingerprint...)
-	taskID := uuid.NewString()
-	if err := s.holdBudget(ctx, ten, call); err != nil {
-		return nil, false, err
-	}
-	if call.cost != nil && call.cost.Hold != nil {
-		// Given back unless this call's own job is enqueued with it.
-		defer func() {
-			if err != nil || attached {
-				cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.redisTimeout)
-				defer cancel()
-				if rerr := s.releaseBudget(cleanup, call.cost.Hold); rerr != nil {
-					logAt(c, slog.LevelError, "releasing a budget hold", "error", rerr)
-				}
-			}
-		}()
-	}
-	job, created, err := s.store.Create(ctx, jobs.New{
-		ID: id, Tenant: ten, Kind: call.kind(), Target: call.target,
-		IdempotencyKey: call.idemKey, RequestHash: hash, RequestID: requestID(c),
-		Queue: queue, TaskID: taskID, CacheHash: plan.hashOrEmpty(), Webhook: call.webhook,
-		Deadline: call.deadline,
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	if !created {
-		if job.RequestHash != hash {
-			e := reliapi.Errorf(reliapi.CodeIdempotencyConflict,
-				"Idempotency key %q was already used with a different request", call.idemKey)
-			e.Details = map[string]any{"job_id": job.ID}
-			return nil, false, e
-		}
-		return s.endOverdue(c, job), true, nil
-	}
-	// Nothing will run a job that is not enqueued: remove it, so a retry
-	// of the same request (same idempotency key) starts afresh instead of
-	// waiting, and give its slot back.
-	abandon := func(slot bool) {
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.redisTimeout)
-		defer cancel()
-		if derr := s.store.Delete(cleanup, ten, id); derr != nil {
-			logAt(c, slog.LevelError, "removing job that could not be enqueued", "job_id", id, "error", derr)
-		}
-		if slot {
-			s.releaseJobSlot(cleanup, c, id)
-		}
-	}
-	// Only a new job takes a slot: attaching to a job is free.
-	slot, err := s.holdJobSlot(ctx, c, id)
-	if err != nil {
-		abandon(false)
-		return nil, false, err
-	}
-
-	payload := tasks.Payload{
-		JobID: id, Tenant: ten, Target: call.target, IdempotencyKey: call.idemKey,
-		Profile: s.profile(c), LLM: call.llm, Cost: call.cost, Cache: plan.fill(),
+	sub := lifecycle.Submission{
+		ID: id, Tenant: tenant(c), RequestID: requestID(c), Queue: queue,
+		RequestHash: idempotency.Fingerprint(call.fingerprint...),
+		Webhook:     call.webhook, Deadline: call.deadline, Cache: plan.fill(),
+		Payload: tasks.Payload{
+			Tenant: tenant(c), Target: call.target, IdempotencyKey: call.idemKey,
+			Profile: s.profile(c), LLM: call.llm, Cost: call.cost,
+		},
 	}
 	if who := callerOf(c); who != nil {
-		payload.Caps = &tasks.Caps{MaxRetries: who.limits.MaxRetries, MaxFallbacks: who.limits.MaxFallbacks, Slot: slot}
+		sub.MaxConcurrentJobs = who.limits.MaxConcurrentJobs
+		sub.Payload.Caps = &tasks.Caps{MaxRetries: who.limits.MaxRetries, MaxFallbacks: who.limits.MaxFallbacks}
 		if call.llm != nil {
-			payload.Caps.AllowedModels = who.limits.AllowedModels
+			sub.Payload.Caps.AllowedModels = who.limits.AllowedModels
 		}
 	}
 	if call.llm == nil {
-		payload.HTTP = &tasks.HTTPRequest{
+		sub.Payload.HTTP = &tasks.HTTPRequest{
 			Method: call.method, Path: call.path, Query: call.query,
 			Headers: call.headers, Body: call.body,
 		}
 	}
-	task, err := tasks.New(payload, tasks.Placement{Queue: queue, TaskID: taskID, Timeout: s.settings.Jobs.Timeout.Duration})
-	if err == nil {
-		err = s.enqueue(ctx, task)
+	res, err := s.lifecycle.Submit(ctx, sub)
+	if e := (*reliapi.Error)(nil); errors.As(err, &e) && e.Code == reliapi.CodeTooManyJobs {
+		s.refusedConcurrent(c, e)
 	}
 	if err != nil {
-		abandon(slot)
 		return nil, false, err
 	}
-	logAt(c, slog.LevelDebug, "job enqueued", "job_id", id, "target", call.target, "queue", queue)
-	return job, false, nil
+	return res.Job, res.Attached, nil
+}
+
+// refusedConcurrent counts a call refused for the tenant's concurrent-job
+// slots, and says so in its X-RateLimit headers.
+func (s *Server) refusedConcurrent(c *gin.Context, e *reliapi.Error) {
+	who := callerOf(c)
+	if who == nil {
+		return
+	}
+	s.metrics.refused.WithLabelValues("concurrent_jobs", who.limits.Tier).Inc()
+	c.Header("X-RateLimit-Limit", strconv.Itoa(who.limits.MaxConcurrentJobs))
+	c.Header("X-RateLimit-Remaining", "0")
+	c.Header("X-RateLimit-Reset", strconv.Itoa(ceilSeconds(e.RetryAfter)))
 }
 
 // answer replies with the job's result once it is finished, waiting up to

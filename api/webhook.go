@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -9,12 +8,10 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/hibiken/asynq"
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/render"
-	"github.com/reliapi/reliapi/tasks"
 	"github.com/reliapi/reliapi/webhook"
 )
 
@@ -115,53 +112,13 @@ func (s *Server) replayWebhook(c *gin.Context) {
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	job, err := s.store.Replay(ctx, tenant(c), id)
+	job, err := s.lifecycle.ReplayWebhook(ctx, tenant(c), id)
 	if errors.Is(err, jobs.ErrDeliveryPending) {
 		err = invalid("Job %s's webhook is being delivered; replay it once that ends", id)
 	}
-	err = s.jobErr(id, err)
 	if err != nil {
-		writeError(c, err, m)
+		writeError(c, s.jobErr(id, err), m)
 		return
 	}
-	n := len(job.Deliveries)
-	t, err := tasks.NewWebhook(tasks.WebhookPayload{JobID: job.ID, Tenant: job.Tenant, CreatedMS: job.CreatedAt.UnixMilli(), Replay: n + 1, Base: n}, s.settings.Redis.QueueShards)
-	if err == nil {
-		err = s.enqueue(ctx, t)
-	}
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		writeError(c, err, m)
-		return
-	}
-	job.WebhookStatus = reliapi.WebhookPending
 	writeJob(c, http.StatusAccepted, job)
-}
-
-// announceWebhook enqueues the delivery of a job's webhook before the job
-// is canceled: it then exists whatever happens next (a queued job that is
-// canceled has no task left to enqueue it later), and exists once.
-func (s *Server) announceWebhook(ctx context.Context, tenant, id string) error {
-	job, err := s.store.Get(ctx, tenant, id)
-	switch {
-	case errors.Is(err, reliapi.ErrNotFound):
-		return nil // Cancel answers for a job that is gone
-	case err != nil:
-		return err
-	case job.Webhook == nil || job.Status.Terminal():
-		return nil // nothing ends here
-	}
-	return s.enqueueWebhook(ctx, job)
-}
-
-// enqueueWebhook enqueues the delivery of job's webhook; a delivery
-// already enqueued is not an error.
-func (s *Server) enqueueWebhook(ctx context.Context, job *reliapi.Job) error {
-	t, err := tasks.WebhookOf(job, s.settings.Redis.QueueShards)
-	if err == nil {
-		err = s.enqueue(ctx, t)
-	}
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return err
-	}
-	return nil
 }

@@ -27,23 +27,24 @@ func breakerSettings(t *config.Target) breaker.Settings {
 // even when the job's own context has ended.
 const recordTimeout = 2 * time.Second
 
-// guarded makes one call through the target's breaker: refused at once
-// with CIRCUIT_OPEN while it is open, and its result counted afterwards
-// (a call slower than circuit.slow_call_ms counts as a failure; a 429 on a
-// pooled key does not count).
-func (w *Worker) guarded(ctx context.Context, name string, tg target, call func(context.Context) error) error {
+// guarded makes one call of j's through its target's breaker: refused at
+// once with CIRCUIT_OPEN while it is open, and its result counted
+// afterwards (a call slower than circuit.slow_call_ms counts as a failure;
+// a 429 on a pooled key does not count).
+func (w *Worker) guarded(ctx context.Context, j *run, send func(context.Context) (*reliapi.HTTPResponse, error)) (*reliapi.HTTPResponse, error) {
+	name, tg := j.payload.Target, j.target
 	ticket, err := w.breakers.Allow(ctx, name, tg.breaker)
 	if err != nil {
 		if reliapi.Classify(err) == reliapi.ClassBreakerOpen {
-			return err
+			return nil, err
 		}
 		if !w.redisFailOpen(ctx, "breaker", err) {
-			return &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Circuit breaker state is unavailable", Retryable: true, Source: reliapi.SourceReliAPI, Err: err}
+			return nil, &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Circuit breaker state is unavailable", Retryable: true, Source: reliapi.SourceReliAPI, Err: err}
 		}
-		return call(ctx)
+		return send(ctx)
 	}
 	start := time.Now()
-	callErr := call(ctx)
+	resp, callErr := send(ctx)
 	result := breaker.ResultOf(callErr)
 	if tg.pool != nil && reliapi.Classify(callErr) == reliapi.ClassRateLimited {
 		// With a key pool a 429 is the key's affair: the pool rests that
@@ -64,7 +65,7 @@ func (w *Worker) guarded(ctx context.Context, name string, tg target, call func(
 	case state == breaker.Closed && ticket.Probe:
 		w.log.Info("circuit breaker closed after a successful probe", "target", name)
 	}
-	return callErr
+	return resp, callErr
 }
 
 // redisFailOpen applies reliability.on_redis_error when a control cannot

@@ -9,67 +9,51 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/providers/httpx"
-	"github.com/reliapi/reliapi/reliability/retry"
 )
 
-// callHTTP runs the upstream call under the target's retry matrix, through
-// the rate scheduler, key pool and breaker on every attempt. A positive
-// later means the job must wait that long for its rate-limit slot and
-// should be handed back to the queue.
+// callHTTP makes a job's HTTP call through the attempt chain under the
+// target's retry matrix (none for a POST or PATCH without an idempotency
+// key). A positive later means the job must wait that long for its
+// rate-limit slot and should be handed back to the queue.
 func (w *Worker) callHTTP(ctx context.Context, j *run) (res *reliapi.Result, later time.Duration) {
-	p, tg := j.payload, j.target
+	p := j.payload
 	r := p.HTTP
 	req := httpx.Request{
 		Method: r.Method, Path: r.Path, Query: r.Query, Headers: r.Headers,
 		Body: r.Body, IdempotencyKey: p.IdempotencyKey,
 	}
-	matrix := j.retryMatrix(tg.retries)
+	matrix := j.retryMatrix(j.target.retries)
 	if !retrySafe(r.Method, p.IdempotencyKey) {
 		matrix = nil
 	}
-
 	var resp *reliapi.HTTPResponse
-	retries, err := retry.Do(ctx, matrix, func(ctx context.Context, attempt int) error {
-		var err error
-		resp, err = w.limited(ctx, j, tg.httpAuth, func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
-			var resp *reliapi.HTTPResponse
-			err := w.guarded(ctx, p.Target, tg, func(ctx context.Context) error {
-				var err error
-				resp, err = w.http.Do(ctx, upstream, req)
-				return err
-			})
-			return resp, err
-		})
-		var rs *rescheduleError
-		if errors.As(err, &rs) {
-			return err // not an attempt: the job runs again at its slot
-		}
-		w.countAttempt(j, attempt, err)
-		return err
+	out := w.call(ctx, j, matrix, exchange{
+		credential: j.target.httpAuth,
+		send: func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
+			return w.http.Do(ctx, upstream, req)
+		},
+		read: func(r *reliapi.HTTPResponse, err error) error {
+			resp = r
+			return err
+		},
 	})
-	var rs *rescheduleError
-	if errors.As(err, &rs) {
-		return nil, rs.wait
+	if out.later > 0 {
+		return nil, out.later
 	}
-	meta := reliapi.ResultMeta{Retries: retries}
-	if err != nil {
-		return &reliapi.Result{Error: asError(err), Meta: meta}, 0
-	}
-	data, err := json.Marshal(resp)
-	if err != nil {
-		return &reliapi.Result{Error: asError(err), Meta: meta}, 0
-	}
-	return &reliapi.Result{Data: data, Meta: meta}, 0
+	return resultOf(resp, reliapi.ResultMeta{Retries: out.retries}, out.err), 0
 }
 
-// countAttempt records one upstream attempt in the metrics, and in the log
-// when it failed.
-func (w *Worker) countAttempt(j *run, attempt int, err error) {
-	class := reliapi.Classify(err)
-	w.metrics.attempts.WithLabelValues(j.payload.Target, outcome(err, string(class))).Inc()
+// resultOf is a job's result: data (an HTTP answer or a completion), or
+// the error the call ended with.
+func resultOf(data any, meta reliapi.ResultMeta, err error) *reliapi.Result {
 	if err != nil {
-		w.log.Warn("upstream attempt failed", append(j.tag, "attempt", attempt, "class", string(class), "error", err)...)
+		return &reliapi.Result{Error: asError(err), Meta: meta}
 	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return &reliapi.Result{Error: asError(err), Meta: meta}
+	}
+	return &reliapi.Result{Data: raw, Meta: meta}
 }
 
 // retrySafe reports whether a call may be repeated: POST and PATCH only with
@@ -95,11 +79,4 @@ func asError(err error) *reliapi.Error {
 		return &reliapi.Error{Code: reliapi.CodeJobCanceled, Message: "Job was canceled", Source: reliapi.SourceReliAPI, Err: err}
 	}
 	return &reliapi.Error{Code: reliapi.CodeInternal, Message: "Internal error while executing the job", Source: reliapi.SourceReliAPI, Retryable: true, Err: err}
-}
-
-func jobStatus(j *reliapi.Job) string {
-	if j == nil {
-		return "gone"
-	}
-	return string(j.Status)
 }

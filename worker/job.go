@@ -9,6 +9,9 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/lifecycle"
+	"github.com/reliapi/reliapi/providers/httpx"
+	"github.com/reliapi/reliapi/reliability/keypool"
 	"github.com/reliapi/reliapi/reliability/retry"
 	"github.com/reliapi/reliapi/tasks"
 )
@@ -35,93 +38,49 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
 	taskID, _ := asynq.GetTaskID(ctx)
+	d := lifecycle.Delivery{Payload: p, TaskID: taskID}
+	job, err := w.lifecycle.Begin(ctx, d)
+	if err != nil || job == nil {
+		return err
+	}
 	// Attributes, not a derived logger: building one per job costs more
 	// than the few lines a job usually logs.
 	tag := []any{"job_id", p.JobID, "target", p.Target}
-
-	var job *reliapi.Job
-	var runnable bool
-	err = w.record(ctx, "start", tag, func(ctx context.Context) (err error) {
-		job, runnable, err = w.store.Start(ctx, p.JobID, taskID)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if !runnable && job != nil && job.Status == reliapi.JobQueued && !job.Deadline.IsZero() && job.TaskID == taskID {
-		w.settleCost(ctx, p, nil)
-		defer w.releaseSlot(ctx, p)
-		return w.expire(ctx, job, taskID)
-	}
-	if !runnable && job != nil && job.Status.Terminal() && job.Webhook != nil {
-		// A delivery of a job that ended: maybe its worker died after
-		// recording the end, before enqueuing the webhook. Enqueuing it
-		// again is harmless (it exists once).
-		if err := w.announceWebhook(ctx, job); err != nil {
-			return err
-		}
-	}
-	if !runnable {
-		if job == nil || job.Status.Terminal() {
-			w.releaseSlot(ctx, p)
-		}
-		w.log.Debug("skipping job that is not runnable", append(tag, "status", jobStatus(job))...)
-		// Whatever this delivery's hold was for will not run now: give it
-		// back (a hold settled already stays as it is).
-		w.settleCost(ctx, p, nil)
-		return nil
-	}
 	if job.Attempts > 1 {
 		w.log.Warn("running job again after an interrupted delivery", append(tag, "attempts", job.Attempts)...)
 	}
-	tg, ok := w.targets[p.Target]
-	if !ok {
-		res := &reliapi.Result{Error: reliapi.Errorf(reliapi.CodeNotFound, "Target %q is not configured on this worker", p.Target)}
-		w.settleCost(ctx, p, res)
-		w.fillCache(ctx, p, res)
-		defer w.releaseSlot(ctx, p)
-		return w.finish(ctx, job, taskID, res)
+	// The job's own deadline counts from its creation, across reschedules.
+	j := &run{payload: p, tag: tag, deadline: job.CreatedAt.Add(w.cfg.Settings.Jobs.Timeout.Duration), attempts: job.Attempts}
+	res, later := w.invoke(ctx, j, exec)
+	if later > 0 {
+		return w.lifecycle.Requeue(ctx, d, job, later, j.deadline)
 	}
+	w.price(p, res)
+	if ctx.Err() != nil {
+		// Canceled by a cancel request (the record already says canceled) or
+		// past asynq's deadline: asynq has taken the task back already.
+		w.log.Info("job context ended", append(tag, "error", ctx.Err())...)
+	}
+	return w.lifecycle.Finish(ctx, d, job, res)
+}
 
-	// The job's own deadline counts from its creation, across reschedules;
-	// asynq's bounds this run, less the time to record the outcome.
-	j := &run{payload: p, target: tg, tag: tag, deadline: job.CreatedAt.Add(w.cfg.Settings.Jobs.Timeout.Duration), attempts: job.Attempts}
-	j.profileName, j.profile = w.cfg.Settings.Profile(p.Profile)
+// invoke runs j with exec within its deadline and asynq's (less the time
+// to record the outcome), holding a parallel slot of its profile. A
+// positive later asks to run the job again after that long.
+func (w *Worker) invoke(ctx context.Context, j *run, exec execute) (res *reliapi.Result, later time.Duration) {
+	tg, ok := w.targets[j.payload.Target]
+	if !ok {
+		return &reliapi.Result{Error: reliapi.Errorf(reliapi.CodeNotFound, "Target %q is not configured on this worker", j.payload.Target)}, 0
+	}
+	j.target = tg
+	j.profileName, j.profile = w.cfg.Settings.Profile(j.payload.Profile)
 	runDeadline := j.deadline
 	if d, ok := ctx.Deadline(); ok && d.Add(-tasks.RecordMargin).Before(runDeadline) {
 		runDeadline = d.Add(-tasks.RecordMargin)
 	}
 	runCtx, cancel := context.WithDeadline(ctx, runDeadline)
 	defer cancel()
-	res, later := w.withParallelSlot(runCtx, j, exec)
-	if later > 0 {
-		return w.reschedule(ctx, j, job, taskID, later)
-	}
-	w.settleCost(ctx, p, res)
-	w.fillCache(ctx, p, res)
-	if ctx.Err() != nil {
-		// Canceled by a cancel request (the record already says canceled) or
-		// past asynq's deadline: asynq has taken the task back already.
-		w.log.Info("job context ended", append(tag, "error", ctx.Err())...)
-	}
-	err = w.finish(ctx, job, taskID, res)
-	w.endStream(ctx, p, res)
-	w.releaseSlot(ctx, p)
-	return err
-}
-
-// releaseSlot gives back the tenant's concurrent-job slot the job holds,
-// if any, once the job has ended. A failure is logged: the slot frees
-// itself when its hold expires.
-func (w *Worker) releaseSlot(ctx context.Context, p tasks.Payload) {
-	if p.Caps == nil || !p.Caps.Slot {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if err := w.quota.Release(ctx, tasks.JobSlots(p.Tenant), p.JobID); err != nil {
-		w.log.Warn("releasing a concurrent-job slot", "job_id", p.JobID, "error", err)
-	}
+	return w.withParallelSlot(runCtx, j, exec)
 }
 
 // run is one execution of a job.
@@ -144,4 +103,24 @@ func (j *run) retryMatrix(m retry.Matrix) retry.Matrix {
 		return m.Capped(c.MaxRetries)
 	}
 	return m
+}
+
+// upstream is the target j calls, with credential headers and the
+// caller's profile's timeout, when it sets one, for the attempt.
+func (j *run) upstream(headers map[string]string) httpx.Target {
+	u := j.target.upstream
+	if t := j.profile.DefaultTimeoutS; t > 0 {
+		u.Timeout = time.Duration(t * float64(time.Second))
+	}
+	u.Headers = headers
+	return u
+}
+
+// secret is the credential an attempt sends: the leased pool key's, else
+// the target's own.
+func (j *run) secret(lease keypool.Lease) string {
+	if p := j.target.pool; p != nil && lease.KeyID != "" {
+		return p.secrets[lease.KeyID]
+	}
+	return j.target.secret
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/providers/httpx"
 	"github.com/reliapi/reliapi/reliability/budget"
-	"github.com/reliapi/reliapi/reliability/retry"
 )
 
 // callLLM runs a chat completion through the target's provider adapter,
@@ -32,36 +31,25 @@ func (w *Worker) callLLM(ctx context.Context, j *run) (*reliapi.Result, time.Dur
 			return &reliapi.Result{Error: asError(err)}, 0
 		}
 	}
-	chat, meta, err := w.complete(ctx, j, *p.LLM)
-	var rs *rescheduleError
-	if errors.As(err, &rs) {
-		return nil, rs.wait
-	}
-	if err != nil && fallsBack(err) {
+	chat, meta, out := w.complete(ctx, j, *p.LLM)
+	if out.err != nil && out.later == 0 && fallsBack(out.err) {
 		for _, fb := range w.fallbacks(j) {
 			jf := *j
 			jf.target, jf.payload.Target = fb.target, fb.name
 			jf.tag = append(j.tag[:len(j.tag):len(j.tag)], "fallback_target", fb.name)
-			w.log.Warn("falling back", append(jf.tag, "error", err)...)
-			fchat, fmeta, ferr := w.complete(ctx, &jf, fb.req)
-			if errors.As(ferr, &rs) {
-				return nil, rs.wait
-			}
-			if ferr == nil {
-				chat, meta, err = fchat, fmeta, nil
+			w.log.Warn("falling back", append(jf.tag, "error", out.err)...)
+			fchat, fmeta, fout := w.complete(ctx, &jf, fb.req)
+			if fout.later > 0 || fout.err == nil {
+				chat, meta, out = fchat, fmeta, fout
 				meta.FallbackUsed, meta.FallbackTarget = true, fb.name
 				break
 			}
 		}
 	}
-	if err != nil {
-		return &reliapi.Result{Error: asError(err), Meta: meta}, 0
+	if out.later > 0 {
+		return nil, out.later
 	}
-	data, err := json.Marshal(chat)
-	if err != nil {
-		return &reliapi.Result{Error: asError(err), Meta: meta}, 0
-	}
-	return &reliapi.Result{Data: data, Meta: meta}, 0
+	return resultOf(chat, meta, out.err), 0
 }
 
 // fallback is a fallback target a call may use, and what it asks it.
@@ -144,14 +132,14 @@ func fallsBack(err error) bool {
 	return false
 }
 
-// complete makes one chat completion against j's target, retries included.
-func (w *Worker) complete(ctx context.Context, j *run, r reliapi.ChatRequest) (*reliapi.ChatResponse, reliapi.ResultMeta, error) {
-	tg, name := j.target, j.payload.Target
-	adapter := tg.llm
+// complete makes one chat completion against j's target through the
+// attempt chain, retries included, streamed or not.
+func (w *Worker) complete(ctx context.Context, j *run, r reliapi.ChatRequest) (*reliapi.ChatResponse, reliapi.ResultMeta, outcome) {
+	adapter := j.target.llm
 	meta := reliapi.ResultMeta{Provider: adapter.Name(), Model: r.Model}
 	body, err := adapter.EncodeRequest(r)
 	if err != nil {
-		return nil, meta, err
+		return nil, meta, outcome{err: err}
 	}
 	accept := "application/json"
 	if r.Stream {
@@ -162,38 +150,32 @@ func (w *Worker) complete(ctx context.Context, j *run, r reliapi.ChatRequest) (*
 		Headers: map[string]string{"Content-Type": "application/json", "Accept": accept},
 	}
 	var chat *reliapi.ChatResponse
-	began := false
-	meta.Retries, err = retry.Do(ctx, j.retryMatrix(tg.retries), func(ctx context.Context, attempt int) error {
-		if r.Stream {
-			var err error
-			chat, err = w.streamAttempt(ctx, j, req, r.Model, &began)
-			var rs *rescheduleError
-			if !errors.As(err, &rs) {
-				w.countAttempt(j, attempt, err)
-			}
-			return err
-		}
-		resp, err := w.limited(ctx, j, adapter.Headers, func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
-			var resp *reliapi.HTTPResponse
-			err := w.guarded(ctx, name, tg, func(ctx context.Context) error {
-				var err error
-				resp, err = w.http.Do(ctx, upstream, req)
-				return err
-			})
-			return resp, err
-		})
-		var rs *rescheduleError
-		if errors.As(err, &rs) {
-			return err
-		}
-		chat, err = decodeLLM(adapter, resp, err)
-		w.countAttempt(j, attempt, err)
-		return err
-	})
-	if err == nil && chat.Model != "" {
+	x := w.chatExchange(j, req, &chat)
+	if r.Stream {
+		x = w.streamExchange(j, req, r.Model, &chat)
+	}
+	out := w.call(ctx, j, j.retryMatrix(j.target.retries), x)
+	meta.Retries = out.retries
+	if out.err == nil && out.later == 0 && chat.Model != "" {
 		meta.Model = chat.Model
 	}
-	return chat, meta, err
+	return chat, meta, out
+}
+
+// chatExchange asks j's provider for a whole completion, which it puts in
+// *chat.
+func (w *Worker) chatExchange(j *run, req httpx.Request, chat **reliapi.ChatResponse) exchange {
+	adapter := j.target.llm
+	return exchange{
+		credential: adapter.Headers,
+		send: func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
+			return w.http.Do(ctx, upstream, req)
+		},
+		read: func(resp *reliapi.HTTPResponse, err error) error {
+			*chat, err = decodeLLM(adapter, resp, err)
+			return err
+		},
+	}
 }
 
 // decodeLLM reads a provider's answer: a completion for 2xx, the

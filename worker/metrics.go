@@ -57,8 +57,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// outcome is the attempts label for one attempt's error.
-func outcome(err error, class string) string {
+// outcomeLabel is the attempts label for one attempt's error.
+func outcomeLabel(err error, class string) string {
 	switch {
 	case err == nil:
 		return "ok"

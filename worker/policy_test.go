@@ -17,6 +17,7 @@ import (
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/keypool"
+	"github.com/reliapi/reliapi/tasks"
 )
 
 // TestRedisErrorPolicy: when the breaker cannot reach Redis,
@@ -42,7 +43,10 @@ func TestRedisErrorPolicy(t *testing.T) {
 				breakers: breaker.New(dead),
 			}
 			called := false
-			err := w.guarded(context.Background(), "t", target{}, func(context.Context) error { called = true; return nil })
+			_, err := w.guarded(context.Background(), &run{payload: tasks.Payload{Target: "t"}}, func(context.Context) (*reliapi.HTTPResponse, error) {
+				called = true
+				return &reliapi.HTTPResponse{StatusCode: 200}, nil
+			})
 			if called != tt.wantCall {
 				t.Fatalf("call made = %v, want %v (err %v)", called, tt.wantCall, err)
 			}

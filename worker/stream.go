@@ -3,7 +3,6 @@ package worker
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/providers/httpx"
-	"github.com/reliapi/reliapi/tasks"
 )
 
 // readStream reads a provider's server-sent events into the job's event
@@ -106,53 +104,62 @@ func streamMeta(j *run, a reliapi.LLMProvider, model string) jobs.StreamMeta {
 	return m
 }
 
-// streamAttempt is one attempt of a streamed answer. Until the answer has
-// begun a failure is like any other (retried, may fall back); after the
-// first chunk it ends the stream with UPSTREAM_STREAM_INTERRUPTED, which
-// neither retries nor falls back (the caller already has part of the
-// answer).
-func (w *Worker) streamAttempt(ctx context.Context, j *run, req httpx.Request, model string, began *bool) (*reliapi.ChatResponse, error) {
-	tg, name, adapter := j.target, j.payload.Target, j.target.llm
-	var chat *reliapi.ChatResponse
+// streamExchange asks j's provider for a streamed answer, relayed to the
+// job's event stream as it comes; the whole completion ends up in *chat.
+// Until the answer has begun a failure is like any other (retried, may
+// fall back); after the first chunk it ends the stream with
+// UPSTREAM_STREAM_INTERRUPTED, which neither retries nor falls back (the
+// caller already has part of the answer).
+func (w *Worker) streamExchange(j *run, req httpx.Request, model string, chat **reliapi.ChatResponse) exchange {
+	adapter := j.target.llm
+	began := false // across attempts: once begun, an answer cannot start over
+	// whole is an answer that came as one body, not as events: an error.
 	var whole *reliapi.HTTPResponse
-	_, err := w.limited(ctx, j, adapter.Headers, func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
-		var answer *reliapi.HTTPResponse
-		err := w.guarded(ctx, name, tg, func(ctx context.Context) error {
+	return exchange{
+		credential: adapter.Headers,
+		send: func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
+			*chat, whole = nil, nil
 			live, all, err := w.http.Stream(ctx, upstream, req)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if all != nil {
-				answer, whole = all, all
-				return nil
+				whole = all
+				return all, nil
 			}
 			defer live.Body.Close()
-			chat, err = w.readStream(ctx, j, adapter, model, live.Body, began)
-			if err != nil && *began {
-				var coded *reliapi.Error
-				if !errors.As(err, &coded) {
-					coded = &reliapi.Error{Code: reliapi.CodeNetworkError}
-				}
-				return &reliapi.Error{
-					Code: reliapi.CodeStreamInterrupted, Message: "The upstream's streamed answer broke off after it began",
-					Source: reliapi.SourceUpstream, UpstreamStatus: http.StatusBadGateway, Err: errors.New(coded.Error()),
-				}
+			*chat, err = w.readStream(ctx, j, adapter, model, live.Body, &began)
+			if err != nil && began {
+				return nil, interrupted(err)
 			}
-			if err == nil {
-				// Headers only: what the key pool reads (rate-limit windows).
-				answer = &reliapi.HTTPResponse{StatusCode: live.StatusCode, Headers: httpx.Headers(live.Header)}
+			if err != nil {
+				return nil, err
+			}
+			// Headers only: what the key pool reads (rate-limit windows).
+			return &reliapi.HTTPResponse{StatusCode: live.StatusCode, Headers: httpx.Headers(live.Header)}, nil
+		},
+		read: func(_ *reliapi.HTTPResponse, err error) error {
+			if err != nil || *chat == nil {
+				// An error answer (read whole) or a failed call: the
+				// provider's message under our code.
+				_, err = decodeLLM(adapter, whole, err)
 			}
 			return err
-		})
-		return answer, err
-	})
-	if err != nil || chat == nil {
-		// An error answer (read whole) or a failed call: the provider's
-		// message under our code.
-		_, err = decodeLLM(adapter, whole, err)
-		return nil, err
+		},
 	}
-	return chat, nil
+}
+
+// interrupted is the error of a streamed answer that broke off after it
+// began.
+func interrupted(err error) error {
+	var coded *reliapi.Error
+	if !errors.As(err, &coded) {
+		coded = &reliapi.Error{Code: reliapi.CodeNetworkError}
+	}
+	return &reliapi.Error{
+		Code: reliapi.CodeStreamInterrupted, Message: "The upstream's streamed answer broke off after it began",
+		Source: reliapi.SourceUpstream, UpstreamStatus: http.StatusBadGateway, Err: errors.New(coded.Error()),
+	}
 }
 
 // resumable checks a streamed job delivered again (its worker stopped
@@ -171,33 +178,4 @@ func (w *Worker) resumable(ctx context.Context, j *run) error {
 		}
 	}
 	return nil
-}
-
-// endStream writes the end of a streamed job's events: "done" with the
-// finish reason, usage, model and cost, or "error" with what went wrong.
-// Readers stop at it. It comes after the job's record is final, so a
-// reader that saw it reads the finished job; a reader that finds the job
-// finished first makes up the same end from the record.
-func (w *Worker) endStream(ctx context.Context, p tasks.Payload, res *reliapi.Result) {
-	if p.LLM == nil || !p.LLM.Stream {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	var chat reliapi.ChatResponse
-	var err error
-	if res.Error == nil && json.Unmarshal(res.Data, &chat) == nil {
-		err = w.store.AppendEvent(ctx, p.JobID, jobs.EventDone, jobs.StreamDone{
-			FinishReason: chat.FinishReason, Usage: chat.Usage, Model: chat.Model, CostUSD: res.Meta.CostUSD,
-		})
-	} else {
-		e := res.Error
-		if e == nil {
-			e = reliapi.Errorf(reliapi.CodeInternal, "Internal error while streaming")
-		}
-		err = w.store.AppendEvent(ctx, p.JobID, jobs.EventError, e)
-	}
-	if err != nil {
-		w.log.Error("ending a job's event stream", "job_id", p.JobID, "error", err)
-	}
 }

@@ -21,32 +21,6 @@ import (
 	"github.com/reliapi/reliapi/webhook"
 )
 
-// Webhooks: a job with a subscription gets a delivery task on the
-// webhooks queue when it ends, named after the job so that it exists once:
-// the worker enqueues it right after recording the job's end (and again
-// whenever the job's task comes back after its end, which is what a
-// worker that died in between leaves behind), the api before a cancel.
-// The task waits for the job's end if need be, then delivers it, signed,
-// on the configured schedule; every attempt is written to the job's
-// record. So no end is delivered twice and none is lost.
-
-// announceWebhook enqueues the delivery of a job's end. A delivery
-// already enqueued (by the api's cancel, or an earlier run) is left as it
-// is.
-func (w *Worker) announceWebhook(ctx context.Context, j *reliapi.Job) error {
-	if j.Webhook == nil {
-		return nil
-	}
-	t, err := tasks.WebhookOf(j, w.cfg.Settings.Redis.QueueShards)
-	if err != nil {
-		return err
-	}
-	if _, err := w.enqueuer.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueuing the webhook delivery: %w", err)
-	}
-	return nil
-}
-
 // retryIn asks asynq to run a delivery task again after wait.
 type retryIn struct {
 	wait   time.Duration

@@ -19,11 +19,10 @@ import (
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/lifecycle"
 	"github.com/reliapi/reliapi/providers"
 	"github.com/reliapi/reliapi/providers/httpx"
 	"github.com/reliapi/reliapi/reliability/breaker"
-	"github.com/reliapi/reliapi/reliability/budget"
-	"github.com/reliapi/reliapi/reliability/cache"
 	"github.com/reliapi/reliapi/reliability/quota"
 	"github.com/reliapi/reliapi/reliability/ratelimit"
 	"github.com/reliapi/reliapi/reliability/retry"
@@ -48,22 +47,18 @@ type Config struct {
 
 // Worker runs jobs from the queues until stopped.
 type Worker struct {
-	cfg      Config
-	log      *slog.Logger
-	srv      *asynq.Server
-	store    *jobs.Store
-	http     *httpx.Client
-	metrics  *metrics
-	targets  map[string]target
-	breakers *breaker.Breakers
-	cache    *cache.Cache
-	limiter  *ratelimit.Limiter
-	ledger   *budget.Ledger
-	quota    *quota.Quota
-	// enqueuer and inspector hand jobs waiting for a rate-limit slot back
-	// to the queue.
-	enqueuer  *asynq.Client
-	inspector *asynq.Inspector
+	cfg       Config
+	log       *slog.Logger
+	srv       *asynq.Server
+	lifecycle *lifecycle.Manager
+	store     *jobs.Store
+	http      *httpx.Client
+	metrics   *metrics
+	targets   map[string]target
+	breakers  *breaker.Breakers
+	limiter   *ratelimit.Limiter
+	// quota holds the parallel-request slots of client profiles.
+	quota *quota.Quota
 	// webhookSrv serves the webhooks queue with a pool of its own.
 	webhookSrv     *asynq.Server
 	webhookClient  *http.Client
@@ -92,41 +87,6 @@ type target struct {
 	llm reliapi.LLMProvider
 }
 
-// recordWindow bounds how long a job's start or outcome is retried while
-// Redis does not answer. A Redis outage shorter than this costs the job
-// nothing: without it, the handler would fail, asynq could not record
-// that either, and the job would wait for asynq's lease recovery (one to
-// two minutes), or run its upstream call again.
-const recordWindow = 30 * time.Second
-
-// record runs write until it succeeds, retrying with backoff within
-// recordWindow; it goes on after ctx ends (the outcome must be written).
-func (w *Worker) record(ctx context.Context, what string, tag []any, write func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordWindow)
-	defer cancel()
-	backoff := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := write(ctx)
-		if err == nil {
-			if attempt > 1 {
-				w.log.Info("recorded after Redis came back", append(tag, "what", what, "attempts", attempt)...)
-			}
-			return nil
-		}
-		if attempt == 1 {
-			w.log.Warn("cannot record; retrying while Redis is away", append(tag, "what", what, "error", err)...)
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		backoff = min(2*backoff, time.Second)
-	}
-}
-
 // New builds a Worker. It does not start processing; call Start.
 func New(cfg Config) (*Worker, error) {
 	if cfg.Redis == nil || cfg.Settings == nil {
@@ -143,20 +103,24 @@ func New(cfg Config) (*Worker, error) {
 		cfg.HTTP = httpx.New(httpx.Config{MaxBodyBytes: s.Jobs.MaxResultBytes})
 	}
 	w := &Worker{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		store:     jobs.NewStore(cfg.Redis, jobs.Config{Retention: s.Jobs.Retention.Duration}),
-		http:      cfg.HTTP,
-		metrics:   newMetrics(cfg.Registerer),
-		breakers:  breaker.New(cfg.Redis),
-		cache:     cache.New(cfg.Redis),
-		limiter:   ratelimit.New(cfg.Redis),
-		ledger:    budget.NewLedger(cfg.Redis),
-		quota:     quota.New(cfg.Redis),
-		enqueuer:  asynq.NewClientFromRedisClient(cfg.Redis),
-		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		http:     cfg.HTTP,
+		metrics:  newMetrics(cfg.Registerer),
+		breakers: breaker.New(cfg.Redis),
+		limiter:  ratelimit.New(cfg.Redis),
+		quota:    quota.New(cfg.Redis),
 	}
 	var err error
+	w.lifecycle, err = lifecycle.New(lifecycle.Config{
+		Redis: cfg.Redis, Logger: cfg.Logger, Timeout: s.Jobs.Timeout.Duration, Retention: s.Jobs.Retention.Duration,
+		QueueShards: s.Redis.QueueShards,
+		OnEnd:       func(st reliapi.JobStatus) { w.metrics.jobs.WithLabelValues(string(st)).Inc() },
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.store = w.lifecycle.Store()
 	if w.targets, err = w.prepareTargets(os.Getenv); err != nil {
 		return nil, err
 	}
@@ -283,50 +247,6 @@ func (w *Worker) Stop() {
 		wg.Go(w.webhookSrv.Shutdown)
 		wg.Wait()
 	})
-}
-
-// expire ends a job that no worker started before its deadline, then
-// enqueues its webhook's delivery, as finish does.
-func (w *Worker) expire(ctx context.Context, job *reliapi.Job, taskID string) error {
-	var expired bool
-	err := w.record(ctx, "expiry", []any{"job_id", job.ID}, func(ctx context.Context) (err error) {
-		expired, err = w.store.Expire(ctx, job.ID, taskID)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if expired {
-		w.metrics.jobs.WithLabelValues(string(reliapi.JobExpired)).Inc()
-		w.log.Info("job expired before it started", "job_id", job.ID, "deadline", job.Deadline)
-	}
-	return w.record(ctx, "webhook", []any{"job_id", job.ID}, func(ctx context.Context) error { return w.announceWebhook(ctx, job) })
-}
-
-// finish records a job's outcome and counts it, then enqueues its
-// webhook's delivery. A worker that dies in between has not acknowledged
-// the job's task: asynq delivers it again, and that delivery, finding the
-// job ended, enqueues the webhook (see handle).
-func (w *Worker) finish(ctx context.Context, job *reliapi.Job, taskID string, res *reliapi.Result) error {
-	jobID := job.ID
-	status := reliapi.JobSucceeded
-	if res.Error != nil {
-		status = reliapi.JobFailed
-	}
-	var recorded bool
-	err := w.record(ctx, "outcome", []any{"job_id", jobID}, func(ctx context.Context) (err error) {
-		recorded, err = w.store.Finish(ctx, jobID, taskID, status, res)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if recorded {
-		w.metrics.jobs.WithLabelValues(string(status)).Inc()
-	} else {
-		w.log.Info("job was canceled while running; outcome dropped", "job_id", jobID)
-	}
-	return w.record(ctx, "webhook", []any{"job_id", jobID}, func(ctx context.Context) error { return w.announceWebhook(ctx, job) })
 }
 
 // webhookQueues are the webhook queue's shards, all of one priority.

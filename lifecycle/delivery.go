@@ -1,0 +1,236 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// Delivery is one run of a job's task by a worker. asynq may deliver a
+// task more than once (a lost lease, a crash, a shutdown); the job's
+// record says which delivery owns the job (its task ID) and whether there
+// is anything left to run.
+type Delivery struct {
+	Payload tasks.Payload
+	// TaskID is the asynq task ID of this delivery.
+	TaskID string
+}
+
+// Begin starts the job of a delivery: it marks it running and returns it.
+// It returns nil when the delivery has nothing to run, after doing what
+// such a delivery owes: a job still queued past its deadline is expired; a
+// job that ended has its webhook queued again (its worker may have died
+// between recording the end and queueing it); the slot of a job that ended
+// or is gone and the delivery's budget hold are given back. An error means
+// Redis could not record the start within the persist window: asynq runs
+// the task again later.
+func (m *Manager) Begin(ctx context.Context, d Delivery) (*reliapi.Job, error) {
+	p := d.Payload
+	var job *reliapi.Job
+	var runnable bool
+	err := m.persist(ctx, "start", p.JobID, func(ctx context.Context) (err error) {
+		job, runnable, err = m.store.Start(ctx, p.JobID, d.TaskID)
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case runnable:
+		return job, nil
+	case job != nil && job.Status == reliapi.JobQueued && !job.Deadline.IsZero() && job.TaskID == d.TaskID:
+		return nil, m.expire(ctx, d, job)
+	case job != nil && job.Status.Terminal():
+		if err := m.queueWebhook(ctx, job); err != nil {
+			return nil, err
+		}
+	}
+	if job == nil || job.Status.Terminal() {
+		m.releaseHeldSlot(ctx, p)
+	}
+	m.log.Debug("skipping a job that is not runnable", "job_id", p.JobID, "status", statusOf(job))
+	// Whatever this delivery's hold was for will not run now: give it back
+	// (a hold settled already stays as it is).
+	m.settle(ctx, p.JobID, holdOf(p), 0)
+	return nil, nil
+}
+
+// expire ends a job that no worker started before its deadline, gives back
+// what it holds, and queues its webhook.
+func (m *Manager) expire(ctx context.Context, d Delivery, job *reliapi.Job) error {
+	p := d.Payload
+	m.settle(ctx, p.JobID, holdOf(p), 0)
+	defer m.releaseHeldSlot(ctx, p)
+	var expired bool
+	err := m.persist(ctx, "expiry", job.ID, func(ctx context.Context) (err error) {
+		expired, err = m.store.Expire(ctx, job.ID, d.TaskID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if expired {
+		m.cfg.OnEnd(reliapi.JobExpired)
+		m.log.Info("job expired before it started", "job_id", job.ID, "deadline", job.Deadline)
+	}
+	return m.persist(ctx, "webhook", job.ID, func(ctx context.Context) error { return m.queueWebhook(ctx, job) })
+}
+
+// Finish records the outcome of a delivery's run of job, with everything
+// that follows from it, in this order: the response cache is filled (or
+// its claim released), the budget hold settled at res.Meta.CostUSD, the
+// outcome recorded and announced, the webhook queued, a streamed job's
+// event stream ended, and the concurrent-job slot given back. An outcome
+// that cannot be recorded within the persist window is an error: asynq
+// runs the task again. A job canceled while it ran keeps its cancel.
+//
+// A worker that dies after recording the end has not acknowledged the
+// task: asynq delivers it again, and Begin, finding the job ended, queues
+// the webhook.
+func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res *reliapi.Result) error {
+	p := d.Payload
+	m.fillCache(ctx, p, res)
+	actual := 0.0
+	if res.Meta.CostUSD != nil {
+		actual = *res.Meta.CostUSD
+	}
+	m.settle(ctx, p.JobID, holdOf(p), actual)
+	status := reliapi.JobSucceeded
+	if res.Error != nil {
+		status = reliapi.JobFailed
+	}
+	var recorded bool
+	err := m.persist(ctx, "outcome", job.ID, func(ctx context.Context) (err error) {
+		recorded, err = m.store.Finish(ctx, job.ID, d.TaskID, status, res)
+		return err
+	})
+	if err == nil {
+		if recorded {
+			m.cfg.OnEnd(status)
+		} else {
+			m.log.Info("job was canceled while running; outcome dropped", "job_id", job.ID)
+		}
+		err = m.persist(ctx, "webhook", job.ID, func(ctx context.Context) error { return m.queueWebhook(ctx, job) })
+	}
+	m.endStream(ctx, p, res)
+	m.releaseHeldSlot(ctx, p)
+	return err
+}
+
+// Requeue hands a running job back to the queue to run again after
+// `after` (it waits for a rate-limit slot, which costs no worker slot
+// there), within the job's deadline. The new task is enqueued first and
+// the job's record then moved to it; a job canceled meanwhile keeps its
+// state and the new task is removed.
+func (m *Manager) Requeue(ctx context.Context, d Delivery, job *reliapi.Job, after time.Duration, deadline time.Time) error {
+	newTaskID := rand.Text()
+	task, err := tasks.New(d.Payload, tasks.Placement{
+		Queue: job.Queue, TaskID: newTaskID, ProcessIn: after, Timeout: time.Until(deadline),
+	})
+	if err != nil {
+		return fmt.Errorf("requeueing job: %w", err)
+	}
+	if _, err := m.enqueuer.EnqueueContext(ctx, task); err != nil {
+		return fmt.Errorf("requeueing job: %w", err)
+	}
+	moved, err := m.store.Requeue(ctx, job.ID, d.TaskID, newTaskID)
+	if err != nil {
+		return err
+	}
+	if !moved {
+		m.log.Info("job canceled while waiting for its rate-limit slot", "job_id", job.ID)
+		if err := m.inspector.DeleteTask(job.Queue, newTaskID); err != nil {
+			m.log.Debug("removing the unneeded requeued task", "job_id", job.ID, "error", err)
+		}
+		return nil
+	}
+	m.log.Debug("job waits for its rate-limit slot in the queue", "job_id", job.ID, "wait", after.String())
+	return nil
+}
+
+// fillCache stores a job's answer in the response cache when its call
+// asked for it and the answer is cacheable (a completion, or an HTTP
+// answer with a status below 400), and releases the job's claim either
+// way, so that identical calls waiting on this job are answered and the
+// next one hits the cache or tries again. A failure is logged: the job's
+// own result does not depend on the cache.
+func (m *Manager) fillCache(ctx context.Context, p tasks.Payload, res *reliapi.Result) {
+	fill := p.Cache
+	if fill == nil {
+		return
+	}
+	if res.Error != nil || p.LLM == nil && !cacheableStatus(res.Data) {
+		m.abandonCache(ctx, fill.Hash, p.JobID)
+		return
+	}
+	ctx, cancel := cleanup(ctx)
+	defer cancel()
+	if err := m.cache.Store(ctx, fill.Hash, p.JobID, res.Data, fill.TTL); err != nil {
+		m.log.Warn("filling the response cache", "job_id", p.JobID, "target", p.Target, "error", err)
+	}
+}
+
+// cacheableStatus reports whether an HTTP answer's status is below 400.
+func cacheableStatus(data []byte) bool {
+	var r struct {
+		StatusCode int `json:"status_code"`
+	}
+	return json.Unmarshal(data, &r) == nil && r.StatusCode > 0 && r.StatusCode < 400
+}
+
+// endStream writes the end of a streamed job's events: "done" with the
+// finish reason, usage, model and cost, or "error" with what went wrong.
+// Readers stop at it. It comes after the job's record is final, so a
+// reader that saw it reads the ended job; a reader that finds the job
+// ended first makes up the same end from the record.
+func (m *Manager) endStream(ctx context.Context, p tasks.Payload, res *reliapi.Result) {
+	if p.LLM == nil || !p.LLM.Stream {
+		return
+	}
+	ctx, cancel := cleanup(ctx)
+	defer cancel()
+	var chat reliapi.ChatResponse
+	var err error
+	if res.Error == nil && json.Unmarshal(res.Data, &chat) == nil {
+		err = m.store.AppendEvent(ctx, p.JobID, jobs.EventDone, jobs.StreamDone{
+			FinishReason: chat.FinishReason, Usage: chat.Usage, Model: chat.Model, CostUSD: res.Meta.CostUSD,
+		})
+	} else {
+		e := res.Error
+		if e == nil {
+			e = reliapi.Errorf(reliapi.CodeInternal, "Internal error while streaming")
+		}
+		err = m.store.AppendEvent(ctx, p.JobID, jobs.EventError, e)
+	}
+	if err != nil {
+		m.log.Error("ending a job's event stream", "job_id", p.JobID, "error", err)
+	}
+}
+
+// releaseHeldSlot gives back the concurrent-job slot a delivery's job
+// holds, if it holds one.
+func (m *Manager) releaseHeldSlot(ctx context.Context, p tasks.Payload) {
+	if p.Caps != nil && p.Caps.Slot {
+		m.releaseSlot(ctx, p.Tenant, p.JobID)
+	}
+}
+
+// holdOf is the budget hold a delivery's job carries, if any.
+func holdOf(p tasks.Payload) *tasks.BudgetHold {
+	if p.Cost == nil {
+		return nil
+	}
+	return p.Cost.Hold
+}
+
+func statusOf(j *reliapi.Job) string {
+	if j == nil {
+		return "gone"
+	}
+	return string(j.Status)
+}

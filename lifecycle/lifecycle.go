@@ -1,0 +1,153 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/reliability/budget"
+	"github.com/reliapi/reliapi/reliability/cache"
+	"github.com/reliapi/reliapi/reliability/quota"
+)
+
+// Config configures a Manager.
+type Config struct {
+	// Redis is the process's shared client; asynq enqueues on it too.
+	// Required.
+	Redis redis.UniversalClient
+	// Logger receives structured logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Timeout is jobs.timeout: how long a job may take from its creation,
+	// reschedules included. Default 10m.
+	Timeout time.Duration
+	// Retention is jobs.retention: how long a job record is kept. Default
+	// 24h.
+	Retention time.Duration
+	// QueueShards is redis.queue_shards: how many shards each kind of
+	// queue has. Default 1.
+	QueueShards int
+	// BudgetCaps are the tenants' spend caps; a call's budget hold is
+	// refused past them. Zero: no caps (holds only record spend).
+	BudgetCaps budget.Caps
+	// OnEnd, when set, is told of every end a worker records (succeeded,
+	// failed, expired), for its metrics.
+	OnEnd func(reliapi.JobStatus)
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Minute
+	}
+	if c.Retention <= 0 {
+		c.Retention = 24 * time.Hour
+	}
+	if c.QueueShards < 1 {
+		c.QueueShards = 1
+	}
+	if c.OnEnd == nil {
+		c.OnEnd = func(reliapi.JobStatus) {}
+	}
+}
+
+// Manager runs jobs' transitions and their consequences. It is safe for
+// concurrent use; one per process is enough.
+type Manager struct {
+	cfg       Config
+	log       *slog.Logger
+	store     *jobs.Store
+	enqueuer  *asynq.Client
+	inspector *asynq.Inspector
+	slots     *quota.Quota
+	cache     *cache.Cache
+	ledger    *budget.Ledger
+}
+
+// New returns a Manager.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("lifecycle: Redis is required")
+	}
+	cfg.setDefaults()
+	return &Manager{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		store:     jobs.NewStore(cfg.Redis, jobs.Config{Retention: cfg.Retention}),
+		enqueuer:  asynq.NewClientFromRedisClient(cfg.Redis),
+		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+		slots:     quota.New(cfg.Redis),
+		cache:     cache.New(cfg.Redis),
+		ledger:    budget.NewLedger(cfg.Redis),
+	}, nil
+}
+
+// Store is the job records, for reading them (transitions go through the
+// Manager).
+func (m *Manager) Store() *jobs.Store { return m.store }
+
+// enqueue puts a task on its queue. A task already enqueued under its ID
+// is asynq.ErrTaskIDConflict, which callers that enqueue one task from
+// several places treat as done. asynq's errors do not wrap the Redis error
+// behind them ("redis eval error: EOF"), and an enqueue depends on nothing
+// but Redis, so every other failure is REDIS_UNAVAILABLE: the caller may
+// retry, and is told so.
+func (m *Manager) enqueue(ctx context.Context, t *asynq.Task) error {
+	_, err := m.enqueuer.EnqueueContext(ctx, t)
+	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return err
+	}
+	return &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Storage is unavailable; try again shortly", Retryable: true, Source: reliapi.SourceReliAPI, Err: err}
+}
+
+// cleanupTimeout bounds each step of undoing or releasing, which runs
+// even when the caller's context has ended.
+const cleanupTimeout = 2 * time.Second
+
+// cleanup is a context for a release that must happen even after ctx
+// ended (the caller went away, the job's deadline passed).
+func cleanup(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
+// persistWindow bounds how long a worker's record of a job's start or end
+// is retried while Redis does not answer. A Redis outage shorter than this
+// costs the job nothing: without it, the handler would fail, asynq could
+// not record that either, and the job would wait for asynq's lease
+// recovery (one to two minutes), or run its upstream call again.
+const persistWindow = 30 * time.Second
+
+// persist runs write until it succeeds, retrying with backoff within
+// persistWindow; it goes on after ctx ends (the outcome must be written).
+func (m *Manager) persist(ctx context.Context, what, jobID string, write func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistWindow)
+	defer cancel()
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := write(ctx)
+		if err == nil {
+			if attempt > 1 {
+				m.log.Info("recorded after Redis came back", "job_id", jobID, "what", what, "attempts", attempt)
+			}
+			return nil
+		}
+		if attempt == 1 {
+			m.log.Warn("cannot record; retrying while Redis is away", "job_id", jobID, "what", what, "error", err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}

@@ -1,0 +1,203 @@
+package lifecycle_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/lifecycle"
+	"github.com/reliapi/reliapi/reliability/budget"
+	"github.com/reliapi/reliapi/reliability/cache"
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// bundle is a Manager on a private Redis, with what a test reads its
+// effects through.
+type bundle struct {
+	rdb    *redis.Client
+	m      *lifecycle.Manager
+	ledger *budget.Ledger
+	cache  *cache.Cache
+	ins    *asynq.Inspector
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	rdb := testenv.StartRedis(t).Client(t)
+	m, err := lifecycle.New(lifecycle.Config{Redis: rdb, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{rdb: rdb, m: m, ledger: budget.NewLedger(rdb), cache: cache.New(rdb), ins: asynq.NewInspectorFromRedisClient(rdb)}
+}
+
+// submission is call n of tenant t, as job id, with everything a submit
+// can take: a budget hold, a cache claim (made here, as the api does before
+// submitting) and a concurrent-job slot (limit 1).
+func (b *bundle) submission(t *testing.T, n int, id, hash string) lifecycle.Submission {
+	t.Helper()
+	claim := fmt.Sprintf("claim-%d", n)
+	if lk, err := b.cache.Lookup(t.Context(), claim, id, time.Minute); err != nil || !lk.Leader {
+		t.Fatalf("claiming the cache entry: %+v %v", lk, err)
+	}
+	return lifecycle.Submission{
+		ID: id, Tenant: "t", RequestHash: hash, Queue: tasks.QueueAsync,
+		Cache: &tasks.CacheFill{Hash: claim, TTL: time.Minute}, MaxConcurrentJobs: 1,
+		Payload: tasks.Payload{
+			Tenant: "t", Target: "up", HTTP: &tasks.HTTPRequest{Method: "GET", Path: "/"},
+			Cost: &tasks.CostPlan{Priced: true, EstimateUSD: 0.5, Policy: "none"}, Caps: &tasks.Caps{},
+		},
+	}
+}
+
+// held is the tenant's budget held by calls in flight today.
+func (b *bundle) held(t *testing.T) float64 {
+	t.Helper()
+	u, err := b.ledger.Usage(t.Context(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.DayHeld
+}
+
+// claimed reports whether an identical call would follow the submission's
+// job instead of leading its own.
+func (b *bundle) claimed(t *testing.T, s lifecycle.Submission) bool {
+	t.Helper()
+	lk, err := b.cache.Lookup(t.Context(), s.Cache.Hash, "job_other", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lk.Leader {
+		b.cache.Abandon(t.Context(), s.Cache.Hash, "job_other")
+	}
+	return !lk.Leader
+}
+
+// TestSubmitKeepsOrGivesBack: a submit that queues its job keeps the hold,
+// the claim and the slot for it; one that fails or attaches gives back
+// what it took, and leaves no record behind.
+func TestSubmitKeepsOrGivesBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	first := b.submission(t, 1, jobID(1), "h1")
+	sub, err := b.m.Submit(t.Context(), first)
+	if err != nil || sub.Attached || sub.Job.Status != reliapi.JobQueued {
+		t.Fatalf("first submit: %+v %v", sub, err)
+	}
+	if info, err := b.ins.GetTaskInfo(sub.Job.Queue, sub.Job.TaskID); err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("first job's task: %+v %v", info, err)
+	}
+	if h := b.held(t); h != 0.5 || !b.claimed(t, first) {
+		t.Fatalf("after the first submit: held %v, claimed %v; want 0.5, true", h, b.claimed(t, first))
+	}
+
+	for _, tt := range []struct {
+		name string
+		sub  lifecycle.Submission
+		code reliapi.Code
+	}{
+		{"slots full", b.submission(t, 2, jobID(2), "h2"), reliapi.CodeTooManyJobs},
+		{"same key, another request", b.submission(t, 3, first.ID, "other"), reliapi.CodeIdempotencyConflict},
+		{"same key, same request", b.submission(t, 4, first.ID, "h1"), ""},
+	} {
+		got, err := b.m.Submit(t.Context(), tt.sub)
+		var e *reliapi.Error
+		switch {
+		case tt.code == "" && (err != nil || !got.Attached || got.Job.ID != first.ID):
+			t.Errorf("%s: %+v %v, want attached to %s", tt.name, got, err, first.ID)
+		case tt.code != "" && (!errors.As(err, &e) || e.Code != tt.code):
+			t.Errorf("%s: %v, want %s", tt.name, err, tt.code)
+		}
+		if h := b.held(t); h != 0.5 {
+			t.Errorf("%s: held %v, want only the first job's 0.5", tt.name, h)
+		}
+		if b.claimed(t, tt.sub) {
+			t.Errorf("%s: its cache claim was not released", tt.name)
+		}
+	}
+	if _, err := b.m.Store().Get(t.Context(), "t", jobID(2)); !errors.Is(err, reliapi.ErrNotFound) {
+		t.Errorf("a job refused its slot left a record: %v", err)
+	}
+}
+
+// jobID is the ID of call n.
+func jobID(n int) string { return fmt.Sprintf("job_%032x", n) }
+
+// TestCancelQueued: canceling a queued job removes its task and gives back
+// its slot, budget hold and cache claim; a second cancel changes nothing.
+func TestCancelQueued(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := b.submission(t, 1, jobID(1), "h")
+	sub, err := b.m.Submit(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := b.m.Cancel(t.Context(), "t", s.ID)
+	if err != nil || job.Status != reliapi.JobCanceled {
+		t.Fatalf("cancel: %+v %v", job, err)
+	}
+	if _, err := b.ins.GetTaskInfo(sub.Job.Queue, sub.Job.TaskID); !errors.Is(err, asynq.ErrTaskNotFound) {
+		t.Errorf("the canceled job's task: %v, want it removed", err)
+	}
+	if h := b.held(t); h != 0 {
+		t.Errorf("held %v after the cancel, want 0", h)
+	}
+	if b.claimed(t, s) {
+		t.Error("the canceled job's cache claim was not released")
+	}
+	if _, err := b.m.Submit(t.Context(), b.submission(t, 2, jobID(2), "h2")); err != nil {
+		t.Errorf("the canceled job's slot was not given back: %v", err)
+	}
+	again, err := b.m.Cancel(t.Context(), "t", s.ID)
+	if err != nil || again.Status != reliapi.JobCanceled || !again.CompletedAt.Equal(job.CompletedAt) {
+		t.Errorf("second cancel: %+v %v", again, err)
+	}
+	if _, err := b.m.Cancel(t.Context(), "another tenant", s.ID); !errors.Is(err, reliapi.ErrNotFound) {
+		t.Errorf("cancel by another tenant: %v, want not found", err)
+	}
+}
+
+// TestDeliveryEnds: Begin runs a queued job once; Finish records its
+// outcome and gives back its slot; a delivery after the end has nothing to
+// run.
+func TestDeliveryEnds(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := b.submission(t, 1, jobID(1), "h")
+	sub, err := b.m.Submit(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := lifecycle.Delivery{Payload: s.Payload, TaskID: sub.Job.TaskID}
+	d.Payload.JobID, d.Payload.Caps = s.ID, &tasks.Caps{Slot: true}
+	job, err := b.m.Begin(t.Context(), d)
+	if err != nil || job == nil || job.Status != reliapi.JobRunning {
+		t.Fatalf("begin: %+v %v", job, err)
+	}
+	cost := 0.25
+	res := &reliapi.Result{Data: []byte(`{"status_code":200}`), Meta: reliapi.ResultMeta{CostUSD: &cost}}
+	if err := b.m.Finish(t.Context(), d, job, res); err != nil {
+		t.Fatal(err)
+	}
+	done, err := b.m.Store().Get(t.Context(), "t", s.ID)
+	if err != nil || done.Status != reliapi.JobSucceeded {
+		t.Fatalf("after finish: %+v %v", done, err)
+	}
+	if u, err := b.ledger.Usage(t.Context(), "t"); err != nil || u.DayHeld != 0 || u.DaySpent != 0.25 {
+		t.Errorf("budget after finish: %+v %v, want 0.25 spent and nothing held", u, err)
+	}
+	if again, err := b.m.Begin(t.Context(), d); err != nil || again != nil {
+		t.Errorf("a delivery after the end: %+v %v, want nothing to run", again, err)
+	}
+	if _, err := b.m.Submit(t.Context(), b.submission(t, 2, jobID(2), "h2")); err != nil {
+		t.Errorf("the finished job's slot was not given back: %v", err)
+	}
+}
