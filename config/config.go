@@ -455,29 +455,72 @@ func (a *Auth) prefix() string {
 	return ""
 }
 
-// setDefaults fills every zero field of c with its default.
+// setDefaults fills every zero field of c with its default, section by
+// section.
 func (c *Config) setDefaults() {
-	s := &c.Server
+	c.Server.setDefaults()
+	c.Redis.setDefaults()
+	c.Worker.setDefaults()
+	c.Jobs.setDefaults()
+	c.Reliability.setDefaults()
+	c.setTargetDefaults()
+	c.setPoolDefaults()
+	c.setProfileDefaults()
+	c.Budget.setDefaults()
+	if c.Pricing == nil {
+		c.Pricing = map[string]Price{}
+	}
+	if c.Models == nil {
+		c.Models = map[string]*ModelRoute{}
+	}
+	c.Webhooks.setDefaults()
+	c.Auth.setDefaults()
+	c.setTenantDefaults()
+	if c.Tiers == nil {
+		c.Tiers = map[string]*TierLimits{}
+	}
+	c.RapidAPI.setDefaults()
+}
+
+// setDefaults fills every zero field of s with its default.
+func (s *Server) setDefaults() {
 	setDefault(&s.Listen, ":8000")
 	setDefault(&s.SyncTimeout, Duration{30 * time.Second})
 	setDefault(&s.MaxWait, Duration{60 * time.Second})
 	setDefault(&s.MaxBodyBytes, 10<<20)
 	setDefault(&s.ShutdownTimeout, Duration{30 * time.Second})
+}
 
-	w := &c.Worker
+// setDefaults fills every zero field of r with its default.
+func (r *Redis) setDefaults() {
+	setDefault(&r.Mode, RedisSingle)
+	setDefault(&r.QueueShards, 1)
+}
+
+// setDefaults fills every zero field of w with its default.
+func (w *Worker) setDefaults() {
 	setDefault(&w.Concurrency, 64)
 	setDefault(&w.TaskCheckInterval, Duration{time.Millisecond})
 	setDefault(&w.DelayedTaskCheckInterval, Duration{100 * time.Millisecond})
 	setDefault(&w.ShutdownTimeout, Duration{25 * time.Second})
 	setDefault(&w.MetricsListen, ":9091")
+}
 
-	j := &c.Jobs
+// setDefaults fills every zero field of j with its default.
+func (j *Jobs) setDefaults() {
 	setDefault(&j.Retention, Duration{24 * time.Hour})
 	setDefault(&j.Timeout, Duration{10 * time.Minute})
 	setDefault(&j.MaxResultBytes, 10<<20)
+}
 
-	setDefault(&c.Reliability.OnRedisError, FailOpen)
+// setDefaults fills every zero field of r with its default.
+func (r *Reliability) setDefaults() {
+	setDefault(&r.OnRedisError, FailOpen)
+}
 
+// setTargetDefaults makes c.Targets non-nil and fills in every target's
+// defaults.
+func (c *Config) setTargetDefaults() {
 	if c.Targets == nil {
 		c.Targets = map[string]*Target{}
 	}
@@ -487,50 +530,6 @@ func (c *Config) setDefaults() {
 			c.Targets[name] = t
 		}
 		t.setDefaults()
-	}
-	if c.ProviderKeyPools == nil {
-		c.ProviderKeyPools = map[string]*KeyPool{}
-	}
-	for name, p := range c.ProviderKeyPools {
-		if p == nil {
-			p = &KeyPool{}
-			c.ProviderKeyPools[name] = p
-		}
-		p.setDefaults()
-	}
-	if c.ClientProfiles == nil {
-		c.ClientProfiles = map[string]*ClientProfile{}
-	}
-	if c.Models == nil {
-		c.Models = map[string]*ModelRoute{}
-	}
-	if c.Pricing == nil {
-		c.Pricing = map[string]Price{}
-	}
-	setDefault(&c.Budget.UnknownModel, UnknownModelReject)
-	c.Webhooks.setDefaults()
-	c.Auth.setDefaults()
-	setDefault(&c.Redis.Mode, RedisSingle)
-	setDefault(&c.Redis.QueueShards, 1)
-	c.RapidAPI.setDefaults()
-	if c.Tenants == nil {
-		c.Tenants = map[string]*Tenant{}
-	}
-	for _, t := range c.Tenants {
-		if t != nil {
-			t.setDefaults()
-		}
-	}
-	if c.Tiers == nil {
-		c.Tiers = map[string]*TierLimits{}
-	}
-	if c.ClientProfiles[DefaultProfile] == nil {
-		c.ClientProfiles[DefaultProfile] = &ClientProfile{}
-	}
-	for _, p := range c.ClientProfiles {
-		if p != nil {
-			p.setDefaults()
-		}
 	}
 }
 

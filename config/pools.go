@@ -119,6 +119,37 @@ func (c *Config) Profile(name string) (string, *ClientProfile) {
 // DefaultProfile is the profile of callers that name none.
 const DefaultProfile = "default"
 
+// setPoolDefaults makes c.ProviderKeyPools non-nil and fills in every
+// pool's defaults.
+func (c *Config) setPoolDefaults() {
+	if c.ProviderKeyPools == nil {
+		c.ProviderKeyPools = map[string]*KeyPool{}
+	}
+	for name, p := range c.ProviderKeyPools {
+		if p == nil {
+			p = &KeyPool{}
+			c.ProviderKeyPools[name] = p
+		}
+		p.setDefaults()
+	}
+}
+
+// setProfileDefaults makes c.ClientProfiles non-nil, adds the profile
+// "default" when it is missing and fills in every profile's defaults.
+func (c *Config) setProfileDefaults() {
+	if c.ClientProfiles == nil {
+		c.ClientProfiles = map[string]*ClientProfile{}
+	}
+	if c.ClientProfiles[DefaultProfile] == nil {
+		c.ClientProfiles[DefaultProfile] = &ClientProfile{}
+	}
+	for _, p := range c.ClientProfiles {
+		if p != nil {
+			p.setDefaults()
+		}
+	}
+}
+
 func (p *KeyPool) setDefaults() {
 	setDefault(&p.MaxKeySwitches, 3)
 	setDefault(&p.CooldownS, 5)

@@ -265,6 +265,19 @@ func (a *ClientAuth) setDefaults() {
 	setDefault(&a.Mode, AuthKeys)
 }
 
+// setTenantDefaults makes c.Tenants non-nil and fills in every tenant's
+// defaults.
+func (c *Config) setTenantDefaults() {
+	if c.Tenants == nil {
+		c.Tenants = map[string]*Tenant{}
+	}
+	for _, t := range c.Tenants {
+		if t != nil {
+			t.setDefaults()
+		}
+	}
+}
+
 func (t *Tenant) setDefaults() {
 	setDefault(&t.Tier, TierFree)
 	setDefault(&t.Profile, DefaultProfile)
