@@ -364,15 +364,15 @@ func (k TenantKey) Digest() string {
 }
 
 // keyDigests checks that no key is configured for two tenants or twice.
-func (v *validator) keyDigests(c *Config) {
+func (v *validator) keyDigests(tenants map[string]*Tenant) {
 	seen := map[string]string{}
-	names := make([]string, 0, len(c.Tenants))
-	for name := range c.Tenants {
+	names := make([]string, 0, len(tenants))
+	for name := range tenants {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		t := c.Tenants[name]
+		t := tenants[name]
 		if t == nil {
 			continue
 		}

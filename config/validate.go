@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/webhook"
 	"math"
 	"net"
 	"net/url"
@@ -28,47 +29,92 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// problems lists every problem in c, sorted by path.
+// problems lists every problem in c, sorted by path. Each section checks
+// itself; problems at the same path keep the order they were found in.
 func (c *Config) problems() []*fieldError {
 	v := &validator{}
-	v.address("server.listen", c.Server.Listen)
-	v.positive("server.sync_timeout", c.Server.SyncTimeout.Duration)
-	v.positive("server.max_wait", c.Server.MaxWait.Duration)
-	v.check("server.max_body_bytes", c.Server.MaxBodyBytes > 0, "must be > 0 (got %d)", c.Server.MaxBodyBytes)
-	v.positive("server.shutdown_timeout", c.Server.ShutdownTimeout.Duration)
-
+	v.server(c.Server)
 	v.redis(c.Redis)
+	v.worker(c.Worker)
+	v.jobs(c.Jobs)
+	v.reliability(c.Reliability)
+	v.targets(c.Targets, c.Webhooks.Guard())
+	v.budget(c.Budget, c.Pricing)
+	v.webhooks(c.Webhooks)
+	v.models(c.Models, c.Targets)
+	v.keyPools(c.ProviderKeyPools)
+	v.clientProfiles(c.ClientProfiles)
+	v.clientAuth(c.Auth)
+	v.rapidAPI(c.RapidAPI)
+	v.tenants(c.Tenants, c.ClientProfiles)
+	v.tiers(c.Tiers)
 
-	w := c.Worker
+	slices.SortStableFunc(v.problems, func(a, b *fieldError) int { return strings.Compare(a.path, b.path) })
+	return v.problems
+}
+
+// server checks the server section.
+func (v *validator) server(s Server) {
+	v.address("server.listen", s.Listen)
+	v.positive("server.sync_timeout", s.SyncTimeout.Duration)
+	v.positive("server.max_wait", s.MaxWait.Duration)
+	v.check("server.max_body_bytes", s.MaxBodyBytes > 0, "must be > 0 (got %d)", s.MaxBodyBytes)
+	v.positive("server.shutdown_timeout", s.ShutdownTimeout.Duration)
+	v.trustedProxies(s.TrustedProxies)
+	v.corsOrigins(s.CORSOrigins)
+}
+
+// corsOrigins checks server.cors_origins.
+func (v *validator) corsOrigins(origins []string) {
+	for i, o := range origins {
+		u, err := url.Parse(o)
+		v.check(fmt.Sprintf("server.cors_origins[%d]", i), o == "*" || err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == "",
+			"must be \"*\" or an origin such as https://app.example.com (got %q)", o)
+	}
+}
+
+// worker checks the worker section.
+func (v *validator) worker(w Worker) {
 	v.check("worker.concurrency", w.Concurrency >= 1 && w.Concurrency <= 10000, "must be 1 to 10000 (got %d)", w.Concurrency)
 	v.upTo("worker.task_check_interval", w.TaskCheckInterval.Duration, 10*time.Second)
 	v.upTo("worker.delayed_task_check_interval", w.DelayedTaskCheckInterval.Duration, 10*time.Second)
 	v.positive("worker.shutdown_timeout", w.ShutdownTimeout.Duration)
 	v.address("worker.metrics_listen", w.MetricsListen)
+}
 
-	j := c.Jobs
+// jobs checks the jobs section.
+func (v *validator) jobs(j Jobs) {
 	v.check("jobs.retention", j.Retention.Duration >= time.Minute, "must be at least 1m (got %s)", j.Retention)
 	v.check("jobs.timeout", j.Timeout.Duration >= time.Second, "must be at least 1s (got %s)", j.Timeout)
 	v.check("jobs.max_result_bytes", j.MaxResultBytes > 0, "must be > 0 (got %d)", j.MaxResultBytes)
+}
 
-	p := c.Reliability.OnRedisError
+// reliability checks the reliability section.
+func (v *validator) reliability(r Reliability) {
+	p := r.OnRedisError
 	v.check("reliability.on_redis_error", p == FailOpen || p == FailClosed, "must be open or closed (got %q)", p)
+}
 
-	eachNamed(v, "targets", "target", c.Targets, func(path string, t *Target) { v.target(path, t, c.Targets) })
-	v.budget(c.Budget, c.Pricing)
-	v.webhooks(c.Webhooks)
-	for name, t := range c.Targets {
+// targets checks every target, and the default webhook of those that
+// have one against guard.
+func (v *validator) targets(targets map[string]*Target, guard webhook.Guard) {
+	eachNamed(v, "targets", "target", targets, func(path string, t *Target) { v.target(path, t, targets) })
+	for name, t := range targets {
 		if t != nil && t.Webhook != nil {
-			v.subscription("targets."+name+".webhook", t.Webhook, c.Webhooks.Guard())
+			v.subscription("targets."+name+".webhook", t.Webhook, guard)
 		}
 	}
-	for name, m := range c.Models {
+}
+
+// models checks every model route against the targets.
+func (v *validator) models(models map[string]*ModelRoute, targets map[string]*Target) {
+	for name, m := range models {
 		path := "models." + name
 		if m == nil {
 			v.add(path, "must not be empty")
 			continue
 		}
-		t := c.Targets[m.Target]
+		t := targets[m.Target]
 		switch {
 		case m.Target == "":
 			v.add(path+".target", "required")
@@ -80,10 +126,18 @@ func (c *Config) problems() []*fieldError {
 			v.add(path+".model", "required: target %q has no default_model", m.Target)
 		}
 	}
-	for name, p := range c.ProviderKeyPools {
+}
+
+// keyPools checks every provider key pool.
+func (v *validator) keyPools(pools map[string]*KeyPool) {
+	for name, p := range pools {
 		v.keyPool("provider_key_pools."+name, p)
 	}
-	for name, p := range c.ClientProfiles {
+}
+
+// clientProfiles checks every client profile.
+func (v *validator) clientProfiles(profiles map[string]*ClientProfile) {
+	for name, p := range profiles {
 		path := "client_profiles." + name
 		if p == nil {
 			v.add(path, "must not be empty")
@@ -91,25 +145,22 @@ func (c *Config) problems() []*fieldError {
 		}
 		v.clientProfile(path, p)
 	}
+}
 
-	v.clientAuth(c.Auth)
-	v.rapidAPI(c.RapidAPI)
-	v.trustedProxies(c.Server.TrustedProxies)
-	for i, o := range c.Server.CORSOrigins {
-		u, err := url.Parse(o)
-		v.check(fmt.Sprintf("server.cors_origins[%d]", i), o == "*" || err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == "",
-			"must be \"*\" or an origin such as https://app.example.com (got %q)", o)
-	}
-	eachNamed(v, "tenants", "tenant", c.Tenants, func(path string, t *Tenant) { v.tenant(path, t, c.ClientProfiles) })
-	v.keyDigests(c)
-	for name, t := range c.Tiers {
+// tenants checks every tenant against the client profiles, and that no
+// key belongs to two of them.
+func (v *validator) tenants(tenants map[string]*Tenant, profiles map[string]*ClientProfile) {
+	eachNamed(v, "tenants", "tenant", tenants, func(path string, t *Tenant) { v.tenant(path, t, profiles) })
+	v.keyDigests(tenants)
+}
+
+// tiers checks the overrides of the tiers' limits.
+func (v *validator) tiers(tiers map[string]*TierLimits) {
+	for name, t := range tiers {
 		path := "tiers." + name
 		v.check(path, slices.Contains(TierNames, name), "unknown tier: the tiers are %s", strings.Join(TierNames, ", "))
 		v.tierLimits(path, t)
 	}
-
-	slices.SortStableFunc(v.problems, func(a, b *fieldError) int { return strings.Compare(a.path, b.path) })
-	return v.problems
 }
 
 // eachNamed checks every entry of a section whose keys are names (1 to 64
@@ -215,58 +266,76 @@ func (v *validator) redisURL(path, raw string) {
 func (v *validator) target(path string, t *Target, all map[string]*Target) {
 	v.baseURL(path+".base_url", t.BaseURL)
 	v.check(path+".timeout_ms", t.TimeoutMS >= 1 && t.TimeoutMS <= 300000, "must be 1 to 300000 (got %d)", t.TimeoutMS)
-	v.check(path+".circuit.error_threshold", t.Circuit.ErrorThreshold > 0, "must be > 0 (got %d)", t.Circuit.ErrorThreshold)
-	v.check(path+".circuit.cooldown_s", t.Circuit.CooldownS > 0, "must be > 0 (got %d)", t.Circuit.CooldownS)
-	v.check(path+".circuit.failure_rate", t.Circuit.FailureRate >= 0 && t.Circuit.FailureRate <= 1, "must be between 0 (off) and 1 (got %g)", t.Circuit.FailureRate)
-	if t.Circuit.FailureRate > 0 {
-		v.check(path+".circuit.window_s", t.Circuit.WindowS > 0, "must be > 0 (got %d)", t.Circuit.WindowS)
-		v.check(path+".circuit.min_calls", t.Circuit.MinCalls > 0, "must be > 0 (got %d)", t.Circuit.MinCalls)
-	}
-	v.check(path+".circuit.slow_call_ms", t.Circuit.SlowCallMS >= 0, "must be 0 (off) or more (got %d)", t.Circuit.SlowCallMS)
+	v.circuit(path+".circuit", t.Circuit)
 	v.check(path+".cache.ttl_s", t.Cache.TTLS > 0, "must be > 0 (got %d)", t.Cache.TTLS)
+	if t.LLM != nil {
+		v.llm(path+".llm", t.LLM, t.BaseURL)
+	}
+	if t.Auth != nil {
+		v.targetAuth(path+".auth", t.Auth)
+	}
+	v.fallbacks(path, t.FallbackTargets, all)
+	v.retryMatrix(path+".retry_matrix", t.RetryMatrix)
+}
 
-	if l := t.LLM; l != nil {
-		p := path + ".llm"
-		v.oneOf(p+".provider", l.Provider, "", "openai", "anthropic", "mistral")
-		if l.Provider == "" && reliapi.DetectProvider(t.BaseURL) == "" {
-			v.add(p+".provider", "required: base_url names no known provider (openai, anthropic, mistral)")
-		}
-		if l.MaxTokens != nil {
-			v.check(p+".max_tokens", *l.MaxTokens > 0, "must be > 0 (got %d)", *l.MaxTokens)
-		}
-		if l.Temperature != nil {
-			v.check(p+".temperature", *l.Temperature >= 0 && *l.Temperature <= 2, "must be 0 to 2 (got %v)", *l.Temperature)
-		}
-		if l.SoftCostCapUSD != nil {
-			v.check(p+".soft_cost_cap_usd", isFinite(*l.SoftCostCapUSD) && *l.SoftCostCapUSD >= 0, "must be >= 0 (got %v)", *l.SoftCostCapUSD)
-		}
-		if l.HardCostCapUSD != nil {
-			v.check(p+".hard_cost_cap_usd", isFinite(*l.HardCostCapUSD) && *l.HardCostCapUSD >= 0, "must be >= 0 (got %v)", *l.HardCostCapUSD)
-			if l.SoftCostCapUSD != nil && *l.HardCostCapUSD < *l.SoftCostCapUSD {
-				v.add(p+".hard_cost_cap_usd", "must be >= soft_cost_cap_usd %v (got %v)", *l.SoftCostCapUSD, *l.HardCostCapUSD)
-			}
+// circuit checks a target's circuit breaker at path.
+func (v *validator) circuit(path string, c Circuit) {
+	v.check(path+".error_threshold", c.ErrorThreshold > 0, "must be > 0 (got %d)", c.ErrorThreshold)
+	v.check(path+".cooldown_s", c.CooldownS > 0, "must be > 0 (got %d)", c.CooldownS)
+	v.check(path+".failure_rate", c.FailureRate >= 0 && c.FailureRate <= 1, "must be between 0 (off) and 1 (got %g)", c.FailureRate)
+	if c.FailureRate > 0 {
+		v.check(path+".window_s", c.WindowS > 0, "must be > 0 (got %d)", c.WindowS)
+		v.check(path+".min_calls", c.MinCalls > 0, "must be > 0 (got %d)", c.MinCalls)
+	}
+	v.check(path+".slow_call_ms", c.SlowCallMS >= 0, "must be 0 (off) or more (got %d)", c.SlowCallMS)
+}
+
+// llm checks a target's llm block at p; baseURL is the target's, which
+// may name the provider.
+func (v *validator) llm(p string, l *LLM, baseURL string) {
+	v.oneOf(p+".provider", l.Provider, "", "openai", "anthropic", "mistral")
+	if l.Provider == "" && reliapi.DetectProvider(baseURL) == "" {
+		v.add(p+".provider", "required: base_url names no known provider (openai, anthropic, mistral)")
+	}
+	if l.MaxTokens != nil {
+		v.check(p+".max_tokens", *l.MaxTokens > 0, "must be > 0 (got %d)", *l.MaxTokens)
+	}
+	if l.Temperature != nil {
+		v.check(p+".temperature", *l.Temperature >= 0 && *l.Temperature <= 2, "must be 0 to 2 (got %v)", *l.Temperature)
+	}
+	if l.SoftCostCapUSD != nil {
+		v.check(p+".soft_cost_cap_usd", isFinite(*l.SoftCostCapUSD) && *l.SoftCostCapUSD >= 0, "must be >= 0 (got %v)", *l.SoftCostCapUSD)
+	}
+	if l.HardCostCapUSD != nil {
+		v.check(p+".hard_cost_cap_usd", isFinite(*l.HardCostCapUSD) && *l.HardCostCapUSD >= 0, "must be >= 0 (got %v)", *l.HardCostCapUSD)
+		if l.SoftCostCapUSD != nil && *l.HardCostCapUSD < *l.SoftCostCapUSD {
+			v.add(p+".hard_cost_cap_usd", "must be >= soft_cost_cap_usd %v (got %v)", *l.SoftCostCapUSD, *l.HardCostCapUSD)
 		}
 	}
+}
 
-	if a := t.Auth; a != nil {
-		p := path + ".auth"
-		if a.Type == "" {
-			v.add(p+".type", "required: bearer_env or api_key")
-		} else {
-			v.oneOf(p+".type", a.Type, AuthBearerEnv, AuthAPIKey)
-		}
-		switch {
-		case a.EnvVar == "":
-			v.add(p+".env_var", "required: the name of the environment variable holding the secret")
-		case !isEnvName(a.EnvVar):
-			// Not quoted: a secret pasted here by mistake must not reach the logs.
-			v.add(p+".env_var", "must be an environment variable name (letters, digits and _), not the secret itself")
-		}
-		v.check(p+".header", isToken(a.HeaderName), "must be an HTTP header name (got %q)", a.HeaderName)
+// targetAuth checks a target's auth block at p.
+func (v *validator) targetAuth(p string, a *Auth) {
+	if a.Type == "" {
+		v.add(p+".type", "required: bearer_env or api_key")
+	} else {
+		v.oneOf(p+".type", a.Type, AuthBearerEnv, AuthAPIKey)
 	}
+	switch {
+	case a.EnvVar == "":
+		v.add(p+".env_var", "required: the name of the environment variable holding the secret")
+	case !isEnvName(a.EnvVar):
+		// Not quoted: a secret pasted here by mistake must not reach the logs.
+		v.add(p+".env_var", "must be an environment variable name (letters, digits and _), not the secret itself")
+	}
+	v.check(p+".header", isToken(a.HeaderName), "must be an HTTP header name (got %q)", a.HeaderName)
+}
 
+// fallbacks checks the fallback targets of the target at path; all names
+// the targets.
+func (v *validator) fallbacks(path string, names []string, all map[string]*Target) {
 	seen := make(map[string]bool)
-	for i, name := range t.FallbackTargets {
+	for i, name := range names {
 		p := fmt.Sprintf("%s.fallback_targets[%d]", path, i)
 		switch {
 		case all[name] == nil:
@@ -278,9 +347,12 @@ func (v *validator) target(path string, t *Target, all map[string]*Target) {
 		}
 		seen[name] = true
 	}
+}
 
-	for class, r := range t.RetryMatrix {
-		p := path + ".retry_matrix." + class
+// retryMatrix checks a target's retry matrix at path.
+func (v *validator) retryMatrix(path string, matrix map[string]RetryPolicy) {
+	for class, r := range matrix {
+		p := path + "." + class
 		if !slices.Contains(retryClasses, class) {
 			v.add(p, "unknown error class: use %s", strings.Join(retryClasses, ", "))
 			continue
