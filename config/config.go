@@ -1,9 +1,10 @@
 package config
 
 import (
-	"github.com/reliapi/reliapi"
 	"os"
 	"time"
+
+	"github.com/reliapi/reliapi"
 )
 
 // Config is the whole configuration file. A zero field means its default;
@@ -58,33 +59,6 @@ type ModelRoute struct {
 	// Model is the name the target's provider knows. Default: the target's
 	// default_model.
 	Model string `yaml:"model"`
-}
-
-// Server configures the HTTP front door.
-type Server struct {
-	// Listen is the address the api listens on. Default ":8000".
-	Listen string `yaml:"listen"`
-	// SyncTimeout is how long a synchronous proxy call waits for its result
-	// before it is answered with 202 and the job. Default 30s.
-	SyncTimeout Duration `yaml:"sync_timeout"`
-	// MaxWait is the longest wait honoured for "Prefer: wait=N" and for
-	// GET /v1/jobs/{id}?wait=N; longer requests are cut to it. Default 60s.
-	MaxWait Duration `yaml:"max_wait"`
-	// MaxBodyBytes is the largest request body the api accepts.
-	// Default 10 MiB.
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// ShutdownTimeout is how long the api drains in-flight requests on
-	// shutdown. Default 30s.
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	// TrustedProxies are the load balancers and proxies (addresses or
-	// CIDRs) whose X-Forwarded-For and X-Real-IP name the client. From any
-	// other peer those headers are ignored and the client is the socket's
-	// address. Default: none.
-	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
-	// CORSOrigins are the browser origins ("https://app.example.com") that
-	// may call the api from a page; "*" allows any origin, then without
-	// credentials. Default: none (no CORS headers at all).
-	CORSOrigins []string `yaml:"cors_origins,omitempty"`
 }
 
 // Redis locates the shared Redis.
@@ -480,15 +454,6 @@ func (c *Config) setDefaults() {
 		c.Tiers = map[string]*TierLimits{}
 	}
 	c.RapidAPI.setDefaults()
-}
-
-// setDefaults fills every zero field of s with its default.
-func (s *Server) setDefaults() {
-	setDefault(&s.Listen, ":8000")
-	setDefault(&s.SyncTimeout, Duration{30 * time.Second})
-	setDefault(&s.MaxWait, Duration{60 * time.Second})
-	setDefault(&s.MaxBodyBytes, 10<<20)
-	setDefault(&s.ShutdownTimeout, Duration{30 * time.Second})
 }
 
 // setDefaults fills every zero field of r with its default.

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -396,27 +395,6 @@ func (t *Tenant) AllKeys() []TenantKey {
 		keys = append(slices.Clip(keys), TenantKey{ID: "api_key", Key: t.APIKey})
 	}
 	return keys
-}
-
-// trustedProxies checks server.trusted_proxies.
-func (v *validator) trustedProxies(list []string) {
-	for i, p := range list {
-		if _, err := ParsePrefix(p); err != nil {
-			v.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%s", err)
-		}
-	}
-}
-
-// ParsePrefix reads a CIDR ("10.0.0.0/8") or a single address.
-func ParsePrefix(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("must be an IP address or a CIDR such as 10.0.0.0/8 (got %q)", s)
-	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // HasAPIKeys reports whether any tenant has a key.

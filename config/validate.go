@@ -3,8 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/reliapi/reliapi"
-	"github.com/reliapi/reliapi/webhook"
 	"math"
 	"net"
 	"net/url"
@@ -13,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/webhook"
 )
 
 var targetName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -51,26 +52,6 @@ func (c *Config) problems() []*fieldError {
 
 	slices.SortStableFunc(v.problems, func(a, b *fieldError) int { return strings.Compare(a.path, b.path) })
 	return v.problems
-}
-
-// server checks the server section.
-func (v *validator) server(s Server) {
-	v.address("server.listen", s.Listen)
-	v.positive("server.sync_timeout", s.SyncTimeout.Duration)
-	v.positive("server.max_wait", s.MaxWait.Duration)
-	v.check("server.max_body_bytes", s.MaxBodyBytes > 0, "must be > 0 (got %d)", s.MaxBodyBytes)
-	v.positive("server.shutdown_timeout", s.ShutdownTimeout.Duration)
-	v.trustedProxies(s.TrustedProxies)
-	v.corsOrigins(s.CORSOrigins)
-}
-
-// corsOrigins checks server.cors_origins.
-func (v *validator) corsOrigins(origins []string) {
-	for i, o := range origins {
-		u, err := url.Parse(o)
-		v.check(fmt.Sprintf("server.cors_origins[%d]", i), o == "*" || err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == "",
-			"must be \"*\" or an origin such as https://app.example.com (got %q)", o)
-	}
 }
 
 // worker checks the worker section.
