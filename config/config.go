@@ -61,49 +61,6 @@ type ModelRoute struct {
 	Model string `yaml:"model"`
 }
 
-// Redis locates the shared Redis.
-type Redis struct {
-	// Mode is "single" (one server, or a managed endpoint, at URL),
-	// "sentinel" (a master found through the sentinels at Addrs) or
-	// "cluster" (a Redis Cluster reached through the seed nodes at Addrs).
-	// Default "single".
-	Mode string `yaml:"mode"`
-	// URL is single mode's redis://, rediss:// or unix:// URL. Default "":
-	// the cmd layer fills it from REDIS_URL (and dev mode may start an
-	// embedded Redis). Write "${REDIS_URL}" to take it from the
-	// environment here.
-	URL string `yaml:"url"`
-	// Addrs are the sentinels (sentinel mode) or some cluster nodes
-	// (cluster mode), "host:port".
-	Addrs []string `yaml:"addrs,omitempty"`
-	// MasterName is the master the sentinels watch (sentinel mode).
-	MasterName string `yaml:"master_name"`
-	// Username and Password authenticate to Redis (sentinel and cluster
-	// modes; in single mode they belong in the URL). Password comes from
-	// the environment.
-	Username string `yaml:"username"`
-	Password Secret `yaml:"password"`
-	// SentinelPassword authenticates to the sentinels, when they ask.
-	SentinelPassword Secret `yaml:"sentinel_password"`
-	// TLS connects with TLS (sentinel and cluster modes; single mode uses
-	// a rediss:// URL).
-	TLS bool `yaml:"tls"`
-	// DB is the database (sentinel mode; a cluster has only 0).
-	DB int `yaml:"db"`
-	// QueueShards splits each queue (sync, async, webhooks) into this many
-	// asynq queues, 1 to 64, so that on a Redis Cluster their traffic
-	// spreads over as many slots. Every api and worker must use the same
-	// value; lower it only with the queues drained. Default 1.
-	QueueShards int `yaml:"queue_shards"`
-}
-
-// Redis modes.
-const (
-	RedisSingle   = "single"
-	RedisSentinel = "sentinel"
-	RedisCluster  = "cluster"
-)
-
 // Worker configures the job-executing processes.
 type Worker struct {
 	// Concurrency is how many jobs one worker process runs at once, 1 to
@@ -454,12 +411,6 @@ func (c *Config) setDefaults() {
 		c.Tiers = map[string]*TierLimits{}
 	}
 	c.RapidAPI.setDefaults()
-}
-
-// setDefaults fills every zero field of r with its default.
-func (r *Redis) setDefaults() {
-	setDefault(&r.Mode, RedisSingle)
-	setDefault(&r.QueueShards, 1)
 }
 
 // setDefaults fills every zero field of w with its default.

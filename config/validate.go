@@ -167,28 +167,6 @@ func (v *validator) keyID(path, id string, seen map[string]bool) {
 	seen[id] = true
 }
 
-// redis checks the redis section for its mode.
-func (v *validator) redis(r Redis) {
-	v.oneOf("redis.mode", r.Mode, RedisSingle, RedisSentinel, RedisCluster)
-	v.redisURL("redis.url", r.URL)
-	v.present("redis.password", r.Password)
-	v.present("redis.sentinel_password", r.SentinelPassword)
-	switch r.Mode {
-	case RedisSingle:
-		v.check("redis.addrs", len(r.Addrs) == 0, "is for sentinel and cluster modes; single mode uses redis.url (or REDIS_URL)")
-	case RedisSentinel, RedisCluster:
-		v.check("redis.addrs", len(r.Addrs) > 0, "%s mode needs the addresses of its %s", r.Mode, map[string]string{RedisSentinel: "sentinels", RedisCluster: "nodes"}[r.Mode])
-		for i, a := range r.Addrs {
-			_, port, err := net.SplitHostPort(a)
-			v.check(fmt.Sprintf("redis.addrs[%d]", i), err == nil && port != "", "must be host:port (got %q)", a)
-		}
-		v.check("redis.url", r.URL == "", "is for single mode; %s mode uses redis.addrs", r.Mode)
-	}
-	v.check("redis.master_name", (r.Mode == RedisSentinel) == (r.MasterName != ""), "is required in sentinel mode, and only there")
-	v.check("redis.queue_shards", r.QueueShards >= 1 && r.QueueShards <= 64, "must be 1 to 64 (got %d)", r.QueueShards)
-	v.check("redis.db", r.DB >= 0 && (r.DB == 0 || r.Mode != RedisCluster), "must be 0 or more, and 0 in cluster mode (got %d)", r.DB)
-}
-
 // validator collects problems.
 type validator struct {
 	problems []*fieldError
@@ -224,22 +202,6 @@ func (v *validator) address(path, addr string) {
 	}
 	if err != nil {
 		v.add(path, "must be host:port, such as \":8000\" (got %q)", addr)
-	}
-}
-
-// redisURL checks a Redis URL without repeating it: it may hold a password.
-func (v *validator) redisURL(path, raw string) {
-	if raw == "" {
-		return
-	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		v.add(path, "is not a valid URL")
-	case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
-		v.add(path, "must be a redis://, rediss:// or unix:// URL")
-	case u.Scheme == "unix" && u.Path == "":
-		v.add(path, "a unix:// URL needs a socket path, such as unix:///run/redis.sock")
 	}
 }
 
