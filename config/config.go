@@ -61,26 +61,6 @@ type ModelRoute struct {
 	Model string `yaml:"model"`
 }
 
-// Worker configures the job-executing processes.
-type Worker struct {
-	// Concurrency is how many jobs one worker process runs at once, 1 to
-	// 10000. Default 64.
-	Concurrency int `yaml:"concurrency"`
-	// TaskCheckInterval is how often an idle worker polls for new tasks;
-	// it bounds the pickup latency of synchronous calls. At most 10s.
-	// Default 1ms.
-	TaskCheckInterval Duration `yaml:"task_check_interval"`
-	// DelayedTaskCheckInterval is how often scheduled and retried tasks are
-	// moved to their queue when due. At most 10s. Default 100ms.
-	DelayedTaskCheckInterval Duration `yaml:"delayed_task_check_interval"`
-	// ShutdownTimeout is how long a worker lets running jobs finish on
-	// shutdown before asynq requeues them. Default 25s.
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	// MetricsListen is the address of the worker's /metrics endpoint.
-	// Default ":9091".
-	MetricsListen string `yaml:"metrics_listen"`
-}
-
 // Jobs configures job records and limits.
 type Jobs struct {
 	// Retention is how long job records and results are kept; at least 1m.
@@ -411,15 +391,6 @@ func (c *Config) setDefaults() {
 		c.Tiers = map[string]*TierLimits{}
 	}
 	c.RapidAPI.setDefaults()
-}
-
-// setDefaults fills every zero field of w with its default.
-func (w *Worker) setDefaults() {
-	setDefault(&w.Concurrency, 64)
-	setDefault(&w.TaskCheckInterval, Duration{time.Millisecond})
-	setDefault(&w.DelayedTaskCheckInterval, Duration{100 * time.Millisecond})
-	setDefault(&w.ShutdownTimeout, Duration{25 * time.Second})
-	setDefault(&w.MetricsListen, ":9091")
 }
 
 // setDefaults fills every zero field of j with its default.

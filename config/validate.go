@@ -54,15 +54,6 @@ func (c *Config) problems() []*fieldError {
 	return v.problems
 }
 
-// worker checks the worker section.
-func (v *validator) worker(w Worker) {
-	v.check("worker.concurrency", w.Concurrency >= 1 && w.Concurrency <= 10000, "must be 1 to 10000 (got %d)", w.Concurrency)
-	v.upTo("worker.task_check_interval", w.TaskCheckInterval.Duration, 10*time.Second)
-	v.upTo("worker.delayed_task_check_interval", w.DelayedTaskCheckInterval.Duration, 10*time.Second)
-	v.positive("worker.shutdown_timeout", w.ShutdownTimeout.Duration)
-	v.address("worker.metrics_listen", w.MetricsListen)
-}
-
 // jobs checks the jobs section.
 func (v *validator) jobs(j Jobs) {
 	v.check("jobs.retention", j.Retention.Duration >= time.Minute, "must be at least 1m (got %s)", j.Retention)
