@@ -61,19 +61,6 @@ type ModelRoute struct {
 	Model string `yaml:"model"`
 }
 
-// Jobs configures job records and limits.
-type Jobs struct {
-	// Retention is how long job records and results are kept; at least 1m.
-	// Default 24h.
-	Retention Duration `yaml:"retention"`
-	// Timeout is the longest one job may run, retries included; at least
-	// 1s. Default 10m.
-	Timeout Duration `yaml:"timeout"`
-	// MaxResultBytes is the largest upstream body a job keeps; a larger
-	// body fails the job. Default 10 MiB.
-	MaxResultBytes int64 `yaml:"max_result_bytes"`
-}
-
 // Reliability holds settings shared by the reliability controls
 // (circuit breaker, and as they land the rate scheduler and key pool).
 type Reliability struct {
@@ -391,13 +378,6 @@ func (c *Config) setDefaults() {
 		c.Tiers = map[string]*TierLimits{}
 	}
 	c.RapidAPI.setDefaults()
-}
-
-// setDefaults fills every zero field of j with its default.
-func (j *Jobs) setDefaults() {
-	setDefault(&j.Retention, Duration{24 * time.Hour})
-	setDefault(&j.Timeout, Duration{10 * time.Minute})
-	setDefault(&j.MaxResultBytes, 10<<20)
 }
 
 // setDefaults fills every zero field of r with its default.

@@ -54,13 +54,6 @@ func (c *Config) problems() []*fieldError {
 	return v.problems
 }
 
-// jobs checks the jobs section.
-func (v *validator) jobs(j Jobs) {
-	v.check("jobs.retention", j.Retention.Duration >= time.Minute, "must be at least 1m (got %s)", j.Retention)
-	v.check("jobs.timeout", j.Timeout.Duration >= time.Second, "must be at least 1s (got %s)", j.Timeout)
-	v.check("jobs.max_result_bytes", j.MaxResultBytes > 0, "must be > 0 (got %d)", j.MaxResultBytes)
-}
-
 // reliability checks the reliability section.
 func (v *validator) reliability(r Reliability) {
 	p := r.OnRedisError
