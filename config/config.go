@@ -61,22 +61,6 @@ type ModelRoute struct {
 	Model string `yaml:"model"`
 }
 
-// Reliability holds settings shared by the reliability controls
-// (circuit breaker, and as they land the rate scheduler and key pool).
-type Reliability struct {
-	// OnRedisError says what a control does when it cannot reach Redis:
-	// "open" lets the call through unchecked (availability first), "closed"
-	// refuses it with REDIS_UNAVAILABLE (protection first). Either way a
-	// metric counts it. Default "open".
-	OnRedisError string `yaml:"on_redis_error"`
-}
-
-// The OnRedisError policies.
-const (
-	FailOpen   = "open"
-	FailClosed = "closed"
-)
-
 // Target is one upstream, in the seed's schema.
 type Target struct {
 	// BaseURL is the absolute http or https URL that request paths are
@@ -378,11 +362,6 @@ func (c *Config) setDefaults() {
 		c.Tiers = map[string]*TierLimits{}
 	}
 	c.RapidAPI.setDefaults()
-}
-
-// setDefaults fills every zero field of r with its default.
-func (r *Reliability) setDefaults() {
-	setDefault(&r.OnRedisError, FailOpen)
 }
 
 // setTargetDefaults makes c.Targets non-nil and fills in every target's

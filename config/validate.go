@@ -54,12 +54,6 @@ func (c *Config) problems() []*fieldError {
 	return v.problems
 }
 
-// reliability checks the reliability section.
-func (v *validator) reliability(r Reliability) {
-	p := r.OnRedisError
-	v.check("reliability.on_redis_error", p == FailOpen || p == FailClosed, "must be open or closed (got %q)", p)
-}
-
 // targets checks every target, and the default webhook of those that
 // have one against guard.
 func (v *validator) targets(targets map[string]*Target, guard webhook.Guard) {
