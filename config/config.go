@@ -393,16 +393,22 @@ func (t *Target) setDefaults() {
 		t.Cache.Enabled = &on
 	}
 	setDefault(&t.Cache.TTLS, 3600)
-	if a := t.Auth; a != nil {
-		setDefault(&a.HeaderName, "Authorization")
-		if a.Prefix == nil {
-			p := a.prefix()
-			a.Prefix = &p
-		}
+	if t.Auth != nil {
+		t.Auth.setDefaults()
 	}
 	for class, p := range t.RetryMatrix {
 		p.setDefaults()
 		t.RetryMatrix[class] = p
+	}
+}
+
+// setDefaults fills every zero field of a with its default, and sets the
+// prefix its type implies.
+func (a *Auth) setDefaults() {
+	setDefault(&a.HeaderName, "Authorization")
+	if a.Prefix == nil {
+		p := a.prefix()
+		a.Prefix = &p
 	}
 }
 
