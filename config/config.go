@@ -3,8 +3,6 @@ package config
 import (
 	"os"
 	"time"
-
-	"github.com/reliapi/reliapi"
 )
 
 // Config is the whole configuration file. A zero field means its default;
@@ -59,90 +57,6 @@ type ModelRoute struct {
 	// Model is the name the target's provider knows. Default: the target's
 	// default_model.
 	Model string `yaml:"model"`
-}
-
-// Target is one upstream, in the seed's schema.
-type Target struct {
-	// BaseURL is the absolute http or https URL that request paths are
-	// appended to: it has a host, and no query, fragment or user info.
-	// Required.
-	BaseURL string `yaml:"base_url"`
-	// TimeoutMS is the per-attempt timeout in milliseconds, 1 to 300000.
-	// Default 20000.
-	TimeoutMS int `yaml:"timeout_ms"`
-	// Circuit configures the target's circuit breaker.
-	Circuit Circuit `yaml:"circuit"`
-	// Cache configures response caching for the target.
-	Cache Cache `yaml:"cache"`
-	// LLM, when set, makes the target usable by the LLM proxy.
-	// Default nil.
-	LLM *LLM `yaml:"llm,omitempty"`
-	// Auth, when set, says how to authenticate to the upstream.
-	// Default nil: no auth header is added.
-	Auth *Auth `yaml:"auth,omitempty"`
-	// FallbackTargets name other targets to try, in order, when this one
-	// fails. Default none.
-	FallbackTargets []string `yaml:"fallback_targets,omitempty"`
-	// RetryMatrix maps an error class ("429", "5xx", "net", "timeout") to
-	// its retry policy. Default nil: see Retry for the default policies.
-	RetryMatrix map[string]RetryPolicy `yaml:"retry_matrix,omitempty"`
-	// Webhook is the subscription of calls to this target that bring none
-	// of their own. Default nil: none.
-	Webhook *reliapi.Subscription `yaml:"webhook,omitempty"`
-}
-
-// Circuit configures a target's circuit breaker.
-type Circuit struct {
-	// ErrorThreshold is how many consecutive failures open the breaker.
-	// Default 5.
-	ErrorThreshold int `yaml:"error_threshold"`
-	// CooldownS is how many seconds the breaker stays open before one
-	// probe is let through. Default 60.
-	CooldownS int `yaml:"cooldown_s"`
-	// FailureRate, when set (0 < rate <= 1), also opens the breaker when at
-	// least that share of the calls in a window of WindowS seconds failed,
-	// once the window holds MinCalls calls. Default 0: off.
-	FailureRate float64 `yaml:"failure_rate"`
-	// WindowS is the failure-rate window in seconds. Default 60.
-	WindowS int `yaml:"window_s"`
-	// MinCalls is how many calls a window needs before its rate counts.
-	// Default 20.
-	MinCalls int `yaml:"min_calls"`
-	// SlowCallMS, when set, counts a call slower than this many
-	// milliseconds as a failure for the breaker (the call's own result is
-	// unchanged). Default 0: off.
-	SlowCallMS int `yaml:"slow_call_ms"`
-}
-
-// Cache configures a target's response cache.
-type Cache struct {
-	// Enabled turns caching on or off. It is a pointer so that an explicit
-	// value is kept; nil means the default: on, except for a target with an
-	// llm block (LLM answers are cached only when asked for). Read it with
-	// IsEnabled.
-	Enabled *bool `yaml:"enabled"`
-	// TTLS is how many seconds a cached response lives. Default 3600.
-	TTLS int `yaml:"ttl_s"`
-}
-
-// LLM configures a target for the LLM proxy. Nil numbers are unset.
-type LLM struct {
-	// Provider is "openai", "anthropic" or "mistral". Default "": detect
-	// it from the base URL.
-	Provider string `yaml:"provider,omitempty"`
-	// DefaultModel is the model used when a request names none.
-	// Default "".
-	DefaultModel string `yaml:"default_model,omitempty"`
-	// MaxTokens caps a request's max_tokens and is its default; > 0.
-	MaxTokens *int `yaml:"max_tokens,omitempty"`
-	// Temperature is a request's temperature when it names none; 0 to 2.
-	Temperature *float64 `yaml:"temperature,omitempty"`
-	// SoftCostCapUSD is the estimated cost above which a request's
-	// max_tokens is shrunk; >= 0.
-	SoftCostCapUSD *float64 `yaml:"soft_cost_cap_usd,omitempty"`
-	// HardCostCapUSD is the estimated cost above which a request is
-	// rejected; >= 0, and >= SoftCostCapUSD when both are set.
-	HardCostCapUSD *float64 `yaml:"hard_cost_cap_usd,omitempty"`
 }
 
 // The auth types.
@@ -213,26 +127,6 @@ func Default() *Config {
 	return c
 }
 
-// Provider is the target's LLM provider: llm.provider, else the one its
-// base_url names; "" for a target without an llm block.
-func (t *Target) Provider() string {
-	if t.LLM == nil {
-		return ""
-	}
-	if t.LLM.Provider != "" {
-		return t.LLM.Provider
-	}
-	return reliapi.DetectProvider(t.BaseURL)
-}
-
-// Timeout returns the per-attempt timeout, TimeoutMS as a time.Duration.
-func (t *Target) Timeout() time.Duration {
-	if t.TimeoutMS == 0 {
-		return 20 * time.Second
-	}
-	return time.Duration(t.TimeoutMS) * time.Millisecond
-}
-
 // Retry returns the retry policy for an error class ("429", "5xx", "net" or
 // "timeout"), and false when that class is not retried. A target without a
 // retry matrix (nil or empty) retries 429 three times in all and 5xx, net
@@ -264,21 +158,6 @@ func (p RetryPolicy) Base() time.Duration {
 // Max returns MaxS as a time.Duration.
 func (p RetryPolicy) Max() time.Duration {
 	return time.Duration(p.MaxS * float64(time.Second))
-}
-
-// Cooldown returns CooldownS as a time.Duration.
-func (c Circuit) Cooldown() time.Duration {
-	return time.Duration(c.CooldownS) * time.Second
-}
-
-// IsEnabled reports whether caching is on; nil Enabled means on.
-func (c Cache) IsEnabled() bool {
-	return c.Enabled == nil || *c.Enabled
-}
-
-// TTL returns TTLS as a time.Duration.
-func (c Cache) TTL() time.Duration {
-	return time.Duration(c.TTLS) * time.Second
 }
 
 // Header returns the header to add to an upstream request: its name and
@@ -362,44 +241,6 @@ func (c *Config) setDefaults() {
 		c.Tiers = map[string]*TierLimits{}
 	}
 	c.RapidAPI.setDefaults()
-}
-
-// setTargetDefaults makes c.Targets non-nil and fills in every target's
-// defaults.
-func (c *Config) setTargetDefaults() {
-	if c.Targets == nil {
-		c.Targets = map[string]*Target{}
-	}
-	for name, t := range c.Targets {
-		if t == nil { // "name:" with no body; validation reports the missing base_url.
-			t = &Target{}
-			c.Targets[name] = t
-		}
-		t.setDefaults()
-	}
-}
-
-// setDefaults fills every zero field of t with its default.
-func (t *Target) setDefaults() {
-	setDefault(&t.TimeoutMS, 20000)
-	setDefault(&t.Circuit.ErrorThreshold, 5)
-	setDefault(&t.Circuit.CooldownS, 60)
-	setDefault(&t.Circuit.WindowS, 60)
-	setDefault(&t.Circuit.MinCalls, 20)
-	if t.Cache.Enabled == nil {
-		// Completions vary from call to call: an LLM target caches only
-		// when its config asks for it.
-		on := t.LLM == nil
-		t.Cache.Enabled = &on
-	}
-	setDefault(&t.Cache.TTLS, 3600)
-	if t.Auth != nil {
-		t.Auth.setDefaults()
-	}
-	for class, p := range t.RetryMatrix {
-		p.setDefaults()
-		t.RetryMatrix[class] = p
-	}
 }
 
 // setDefaults fills every zero field of a with its default, and sets the

@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/reliapi/reliapi"
-	"github.com/reliapi/reliapi/webhook"
 )
 
 var targetName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -52,17 +48,6 @@ func (c *Config) problems() []*fieldError {
 
 	slices.SortStableFunc(v.problems, func(a, b *fieldError) int { return strings.Compare(a.path, b.path) })
 	return v.problems
-}
-
-// targets checks every target, and the default webhook of those that
-// have one against guard.
-func (v *validator) targets(targets map[string]*Target, guard webhook.Guard) {
-	eachNamed(v, "targets", "target", targets, func(path string, t *Target) { v.target(path, t, targets) })
-	for name, t := range targets {
-		if t != nil && t.Webhook != nil {
-			v.subscription("targets."+name+".webhook", t.Webhook, guard)
-		}
-	}
 }
 
 // models checks every model route against the targets.
@@ -183,58 +168,6 @@ func (v *validator) address(path, addr string) {
 	}
 }
 
-// target checks one target; all names the targets, for fallbacks.
-func (v *validator) target(path string, t *Target, all map[string]*Target) {
-	v.baseURL(path+".base_url", t.BaseURL)
-	v.check(path+".timeout_ms", t.TimeoutMS >= 1 && t.TimeoutMS <= 300000, "must be 1 to 300000 (got %d)", t.TimeoutMS)
-	v.circuit(path+".circuit", t.Circuit)
-	v.check(path+".cache.ttl_s", t.Cache.TTLS > 0, "must be > 0 (got %d)", t.Cache.TTLS)
-	if t.LLM != nil {
-		v.llm(path+".llm", t.LLM, t.BaseURL)
-	}
-	if t.Auth != nil {
-		v.targetAuth(path+".auth", t.Auth)
-	}
-	v.fallbacks(path, t.FallbackTargets, all)
-	v.retryMatrix(path+".retry_matrix", t.RetryMatrix)
-}
-
-// circuit checks a target's circuit breaker at path.
-func (v *validator) circuit(path string, c Circuit) {
-	v.check(path+".error_threshold", c.ErrorThreshold > 0, "must be > 0 (got %d)", c.ErrorThreshold)
-	v.check(path+".cooldown_s", c.CooldownS > 0, "must be > 0 (got %d)", c.CooldownS)
-	v.check(path+".failure_rate", c.FailureRate >= 0 && c.FailureRate <= 1, "must be between 0 (off) and 1 (got %g)", c.FailureRate)
-	if c.FailureRate > 0 {
-		v.check(path+".window_s", c.WindowS > 0, "must be > 0 (got %d)", c.WindowS)
-		v.check(path+".min_calls", c.MinCalls > 0, "must be > 0 (got %d)", c.MinCalls)
-	}
-	v.check(path+".slow_call_ms", c.SlowCallMS >= 0, "must be 0 (off) or more (got %d)", c.SlowCallMS)
-}
-
-// llm checks a target's llm block at p; baseURL is the target's, which
-// may name the provider.
-func (v *validator) llm(p string, l *LLM, baseURL string) {
-	v.oneOf(p+".provider", l.Provider, "", "openai", "anthropic", "mistral")
-	if l.Provider == "" && reliapi.DetectProvider(baseURL) == "" {
-		v.add(p+".provider", "required: base_url names no known provider (openai, anthropic, mistral)")
-	}
-	if l.MaxTokens != nil {
-		v.check(p+".max_tokens", *l.MaxTokens > 0, "must be > 0 (got %d)", *l.MaxTokens)
-	}
-	if l.Temperature != nil {
-		v.check(p+".temperature", *l.Temperature >= 0 && *l.Temperature <= 2, "must be 0 to 2 (got %v)", *l.Temperature)
-	}
-	if l.SoftCostCapUSD != nil {
-		v.check(p+".soft_cost_cap_usd", isFinite(*l.SoftCostCapUSD) && *l.SoftCostCapUSD >= 0, "must be >= 0 (got %v)", *l.SoftCostCapUSD)
-	}
-	if l.HardCostCapUSD != nil {
-		v.check(p+".hard_cost_cap_usd", isFinite(*l.HardCostCapUSD) && *l.HardCostCapUSD >= 0, "must be >= 0 (got %v)", *l.HardCostCapUSD)
-		if l.SoftCostCapUSD != nil && *l.HardCostCapUSD < *l.SoftCostCapUSD {
-			v.add(p+".hard_cost_cap_usd", "must be >= soft_cost_cap_usd %v (got %v)", *l.SoftCostCapUSD, *l.HardCostCapUSD)
-		}
-	}
-}
-
 // targetAuth checks a target's auth block at p.
 func (v *validator) targetAuth(p string, a *Auth) {
 	if a.Type == "" {
@@ -252,24 +185,6 @@ func (v *validator) targetAuth(p string, a *Auth) {
 	v.check(p+".header", isToken(a.HeaderName), "must be an HTTP header name (got %q)", a.HeaderName)
 }
 
-// fallbacks checks the fallback targets of the target at path; all names
-// the targets.
-func (v *validator) fallbacks(path string, names []string, all map[string]*Target) {
-	seen := make(map[string]bool)
-	for i, name := range names {
-		p := fmt.Sprintf("%s.fallback_targets[%d]", path, i)
-		switch {
-		case all[name] == nil:
-			v.add(p, "no target named %q", name)
-		case path == "targets."+name:
-			v.add(p, "a target cannot fall back to itself")
-		case seen[name]:
-			v.add(p, "%q is listed twice", name)
-		}
-		seen[name] = true
-	}
-}
-
 // retryMatrix checks a target's retry matrix at path.
 func (v *validator) retryMatrix(path string, matrix map[string]RetryPolicy) {
 	for class, r := range matrix {
@@ -285,35 +200,6 @@ func (v *validator) retryMatrix(path string, matrix map[string]RetryPolicy) {
 		if r.MaxS < r.BaseS {
 			v.add(p+".max_s", "must be >= base_s %v (got %v)", r.BaseS, r.MaxS)
 		}
-	}
-}
-
-// baseURL checks a target's base URL.
-func (v *validator) baseURL(path, raw string) {
-	if raw == "" {
-		v.add(path, "required")
-		return
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // without the URL, which may hold user info
-		}
-		v.add(path, "is not a valid URL: %s", err)
-		return
-	}
-	switch {
-	case u.User != nil:
-		v.add(path, "must not hold user info; put credentials in auth")
-	case u.Scheme != "http" && u.Scheme != "https":
-		v.add(path, "must be an absolute http:// or https:// URL (got %q)", raw)
-	case u.Host == "":
-		v.add(path, "must have a host (got %q)", raw)
-	case u.RawQuery != "" || u.ForceQuery:
-		v.add(path, "must not have a query (got %q)", raw)
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		v.add(path, "must not have a fragment (got %q)", raw)
 	}
 }
 
