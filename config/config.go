@@ -2,7 +2,6 @@ package config
 
 import (
 	"os"
-	"time"
 )
 
 // Config is the whole configuration file. A zero field means its default;
@@ -86,78 +85,11 @@ type Auth struct {
 	Prefix *string `yaml:"prefix"`
 }
 
-// The backoff kinds of a retry policy.
-const (
-	// BackoffExpJitter waits base·2^(n-1) plus up to 30% jitter.
-	BackoffExpJitter = "exp-jitter"
-	// BackoffExp waits base·2^(n-1).
-	BackoffExp = "exp"
-	// BackoffLinear waits base·n.
-	BackoffLinear = "linear"
-	// BackoffFixed always waits base.
-	BackoffFixed = "fixed"
-)
-
-// RetryPolicy says how often and how patiently to retry one error class.
-type RetryPolicy struct {
-	// Attempts counts every try, the first included, 1 to 10; 1 means no
-	// retry. Default 3.
-	Attempts int `yaml:"attempts"`
-	// Backoff is BackoffExpJitter, BackoffExp, BackoffLinear or
-	// BackoffFixed. Default BackoffExpJitter.
-	Backoff string `yaml:"backoff"`
-	// BaseS is the base delay in seconds; > 0. Default 1.0.
-	BaseS float64 `yaml:"base_s"`
-	// MaxS caps every delay, in seconds; >= BaseS. Default 60.0.
-	MaxS float64 `yaml:"max_s"`
-}
-
-// retryClasses are the keys a retry matrix may use, in the order errors
-// list them.
-var retryClasses = []string{"429", "5xx", "net", "timeout"}
-
-// defaultRetryAttempts gives the attempts of each class when a target has
-// no retry matrix (seed §12).
-var defaultRetryAttempts = map[string]int{"429": 3, "5xx": 2, "net": 2, "timeout": 2}
-
 // Default returns a Config with every default applied and no targets.
 func Default() *Config {
 	c := &Config{}
 	c.setDefaults()
 	return c
-}
-
-// Retry returns the retry policy for an error class ("429", "5xx", "net" or
-// "timeout"), and false when that class is not retried. A target without a
-// retry matrix (nil or empty) retries 429 three times in all and 5xx, net
-// and timeout twice, with exp-jitter backoff from 1s up to 60s. A target
-// with a matrix retries only the classes it names.
-func (t *Target) Retry(class string) (RetryPolicy, bool) {
-	if len(t.RetryMatrix) == 0 {
-		n, ok := defaultRetryAttempts[class]
-		if !ok {
-			return RetryPolicy{}, false
-		}
-		p := RetryPolicy{Attempts: n}
-		p.setDefaults()
-		return p, true
-	}
-	p, ok := t.RetryMatrix[class]
-	if !ok {
-		return RetryPolicy{}, false
-	}
-	p.setDefaults()
-	return p, true
-}
-
-// Base returns BaseS as a time.Duration.
-func (p RetryPolicy) Base() time.Duration {
-	return time.Duration(p.BaseS * float64(time.Second))
-}
-
-// Max returns MaxS as a time.Duration.
-func (p RetryPolicy) Max() time.Duration {
-	return time.Duration(p.MaxS * float64(time.Second))
 }
 
 // Header returns the header to add to an upstream request: its name and
@@ -251,14 +183,6 @@ func (a *Auth) setDefaults() {
 		p := a.prefix()
 		a.Prefix = &p
 	}
-}
-
-// setDefaults fills every zero field of p with its default.
-func (p *RetryPolicy) setDefaults() {
-	setDefault(&p.Attempts, 3)
-	setDefault(&p.Backoff, BackoffExpJitter)
-	setDefault(&p.BaseS, 1.0)
-	setDefault(&p.MaxS, 60.0)
 }
 
 // setDefault sets *p to v when *p is the zero value.

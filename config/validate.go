@@ -185,24 +185,6 @@ func (v *validator) targetAuth(p string, a *Auth) {
 	v.check(p+".header", isToken(a.HeaderName), "must be an HTTP header name (got %q)", a.HeaderName)
 }
 
-// retryMatrix checks a target's retry matrix at path.
-func (v *validator) retryMatrix(path string, matrix map[string]RetryPolicy) {
-	for class, r := range matrix {
-		p := path + "." + class
-		if !slices.Contains(retryClasses, class) {
-			v.add(p, "unknown error class: use %s", strings.Join(retryClasses, ", "))
-			continue
-		}
-		v.check(p+".attempts", r.Attempts >= 1 && r.Attempts <= 10, "must be 1 to 10 (got %d)", r.Attempts)
-		v.oneOf(p+".backoff", r.Backoff, BackoffExpJitter, BackoffExp, BackoffLinear, BackoffFixed)
-		v.check(p+".base_s", isFinite(r.BaseS) && r.BaseS > 0, "must be > 0 (got %v)", r.BaseS)
-		v.check(p+".max_s", isFinite(r.MaxS) && r.MaxS > 0, "must be > 0 (got %v)", r.MaxS)
-		if r.MaxS < r.BaseS {
-			v.add(p+".max_s", "must be >= base_s %v (got %v)", r.BaseS, r.MaxS)
-		}
-	}
-}
-
 // oneOf checks that value is one of allowed.
 func (v *validator) oneOf(path, value string, allowed ...string) {
 	if slices.Contains(allowed, value) {
