@@ -168,23 +168,6 @@ func (v *validator) address(path, addr string) {
 	}
 }
 
-// targetAuth checks a target's auth block at p.
-func (v *validator) targetAuth(p string, a *Auth) {
-	if a.Type == "" {
-		v.add(p+".type", "required: bearer_env or api_key")
-	} else {
-		v.oneOf(p+".type", a.Type, AuthBearerEnv, AuthAPIKey)
-	}
-	switch {
-	case a.EnvVar == "":
-		v.add(p+".env_var", "required: the name of the environment variable holding the secret")
-	case !isEnvName(a.EnvVar):
-		// Not quoted: a secret pasted here by mistake must not reach the logs.
-		v.add(p+".env_var", "must be an environment variable name (letters, digits and _), not the secret itself")
-	}
-	v.check(p+".header", isToken(a.HeaderName), "must be an HTTP header name (got %q)", a.HeaderName)
-}
-
 // oneOf checks that value is one of allowed.
 func (v *validator) oneOf(path, value string, allowed ...string) {
 	if slices.Contains(allowed, value) {
@@ -205,17 +188,4 @@ func (v *validator) oneOf(path, value string, allowed ...string) {
 
 func isFinite(f float64) bool {
 	return !math.IsNaN(f) && !math.IsInf(f, 0)
-}
-
-// isToken reports whether s is a valid HTTP header name (an RFC 9110 token).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r >= 0x7f || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
-			return false
-		}
-	}
-	return true
 }
