@@ -45,15 +45,6 @@ type Config struct {
 	RapidAPI RapidAPI `yaml:"rapidapi"`
 }
 
-// ModelRoute sends a model name to a target.
-type ModelRoute struct {
-	// Target is an LLM target. Required.
-	Target string `yaml:"target"`
-	// Model is the name the target's provider knows. Default: the target's
-	// default_model.
-	Model string `yaml:"model"`
-}
-
 // Default returns a Config with every default applied and no targets.
 func Default() *Config {
 	c := &Config{}

@@ -50,28 +50,6 @@ func (c *Config) problems() []*fieldError {
 	return v.problems
 }
 
-// models checks every model route against the targets.
-func (v *validator) models(models map[string]*ModelRoute, targets map[string]*Target) {
-	for name, m := range models {
-		path := "models." + name
-		if m == nil {
-			v.add(path, "must not be empty")
-			continue
-		}
-		t := targets[m.Target]
-		switch {
-		case m.Target == "":
-			v.add(path+".target", "required")
-		case t == nil:
-			v.add(path+".target", "no such target %q", m.Target)
-		case t.LLM == nil:
-			v.add(path+".target", "target %q has no llm block", m.Target)
-		case m.Model == "" && t.LLM.DefaultModel == "":
-			v.add(path+".model", "required: target %q has no default_model", m.Target)
-		}
-	}
-}
-
 // keyPools checks every provider key pool.
 func (v *validator) keyPools(pools map[string]*KeyPool) {
 	for name, p := range pools {
