@@ -76,15 +76,6 @@ func (v *validator) tenants(tenants map[string]*Tenant, profiles map[string]*Cli
 	v.keyDigests(tenants)
 }
 
-// tiers checks the overrides of the tiers' limits.
-func (v *validator) tiers(tiers map[string]*TierLimits) {
-	for name, t := range tiers {
-		path := "tiers." + name
-		v.check(path, slices.Contains(TierNames, name), "unknown tier: the tiers are %s", strings.Join(TierNames, ", "))
-		v.tierLimits(path, t)
-	}
-}
-
 // eachNamed checks every entry of a section whose keys are names (1 to 64
 // letters, digits, '_', '.' or '-') and whose values must not be empty.
 func eachNamed[T any](v *validator, section, what string, m map[string]*T, check func(path string, t *T)) {
