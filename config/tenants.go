@@ -40,6 +40,54 @@ type TenantKey struct {
 	Revoked bool `yaml:"revoked"`
 }
 
+// AllKeys lists the tenant's keys: APIKeys, then APIKey (as "api_key").
+func (t *Tenant) AllKeys() []TenantKey {
+	keys := t.APIKeys
+	if t.APIKey.IsSet() {
+		keys = append(slices.Clip(keys), TenantKey{ID: "api_key", Key: t.APIKey})
+	}
+	return keys
+}
+
+// Digest is the key's SHA-256 in lower-case hex; "" when its variable is
+// unset.
+func (k TenantKey) Digest() string {
+	if k.SHA256 != "" {
+		return strings.ToLower(k.SHA256)
+	}
+	if k.Key.Value() == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(k.Key.Value()))
+	return hex.EncodeToString(sum[:])
+}
+
+// HasAPIKeys reports whether any tenant has a key.
+func (c *Config) HasAPIKeys() bool {
+	for _, t := range c.Tenants {
+		if t != nil && len(t.AllKeys()) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// AddAPIKey makes key, read from the variable env, one more key of the
+// tenant "default" (created on the enterprise tier if the file has no such
+// tenant): the seed's single RELIAPI_API_KEY.
+func (c *Config) AddAPIKey(env, key string) {
+	if c.Tenants == nil {
+		c.Tenants = map[string]*Tenant{}
+	}
+	t := c.Tenants[DefaultTenant]
+	if t == nil {
+		t = &Tenant{Tier: TierEnterprise}
+		c.Tenants[DefaultTenant] = t
+	}
+	t.APIKeys = append(t.APIKeys, TenantKey{ID: strings.ToLower(env), Key: SecretFrom(env, key)})
+	t.setDefaults()
+}
+
 // setTenantDefaults makes c.Tenants non-nil and fills in every tenant's
 // defaults.
 func (c *Config) setTenantDefaults() {
@@ -59,6 +107,13 @@ func (t *Tenant) setDefaults() {
 	for i := range t.APIKeys {
 		setDefault(&t.APIKeys[i].ID, fmt.Sprintf("key%d", i+1))
 	}
+}
+
+// tenants checks every tenant against the client profiles, and that no
+// key belongs to two of them.
+func (v *validator) tenants(tenants map[string]*Tenant, profiles map[string]*ClientProfile) {
+	eachNamed(v, "tenants", "tenant", tenants, func(path string, t *Tenant) { v.tenant(path, t, profiles) })
+	v.keyDigests(tenants)
 }
 
 func (v *validator) tenant(path string, t *Tenant, profiles map[string]*ClientProfile) {
@@ -88,25 +143,6 @@ func (v *validator) tenant(path string, t *Tenant, profiles map[string]*ClientPr
 	v.tierLimits(path+".limits", &t.Limits)
 }
 
-// sha256Hex checks a hex SHA-256 digest.
-func (v *validator) sha256Hex(path, s string) {
-	b, err := hex.DecodeString(s)
-	v.check(path, err == nil && len(b) == 32, "must be 64 hex digits, a SHA-256 (`reliapi key hash` prints one)")
-}
-
-// Digest is the key's SHA-256 in lower-case hex; "" when its variable is
-// unset.
-func (k TenantKey) Digest() string {
-	if k.SHA256 != "" {
-		return strings.ToLower(k.SHA256)
-	}
-	if k.Key.Value() == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(k.Key.Value()))
-	return hex.EncodeToString(sum[:])
-}
-
 // keyDigests checks that no key is configured for two tenants or twice.
 func (v *validator) keyDigests(tenants map[string]*Tenant) {
 	seen := map[string]string{}
@@ -131,39 +167,4 @@ func (v *validator) keyDigests(tenants map[string]*Tenant) {
 			seen[d] = fmt.Sprintf("tenants.%s.api_keys[%d]", name, i)
 		}
 	}
-}
-
-// AllKeys lists the tenant's keys: APIKeys, then APIKey (as "api_key").
-func (t *Tenant) AllKeys() []TenantKey {
-	keys := t.APIKeys
-	if t.APIKey.IsSet() {
-		keys = append(slices.Clip(keys), TenantKey{ID: "api_key", Key: t.APIKey})
-	}
-	return keys
-}
-
-// HasAPIKeys reports whether any tenant has a key.
-func (c *Config) HasAPIKeys() bool {
-	for _, t := range c.Tenants {
-		if t != nil && len(t.AllKeys()) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// AddAPIKey makes key, read from the variable env, one more key of the
-// tenant "default" (created on the enterprise tier if the file has no such
-// tenant): the seed's single RELIAPI_API_KEY.
-func (c *Config) AddAPIKey(env, key string) {
-	if c.Tenants == nil {
-		c.Tenants = map[string]*Tenant{}
-	}
-	t := c.Tenants[DefaultTenant]
-	if t == nil {
-		t = &Tenant{Tier: TierEnterprise}
-		c.Tenants[DefaultTenant] = t
-	}
-	t.APIKeys = append(t.APIKeys, TenantKey{ID: strings.ToLower(env), Key: SecretFrom(env, key)})
-	t.setDefaults()
 }

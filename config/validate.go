@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -67,13 +68,6 @@ func (v *validator) clientProfiles(profiles map[string]*ClientProfile) {
 		}
 		v.clientProfile(path, p)
 	}
-}
-
-// tenants checks every tenant against the client profiles, and that no
-// key belongs to two of them.
-func (v *validator) tenants(tenants map[string]*Tenant, profiles map[string]*ClientProfile) {
-	eachNamed(v, "tenants", "tenant", tenants, func(path string, t *Tenant) { v.tenant(path, t, profiles) })
-	v.keyDigests(tenants)
 }
 
 // eachNamed checks every entry of a section whose keys are names (1 to 64
@@ -157,4 +151,10 @@ func (v *validator) oneOf(path, value string, allowed ...string) {
 
 func isFinite(f float64) bool {
 	return !math.IsNaN(f) && !math.IsInf(f, 0)
+}
+
+// sha256Hex checks a hex SHA-256 digest.
+func (v *validator) sha256Hex(path, s string) {
+	b, err := hex.DecodeString(s)
+	v.check(path, err == nil && len(b) == 32, "must be 64 hex digits, a SHA-256 (`reliapi key hash` prints one)")
 }
