@@ -51,25 +51,6 @@ func (c *Config) problems() []*fieldError {
 	return v.problems
 }
 
-// keyPools checks every provider key pool.
-func (v *validator) keyPools(pools map[string]*KeyPool) {
-	for name, p := range pools {
-		v.keyPool("provider_key_pools."+name, p)
-	}
-}
-
-// clientProfiles checks every client profile.
-func (v *validator) clientProfiles(profiles map[string]*ClientProfile) {
-	for name, p := range profiles {
-		path := "client_profiles." + name
-		if p == nil {
-			v.add(path, "must not be empty")
-			continue
-		}
-		v.clientProfile(path, p)
-	}
-}
-
 // eachNamed checks every entry of a section whose keys are names (1 to 64
 // letters, digits, '_', '.' or '-') and whose values must not be empty.
 func eachNamed[T any](v *validator, section, what string, m map[string]*T, check func(path string, t *T)) {
