@@ -64,18 +64,12 @@ func (c *Config) setDefaults() {
 	c.setPoolDefaults()
 	c.setProfileDefaults()
 	c.Budget.setDefaults()
-	if c.Pricing == nil {
-		c.Pricing = map[string]Price{}
-	}
-	if c.Models == nil {
-		c.Models = map[string]*ModelRoute{}
-	}
+	initMap(&c.Pricing)
+	initMap(&c.Models)
 	c.Webhooks.setDefaults()
 	c.Auth.setDefaults()
 	c.setTenantDefaults()
-	if c.Tiers == nil {
-		c.Tiers = map[string]*TierLimits{}
-	}
+	initMap(&c.Tiers)
 	c.RapidAPI.setDefaults()
 }
 
@@ -84,5 +78,13 @@ func setDefault[T comparable](p *T, v T) {
 	var zero T
 	if *p == zero {
 		*p = v
+	}
+}
+
+// initMap makes *m an empty map when it is nil, so that a section left out
+// of the file reads as empty and can be added to.
+func initMap[M ~map[K]V, K comparable, V any](m *M) {
+	if *m == nil {
+		*m = M{}
 	}
 }

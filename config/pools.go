@@ -92,9 +92,7 @@ func (c *Config) PoolFor(target string) (string, *KeyPool) {
 // setPoolDefaults makes c.ProviderKeyPools non-nil and fills in every
 // pool's defaults.
 func (c *Config) setPoolDefaults() {
-	if c.ProviderKeyPools == nil {
-		c.ProviderKeyPools = map[string]*KeyPool{}
-	}
+	initMap(&c.ProviderKeyPools)
 	for name, p := range c.ProviderKeyPools {
 		if p == nil {
 			p = &KeyPool{}

@@ -33,9 +33,7 @@ func (c *Config) Profile(name string) (string, *ClientProfile) {
 // setProfileDefaults makes c.ClientProfiles non-nil, adds the profile
 // "default" when it is missing and fills in every profile's defaults.
 func (c *Config) setProfileDefaults() {
-	if c.ClientProfiles == nil {
-		c.ClientProfiles = map[string]*ClientProfile{}
-	}
+	initMap(&c.ClientProfiles)
 	if c.ClientProfiles[DefaultProfile] == nil {
 		c.ClientProfiles[DefaultProfile] = &ClientProfile{}
 	}

@@ -133,9 +133,7 @@ func (c Cache) TTL() time.Duration {
 // setTargetDefaults makes c.Targets non-nil and fills in every target's
 // defaults.
 func (c *Config) setTargetDefaults() {
-	if c.Targets == nil {
-		c.Targets = map[string]*Target{}
-	}
+	initMap(&c.Targets)
 	for name, t := range c.Targets {
 		if t == nil { // "name:" with no body; validation reports the missing base_url.
 			t = &Target{}

@@ -76,9 +76,7 @@ func (c *Config) HasAPIKeys() bool {
 // tenant "default" (created on the enterprise tier if the file has no such
 // tenant): the seed's single RELIAPI_API_KEY.
 func (c *Config) AddAPIKey(env, key string) {
-	if c.Tenants == nil {
-		c.Tenants = map[string]*Tenant{}
-	}
+	initMap(&c.Tenants)
 	t := c.Tenants[DefaultTenant]
 	if t == nil {
 		t = &Tenant{Tier: TierEnterprise}
@@ -91,9 +89,7 @@ func (c *Config) AddAPIKey(env, key string) {
 // setTenantDefaults makes c.Tenants non-nil and fills in every tenant's
 // defaults.
 func (c *Config) setTenantDefaults() {
-	if c.Tenants == nil {
-		c.Tenants = map[string]*Tenant{}
-	}
+	initMap(&c.Tenants)
 	for _, t := range c.Tenants {
 		if t != nil {
 			t.setDefaults()
