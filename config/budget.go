@@ -100,6 +100,11 @@ func (c *Config) PriceOf(model string) (Price, bool) {
 	return DefaultPricing[names[0]], true
 }
 
+// setDefaults fills every zero field of b with its default.
+func (b *Budget) setDefaults() {
+	setDefault(&b.UnknownModel, UnknownModelReject)
+}
+
 func (v *validator) budget(b Budget, pricing map[string]Price) {
 	v.check("budget.daily_usd", b.DailyUSD >= 0 && isFinite(b.DailyUSD), "must be 0 (no cap) or more (got %v)", b.DailyUSD)
 	v.check("budget.monthly_usd", b.MonthlyUSD >= 0 && isFinite(b.MonthlyUSD), "must be 0 (no cap) or more (got %v)", b.MonthlyUSD)

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"reflect"
 	"strings"
@@ -381,4 +383,13 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("defaults not applied: %+v", c)
 		}
 	})
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	t.Parallel()
+	_, err := Load("testdata/no-such-file.yaml")
+	if !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "loading config: ") ||
+		!strings.Contains(err.Error(), "testdata/no-such-file.yaml") {
+		t.Fatalf("Load: got %v, want a not-exist error naming the file", err)
+	}
 }

@@ -72,24 +72,6 @@ func (k PoolKey) Secret(getenv func(string) string) (string, error) {
 	return "", fmt.Errorf("key %s: environment variable %s is not set", k.ID, name)
 }
 
-// ClientProfile limits the callers that present it in X-Client (seed §16).
-// The profile "default" always exists.
-type ClientProfile struct {
-	// MaxParallelRequests caps a tenant's jobs running at once under this
-	// profile; more wait for a free slot. Default 0: no cap.
-	MaxParallelRequests int `yaml:"max_parallel_requests"`
-	// MaxQPSPerTenant caps each tenant's calls per second. Default 0: none.
-	MaxQPSPerTenant float64 `yaml:"max_qps_per_tenant"`
-	// MaxQPSPerProviderKey caps each pool key's calls per second for these
-	// callers, below the key's own limit. Default 0: none.
-	MaxQPSPerProviderKey float64 `yaml:"max_qps_per_provider_key"`
-	// BurstSize is the burst of the per-tenant bucket. Default 5.
-	BurstSize int `yaml:"burst_size"`
-	// DefaultTimeoutS is the per-attempt timeout of this profile's calls,
-	// instead of the target's timeout_ms. Default 0: the target's.
-	DefaultTimeoutS float64 `yaml:"default_timeout_s"`
-}
-
 // PoolFor returns the key pool serving target, if any: the pool named by
 // its llm.provider, or else by the target's own name.
 func (c *Config) PoolFor(target string) (string, *KeyPool) {
@@ -107,17 +89,18 @@ func (c *Config) PoolFor(target string) (string, *KeyPool) {
 	return "", nil
 }
 
-// Profile returns the named client profile, or "default" when there is no
-// such profile (the name is then "default").
-func (c *Config) Profile(name string) (string, *ClientProfile) {
-	if p := c.ClientProfiles[name]; p != nil {
-		return name, p
+// setPoolDefaults makes c.ProviderKeyPools non-nil and fills in every
+// pool's defaults.
+func (c *Config) setPoolDefaults() {
+	initMap(&c.ProviderKeyPools)
+	for name, p := range c.ProviderKeyPools {
+		if p == nil {
+			p = &KeyPool{}
+			c.ProviderKeyPools[name] = p
+		}
+		p.setDefaults()
 	}
-	return DefaultProfile, c.ClientProfiles[DefaultProfile]
 }
-
-// DefaultProfile is the profile of callers that name none.
-const DefaultProfile = "default"
 
 func (p *KeyPool) setDefaults() {
 	setDefault(&p.MaxKeySwitches, 3)
@@ -130,8 +113,11 @@ func (p *KeyPool) setDefaults() {
 	}
 }
 
-func (p *ClientProfile) setDefaults() {
-	setDefault(&p.BurstSize, 5)
+// keyPools checks every provider key pool.
+func (v *validator) keyPools(pools map[string]*KeyPool) {
+	for name, p := range pools {
+		v.keyPool("provider_key_pools."+name, p)
+	}
 }
 
 func (v *validator) keyPool(path string, p *KeyPool) {
@@ -151,12 +137,4 @@ func (v *validator) keyPool(path string, p *KeyPool) {
 			v.check(kp+".rate_limit.max_concurrent", r.MaxConcurrent > 0, "must be > 0 (got %d)", r.MaxConcurrent)
 		}
 	}
-}
-
-func (v *validator) clientProfile(path string, p *ClientProfile) {
-	v.check(path+".max_parallel_requests", p.MaxParallelRequests >= 0, "must be 0 (none) or more (got %d)", p.MaxParallelRequests)
-	v.check(path+".max_qps_per_tenant", p.MaxQPSPerTenant >= 0, "must be 0 (none) or more (got %g)", p.MaxQPSPerTenant)
-	v.check(path+".max_qps_per_provider_key", p.MaxQPSPerProviderKey >= 0, "must be 0 (none) or more (got %g)", p.MaxQPSPerProviderKey)
-	v.check(path+".burst_size", p.BurstSize > 0, "must be > 0 (got %d)", p.BurstSize)
-	v.check(path+".default_timeout_s", p.DefaultTimeoutS >= 0, "must be 0 (none) or more (got %g)", p.DefaultTimeoutS)
 }

@@ -2,81 +2,14 @@ package config
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
-	"time"
-)
-
-// Authentication modes.
-const (
-	// AuthKeys requires every call to present a tenant's API key.
-	AuthKeys = "keys"
-	// AuthOpen lets every caller in as tenant "default" on the enterprise
-	// tier. Only `reliapi dev` runs with it.
-	AuthOpen = "open"
 )
 
 // DefaultTenant is the tenant of open mode and of RELIAPI_API_KEY.
 const DefaultTenant = "default"
-
-// Tiers, from the most limited to the least.
-const (
-	TierFree       = "free"
-	TierDeveloper  = "developer"
-	TierPro        = "pro"
-	TierEnterprise = "enterprise"
-)
-
-// TierNames lists the tiers in order.
-var TierNames = []string{TierFree, TierDeveloper, TierPro, TierEnterprise}
-
-// ClientAuth says who may call the api.
-type ClientAuth struct {
-	// Mode is "keys" (every call presents a tenant's API key in X-API-Key
-	// or Authorization: Bearer) or "open" (no keys: every caller is the
-	// tenant "default" on the enterprise tier; only `reliapi dev` accepts
-	// it). Default "keys".
-	Mode string `yaml:"mode"`
-	// AdminKey, from the environment ("${RELIAPI_ADMIN_KEY}"), is the key
-	// of the admin routes (re-enabling a pool key) and of /metrics. Without
-	// one, /metrics is open and the admin routes are refused (in open mode
-	// both are open).
-	AdminKey Secret `yaml:"admin_key"`
-	// AdminKeySHA256 is the admin key's hex SHA-256, instead of AdminKey.
-	AdminKeySHA256 string `yaml:"admin_key_sha256"`
-}
-
-// HasAdminKey reports whether an admin key guards the admin routes.
-func (a ClientAuth) HasAdminKey() bool {
-	return a.AdminKey.Value() != "" || a.AdminKeySHA256 != ""
-}
-
-// AdminDigest is the admin key's SHA-256; ok is false without an admin
-// key.
-func (a ClientAuth) AdminDigest() (d [sha256.Size]byte, ok bool) {
-	switch {
-	case a.AdminKey.Value() != "":
-		return sha256.Sum256([]byte(a.AdminKey.Value())), true
-	case a.AdminKeySHA256 != "":
-		b, err := hex.DecodeString(a.AdminKeySHA256)
-		if err == nil && len(b) == sha256.Size {
-			return [sha256.Size]byte(b), true
-		}
-	}
-	return d, false
-}
-
-// IsAdminKey reports whether key is the admin key, comparing SHA-256
-// digests in constant time; false when there is no admin key.
-func (a ClientAuth) IsAdminKey(key string) bool {
-	want, ok := a.AdminDigest()
-	got := sha256.Sum256([]byte(key))
-	return ok && subtle.ConstantTimeCompare(got[:], want[:]) == 1
-}
 
 // Tenant is one customer of the service: its keys, tier and limits.
 type Tenant struct {
@@ -107,162 +40,61 @@ type TenantKey struct {
 	Revoked bool `yaml:"revoked"`
 }
 
-// TierLimits are a tier's limits and features; a field left out keeps the
-// value it would have had (the shipped tier default, or the tier's when
-// set on a tenant).
-type TierLimits struct {
-	// RPM caps the tenant's calls in any rolling minute; 0: no cap.
-	RPM *int `yaml:"rpm"`
-	// Burst caps the tenant's calls in any rolling second; 0: no cap.
-	Burst *int `yaml:"burst"`
-	// MaxConcurrentJobs caps the tenant's jobs queued or running at once;
-	// 0: no cap.
-	MaxConcurrentJobs *int `yaml:"max_concurrent_jobs"`
-	// AllowedModels lists the LLM models the tenant may call: exact names,
-	// or prefixes ending in "*" ("claude-3-haiku*"). Empty: every model.
-	AllowedModels []string `yaml:"allowed_models"`
-	// Streaming allows streamed LLM responses.
-	Streaming *bool `yaml:"streaming"`
-	// Idempotency allows idempotency keys.
-	Idempotency *bool `yaml:"idempotency"`
-	// MaxRetries caps the retries of one call, whatever the target's retry
-	// matrix allows.
-	MaxRetries *int `yaml:"max_retries"`
-	// MaxFallbacks caps how many fallback targets one LLM call may try.
-	MaxFallbacks *int `yaml:"max_fallbacks"`
-	// IPRPM caps calls from one client IP in any rolling minute, across
-	// the tier's tenants; 0: no cap.
-	IPRPM *int `yaml:"ip_rpm"`
-	// FingerprintRPM caps calls from one client (IP, User-Agent and API
-	// key together) in any rolling minute; 0: no cap.
-	FingerprintRPM *int `yaml:"fingerprint_rpm"`
-	// BanAfter bans an API key or a client IP for BanFor once it has
-	// exceeded a limit this many times within BanWindow; 0: never.
-	BanAfter *int `yaml:"ban_after"`
-	// BanWindow is how far back violations count toward BanAfter.
-	BanWindow *Duration `yaml:"ban_window"`
-	// BanFor is how long a ban lasts; it expires by itself.
-	BanFor *Duration `yaml:"ban_for"`
-}
-
-// Limits are a tenant's resolved limits and features.
-type Limits struct {
-	Tier              string
-	RPM               int
-	Burst             int
-	MaxConcurrentJobs int
-	AllowedModels     []string
-	Streaming         bool
-	Idempotency       bool
-	MaxRetries        int
-	MaxFallbacks      int
-	IPRPM             int
-	FingerprintRPM    int
-	BanAfter          int
-	BanWindow         time.Duration
-	BanFor            time.Duration
-}
-
-// AllowsModel reports whether the tier allows model (ModelAllowed).
-func (l *Limits) AllowsModel(model string) bool { return ModelAllowed(l.AllowedModels, model) }
-
-// ModelAllowed reports whether model is among allowed: listed exactly, or
-// starting with a listed prefix ("gpt-3.5-turbo*"), ignoring case; an
-// empty list allows any model. So "gpt-4o-mini" can be allowed while
-// "gpt-4o" is not.
-func ModelAllowed(allowed []string, model string) bool {
-	if len(allowed) == 0 {
-		return true
+// AllKeys lists the tenant's keys: APIKeys, then APIKey (as "api_key").
+func (t *Tenant) AllKeys() []TenantKey {
+	keys := t.APIKeys
+	if t.APIKey.IsSet() {
+		keys = append(slices.Clip(keys), TenantKey{ID: "api_key", Key: t.APIKey})
 	}
-	model = strings.ToLower(model)
-	for _, m := range allowed {
-		m = strings.ToLower(m)
-		if prefix, ok := strings.CutSuffix(m, "*"); ok && strings.HasPrefix(model, prefix) || m == model {
+	return keys
+}
+
+// Digest is the key's SHA-256 in lower-case hex; "" when its variable is
+// unset.
+func (k TenantKey) Digest() string {
+	if k.SHA256 != "" {
+		return strings.ToLower(k.SHA256)
+	}
+	if k.Key.Value() == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(k.Key.Value()))
+	return hex.EncodeToString(sum[:])
+}
+
+// HasAPIKeys reports whether any tenant has a key.
+func (c *Config) HasAPIKeys() bool {
+	for _, t := range c.Tenants {
+		if t != nil && len(t.AllKeys()) > 0 {
 			return true
 		}
 	}
 	return false
 }
 
-// tierDefaults are the shipped limits of each tier; `tiers` in the file
-// overrides them field by field.
-func tierDefaults(tier string) Limits {
-	switch tier {
-	case TierFree:
-		return Limits{Tier: tier, RPM: 60, Burst: 10, MaxConcurrentJobs: 5,
-			AllowedModels: []string{"gpt-4o-mini*", "gpt-3.5-turbo*", "claude-3-haiku*", "claude-3-5-haiku*", "mistral-small*", "mistral-tiny*"},
-			MaxRetries:    1, MaxFallbacks: 1, IPRPM: 20, FingerprintRPM: 20,
-			BanAfter: 5, BanWindow: 10 * time.Minute, BanFor: 15 * time.Minute}
-	case TierDeveloper:
-		return Limits{Tier: tier, RPM: 600, Burst: 50, MaxConcurrentJobs: 50, Streaming: true, Idempotency: true,
-			MaxRetries: 3, MaxFallbacks: 2}
-	case TierPro:
-		return Limits{Tier: tier, RPM: 3000, Burst: 200, MaxConcurrentJobs: 500, Streaming: true, Idempotency: true,
-			MaxRetries: 5, MaxFallbacks: 5}
+// AddAPIKey makes key, read from the variable env, one more key of the
+// tenant "default" (created on the enterprise tier if the file has no such
+// tenant): the seed's single RELIAPI_API_KEY.
+func (c *Config) AddAPIKey(env, key string) {
+	initMap(&c.Tenants)
+	t := c.Tenants[DefaultTenant]
+	if t == nil {
+		t = &Tenant{Tier: TierEnterprise}
+		c.Tenants[DefaultTenant] = t
 	}
-	return Limits{Tier: TierEnterprise, Streaming: true, Idempotency: true, MaxRetries: 10, MaxFallbacks: 10}
+	t.APIKeys = append(t.APIKeys, TenantKey{ID: strings.ToLower(env), Key: SecretFrom(env, key)})
+	t.setDefaults()
 }
 
-// apply sets every field t names.
-func (t *TierLimits) apply(l *Limits) {
-	if t == nil {
-		return
-	}
-	set := func(dst *int, src *int) {
-		if src != nil {
-			*dst = *src
+// setTenantDefaults makes c.Tenants non-nil and fills in every tenant's
+// defaults.
+func (c *Config) setTenantDefaults() {
+	initMap(&c.Tenants)
+	for _, t := range c.Tenants {
+		if t != nil {
+			t.setDefaults()
 		}
 	}
-	set(&l.RPM, t.RPM)
-	set(&l.Burst, t.Burst)
-	set(&l.MaxConcurrentJobs, t.MaxConcurrentJobs)
-	set(&l.MaxRetries, t.MaxRetries)
-	set(&l.MaxFallbacks, t.MaxFallbacks)
-	set(&l.IPRPM, t.IPRPM)
-	set(&l.FingerprintRPM, t.FingerprintRPM)
-	set(&l.BanAfter, t.BanAfter)
-	if t.AllowedModels != nil {
-		l.AllowedModels = t.AllowedModels
-	}
-	if t.Streaming != nil {
-		l.Streaming = *t.Streaming
-	}
-	if t.Idempotency != nil {
-		l.Idempotency = *t.Idempotency
-	}
-	if t.BanWindow != nil {
-		l.BanWindow = t.BanWindow.Duration
-	}
-	if t.BanFor != nil {
-		l.BanFor = t.BanFor.Duration
-	}
-}
-
-// TierLimits returns a tier's limits: the shipped defaults with the file's
-// `tiers` applied.
-func (c *Config) TierLimits(tier string) Limits {
-	l := tierDefaults(tier)
-	c.Tiers[tier].apply(&l)
-	return l
-}
-
-// TenantLimits returns a tenant's limits: its tier's, with the tenant's
-// overrides applied. Open mode's tenant, and any tenant not configured,
-// get the tier the caller passes (RapidAPI tenants bring their own).
-func (c *Config) TenantLimits(name, tier string) Limits {
-	t := c.Tenants[name]
-	if t != nil {
-		tier = t.Tier
-	}
-	l := c.TierLimits(tier)
-	if t != nil {
-		t.Limits.apply(&l)
-	}
-	return l
-}
-
-func (a *ClientAuth) setDefaults() {
-	setDefault(&a.Mode, AuthKeys)
 }
 
 func (t *Tenant) setDefaults() {
@@ -273,13 +105,11 @@ func (t *Tenant) setDefaults() {
 	}
 }
 
-func (v *validator) clientAuth(a ClientAuth) {
-	v.oneOf("auth.mode", a.Mode, AuthKeys, AuthOpen)
-	v.present("auth.admin_key", a.AdminKey)
-	if a.AdminKeySHA256 != "" {
-		v.sha256Hex("auth.admin_key_sha256", a.AdminKeySHA256)
-		v.check("auth.admin_key_sha256", !a.AdminKey.IsSet(), "set admin_key or admin_key_sha256, not both")
-	}
+// tenants checks every tenant against the client profiles, and that no
+// key belongs to two of them.
+func (v *validator) tenants(tenants map[string]*Tenant, profiles map[string]*ClientProfile) {
+	eachNamed(v, "tenants", "tenant", tenants, func(path string, t *Tenant) { v.tenant(path, t, profiles) })
+	v.keyDigests(tenants)
 }
 
 func (v *validator) tenant(path string, t *Tenant, profiles map[string]*ClientProfile) {
@@ -309,57 +139,16 @@ func (v *validator) tenant(path string, t *Tenant, profiles map[string]*ClientPr
 	v.tierLimits(path+".limits", &t.Limits)
 }
 
-func (v *validator) tierLimits(path string, t *TierLimits) {
-	if t == nil {
-		return
-	}
-	for name, n := range map[string]*int{"rpm": t.RPM, "burst": t.Burst, "max_concurrent_jobs": t.MaxConcurrentJobs,
-		"max_retries": t.MaxRetries, "max_fallbacks": t.MaxFallbacks, "ip_rpm": t.IPRPM,
-		"fingerprint_rpm": t.FingerprintRPM, "ban_after": t.BanAfter} {
-		if n != nil {
-			v.check(path+"."+name, *n >= 0, "must be 0 or more (got %d)", *n)
-		}
-	}
-	for name, d := range map[string]*Duration{"ban_window": t.BanWindow, "ban_for": t.BanFor} {
-		if d != nil {
-			v.positive(path+"."+name, d.Duration)
-		}
-	}
-	for i, m := range t.AllowedModels {
-		v.check(fmt.Sprintf("%s.allowed_models[%d]", path, i), strings.TrimSuffix(m, "*") != "" && !strings.Contains(strings.TrimSuffix(m, "*"), "*"),
-			"must be a model name, or a prefix ending in a single \"*\" (got %q)", m)
-	}
-}
-
-// sha256Hex checks a hex SHA-256 digest.
-func (v *validator) sha256Hex(path, s string) {
-	b, err := hex.DecodeString(s)
-	v.check(path, err == nil && len(b) == 32, "must be 64 hex digits, a SHA-256 (`reliapi key hash` prints one)")
-}
-
-// Digest is the key's SHA-256 in lower-case hex; "" when its variable is
-// unset.
-func (k TenantKey) Digest() string {
-	if k.SHA256 != "" {
-		return strings.ToLower(k.SHA256)
-	}
-	if k.Key.Value() == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(k.Key.Value()))
-	return hex.EncodeToString(sum[:])
-}
-
 // keyDigests checks that no key is configured for two tenants or twice.
-func (v *validator) keyDigests(c *Config) {
+func (v *validator) keyDigests(tenants map[string]*Tenant) {
 	seen := map[string]string{}
-	names := make([]string, 0, len(c.Tenants))
-	for name := range c.Tenants {
+	names := make([]string, 0, len(tenants))
+	for name := range tenants {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		t := c.Tenants[name]
+		t := tenants[name]
 		if t == nil {
 			continue
 		}
@@ -374,60 +163,4 @@ func (v *validator) keyDigests(c *Config) {
 			seen[d] = fmt.Sprintf("tenants.%s.api_keys[%d]", name, i)
 		}
 	}
-}
-
-// AllKeys lists the tenant's keys: APIKeys, then APIKey (as "api_key").
-func (t *Tenant) AllKeys() []TenantKey {
-	keys := t.APIKeys
-	if t.APIKey.IsSet() {
-		keys = append(slices.Clip(keys), TenantKey{ID: "api_key", Key: t.APIKey})
-	}
-	return keys
-}
-
-// trustedProxies checks server.trusted_proxies.
-func (v *validator) trustedProxies(list []string) {
-	for i, p := range list {
-		if _, err := ParsePrefix(p); err != nil {
-			v.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%s", err)
-		}
-	}
-}
-
-// ParsePrefix reads a CIDR ("10.0.0.0/8") or a single address.
-func ParsePrefix(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("must be an IP address or a CIDR such as 10.0.0.0/8 (got %q)", s)
-	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
-}
-
-// HasAPIKeys reports whether any tenant has a key.
-func (c *Config) HasAPIKeys() bool {
-	for _, t := range c.Tenants {
-		if t != nil && len(t.AllKeys()) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// AddAPIKey makes key, read from the variable env, one more key of the
-// tenant "default" (created on the enterprise tier if the file has no such
-// tenant): the seed's single RELIAPI_API_KEY.
-func (c *Config) AddAPIKey(env, key string) {
-	if c.Tenants == nil {
-		c.Tenants = map[string]*Tenant{}
-	}
-	t := c.Tenants[DefaultTenant]
-	if t == nil {
-		t = &Tenant{Tier: TierEnterprise}
-		c.Tenants[DefaultTenant] = t
-	}
-	t.APIKeys = append(t.APIKeys, TenantKey{ID: strings.ToLower(env), Key: SecretFrom(env, key)})
-	t.setDefaults()
 }

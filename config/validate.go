@@ -1,12 +1,11 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/reliapi/reliapi"
 	"math"
 	"net"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,85 +27,25 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// problems lists every problem in c, sorted by path.
+// problems lists every problem in c, sorted by path. Each section checks
+// itself; problems at the same path keep the order they were found in.
 func (c *Config) problems() []*fieldError {
 	v := &validator{}
-	v.address("server.listen", c.Server.Listen)
-	v.positive("server.sync_timeout", c.Server.SyncTimeout.Duration)
-	v.positive("server.max_wait", c.Server.MaxWait.Duration)
-	v.check("server.max_body_bytes", c.Server.MaxBodyBytes > 0, "must be > 0 (got %d)", c.Server.MaxBodyBytes)
-	v.positive("server.shutdown_timeout", c.Server.ShutdownTimeout.Duration)
-
+	v.server(c.Server)
 	v.redis(c.Redis)
-
-	w := c.Worker
-	v.check("worker.concurrency", w.Concurrency >= 1 && w.Concurrency <= 10000, "must be 1 to 10000 (got %d)", w.Concurrency)
-	v.upTo("worker.task_check_interval", w.TaskCheckInterval.Duration, 10*time.Second)
-	v.upTo("worker.delayed_task_check_interval", w.DelayedTaskCheckInterval.Duration, 10*time.Second)
-	v.positive("worker.shutdown_timeout", w.ShutdownTimeout.Duration)
-	v.address("worker.metrics_listen", w.MetricsListen)
-
-	j := c.Jobs
-	v.check("jobs.retention", j.Retention.Duration >= time.Minute, "must be at least 1m (got %s)", j.Retention)
-	v.check("jobs.timeout", j.Timeout.Duration >= time.Second, "must be at least 1s (got %s)", j.Timeout)
-	v.check("jobs.max_result_bytes", j.MaxResultBytes > 0, "must be > 0 (got %d)", j.MaxResultBytes)
-
-	p := c.Reliability.OnRedisError
-	v.check("reliability.on_redis_error", p == FailOpen || p == FailClosed, "must be open or closed (got %q)", p)
-
-	eachNamed(v, "targets", "target", c.Targets, func(path string, t *Target) { v.target(path, t, c.Targets) })
+	v.worker(c.Worker)
+	v.jobs(c.Jobs)
+	v.reliability(c.Reliability)
+	v.targets(c.Targets, c.Webhooks.Guard())
 	v.budget(c.Budget, c.Pricing)
 	v.webhooks(c.Webhooks)
-	for name, t := range c.Targets {
-		if t != nil && t.Webhook != nil {
-			v.subscription("targets."+name+".webhook", t.Webhook, c.Webhooks.Guard())
-		}
-	}
-	for name, m := range c.Models {
-		path := "models." + name
-		if m == nil {
-			v.add(path, "must not be empty")
-			continue
-		}
-		t := c.Targets[m.Target]
-		switch {
-		case m.Target == "":
-			v.add(path+".target", "required")
-		case t == nil:
-			v.add(path+".target", "no such target %q", m.Target)
-		case t.LLM == nil:
-			v.add(path+".target", "target %q has no llm block", m.Target)
-		case m.Model == "" && t.LLM.DefaultModel == "":
-			v.add(path+".model", "required: target %q has no default_model", m.Target)
-		}
-	}
-	for name, p := range c.ProviderKeyPools {
-		v.keyPool("provider_key_pools."+name, p)
-	}
-	for name, p := range c.ClientProfiles {
-		path := "client_profiles." + name
-		if p == nil {
-			v.add(path, "must not be empty")
-			continue
-		}
-		v.clientProfile(path, p)
-	}
-
+	v.models(c.Models, c.Targets)
+	v.keyPools(c.ProviderKeyPools)
+	v.clientProfiles(c.ClientProfiles)
 	v.clientAuth(c.Auth)
 	v.rapidAPI(c.RapidAPI)
-	v.trustedProxies(c.Server.TrustedProxies)
-	for i, o := range c.Server.CORSOrigins {
-		u, err := url.Parse(o)
-		v.check(fmt.Sprintf("server.cors_origins[%d]", i), o == "*" || err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == "",
-			"must be \"*\" or an origin such as https://app.example.com (got %q)", o)
-	}
-	eachNamed(v, "tenants", "tenant", c.Tenants, func(path string, t *Tenant) { v.tenant(path, t, c.ClientProfiles) })
-	v.keyDigests(c)
-	for name, t := range c.Tiers {
-		path := "tiers." + name
-		v.check(path, slices.Contains(TierNames, name), "unknown tier: the tiers are %s", strings.Join(TierNames, ", "))
-		v.tierLimits(path, t)
-	}
+	v.tenants(c.Tenants, c.ClientProfiles)
+	v.tiers(c.Tiers)
 
 	slices.SortStableFunc(v.problems, func(a, b *fieldError) int { return strings.Compare(a.path, b.path) })
 	return v.problems
@@ -133,28 +72,6 @@ func (v *validator) keyID(path, id string, seen map[string]bool) {
 	v.check(path, targetName.MatchString(id), "must be 1 to 64 letters, digits, '_', '.' or '-' (got %q)", id)
 	v.check(path, !seen[id], "duplicate key id %q", id)
 	seen[id] = true
-}
-
-// redis checks the redis section for its mode.
-func (v *validator) redis(r Redis) {
-	v.oneOf("redis.mode", r.Mode, RedisSingle, RedisSentinel, RedisCluster)
-	v.redisURL("redis.url", r.URL)
-	v.present("redis.password", r.Password)
-	v.present("redis.sentinel_password", r.SentinelPassword)
-	switch r.Mode {
-	case RedisSingle:
-		v.check("redis.addrs", len(r.Addrs) == 0, "is for sentinel and cluster modes; single mode uses redis.url (or REDIS_URL)")
-	case RedisSentinel, RedisCluster:
-		v.check("redis.addrs", len(r.Addrs) > 0, "%s mode needs the addresses of its %s", r.Mode, map[string]string{RedisSentinel: "sentinels", RedisCluster: "nodes"}[r.Mode])
-		for i, a := range r.Addrs {
-			_, port, err := net.SplitHostPort(a)
-			v.check(fmt.Sprintf("redis.addrs[%d]", i), err == nil && port != "", "must be host:port (got %q)", a)
-		}
-		v.check("redis.url", r.URL == "", "is for single mode; %s mode uses redis.addrs", r.Mode)
-	}
-	v.check("redis.master_name", (r.Mode == RedisSentinel) == (r.MasterName != ""), "is required in sentinel mode, and only there")
-	v.check("redis.queue_shards", r.QueueShards >= 1 && r.QueueShards <= 64, "must be 1 to 64 (got %d)", r.QueueShards)
-	v.check("redis.db", r.DB >= 0 && (r.DB == 0 || r.Mode != RedisCluster), "must be 0 or more, and 0 in cluster mode (got %d)", r.DB)
 }
 
 // validator collects problems.
@@ -195,135 +112,6 @@ func (v *validator) address(path, addr string) {
 	}
 }
 
-// redisURL checks a Redis URL without repeating it: it may hold a password.
-func (v *validator) redisURL(path, raw string) {
-	if raw == "" {
-		return
-	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		v.add(path, "is not a valid URL")
-	case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
-		v.add(path, "must be a redis://, rediss:// or unix:// URL")
-	case u.Scheme == "unix" && u.Path == "":
-		v.add(path, "a unix:// URL needs a socket path, such as unix:///run/redis.sock")
-	}
-}
-
-// target checks one target; all names the targets, for fallbacks.
-func (v *validator) target(path string, t *Target, all map[string]*Target) {
-	v.baseURL(path+".base_url", t.BaseURL)
-	v.check(path+".timeout_ms", t.TimeoutMS >= 1 && t.TimeoutMS <= 300000, "must be 1 to 300000 (got %d)", t.TimeoutMS)
-	v.check(path+".circuit.error_threshold", t.Circuit.ErrorThreshold > 0, "must be > 0 (got %d)", t.Circuit.ErrorThreshold)
-	v.check(path+".circuit.cooldown_s", t.Circuit.CooldownS > 0, "must be > 0 (got %d)", t.Circuit.CooldownS)
-	v.check(path+".circuit.failure_rate", t.Circuit.FailureRate >= 0 && t.Circuit.FailureRate <= 1, "must be between 0 (off) and 1 (got %g)", t.Circuit.FailureRate)
-	if t.Circuit.FailureRate > 0 {
-		v.check(path+".circuit.window_s", t.Circuit.WindowS > 0, "must be > 0 (got %d)", t.Circuit.WindowS)
-		v.check(path+".circuit.min_calls", t.Circuit.MinCalls > 0, "must be > 0 (got %d)", t.Circuit.MinCalls)
-	}
-	v.check(path+".circuit.slow_call_ms", t.Circuit.SlowCallMS >= 0, "must be 0 (off) or more (got %d)", t.Circuit.SlowCallMS)
-	v.check(path+".cache.ttl_s", t.Cache.TTLS > 0, "must be > 0 (got %d)", t.Cache.TTLS)
-
-	if l := t.LLM; l != nil {
-		p := path + ".llm"
-		v.oneOf(p+".provider", l.Provider, "", "openai", "anthropic", "mistral")
-		if l.Provider == "" && reliapi.DetectProvider(t.BaseURL) == "" {
-			v.add(p+".provider", "required: base_url names no known provider (openai, anthropic, mistral)")
-		}
-		if l.MaxTokens != nil {
-			v.check(p+".max_tokens", *l.MaxTokens > 0, "must be > 0 (got %d)", *l.MaxTokens)
-		}
-		if l.Temperature != nil {
-			v.check(p+".temperature", *l.Temperature >= 0 && *l.Temperature <= 2, "must be 0 to 2 (got %v)", *l.Temperature)
-		}
-		if l.SoftCostCapUSD != nil {
-			v.check(p+".soft_cost_cap_usd", isFinite(*l.SoftCostCapUSD) && *l.SoftCostCapUSD >= 0, "must be >= 0 (got %v)", *l.SoftCostCapUSD)
-		}
-		if l.HardCostCapUSD != nil {
-			v.check(p+".hard_cost_cap_usd", isFinite(*l.HardCostCapUSD) && *l.HardCostCapUSD >= 0, "must be >= 0 (got %v)", *l.HardCostCapUSD)
-			if l.SoftCostCapUSD != nil && *l.HardCostCapUSD < *l.SoftCostCapUSD {
-				v.add(p+".hard_cost_cap_usd", "must be >= soft_cost_cap_usd %v (got %v)", *l.SoftCostCapUSD, *l.HardCostCapUSD)
-			}
-		}
-	}
-
-	if a := t.Auth; a != nil {
-		p := path + ".auth"
-		if a.Type == "" {
-			v.add(p+".type", "required: bearer_env or api_key")
-		} else {
-			v.oneOf(p+".type", a.Type, AuthBearerEnv, AuthAPIKey)
-		}
-		switch {
-		case a.EnvVar == "":
-			v.add(p+".env_var", "required: the name of the environment variable holding the secret")
-		case !isEnvName(a.EnvVar):
-			// Not quoted: a secret pasted here by mistake must not reach the logs.
-			v.add(p+".env_var", "must be an environment variable name (letters, digits and _), not the secret itself")
-		}
-		v.check(p+".header", isToken(a.HeaderName), "must be an HTTP header name (got %q)", a.HeaderName)
-	}
-
-	seen := make(map[string]bool)
-	for i, name := range t.FallbackTargets {
-		p := fmt.Sprintf("%s.fallback_targets[%d]", path, i)
-		switch {
-		case all[name] == nil:
-			v.add(p, "no target named %q", name)
-		case path == "targets."+name:
-			v.add(p, "a target cannot fall back to itself")
-		case seen[name]:
-			v.add(p, "%q is listed twice", name)
-		}
-		seen[name] = true
-	}
-
-	for class, r := range t.RetryMatrix {
-		p := path + ".retry_matrix." + class
-		if !slices.Contains(retryClasses, class) {
-			v.add(p, "unknown error class: use %s", strings.Join(retryClasses, ", "))
-			continue
-		}
-		v.check(p+".attempts", r.Attempts >= 1 && r.Attempts <= 10, "must be 1 to 10 (got %d)", r.Attempts)
-		v.oneOf(p+".backoff", r.Backoff, BackoffExpJitter, BackoffExp, BackoffLinear, BackoffFixed)
-		v.check(p+".base_s", isFinite(r.BaseS) && r.BaseS > 0, "must be > 0 (got %v)", r.BaseS)
-		v.check(p+".max_s", isFinite(r.MaxS) && r.MaxS > 0, "must be > 0 (got %v)", r.MaxS)
-		if r.MaxS < r.BaseS {
-			v.add(p+".max_s", "must be >= base_s %v (got %v)", r.BaseS, r.MaxS)
-		}
-	}
-}
-
-// baseURL checks a target's base URL.
-func (v *validator) baseURL(path, raw string) {
-	if raw == "" {
-		v.add(path, "required")
-		return
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // without the URL, which may hold user info
-		}
-		v.add(path, "is not a valid URL: %s", err)
-		return
-	}
-	switch {
-	case u.User != nil:
-		v.add(path, "must not hold user info; put credentials in auth")
-	case u.Scheme != "http" && u.Scheme != "https":
-		v.add(path, "must be an absolute http:// or https:// URL (got %q)", raw)
-	case u.Host == "":
-		v.add(path, "must have a host (got %q)", raw)
-	case u.RawQuery != "" || u.ForceQuery:
-		v.add(path, "must not have a query (got %q)", raw)
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		v.add(path, "must not have a fragment (got %q)", raw)
-	}
-}
-
 // oneOf checks that value is one of allowed.
 func (v *validator) oneOf(path, value string, allowed ...string) {
 	if slices.Contains(allowed, value) {
@@ -346,15 +134,8 @@ func isFinite(f float64) bool {
 	return !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
-// isToken reports whether s is a valid HTTP header name (an RFC 9110 token).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r >= 0x7f || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
-			return false
-		}
-	}
-	return true
+// sha256Hex checks a hex SHA-256 digest.
+func (v *validator) sha256Hex(path, s string) {
+	b, err := hex.DecodeString(s)
+	v.check(path, err == nil && len(b) == 32, "must be 64 hex digits, a SHA-256 (`reliapi key hash` prints one)")
 }

@@ -57,9 +57,7 @@ func (w *Webhooks) setDefaults() {
 	if len(w.ScheduleS) == 0 {
 		w.ScheduleS = append([]int(nil), DefaultWebhookSchedule...)
 	}
-	if w.Secrets == nil {
-		w.Secrets = map[string][]string{}
-	}
+	initMap(&w.Secrets)
 }
 
 func (v *validator) webhooks(w Webhooks) {

@@ -1,0 +1,43 @@
+package config
+
+import (
+	"time"
+)
+
+// Worker configures the job-executing processes.
+type Worker struct {
+	// Concurrency is how many jobs one worker process runs at once, 1 to
+	// 10000. Default 64.
+	Concurrency int `yaml:"concurrency"`
+	// TaskCheckInterval is how often an idle worker polls for new tasks;
+	// it bounds the pickup latency of synchronous calls. At most 10s.
+	// Default 1ms.
+	TaskCheckInterval Duration `yaml:"task_check_interval"`
+	// DelayedTaskCheckInterval is how often scheduled and retried tasks are
+	// moved to their queue when due. At most 10s. Default 100ms.
+	DelayedTaskCheckInterval Duration `yaml:"delayed_task_check_interval"`
+	// ShutdownTimeout is how long a worker lets running jobs finish on
+	// shutdown before asynq requeues them. Default 25s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// MetricsListen is the address of the worker's /metrics endpoint.
+	// Default ":9091".
+	MetricsListen string `yaml:"metrics_listen"`
+}
+
+// setDefaults fills every zero field of w with its default.
+func (w *Worker) setDefaults() {
+	setDefault(&w.Concurrency, 64)
+	setDefault(&w.TaskCheckInterval, Duration{time.Millisecond})
+	setDefault(&w.DelayedTaskCheckInterval, Duration{100 * time.Millisecond})
+	setDefault(&w.ShutdownTimeout, Duration{25 * time.Second})
+	setDefault(&w.MetricsListen, ":9091")
+}
+
+// worker checks the worker section.
+func (v *validator) worker(w Worker) {
+	v.check("worker.concurrency", w.Concurrency >= 1 && w.Concurrency <= 10000, "must be 1 to 10000 (got %d)", w.Concurrency)
+	v.upTo("worker.task_check_interval", w.TaskCheckInterval.Duration, 10*time.Second)
+	v.upTo("worker.delayed_task_check_interval", w.DelayedTaskCheckInterval.Duration, 10*time.Second)
+	v.positive("worker.shutdown_timeout", w.ShutdownTimeout.Duration)
+	v.address("worker.metrics_listen", w.MetricsListen)
+}
