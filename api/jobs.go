@@ -115,7 +115,7 @@ func (s *Server) createJob(c *gin.Context) {
 	m.Target = call.target
 	setLabels(c, call.target, "async")
 	id := jobID(tenant(c), call.idemKey)
-	job, _, err := s.submit(c, id, call, tasks.Shard(tasks.QueueAsync, id, s.settings.Redis.QueueShards), nil)
+	job, _, err := s.submit(c, id, call, tasks.QueueAsync, nil)
 	if err != nil {
 		writeError(c, err, m)
 		return

@@ -89,12 +89,11 @@ func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*pro
 		return
 	}
 
-	kind := tasks.QueueSync
+	queue := tasks.QueueSync
 	if md.name == "async" {
-		kind = tasks.QueueAsync
+		queue = tasks.QueueAsync
 	}
 	id := jobID(tenant(c), call.idemKey)
-	queue := tasks.Shard(kind, id, s.settings.Redis.QueueShards)
 	plan := s.planCache(c, call, cacheOverride)
 	follow := false
 	if plan != nil {
@@ -197,11 +196,12 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 	return call, nil
 }
 
-// submit creates job id for a call and queues it, or, when the call's
-// idempotency key names an existing job of the same request, returns that
-// job (attached=true). plan, when set, is the response-cache entry this
-// call claimed, which its job fills. A tenant whose concurrent-job slots
-// are full is answered 429 with its X-RateLimit headers.
+// submit creates job id for a call and queues it on queue (tasks.QueueSync
+// or tasks.QueueAsync), or, when the call's idempotency key names an
+// existing job of the same request, returns that job (attached=true).
+// plan, when set, is the response-cache entry this call claimed, which its
+// job fills. A tenant whose concurrent-job slots are full is answered 429
+// with its X-RateLimit headers.
 func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string, plan *cachePlan) (job *reliapi.Job, attached bool, err error) {
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()

@@ -30,7 +30,7 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	rdb := testenv.StartRedis(t).Client(t)
-	m, err := lifecycle.New(lifecycle.Config{Redis: rdb, Timeout: time.Minute})
+	m, err := lifecycle.New(lifecycle.Config{Redis: rdb, Timeout: time.Minute, QueueShards: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +90,9 @@ func TestSubmitKeepsOrGivesBack(t *testing.T) {
 	sub, err := b.m.Submit(t.Context(), first)
 	if err != nil || sub.Attached || sub.Job.Status != reliapi.JobQueued {
 		t.Fatalf("first submit: %+v %v", sub, err)
+	}
+	if _, served := tasks.JobQueues(4)[sub.Job.Queue]; !served || sub.Job.Queue != tasks.Shard(tasks.QueueAsync, first.ID, 4) {
+		t.Fatalf("first job's queue %q is not its shard of async", sub.Job.Queue)
 	}
 	if info, err := b.ins.GetTaskInfo(sub.Job.Queue, sub.Job.TaskID); err != nil || info.State != asynq.TaskStatePending {
 		t.Fatalf("first job's task: %+v %v", info, err)

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,6 +59,9 @@ type Submitted struct {
 // slots are full; Details carry the limit), REDIS_UNAVAILABLE. Whatever
 // Submit took before a failing step it gives back.
 func (m *Manager) Submit(ctx context.Context, s Submission) (sub Submitted, err error) {
+	if s.Queue != tasks.QueueSync && s.Queue != tasks.QueueAsync {
+		return Submitted{}, fmt.Errorf("lifecycle: %q is not a kind of job queue", s.Queue)
+	}
 	s.Payload.JobID, s.Payload.Cache = s.ID, s.Cache
 	if s.Cache != nil {
 		defer func() {
