@@ -31,7 +31,7 @@ type queueView struct {
 // for every replica since they are read from Redis.
 func (s *Server) adminQueues(c *gin.Context) {
 	m := meta{RequestID: requestID(c)}
-	names := tasks.AllQueues(s.settings.Redis.QueueShards)
+	names := tasks.AllQueues(s.settings.QueueShards)
 	slices.Sort(names)
 	// A queue asynq has not seen yet is empty; asking for its stats is an
 	// error.

@@ -34,8 +34,9 @@ type Config struct {
 	// Redis is the process's shared client; asynq enqueues on it too.
 	// Required.
 	Redis redis.UniversalClient
-	// Settings is the loaded configuration. Required.
-	Settings *config.Config
+	// Settings is the api's part of the configuration
+	// (config.Config.ForAPI): no provider key or webhook secret. Required.
+	Settings *config.APISettings
 	// Logger receives structured logs. Default: slog.Default().
 	Logger *slog.Logger
 	// Registry receives the api's metrics and is served on /metrics.
@@ -49,7 +50,7 @@ type Config struct {
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
-	settings  *config.Config
+	settings  *config.APISettings
 	lifecycle *lifecycle.Manager
 	store     *jobs.Store
 	waiter    *jobs.Waiter
@@ -106,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	life, err := lifecycle.New(lifecycle.Config{
 		Redis: cfg.Redis, Logger: cfg.Logger, Timeout: st.Jobs.Timeout.Duration, Retention: st.Jobs.Retention.Duration,
-		QueueShards: st.Redis.QueueShards, BudgetCaps: budgetCaps(st),
+		QueueShards: st.QueueShards, BudgetCaps: budgetCaps(st),
 	})
 	if err != nil {
 		return nil, err
@@ -132,17 +133,14 @@ func New(cfg Config) (*Server, error) {
 		rapid:        rapidapi.NewStore(cfg.Redis),
 	}
 	s.pools = map[string]*keypool.Pool{}
-	for name := range st.Targets {
-		if poolName, p := st.PoolFor(name); p != nil {
-			keys := make([]keypool.Key, len(p.Keys))
-			for i, k := range p.Keys {
-				_, _, concurrent := k.Rate()
-				keys[i] = keypool.Key{ID: k.ID, MaxConcurrent: concurrent}
-			}
-			s.pools[name] = keypool.New(cfg.Redis, poolName, keys, keypool.Settings{})
+	for target, p := range st.KeyPools {
+		keys := make([]keypool.Key, len(p.Keys))
+		for i, k := range p.Keys {
+			keys[i] = keypool.Key{ID: k.ID, MaxConcurrent: k.MaxConcurrent}
 		}
+		s.pools[target] = keypool.New(cfg.Redis, p.Name, keys, keypool.Settings{})
 	}
-	s.metrics = newMetrics(cfg.Registry, s.inspector, st.Redis.QueueShards)
+	s.metrics = newMetrics(cfg.Registry, s.inspector, st.QueueShards)
 	cfg.Registry.MustRegister(breakerStates{s}, poolKeys{s})
 	docs, err := loadDocs()
 	if err != nil {

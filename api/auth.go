@@ -54,7 +54,7 @@ type ringKey struct {
 	profile string
 }
 
-func newKeyring(st *config.Config) *keyring {
+func newKeyring(st *config.APISettings) *keyring {
 	r := &keyring{open: st.Auth.Mode == config.AuthOpen, keys: map[[sha256.Size]byte]*ringKey{}, tiers: map[string]config.Limits{}}
 	for _, tier := range config.TierNames {
 		r.tiers[tier] = st.TierLimits(tier)
@@ -181,7 +181,7 @@ func (s *Server) setCaller(c *gin.Context, who *caller) {
 
 // tenantProfile is a tenant's client profile: its configured one, else
 // "default".
-func tenantProfile(st *config.Config, name string) string {
+func tenantProfile(st *config.APISettings, name string) string {
 	if t := st.Tenants[name]; t != nil {
 		return t.Profile
 	}

@@ -17,7 +17,7 @@ func BenchmarkKeyLookup(b *testing.B) {
 			for i := range n {
 				st.Tenants[fmt.Sprintf("t%d", i)] = &config.Tenant{APIKeys: []config.TenantKey{{ID: "k", Key: config.SecretFrom("K", fmt.Sprintf("key-%d", i))}}}
 			}
-			r := newKeyring(st)
+			r := newKeyring(st.ForAPI())
 			want := fmt.Sprintf("key-%d", n-1)
 			b.ResetTimer()
 			for b.Loop() {

@@ -23,7 +23,7 @@ const (
 // When any cap applies (the target's or the tenant's budget) a model
 // without a price follows budget.unknown_model. It may change req's
 // max_tokens.
-func planCost(settings *config.Config, t *config.Target, req *reliapi.ChatRequest) (*tasks.CostPlan, error) {
+func planCost(settings *config.APISettings, t *config.Target, req *reliapi.ChatRequest) (*tasks.CostPlan, error) {
 	price, priced := settings.PriceOf(req.Model)
 	l := t.LLM
 	capped := l.SoftCostCapUSD != nil || l.HardCostCapUSD != nil || budgetCaps(settings) != (budget.Caps{})
@@ -63,7 +63,7 @@ func planCost(settings *config.Config, t *config.Target, req *reliapi.ChatReques
 }
 
 // budgetCaps are the tenant spend caps of the config.
-func budgetCaps(settings *config.Config) budget.Caps {
+func budgetCaps(settings *config.APISettings) budget.Caps {
 	return budget.Caps{Daily: settings.Budget.DailyUSD, Monthly: settings.Budget.MonthlyUSD}
 }
 

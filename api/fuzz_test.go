@@ -12,7 +12,7 @@ import (
 )
 
 // fuzzSettings has one HTTP target under a base path and one LLM target.
-func fuzzSettings(tb testing.TB) (*config.Config, map[string]*url.URL) {
+func fuzzSettings(tb testing.TB) (*config.APISettings, map[string]*url.URL) {
 	st, err := config.Parse([]byte(`
 targets:
   up: {base_url: "http://127.0.0.1:1/base"}
@@ -25,7 +25,7 @@ targets:
 	for name, t := range st.Targets {
 		targets[name], _ = url.Parse(t.BaseURL)
 	}
-	return st, targets
+	return st.ForAPI(), targets
 }
 
 // FuzzRequestDecoding feeds arbitrary bodies to the three request decoders

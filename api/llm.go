@@ -31,7 +31,7 @@ var validRoles = map[string]bool{"system": true, "user": true, "assistant": true
 // validate checks the request against its target and applies the target's
 // llm defaults and caps: model (default_model), max_tokens (the target's
 // value caps the request's and is the default), temperature (default).
-func (r *llmProxyRequest) validate(settings *config.Config) (*proxyCall, error) {
+func (r *llmProxyRequest) validate(settings *config.APISettings) (*proxyCall, error) {
 	switch {
 	case r.Target == "":
 		return nil, invalid("Field \"target\" is required")

@@ -103,7 +103,7 @@ targets:
 
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.reg = prometheus.NewRegistry()
-	srv, err := api.New(api.Config{Redis: client, Settings: settings, Logger: log, Registry: s.reg})
+	srv, err := api.New(api.Config{Redis: client, Settings: settings.ForAPI(), Logger: log, Registry: s.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func (s *stack) keys(pattern string) []string {
 func (s *stack) startWorker() {
 	s.t.Helper()
 	log := slog.New(slog.NewJSONHandler(s.logs, nil))
-	w, err := worker.New(worker.Config{Redis: s.rdb, Settings: s.settings, Logger: log, Registerer: s.reg})
+	w, err := worker.New(worker.Config{Redis: s.rdb, Settings: s.settings.ForWorker(), Logger: log, Registerer: s.reg})
 	if err != nil {
 		s.t.Fatal(err)
 	}

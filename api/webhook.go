@@ -58,7 +58,7 @@ func (s *Server) webhookFor(c *gin.Context, target string, body *reliapi.Subscri
 			return nil, invalid("Webhook event %q is not one of %s", e, strings.Join(reliapi.JobEvents, ", "))
 		}
 	}
-	if len(s.settings.Webhooks.Secrets[tenant(c)]) == 0 {
+	if !s.settings.Webhooks.Signed[tenant(c)] {
 		return nil, invalid("Webhooks are not configured for this tenant: the server needs webhooks.secrets.%s to sign them", tenant(c))
 	}
 	ctx, cancel := s.redisCtx(c)

@@ -75,14 +75,18 @@ var DefaultPricing = map[string]Price{
 // PriceOf finds a model's price: the configured pricing first, then the
 // shipped list; an exact name, else the longest known name the model
 // starts with. ok is false for a model with no price.
-func (c *Config) PriceOf(model string) (Price, bool) {
-	for _, table := range []map[string]Price{c.Pricing, DefaultPricing} {
+func (c *Config) PriceOf(model string) (Price, bool) { return priceOf(c.Pricing, model) }
+
+// priceOf finds model's price in pricing, else in DefaultPricing (see
+// Config.PriceOf).
+func priceOf(pricing map[string]Price, model string) (Price, bool) {
+	for _, table := range []map[string]Price{pricing, DefaultPricing} {
 		if p, ok := table[model]; ok {
 			return p, true
 		}
 	}
 	var names []string
-	for _, table := range []map[string]Price{c.Pricing, DefaultPricing} {
+	for _, table := range []map[string]Price{pricing, DefaultPricing} {
 		for name := range table {
 			if strings.HasPrefix(model, name) {
 				names = append(names, name)
@@ -94,7 +98,7 @@ func (c *Config) PriceOf(model string) (Price, bool) {
 	}
 	// Longest first; the configured table wins a tie (it came first).
 	sort.SliceStable(names, func(i, j int) bool { return len(names[i]) > len(names[j]) })
-	if p, ok := c.Pricing[names[0]]; ok {
+	if p, ok := pricing[names[0]]; ok {
 		return p, true
 	}
 	return DefaultPricing[names[0]], true

@@ -75,7 +75,12 @@ func (k PoolKey) Secret(getenv func(string) string) (string, error) {
 // PoolFor returns the key pool serving target, if any: the pool named by
 // its llm.provider, or else by the target's own name.
 func (c *Config) PoolFor(target string) (string, *KeyPool) {
-	t := c.Targets[target]
+	return poolFor(c.Targets, c.ProviderKeyPools, target)
+}
+
+// poolFor finds target's pool among pools (see Config.PoolFor).
+func poolFor(targets map[string]*Target, pools map[string]*KeyPool, target string) (string, *KeyPool) {
+	t := targets[target]
 	if t == nil {
 		return "", nil
 	}
@@ -83,7 +88,7 @@ func (c *Config) PoolFor(target string) (string, *KeyPool) {
 	if p := t.Provider(); p != "" {
 		name = p
 	}
-	if p := c.ProviderKeyPools[name]; p != nil {
+	if p := pools[name]; p != nil {
 		return name, p
 	}
 	return "", nil

@@ -24,10 +24,15 @@ const DefaultProfile = "default"
 // Profile returns the named client profile, or "default" when there is no
 // such profile (the name is then "default").
 func (c *Config) Profile(name string) (string, *ClientProfile) {
-	if p := c.ClientProfiles[name]; p != nil {
+	return profileOf(c.ClientProfiles, name)
+}
+
+// profileOf finds profile name among profiles (see Config.Profile).
+func profileOf(profiles map[string]*ClientProfile, name string) (string, *ClientProfile) {
+	if p := profiles[name]; p != nil {
 		return name, p
 	}
-	return DefaultProfile, c.ClientProfiles[DefaultProfile]
+	return DefaultProfile, profiles[DefaultProfile]
 }
 
 // setProfileDefaults makes c.ClientProfiles non-nil, adds the profile

@@ -151,9 +151,12 @@ func (t *TierLimits) apply(l *Limits) {
 
 // TierLimits returns a tier's limits: the shipped defaults with the file's
 // `tiers` applied.
-func (c *Config) TierLimits(tier string) Limits {
+func (c *Config) TierLimits(tier string) Limits { return tierLimits(c.Tiers, tier) }
+
+// tierLimits is tier's limits with tiers' overrides (see Config.TierLimits).
+func tierLimits(tiers map[string]*TierLimits, tier string) Limits {
 	l := tierDefaults(tier)
-	c.Tiers[tier].apply(&l)
+	tiers[tier].apply(&l)
 	return l
 }
 
@@ -161,11 +164,16 @@ func (c *Config) TierLimits(tier string) Limits {
 // overrides applied. Open mode's tenant, and any tenant not configured,
 // get the tier the caller passes (RapidAPI tenants bring their own).
 func (c *Config) TenantLimits(name, tier string) Limits {
-	t := c.Tenants[name]
+	return tenantLimits(c.Tenants, c.Tiers, name, tier)
+}
+
+// tenantLimits is a tenant's limits (see Config.TenantLimits).
+func tenantLimits(tenants map[string]*Tenant, tiers map[string]*TierLimits, name, tier string) Limits {
+	t := tenants[name]
 	if t != nil {
 		tier = t.Tier
 	}
-	l := c.TierLimits(tier)
+	l := tierLimits(tiers, tier)
 	if t != nil {
 		t.Limits.apply(&l)
 	}

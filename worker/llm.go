@@ -112,7 +112,7 @@ func (w *Worker) withinHardCaps(req *reliapi.ChatRequest, targets ...string) boo
 	}
 	price, ok := w.cfg.Settings.PriceOf(req.Model)
 	if !ok {
-		return w.cfg.Settings.Budget.UnknownModel == config.UnknownModelAllow
+		return w.cfg.Settings.UnknownModel == config.UnknownModelAllow
 	}
 	if req.MaxTokens == nil {
 		n := budget.DefaultMaxTokens

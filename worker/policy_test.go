@@ -37,7 +37,7 @@ func TestRedisErrorPolicy(t *testing.T) {
 			settings := config.Default()
 			settings.Reliability.OnRedisError = tt.policy
 			w := &Worker{
-				cfg:      Config{Settings: settings},
+				cfg:      Config{Settings: settings.ForWorker()},
 				log:      slog.New(slog.DiscardHandler),
 				metrics:  newMetrics(prometheus.NewRegistry()),
 				breakers: breaker.New(dead),

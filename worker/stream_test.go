@@ -42,7 +42,7 @@ targets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(worker.Config{Redis: rdb, Settings: settings, Registerer: prometheus.NewRegistry()})
+	w, err := worker.New(worker.Config{Redis: rdb, Settings: settings.ForWorker(), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

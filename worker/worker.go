@@ -34,9 +34,9 @@ import (
 type Config struct {
 	// Redis is the process's shared client; asynq runs on it too. Required.
 	Redis redis.UniversalClient
-	// Settings is the loaded configuration (targets, worker and jobs
-	// sections). Required.
-	Settings *config.Config
+	// Settings is the worker's part of the configuration
+	// (config.Config.ForWorker): no tenant's API key. Required.
+	Settings *config.WorkerSettings
 	// Logger receives structured logs. Default: slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the worker's metrics. Default: a private registry.
@@ -114,7 +114,7 @@ func New(cfg Config) (*Worker, error) {
 	var err error
 	w.lifecycle, err = lifecycle.New(lifecycle.Config{
 		Redis: cfg.Redis, Logger: cfg.Logger, Timeout: s.Jobs.Timeout.Duration, Retention: s.Jobs.Retention.Duration,
-		QueueShards: s.Redis.QueueShards,
+		QueueShards: s.QueueShards,
 		OnEnd:       func(st reliapi.JobStatus) { w.metrics.jobs.WithLabelValues(string(st)).Inc() },
 	})
 	if err != nil {
@@ -137,7 +137,7 @@ func New(cfg Config) (*Worker, error) {
 	w.webhookClient = newWebhookClient(s.Webhooks.Guard(), s.Webhooks.Concurrency)
 	w.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              s.Worker.Concurrency,
-		Queues:                   tasks.JobQueues(s.Redis.QueueShards),
+		Queues:                   tasks.JobQueues(s.QueueShards),
 		TaskCheckInterval:        s.Worker.TaskCheckInterval.Duration,
 		DelayedTaskCheckInterval: s.Worker.DelayedTaskCheckInterval.Duration,
 		ShutdownTimeout:          s.Worker.ShutdownTimeout.Duration,
@@ -151,7 +151,7 @@ func New(cfg Config) (*Worker, error) {
 	})
 	w.webhookSrv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              s.Webhooks.Concurrency,
-		Queues:                   webhookQueues(s.Redis.QueueShards),
+		Queues:                   webhookQueues(s.QueueShards),
 		TaskCheckInterval:        10 * time.Millisecond,
 		DelayedTaskCheckInterval: s.Worker.DelayedTaskCheckInterval.Duration,
 		ShutdownTimeout:          s.Worker.ShutdownTimeout.Duration,

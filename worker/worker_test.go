@@ -43,7 +43,7 @@ targets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(worker.Config{Redis: b.rdb, Settings: settings, Registerer: b.reg})
+	w, err := worker.New(worker.Config{Redis: b.rdb, Settings: settings.ForWorker(), Registerer: b.reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,7 +169,7 @@ func callInProcess(ctx context.Context, o options, tenant, method, path string) 
 	key := rand.Text()
 	c.settings.Auth.AdminKey = config.SecretFrom("in-process", key)
 	c.settings.Auth.AdminKeySHA256 = ""
-	srv, err := api.New(api.Config{Redis: c.rdb, Settings: c.settings, Logger: quiet, Registry: c.reg, Version: version})
+	srv, err := api.New(api.Config{Redis: c.rdb, Settings: c.settings.ForAPI(), Logger: quiet, Registry: c.reg, Version: version})
 	if err != nil {
 		return 0, nil, err
 	}

@@ -44,11 +44,11 @@ func setup(ctx context.Context, o options, log *slog.Logger) (*common, error) {
 }
 
 func (c *common) newAPI(log *slog.Logger) (*api.Server, error) {
-	return api.New(api.Config{Redis: c.rdb, Settings: c.settings, Logger: log, Registry: c.reg, Version: version})
+	return api.New(api.Config{Redis: c.rdb, Settings: c.settings.ForAPI(), Logger: log, Registry: c.reg, Version: version})
 }
 
 func (c *common) newWorker(log *slog.Logger) (*worker.Worker, error) {
-	return worker.New(worker.Config{Redis: c.rdb, Settings: c.settings, Logger: log, Registerer: c.reg})
+	return worker.New(worker.Config{Redis: c.rdb, Settings: c.settings.ForWorker(), Logger: log, Registerer: c.reg})
 }
 
 // runAPI serves the HTTP API until ctx ends.
