@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// Code names a failure in the error envelope's error.code. The api maps each
-// code to an HTTP status in one place (api/errors.go).
+// Code names a failure in the error envelope's error.code. Each code
+// becomes an HTTP status in one place (render.StatusOf, render/errors.go).
 type Code string
 
 // The error codes. Those marked "upstream" describe a call that reached (or

@@ -1,9 +1,12 @@
 // Package api is ReliAPI's HTTP front door: Gin routes for the proxy and
 // jobs APIs, request validation, the Prefer-driven sync / async / wait
-// modes, health and metrics. It never calls an upstream: it creates jobs,
-// enqueues them, and waits for their outcome or hands the caller a job to
-// poll.
+// modes, health and metrics. Its handlers translate, nothing more: they
+// turn a request into a call of package lifecycle (Submit, Cancel, Get…)
+// and its answer into HTTP. It never calls an upstream: it submits jobs
+// and waits for their outcome or hands the caller a job to poll.
 //
-// Every error leaves through writeError in errors.go, the one place where
-// error codes become HTTP statuses, in the one envelope of DESIGN.md §3.
+// Every error leaves through writeError in errors.go, in the one envelope
+// of the HTTP contract (README, docs/ARCHITECTURE.md); render.StatusOf
+// (render/errors.go) is the one place where error codes become HTTP
+// statuses.
 package api

@@ -1,7 +1,7 @@
 // Package render turns jobs and errors into the JSON bodies of ReliAPI's
-// HTTP contract (DESIGN.md §3): the Envelope of proxy answers, the error
-// object, the job resource. The api answers with them; webhook deliveries
-// carry the same job resource.
+// HTTP contract (README; docs/ARCHITECTURE.md): the Envelope of proxy
+// answers, the error object, the job resource. The api answers with them;
+// webhook deliveries carry the same job resource.
 package render
 
 import (
