@@ -14,10 +14,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/lifecycle"
@@ -97,13 +95,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	st := cfg.Settings
-	targets := make(map[string]*url.URL, len(st.Targets))
-	for name, t := range st.Targets {
-		u, err := url.Parse(t.BaseURL)
-		if err != nil {
-			return nil, fmt.Errorf("api: target %s: base_url: %w", name, err)
-		}
-		targets[name] = u
+	targets, err := parseTargets(st.Targets)
+	if err != nil {
+		return nil, err
 	}
 	life, err := lifecycle.New(lifecycle.Config{
 		Redis: cfg.Redis, Logger: cfg.Logger, Timeout: st.Jobs.Timeout.Duration, Retention: st.Jobs.Retention.Duration,
@@ -131,14 +125,7 @@ func New(cfg Config) (*Server, error) {
 		keys:         newKeyring(st),
 		quota:        quota.New(cfg.Redis),
 		rapid:        rapidapi.NewStore(cfg.Redis),
-	}
-	s.pools = map[string]*keypool.Pool{}
-	for target, p := range st.KeyPools {
-		keys := make([]keypool.Key, len(p.Keys))
-		for i, k := range p.Keys {
-			keys[i] = keypool.Key{ID: k.ID, MaxConcurrent: k.MaxConcurrent}
-		}
-		s.pools[target] = keypool.New(cfg.Redis, p.Name, keys, keypool.Settings{})
+		pools:        statusPools(cfg.Redis, st.KeyPools),
 	}
 	s.metrics = newMetrics(cfg.Registry, s.inspector, st.QueueShards)
 	cfg.Registry.MustRegister(breakerStates{s}, poolKeys{s})
@@ -157,68 +144,31 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) routes() (*gin.Engine, error) {
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	r.ContextWithFallback = true
-	// The client IP is the socket's peer, unless the peer is a trusted
-	// proxy: then X-Forwarded-For (read from the right, skipping trusted
-	// proxies) or X-Real-IP names it. Gin trusts every peer by default.
-	if err := r.SetTrustedProxies(s.settings.Server.TrustedProxies); err != nil {
-		return nil, fmt.Errorf("api: server.trusted_proxies: %w", err)
+// parseTargets parses each target's base URL, for path validation.
+func parseTargets(targets map[string]*config.Target) (map[string]*url.URL, error) {
+	out := make(map[string]*url.URL, len(targets))
+	for name, t := range targets {
+		u, err := url.Parse(t.BaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("api: target %s: base_url: %w", name, err)
+		}
+		out[name] = u
 	}
-	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
-	r.Use(s.requestContext, gin.CustomRecovery(recoverPanic), limitHeaders, s.observe)
+	return out, nil
+}
 
-	r.GET("/health", s.health)
-	r.GET("/healthz", s.healthz)
-	r.GET("/livez", s.livez)
-	r.GET("/readyz", s.readyz)
-	r.GET("/openapi.json", s.openapi)
-	r.GET("/docs", s.docsHTML)
-	r.GET("/metrics", s.requireAdminIfSet, gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
-	r.POST("/v1/targets/:target/keys/:id/enable", s.requireAdmin, s.enableKey)
-	r.GET("/v1/admin/queues", s.requireAdmin, s.adminQueues)
-	r.POST("/v1/admin/jobs/:id/run", s.requireAdmin, s.adminRunJob)
-	r.GET(queueUIPath, func(c *gin.Context) { c.Redirect(http.StatusFound, queueUIPath+"/") })
-	r.Any(queueUIPath+"/*page", s.requireAdminBrowser, s.queueUI)
-
-	// RapidAPI's webhook authenticates by its signature.
-	r.POST("/v1/webhooks/rapidapi", s.rapidAPIWebhook)
-	r.POST("/webhooks/rapidapi", s.rapidAPIWebhook)
-
-	// Every other route serves a tenant, found from its API key.
-	t := r.Group("", s.authenticate)
-	t.GET("/v1/rapidapi/status", s.rapidAPIStatus)
-	t.GET("/rapidapi/status", s.rapidAPIStatus)
-	for _, prefix := range []string{"/v1", ""} {
-		t.POST(prefix+"/proxy/http", s.limitBody, s.admit, s.proxyHTTP)
-		t.POST(prefix+"/proxy/llm", s.limitBody, s.admit, s.proxyLLM)
+// statusPools are the targets' key pools, for their status and for
+// re-enabling keys; the api never holds their secrets.
+func statusPools(rdb redis.UniversalClient, pools map[string]config.PoolStatus) map[string]*keypool.Pool {
+	out := make(map[string]*keypool.Pool, len(pools))
+	for target, p := range pools {
+		keys := make([]keypool.Key, len(p.Keys))
+		for i, k := range p.Keys {
+			keys[i] = keypool.Key{ID: k.ID, MaxConcurrent: k.MaxConcurrent}
+		}
+		out[target] = keypool.New(rdb, p.Name, keys, keypool.Settings{})
 	}
-	// The OpenAI-compatible API, at both base URLs SDKs are pointed at.
-	for _, base := range []string{"/v1", "/proxy/llm"} {
-		t.POST(base+"/chat/completions", s.limitBody, s.admit, s.chatCompletions)
-		t.GET(base+"/models", s.listModels)
-	}
-	v1 := t.Group("/v1")
-	v1.POST("/jobs", s.limitBody, s.admit, s.createJob)
-	v1.GET("/jobs", s.listJobs)
-	v1.GET("/jobs/:id", s.getJob)
-	v1.GET("/jobs/:id/events", s.streamEvents)
-	v1.POST("/jobs/:id/cancel", s.cancelJob)
-	v1.POST("/jobs/:id/webhook/replay", s.admit, s.replayWebhook)
-	v1.GET("/webhooks/failed", s.failedWebhooks)
-	v1.GET("/targets", s.listTargets)
-	v1.GET("/usage", s.usage)
-
-	r.NoRoute(func(c *gin.Context) {
-		writeError(c, reliapi.Errorf(reliapi.CodeNotFound, "No route %s %s", c.Request.Method, c.Request.URL.Path), meta{RequestID: requestID(c)})
-	})
-	r.NoMethod(func(c *gin.Context) {
-		writeError(c, reliapi.Errorf(reliapi.CodeMethodNotAllowed, "Method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path), meta{RequestID: requestID(c)})
-	})
-	return r, nil
+	return out
 }
 
 // Handler serves every route.

@@ -58,28 +58,46 @@ func (s *Server) createJob(c *gin.Context) {
 		writeError(c, err, m)
 		return
 	}
+	extras, validate, err := s.readJobRequest(&req)
+	var call *proxyCall
+	if err == nil {
+		call, err = s.validateCall(c, extras, validate)
+	}
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	m.Target = call.target
+	setLabels(c, call.target, "async")
+	job, _, err := s.submit(c, jobID(tenant(c), call.idemKey), call, tasks.QueueAsync, nil)
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	writeAccepted(c, job)
+}
+
+// readJobRequest checks a job's own fields and decodes its request as its
+// kind's proxy route does: it returns the job's fields and the request's
+// validation.
+func (s *Server) readJobRequest(req *createJobRequest) (callExtras, func() (*proxyCall, error), error) {
 	var deadline time.Time
 	if req.Deadline != nil {
 		d, err := time.Parse(time.RFC3339, *req.Deadline)
 		if err != nil {
-			writeError(c, invalid("Field \"deadline\" must be an RFC 3339 time, such as \"2026-01-02T15:04:05Z\""), m)
-			return
+			return callExtras{}, nil, invalid("Field \"deadline\" must be an RFC 3339 time, such as \"2026-01-02T15:04:05Z\"")
 		}
 		deadline = d
 	}
 	switch {
 	case req.Kind != reliapi.KindHTTP && req.Kind != reliapi.KindLLM:
-		writeError(c, invalid("Field \"kind\" must be \"http\" or \"llm\""), m)
-		return
+		return callExtras{}, nil, invalid("Field \"kind\" must be \"http\" or \"llm\"")
 	case len(req.Request) == 0 || string(req.Request) == "null":
-		writeError(c, invalid("Field \"request\" is required"), m)
-		return
+		return callExtras{}, nil, invalid("Field \"request\" is required")
 	case req.Deadline != nil && !deadline.After(time.Now()):
-		writeError(c, invalid("Field \"deadline\" is in the past"), m)
-		return
+		return callExtras{}, nil, invalid("Field \"deadline\" is in the past")
 	case deadline.After(time.Now().Add(s.settings.Jobs.Retention.Duration)):
-		writeError(c, invalid("Field \"deadline\" is more than jobs.retention (%s) away", s.settings.Jobs.Retention), m)
-		return
+		return callExtras{}, nil, invalid("Field \"deadline\" is more than jobs.retention (%s) away", s.settings.Jobs.Retention)
 	}
 	var (
 		inner    callExtras
@@ -88,39 +106,20 @@ func (s *Server) createJob(c *gin.Context) {
 	if req.Kind == reliapi.KindLLM {
 		var body llmProxyRequest
 		if err := decodeJSON(bytes.NewReader(req.Request), &body, s.maxBody); err != nil {
-			writeError(c, err, m)
-			return
+			return callExtras{}, nil, err
 		}
 		inner = callExtras{idempotencyKey: body.IdempotencyKey, webhook: body.Webhook}
 		validate = func() (*proxyCall, error) { return body.validate(s.settings) }
 	} else {
 		var body httpProxyRequest
 		if err := decodeJSON(bytes.NewReader(req.Request), &body, s.maxBody); err != nil {
-			writeError(c, err, m)
-			return
+			return callExtras{}, nil, err
 		}
 		inner = callExtras{idempotencyKey: body.IdempotencyKey, webhook: body.Webhook}
 		validate = func() (*proxyCall, error) { return body.validate(s.targets) }
 	}
 	extras, err := req.extras(inner, deadline)
-	if err != nil {
-		writeError(c, err, m)
-		return
-	}
-	call, err := s.validateCall(c, extras, validate)
-	if err != nil {
-		writeError(c, err, m)
-		return
-	}
-	m.Target = call.target
-	setLabels(c, call.target, "async")
-	id := jobID(tenant(c), call.idemKey)
-	job, _, err := s.submit(c, id, call, tasks.QueueAsync, nil)
-	if err != nil {
-		writeError(c, err, m)
-		return
-	}
-	writeAccepted(c, job)
+	return extras, validate, err
 }
 
 // getJob serves GET /v1/jobs/{id}, with ?wait=N to long-poll until the job

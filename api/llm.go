@@ -49,40 +49,12 @@ func (r *llmProxyRequest) validate(settings *config.APISettings) (*proxyCall, er
 	if t.LLM == nil {
 		return nil, reliapi.Errorf(reliapi.CodeInvalidTarget, "Target %q has no llm block; use /v1/proxy/http for it", r.Target)
 	}
-	if len(r.Messages) == 0 {
-		return nil, invalid("Field \"messages\" needs at least one message")
-	}
-	for i, m := range r.Messages {
-		if !validRoles[m.Role] {
-			return nil, invalid("messages[%d].role must be system, user or assistant (got %q)", i, m.Role)
-		}
-		if m.Content == "" {
-			return nil, invalid("messages[%d].content must be a non-empty string", i)
-		}
+	if err := checkMessages(r.Messages); err != nil {
+		return nil, err
 	}
 	req := reliapi.ChatRequest{Model: r.Model, Messages: r.Messages, MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP, Stop: r.Stop, Stream: r.Stream}
-	if req.Model == "" {
-		req.Model = t.LLM.DefaultModel
-	}
-	if req.Model == "" {
-		return nil, invalid("Field \"model\" is required: target %q has no default_model", r.Target)
-	}
-	switch {
-	case req.MaxTokens != nil && *req.MaxTokens < 1:
-		return nil, invalid("Field \"max_tokens\" must be 1 or more")
-	case req.MaxTokens == nil:
-		req.MaxTokens = t.LLM.MaxTokens
-	case t.LLM.MaxTokens != nil && *req.MaxTokens > *t.LLM.MaxTokens:
-		req.MaxTokens = t.LLM.MaxTokens
-	}
-	switch {
-	case req.Temperature != nil && (*req.Temperature < 0 || *req.Temperature > 2):
-		return nil, invalid("Field \"temperature\" must be between 0 and 2")
-	case req.Temperature == nil:
-		req.Temperature = t.LLM.Temperature
-	}
-	if req.TopP != nil && (*req.TopP < 0 || *req.TopP > 1) {
-		return nil, invalid("Field \"top_p\" must be between 0 and 1")
+	if err := applyLLMDefaults(&req, r.Target, t.LLM); err != nil {
+		return nil, err
 	}
 	if r.Cache != nil && *r.Cache < 0 {
 		return nil, invalid("Field \"cache\" must be 0 or more seconds")
@@ -104,4 +76,51 @@ func (r *llmProxyRequest) validate(settings *config.APISettings) (*proxyCall, er
 			[]byte(reliapi.KindLLM), []byte(r.Target), canonical,
 		},
 	}, nil
+}
+
+// checkMessages checks a call's messages: at least one, each with a role
+// every provider accepts and some content.
+func checkMessages(msgs []reliapi.Message) error {
+	if len(msgs) == 0 {
+		return invalid("Field \"messages\" needs at least one message")
+	}
+	for i, m := range msgs {
+		if !validRoles[m.Role] {
+			return invalid("messages[%d].role must be system, user or assistant (got %q)", i, m.Role)
+		}
+		if m.Content == "" {
+			return invalid("messages[%d].content must be a non-empty string", i)
+		}
+	}
+	return nil
+}
+
+// applyLLMDefaults checks req's parameters and fills in target's llm
+// defaults: model (default_model), max_tokens (the target's value caps the
+// request's and is the default), temperature.
+func applyLLMDefaults(req *reliapi.ChatRequest, target string, l *config.LLM) error {
+	if req.Model == "" {
+		req.Model = l.DefaultModel
+	}
+	if req.Model == "" {
+		return invalid("Field \"model\" is required: target %q has no default_model", target)
+	}
+	switch {
+	case req.MaxTokens != nil && *req.MaxTokens < 1:
+		return invalid("Field \"max_tokens\" must be 1 or more")
+	case req.MaxTokens == nil:
+		req.MaxTokens = l.MaxTokens
+	case l.MaxTokens != nil && *req.MaxTokens > *l.MaxTokens:
+		req.MaxTokens = l.MaxTokens
+	}
+	switch {
+	case req.Temperature != nil && (*req.Temperature < 0 || *req.Temperature > 2):
+		return invalid("Field \"temperature\" must be between 0 and 2")
+	case req.Temperature == nil:
+		req.Temperature = l.Temperature
+	}
+	if req.TopP != nil && (*req.TopP < 0 || *req.TopP > 1) {
+		return invalid("Field \"top_p\" must be between 0 and 1")
+	}
+	return nil
 }

@@ -68,13 +68,11 @@ func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*pro
 	m := meta{RequestID: requestID(c)}
 	md := parseMode(c.Request.Header, s.settings.Server.SyncTimeout.Duration, s.settings.Server.MaxWait.Duration)
 	setLabels(c, "", md.name)
-
 	if err := d.decode(c.Request.Body, req, s.maxBody); err != nil {
 		d.err(c, err, m)
 		return
 	}
 	extras := fields()
-	cacheOverride := extras.cache
 	call, err := s.validateCall(c, extras, validate)
 	if err != nil {
 		d.err(c, err, m)
@@ -88,7 +86,13 @@ func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*pro
 	if streaming && s.resume(c, d, m) {
 		return
 	}
+	s.runCall(c, d, m, call, extras.cache, md, streaming)
+}
 
+// runCall answers a validated call: from the response cache, or from its
+// job, created now (or attached to, or an identical call's in flight),
+// per the Prefer mode md; a streamed answer is relayed as it is written.
+func (s *Server) runCall(c *gin.Context, d dialect, m meta, call *proxyCall, cacheOverride *int, md mode, streaming bool) {
 	queue := tasks.QueueSync
 	if md.name == "async" {
 		queue = tasks.QueueAsync
@@ -116,6 +120,7 @@ func (s *Server) proxy(c *gin.Context, d dialect, req any, validate func() (*pro
 	var (
 		job      *reliapi.Job
 		attached bool
+		err      error
 	)
 	if follow {
 		job, err = s.followJob(c, id)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -124,36 +125,9 @@ func (s *Server) rapidAPIWebhook(c *gin.Context) {
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	forger := "rapidapi-webhook:" + c.ClientIP()
-	d, err := s.quota.Admit(ctx, []string{forger})
+	body, err := s.signedBody(ctx, c, secret)
 	if err != nil {
 		writeError(c, err, m)
-		return
-	}
-	if !d.Allowed {
-		writeError(c, &reliapi.Error{Code: reliapi.CodeRateLimitExceeded, Source: reliapi.SourceReliAPI, Retryable: true, RetryAfter: d.BanLeft,
-			Message: "Too many badly signed webhook calls from this address"}, m)
-		return
-	}
-	if c.Request.ContentLength > rapidAPIWebhookMaxBytes {
-		writeError(c, tooLarge(rapidAPIWebhookMaxBytes), m)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, rapidAPIWebhookMaxBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(c, tooLarge(rapidAPIWebhookMaxBytes), m)
-		return
-	case err != nil:
-		writeError(c, invalid("Could not read the request body"), m)
-		return
-	}
-	if !rapidapi.VerifySignature(secret, body, c.GetHeader("X-RapidAPI-Signature")) {
-		if _, err := s.quota.Violation(ctx, forger, rapidAPIForgeryLimit, time.Minute, time.Minute); err != nil {
-			logAt(c, slog.LevelWarn, "counting a badly signed webhook", "error", err)
-		}
-		writeError(c, reliapi.Errorf(reliapi.CodeUnauthorized, "Invalid signature"), m)
 		return
 	}
 	var ev rapidAPIEvent
@@ -190,6 +164,39 @@ func (s *Server) rapidAPIWebhook(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "event_type": ev.Type, "applied": applied})
+}
+
+// signedBody reads a RapidAPI webhook call's body and checks its
+// signature. An address that sends badly signed calls is refused for a
+// while (rapidAPIForgeryLimit a minute).
+func (s *Server) signedBody(ctx context.Context, c *gin.Context, secret string) ([]byte, error) {
+	forger := "rapidapi-webhook:" + c.ClientIP()
+	d, err := s.quota.Admit(ctx, []string{forger})
+	if err != nil {
+		return nil, err
+	}
+	if !d.Allowed {
+		return nil, &reliapi.Error{Code: reliapi.CodeRateLimitExceeded, Source: reliapi.SourceReliAPI, Retryable: true, RetryAfter: d.BanLeft,
+			Message: "Too many badly signed webhook calls from this address"}
+	}
+	if c.Request.ContentLength > rapidAPIWebhookMaxBytes {
+		return nil, tooLarge(rapidAPIWebhookMaxBytes)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, rapidAPIWebhookMaxBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, tooLarge(rapidAPIWebhookMaxBytes)
+	case err != nil:
+		return nil, invalid("Could not read the request body")
+	}
+	if !rapidapi.VerifySignature(secret, body, c.GetHeader("X-RapidAPI-Signature")) {
+		if _, err := s.quota.Violation(ctx, forger, rapidAPIForgeryLimit, time.Minute, time.Minute); err != nil {
+			logAt(c, slog.LevelWarn, "counting a badly signed webhook", "error", err)
+		}
+		return nil, reliapi.Errorf(reliapi.CodeUnauthorized, "Invalid signature")
+	}
+	return body, nil
 }
 
 // applyRapidAPIEvent applies a subscription event; other events (usage

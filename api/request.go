@@ -184,25 +184,12 @@ func (r *httpProxyRequest) validate(targets map[string]*url.URL) (*proxyCall, er
 	if err != nil {
 		return nil, invalid("Field \"path\" must start with / and stay within the target (no //host, .., or escapes)")
 	}
-	for k, v := range r.Headers {
-		if !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidHeaderFieldValue(v) {
-			return nil, invalid("Header %q has an invalid name or value", k)
-		}
-	}
-	body, contentType, err := bodyBytes(r.Body)
+	body, headers, err := r.content()
 	if err != nil {
 		return nil, err
 	}
 	if r.Cache != nil && *r.Cache < 0 {
 		return nil, invalid("Field \"cache\" must be 0 or more seconds")
-	}
-	headers := r.Headers
-	if contentType != "" && !hasHeader(headers, "Content-Type") {
-		headers = make(map[string]string, len(r.Headers)+1)
-		for k, v := range r.Headers {
-			headers[k] = v
-		}
-		headers["Content-Type"] = contentType
 	}
 	// The path keeps the caller's spelling (the upstream sees it); its query
 	// moves into query, so the fingerprint sees one canonical form.
@@ -220,6 +207,30 @@ func (r *httpProxyRequest) validate(targets map[string]*url.URL) (*proxyCall, er
 			[]byte(u.EscapedPath()), []byte(u.RawQuery), body,
 		},
 	}, nil
+}
+
+// content is the body that goes upstream and the headers that go with
+// it: the caller's, checked, and a Content-Type for a JSON body when the
+// caller gave none.
+func (r *httpProxyRequest) content() ([]byte, map[string]string, error) {
+	for k, v := range r.Headers {
+		if !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidHeaderFieldValue(v) {
+			return nil, nil, invalid("Header %q has an invalid name or value", k)
+		}
+	}
+	body, contentType, err := bodyBytes(r.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	headers := r.Headers
+	if contentType != "" && !hasHeader(headers, "Content-Type") {
+		headers = make(map[string]string, len(r.Headers)+1)
+		for k, v := range r.Headers {
+			headers[k] = v
+		}
+		headers["Content-Type"] = contentType
+	}
+	return body, headers, nil
 }
 
 // queryValues converts the query object: values may be strings, numbers,

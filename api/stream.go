@@ -62,37 +62,10 @@ func (s *Server) relay(c *gin.Context, w streamWriter, job *reliapi.Job, after s
 		return
 	}
 	ctx := c.Request.Context()
-	rc := http.NewResponseController(c.Writer)
-	_ = rc.SetWriteDeadline(time.Now().Add(writeWindow))
-	started := false
-	lastWrite := time.Now()
-	// emit writes one event and reports whether the stream is over.
-	emit := func(e jobs.Event) bool {
-		if !started {
-			if e.Type == jobs.EventError {
-				w.failed(c, job, eventError(e))
-				return true
-			}
-			h := c.Writer.Header()
-			h.Set("Content-Type", "text/event-stream")
-			h.Set("Cache-Control", "no-cache")
-			h.Set("X-Accel-Buffering", "no")
-			h.Set("X-Job-ID", job.ID)
-			c.Status(http.StatusOK)
-			started = true
-		}
-		w.event(c, job, job.ID+":"+e.ID, e)
-		after, lastWrite = e.ID, time.Now()
-		return e.Terminal()
-	}
-	flush := func() {
-		_ = rc.Flush()
-		_ = rc.SetWriteDeadline(time.Now().Add(writeWindow))
-	}
-
+	out := newSSEOut(c, w, job, after)
 	deadline := time.Now().Add(s.settings.Jobs.Timeout.Duration + time.Minute)
 	for ctx.Err() == nil && time.Now().Before(deadline) && !s.handingOff() {
-		events, err := s.store.Events(ctx, job.ID, after, eventWait)
+		events, err := s.store.Events(ctx, job.ID, out.after, eventWait)
 		if err != nil {
 			if ctx.Err() == nil {
 				logAt(c, slog.LevelWarn, "reading a job's events", "job_id", job.ID, "error", err)
@@ -101,43 +74,106 @@ func (s *Server) relay(c *gin.Context, w streamWriter, job *reliapi.Job, after s
 			continue
 		}
 		if len(events) == 0 {
-			// Nothing new: has the job ended without (the rest of) its
-			// events? Then its record has the end.
-			latest, err := s.store.Get(ctx, tenant(c), job.ID)
-			if err == nil && latest.Status.Terminal() {
-				if events, _ = s.store.Events(ctx, job.ID, after, 0); len(events) == 0 {
-					// A reader that resumed has seen the start; one whose
-					// last event ended the stream has seen it all.
-					began := started || after != "0"
-					if last, _ := s.store.LastEvent(ctx, job.ID); began && last != nil && last.Terminal() {
-						if !started {
-							c.Status(http.StatusNoContent)
-						}
-						return
-					}
-					events = closingEvents(latest, began)
-				}
-			}
-		}
-		for _, e := range events {
-			if emit(e) {
-				flush()
+			var over bool
+			if events, over = s.ending(ctx, c, job, out); over {
 				return
 			}
 		}
-		if len(events) > 0 {
-			flush()
-		} else if started && time.Since(lastWrite) > keepAlive {
-			fmt.Fprint(c.Writer, ": keep-alive\n\n")
-			flush()
-			lastWrite = time.Now()
+		if out.write(events) {
+			return
 		}
 	}
-	if !started && ctx.Err() == nil {
+	if !out.started && ctx.Err() == nil {
 		// Shutting down (or past the deadline) before the first event: the
 		// job goes on; say where to follow it.
 		w.accepted(c, job)
 	}
+}
+
+// ending is what to send when no event came: nothing while the job runs;
+// for a job that ended without (the rest of) its events, the end its
+// record says. over is true when the reader has seen it all already (its
+// last event ended the stream), which is answered here.
+func (s *Server) ending(ctx context.Context, c *gin.Context, job *reliapi.Job, out *sseOut) (events []jobs.Event, over bool) {
+	latest, err := s.store.Get(ctx, tenant(c), job.ID)
+	if err != nil || !latest.Status.Terminal() {
+		return nil, false
+	}
+	if events, _ = s.store.Events(ctx, job.ID, out.after, 0); len(events) > 0 {
+		return events, false
+	}
+	// A reader that resumed has seen the start; one whose last event ended
+	// the stream has seen it all.
+	began := out.started || out.after != "0"
+	if last, _ := s.store.LastEvent(ctx, job.ID); began && last != nil && last.Terminal() {
+		if !out.started {
+			c.Status(http.StatusNoContent)
+		}
+		return nil, true
+	}
+	return closingEvents(latest, began), false
+}
+
+// sseOut writes one job's events to a client as server-sent events.
+type sseOut struct {
+	c         *gin.Context
+	w         streamWriter
+	job       *reliapi.Job
+	rc        *http.ResponseController
+	started   bool
+	after     string // the last entry ID written
+	lastWrite time.Time
+}
+
+func newSSEOut(c *gin.Context, w streamWriter, job *reliapi.Job, after string) *sseOut {
+	o := &sseOut{c: c, w: w, job: job, rc: http.NewResponseController(c.Writer), after: after, lastWrite: time.Now()}
+	_ = o.rc.SetWriteDeadline(time.Now().Add(writeWindow))
+	return o
+}
+
+// write writes events (or, after keepAlive of silence, a comment) and
+// reports whether the stream is over.
+func (o *sseOut) write(events []jobs.Event) bool {
+	for _, e := range events {
+		if o.emit(e) {
+			o.flush()
+			return true
+		}
+	}
+	if len(events) > 0 {
+		o.flush()
+	} else if o.started && time.Since(o.lastWrite) > keepAlive {
+		fmt.Fprint(o.c.Writer, ": keep-alive\n\n")
+		o.flush()
+		o.lastWrite = time.Now()
+	}
+	return false
+}
+
+// emit writes one event, the response's headers before the first, and
+// reports whether the stream is over.
+func (o *sseOut) emit(e jobs.Event) bool {
+	if !o.started {
+		if e.Type == jobs.EventError {
+			o.w.failed(o.c, o.job, eventError(e))
+			return true
+		}
+		h := o.c.Writer.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		h.Set("X-Job-ID", o.job.ID)
+		o.c.Status(http.StatusOK)
+		o.started = true
+	}
+	o.w.event(o.c, o.job, o.job.ID+":"+e.ID, e)
+	o.after, o.lastWrite = e.ID, time.Now()
+	return e.Terminal()
+}
+
+func (o *sseOut) flush() {
+	_ = o.rc.Flush()
+	_ = o.rc.SetWriteDeadline(time.Now().Add(writeWindow))
 }
 
 // closingEvents are the events that end the stream of a finished job

@@ -21,6 +21,65 @@ import (
 func (w *Worker) readStream(ctx context.Context, j *run, a reliapi.LLMProvider, model string, body io.Reader, began *bool) (*reliapi.ChatResponse, error) {
 	chat := &reliapi.ChatResponse{Role: "assistant", Model: model}
 	var content strings.Builder
+	var done bool
+	err := scanSSE(body, func(event, data string) (bool, error) {
+		ev, err := a.DecodeStreamEvent(event, []byte(data))
+		if err != nil {
+			return false, err
+		}
+		merge(chat, ev)
+		var out []jobs.Event
+		if (ev.Delta != "" || ev.Done) && !*began {
+			out = append(out, jobs.NewEvent("", jobs.EventMeta, streamMeta(j, a, chat.Model)))
+		}
+		if ev.Delta != "" {
+			content.WriteString(ev.Delta)
+			out = append(out, jobs.NewEvent("", jobs.EventChunk, jobs.StreamChunk{Delta: ev.Delta}))
+		}
+		if len(out) > 0 {
+			if err := w.store.AppendEvents(ctx, j.payload.JobID, out...); err != nil {
+				return false, err
+			}
+			*began = true
+		}
+		done = ev.Done
+		return done, nil
+	})
+	if err == nil && !done {
+		err = io.ErrUnexpectedEOF // the provider hung up before saying it was done
+	}
+	if err != nil {
+		return nil, err
+	}
+	chat.Content = content.String()
+	chat.Usage.TotalTokens = chat.Usage.PromptTokens + chat.Usage.CompletionTokens
+	if chat.FinishReason == "" {
+		chat.FinishReason = "stop"
+	}
+	return chat, nil
+}
+
+// merge takes what a stream event says about the whole completion.
+func merge(chat *reliapi.ChatResponse, ev reliapi.StreamEvent) {
+	if ev.Model != "" {
+		chat.Model = ev.Model
+	}
+	if ev.FinishReason != "" {
+		chat.FinishReason = ev.FinishReason
+	}
+	if u := ev.Usage; u != nil {
+		if u.PromptTokens > 0 {
+			chat.Usage.PromptTokens = u.PromptTokens
+		}
+		if u.CompletionTokens > 0 {
+			chat.Usage.CompletionTokens = u.CompletionTokens
+		}
+	}
+}
+
+// scanSSE reads server-sent events from body and hands each one with data
+// to handle, until handle says stop or fails, or body ends.
+func scanSSE(body io.Reader, handle func(event, data string) (stop bool, err error)) error {
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var event string
@@ -37,57 +96,15 @@ func (w *Worker) readStream(ctx context.Context, j *run, a reliapi.LLMProvider, 
 		case line != "":
 			continue // comments and fields we do not use
 		}
-		if len(data) == 0 {
-			event = ""
-			continue
+		if len(data) > 0 {
+			stop, err := handle(event, strings.Join(data, "\n"))
+			if stop || err != nil {
+				return err
+			}
 		}
-		ev, err := a.DecodeStreamEvent(event, []byte(strings.Join(data, "\n")))
 		event, data = "", data[:0]
-		if err != nil {
-			return nil, err
-		}
-		if ev.Model != "" {
-			chat.Model = ev.Model
-		}
-		if ev.FinishReason != "" {
-			chat.FinishReason = ev.FinishReason
-		}
-		if u := ev.Usage; u != nil {
-			if u.PromptTokens > 0 {
-				chat.Usage.PromptTokens = u.PromptTokens
-			}
-			if u.CompletionTokens > 0 {
-				chat.Usage.CompletionTokens = u.CompletionTokens
-			}
-		}
-		var out []jobs.Event
-		if (ev.Delta != "" || ev.Done) && !*began {
-			out = append(out, jobs.NewEvent("", jobs.EventMeta, streamMeta(j, a, chat.Model)))
-		}
-		if ev.Delta != "" {
-			content.WriteString(ev.Delta)
-			out = append(out, jobs.NewEvent("", jobs.EventChunk, jobs.StreamChunk{Delta: ev.Delta}))
-		}
-		if len(out) > 0 {
-			if err := w.store.AppendEvents(ctx, j.payload.JobID, out...); err != nil {
-				return nil, err
-			}
-			*began = true
-		}
-		if ev.Done {
-			chat.Content = content.String()
-			chat.Usage.TotalTokens = chat.Usage.PromptTokens + chat.Usage.CompletionTokens
-			if chat.FinishReason == "" {
-				chat.FinishReason = "stop"
-			}
-			return chat, nil
-		}
 	}
-	err := sc.Err()
-	if err == nil {
-		err = io.ErrUnexpectedEOF // the provider hung up before saying it was done
-	}
-	return nil, err
+	return sc.Err()
 }
 
 // streamMeta is the data of the "meta" event: who answers, and what the

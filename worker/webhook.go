@@ -50,11 +50,10 @@ func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 		w.log.Error("dropping undecodable webhook task", "error", err)
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
-	tag := []any{"job_id", p.JobID}
 	job, err := w.store.Get(ctx, p.Tenant, p.JobID)
 	switch {
 	case errors.Is(err, reliapi.ErrNotFound) || err == nil && job.CreatedAt.UnixMilli() != p.CreatedMS:
-		w.log.Warn("webhook of a job that is gone (expired) not delivered", tag...)
+		w.log.Warn("webhook of a job that is gone (expired) not delivered", "job_id", p.JobID)
 		return nil
 	case err != nil:
 		return err
@@ -71,7 +70,7 @@ func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 	if gone, err := w.store.Gone(ctx, job.Tenant, job.Webhook.URL); err != nil {
 		return err
 	} else if gone {
-		w.log.Warn("webhook URL answered 410 Gone to an earlier delivery; not sent", tag...)
+		w.log.Warn("webhook URL answered 410 Gone to an earlier delivery; not sent", "job_id", p.JobID)
 		return w.store.SetWebhookStatus(ctx, job.ID, reliapi.WebhookGone)
 	}
 	// n attempts of this delivery (or replay) were made; schedule[n] is
@@ -83,46 +82,22 @@ func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 			return &retryIn{wait: wait, reason: "the first attempt is scheduled later"}
 		}
 	}
+	return w.attemptDelivery(ctx, job, event, n, schedule)
+}
 
-	d, answer := w.postWebhook(ctx, job, event, p.JobID)
+// attemptDelivery makes attempt n+1 of a job's delivery, records it, and
+// asks asynq to run the task again when the schedule says so.
+func (w *Worker) attemptDelivery(ctx context.Context, job *reliapi.Job, event string, n int, schedule []time.Duration) error {
+	d, answer := w.postWebhook(ctx, job, event, job.ID)
 	d.Attempt = len(job.Deliveries) + 1
 	n++
-	status, next := reliapi.WebhookPending, time.Duration(0)
-	switch {
-	case d.StatusCode >= 200 && d.StatusCode < 300:
-		status = reliapi.WebhookDelivered
-	case d.StatusCode == http.StatusGone:
-		status = reliapi.WebhookGone
-	case n >= len(schedule):
-		status = reliapi.WebhookFailed
-	default:
-		next = jitter(schedule[n])
-		if ra := answer.retryAfter; ra > 0 && (d.StatusCode == http.StatusTooManyRequests || d.StatusCode == http.StatusServiceUnavailable) {
-			next = min(ra, 24*time.Hour)
-		}
-	}
+	status, next := judgeDelivery(d, answer, n, schedule)
 	w.metrics.webhookDeliveries.WithLabelValues(deliveryOutcome(d)).Inc()
 	w.metrics.webhookSeconds.Observe(float64(d.DurationMS) / 1000)
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	// The dead-letter entry and the gone mark are written before the
-	// delivery that shows the outcome on the job: whoever sees the job
-	// failed or gone finds it in GET /v1/webhooks/failed, or its URL
-	// refused. If one of them fails, the task is retried and the attempt
-	// made again.
-	switch status {
-	case reliapi.WebhookFailed:
-		if err := w.store.DeadLetter(rctx, job.Tenant, job.ID); err != nil {
-			return err
-		}
-	case reliapi.WebhookGone:
-		if err := w.store.MarkGone(rctx, job.Tenant, job.Webhook.URL); err != nil {
-			return err
-		}
-	}
-	if _, err := w.store.RecordDelivery(rctx, job.ID, d, status); err != nil {
+	if err := w.recordDelivery(ctx, job, d, status); err != nil {
 		return err
 	}
+	tag := []any{"job_id", job.ID}
 	switch status {
 	case reliapi.WebhookPending:
 		w.log.Warn("webhook delivery failed; will retry", append(tag, "attempt", d.Attempt, "status_code", d.StatusCode, "error", d.Error, "retry_in", next.String())...)
@@ -133,6 +108,47 @@ func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 		w.log.Warn("webhook receiver answered 410 Gone; the URL gets no more deliveries", tag...)
 	}
 	return nil
+}
+
+// judgeDelivery is the webhook's status after attempt n of the schedule,
+// and when still pending, the wait before the next attempt: a 429's or
+// 503's Retry-After (at most a day), else the schedule's, jittered.
+func judgeDelivery(d reliapi.Delivery, answer webhookAnswer, n int, schedule []time.Duration) (status string, next time.Duration) {
+	switch {
+	case d.StatusCode >= 200 && d.StatusCode < 300:
+		return reliapi.WebhookDelivered, 0
+	case d.StatusCode == http.StatusGone:
+		return reliapi.WebhookGone, 0
+	case n >= len(schedule):
+		return reliapi.WebhookFailed, 0
+	}
+	next = jitter(schedule[n])
+	if ra := answer.retryAfter; ra > 0 && (d.StatusCode == http.StatusTooManyRequests || d.StatusCode == http.StatusServiceUnavailable) {
+		next = min(ra, 24*time.Hour)
+	}
+	return reliapi.WebhookPending, next
+}
+
+// recordDelivery writes an attempt and the webhook's status on the job.
+// The dead-letter entry and the gone mark are written before it: whoever
+// sees the job failed or gone finds it in GET /v1/webhooks/failed, or its
+// URL refused. If one of them fails, the task is retried and the attempt
+// made again.
+func (w *Worker) recordDelivery(ctx context.Context, job *reliapi.Job, d reliapi.Delivery, status string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	switch status {
+	case reliapi.WebhookFailed:
+		if err := w.store.DeadLetter(ctx, job.Tenant, job.ID); err != nil {
+			return err
+		}
+	case reliapi.WebhookGone:
+		if err := w.store.MarkGone(ctx, job.Tenant, job.Webhook.URL); err != nil {
+			return err
+		}
+	}
+	_, err := w.store.RecordDelivery(ctx, job.ID, d, status)
+	return err
 }
 
 // webhookAnswer is what a receiver said beyond its status.

@@ -124,43 +124,59 @@ func New(cfg Config) (*Worker, error) {
 	if w.targets, err = w.prepareTargets(os.Getenv); err != nil {
 		return nil, err
 	}
-	w.webhookSecrets = make(map[string][]webhook.Secret, len(s.Webhooks.Secrets))
-	for tenant, raw := range s.Webhooks.Secrets {
-		for _, r := range raw {
+	if w.webhookSecrets, err = parseSecrets(s.Webhooks.Secrets); err != nil {
+		return nil, err
+	}
+	w.webhookClient = newWebhookClient(s.Webhooks.Guard(), s.Webhooks.Concurrency)
+	w.srv, w.webhookSrv = newServers(cfg.Redis, s, cfg.Logger)
+	return w, nil
+}
+
+// parseSecrets reads every tenant's webhook signing secrets.
+func parseSecrets(raw map[string][]string) (map[string][]webhook.Secret, error) {
+	out := make(map[string][]webhook.Secret, len(raw))
+	for tenant, list := range raw {
+		for _, r := range list {
 			secret, err := webhook.ParseSecret(r)
 			if err != nil {
 				return nil, fmt.Errorf("worker: webhooks.secrets.%s: %w", tenant, err)
 			}
-			w.webhookSecrets[tenant] = append(w.webhookSecrets[tenant], secret)
+			out[tenant] = append(out[tenant], secret)
 		}
 	}
-	w.webhookClient = newWebhookClient(s.Webhooks.Guard(), s.Webhooks.Concurrency)
-	w.srv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
+	return out, nil
+}
+
+// newServers are the worker's two asynq servers: one for the job queues,
+// sync before async, and one with a pool of its own for the webhook
+// deliveries, so that slow receivers never hold the workers of jobs.
+func newServers(rdb redis.UniversalClient, s *config.WorkerSettings, log *slog.Logger) (jobs, webhooks *asynq.Server) {
+	jobs = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              s.Worker.Concurrency,
 		Queues:                   tasks.JobQueues(s.QueueShards),
 		TaskCheckInterval:        s.Worker.TaskCheckInterval.Duration,
 		DelayedTaskCheckInterval: s.Worker.DelayedTaskCheckInterval.Duration,
 		ShutdownTimeout:          s.Worker.ShutdownTimeout.Duration,
 		RetryDelayFunc:           infraRetryDelay,
-		Logger:                   asynqLogger{cfg.Logger},
+		Logger:                   asynqLogger{log},
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
-			cfg.Logger.Warn("task failed, asynq will retry it", "task_id", id, "type", t.Type(), "error", err)
+			log.Warn("task failed, asynq will retry it", "task_id", id, "type", t.Type(), "error", err)
 		}),
 	})
-	w.webhookSrv = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
+	webhooks = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              s.Webhooks.Concurrency,
 		Queues:                   webhookQueues(s.QueueShards),
 		TaskCheckInterval:        10 * time.Millisecond,
 		DelayedTaskCheckInterval: s.Worker.DelayedTaskCheckInterval.Duration,
 		ShutdownTimeout:          s.Worker.ShutdownTimeout.Duration,
 		RetryDelayFunc:           webhookRetryDelay,
-		Logger:                   asynqLogger{cfg.Logger},
+		Logger:                   asynqLogger{log},
 		LogLevel:                 asynq.WarnLevel,
 		// The handler logs failed attempts itself.
 	})
-	return w, nil
+	return jobs, webhooks
 }
 
 // prepareTargets readies every target for calls: its URL, retry matrix,

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -53,45 +54,42 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return 2
 	}
 	cmd, args := args[0], args[1:]
-	if cmd == "version" || cmd == "--version" {
+	switch cmd {
+	case "version", "--version":
 		fmt.Fprintln(stdout, "reliapi", fullVersion())
 		return 0
-	}
-	if cmd == "healthcheck" {
-		return healthcheck(args, stderr)
-	}
-	if cmd == "webhook" {
-		return webhookCommand(args, getenv, stdin, stdout, stderr)
-	}
-	if cmd == "key" {
-		return keyCommand(args, stdin, stdout, stderr)
-	}
-	switch cmd {
-	case "jobs", "queues", "targets", "config":
-		return opsCommand(ctx, cmd, args, getenv, stdout, stderr)
-	}
-	if cmd == "help" || cmd == "-h" || cmd == "--help" {
+	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "healthcheck":
+		return healthcheck(args, stderr)
+	case "webhook":
+		return webhookCommand(args, getenv, stdin, stdout, stderr)
+	case "key":
+		return keyCommand(args, stdin, stdout, stderr)
+	case "jobs", "queues", "targets", "config":
+		return opsCommand(ctx, cmd, args, getenv, stdout, stderr)
+	case "api", "worker", "dev":
+		return serve(ctx, cmd, args, getenv, stdout, stderr)
 	}
+	fmt.Fprintf(stderr, "reliapi: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+// serve runs a service role (api, worker or dev) until ctx ends.
+func serve(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("reliapi "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.configPath, "config", "", "config file (default $RELIAPI_CONFIG, else config.yaml)")
-	switch cmd {
-	case "api", "dev":
+	if cmd == "api" || cmd == "dev" {
 		fs.StringVar(&o.listen, "listen", "", "API listen address (default server.listen, \":8000\")")
 	}
-	switch cmd {
-	case "worker": // dev serves them on the API
+	if cmd == "worker" { // dev serves them on the API
 		fs.StringVar(&o.metricsListen, "metrics-listen", "", "worker metrics and health address (default worker.metrics_listen, \":9091\")")
 	}
 	if cmd == "dev" {
 		fs.StringVar(&o.demoListen, "demo-listen", "127.0.0.1:8001", "demo upstream (target httpbin) listen address; empty disables it")
-	}
-	if cmd != "api" && cmd != "worker" && cmd != "dev" {
-		fmt.Fprintf(stderr, "reliapi: unknown command %q\n\n%s", cmd, usage)
-		return 2
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -99,26 +97,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		return 2
 	}
-	if o.configPath == "" {
-		o.configPath = getenv("RELIAPI_CONFIG")
-	}
-	if o.configPath == "" {
-		o.configPath = "config.yaml"
-	}
+	o.configPath = cmp.Or(o.configPath, getenv("RELIAPI_CONFIG"), "config.yaml")
 	o.redisURL = getenv("REDIS_URL")
 	o.apiKey = getenv("RELIAPI_API_KEY")
 
 	log := newLogger(stdout, getenv("LOG_LEVEL"))
-	var err error
-	switch cmd {
-	case "api":
-		err = runAPI(ctx, o, log)
-	case "worker":
-		err = runWorker(ctx, o, log)
-	case "dev":
-		err = runDev(ctx, o, log)
-	}
-	if err != nil {
+	roles := map[string]func(context.Context, options, *slog.Logger) error{"api": runAPI, "worker": runWorker, "dev": runDev}
+	if err := roles[cmd](ctx, o, log); err != nil {
 		log.Error("reliapi stopped with an error", "error", err)
 		fmt.Fprintln(stderr, "reliapi:", err)
 		return 1

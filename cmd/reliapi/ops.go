@@ -48,79 +48,93 @@ func opsCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 		}
 		sub, args = args[0], args[1:]
 	}
-	fs := flag.NewFlagSet("reliapi "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, opsUsage) }
-	configPath := fs.String("config", "", "config file (default $RELIAPI_CONFIG, else config.yaml)")
-	tenant := fs.String("tenant", "default", "the tenant whose jobs these are")
-	status := fs.String("status", "", "jobs list: only jobs in this status")
-	limit := fs.Int("limit", 20, "jobs list: how many")
-	asJSON := fs.Bool("json", false, "print the API's JSON answer")
-	// Flags may follow the job ID.
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
+	f, code := parseOpsFlags(cmd, args, stderr)
+	if f == nil {
+		return code
 	}
-
-	var method, path string
-	var render func(body []byte, w io.Writer)
-	needID := func() (string, bool) {
-		if len(positional) != 1 {
-			fmt.Fprintf(stderr, "reliapi %s %s: give one job ID\n", cmd, sub)
-			return "", false
-		}
-		return url.PathEscape(positional[0]), true
-	}
-	switch cmd + " " + sub {
-	case "jobs get":
-		id, ok := needID()
-		if !ok {
-			return 2
-		}
-		method, path, render = "GET", "/v1/jobs/"+id, printJob
-	case "jobs cancel":
-		id, ok := needID()
-		if !ok {
-			return 2
-		}
-		method, path, render = "POST", "/v1/jobs/"+id+"/cancel", printJob
-	case "jobs retry":
-		id, ok := needID()
-		if !ok {
-			return 2
-		}
-		method, path, render = "POST", "/v1/admin/jobs/"+id+"/run", printJob
-	case "jobs list":
-		q := url.Values{"limit": {fmt.Sprint(*limit)}}
-		if *status != "" {
-			q.Set("status", *status)
-		}
-		method, path, render = "GET", "/v1/jobs?"+q.Encode(), printJobs
-	case "queues stats":
-		method, path, render = "GET", "/v1/admin/queues", printQueues
-	case "targets ":
-		method, path, render = "GET", "/v1/targets", printTargets
-	default:
-		fmt.Fprintf(stderr, "reliapi: unknown command %q\n\n%s", strings.TrimSpace(cmd+" "+sub), opsUsage)
+	method, path, render, problem := opsRequest(cmd, sub, f)
+	if problem != "" {
+		fmt.Fprint(stderr, problem)
 		return 2
 	}
-
-	status2, body, err := callInProcess(ctx, opsOptions(*configPath, getenv), *tenant, method, path)
+	status, body, err := callInProcess(ctx, opsOptions(f.configPath, getenv), f.tenant, method, path)
 	if err != nil {
 		fmt.Fprintln(stderr, "reliapi:", err)
 		return 1
 	}
-	if status2 >= 400 {
+	return printAnswer(status, body, f.asJSON, render, stdout, stderr)
+}
+
+// opsFlags are an operator command's flags and its positional arguments.
+type opsFlags struct {
+	configPath, tenant, status string
+	limit                      int
+	asJSON                     bool
+	positional                 []string
+}
+
+// parseOpsFlags reads an operator command's flags, which may follow the
+// job ID. It returns nil and the exit code when the command must end.
+func parseOpsFlags(cmd string, args []string, stderr io.Writer) (*opsFlags, int) {
+	fs := flag.NewFlagSet("reliapi "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, opsUsage) }
+	f := &opsFlags{}
+	fs.StringVar(&f.configPath, "config", "", "config file (default $RELIAPI_CONFIG, else config.yaml)")
+	fs.StringVar(&f.tenant, "tenant", "default", "the tenant whose jobs these are")
+	fs.StringVar(&f.status, "status", "", "jobs list: only jobs in this status")
+	fs.IntVar(&f.limit, "limit", 20, "jobs list: how many")
+	fs.BoolVar(&f.asJSON, "json", false, "print the API's JSON answer")
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, 0
+			}
+			return nil, 2
+		}
+		if fs.NArg() == 0 {
+			return f, 0
+		}
+		f.positional = append(f.positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// opsRequest is the API request an operator command makes, and how its
+// answer is printed; problem, when set, is what is wrong with the command.
+func opsRequest(cmd, sub string, f *opsFlags) (method, path string, render func([]byte, io.Writer), problem string) {
+	id := ""
+	if cmd == "jobs" && (sub == "get" || sub == "cancel" || sub == "retry") {
+		if len(f.positional) != 1 {
+			return "", "", nil, fmt.Sprintf("reliapi %s %s: give one job ID\n", cmd, sub)
+		}
+		id = url.PathEscape(f.positional[0])
+	}
+	switch cmd + " " + sub {
+	case "jobs get":
+		return "GET", "/v1/jobs/" + id, printJob, ""
+	case "jobs cancel":
+		return "POST", "/v1/jobs/" + id + "/cancel", printJob, ""
+	case "jobs retry":
+		return "POST", "/v1/admin/jobs/" + id + "/run", printJob, ""
+	case "jobs list":
+		q := url.Values{"limit": {fmt.Sprint(f.limit)}}
+		if f.status != "" {
+			q.Set("status", f.status)
+		}
+		return "GET", "/v1/jobs?" + q.Encode(), printJobs, ""
+	case "queues stats":
+		return "GET", "/v1/admin/queues", printQueues, ""
+	case "targets ":
+		return "GET", "/v1/targets", printTargets, ""
+	}
+	return "", "", nil, fmt.Sprintf("reliapi: unknown command %q\n\n%s", strings.TrimSpace(cmd+" "+sub), opsUsage)
+}
+
+// printAnswer prints the API's answer: the error's code and message (or
+// its JSON), or the result as render prints it (or its JSON, indented).
+func printAnswer(status int, body []byte, asJSON bool, render func([]byte, io.Writer), stdout, stderr io.Writer) int {
+	if status >= 400 {
 		var e struct {
 			Error struct {
 				Code    string `json:"code"`
@@ -128,14 +142,14 @@ func opsCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 			} `json:"error"`
 		}
 		json.Unmarshal(body, &e)
-		if *asJSON {
+		if asJSON {
 			stdout.Write(append(body, '\n'))
 		} else {
 			fmt.Fprintf(stderr, "reliapi: %s: %s\n", e.Error.Code, e.Error.Message)
 		}
 		return 1
 	}
-	if *asJSON {
+	if asJSON {
 		var out bytes.Buffer
 		json.Indent(&out, body, "", "  ")
 		fmt.Fprintln(stdout, out.String())

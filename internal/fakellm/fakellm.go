@@ -206,50 +206,70 @@ func (s *Server) openAI(mistral bool) http.HandlerFunc {
 			oaError(status, fmt.Sprintf("fake failure %d", status), "server_error")
 			return
 		}
-		reply, finish := "echo: "+echo, "stop"
-		completion := tokens(reply)
-		if req.MaxTokens != nil && completion > *req.MaxTokens {
-			reply, finish, completion = reply[:min(len(reply), *req.MaxTokens*4)], "length", *req.MaxTokens
-		}
-		prompt := 0
-		for _, m := range req.Messages {
-			prompt += tokens(m.Content)
-		}
-		id := idPrefix + strconv.FormatInt(time.Now().UnixNano(), 36)
+		a := newAnswer(idPrefix, req.Model, "echo: "+echo, req.MaxTokens, "stop", "length", "", req.Messages)
 		if req.Stream {
-			w.Header().Set("Content-Type", "text/event-stream")
-			chunk := func(delta map[string]any, finish any) map[string]any {
-				return map[string]any{"id": id, "object": "chat.completion.chunk", "created": time.Now().Unix(), "model": req.Model,
-					"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
-			}
-			if !sse(w, r, "", chunk(map[string]any{"role": "assistant", "content": ""}, nil)) {
-				return
-			}
-			if !streamPieces(r, reply, func(p string) bool { return sse(w, r, "", chunk(map[string]any{"content": p}, nil)) }) {
-				return
-			}
-			usage := map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-			last := chunk(map[string]any{}, finish)
-			if mistral {
-				last["usage"] = usage
-			}
-			sse(w, r, "", last)
-			if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-				sse(w, r, "", map[string]any{"id": id, "object": "chat.completion.chunk", "created": time.Now().Unix(), "model": req.Model,
-					"choices": []any{}, "usage": usage})
-			}
-			sse(w, r, "", "[DONE]")
+			openAIStream(w, r, a, mistral, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 			return
 		}
 		writeJSON(w, 200, map[string]any{
-			"id": id, "object": "chat.completion",
-			"created": time.Now().Unix(), "model": req.Model,
-			"choices": []any{map[string]any{
-				"index": 0, "message": map[string]any{"role": "assistant", "content": reply}, "finish_reason": finish,
-			}},
-			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+			"id": a.id, "object": "chat.completion", "created": time.Now().Unix(), "model": a.model,
+			"choices": []any{map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": a.reply}, "finish_reason": a.finish}},
+			"usage":   a.openAIUsage(),
 		})
 	}
+}
+
+// answer is a fake completion: its text, why it ended, and its usage.
+type answer struct {
+	id, model, reply, finish string
+	prompt, completion       int
+}
+
+// newAnswer answers msgs (and system) with reply, cut to maxTokens (nil:
+// no cap), ending with stop, or with length when cut.
+func newAnswer(idPrefix, model, reply string, maxTokens *int, stop, length, system string, msgs []message) answer {
+	a := answer{id: idPrefix + strconv.FormatInt(time.Now().UnixNano(), 36), model: model, reply: reply, finish: stop, completion: tokens(reply)}
+	if maxTokens != nil && a.completion > *maxTokens {
+		a.reply, a.finish, a.completion = reply[:min(len(reply), *maxTokens*4)], length, *maxTokens
+	}
+	if system != "" {
+		a.prompt = tokens(system)
+	}
+	for _, m := range msgs {
+		a.prompt += tokens(m.Content)
+	}
+	return a
+}
+
+func (a answer) openAIUsage() map[string]any {
+	return map[string]any{"prompt_tokens": a.prompt, "completion_tokens": a.completion, "total_tokens": a.prompt + a.completion}
+}
+
+// openAIStream writes a as OpenAI's chat.completion.chunk events; Mistral
+// puts the usage on the last chunk, OpenAI on a chunk of its own when
+// asked (stream_options.include_usage).
+func openAIStream(w http.ResponseWriter, r *http.Request, a answer, mistral, includeUsage bool) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	chunk := func(delta map[string]any, finish any) map[string]any {
+		return map[string]any{"id": a.id, "object": "chat.completion.chunk", "created": time.Now().Unix(), "model": a.model,
+			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
+	}
+	if !sse(w, r, "", chunk(map[string]any{"role": "assistant", "content": ""}, nil)) {
+		return
+	}
+	if !streamPieces(r, a.reply, func(p string) bool { return sse(w, r, "", chunk(map[string]any{"content": p}, nil)) }) {
+		return
+	}
+	last := chunk(map[string]any{}, a.finish)
+	if mistral {
+		last["usage"] = a.openAIUsage()
+	}
+	sse(w, r, "", last)
+	if includeUsage {
+		sse(w, r, "", map[string]any{"id": a.id, "object": "chat.completion.chunk", "created": time.Now().Unix(), "model": a.model,
+			"choices": []any{}, "usage": a.openAIUsage()})
+	}
+	sse(w, r, "", "[DONE]")
 }
 
 func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
@@ -275,19 +295,9 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		antError(400, "invalid_request_error", "invalid JSON")
 		return
 	}
-	switch {
-	case req.MaxTokens <= 0:
-		antError(400, "invalid_request_error", "max_tokens: Field required")
+	if problem := anthropicProblem(req.MaxTokens, req.Messages); problem != "" {
+		antError(400, "invalid_request_error", problem)
 		return
-	case len(req.Messages) == 0:
-		antError(400, "invalid_request_error", "messages: Field required")
-		return
-	}
-	for i, m := range req.Messages {
-		if m.Role != "user" && m.Role != "assistant" {
-			antError(400, "invalid_request_error", fmt.Sprintf("messages.%d.role: Input should be 'user' or 'assistant'", i))
-			return
-		}
 	}
 	status, echo := steer(r, req.Messages)
 	if status != 0 {
@@ -302,38 +312,52 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 	if req.System != "" {
 		reply += " [system: " + req.System + "]"
 	}
-	stop, completion := "end_turn", tokens(reply)
-	if completion > req.MaxTokens {
-		reply, stop, completion = reply[:min(len(reply), req.MaxTokens*4)], "max_tokens", req.MaxTokens
-	}
-	prompt := tokens(req.System)
-	for _, m := range req.Messages {
-		prompt += tokens(m.Content)
-	}
-	id := "msg_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	a := newAnswer("msg_", req.Model, reply, &req.MaxTokens, "end_turn", "max_tokens", req.System, req.Messages)
 	if req.Stream {
-		w.Header().Set("Content-Type", "text/event-stream")
-		ok := sse(w, r, "message_start", map[string]any{"type": "message_start", "message": map[string]any{
-			"id": id, "type": "message", "role": "assistant", "content": []any{}, "model": req.Model,
-			"stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": prompt, "output_tokens": 1},
-		}}) &&
-			sse(w, r, "content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}}) &&
-			sse(w, r, "ping", map[string]any{"type": "ping"}) &&
-			streamPieces(r, reply, func(p string) bool {
-				return sse(w, r, "content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": p}})
-			})
-		if !ok {
-			return
-		}
-		sse(w, r, "content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
-		sse(w, r, "message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": stop, "stop_sequence": nil}, "usage": map[string]any{"output_tokens": completion}})
-		sse(w, r, "message_stop", map[string]any{"type": "message_stop"})
+		anthropicStream(w, r, a)
 		return
 	}
 	writeJSON(w, 200, map[string]any{
-		"id": id, "type": "message", "role": "assistant",
-		"model": req.Model, "content": []any{map[string]any{"type": "text", "text": reply}},
-		"stop_reason": stop, "stop_sequence": nil,
-		"usage": map[string]any{"input_tokens": prompt, "output_tokens": completion},
+		"id": a.id, "type": "message", "role": "assistant",
+		"model": a.model, "content": []any{map[string]any{"type": "text", "text": a.reply}},
+		"stop_reason": a.finish, "stop_sequence": nil,
+		"usage": map[string]any{"input_tokens": a.prompt, "output_tokens": a.completion},
 	})
+}
+
+// anthropicProblem is what Anthropic says of a request without max_tokens
+// or messages, or with a role it does not take; "" when there is none.
+func anthropicProblem(maxTokens int, msgs []message) string {
+	switch {
+	case maxTokens <= 0:
+		return "max_tokens: Field required"
+	case len(msgs) == 0:
+		return "messages: Field required"
+	}
+	for i, m := range msgs {
+		if m.Role != "user" && m.Role != "assistant" {
+			return fmt.Sprintf("messages.%d.role: Input should be 'user' or 'assistant'", i)
+		}
+	}
+	return ""
+}
+
+// anthropicStream writes a as Anthropic's message events.
+func anthropicStream(w http.ResponseWriter, r *http.Request, a answer) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	ok := sse(w, r, "message_start", map[string]any{"type": "message_start", "message": map[string]any{
+		"id": a.id, "type": "message", "role": "assistant", "content": []any{}, "model": a.model,
+		"stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": a.prompt, "output_tokens": 1},
+	}}) &&
+		sse(w, r, "content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}}) &&
+		sse(w, r, "ping", map[string]any{"type": "ping"}) &&
+		streamPieces(r, a.reply, func(p string) bool {
+			return sse(w, r, "content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": p}})
+		})
+	if !ok {
+		return
+	}
+	sse(w, r, "content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+	sse(w, r, "message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": a.finish, "stop_sequence": nil}, "usage": map[string]any{"output_tokens": a.completion}})
+	sse(w, r, "message_stop", map[string]any{"type": "message_stop"})
 }
