@@ -371,30 +371,6 @@ func webhookStatus(s *reliapi.Subscription) string {
 	return reliapi.WebhookPending
 }
 
-// RecordDelivery adds an attempt to deliver the job's webhook to its
-// record and sets the webhook's status. It reports false when the job is
-// gone (expired).
-func (s *Store) RecordDelivery(ctx context.Context, id string, d reliapi.Delivery, status string) (bool, error) {
-	entry, err := json.Marshal(d)
-	if err != nil {
-		return false, fmt.Errorf("recording a delivery: %w", err)
-	}
-	ok, err := recordDeliveryScript.Run(ctx, s.rdb, []string{jobKey(id)}, entry, status).Int()
-	if err != nil {
-		return false, fmt.Errorf("recording a delivery: %w", err)
-	}
-	return ok == 1, nil
-}
-
-// SetWebhookStatus sets the status of the job's webhook without an
-// attempt (skipped, or pending again for a replay).
-func (s *Store) SetWebhookStatus(ctx context.Context, id, status string) error {
-	if err := setWebhookStatusScript.Run(ctx, s.rdb, []string{jobKey(id)}, status).Err(); err != nil {
-		return fmt.Errorf("setting a webhook's status: %w", err)
-	}
-	return nil
-}
-
 // millis parses a Unix millisecond timestamp; empty means the zero time.
 func millis(s string) time.Time {
 	ms, err := strconv.ParseInt(s, 10, 64)

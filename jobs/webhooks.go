@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -118,4 +119,28 @@ func (s *Store) Gone(ctx context.Context, tenant, url string) (bool, error) {
 func urlDigest(url string) string {
 	sum := sha256.Sum256([]byte(url))
 	return hex.EncodeToString(sum[:])
+}
+
+// RecordDelivery adds an attempt to deliver the job's webhook to its
+// record and sets the webhook's status. It reports false when the job is
+// gone (expired).
+func (s *Store) RecordDelivery(ctx context.Context, id string, d reliapi.Delivery, status string) (bool, error) {
+	entry, err := json.Marshal(d)
+	if err != nil {
+		return false, fmt.Errorf("recording a delivery: %w", err)
+	}
+	ok, err := recordDeliveryScript.Run(ctx, s.rdb, []string{jobKey(id)}, entry, status).Int()
+	if err != nil {
+		return false, fmt.Errorf("recording a delivery: %w", err)
+	}
+	return ok == 1, nil
+}
+
+// SetWebhookStatus sets the status of the job's webhook without an
+// attempt (skipped, or pending again for a replay).
+func (s *Store) SetWebhookStatus(ctx context.Context, id, status string) error {
+	if err := setWebhookStatusScript.Run(ctx, s.rdb, []string{jobKey(id)}, status).Err(); err != nil {
+		return fmt.Errorf("setting a webhook's status: %w", err)
+	}
+	return nil
 }
