@@ -130,6 +130,17 @@ func TestSubmitKeepsOrGivesBack(t *testing.T) {
 	}
 }
 
+// queued submits call 1, which must be queued.
+func (b *bundle) queued(t *testing.T) (lifecycle.Submission, lifecycle.Submitted) {
+	t.Helper()
+	s := b.submission(t, 1, jobID(1), "h")
+	sub, err := b.m.Submit(t.Context(), s)
+	if err != nil || sub.Job.Status != reliapi.JobQueued {
+		t.Fatalf("submit: %+v %v", sub, err)
+	}
+	return s, sub
+}
+
 // jobID is the ID of call n.
 func jobID(n int) string { return fmt.Sprintf("job_%032x", n) }
 
@@ -138,11 +149,7 @@ func jobID(n int) string { return fmt.Sprintf("job_%032x", n) }
 func TestCancelQueued(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	s := b.submission(t, 1, jobID(1), "h")
-	sub, err := b.m.Submit(t.Context(), s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, sub := b.queued(t)
 	job, err := b.m.Cancel(t.Context(), "t", s.ID)
 	if err != nil || job.Status != reliapi.JobCanceled {
 		t.Fatalf("cancel: %+v %v", job, err)
@@ -174,11 +181,7 @@ func TestCancelQueued(t *testing.T) {
 func TestDeliveryEnds(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	s := b.submission(t, 1, jobID(1), "h")
-	sub, err := b.m.Submit(t.Context(), s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, sub := b.queued(t)
 	d := lifecycle.Delivery{Payload: s.Payload, TaskID: sub.Job.TaskID}
 	d.Payload.JobID, d.Payload.Caps = s.ID, &tasks.Caps{Slot: true}
 	job, err := b.m.Begin(t.Context(), d)
