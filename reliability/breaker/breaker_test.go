@@ -56,6 +56,9 @@ func TestStateMachine(t *testing.T) {
 		{"failures below the threshold keep it closed", settings, []step{
 			{do: "failure", want: "closed"}, {do: "failure", want: "closed"}, {do: "allow", want: "allowed"},
 		}},
+		{"a success after a failure closes the count", settings, []step{
+			{do: "failure", want: "closed"}, {do: "success", want: "closed"},
+		}},
 		{"the threshold opens it", settings, []step{
 			{do: "failure", want: "closed"}, {do: "failure", want: "closed"}, {do: "failure", want: "open"},
 			{do: "allow", want: "refused"},
@@ -153,6 +156,11 @@ func TestStateMachine(t *testing.T) {
 				if st.want != "" && got != st.want {
 					t.Fatalf("step %d (%s): got %s, want %s", i, st.do, got, st.want)
 				}
+			}
+			// A record that exists always expires, so that those of removed
+			// targets go.
+			if ttl, err := rdb.PTTL(ctx, hashKey).Result(); err != nil || ttl == -1 {
+				t.Fatalf("the breaker's record has no expiry: PTTL %v, %v", ttl, err)
 			}
 		})
 	}

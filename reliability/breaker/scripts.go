@@ -73,8 +73,11 @@ if state ~= 'closed' then return state end
 -- A healthy target costs no write: only failures and rate windows do.
 if result == 'success' and tonumber(f[5] or '0') > 0 then redis.call('HSET', KEYS[1], 'failures', 0) end
 if result == 'failure' then
+  -- HINCRBY first: on a target's first failure it creates the record, and
+  -- only a record that exists takes an expiry.
+  local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
   redis.call('EXPIRE', KEYS[1], ARGV[8])
-  if redis.call('HINCRBY', KEYS[1], 'failures', 1) >= tonumber(ARGV[4]) then return open() end
+  if failures >= tonumber(ARGV[4]) then return open() end
 end
 local rate = tonumber(ARGV[5])
 if rate > 0 and result ~= 'neutral' then
