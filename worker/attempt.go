@@ -93,7 +93,7 @@ func (w *Worker) attempt(ctx context.Context, j *run, x exchange) (resp *reliapi
 		}
 		o, retryAfter := keyOutcome(resp, err)
 		w.releaseKey(ctx, j, lease, o, retryAfter)
-		if (o == keypool.RateLimited || o == keypool.Unauthorized) && switches < p.maxSwitches {
+		if switches < p.maxSwitches && switchable(o, len(exclude)+1, len(p.secrets)) {
 			switches++
 			exclude = append(exclude, lease.KeyID)
 			w.metrics.keySwitches.WithLabelValues(p.Name(), string(o)).Inc()
@@ -112,4 +112,20 @@ func (w *Worker) countAttempt(j *run, attempt int, err error) {
 	if err != nil {
 		w.log.Warn("upstream attempt failed", append(j.tag, "attempt", attempt, "class", string(class), "error", err)...)
 	}
+}
+
+// switchable reports whether an attempt whose key answered o moves to
+// another key, tried keys of n having been tried in it. A 429 moves on
+// only while a key remains untried: once every key is rate limited, the
+// attempt ends with the 429 and the retry matrix waits, as Retry-After
+// says. A 401 or 403 always moves on: when every key is quarantined the
+// pool says so (NO_USABLE_KEY).
+func switchable(o keypool.Outcome, tried, n int) bool {
+	switch o {
+	case keypool.Unauthorized:
+		return true
+	case keypool.RateLimited:
+		return tried < n
+	}
+	return false
 }

@@ -87,3 +87,22 @@ func TestKeyOutcome(t *testing.T) {
 		}
 	}
 }
+
+func TestSwitchable(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		o          keypool.Outcome
+		tried, n   int
+		wantSwitch bool
+	}{
+		{keypool.RateLimited, 1, 2, true},
+		{keypool.RateLimited, 2, 2, false}, // every key rate limited: the 429 goes to the retry matrix
+		{keypool.Unauthorized, 2, 2, true}, // the pool then says every key is quarantined
+		{keypool.OK, 1, 2, false},
+		{keypool.Failed, 1, 2, false},
+	} {
+		if got := switchable(tt.o, tt.tried, tt.n); got != tt.wantSwitch {
+			t.Errorf("switchable(%s, %d of %d) = %v, want %v", tt.o, tt.tried, tt.n, got, tt.wantSwitch)
+		}
+	}
+}
