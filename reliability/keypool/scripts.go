@@ -10,7 +10,7 @@ import "github.com/redis/go-redis/v9"
 // limit)
 // returns {"ok", id, probe (1 when the key is quarantined and this call
 // tests it)} or {"none", ms until a resting key is usable again (0 when
-// keys are only busy or excluded; -1 when every key is quarantined)}.
+// keys are only busy; -1 when every key is excluded or quarantined)}.
 var pickScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
