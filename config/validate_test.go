@@ -45,6 +45,7 @@ func TestParseValidation(t *testing.T) {
 		{"timeout too short", "jobs:\n  timeout: 500ms\n", "jobs.timeout: must be at least 1s (got 500ms)"},
 		{"result limit", "jobs:\n  max_result_bytes: -5\n", "jobs.max_result_bytes: must be > 0 (got -5)"},
 		{"job limits at the minimum", "jobs:\n  retention: 1m\n  timeout: 1\n", ""},
+		{"retention shorter than a job's run", "jobs:\n  retention: 5m\n  timeout: 6m\n", "jobs.retention: must be at least jobs.timeout (6m0s): a job's record must outlive its run (got 5m0s)"},
 
 		// reliability
 		{"redis error policy", "reliability:\n  on_redis_error: closed\n", ""},
