@@ -98,19 +98,21 @@ func idempotencyKey(r *http.Request) string { return r.Header.Get("Idempotency-K
 // ServeHTTP counts r, waits the delay set with SetDelay (returning early
 // when the caller goes away), and answers: with the status SetStatus or
 // FailFirst set, else with the handler set for r's path, else with the
-// httpbin handler. A 2xx answer counts as a success of r's key.
+// httpbin handler. A 2xx answer counts as a success of r's key as soon as
+// its status is written.
 func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := u.arrive(r)
 	if !pause(r.Context(), time.Duration(u.delay.Load())) {
 		return
 	}
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &statusRecorder{ResponseWriter: w, onStatus: func(code int) {
+		if code >= 200 && code < 300 {
+			u.mu.Lock()
+			u.succeeded[key]++
+			u.mu.Unlock()
+		}
+	}}
 	u.handlerFor(r.URL.Path, key).ServeHTTP(rec, r)
-	if rec.status >= 200 && rec.status < 300 {
-		u.mu.Lock()
-		u.succeeded[key]++
-		u.mu.Unlock()
-	}
 }
 
 // arrive counts r and returns its key.
@@ -168,25 +170,27 @@ func pause(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// statusRecorder remembers the status a handler answered with, so that
-// ServeHTTP can count successes; 0 means the handler wrote nothing.
+// statusRecorder calls onStatus with the status a handler answers, once,
+// before the answer leaves: a caller that has its answer finds it counted.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	onStatus func(code int)
+	written  bool
 }
 
-// WriteHeader records code and passes it on.
+// WriteHeader reports code and passes it on.
 func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+	if !s.written {
+		s.written = true
+		s.onStatus(code)
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 // Write passes p on; a write without WriteHeader answers 200.
 func (s *statusRecorder) Write(p []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
+	if !s.written {
+		s.WriteHeader(http.StatusOK)
 	}
 	return s.ResponseWriter.Write(p)
 }
