@@ -3,7 +3,6 @@ package api_test
 import (
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -56,7 +55,7 @@ func TestRateLimitedKeySwitchesAndRests(t *testing.T) {
 	if !strings.Contains(string(targets.raw), `"id":"a","status":"cooling"`) || strings.Contains(string(targets.raw), "sk-a") {
 		t.Fatalf("targets: %s", targets.raw)
 	}
-	metrics := scrape(t, s.url)
+	metrics := testenv.Scrape(t, s.url+"/metrics")
 	for _, want := range []string{
 		`reliapi_key_switches_total{provider="pooled",reason="rate_limited"} 1`,
 		`reliapi_key_pool_keys{provider="pooled",status="cooling"} 1`,
@@ -155,7 +154,7 @@ func TestKeyRateLimitSpacesCalls(t *testing.T) {
 	if span := calls[len(calls)-1].At.Sub(calls[0].At); span < 1700*time.Millisecond {
 		t.Fatalf("10 calls at 5/s took only %v", span)
 	}
-	if m := regexp.MustCompile(`reliapi_ratelimit_waits_total\{bucket="provider_key"\} (\d+)`).FindStringSubmatch(scrape(t, s.url)); m == nil || m[1] == "0" {
+	if v, _ := testenv.Metric(t, s.url+"/metrics", `reliapi_ratelimit_waits_total{bucket="provider_key"}`); v == 0 {
 		t.Error("rate-limit waits not counted")
 	}
 }

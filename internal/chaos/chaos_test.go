@@ -1,7 +1,6 @@
 package chaos_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -10,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,19 +183,11 @@ func jobStatus(c *testenv.Client, id string, bound time.Duration) (status, code 
 
 // goroutines reads the api's go_goroutines.
 func goroutines(t *testing.T, url string) int {
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	m := regexp.MustCompile(`(?m)^go_goroutines (\d+)`).FindSubmatch(b.Bytes())
-	if m == nil {
+	n, ok := testenv.Metric(t, url+"/metrics", "go_goroutines")
+	if !ok {
 		t.Fatal("no go_goroutines in /metrics")
 	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return int(n)
 }
 
 // TestRedisUnreachable: Redis stops answering (connections cut, new ones
