@@ -1,7 +1,7 @@
 package testenv
 
 import (
-	"io"
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,16 +13,11 @@ import (
 // the page cannot be read.
 func Scrape(tb testing.TB, url string) string {
 	tb.Helper()
-	resp, err := http.Get(url)
+	r, err := (&Client{}).Send(context.Background(), http.MethodGet, url, nil)
 	if err != nil {
 		tb.Fatalf("testenv: scraping %s: %v", url, err)
 	}
-	defer resp.Body.Close()
-	page, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatalf("testenv: scraping %s: %v", url, err)
-	}
-	return string(page)
+	return string(r.Raw)
 }
 
 // Metric scrapes url (see Scrape) and returns the value of one sample:

@@ -22,16 +22,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // get requests url and returns the status and body.
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	r, err := (&Client{}).Send(context.Background(), "GET", url, nil)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("reading %s: %v", url, err)
-	}
-	return resp.StatusCode, string(body)
+	return r.Status, string(r.Raw)
 }
 
 func TestUpstreamCountsCalls(t *testing.T) {
