@@ -122,9 +122,7 @@ func (e *env) startReliAPI(ctx context.Context, cfgPath string) error {
 		return err
 	}
 	e.defer_(e.api.Kill)
-	if err := waitFor(ctx, readyTimeout, "api /readyz", func(ctx context.Context) error {
-		return e.ready(ctx, e.api, e.apiURL)
-	}); err != nil {
+	if err := testenv.AwaitReady(ctx, e.apiURL+"/readyz", e.api, readyTimeout); err != nil {
 		return err
 	}
 	e.worker, err = e.startWorker(ctx, "worker", cfgPath)
@@ -145,9 +143,7 @@ func (e *env) startWorker(ctx context.Context, name, cfgPath string) (*testenv.P
 		return nil, err
 	}
 	e.defer_(w.Kill)
-	return w, waitFor(ctx, readyTimeout, name+" /readyz", func(ctx context.Context) error {
-		return e.ready(ctx, w, "http://"+addr)
-	})
+	return w, testenv.AwaitReady(ctx, "http://"+addr+"/readyz", w, readyTimeout)
 }
 
 // workers are the worker processes running now.
@@ -156,26 +152,6 @@ func (e *env) workers() []*testenv.Process {
 		return e.scaleWorkers
 	}
 	return []*testenv.Process{e.worker}
-}
-
-// ready succeeds once p's GET /readyz at baseURL answers 200.
-func (e *env) ready(ctx context.Context, p *testenv.Process, baseURL string) error {
-	if err := p.Exited(); err != nil {
-		return permanent(err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/readyz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/readyz answered %d", resp.StatusCode)
-	}
-	return nil
 }
 
 // benchConfig is config.example.yaml's shape with a target, "bench", on

@@ -148,10 +148,10 @@ func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
 
 // awaitUpstream waits until n calls of phase have reached the upstream.
 func (e *env) awaitUpstream(ctx context.Context, phase string, n int) error {
-	return waitFor(ctx, completionTimeout, fmt.Sprintf("%d %s calls to reach the upstream", n, phase), func(context.Context) error {
+	return testenv.Poll(ctx, completionTimeout, fmt.Sprintf("%d %s calls to reach the upstream", n, phase), func(context.Context) error {
 		for _, w := range e.workers() {
 			if err := w.Exited(); err != nil {
-				return permanent(err)
+				return testenv.Permanent(err)
 			}
 		}
 		if got := e.upstream.KeyCalls(phase); got < n {
