@@ -11,8 +11,9 @@
 // ([Config], [FleetConfig]), a client that sends JSON with an API key and
 // decodes the answer ([Client]), building the reliapi binary once per
 // process ([Binary]), running it as a child process ([StartReliAPI],
-// [WaitReady]; [Process] is any child, redis-server included) and picking
-// free loopback ports ([FreePort]).
+// [WaitReady]; [Process] is any child, redis-server included), reading
+// its metrics ([Metric]), waiting for a condition with a bound
+// ([Eventually]) and picking free loopback ports ([FreePort]).
 //
 // Everything listens on 127.0.0.1 only, on ports chosen at run time, so
 // tests can run in parallel and never touch a shared Redis (such as one on
@@ -20,8 +21,8 @@
 // cleanup with it and fails the test on error. Programs that are not tests
 // (the benchmark report) use the variants that return an error and leave
 // stopping to their caller: [StartRedisProcess], [StartProcess],
-// [NewUpstream], [BuildBinary], [FindFreePort], [Client.Send] and
-// [Config.Write].
+// [NewUpstream], [BuildBinary], [FindFreePort], [AwaitReady], [Poll],
+// [Client.Send] and [Config.Write].
 //
 // [httpbin]: github.com/reliapi/reliapi/internal/httpbin
 package testenv
