@@ -57,7 +57,7 @@ func TestAwaitReady(t *testing.T) {
 	if err := AwaitReady(context.Background(), u.URL+"/get", p, 10*time.Second); err != nil {
 		t.Fatalf("AwaitReady on a 200: %v", err)
 	}
-	if err := AwaitReady(context.Background(), u.URL+"/status/503", p, 50*time.Millisecond); err == nil || !strings.Contains(err.Error(), "answered 503") {
+	if err := AwaitReady(context.Background(), u.URL+"/status/503", p, 2*time.Second); err == nil || !strings.Contains(err.Error(), "answered 503") {
 		t.Fatalf("AwaitReady on a 503 = %v, want a timeout naming the 503", err)
 	}
 	p.Kill()

@@ -15,14 +15,15 @@ const pollInterval = 10 * time.Millisecond
 
 // Poll calls check every few milliseconds until it returns nil, and then
 // returns nil. It gives up, with an error saying what it waited for, when
-// check returns a Permanent error, when bound passes (with check's last
-// error) or when ctx ends. It is Eventually for programs that are not
+// check returns a Permanent error, when bound passes or when ctx ends (with
+// the last error of a check that the end did not cut short). It is Eventually for programs that are not
 // tests, such as the benchmark.
 func Poll(ctx context.Context, bound time.Duration, what string, check func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
+	var last error // what check said, before the bound cut a check short
 	for {
 		err := check(ctx)
 		if err == nil {
@@ -32,9 +33,12 @@ func Poll(ctx context.Context, bound time.Duration, what string, check func(cont
 		if errors.As(err, &p) {
 			return fmt.Errorf("waiting for %s: %w", what, p.error)
 		}
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w (last error: %v)", what, context.Cause(ctx), err)
+			return fmt.Errorf("waiting for %s: %w (last error: %v)", what, context.Cause(ctx), last)
 		case <-tick.C:
 		}
 	}
