@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// pollInterval is how often Poll checks.
-const pollInterval = 10 * time.Millisecond
+// pollInterval is how often Poll checks: often enough that a test sees a
+// state that lasts a few milliseconds, as Eventually always has.
+const pollInterval = 5 * time.Millisecond
 
 // Poll calls check every few milliseconds until it returns nil, and then
 // returns nil. It gives up, with an error saying what it waited for, when
