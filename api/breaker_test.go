@@ -1,11 +1,11 @@
 package api_test
 
 import (
-	"io"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 // TestCircuitBreaker drives one target through closed → open → half-open
@@ -46,7 +46,7 @@ fragile:
 	if st := targetState(targets.body, "fragile"); st != "open" {
 		t.Fatalf("targets: %s", targets.raw)
 	}
-	if !strings.Contains(scrape(t, s.url), `reliapi_circuit_breaker_state{target="fragile"} 2`) {
+	if v, _ := testenv.Metric(t, s.url+"/metrics", `reliapi_circuit_breaker_state{target="fragile"}`); v != 2 {
 		t.Error("metrics do not show the open breaker")
 	}
 
@@ -69,17 +69,6 @@ func targetState(body map[string]any, name string) any {
 		}
 	}
 	return nil
-}
-
-func scrape(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }
 
 // TestSlowCallsOpenTheBreaker: with circuit.slow_call_ms, successful but

@@ -2,10 +2,10 @@ package api_test
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 const cachedTarget = `
@@ -50,7 +50,7 @@ func TestCacheHitIsAnsweredWithoutAJob(t *testing.T) {
 	if n := s.jobCount(); n != 1 {
 		t.Fatalf("jobs = %d, want 1: a hit creates no job", n)
 	}
-	if m := scrape(t, s.url); !regexp.MustCompile(`reliapi_cache_hits_total\{result="hit",target="cached"\} 1\b`).MatchString(m) {
+	if v, _ := testenv.Metric(t, s.url+"/metrics", `reliapi_cache_hits_total{result="hit",target="cached"}`); v != 1 {
 		t.Error("the hit is not counted")
 	}
 }
@@ -130,7 +130,8 @@ func TestConcurrentIdenticalGetsCollapse(t *testing.T) {
 	<-arrived
 	// Release once every other request has joined the call in flight.
 	eventually(t, "the other 99 requests to collapse onto the first", func() bool {
-		return collapsed(t, s) == n-1
+		v, _ := testenv.Metric(t, s.url+"/metrics", `reliapi_cache_hits_total{result="collapsed",target="cached"}`)
+		return v == n-1
 	})
 	release()
 	wg.Wait()
@@ -148,15 +149,6 @@ func TestConcurrentIdenticalGetsCollapse(t *testing.T) {
 	if n := s.jobCount(); n != 1 {
 		t.Fatalf("jobs = %d, want 1", n)
 	}
-}
-
-func collapsed(t *testing.T, s *stack) int {
-	m := regexp.MustCompile(`reliapi_cache_hits_total\{result="collapsed",target="cached"\} (\d+)`).FindStringSubmatch(scrape(t, s.url))
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
 }
 
 // TestCancelingALeaderReleasesTheEntry: identical calls do not wait on a

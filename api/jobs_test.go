@@ -2,11 +2,12 @@ package api_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 func TestCreateAndListJobs(t *testing.T) {
@@ -226,12 +227,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	s.proxy("GET", "/get")
 	s.proxy("GET", "/status/503")
 	s.proxy("GET", "/get", "Prefer", "respond-async")
-	resp, err := http.Get(s.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	text, _ := io.ReadAll(resp.Body)
+	text := testenv.Scrape(t, s.url+"/metrics")
 	for _, want := range []string{
 		`reliapi_requests_total{mode="sync",status="200",target="up"} 1`,
 		`reliapi_requests_total{mode="sync",status="503",target="up"} 1`,
@@ -240,7 +236,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		`reliapi_queue_depth{queue="sync"}`,
 		`reliapi_queue_depth{queue="async"}`,
 	} {
-		if !strings.Contains(string(text), want) {
+		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}

@@ -3,48 +3,13 @@ package api_test
 import (
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
-
-// keyedUpstream answers /keyed according to the key it is called with, and
-// records which key each call used and when.
-type keyedUpstream struct {
-	mu    sync.Mutex
-	calls []keyedCall
-}
-
-type keyedCall struct {
-	key string
-	at  time.Time
-}
-
-func (k *keyedUpstream) handler(behaviour map[string]int) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		k.mu.Lock()
-		k.calls = append(k.calls, keyedCall{key, time.Now()})
-		k.mu.Unlock()
-		switch status := behaviour[key]; status {
-		case 0, 200:
-			w.Write([]byte(`{"key":"` + key + `"}`))
-		case 429:
-			w.Header().Set("Retry-After", "2")
-			w.WriteHeader(429)
-		default:
-			w.WriteHeader(status)
-		}
-	}
-}
-
-func (k *keyedUpstream) used() []keyedCall {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return append([]keyedCall(nil), k.calls...)
-}
 
 // poolStack is a stack whose target "pooled" has the keys in keysYAML, each
 // secret taken from a variable only this test sets.
@@ -77,8 +42,8 @@ func TestRateLimitedKeySwitchesAndRests(t *testing.T) {
 	s := poolStack(t, `    keys:
       - {id: a, api_key: "env:A"}
       - {id: b, api_key: "env:B"}`, "", map[string]string{"A": "sk-a", "B": "sk-b"})
-	up := &keyedUpstream{}
-	s.upstream.Handle("/keyed", up.handler(map[string]int{"sk-a": 429}))
+	up := &testenv.KeyLog{}
+	s.upstream.Handle("/keyed", up.Handler(map[string]int{"sk-a": 429}))
 
 	first := s.pooled()
 	if first.status != 200 || get(first.body, "data", "body", "key") != "sk-b" || get(first.body, "meta", "retries") != 0.0 {
@@ -90,7 +55,7 @@ func TestRateLimitedKeySwitchesAndRests(t *testing.T) {
 	if !strings.Contains(string(targets.raw), `"id":"a","status":"cooling"`) || strings.Contains(string(targets.raw), "sk-a") {
 		t.Fatalf("targets: %s", targets.raw)
 	}
-	metrics := scrape(t, s.url)
+	metrics := testenv.Scrape(t, s.url+"/metrics")
 	for _, want := range []string{
 		`reliapi_key_switches_total{provider="pooled",reason="rate_limited"} 1`,
 		`reliapi_key_pool_keys{provider="pooled",status="cooling"} 1`,
@@ -105,13 +70,13 @@ func TestRateLimitedKeySwitchesAndRests(t *testing.T) {
 			t.Fatalf("call while a rests: %d %s", r.status, r.raw)
 		}
 	}
-	calls := up.used()
-	if calls[0].key != "sk-a" || calls[1].key != "sk-b" {
+	calls := up.Calls()
+	if calls[0].Key != "sk-a" || calls[1].Key != "sk-b" {
 		t.Fatalf("first calls used %v", calls[:2])
 	}
 	for _, c := range calls[1:] {
-		if c.key == "sk-a" && c.at.Sub(calls[0].at) < 2*time.Second {
-			t.Fatalf("key a was used %v after its 429 with Retry-After: 2", c.at.Sub(calls[0].at))
+		if c.Key == "sk-a" && c.At.Sub(calls[0].At) < 2*time.Second {
+			t.Fatalf("key a was used %v after its 429 with Retry-After: 2", c.At.Sub(calls[0].At))
 		}
 	}
 	if strings.Contains(metrics, "sk-a") || strings.Contains(s.logs.String(), "sk-a") {
@@ -124,16 +89,16 @@ func TestUnauthorizedKeyIsQuarantined(t *testing.T) {
 	s := poolStack(t, `    keys:
       - {id: bad, api_key: "env:BAD"}
       - {id: good, api_key: "env:GOOD"}`, "", map[string]string{"BAD": "sk-bad", "GOOD": "sk-good"})
-	up := &keyedUpstream{}
-	s.upstream.Handle("/keyed", up.handler(map[string]int{"sk-bad": 401}))
+	up := &testenv.KeyLog{}
+	s.upstream.Handle("/keyed", up.Handler(map[string]int{"sk-bad": 401}))
 	for range 5 {
 		if r := s.pooled(); r.status != 200 || get(r.body, "data", "status_code") != 200.0 {
 			t.Fatalf("call: %d %s", r.status, r.raw)
 		}
 	}
 	bad := 0
-	for _, c := range up.used() {
-		if c.key == "sk-bad" {
+	for _, c := range up.Calls() {
+		if c.Key == "sk-bad" {
 			bad++
 		}
 	}
@@ -148,8 +113,8 @@ func TestUnauthorizedKeyIsQuarantined(t *testing.T) {
 		t.Fatalf("enable: %d %s", r.status, r.raw)
 	}
 	s.pooled()
-	if n := len(up.used()); up.used()[n-2].key != "sk-bad" {
-		t.Fatalf("the re-enabled key was not tried: %v", up.used()[n-2:])
+	if n := len(up.Calls()); up.Calls()[n-2].Key != "sk-bad" {
+		t.Fatalf("the re-enabled key was not tried: %v", up.Calls()[n-2:])
 	}
 	if r := s.do("POST", "/v1/targets/pooled/keys/nope/enable", nil); r.status != 404 {
 		t.Fatalf("enable unknown key: %d", r.status)
@@ -160,8 +125,8 @@ func TestKeyRateLimitSpacesCalls(t *testing.T) {
 	t.Parallel()
 	s := poolStack(t, `    keys:
       - {id: slow, api_key: "env:SLOW", rate_limit: {max_qps: 5, burst_size: 1}}`, "", map[string]string{"SLOW": "sk-slow"})
-	up := &keyedUpstream{}
-	s.upstream.Handle("/keyed", up.handler(nil))
+	up := &testenv.KeyLog{}
+	s.upstream.Handle("/keyed", up.Handler(nil))
 	const n = 10 // 2 s of work at 5/s: the last ones wait over a second, in the queue
 	var wg sync.WaitGroup
 	results := make([]response, n)
@@ -176,20 +141,20 @@ func TestKeyRateLimitSpacesCalls(t *testing.T) {
 	}
 	// At 5 per second without burst no second holds more than 5 calls
 	// (plus one at its edge); the 10 calls take at least 1.8 s.
-	calls := up.used()
+	calls := up.Calls()
 	for i := range calls {
 		j := i
-		for j < len(calls) && calls[j].at.Sub(calls[i].at) < time.Second {
+		for j < len(calls) && calls[j].At.Sub(calls[i].At) < time.Second {
 			j++
 		}
 		if j-i > 6 {
 			t.Fatalf("%d calls within one second from call %d, at 5/s", j-i, i)
 		}
 	}
-	if span := calls[len(calls)-1].at.Sub(calls[0].at); span < 1700*time.Millisecond {
+	if span := calls[len(calls)-1].At.Sub(calls[0].At); span < 1700*time.Millisecond {
 		t.Fatalf("10 calls at 5/s took only %v", span)
 	}
-	if m := regexp.MustCompile(`reliapi_ratelimit_waits_total\{bucket="provider_key"\} (\d+)`).FindStringSubmatch(scrape(t, s.url)); m == nil || m[1] == "0" {
+	if v, _ := testenv.Metric(t, s.url+"/metrics", `reliapi_ratelimit_waits_total{bucket="provider_key"}`); v == 0 {
 		t.Error("rate-limit waits not counted")
 	}
 }
@@ -198,8 +163,8 @@ func TestRateLimitPastTheDeadlineIs429(t *testing.T) {
 	t.Parallel()
 	s := poolStack(t, `    keys:
       - {id: rare, api_key: "env:RARE", qps_limit: 0.2}`, "jobs:\n  timeout: 2s", map[string]string{"RARE": "sk-rare"})
-	up := &keyedUpstream{}
-	s.upstream.Handle("/keyed", up.handler(nil))
+	up := &testenv.KeyLog{}
+	s.upstream.Handle("/keyed", up.Handler(nil))
 	if r := s.pooled(); r.status != 200 {
 		t.Fatalf("first: %d %s", r.status, r.raw)
 	}
@@ -207,7 +172,7 @@ func TestRateLimitPastTheDeadlineIs429(t *testing.T) {
 	if r.status != 429 || get(r.body, "error", "code") != "RATE_LIMIT_RELIAPI" || r.header.Get("Retry-After") == "" {
 		t.Fatalf("second: %d %v %s", r.status, r.header, r.raw)
 	}
-	if n := len(up.used()); n != 1 {
+	if n := len(up.Calls()); n != 1 {
 		t.Fatalf("upstream calls = %d, want 1", n)
 	}
 }
@@ -220,8 +185,8 @@ func TestExhaustedKeyRests(t *testing.T) {
 	s := poolStack(t, `    keys:
       - {id: a, api_key: "env:A"}
       - {id: b, api_key: "env:B"}`, "", map[string]string{"A": "sk-a", "B": "sk-b"})
-	up := &keyedUpstream{}
-	keyed := up.handler(nil)
+	up := &testenv.KeyLog{}
+	keyed := up.Handler(nil)
 	s.upstream.Handle("/keyed", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "Bearer sk-a" {
 			w.Header().Set("X-Ratelimit-Remaining-Requests", "0")
@@ -235,8 +200,8 @@ func TestExhaustedKeyRests(t *testing.T) {
 		}
 	}
 	var keys []string
-	for _, c := range up.used() {
-		keys = append(keys, c.key)
+	for _, c := range up.Calls() {
+		keys = append(keys, c.Key)
 	}
 	if strings.Join(keys, ",") != "sk-a,sk-b,sk-b,sk-b,sk-b" {
 		t.Fatalf("keys used: %v", keys)

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"reflect"
 	"strings"
@@ -181,21 +180,11 @@ func TestRespondAsync(t *testing.T) {
 	}
 }
 
-// blockUpstream makes path block until release is closed (or the request
+// blockUpstream makes path block until release is called (or the request
 // is canceled), and signals each arrival on the returned channel.
-func blockUpstream(s *stack, path string) (arrived chan struct{}, release func()) {
-	arrived = make(chan struct{}, 100)
-	gate := make(chan struct{})
-	var once sync.Once
-	s.upstream.Handle(path, func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		select {
-		case <-gate:
-			w.Write([]byte(`{"released":true}`))
-		case <-r.Context().Done():
-		}
-	})
-	release = func() { once.Do(func() { close(gate) }) }
+func blockUpstream(s *stack, path string) (arrived <-chan struct{}, release func()) {
+	arrived, release = s.upstream.Block(path)
+	// Released before the stack's worker stops, which waits for its jobs.
 	s.t.Cleanup(release)
 	return arrived, release
 }

@@ -1,12 +1,9 @@
 package api_test
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -35,6 +32,7 @@ type stack struct {
 	settings *config.Config
 	api      *api.Server
 	url      string
+	client   *testenv.Client // calls the api at url
 	logs     *testenv.Buffer
 	worker   *worker.Worker
 	// reg holds the api's and the worker's metrics, as in `reliapi dev`.
@@ -113,6 +111,7 @@ targets:
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	s.url = hs.URL
+	s.client = &testenv.Client{BaseURL: hs.URL}
 	if !opt.noWorker {
 		s.startWorker()
 	}
@@ -211,10 +210,12 @@ type response struct {
 	body   map[string]any
 }
 
+// do sends a request (a JSON body; a string goes as it is) and decodes the
+// answer, which must be a JSON object when it has a body.
 func (s *stack) do(method, path string, body any, headers ...string) response {
 	s.t.Helper()
 	r := s.request(method, path, body, headers...)
-	if len(r.raw) > 0 && json.Unmarshal(r.raw, &r.body) != nil {
+	if len(r.raw) > 0 && r.body == nil {
 		s.t.Fatalf("%s %s: answer is not a JSON object: %s", method, path, r.raw)
 	}
 	return r
@@ -226,32 +227,15 @@ func (s *stack) raw(method, path string, headers ...string) response {
 	return s.request(method, path, nil, headers...)
 }
 
+// request sends a request with the stack's client and fails the test if no
+// answer comes.
 func (s *stack) request(method, path string, body any, headers ...string) response {
 	s.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		data, _ := json.Marshal(b)
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, s.url+path, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
+	r, err := s.client.Send(context.Background(), method, path, body, headers...)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, raw: raw}
+	return response{status: r.Status, header: r.Header, raw: r.Raw, body: r.Body}
 }
 
 // proxy sends a proxy call for the "up" target.

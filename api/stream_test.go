@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,17 +48,11 @@ func (s *stack) openStream(path string, body map[string]any, headers ...string) 
 func (s *stack) send(path string, body any, headers ...string) (*http.Response, context.CancelFunc) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	data, _ := json.Marshal(body)
 	method := http.MethodPost
 	if body == nil {
 		method = http.MethodGet
 	}
-	req, _ := http.NewRequestWithContext(ctx, method, s.url+path, bytes.NewReader(data))
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Open(ctx, method, path, body, headers...)
 	if err != nil {
 		cancel()
 		s.t.Fatalf("%s %s: %v", method, path, err)

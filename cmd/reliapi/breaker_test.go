@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 // TestSharedCircuitBreaker runs three worker processes against an upstream
@@ -21,12 +23,13 @@ func TestSharedCircuitBreaker(t *testing.T) {
 	}
 	t.Parallel()
 	const cooldown = 2 * time.Second
-	c := startCluster(t, 1, 3, `
-  fragile:
-    base_url: "%UP%"
-    circuit: {error_threshold: 3, cooldown_s: 2}
-    retry_matrix: {"5xx": {attempts: 1}}
-`)
+	c := startCluster(t, 1, 3, func(cfg *testenv.Config) {
+		cfg.Targets["fragile"] = testenv.Section{
+			"base_url":     cfg.Targets["up"]["base_url"],
+			"circuit":      "{error_threshold: 3, cooldown_s: 2}",
+			"retry_matrix": `{"5xx": {attempts: 1}}`,
+		}
+	})
 	var (
 		mu      sync.Mutex
 		calls   []time.Time

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/reliapi/reliapi/internal/fakellm"
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 // TestBudgetAcrossProcesses: a tenant budget that allows 10 calls, 100
@@ -25,14 +27,14 @@ func TestBudgetAcrossProcesses(t *testing.T) {
 	t.Cleanup(srv.Close)
 	// gpt-4o-mini with max_tokens 1000 is estimated at about $0.000602;
 	// $0.0065 holds ten of them.
-	c := startCluster(t, 2, 3, `
-  llm:
-    base_url: "`+srv.URL+`/openai/v1"
-    llm: {provider: openai, default_model: gpt-4o-mini}
-    auth: {type: bearer_env, env_var: FAKE_KEY}
-budget:
-  daily_usd: 0.0065
-`, "FAKE_KEY=sk-fake")
+	c := startCluster(t, 2, 3, func(cfg *testenv.Config) {
+		cfg.Targets["llm"] = testenv.Section{
+			"base_url": fmt.Sprintf("%q", srv.URL+"/openai/v1"),
+			"llm":      "{provider: openai, default_model: gpt-4o-mini}",
+			"auth":     "{type: bearer_env, env_var: FAKE_KEY}",
+		}
+		cfg.Extra = "budget:\n  daily_usd: 0.0065\n"
+	}, "FAKE_KEY=sk-fake")
 	client := &http.Client{Timeout: 30 * time.Second}
 	var (
 		mu    sync.Mutex

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 // TestCacheCollapsesAcrossAPIs sends 100 concurrent identical GETs over two
@@ -15,22 +17,10 @@ func TestCacheCollapsesAcrossAPIs(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	t.Parallel()
-	c := startCluster(t, 2, 3, `
-  cached:
-    base_url: "%UP%"
-    cache: {ttl_s: 60}
-`)
-	arrived := make(chan struct{}, 1)
-	gate := make(chan struct{})
-	c.upstream.Handle("/item", func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		select {
-		case <-gate:
-		case <-r.Context().Done():
-			return
-		}
-		w.Write([]byte(`{"id":7}`))
+	c := startCluster(t, 2, 3, func(cfg *testenv.Config) {
+		cfg.Targets["cached"] = testenv.Section{"base_url": cfg.Targets["up"]["base_url"], "cache": "{ttl_s: 60}"}
 	})
+	arrived, release := c.upstream.Block("/item")
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}, Timeout: 30 * time.Second}
 	body := map[string]any{"target": "cached", "method": "GET", "path": "/item"}
 	const n = 100
@@ -43,10 +33,12 @@ func TestCacheCollapsesAcrossAPIs(t *testing.T) {
 	}
 	<-arrived
 	waitFor(t, "the other 99 requests to join the call in flight", func() bool {
-		return scrapeCounter(t, c.apis[0]+"/metrics", `reliapi_cache_hits_total{result="collapsed",target="cached"}`)+
-			scrapeCounter(t, c.apis[1]+"/metrics", `reliapi_cache_hits_total{result="collapsed",target="cached"}`) == n-1
+		const series = `reliapi_cache_hits_total{result="collapsed",target="cached"}`
+		a, _ := testenv.Metric(t, c.apis[0]+"/metrics", series)
+		b, _ := testenv.Metric(t, c.apis[1]+"/metrics", series)
+		return a+b == n-1
 	})
-	close(gate)
+	release()
 	wg.Wait()
 	for i, s := range statuses {
 		if s != 200 {

@@ -26,29 +26,21 @@ func TestOnRedisCluster(t *testing.T) {
 	t.Parallel()
 	cluster := testenv.StartCluster(t, 3)
 	up := testenv.StartUpstream(t)
-	cfg := writeConfig(t, up.URL, fmt.Sprintf(`
-  cached:
-    base_url: %q
-    cache: {ttl_s: 60}
-  fragile:
-    base_url: %q
-    circuit: {error_threshold: 1, cooldown_s: 60}
-    retry_matrix: {"5xx": {attempts: 1}}
-  pooled:
-    base_url: %q
-redis:
-  mode: cluster
-  addrs: [%s]
-  queue_shards: 4
+	settings := fleetConfig(up.URL)
+	upURL := settings.Targets["up"]["base_url"]
+	settings.Targets["cached"] = testenv.Section{"base_url": upURL, "cache": "{ttl_s: 60}"}
+	settings.Targets["fragile"] = testenv.Section{"base_url": upURL, "circuit": "{error_threshold: 1, cooldown_s: 60}", "retry_matrix": `{"5xx": {attempts: 1}}`}
+	settings.Targets["pooled"] = testenv.Section{"base_url": upURL}
+	settings.Redis = testenv.Section{"mode": "cluster", "addrs": "[" + strings.Join(cluster.Addrs, ", ") + "]", "queue_shards": "4"}
+	settings.Tenants = map[string]testenv.Section{
+		"small": {"tier": "pro", "limits": "{rpm: 3, max_concurrent_jobs: 50}", "api_keys": `[{key: "${SMALL_KEY}"}]`},
+	}
+	settings.Extra = `
 provider_key_pools:
   pooled:
     keys: [{id: a, api_key: "env:POOL_A"}, {id: b, api_key: "env:POOL_B"}]
-tenants:
-  small:
-    tier: pro
-    limits: {rpm: 3, max_concurrent_jobs: 50}
-    api_keys: [{key: "${SMALL_KEY}"}]
-`, up.URL, up.URL, up.URL, strings.Join(cluster.Addrs, ", ")))
+`
+	cfg := testenv.WriteConfig(t, settings)
 	env := []string{"POOL_A=sk-a", "POOL_B=sk-b", "SMALL_KEY=small-key", "LOG_LEVEL=warn"}
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	api := startProc(t, "api", env, "api", "--config", cfg, "--listen", apiAddr)

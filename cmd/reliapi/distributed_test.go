@@ -2,12 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
-	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,13 +26,17 @@ type cluster struct {
 }
 
 // startCluster starts nAPI api and nWorker worker processes on one Redis,
-// with the target "up" and moreTargets (see writeConfig; %UP% stands for
-// the upstream's URL; top-level sections may follow the targets), and the
-// extra environment variables env.
-func startCluster(t *testing.T, nAPI, nWorker int, moreTargets string, env ...string) *cluster {
+// with fleetConfig's target "up" changed by more (nil: as it is; a target
+// on the same upstream copies up's base_url), and the extra environment
+// variables env.
+func startCluster(t *testing.T, nAPI, nWorker int, more func(cfg *testenv.Config), env ...string) *cluster {
 	t.Helper()
 	c := &cluster{redis: testenv.StartRedis(t), upstream: testenv.StartUpstream(t)}
-	cfg := writeConfig(t, c.upstream.URL, strings.ReplaceAll(moreTargets, "%UP%", c.upstream.URL))
+	settings := fleetConfig(c.upstream.URL)
+	if more != nil {
+		more(&settings)
+	}
+	cfg := testenv.WriteConfig(t, settings)
 	env = append(env, "REDIS_URL="+c.redis.URL(), "LOG_LEVEL=warn")
 	c.cfg, c.env = cfg, env
 	var apis []*testenv.Process
@@ -69,7 +69,7 @@ func TestDistributedJobsRunExactlyOnce(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	t.Parallel()
-	c := startCluster(t, 2, 3, "")
+	c := startCluster(t, 2, 3, nil)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 
 	const jobs = 2000
@@ -125,14 +125,16 @@ func TestDistributedJobsRunExactlyOnce(t *testing.T) {
 	// all jobs (the stopped worker took its counts with it).
 	var counted int
 	for _, url := range c.metrics[:2] {
-		counted += scrapeCounter(t, url+"/metrics", `reliapi_jobs_total{status="succeeded"}`)
+		n, _ := testenv.Metric(t, url+"/metrics", `reliapi_jobs_total{status="succeeded"}`)
+		counted += int(n)
 	}
 	if counted == 0 || counted > jobs {
 		t.Errorf("workers counted %d succeeded jobs of %d", counted, jobs)
 	}
 	var attempts int
 	for _, url := range c.metrics[:2] {
-		attempts += scrapeCounter(t, url+"/metrics", `reliapi_upstream_attempts_total{outcome="ok",target="up"}`)
+		n, _ := testenv.Metric(t, url+"/metrics", `reliapi_upstream_attempts_total{outcome="ok",target="up"}`)
+		attempts += int(n)
 	}
 	if attempts != counted {
 		t.Errorf("workers counted %d successful upstream attempts for %d succeeded jobs", attempts, counted)
@@ -150,18 +152,8 @@ func TestDistributedIdempotency(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	t.Parallel()
-	c := startCluster(t, 2, 3, "")
-	arrived := make(chan struct{}, 64)
-	gate := make(chan struct{})
-	c.upstream.Handle("/charge", func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		select {
-		case <-gate:
-		case <-r.Context().Done():
-			return
-		}
-		w.Write([]byte(`{"charged":true,"id":"ch_1"}`))
-	})
+	c := startCluster(t, 2, 3, nil)
+	arrived, release := c.upstream.Block("/charge")
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 	const n = 50
 	type result struct {
@@ -179,7 +171,7 @@ func TestDistributedIdempotency(t *testing.T) {
 		})
 	}
 	<-arrived
-	close(gate)
+	release()
 	wg.Wait()
 	if calls := c.upstream.Calls("/charge"); calls != 1 {
 		t.Fatalf("upstream calls = %d, want exactly 1", calls)
@@ -195,21 +187,4 @@ func TestDistributedIdempotency(t *testing.T) {
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testenv.Eventually(t, time.Minute, what, cond)
-}
-
-// scrapeCounter reads one counter's value from a Prometheus text page.
-func scrapeCounter(t *testing.T, url, series string) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("scraping %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	text, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(regexp.QuoteMeta(series) + ` (\d+)`).FindSubmatch(text)
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
 }

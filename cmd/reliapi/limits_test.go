@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 // TestTenantLimitAcrossAPIs sends a burst of 200 calls of a tenant limited
@@ -17,13 +19,11 @@ func TestTenantLimitAcrossAPIs(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	t.Parallel()
-	c := startCluster(t, 2, 1, `
-tenants:
-  limited:
-    tier: pro
-    limits: {rpm: 60, burst: 0}
-    api_keys: [{key: "${LIMITED_KEY}"}]
-`, "LIMITED_KEY=limited-tenant-key")
+	c := startCluster(t, 2, 1, func(cfg *testenv.Config) {
+		cfg.Tenants = map[string]testenv.Section{
+			"limited": {"tier": "pro", "limits": "{rpm: 60, burst: 0}", "api_keys": `[{key: "${LIMITED_KEY}"}]`},
+		}
+	}, "LIMITED_KEY=limited-tenant-key")
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 	const n = 200
 	statuses := make([]int, n)
@@ -67,15 +67,9 @@ tenants:
 // limitedCall submits one async call as the tenant "limited".
 func limitedCall(t *testing.T, client *http.Client, url string, body any) (status int, code, retryAfter string) {
 	t.Helper()
-	req := newJSONRequest(t, "POST", url, body)
-	req.Header.Set("X-API-Key", "limited-tenant-key")
-	req.Header.Set("Prefer", "respond-async")
-	resp, out := do(t, client, req)
-	if resp == nil {
-		return 0, "", ""
-	}
-	if e, ok := out["error"].(map[string]any); ok {
+	r := (&testenv.Client{APIKey: "limited-tenant-key", HTTP: client}).Call(t, "POST", url, body, "Prefer", "respond-async")
+	if e, ok := r.Body["error"].(map[string]any); ok {
 		code, _ = e["code"].(string)
 	}
-	return resp.StatusCode, code, resp.Header.Get("Retry-After")
+	return r.Status, code, r.Header.Get("Retry-After")
 }

@@ -39,6 +39,9 @@ func TestStartFailsClearly(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("targets:\n  a:\n    base_url: http://x\n    timeout_ms: nope\n"), 0o600)
+	offline := testenv.WriteConfig(t, fleetConfig("http://127.0.0.1:1"))
+	openMode := fleetConfig("http://127.0.0.1:1")
+	openMode.Extra = "auth: {mode: open}"
 	tests := []struct {
 		name string
 		args []string
@@ -47,10 +50,10 @@ func TestStartFailsClearly(t *testing.T) {
 	}{
 		{"missing config", []string{"api", "--config", filepath.Join(dir, "none.yaml")}, nil, "none.yaml"},
 		{"bad config", []string{"worker", "--config", bad}, map[string]string{"REDIS_URL": "redis://127.0.0.1:1"}, "targets.a.timeout_ms"},
-		{"no redis", []string{"api", "--config", writeConfig(t, "http://127.0.0.1:1", "")}, nil, "REDIS_URL is not set"},
-		{"bad redis url", []string{"api", "--config", writeConfig(t, "http://127.0.0.1:1", "")}, map[string]string{"REDIS_URL": "mongodb://x"}, "REDIS_URL"},
-		{"no api key", []string{"api", "--config", writeConfig(t, "http://127.0.0.1:1", "")}, map[string]string{"REDIS_URL": "redis://127.0.0.1:1"}, "no API key is configured"},
-		{"open mode outside dev", []string{"api", "--config", writeConfig(t, "http://127.0.0.1:1", "\nauth: {mode: open}\n")},
+		{"no redis", []string{"api", "--config", offline}, nil, "REDIS_URL is not set"},
+		{"bad redis url", []string{"api", "--config", offline}, map[string]string{"REDIS_URL": "mongodb://x"}, "REDIS_URL"},
+		{"no api key", []string{"api", "--config", offline}, map[string]string{"REDIS_URL": "redis://127.0.0.1:1"}, "no API key is configured"},
+		{"open mode outside dev", []string{"api", "--config", testenv.WriteConfig(t, openMode)},
 			map[string]string{"REDIS_URL": "redis://127.0.0.1:1", "RELIAPI_API_KEY": "k"}, "auth.mode: open is only for `reliapi dev`"},
 	}
 	for _, tt := range tests {
@@ -90,7 +93,7 @@ func TestDevModeWorksOffline(t *testing.T) {
 	t.Parallel()
 	demo := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	cfg := writeConfig(t, "http://"+demo, "")
+	cfg := testenv.WriteConfig(t, fleetConfig("http://"+demo))
 	p := testenv.StartReliAPI(t, "dev", withoutEnv("REDIS_URL"), "dev", "--config", cfg, "--listen", listen, "--demo-listen", demo)
 	testenv.WaitReady(t, "http://"+listen+"/readyz", p)
 	if line := firstLine(p.Output()); !strings.Contains(line, "embedded") || !strings.Contains(line, "REDIS_URL") {
@@ -118,19 +121,11 @@ func TestAPIShutdownHandsOffWaitingCalls(t *testing.T) {
 	t.Parallel()
 	r := testenv.StartRedis(t)
 	up := testenv.StartUpstream(t)
-	arrived := make(chan struct{}, 1)
-	gate := make(chan struct{})
-	up.Handle("/slow", func(w http.ResponseWriter, req *http.Request) {
-		arrived <- struct{}{}
-		select {
-		case <-gate:
-			w.Write([]byte(`{"done":true}`))
-		case <-req.Context().Done():
-		}
-	})
-	cfg := writeConfig(t, up.URL, "")
+	arrived, release := up.Block("/slow")
+	settings := fleetConfig(up.URL)
 	// A short shutdown timeout: the waiting call cannot finish within it.
-	os.WriteFile(cfg, bytes.Replace(must(os.ReadFile(cfg)), []byte("sync_timeout: 20s"), []byte("sync_timeout: 20s\n  shutdown_timeout: 3s"), 1), 0o600)
+	settings.Server["shutdown_timeout"] = "3s"
+	cfg := testenv.WriteConfig(t, settings)
 	env := []string{"REDIS_URL=" + r.URL()}
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	apiProc := startProc(t, "api", env, "api", "--config", cfg, "--listen", listen)
@@ -154,7 +149,7 @@ func TestAPIShutdownHandsOffWaitingCalls(t *testing.T) {
 	if a.status != 202 || a.body["object"] != "job" {
 		t.Fatalf("waiting call during shutdown: %d %v", a.status, a.body)
 	}
-	close(gate)
+	release()
 
 	// The job finishes although the api that accepted it is gone.
 	listen2 := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
@@ -169,13 +164,6 @@ func TestAPIShutdownHandsOffWaitingCalls(t *testing.T) {
 	}
 	terminate(t, workerProc)
 	terminate(t, api2)
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
 }
 
 func TestKeyCommand(t *testing.T) {

@@ -18,7 +18,7 @@ func TestOperatorCommands(t *testing.T) {
 		t.Skip("starts a process")
 	}
 	t.Parallel()
-	c := startCluster(t, 1, 0, "")
+	c := startCluster(t, 1, 0, nil)
 	var ids []string
 	for range 2 {
 		status, job := call(t, http.DefaultClient, "POST", c.apis[0]+"/v1/jobs",

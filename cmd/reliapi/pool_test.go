@@ -9,43 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
-
-// keyLog records which key each upstream call used, and when; and when
-// each refusal (429, 401) was answered.
-type keyLog struct {
-	mu       sync.Mutex
-	calls    map[string][]time.Time
-	refusals map[string][]time.Time
-}
-
-func newKeyLog() *keyLog {
-	return &keyLog{calls: map[string][]time.Time{}, refusals: map[string][]time.Time{}}
-}
-
-// handler answers according to the key: status 429 (with Retry-After: 2),
-// 401, or 200 for keys not in behaviour.
-func (k *keyLog) handler(behaviour map[string]int) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		k.mu.Lock()
-		k.calls[key] = append(k.calls[key], time.Now())
-		k.mu.Unlock()
-		switch behaviour[key] {
-		case 429:
-			w.Header().Set("Retry-After", "2")
-			w.WriteHeader(429)
-		case 401:
-			w.WriteHeader(401)
-		default:
-			w.Write([]byte(`{"ok":true}`))
-			return
-		}
-		k.mu.Lock()
-		k.refusals[key] = append(k.refusals[key], time.Now())
-		k.mu.Unlock()
-	}
-}
 
 // inFlight is how long after a refusal a call may still arrive with the
 // refused key: it was leased before the refusal was known. Under the race
@@ -56,20 +22,14 @@ func (k *keyLog) handler(behaviour map[string]int) http.HandlerFunc {
 const inFlight = 500 * time.Millisecond
 
 // callsDuring returns the calls with key that arrived between from and to.
-func (k *keyLog) callsDuring(key string, from, to time.Time) []time.Time {
+func callsDuring(log *testenv.KeyLog, key string, from, to time.Time) []time.Time {
 	var out []time.Time
-	for _, c := range k.of(key) {
+	for _, c := range log.Of(key) {
 		if c.After(from) && c.Before(to) {
 			out = append(out, c)
 		}
 	}
 	return out
-}
-
-func (k *keyLog) of(key string) []time.Time {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return slices.Clone(k.calls[key])
 }
 
 // submitAll submits n async jobs for target over the cluster's apis and
@@ -123,20 +83,20 @@ func TestKeyRateLimitAcrossWorkers(t *testing.T) {
 		t.Skip("multi-process test (30 s)")
 	}
 	t.Parallel()
-	c := startCluster(t, 2, 3, `
-  limited:
-    base_url: "%UP%"
-    cache: {enabled: false}
+	c := startCluster(t, 2, 3, func(cfg *testenv.Config) {
+		cfg.Targets["limited"] = testenv.Section{"base_url": cfg.Targets["up"]["base_url"], "cache": "{enabled: false}"}
+		cfg.Extra = `
 provider_key_pools:
   limited:
     keys:
       - {id: k20, api_key: "env:KEY_20", rate_limit: {max_qps: 20, burst_size: 1}}
-`, "KEY_20=sk-twenty")
-	log := newKeyLog()
-	c.upstream.Handle("/limited", log.handler(nil))
+`
+	}, "KEY_20=sk-twenty")
+	log := &testenv.KeyLog{}
+	c.upstream.Handle("/limited", log.Handler(nil))
 	start := time.Now()
 	submitAll(t, c, "limited", "/limited", 600)
-	calls := log.of("sk-twenty")
+	calls := log.Of("sk-twenty")
 	if len(calls) != 600 {
 		t.Fatalf("upstream calls = %d, want 600", len(calls))
 	}
@@ -164,41 +124,39 @@ func TestKeyFailoverAcrossWorkers(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	t.Parallel()
-	c := startCluster(t, 1, 3, `
-  pooled:
-    base_url: "%UP%"
-    cache: {enabled: false}
+	c := startCluster(t, 1, 3, func(cfg *testenv.Config) {
+		cfg.Targets["pooled"] = testenv.Section{"base_url": cfg.Targets["up"]["base_url"], "cache": "{enabled: false}"}
+		cfg.Extra = `
 provider_key_pools:
   pooled:
     keys:
       - {id: throttled, api_key: "env:KEY_T"}
       - {id: revoked, api_key: "env:KEY_R"}
       - {id: good, api_key: "env:KEY_G"}
-`, "KEY_T=sk-throttled", "KEY_R=sk-revoked", "KEY_G=sk-good")
-	log := newKeyLog()
-	c.upstream.Handle("/pooled", log.handler(map[string]int{"sk-throttled": 429, "sk-revoked": 401}))
+`
+	}, "KEY_T=sk-throttled", "KEY_R=sk-revoked", "KEY_G=sk-good")
+	log := &testenv.KeyLog{}
+	c.upstream.Handle("/pooled", log.Handler(map[string]int{"sk-throttled": 429, "sk-revoked": 401}))
 	submitAll(t, c, "pooled", "/pooled", 300)
 
 	// Calls already under way with a key when its first refusal comes back
 	// arrive within inFlight of it; after that, none until the key rests.
-	log.mu.Lock()
-	refused429, refused401 := slices.Clone(log.refusals["sk-throttled"]), slices.Clone(log.refusals["sk-revoked"])
-	log.mu.Unlock()
+	refused429, refused401 := log.Refusals("sk-throttled"), log.Refusals("sk-revoked")
 	for _, r := range refused429 {
-		if late := log.callsDuring("sk-throttled", r.Add(inFlight), r.Add(2*time.Second-inFlight)); len(late) > 0 {
+		if late := callsDuring(log, "sk-throttled", r.Add(inFlight), r.Add(2*time.Second-inFlight)); len(late) > 0 {
 			t.Errorf("the throttled key was called %v after a 429 with Retry-After: 2", late[0].Sub(r))
 		}
 	}
 	if len(refused401) == 0 {
 		t.Fatal("the revoked key was never called")
 	}
-	if late := log.callsDuring("sk-revoked", refused401[0].Add(inFlight), time.Now()); len(late) > 0 {
+	if late := callsDuring(log, "sk-revoked", refused401[0].Add(inFlight), time.Now()); len(late) > 0 {
 		t.Errorf("the revoked key was called %d times after its first 401", len(late))
 	}
-	if n := len(log.of("sk-good")); n < 250 {
+	if n := len(log.Of("sk-good")); n < 250 {
 		t.Errorf("the good key carried only %d of 300 calls", n)
 	}
-	t.Logf("calls: throttled %d (429s %d), revoked %d, good %d", len(log.of("sk-throttled")), len(refused429), len(log.of("sk-revoked")), len(log.of("sk-good")))
+	t.Logf("calls: throttled %d (429s %d), revoked %d, good %d", len(log.Of("sk-throttled")), len(refused429), len(log.Of("sk-revoked")), len(log.Of("sk-good")))
 	_, targets := call(t, http.DefaultClient, "GET", c.apis[0]+"/v1/targets", nil)
 	if s := fmt.Sprint(targets); !strings.Contains(s, "id:revoked") || !strings.Contains(s, "status:quarantined") {
 		t.Errorf("targets: %v", targets)

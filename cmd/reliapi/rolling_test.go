@@ -1,8 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -25,20 +24,10 @@ func TestRollingRestart(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	t.Parallel()
-	c := startCluster(t, 2, 3, "")
-	var mu sync.Mutex
-	seen := map[string]int{}
-	c.upstream.Handle("/charge", func(w http.ResponseWriter, r *http.Request) {
-		select { // a call takes a while: restarts catch some running
-		case <-time.After(5 * time.Millisecond):
-		case <-r.Context().Done():
-			return
-		}
-		mu.Lock()
-		seen[r.Header.Get("Idempotency-Key")]++
-		mu.Unlock()
-		w.Write([]byte(`{"ok":true}`))
-	})
+	c := startCluster(t, 2, 3, nil)
+	// A call takes a while: restarts catch some running. The upstream
+	// counts each idempotency key's successes.
+	c.upstream.Handle("/charge", testenv.Answer(5*time.Millisecond, `{"ok":true}`))
 	var apiMu sync.RWMutex // held for writing while an api is swapped
 	apiURL := func(i int) string {
 		apiMu.RLock()
@@ -51,6 +40,7 @@ func TestRollingRestart(t *testing.T) {
 	var next, accepted atomic.Int64
 	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 30 * time.Second}
+	submit := &testenv.Client{APIKey: testAPIKey, HTTP: client}
 	for range 16 {
 		wg.Go(func() {
 			for {
@@ -62,7 +52,7 @@ func TestRollingRestart(t *testing.T) {
 				// An api going away refuses the connection or answers 503
 				// while draining: the client tries the other, bounded.
 				for try := 0; ; try++ {
-					status, job := tryCall(client, apiURL(i+try), body)
+					status, job := tryCall(submit, apiURL(i+try), body)
 					if status == http.StatusAccepted {
 						ids[i], _ = job["id"].(string)
 						accepted.Add(1)
@@ -109,27 +99,18 @@ func TestRollingRestart(t *testing.T) {
 			t.Fatalf("job %d (%s): %d %v", i, id, status, job)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	for i, id := range ids {
-		if n := seen[fmt.Sprintf("order-%d", i)]; id != "" && n != 1 {
+		if n := c.upstream.Succeeded(fmt.Sprintf("order-%d", i)); id != "" && n != 1 {
 			t.Errorf("idempotency key order-%d reached the upstream %d times", i, n)
 		}
 	}
 }
 
 // tryCall submits one async call; a connection error is status 0.
-func tryCall(client *http.Client, url string, body any) (int, map[string]any) {
-	data, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", url+"/v1/proxy/http", bytes.NewReader(data))
-	req.Header.Set("X-API-Key", testAPIKey)
-	req.Header.Set("Prefer", "respond-async")
-	resp, err := client.Do(req)
+func tryCall(c *testenv.Client, url string, body any) (int, map[string]any) {
+	r, err := c.Send(context.Background(), "POST", url+"/v1/proxy/http", body, "Prefer", "respond-async")
 	if err != nil {
 		return 0, nil
 	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	return r.Status, r.Body
 }

@@ -19,12 +19,9 @@ func TestOnRedisSentinel(t *testing.T) {
 	master := testenv.StartRedis(t)
 	sentinel := testenv.StartSentinel(t, master, "reliapi-master")
 	up := testenv.StartUpstream(t)
-	cfg := writeConfig(t, up.URL, fmt.Sprintf(`
-redis:
-  mode: sentinel
-  addrs: [%q]
-  master_name: reliapi-master
-`, sentinel))
+	settings := fleetConfig(up.URL)
+	settings.Redis = testenv.Section{"mode": "sentinel", "addrs": fmt.Sprintf("[%q]", sentinel), "master_name": "reliapi-master"}
+	cfg := testenv.WriteConfig(t, settings)
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	api := startProc(t, "api", nil, "api", "--config", cfg, "--listen", apiAddr)
 	workerAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))

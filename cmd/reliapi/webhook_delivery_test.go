@@ -41,12 +41,14 @@ func TestWebhookSurvivesWorkerKill(t *testing.T) {
 	t.Cleanup(rcv.Close)
 	// The first attempt waits 2 s after the job's end: the window in which
 	// the worker dies.
-	c := startCluster(t, 1, 1, `
+	c := startCluster(t, 1, 1, func(cfg *testenv.Config) {
+		cfg.Extra = `
 webhooks:
   allow_private_networks: true
   schedule_s: [2, 0, 0]
-  secrets: {default: ["`+secret+`"]}
-`)
+  secrets: {default: ["` + secret + `"]}
+`
+	})
 	status, job := call(t, http.DefaultClient, "POST", c.apis[0]+"/v1/proxy/http",
 		map[string]any{"target": "up", "method": "GET", "path": "/get", "webhook": map[string]any{"url": rcv.URL + "/hook"}})
 	if status != 200 {

@@ -52,7 +52,7 @@ func (e *env) measureAsyncOurs(ctx context.Context, c call, jobs, conc int) (asy
 	if err != nil {
 		return asyncResult{}, err
 	}
-	if got := e.upstream.calls(c.phase); got != jobs {
+	if got := e.upstream.KeyCalls(c.phase); got != jobs {
 		return asyncResult{}, fmt.Errorf("%d async jobs called the upstream %d times", jobs, got)
 	}
 	wall := last.Sub(start)
@@ -103,18 +103,13 @@ func (e *env) checkJobs(ctx context.Context, ids []string, conc int) (time.Time,
 
 // getJob reads a job, waiting up to 10 s for it to finish.
 func (e *env) getJob(ctx context.Context, id string) (*jobView, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.apiURL+"/v1/jobs/"+id+"?wait=10", nil)
+	r, err := e.apiClient.Send(ctx, http.MethodGet, "/v1/jobs/"+id+"?wait=10", nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var j jobView
-	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil || resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /v1/jobs/%s answered %d (%v)", id, resp.StatusCode, err)
+	if err := json.Unmarshal(r.Raw, &j); err != nil || r.Status != http.StatusOK {
+		return nil, fmt.Errorf("GET /v1/jobs/%s answered %d (%v)", id, r.Status, err)
 	}
 	return &j, nil
 }
@@ -136,7 +131,7 @@ func (e *env) measureAsyncRaw(ctx context.Context, jobs, conc, workers int, inte
 	}
 	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
 	defer httpClient.CloseIdleConnections()
-	upstreamURL := e.upstream.url + "/get?phase=" + phase
+	upstreamURL := e.upstream.URL + "/get?phase=" + phase
 	// One client per process, like reliapi (cmd/reliapi/redis.go uses 128).
 	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr, PoolSize: 128})
 	defer rdb.Close()

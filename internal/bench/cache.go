@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 )
 
@@ -13,21 +10,15 @@ import (
 // have been answered from the cache.
 func (e *env) cached(ctx context.Context, wantHit bool) (bool, error) {
 	body := `{"target":"cached","method":"GET","path":"/get","query":{"phase":"cache"}}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.apiURL+"/v1/proxy/http", bytes.NewBufferString(body))
+	r, err := e.apiClient.Send(ctx, http.MethodPost, "/v1/proxy/http", body)
 	if err != nil {
 		return false, err
 	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return false, err
+	hit := meta(r)["cache_hit"] == true
+	if r.Body == nil || r.Status != http.StatusOK || hit != wantHit {
+		return false, fmt.Errorf("cached call answered %d %s (want cache_hit %v)", r.Status, r.Raw, wantHit)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var ans proxyEnvelope
-	if err := json.Unmarshal(raw, &ans); err != nil || resp.StatusCode != http.StatusOK || ans.Meta.CacheHit != wantHit {
-		return false, fmt.Errorf("cached call answered %d %s (want cache_hit %v)", resp.StatusCode, raw, wantHit)
-	}
-	return ans.Meta.CacheHit, nil
+	return hit, nil
 }
 
 func (r *report) printCache(p printer) {

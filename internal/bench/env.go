@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,10 +21,10 @@ const readyTimeout = 20 * time.Second
 
 // env is the running system under test and the client side of it.
 type env struct {
-	dir      string // temporary files: binary, config, redis working dir
+	dir      string // temporary files: config, redis working dir
 	redis    *testenv.Redis
 	rdb      *redis.Client // the bench's own connection, for INFO
-	upstream *upstream
+	upstream *testenv.Upstream
 	llm      *fakeProvider
 	hooks    *hookReceiver
 	api      *testenv.Process
@@ -35,8 +34,9 @@ type env struct {
 	bin          string   // the reliapi binary
 	childEnv     []string // the environment of the reliapi processes
 	apiURL       string
-	client       *http.Client // keep-alive client for both the api and the upstream
-	pids         [4]int       // processes whose CPU is measured, in cpuProcs order
+	client       *http.Client    // keep-alive client for the api, the upstream and the LLM provider
+	apiClient    *testenv.Client // calls the api with benchAPIKey through client
+	pids         [4]int          // processes whose CPU is measured, in cpuProcs order
 	rep          report
 
 	cleanups []func() // run in reverse order by close
@@ -67,7 +67,7 @@ func setup(ctx context.Context, o options) (e *env, err error) {
 	if e.upstream, err = startUpstream(); err != nil {
 		return e, err
 	}
-	e.defer_(e.upstream.close)
+	e.defer_(e.upstream.Close)
 	if e.llm, err = startFakeProvider(); err != nil {
 		return e, err
 	}
@@ -78,16 +78,16 @@ func setup(ctx context.Context, o options) (e *env, err error) {
 	e.defer_(e.hooks.close)
 
 	buildStart := time.Now()
-	e.bin = filepath.Join(e.dir, "reliapi")
-	// The import path builds from anywhere inside the module.
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", e.bin, "github.com/reliapi/reliapi/cmd/reliapi").CombinedOutput(); err != nil {
-		return e, fmt.Errorf("building reliapi (run inside the module): %v\n%s", err, out)
+	if e.bin, err = testenv.BuildBinary(); err != nil {
+		return e, err
 	}
+	e.defer_(testenv.RemoveBinary)
 	e.rep.buildTime = time.Since(buildStart)
 
-	e.rep.config = configYAML(e.upstream.url, e.llm.url, o.concurrency, o.checkInterval)
+	cfg := benchConfig(e.upstream.URL, e.llm.url, o.concurrency, o.checkInterval)
+	e.rep.config = cfg.YAML()
 	cfgPath := filepath.Join(e.dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(e.rep.config), 0o600); err != nil {
+	if err := cfg.Write(cfgPath); err != nil {
 		return e, err
 	}
 	if err := e.startReliAPI(ctx, cfgPath); err != nil {
@@ -104,12 +104,13 @@ func setup(ctx context.Context, o options) (e *env, err error) {
 // startReliAPI starts `reliapi api` and `reliapi worker` and waits until
 // both are ready.
 func (e *env) startReliAPI(ctx context.Context, cfgPath string) error {
-	port, err := freePort()
+	port, err := testenv.FindFreePort()
 	if err != nil {
 		return err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	e.apiURL = "http://" + addr
+	e.apiClient = &testenv.Client{BaseURL: e.apiURL, APIKey: benchAPIKey, HTTP: e.client}
 	e.childEnv = append(os.Environ(),
 		"REDIS_URL="+e.redis.URL(),
 		"LOG_LEVEL=error",
@@ -121,9 +122,7 @@ func (e *env) startReliAPI(ctx context.Context, cfgPath string) error {
 		return err
 	}
 	e.defer_(e.api.Kill)
-	if err := waitFor(ctx, readyTimeout, "api /readyz", func(ctx context.Context) error {
-		return e.ready(ctx, e.api, e.apiURL)
-	}); err != nil {
+	if err := testenv.AwaitReady(ctx, e.apiURL+"/readyz", e.api, readyTimeout); err != nil {
 		return err
 	}
 	e.worker, err = e.startWorker(ctx, "worker", cfgPath)
@@ -133,7 +132,7 @@ func (e *env) startReliAPI(ctx context.Context, cfgPath string) error {
 // startWorker starts one `reliapi worker` with the config at cfgPath and
 // waits until its side port says it is ready.
 func (e *env) startWorker(ctx context.Context, name, cfgPath string) (*testenv.Process, error) {
-	port, err := freePort()
+	port, err := testenv.FindFreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +143,7 @@ func (e *env) startWorker(ctx context.Context, name, cfgPath string) (*testenv.P
 		return nil, err
 	}
 	e.defer_(w.Kill)
-	return w, waitFor(ctx, readyTimeout, name+" /readyz", func(ctx context.Context) error {
-		return e.ready(ctx, w, "http://"+addr)
-	})
+	return w, testenv.AwaitReady(ctx, "http://"+addr+"/readyz", w, readyTimeout)
 }
 
 // workers are the worker processes running now.
@@ -157,64 +154,37 @@ func (e *env) workers() []*testenv.Process {
 	return []*testenv.Process{e.worker}
 }
 
-// ready succeeds once p's GET /readyz at baseURL answers 200.
-func (e *env) ready(ctx context.Context, p *testenv.Process, baseURL string) error {
-	if err := p.Exited(); err != nil {
-		return permanent(err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/readyz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/readyz answered %d", resp.StatusCode)
-	}
-	return nil
-}
-
-// configYAML is config.example.yaml's shape with a target, "bench", on the
-// local upstream, "cached" for the cache phase, and "llm" on the fake
+// benchConfig is config.example.yaml's shape with a target, "bench", on
+// the local upstream, "cached" for the cache phase, and "llm" on the fake
 // OpenAI provider. Caching is off on the others so that every call reaches
 // the worker and the upstream, which is what is measured.
-func configYAML(upstreamURL, llmURL string, workerConcurrency int, checkInterval time.Duration) string {
-	return fmt.Sprintf(`server:
-  sync_timeout: 30s
-  max_wait: 60s
-redis:
-  url: "${REDIS_URL:-}"
-worker:
-  concurrency: %d
-  task_check_interval: %s
-  delayed_task_check_interval: 100ms
-  shutdown_timeout: 5s
-  metrics_listen: "127.0.0.1:0"
-jobs:
-  retention: 1h
-  timeout: 1m
-targets:
-  bench:
-    base_url: %q
-    timeout_ms: 5000
-    cache:
-      enabled: false
-  cached:
-    base_url: %q
-    cache:
-      ttl_s: 3600
-  llm:
-    base_url: %q
-    llm: {provider: openai, default_model: gpt-4o-mini}
-    auth: {type: bearer_env, env_var: %s}
-webhooks:
+func benchConfig(upstreamURL, llmURL string, workerConcurrency int, checkInterval time.Duration) testenv.Config {
+	return testenv.Config{
+		Server: testenv.Section{"sync_timeout": "30s", "max_wait": "60s"},
+		Redis:  testenv.Section{"url": `"${REDIS_URL:-}"`},
+		Worker: testenv.Section{
+			"concurrency":                 strconv.Itoa(workerConcurrency),
+			"task_check_interval":         checkInterval.String(),
+			"delayed_task_check_interval": "100ms",
+			"shutdown_timeout":            "5s",
+			"metrics_listen":              `"127.0.0.1:0"`,
+		},
+		Jobs: testenv.Section{"retention": "1h", "timeout": "1m"},
+		Targets: map[string]testenv.Section{
+			"bench":  {"base_url": fmt.Sprintf("%q", upstreamURL), "timeout_ms": "5000", "cache": "{enabled: false}"},
+			"cached": {"base_url": fmt.Sprintf("%q", upstreamURL), "cache": "{ttl_s: 3600}"},
+			"llm": {
+				"base_url": fmt.Sprintf("%q", llmURL+"/openai/v1"),
+				"llm":      "{provider: openai, default_model: gpt-4o-mini}",
+				"auth":     fmt.Sprintf("{type: bearer_env, env_var: %s}", llmKeyEnv),
+			},
+		},
+		Extra: fmt.Sprintf(`webhooks:
   # The receiver listens on loopback.
   allow_private_networks: true
   secrets: {default: [%q]}
-`, workerConcurrency, checkInterval, upstreamURL, upstreamURL, llmURL+"/openai/v1", llmKeyEnv, benchSecret)
+`, benchSecret),
+	}
 }
 
 // defer_ registers f to run when the environment closes.
@@ -248,28 +218,26 @@ func newClient(conns int) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 2 * conns
 	t.MaxIdleConnsPerHost = conns
-	return &http.Client{Transport: withAPIKey{t}, Timeout: time.Minute}
+	return &http.Client{Transport: t, Timeout: time.Minute}
 }
 
 // benchAPIKey is the api's key in the benchmark (RELIAPI_API_KEY: the
 // tenant "default" on the enterprise tier, so no limit applies).
 const benchAPIKey = "bench-key-of-the-default-tenant"
 
-// withAPIKey sends benchAPIKey with every request; upstreams ignore it.
-type withAPIKey struct{ base http.RoundTripper }
+// upstreamBody is the small JSON answer of the upstream's GET /get.
+var upstreamBody = []byte(`{"ok":true,"service":"bench-upstream"}`)
 
-func (w withAPIKey) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("X-API-Key", benchAPIKey)
-	return w.base.RoundTrip(r)
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// startUpstream starts the local HTTP server every call ends at: its GET
+// /get answers upstreamBody at once (after SetDelay's delay in the scaling
+// runs), and it counts calls per "phase" query parameter, so that a phase
+// can check that each of its requests reached it exactly once.
+func startUpstream() (*testenv.Upstream, error) {
+	u, err := testenv.NewUpstream()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	u.CountBy(func(r *http.Request) string { return r.URL.Query().Get("phase") })
+	u.Handle("/get", testenv.Answer(0, string(upstreamBody)))
+	return u, nil
 }

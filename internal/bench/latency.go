@@ -1,15 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 // The sweep measures, at each concurrency, a direct call to the upstream
@@ -127,7 +127,7 @@ func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
 		switch m {
 		case modeSync:
 			l.cpu = cpu.perCall(n)
-			if got := e.upstream.calls(syncPhase); got != n {
+			if got := e.upstream.KeyCalls(syncPhase); got != n {
 				return l, fmt.Errorf("%d sync proxy calls reached the upstream %d times, want %d", n, got, n)
 			}
 		case modeSubmit:
@@ -138,7 +138,7 @@ func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
 			}
 		}
 	}
-	if got := e.upstream.calls("replay"); got != 1 {
+	if got := e.upstream.KeyCalls("replay"); got != 1 {
 		return l, fmt.Errorf("the replayed job reached the upstream %d times, want once", got)
 	}
 	// Read back after the measurement, so these reads do not disturb it.
@@ -148,13 +148,13 @@ func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
 
 // awaitUpstream waits until n calls of phase have reached the upstream.
 func (e *env) awaitUpstream(ctx context.Context, phase string, n int) error {
-	return waitFor(ctx, completionTimeout, fmt.Sprintf("%d %s calls to reach the upstream", n, phase), func(context.Context) error {
+	return testenv.Poll(ctx, completionTimeout, fmt.Sprintf("%d %s calls to reach the upstream", n, phase), func(context.Context) error {
 		for _, w := range e.workers() {
 			if err := w.Exited(); err != nil {
-				return permanent(err)
+				return testenv.Permanent(err)
 			}
 		}
-		if got := e.upstream.calls(phase); got < n {
+		if got := e.upstream.KeyCalls(phase); got < n {
 			return fmt.Errorf("%d of %d arrived", got, n)
 		}
 		return nil
@@ -188,7 +188,7 @@ func (e *env) split(ctx context.Context, ids []string, mean time.Duration) (brea
 
 // direct calls the upstream itself, as a client without ReliAPI would.
 func (e *env) direct(ctx context.Context, phase string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.upstream.url+"/get?phase="+phase, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.upstream.URL+"/get?phase="+phase, nil)
 	if err != nil {
 		return err
 	}
@@ -206,51 +206,46 @@ func (e *env) direct(ctx context.Context, phase string) error {
 	return nil
 }
 
-// proxyEnvelope is the part of a proxy answer the bench checks.
-type proxyEnvelope struct {
-	Success bool `json:"success"`
-	Meta    struct {
-		JobID         string `json:"job_id"`
-		CacheHit      bool   `json:"cache_hit"`
-		IdempotentHit bool   `json:"idempotent_hit"`
-	} `json:"meta"`
+// meta is the meta object of a proxy answer, nil when it has none.
+func meta(r testenv.Response) map[string]any {
+	m, _ := r.Body["meta"].(map[string]any)
+	return m
 }
 
 // call is one benchmark request to POST /v1/proxy/http: a GET of the
 // upstream's /get, counted under phase.
 type call struct {
 	phase   string
-	prefer  string        // Prefer header; none when empty
-	hookURL string        // webhook; none when empty
-	delay   time.Duration // how long the upstream waits before answering
-	idemKey string        // Idempotency-Key; none when empty
+	prefer  string // Prefer header; none when empty
+	hookURL string // webhook; none when empty
+	idemKey string // Idempotency-Key; none when empty
 }
 
 // proxySync makes one synchronous proxy call, checks that it succeeded
 // through the worker, not from a cache, and returns its job ID.
 func (e *env) proxySync(ctx context.Context, phase string) (string, error) {
-	status, body, _, err := e.post(ctx, call{phase: phase})
+	r, err := e.post(ctx, call{phase: phase})
 	if err != nil {
 		return "", err
 	}
-	var ans proxyEnvelope
-	if err := json.Unmarshal(body, &ans); err != nil || status != http.StatusOK || !ans.Success || ans.Meta.CacheHit || ans.Meta.JobID == "" {
-		return "", fmt.Errorf("sync proxy call answered %d %s", status, body)
+	m := meta(r)
+	id, _ := m["job_id"].(string)
+	if r.Status != http.StatusOK || r.Body["success"] != true || m["cache_hit"] == true || id == "" {
+		return "", fmt.Errorf("sync proxy call answered %d %s", r.Status, r.Raw)
 	}
-	return ans.Meta.JobID, nil
+	return id, nil
 }
 
 // replay repeats the sync call of the job with Idempotency-Key
 // "bench-replay"; wantHit says whether it must be answered from that job
 // (all but the first call).
 func (e *env) replay(ctx context.Context, wantHit bool) error {
-	status, body, _, err := e.post(ctx, call{phase: "replay", idemKey: "bench-replay"})
+	r, err := e.post(ctx, call{phase: "replay", idemKey: "bench-replay"})
 	if err != nil {
 		return err
 	}
-	var ans proxyEnvelope
-	if err := json.Unmarshal(body, &ans); err != nil || status != http.StatusOK || !ans.Success || ans.Meta.IdempotentHit != wantHit {
-		return fmt.Errorf("idempotent call answered %d %s (want idempotent_hit %v)", status, body, wantHit)
+	if r.Status != http.StatusOK || r.Body["success"] != true || (meta(r)["idempotent_hit"] == true) != wantHit {
+		return fmt.Errorf("idempotent call answered %d %s (want idempotent_hit %v)", r.Status, r.Raw, wantHit)
 	}
 	return nil
 }
@@ -258,13 +253,14 @@ func (e *env) replay(ctx context.Context, wantHit bool) error {
 // submit makes c asynchronously and returns its job ID.
 func (e *env) submit(ctx context.Context, c call) (string, error) {
 	c.prefer = "respond-async"
-	status, body, loc, err := e.post(ctx, c)
+	r, err := e.post(ctx, c)
 	if err != nil {
 		return "", err
 	}
+	loc := r.Header.Get("Location")
 	id, ok := strings.CutPrefix(loc, "/v1/jobs/")
-	if status != http.StatusAccepted || !ok {
-		return "", fmt.Errorf("async submit answered %d (Location %q) %s", status, loc, body)
+	if r.Status != http.StatusAccepted || !ok {
+		return "", fmt.Errorf("async submit answered %d (Location %q) %s", r.Status, loc, r.Raw)
 	}
 	return id, nil
 }
@@ -280,37 +276,20 @@ type proxyRequest struct {
 	} `json:"webhook,omitempty"`
 }
 
-// post sends c and returns the answer's status, body and Location.
-func (e *env) post(ctx context.Context, c call) (int, []byte, string, error) {
+// post sends c and returns the answer.
+func (e *env) post(ctx context.Context, c call) (testenv.Response, error) {
 	pr := proxyRequest{Target: "bench", Method: http.MethodGet, Path: "/get", Query: map[string]string{"phase": c.phase}}
-	if c.delay > 0 {
-		pr.Query["delay"] = c.delay.String()
-	}
 	if c.hookURL != "" {
 		pr.Webhook = &struct {
 			URL string `json:"url"`
 		}{c.hookURL}
 	}
-	body, err := json.Marshal(pr)
-	if err != nil {
-		return 0, nil, "", err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.apiURL+"/v1/proxy/http", bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
+	var headers []string
 	if c.prefer != "" {
-		req.Header.Set("Prefer", c.prefer)
+		headers = append(headers, "Prefer", c.prefer)
 	}
 	if c.idemKey != "" {
-		req.Header.Set("Idempotency-Key", c.idemKey)
+		headers = append(headers, "Idempotency-Key", c.idemKey)
 	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return 0, nil, "", err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, out, resp.Header.Get("Location"), err
+	return e.apiClient.Send(ctx, http.MethodPost, "/v1/proxy/http", pr, headers...)
 }

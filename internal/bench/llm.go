@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reliapi/reliapi/internal/fakellm"
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 // The LLM phase compares calls to the fake OpenAI provider made directly
@@ -111,26 +112,24 @@ func sequence(ctx context.Context, n int, call timedCall) (sample, error) {
 	return s, nil
 }
 
-// llmPost POSTs body to url and returns the open response.
-func (e *env) llmPost(ctx context.Context, url, body string, header ...string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := e.client.Do(req)
+// llmPost POSTs body to path with c and returns the open response.
+func llmPost(ctx context.Context, c *testenv.Client, path, body string, header ...string) (*http.Response, error) {
+	resp, err := c.Open(ctx, http.MethodPost, path, body, header...)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return nil, fmt.Errorf("POST %s answered %d %s", url, resp.StatusCode, raw)
+		return nil, fmt.Errorf("POST %s%s answered %d %s", c.BaseURL, path, resp.StatusCode, raw)
 	}
 	return resp, nil
+}
+
+// provider calls the fake LLM provider directly, with the key the llm
+// target uses.
+func (e *env) provider() *testenv.Client {
+	return &testenv.Client{BaseURL: e.llm.url, HTTP: e.client}
 }
 
 func (e *env) providerBody(stream bool) string {
@@ -144,7 +143,7 @@ func (e *env) proxyLLMBody(stream bool) string {
 // llmDirect is one completion from the provider itself.
 func (e *env) llmDirect(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
-	resp, err := e.llmPost(ctx, e.llm.url+"/openai/v1/chat/completions", e.providerBody(false), "Authorization", "Bearer sk-bench")
+	resp, err := llmPost(ctx, e.provider(), "/openai/v1/chat/completions", e.providerBody(false), "Authorization", "Bearer sk-bench")
 	if err != nil {
 		return 0, err
 	}
@@ -163,7 +162,7 @@ func (e *env) llmDirect(ctx context.Context) (time.Duration, error) {
 // llmProxied is the same completion through POST /v1/proxy/llm.
 func (e *env) llmProxied(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
-	resp, err := e.llmPost(ctx, e.apiURL+"/v1/proxy/llm", e.proxyLLMBody(false))
+	resp, err := llmPost(ctx, e.apiClient, "/v1/proxy/llm", e.proxyLLMBody(false))
 	if err != nil {
 		return 0, err
 	}
@@ -182,7 +181,7 @@ func (e *env) llmProxied(ctx context.Context) (time.Duration, error) {
 // to its first content chunk.
 func (e *env) llmDirectFirstPiece(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
-	resp, err := e.llmPost(ctx, e.llm.url+"/openai/v1/chat/completions", e.providerBody(true), "Authorization", "Bearer sk-bench")
+	resp, err := llmPost(ctx, e.provider(), "/openai/v1/chat/completions", e.providerBody(true), "Authorization", "Bearer sk-bench")
 	if err != nil {
 		return 0, err
 	}
@@ -195,7 +194,7 @@ func (e *env) llmDirectFirstPiece(ctx context.Context) (time.Duration, error) {
 // /v1/proxy/llm: the time to its first chunk event.
 func (e *env) llmProxiedFirstPiece(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
-	resp, err := e.llmPost(ctx, e.apiURL+"/v1/proxy/llm", e.proxyLLMBody(true))
+	resp, err := llmPost(ctx, e.apiClient, "/v1/proxy/llm", e.proxyLLMBody(true))
 	if err != nil {
 		return 0, err
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 // cmdResult is what one synchronous call costs in Redis commands.
@@ -164,7 +166,7 @@ func (e *env) commandsPerPath(ctx context.Context, n int, idlePerSec float64) ([
 			_, err := e.submit(ctx, call{phase: "cmd-hook", hookURL: e.hooks.url})
 			return err
 		}, settle: func(ctx context.Context) error {
-			return waitFor(ctx, completionTimeout, "the webhooks", func(context.Context) error {
+			return testenv.Poll(ctx, completionTimeout, "the webhooks", func(context.Context) error {
 				if got := e.hooks.delivered.Load() - hooksBefore; got < int64(n) {
 					return fmt.Errorf("%d of %d delivered", got, n)
 				}

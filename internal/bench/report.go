@@ -105,7 +105,7 @@ func (r *report) printSetup(p printer) {
 	p("| Go | %s |", m.goVersion)
 	p("| Redis | redis-server %s, private instance on a free 127.0.0.1 port, persistence off |", m.redisVersion)
 	p("| Processes | 1 × `reliapi api`, 1 × `reliapi worker` (LOG_LEVEL=error; 1, 2 and 4 in section 9); upstream, load generator and raw asynq server inside the bench process |")
-	p("| Upstream | local `net/http` server, GET /get answers %d bytes of JSON at once (after `delay` in section 9); LLM: internal/fakellm's OpenAI API, answering at once |", len(upstreamBody))
+	p("| Upstream | local `net/http` server (internal/testenv), GET /get answers %d bytes of JSON at once (after scale-delay in section 9); LLM: internal/fakellm's OpenAI API, answering at once |", len(upstreamBody))
 	p("| Flags | warmup %d, levels %v, n1 %d, n %d, jobs %d, submit-concurrency %d, worker-concurrency %d, task-check-interval %v, cmd-requests %d, llm-n %d, webhook-jobs %d, scale-workers %v, scale-jobs %d, scale-worker-concurrency %d, scale-delay %v, soak %v, soak-rate %d |",
 		o.warmup, o.levels, o.n1, o.n, o.jobs, o.submitConc, o.concurrency, o.checkInterval, o.cmdRequests, o.llmN, o.webhookJobs, o.scaleWorkers, o.scaleJobs, o.scaleConc, o.scaleDelay, o.soak, o.soakRate)
 	p("| Run | reliapi built in %.1f s; whole run %.1f s |", r.buildTime.Seconds(), r.total.Seconds())

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -32,10 +31,12 @@ type scaleRow struct {
 // over again.
 func (e *env) measureScaling(ctx context.Context, o options, progress printer) ([]scaleRow, error) {
 	cfgPath := filepath.Join(e.dir, "config-scaling.yaml")
-	cfg := configYAML(e.upstream.url, e.llm.url, o.scaleConc, o.checkInterval)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+	if err := benchConfig(e.upstream.URL, e.llm.url, o.scaleConc, o.checkInterval).Write(cfgPath); err != nil {
 		return nil, err
 	}
+	// Only the scaling runs' jobs call the upstream meanwhile.
+	e.upstream.SetDelay(o.scaleDelay)
+	defer e.upstream.SetDelay(0)
 	_ = e.worker.Terminate(workerGrace) // one killed after the grace is stopped all the same
 	defer e.stopScaleWorkers()
 
@@ -50,7 +51,7 @@ func (e *env) measureScaling(ctx context.Context, o options, progress printer) (
 			e.scaleWorkers = append(e.scaleWorkers, w)
 		}
 		progress("worker scaling: %d jobs with %d worker process(es)", o.scaleJobs, n)
-		res, err := e.measureAsyncOurs(ctx, call{phase: fmt.Sprintf("scale-%d", n), delay: o.scaleDelay}, o.scaleJobs, o.submitConc)
+		res, err := e.measureAsyncOurs(ctx, call{phase: fmt.Sprintf("scale-%d", n)}, o.scaleJobs, o.submitConc)
 		if err != nil {
 			return rows, err
 		}

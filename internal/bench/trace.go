@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 // traceStep is one round trip to Redis made for a traced call: a command
@@ -64,7 +66,7 @@ func (e *env) traceCall(ctx context.Context) ([]traceStep, error) {
 	// asynq acknowledges the task (LREM from the active list) after the
 	// api has answered; wait until that is recorded too.
 	var steps []traceStep
-	err = waitFor(ctx, 5*time.Second, "the traced call's asynq acknowledgement", func(context.Context) error {
+	err = testenv.Poll(ctx, 5*time.Second, "the traced call's asynq acknowledgement", func(context.Context) error {
 		steps = callSteps(mon.lines(), jobID)
 		for _, s := range steps {
 			if strings.Contains(strings.Join(s.inLua, " "), "LREM") {
@@ -84,7 +86,7 @@ func (e *env) traceCall(ctx context.Context) ([]traceStep, error) {
 	if err := e.rdb.Echo(ctx, marker).Err(); err != nil {
 		return nil, err
 	}
-	err = waitFor(ctx, 5*time.Second, "the end of the MONITOR trace", func(context.Context) error {
+	err = testenv.Poll(ctx, 5*time.Second, "the end of the MONITOR trace", func(context.Context) error {
 		lines := mon.lines()
 		for _, l := range lines {
 			if slices.Contains(l.args, marker) {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 // The webhook phase runs the async throughput measurement twice, side by
@@ -79,7 +81,7 @@ func (e *env) measureWebhooks(ctx context.Context, jobs, conc int) (webhookResul
 	if res.with, err = e.measureAsyncOurs(ctx, call{phase: "hooks-on", hookURL: e.hooks.url}, jobs, conc); err != nil {
 		return res, err
 	}
-	err = waitFor(ctx, completionTimeout, "every webhook to be delivered", func(context.Context) error {
+	err = testenv.Poll(ctx, completionTimeout, "every webhook to be delivered", func(context.Context) error {
 		if got := e.hooks.delivered.Load() - before; got < int64(jobs) {
 			return fmt.Errorf("%d of %d webhooks delivered", got, jobs)
 		}

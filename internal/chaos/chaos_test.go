@@ -1,7 +1,6 @@
 package chaos_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -10,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,11 +94,11 @@ func sized(short, long int) int {
 }
 
 // submitAll submits n async calls, body(i) each, and returns their jobs.
-func submitAll(t *testing.T, client *http.Client, url string, n int, body func(i int) map[string]any) []string {
+func submitAll(t *testing.T, c *testenv.Client, n int, body func(i int) map[string]any) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range n {
-		a := send(client, url, body(i), "Prefer", "respond-async")
+		a := send(c, body(i), "Prefer", "respond-async")
 		if a.status != http.StatusAccepted {
 			t.Fatalf("submit %d: %+v", i, a)
 		}
@@ -120,31 +117,21 @@ type answer struct {
 
 // send posts one proxy call and reads what came back; a transport error
 // is status 0.
-func send(client *http.Client, url string, body map[string]any, headers ...string) answer {
-	data, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", url+"/v1/proxy/http", bytes.NewReader(data))
-	req.Header.Set("X-API-Key", apiKey)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
+func send(c *testenv.Client, body map[string]any, headers ...string) answer {
 	start := time.Now()
-	resp, err := client.Do(req)
+	r, err := c.Send(context.Background(), "POST", "/v1/proxy/http", body, headers...)
 	if err != nil {
 		return answer{took: time.Since(start)}
 	}
-	defer resp.Body.Close()
-	var out struct {
-		ID    string `json:"id"`
-		Error *struct {
-			Code string `json:"code"`
-		} `json:"error"`
-	}
-	json.NewDecoder(resp.Body).Decode(&out)
-	a := answer{status: resp.StatusCode, id: out.ID, took: time.Since(start)}
-	if out.Error != nil {
-		a.code = out.Error.Code
-	}
-	return a
+	id, _ := r.Body["id"].(string)
+	return answer{status: r.Status, code: errorCode(r.Body), id: id, took: time.Since(start)}
+}
+
+// errorCode is the code of an error envelope, "" for any other answer.
+func errorCode(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
 }
 
 // clients runs n clients, each calling call over and over, until the
@@ -175,28 +162,17 @@ const orphanBound = 3 * time.Minute
 // jobStatus long-polls a job until it ends, turns out not to exist
 // ("gone"), or bound passes ("unfinished"). It asks at least once, so a
 // job that has ended is read as such even when bound is already spent.
-func jobStatus(client *http.Client, url, id string, bound time.Duration) (status, code string) {
+func jobStatus(c *testenv.Client, id string, bound time.Duration) (status, code string) {
 	deadline := time.Now().Add(bound)
 	for {
 		wait := int(max(min(time.Until(deadline), 5*time.Second), 0) / time.Second)
-		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/jobs/%s?wait=%d", url, id, wait), nil)
-		req.Header.Set("X-API-Key", apiKey)
-		if resp, err := client.Do(req); err == nil {
-			var j struct {
-				Status string
-				Error  *struct{ Code string }
-			}
-			json.NewDecoder(resp.Body).Decode(&j)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNotFound {
+		if r, err := c.Send(context.Background(), "GET", fmt.Sprintf("/v1/jobs/%s?wait=%d", id, wait), nil); err == nil {
+			if r.Status == http.StatusNotFound {
 				return "gone", ""
 			}
-			switch j.Status {
+			switch st, _ := r.Body["status"].(string); st {
 			case "succeeded", "failed", "canceled", "expired":
-				if j.Error != nil {
-					code = j.Error.Code
-				}
-				return j.Status, code
+				return st, errorCode(r.Body)
 			}
 		}
 		if !time.Now().Before(deadline) {
@@ -207,19 +183,11 @@ func jobStatus(client *http.Client, url, id string, bound time.Duration) (status
 
 // goroutines reads the api's go_goroutines.
 func goroutines(t *testing.T, url string) int {
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	m := regexp.MustCompile(`(?m)^go_goroutines (\d+)`).FindSubmatch(b.Bytes())
-	if m == nil {
+	n, ok := testenv.Metric(t, url+"/metrics", "go_goroutines")
+	if !ok {
 		t.Fatal("no go_goroutines in /metrics")
 	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return int(n)
 }
 
 // TestRedisUnreachable: Redis stops answering (connections cut, new ones
@@ -229,8 +197,8 @@ func goroutines(t *testing.T, url string) int {
 // completes, none runs twice, and the api has not leaked goroutines.
 func TestRedisUnreachable(t *testing.T) {
 	t.Parallel()
-	f := startFleet(t, 2, "", "")
-	client := &http.Client{Timeout: 10 * time.Second}
+	f := startFleet(t, 2, nil, "")
+	client := f.client(10 * time.Second)
 	before := goroutines(t, f.url)
 
 	var (
@@ -244,7 +212,7 @@ func TestRedisUnreachable(t *testing.T) {
 	var inOutage atomic.Bool
 	stop := clients(8, func() {
 		i := n.Add(1)
-		a := send(client, f.url, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
+		a := send(client, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
 			"idempotency_key": fmt.Sprintf("k%d", i)}, "Prefer", "respond-async")
 		mu.Lock()
 		switch {
@@ -282,11 +250,11 @@ func TestRedisUnreachable(t *testing.T) {
 	r := row{scenario: fmt.Sprintf("Redis unreachable %v", length()), accepted: len(accepted), clearErrors: refused}
 	deadline := time.Now().Add(orphanBound)
 	for _, id := range accepted {
-		st, _ := jobStatus(client, f.url, id, time.Until(deadline))
+		st, _ := jobStatus(client, id, time.Until(deadline))
 		r.tally(st)
 	}
 	r.lost += len(unclear)
-	r.dups = f.up.duplicates()
+	r.dups = f.up.Duplicates()
 	var after int
 	testenv.Eventually(t, 30*time.Second, "the api's goroutines to settle", func() bool {
 		after = goroutines(t, f.url)
@@ -323,9 +291,9 @@ const fsyncWindow = 2 * time.Second
 // made inside the window, and at-least-once is the contract.
 func TestRedisRestartAOF(t *testing.T) {
 	t.Parallel()
-	f := startFleet(t, 2, "    cache: {enabled: false}", "", "--appendonly", "yes", "--appendfsync", "everysec")
-	f.up.delay.Store(int64(20 * time.Millisecond)) // jobs are in flight when Redis dies
-	client := &http.Client{Timeout: 10 * time.Second}
+	f := startFleet(t, 2, testenv.Section{"cache": "{enabled: false}"}, "", "--appendonly", "yes", "--appendfsync", "everysec")
+	f.up.SetDelay(20 * time.Millisecond) // jobs are in flight when Redis dies
+	client := f.client(10 * time.Second)
 	outage := time.Duration(sized(1, 5)) * time.Second
 
 	type acceptance struct {
@@ -342,7 +310,7 @@ func TestRedisRestartAOF(t *testing.T) {
 	stop := clients(8, func() {
 		i := n.Add(1)
 		key := fmt.Sprintf("aof-%d", i)
-		a := send(client, f.url, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
+		a := send(client, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
 			"idempotency_key": key}, "Prefer", "respond-async")
 		at := time.Now()
 		mu.Lock()
@@ -409,7 +377,7 @@ func TestRedisRestartAOF(t *testing.T) {
 		if window {
 			inWindow++
 		}
-		if st, _ := jobStatus(client, f.url, a.id, time.Until(deadline)); r.tally(st) {
+		if st, _ := jobStatus(client, a.id, time.Until(deadline)); r.tally(st) {
 			if st == "gone" {
 				gone++
 			}
@@ -418,14 +386,14 @@ func TestRedisRestartAOF(t *testing.T) {
 			}
 			if len(why) < 10 {
 				why = append(why, fmt.Sprintf("%s accepted at kill%+.3fs (inside the window: %t), upstream answered it %d times, %s",
-					a.id, a.at.Sub(killed).Seconds(), window, f.up.succeeded(a.key), f.whereIs(a.id)))
+					a.id, a.at.Sub(killed).Seconds(), window, f.up.Succeeded(a.key), f.whereIs(a.id)))
 			}
 		}
 	}
 	ended := time.Since(back)
 	lostOutside := r.lost - lostInWindow
 	r.lost += len(unclear)
-	r.dups = f.up.duplicates()
+	r.dups = f.up.Duplicates()
 	r.notes = fmt.Sprintf("lost inside the %v fsync window before the kill: %d of the %d accepted there (allowed); lost outside it: %d; "+
 		"%d submits refused (503 REDIS_UNAVAILABLE) while down; restart with AOF replay %v, api accepting again %v after it; every job settled within %v of the restart",
 		fsyncWindow, lostInWindow, inWindow, lostOutside, refused, back.Sub(restarting).Round(time.Millisecond), reaccepted.Round(time.Millisecond), ended.Round(time.Second))
@@ -451,17 +419,19 @@ func TestRedisRestartAOF(t *testing.T) {
 // cooldown — and succeed again once it is back.
 func TestUpstreamStorm(t *testing.T) {
 	t.Parallel()
-	f := startFleet(t, 2, `    circuit: {error_threshold: 5, cooldown_s: 1}
-    cache: {enabled: false}
-    retry_matrix: {"5xx": {attempts: 1}}`, "")
-	client := &http.Client{Timeout: 30 * time.Second}
+	f := startFleet(t, 2, testenv.Section{
+		"circuit":      "{error_threshold: 5, cooldown_s: 1}",
+		"cache":        "{enabled: false}",
+		"retry_matrix": `{"5xx": {attempts: 1}}`,
+	}, "")
+	client := f.client(30 * time.Second)
 	var (
 		mu                  sync.Mutex
 		ok, serverErr, open int
 		unclear             []answer
 	)
 	stop := clients(4, func() {
-		a := send(client, f.url, map[string]any{"target": "up", "method": "GET", "path": "/work"})
+		a := send(client, map[string]any{"target": "up", "method": "GET", "path": "/work"})
 		mu.Lock()
 		switch {
 		case a.status == 200:
@@ -480,9 +450,9 @@ func TestUpstreamStorm(t *testing.T) {
 		defer mu.Unlock()
 		return ok >= 20
 	})
-	startCalls := f.up.calls.Load()
-	faultFor(length(), func() { f.up.failing.Store(true) }, func() { f.up.failing.Store(false) })
-	stormCalls := f.up.calls.Load() - startCalls
+	startCalls := f.up.Total()
+	faultFor(length(), func() { f.up.SetStatus(http.StatusServiceUnavailable) }, func() { f.up.SetStatus(0) })
+	stormCalls := f.up.Total() - startCalls
 	mu.Lock()
 	okBefore := ok
 	mu.Unlock()
@@ -495,7 +465,7 @@ func TestUpstreamStorm(t *testing.T) {
 
 	// At most the threshold's failures (and what was in flight when the
 	// breaker opened), then one probe per cooldown.
-	allowed := int64(5 + 4 + int(length()/time.Second) + 2)
+	allowed := 5 + 4 + int(length()/time.Second) + 2
 	r := row{scenario: fmt.Sprintf("upstream 503 for %v", length()), accepted: ok + serverErr + open + len(unclear),
 		completed: ok, clearErrors: serverErr + open, lost: len(unclear),
 		notes: fmt.Sprintf("%d calls reached the upstream during the storm (≤ %d allowed), %d answered CIRCUIT_OPEN without reaching it", stormCalls, allowed, open)}
@@ -511,11 +481,13 @@ func TestUpstreamStorm(t *testing.T) {
 // succeed again once it passes.
 func TestLatencySpike(t *testing.T) {
 	t.Parallel()
-	f := startFleet(t, 2, `    timeout_ms: 200
-    cache: {enabled: false}
-    circuit: {error_threshold: 100000}
-    retry_matrix: {"timeout": {attempts: 2, backoff: fixed, base_s: 0.05}}`, "")
-	client := &http.Client{Timeout: 30 * time.Second}
+	f := startFleet(t, 2, testenv.Section{
+		"timeout_ms":   "200",
+		"cache":        "{enabled: false}",
+		"circuit":      "{error_threshold: 100000}",
+		"retry_matrix": `{"timeout": {attempts: 2, backoff: fixed, base_s: 0.05}}`,
+	}, "")
+	client := f.client(30 * time.Second)
 	type call struct {
 		id string
 		a  answer
@@ -527,13 +499,13 @@ func TestLatencySpike(t *testing.T) {
 	)
 	stop := clients(4, func() {
 		id := fmt.Sprint(n.Add(1))
-		a := send(client, f.url, map[string]any{"target": "up", "method": "GET", "path": "/work", "headers": map[string]any{"X-Call": id}})
+		a := send(client, map[string]any{"target": "up", "method": "GET", "path": "/work", "headers": map[string]any{"X-Call": id}})
 		mu.Lock()
 		calls = append(calls, call{id, a})
 		mu.Unlock()
 	})
 	testenv.Eventually(t, 30*time.Second, "calls before the spike", func() bool { return n.Load() >= 20 })
-	faultFor(length(), func() { f.up.delay.Store(int64(400 * time.Millisecond)) }, func() { f.up.delay.Store(0) })
+	faultFor(length(), func() { f.up.SetDelay(400 * time.Millisecond) }, func() { f.up.SetDelay(0) })
 	mu.Lock()
 	before := len(calls)
 	mu.Unlock()
@@ -558,7 +530,7 @@ func TestLatencySpike(t *testing.T) {
 			r.completed++
 		case c.a.code == "TIMEOUT":
 			r.clearErrors++
-			if f.up.triesOf(c.id) != 2 {
+			if f.up.KeyCalls(c.id) != 2 {
 				wrongTries++
 			}
 		default:
@@ -612,19 +584,19 @@ func TestFlappingReceiver(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(rcv.Close)
-	f := startFleet(t, 2, "", `webhooks:
+	f := startFleet(t, 2, nil, `webhooks:
   allow_private_networks: true
   timeout_s: 2
   schedule_s: [0, 0, 1, 1, 1]
   secrets: {default: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}`)
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := f.client(30 * time.Second)
 	jobs := sized(100, 500)
-	ids := submitAll(t, client, f.url, jobs, func(i int) map[string]any {
+	ids := submitAll(t, client, jobs, func(i int) map[string]any {
 		return map[string]any{"target": "up", "method": "GET", "path": fmt.Sprintf("/work?i=%d", i), "webhook": map[string]any{"url": rcv.URL}}
 	})
 	r := row{scenario: "webhook receiver failing 0-3 first attempts (503)", accepted: jobs}
 	for _, id := range ids {
-		if st, _ := jobStatus(client, f.url, id, time.Minute); st == "succeeded" {
+		if st, _ := jobStatus(client, id, time.Minute); st == "succeeded" {
 			r.completed++
 		}
 	}
@@ -664,15 +636,15 @@ func TestFlappingReceiver(t *testing.T) {
 // Idempotency-Key, so the upstream can tell (the table counts those).
 func TestWorkerKilled(t *testing.T) {
 	t.Parallel()
-	f := startFleet(t, 2, "    cache: {enabled: false}", "")
-	f.up.delay.Store(int64(100 * time.Millisecond)) // jobs are in flight when the worker dies
-	client := &http.Client{Timeout: 30 * time.Second}
+	f := startFleet(t, 2, testenv.Section{"cache": "{enabled: false}"}, "")
+	f.up.SetDelay(100 * time.Millisecond) // jobs are in flight when the worker dies
+	client := f.client(30 * time.Second)
 	jobs := sized(200, 1000)
-	ids := submitAll(t, client, f.url, jobs, func(i int) map[string]any {
+	ids := submitAll(t, client, jobs, func(i int) map[string]any {
 		return map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i}, "idempotency_key": fmt.Sprintf("kill-%d", i)}
 	})
 	testenv.Eventually(t, time.Minute, "a quarter of the jobs to reach the upstream", func() bool {
-		return f.up.calls.Load() >= int64(jobs/4)
+		return f.up.Total() >= jobs/4
 	})
 	killed := time.Now()
 	f.workers[0].Kill()
@@ -680,13 +652,13 @@ func TestWorkerKilled(t *testing.T) {
 	r := row{scenario: "a worker SIGKILLed mid-run", accepted: jobs}
 	codes := map[string]int{} // why jobs failed, for the error below
 	for _, id := range ids {
-		st, code := jobStatus(client, f.url, id, 4*time.Minute)
+		st, code := jobStatus(client, id, 4*time.Minute)
 		if r.tally(st); st == "failed" {
 			codes[code]++
 		}
 	}
 	recovery := time.Since(killed)
-	r.dups = f.up.duplicates()
+	r.dups = f.up.Duplicates()
 	r.notes = fmt.Sprintf("all jobs ended %v after the kill (asynq recovers a dead worker's tasks once their lease has expired); "+
 		"a duplicate is a call the dead worker had made but not recorded, sent again with the same Idempotency-Key (at least once)", recovery.Round(time.Second))
 	record(r)

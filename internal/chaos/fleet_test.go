@@ -1,13 +1,15 @@
 package chaos_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,7 +31,7 @@ type fleet struct {
 	t       *testing.T
 	redis   *testenv.Redis
 	proxy   *tcpProxy
-	up      *upstream
+	up      *testenv.Upstream
 	cfg     string
 	env     []string
 	api     *testenv.Process
@@ -37,33 +39,32 @@ type fleet struct {
 	url     string
 }
 
-// startFleet starts a fleet; targetYAML goes under the target "up",
-// extraYAML at the top level, redisArgs on redis-server's command line
-// (persistence is off without them). Its jobs.timeout (5 min) outlasts
-// orphanBound: a job a dead worker held must still have time to run once
-// asynq recovers it, or it ends as a TIMEOUT instead of succeeding.
-func startFleet(t *testing.T, workers int, targetYAML, extraYAML string, redisArgs ...string) *fleet {
+// callKey is what the upstream counts a call under: the scenario's own
+// call ID (the X-Call header) where it sets one, else the call's
+// Idempotency-Key, whose successes tell a call that ran twice.
+func callKey(r *http.Request) string {
+	return cmp.Or(r.Header.Get("X-Call"), r.Header.Get("Idempotency-Key"))
+}
+
+// startFleet starts a fleet; up holds more settings of the target "up",
+// extraYAML more top-level YAML, redisArgs redis-server's command line
+// (persistence is off without them). The upstream answers POST or GET
+// /work with 200 {"ok":true} after 2 ms, as real calls take a moment. Its
+// jobs.timeout (5 min) outlasts orphanBound: a job a dead worker held must
+// still have time to run once asynq recovers it, or it ends as a TIMEOUT
+// instead of succeeding.
+func startFleet(t *testing.T, workers int, up testenv.Section, extraYAML string, redisArgs ...string) *fleet {
 	t.Helper()
-	f := &fleet{t: t, redis: testenv.StartRedisWith(t, redisArgs...), up: newUpstream(t)}
+	f := &fleet{t: t, redis: testenv.StartRedisWith(t, redisArgs...), up: testenv.StartUpstream(t)}
+	f.up.CountBy(callKey)
+	f.up.Handle("/work", testenv.Answer(2*time.Millisecond, `{"ok":true}`))
 	f.proxy = newTCPProxy(t, f.redis.Addr)
-	f.cfg = filepath.Join(t.TempDir(), "config.yaml")
-	yaml := fmt.Sprintf(`server:
-  sync_timeout: 20s
-worker:
-  concurrency: 32
-  task_check_interval: 2ms
-  shutdown_timeout: 5s
-jobs:
-  timeout: 5m
-targets:
-  up:
-    base_url: %q
-%s
-%s
-`, f.up.url, targetYAML, extraYAML)
-	if err := os.WriteFile(f.cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testenv.FleetConfig(f.up.URL)
+	cfg.Worker["shutdown_timeout"] = "5s"
+	cfg.Jobs = testenv.Section{"timeout": "5m"}
+	maps.Copy(cfg.Targets["up"], up)
+	cfg.Extra = extraYAML
+	f.cfg = testenv.WriteConfig(t, cfg)
 	f.env = append(os.Environ(), "REDIS_URL=redis://"+f.proxy.addr+"/0", "RELIAPI_API_KEY="+apiKey, "LOG_LEVEL=error")
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	f.api = testenv.StartReliAPI(t, "api", f.env, "api", "--config", f.cfg, "--listen", addr)
@@ -76,6 +77,12 @@ targets:
 		f.workers = append(f.workers, w)
 	}
 	return f
+}
+
+// client calls the fleet's api with its key, giving up on a call after
+// timeout.
+func (f *fleet) client(timeout time.Duration) *testenv.Client {
+	return &testenv.Client{BaseURL: f.url, APIKey: apiKey, HTTP: &http.Client{Timeout: timeout}}
 }
 
 // tcpProxy forwards connections to a Redis and can cut them all and

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,45 +10,66 @@ import (
 	"testing"
 )
 
-// binary memoizes the one build of cmd/reliapi per test binary.
+// binary memoizes the one build of cmd/reliapi per process.
 var binary struct {
-	once sync.Once
-	path string
-	out  []byte // go build's output when err is not nil
+	mu   sync.Mutex
+	done bool   // a build ran; path and err are its outcome
+	path string // the executable, when err is nil
 	err  error
 }
 
-// Binary builds github.com/reliapi/reliapi/cmd/reliapi once per test binary
-// and returns the path of the executable. Later calls, from any test, reuse
-// the first build. If the build fails, Binary fails the test with go build's
-// output. The executable lives in a temporary directory that is not removed.
-func Binary(tb testing.TB) string {
-	tb.Helper()
-	binary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "reliapi-bin-")
-		if err != nil {
-			binary.err = err
-			return
-		}
-		name := "reliapi"
-		if runtime.GOOS == "windows" {
-			name += ".exe"
-		}
-		path := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", path, "github.com/reliapi/reliapi/cmd/reliapi")
-		binary.out, binary.err = cmd.CombinedOutput()
-		binary.path = path
-	})
-	if binary.err != nil {
-		tb.Fatalf("testenv: building reliapi: %v\n%s", binary.err, binary.out)
+// BuildBinary builds github.com/reliapi/reliapi/cmd/reliapi once per
+// process and returns the path of the executable; later calls reuse the
+// first build (or its error). It serves programs that are not tests, such
+// as the benchmark; tests call Binary. The executable lives in a temporary
+// directory that RemoveBinary deletes.
+func BuildBinary() (string, error) {
+	binary.mu.Lock()
+	defer binary.mu.Unlock()
+	if binary.done {
+		return binary.path, binary.err
 	}
-	return binary.path
+	binary.done = true
+	dir, err := os.MkdirTemp("", "reliapi-bin-")
+	if err != nil {
+		binary.err = err
+		return "", err
+	}
+	name := "reliapi"
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	path := filepath.Join(dir, name)
+	// The import path builds from anywhere inside the module.
+	cmd := exec.Command("go", "build", "-o", path, "github.com/reliapi/reliapi/cmd/reliapi")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		binary.err = fmt.Errorf("building reliapi (run inside the module): %v\n%s", err, out)
+		return "", binary.err
+	}
+	binary.path = path
+	return path, nil
 }
 
-// RemoveBinary deletes what Binary built. Call it from TestMain after
-// m.Run, in packages that use Binary.
+// Binary is BuildBinary for tests: it fails the test with go build's
+// output if the build fails. Packages that use it call RemoveBinary from
+// TestMain after m.Run.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	path, err := BuildBinary()
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	return path
+}
+
+// RemoveBinary deletes what BuildBinary built; a later BuildBinary builds
+// again.
 func RemoveBinary() {
+	binary.mu.Lock()
+	defer binary.mu.Unlock()
 	if binary.path != "" {
 		os.RemoveAll(filepath.Dir(binary.path))
 	}
+	binary.done, binary.path, binary.err = false, "", nil
 }

@@ -83,7 +83,7 @@ func StartSentinel(tb testing.TB, master *Redis, masterName string) string {
 		tb.Fatalf("testenv: redis-server is not installed (%v); run `make test`, which installs it", err)
 	}
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := FindFreePort()
 		if err != nil {
 			tb.Fatal(err)
 		}

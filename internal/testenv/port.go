@@ -11,14 +11,16 @@ import (
 // can should retry with a new port when binding fails.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	port, err := freePort()
+	port, err := FindFreePort()
 	if err != nil {
 		tb.Fatalf("testenv: %v", err)
 	}
 	return port
 }
 
-func freePort() (int, error) {
+// FindFreePort is FreePort for programs that are not tests, such as the
+// benchmark: it returns an error instead of failing a test.
+func FindFreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port: %w", err)

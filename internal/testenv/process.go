@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -112,27 +113,35 @@ func StartReliAPI(tb testing.TB, name string, env []string, args ...string) *Pro
 	return p
 }
 
-// WaitReady polls url until it answers 200, and fails the test if p exits
-// first or 30 s pass.
+// AwaitReady polls url until it answers 200, and returns an error if p
+// exits first or bound passes. It is WaitReady for programs that are not
+// tests, such as the benchmark.
+func AwaitReady(ctx context.Context, url string, p *Process, bound time.Duration) error {
+	return Poll(ctx, bound, p.Name+" to be ready at "+url, func(ctx context.Context) error {
+		if err := p.Exited(); err != nil {
+			return Permanent(err)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return Permanent(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s answered %d", url, resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// WaitReady polls url until it answers 200, and fails the test, with p's
+// output, if p exits first or 30 s pass.
 func WaitReady(tb testing.TB, url string, p *Process) {
 	tb.Helper()
-	deadline := time.NewTimer(30 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-deadline.C:
-			tb.Fatalf("%s not ready at %s within 30s:\n%s", p.Name, url, p.Output())
-		case <-p.done:
-			tb.Fatalf("%s exited before it was ready: %v\n%s", p.Name, p.err, p.Output())
-		case <-tick.C:
-		}
+	if err := AwaitReady(context.Background(), url, p, 30*time.Second); err != nil {
+		tb.Fatalf("%v\n%s", err, p.Output())
 	}
 }

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -41,4 +42,30 @@ func TestProcessTerminate(t *testing.T) {
 		t.Fatal("Exited = nil after Terminate")
 	}
 	p.Kill() // harmless once it has exited
+}
+
+// TestAwaitReady: AwaitReady returns once url answers 200, and gives up at
+// once, saying so, when the process has exited.
+func TestAwaitReady(t *testing.T) {
+	t.Parallel()
+	u := StartUpstream(t)
+	p, err := StartProcess("sh", "/bin/sh", nil, "-c", "exec sleep 60")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	if err := AwaitReady(context.Background(), u.URL+"/get", p, 10*time.Second); err != nil {
+		t.Fatalf("AwaitReady on a 200: %v", err)
+	}
+	if err := AwaitReady(context.Background(), u.URL+"/status/503", p, 2*time.Second); err == nil || !strings.Contains(err.Error(), "answered 503") {
+		t.Fatalf("AwaitReady on a 503 = %v, want a timeout naming the 503", err)
+	}
+	p.Kill()
+	start := time.Now()
+	if err := AwaitReady(context.Background(), u.URL+"/get", p, 10*time.Second); err == nil || !strings.Contains(err.Error(), "sh exited") {
+		t.Fatalf("AwaitReady after the process exited = %v, want its exit", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("AwaitReady took %v to see the exit", took)
+	}
 }

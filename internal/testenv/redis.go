@@ -89,7 +89,7 @@ func StartRedisProcess(dir string, args ...string) (*Redis, error) {
 func startRedis(bin, dir string, extra ...string) (*Redis, error) {
 	var lastErr error
 	for range redisStartAttempts {
-		port, err := freePort()
+		port, err := FindFreePort()
 		if err != nil {
 			return nil, err
 		}
