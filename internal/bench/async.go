@@ -136,24 +136,15 @@ func (e *env) measureAsyncRaw(ctx context.Context, jobs, conc, workers int, inte
 	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr, PoolSize: 128})
 	defer rdb.Close()
 
-	var handled atomic.Int64
-	var lastHandled atomic.Int64 // UnixNano of the jobs-th handler call
-	done := make(chan struct{})
+	counter := newRawCounter(jobs)
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(taskType, func(ctx context.Context, _ *asynq.Task) error {
 		if callUpstream {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, upstreamURL, nil)
-			resp, err := httpClient.Do(req)
-			if err != nil {
+			if err := get(ctx, httpClient, upstreamURL); err != nil {
 				return err
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
 		}
-		if handled.Add(1) == int64(jobs) {
-			lastHandled.Store(time.Now().UnixNano())
-			close(done)
-		}
+		counter.handled()
 		return nil
 	})
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
@@ -180,12 +171,43 @@ func (e *env) measureAsyncRaw(ctx context.Context, jobs, conc, workers int, inte
 		return asyncResult{}, fmt.Errorf("enqueueing raw asynq tasks: %w", err)
 	}
 	select {
-	case <-done:
+	case <-counter.done:
 	case <-ctx.Done():
 		return asyncResult{}, ctx.Err()
 	case <-time.After(completionTimeout):
-		return asyncResult{}, fmt.Errorf("raw asynq handled %d of %d tasks in %v", handled.Load(), jobs, completionTimeout)
+		return asyncResult{}, fmt.Errorf("raw asynq handled %d of %d tasks in %v", counter.n.Load(), jobs, completionTimeout)
 	}
-	wall := time.Unix(0, lastHandled.Load()).Sub(start)
+	wall := time.Unix(0, counter.last.Load()).Sub(start)
 	return asyncResult{jobs: jobs, wall: wall, perSecond: float64(jobs) / wall.Seconds(), submit: summarize(sub), cpu: cpu.perCall(jobs)}, nil
+}
+
+// rawCounter counts raw asynq's handled tasks and closes done at the
+// jobs-th, noting when.
+type rawCounter struct {
+	jobs int64
+	n    atomic.Int64
+	last atomic.Int64 // UnixNano of the jobs-th handler call
+	done chan struct{}
+}
+
+func newRawCounter(jobs int) *rawCounter {
+	return &rawCounter{jobs: int64(jobs), done: make(chan struct{})}
+}
+
+func (c *rawCounter) handled() {
+	if c.n.Add(1) == c.jobs {
+		c.last.Store(time.Now().UnixNano())
+		close(c.done)
+	}
+}
+
+// get makes one GET and reads its answer away.
+func get(ctx context.Context, client *http.Client, url string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
 }

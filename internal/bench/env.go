@@ -78,10 +78,12 @@ func setup(ctx context.Context, o options) (e *env, err error) {
 	e.defer_(e.hooks.close)
 
 	buildStart := time.Now()
-	if e.bin, err = testenv.BuildBinary(); err != nil {
-		return e, err
+	if e.bin = o.binary; e.bin == "" {
+		if e.bin, err = testenv.BuildBinary(); err != nil {
+			return e, err
+		}
+		e.defer_(testenv.RemoveBinary)
 	}
-	e.defer_(testenv.RemoveBinary)
 	e.rep.buildTime = time.Since(buildStart)
 
 	cfg := benchConfig(e.upstream.URL, e.llm.url, o.concurrency, o.checkInterval)

@@ -59,6 +59,7 @@ type options struct {
 	idleWindow    time.Duration // how long idle Redis traffic is measured
 	out           string        // directory for results.json and latency.png; none when empty
 	timeout       time.Duration // bound on the whole run
+	binary        string        // a reliapi binary to measure instead of building this tree's
 }
 
 // register defines the flags on fs, with the full run's defaults.
@@ -83,6 +84,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.idleWindow, "idle-window", time.Second, "how long idle Redis commands are counted before the commands batch")
 	fs.StringVar(&o.out, "out", "bench", "directory for results.json and latency.png (created; empty: write neither)")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
+	fs.StringVar(&o.binary, "binary", "", "measure this reliapi binary (e.g. an earlier build, to compare) instead of building this tree's")
 }
 
 // check fills the list defaults and rejects what cannot be measured.
@@ -172,6 +174,17 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 // run measures the phases in order, on a quiet system each time.
 func (e *env) run(ctx context.Context, o options, progress printer) error {
+	for _, phase := range []func(context.Context, options, printer) error{e.runLatency, e.runThroughput, e.runCosts, e.runScale} {
+		if err := phase(ctx, o, progress); err != nil {
+			return err
+		}
+	}
+	progress("done")
+	return nil
+}
+
+// runLatency is the latency sweep: every mode at every concurrency.
+func (e *env) runLatency(ctx context.Context, o options, progress printer) error {
 	progress("latency sweep: warm-up")
 	if err := e.warmUp(ctx, o.warmup); err != nil {
 		return err
@@ -191,22 +204,27 @@ func (e *env) run(ctx context.Context, o options, progress printer) error {
 		}
 		e.rep.levels = append(e.rep.levels, l)
 	}
+	return nil
+}
+
+// runThroughput is async job throughput, ours next to raw asynq's.
+func (e *env) runThroughput(ctx context.Context, o options, progress printer) (err error) {
 	progress("async throughput: %d jobs through reliapi", o.jobs)
-	ours, err := e.measureAsyncOurs(ctx, call{phase: "async"}, o.jobs, o.submitConc)
-	if err != nil {
+	if e.rep.ours, err = e.measureAsyncOurs(ctx, call{phase: "async"}, o.jobs, o.submitConc); err != nil {
 		return err
 	}
 	progress("async throughput: %d tasks through raw asynq", o.jobs)
-	raw, err := e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, false)
-	if err != nil {
+	if e.rep.raw, err = e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, false); err != nil {
 		return err
 	}
 	progress("async throughput: %d tasks through raw asynq calling the upstream", o.jobs)
-	rawHTTP, err := e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, true)
-	if err != nil {
-		return err
-	}
-	e.rep.ours, e.rep.raw, e.rep.rawHTTP = ours, raw, rawHTTP
+	e.rep.rawHTTP, err = e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, true)
+	return err
+}
+
+// runCosts is what a call costs Redis, LLM calls, webhooks, and the trace
+// of one sync call.
+func (e *env) runCosts(ctx context.Context, o options, progress printer) (err error) {
 	progress("redis commands: %v idle, then %d calls of each path", o.idleWindow, o.cmdRequests)
 	if e.rep.cmds, err = e.measureCommands(ctx, o.idleWindow, o.cmdRequests); err != nil {
 		return err
@@ -223,17 +241,17 @@ func (e *env) run(ctx context.Context, o options, progress printer) error {
 		return err
 	}
 	progress("tracing one sync call with MONITOR")
-	if e.rep.trace, err = e.traceCall(ctx); err != nil {
-		return err
-	}
+	e.rep.trace, err = e.traceCall(ctx)
+	return err
+}
+
+// runScale is worker scaling and the memory soak.
+func (e *env) runScale(ctx context.Context, o options, progress printer) (err error) {
 	progress("worker scaling: %d jobs on a %v upstream with %v worker processes", o.scaleJobs, o.scaleDelay, o.scaleWorkers)
 	if e.rep.scaling, err = e.measureScaling(ctx, o, progress); err != nil {
 		return err
 	}
 	progress("memory soak: %d sync calls/s for %v", o.soakRate, o.soak)
-	if e.rep.soak, err = e.measureSoak(ctx, o.soak, o.soakRate); err != nil {
-		return err
-	}
-	progress("done")
-	return nil
+	e.rep.soak, err = e.measureSoak(ctx, o.soak, o.soakRate)
+	return err
 }

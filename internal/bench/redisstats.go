@@ -60,7 +60,6 @@ func (e *env) measureCommands(ctx context.Context, idle time.Duration, requests 
 		return cmdResult{}, err
 	}
 	idleCPU := cpu.perCall(1)
-	busyStart := idleEnd
 	if _, err := runLoad(ctx, requests, 1, func(ctx context.Context, _ int) error {
 		_, err := e.proxySync(ctx, "commands")
 		return err
@@ -72,10 +71,15 @@ func (e *env) measureCommands(ctx context.Context, idle time.Duration, requests 
 		return cmdResult{}, err
 	}
 
+	return costs(idleStart, idleEnd, busyEnd, requests, idleCPU), nil
+}
+
+// costs charges each of requests its share of the commands Redis processed
+// between idleEnd and busyEnd, after taking away the idle rate measured
+// between idleStart and idleEnd over the batch's duration.
+func costs(idleStart, idleEnd, busyEnd redisCounters, requests int, idleCPU *cpuUsage) cmdResult {
 	idleWindow := idleEnd.at.Sub(idleStart.at)
-	busyWindow := busyEnd.at.Sub(busyStart.at)
-	// perRequest charges each request its share of delta after taking away
-	// the idle rate over the batch's duration.
+	busyWindow := busyEnd.at.Sub(idleEnd.at)
 	perRequest := func(idleDelta, busyDelta int64) float64 {
 		rate := float64(idleDelta) / idleWindow.Seconds()
 		return (float64(busyDelta) - rate*busyWindow.Seconds()) / float64(requests)
@@ -91,14 +95,14 @@ func (e *env) measureCommands(ctx context.Context, idle time.Duration, requests 
 		idleCPU:    idleCPU,
 		requests:   requests,
 		busyWindow: busyWindow,
-		busyTotal:  busyEnd.total - busyStart.total,
-		perRequest: perRequest(idleEnd.total-idleStart.total, busyEnd.total-busyStart.total),
+		busyTotal:  busyEnd.total - idleEnd.total,
+		perRequest: perRequest(idleEnd.total-idleStart.total, busyEnd.total-idleEnd.total),
 	}
 	for name, calls := range busyEnd.calls {
 		if name == "info" { // our own reads
 			continue
 		}
-		n := perRequest(idleEnd.calls[name]-idleStart.calls[name], calls-busyStart.calls[name])
+		n := perRequest(idleEnd.calls[name]-idleStart.calls[name], calls-idleEnd.calls[name])
 		if n >= 0.05 {
 			r.byCommand = append(r.byCommand, cmdCount{name, n})
 		}
@@ -109,7 +113,7 @@ func (e *env) measureCommands(ctx context.Context, idle time.Duration, requests 
 	slices.SortFunc(r.byCommand, func(a, b cmdCount) int {
 		return cmp.Or(cmp.Compare(b.perRequest, a.perRequest), strings.Compare(a.name, b.name))
 	})
-	return r, nil
+	return r
 }
 
 // counters reads total_commands_processed and the per-command calls in one
