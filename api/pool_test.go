@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/internal/testenv"
 )
 
@@ -81,6 +82,28 @@ func TestRateLimitedKeySwitchesAndRests(t *testing.T) {
 	}
 	if strings.Contains(metrics, "sk-a") || strings.Contains(s.logs.String(), "sk-a") {
 		t.Error("a key secret leaked into metrics or logs")
+	}
+}
+
+// TestEveryKeyRateLimited: when every key of the pool answers 429 within
+// one attempt, the call ends with the upstream's 429 (and Retry-After),
+// for the retry matrix to handle, not with KEY_POOL_EXHAUSTED, which says
+// every key is quarantined.
+func TestEveryKeyRateLimited(t *testing.T) {
+	t.Parallel()
+	s := poolStack(t, `    keys:
+      - {id: a, api_key: "env:A"}
+      - {id: b, api_key: "env:B"}
+    max_key_switches: 3`, "", map[string]string{"A": "sk-a", "B": "sk-b"})
+	up := &testenv.KeyLog{}
+	s.upstream.Handle("/keyed", up.Handler(map[string]int{"sk-a": 429, "sk-b": 429}))
+
+	r := s.pooled()
+	if r.status != http.StatusTooManyRequests || get(r.body, "error", "code") != string(reliapi.CodeClientError) || r.header.Get("Retry-After") == "" {
+		t.Fatalf("every key rate limited: %d %v %s", r.status, r.header, r.raw)
+	}
+	if calls := up.Calls(); len(calls) != 2 || calls[0].Key == calls[1].Key {
+		t.Errorf("calls %v, want one with each key", calls)
 	}
 }
 
