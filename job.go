@@ -70,6 +70,9 @@ type Job struct {
 	CompletedAt time.Time
 	// Deadline, when set, is when the job expires if it has not started.
 	Deadline time.Time
+	// ClaimUntil is when the claim of the delivery running the job lapses
+	// unless renewed (then another delivery of its task may take it over).
+	ClaimUntil time.Time
 	// Attempts counts how often a worker started the job (more than one only
 	// after a crash or lease loss: asynq delivers at least once).
 	Attempts int

@@ -470,11 +470,11 @@ func TestWebhookAfterCrashBeforeEnqueue(t *testing.T) {
 		Queue: tasks.QueueAsync, TaskID: taskID, Webhook: &reliapi.Subscription{URL: rcv.srv.URL}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, run, err := store.Start(ctx, id, taskID); !run || err != nil {
+	if _, run, err := store.Start(ctx, id, jobs.Claim{TaskID: taskID}); !run || err != nil {
 		t.Fatalf("start: %v %v", run, err)
 	}
 	res := &reliapi.Result{Data: json.RawMessage(`{"status_code":200,"headers":{},"body":null}`)}
-	if ok, err := store.Finish(ctx, id, taskID, reliapi.JobSucceeded, res); !ok || err != nil {
+	if ok, err := store.Finish(ctx, id, jobs.Claim{TaskID: taskID}, reliapi.JobSucceeded, res); !ok || err != nil {
 		t.Fatalf("finish: %v %v", ok, err)
 	}
 	// The worker died here. asynq delivers the job's task again.

@@ -47,17 +47,17 @@ func TestFailLost(t *testing.T) {
 		{name: "not old enough", state: "queued", after: time.Hour, want: reliapi.JobQueued},
 		{name: "started meanwhile", state: "queued", want: reliapi.JobRunning,
 			meanwhile: func(ctx context.Context, s *jobs.Store, id string) error {
-				_, _, err := s.Start(ctx, id, taskA)
+				_, _, err := s.Start(ctx, id, jobs.Claim{TaskID: taskA})
 				return err
 			}},
 		{name: "requeued meanwhile", state: "running", want: reliapi.JobQueued,
 			meanwhile: func(ctx context.Context, s *jobs.Store, id string) error {
-				_, err := s.Requeue(ctx, id, taskA, "task-later")
+				_, err := s.Requeue(ctx, id, jobs.Claim{TaskID: taskA}, "task-later")
 				return err
 			}},
 		{name: "finished meanwhile", state: "running", want: reliapi.JobSucceeded,
 			meanwhile: func(ctx context.Context, s *jobs.Store, id string) error {
-				_, err := s.Finish(ctx, id, taskA, reliapi.JobSucceeded, okResult)
+				_, err := s.Finish(ctx, id, jobs.Claim{TaskID: taskA}, reliapi.JobSucceeded, okResult)
 				return err
 			}},
 		{name: "canceled meanwhile", state: "queued", want: reliapi.JobCanceled,

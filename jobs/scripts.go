@@ -18,30 +18,51 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return {1, now}
 `)
 
-// startScript moves a queued (or, after a lost lease, running) job to running
-// for the task that carries it.
+// startScript claims a job for a delivery of the task that carries it:
+// a queued job, or a running one whose last claim's lease has lapsed (its
+// worker stopped renewing it: it died, or Redis lost a lease renewal).
 //
 // KEYS[1] job hash
-// ARGV[1] asynq task ID of the delivery
-// returns HGETALL after the transition; an empty list when the job is gone.
-// The status in the reply says whether the caller may run the job: only
-// "running" means yes; "queued" past the job's deadline means it expired. A delivery from another task ID (a stale task of an
-// earlier job with the same ID) leaves the job untouched.
+// ARGV[1] asynq task ID of the delivery; ARGV[2] claim token; ARGV[3]
+// lease ms
+// returns {1, HGETALL} when this delivery claimed the job (it is running
+// under ARGV[2] now), {0, HGETALL} when it did not: the job ended, belongs
+// to another task (a stale task of an earlier job with the same ID), is
+// held by a live claim (claim_until says until when), or is still queued
+// past its deadline (then the caller expires it); an empty list when the
+// job is gone.
 var startScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'deadline')
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'deadline', 'claim_until')
 if not f[1] then return {} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if f[1] == 'queued' and f[4] and now > tonumber(f[4]) then
   -- Past its deadline: left queued for the caller to expire.
-  return redis.call('HGETALL', KEYS[1])
+  return {0, redis.call('HGETALL', KEYS[1])}
 end
-if f[2] == ARGV[1] and (f[1] == 'queued' or f[1] == 'running') then
-  redis.call('HSET', KEYS[1], 'status', 'running')
-  if not f[3] then redis.call('HSET', KEYS[1], 'started_at', now) end
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+local lapsed = not f[5] or now >= tonumber(f[5])
+if f[2] ~= ARGV[1] or not (f[1] == 'queued' or f[1] == 'running' and lapsed) then
+  return {0, redis.call('HGETALL', KEYS[1])}
 end
-return redis.call('HGETALL', KEYS[1])
+redis.call('HSET', KEYS[1], 'status', 'running', 'claim', ARGV[2], 'claim_until', now + tonumber(ARGV[3]))
+if not f[3] then redis.call('HSET', KEYS[1], 'started_at', now) end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+return {1, redis.call('HGETALL', KEYS[1])}
+`)
+
+// renewScript extends a claim's lease while its delivery runs the job.
+//
+// KEYS[1] job hash
+// ARGV[1] claim token; ARGV[2] lease ms
+// returns 1 when renewed, 0 when the job is no longer running under that
+// claim (it ended, was canceled, or another delivery took it over).
+var renewScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'status', 'claim')
+if f[1] ~= 'running' or f[2] ~= ARGV[1] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'claim_until', now + tonumber(ARGV[2]))
+return 1
 `)
 
 // announce is Lua shared by the scripts that finish a job: it publishes the
@@ -59,18 +80,20 @@ end
 `
 
 // owns is Lua shared by the scripts a delivery runs once it has started
-// its job (finish, requeue). owns(key, f, task) takes the job's HMGET of
-// status, task_id, started_at and the delivery's task ID, and returns
-// whether the job is the delivery's to end or hand over: running under its
-// task, or still queued under it. The latter is a start that Redis
-// acknowledged and then lost (it restarted from an append-only file that
-// lacked its last writes) while the task survived and ran; owns redoes that
-// start (attempts, started_at), so the job's outcome is not dropped and the
-// job does not stay queued with no task left to run it.
+// its job (finish, requeue). owns(key, f, task, claim) takes the job's
+// HMGET of status, task_id, started_at, claim and the delivery's task ID
+// and claim token, and returns whether the job is the delivery's to end or
+// hand over: running under its task and claim (a delivery whose claim
+// another took over after its lease lapsed owns nothing), or still queued
+// under its task. The latter is a start that Redis acknowledged and then
+// lost (it restarted from an append-only file that lacked its last writes)
+// while the task survived and ran; owns redoes that start (attempts,
+// started_at), so the job's outcome is not dropped and the job does not
+// stay queued with no task left to run it.
 const owns = `
-local function owns(key, f, task)
+local function owns(key, f, task, claim)
   if f[2] ~= task then return false end
-  if f[1] == 'running' then return true end
+  if f[1] == 'running' then return not f[4] or f[4] == claim end
   if f[1] ~= 'queued' then return false end
   redis.call('HINCRBY', key, 'attempts', 1)
   if not f[3] then
@@ -87,12 +110,13 @@ end
 //
 // KEYS[1] job hash
 // ARGV[1] terminal status; ARGV[2] result JSON; ARGV[3] retention in seconds;
-// ARGV[4] done channel; ARGV[5] job ID; ARGV[6] asynq task ID of the delivery
-// returns 1 when recorded, 0 when the job was not running or queued under
-// that task (canceled meanwhile, handed to another task, or gone).
+// ARGV[4] done channel; ARGV[5] job ID; ARGV[6] asynq task ID of the
+// delivery; ARGV[7] its claim token
+// returns 1 when recorded, 0 when the job was not the delivery's (canceled
+// meanwhile, handed to another task or claim, or gone).
 var finishScript = redis.NewScript(announce + owns + `
-local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at')
-if not owns(KEYS[1], f, ARGV[6]) then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'claim')
+if not owns(KEYS[1], f, ARGV[6], ARGV[7]) then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'completed_at', now)
@@ -144,13 +168,15 @@ return 1
 // current task had its start lost, and is handed over too (see owns).
 //
 // KEYS[1] job hash
-// ARGV[1] the current task ID; ARGV[2] the new task ID
-// returns 1 when the job was handed over, 0 when it was not running or
-// queued under the current task (canceled meanwhile, or gone).
+// ARGV[1] the current task ID; ARGV[2] the new task ID; ARGV[3] the
+// delivery's claim token
+// returns 1 when the job was handed over, 0 when it was not the
+// delivery's (canceled meanwhile, taken over, or gone).
 var requeueScript = redis.NewScript(owns + `
-local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at')
-if not owns(KEYS[1], f, ARGV[1]) then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'claim')
+if not owns(KEYS[1], f, ARGV[1], ARGV[3]) then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'task_id', ARGV[2])
+redis.call('HDEL', KEYS[1], 'claim', 'claim_until')
 return 1
 `)
 

@@ -162,32 +162,72 @@ func (s *Store) Lookup(ctx context.Context, id string) (*reliapi.Job, error) {
 	return jobFromFields(fields)
 }
 
-// Start marks the job running for the delivery of taskID. It returns the
-// job and whether the caller should run it: false when the job is already
-// finished or canceled, belongs to another task, no longer exists (then
-// the job is nil), or is still queued past its deadline (then the caller
-// expires it: see Expire).
-func (s *Store) Start(ctx context.Context, id, taskID string) (*reliapi.Job, bool, error) {
-	res, err := startScript.Run(ctx, s.rdb, []string{jobKey(id)}, taskID).Slice()
+// A Claim is one delivery's hold on a job: the asynq task it came with, a
+// token of its own, and how long the hold lasts unless renewed. Two
+// deliveries of one task (the wake-up lane's and asynq's, or asynq's again
+// after a lost lease) tell themselves apart by their tokens, so a job runs
+// under one claim at a time, and only that claim ends it.
+type Claim struct {
+	TaskID string
+	Token  string
+	// Lease is how long the claim holds without renewal; once it has
+	// lapsed, another delivery of the task may take the job over. 0: it
+	// lapses at once (no other delivery is expected while it runs).
+	Lease time.Duration
+}
+
+// Start claims the job for a delivery. It returns the job and whether the
+// caller should run it: false when the job is already finished or
+// canceled, belongs to another task, is held by a live claim (ClaimUntil
+// says until when), no longer exists (then the job is nil), or is still
+// queued past its deadline (then the caller expires it: see Expire).
+func (s *Store) Start(ctx context.Context, id string, c Claim) (*reliapi.Job, bool, error) {
+	res, err := startScript.Run(ctx, s.rdb, []string{jobKey(id)}, c.TaskID, c.Token, c.Lease.Milliseconds()).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("starting job: %w", err)
 	}
-	if len(res) == 0 {
+	if len(res) != 2 {
 		return nil, false, nil
 	}
-	j, err := parseJob(res)
+	j, err := parseJob(res[1])
 	if err != nil {
 		return nil, false, fmt.Errorf("starting job: %w", err)
 	}
-	return j, j.Status == reliapi.JobRunning && j.TaskID == taskID, nil
+	claimed, _ := res[0].(int64)
+	return j, claimed == 1, nil
+}
+
+// Renew extends the leases of claims on running jobs, by job ID, in one
+// round trip. It returns the IDs whose claim is gone (the job ended, was
+// canceled, or was taken over): their runs should stop.
+func (s *Store) Renew(ctx context.Context, claims map[string]Claim) ([]string, error) {
+	cmds := make(map[string]*redis.Cmd, len(claims))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for id, c := range claims {
+			// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
+			cmds[id] = renewScript.Eval(ctx, p, []string{jobKey(id)}, c.Token, c.Lease.Milliseconds())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("renewing claims: %w", err)
+	}
+	var gone []string
+	for id, cmd := range cmds {
+		if n, _ := cmd.Int(); n == 0 {
+			gone = append(gone, id)
+		}
+	}
+	return gone, nil
 }
 
 // Finish records the outcome of a running job and announces it to waiters.
 // status must be JobSucceeded or JobFailed. It reports false when the job
-// was no longer running under taskID (it was canceled meanwhile). A job
-// still queued under taskID is recorded too: Redis lost its Start (a
-// restart that replayed an append-only file without its last writes).
-func (s *Store) Finish(ctx context.Context, id, taskID string, status reliapi.JobStatus, res *reliapi.Result) (bool, error) {
+// was no longer running under the claim (it was canceled, or taken over,
+// meanwhile). A job still queued under the claim's task is recorded too:
+// Redis lost its Start (a restart that replayed an append-only file
+// without its last writes).
+func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.JobStatus, res *reliapi.Result) (bool, error) {
 	if status != reliapi.JobSucceeded && status != reliapi.JobFailed {
 		return false, fmt.Errorf("finishing job: status %q is not an outcome", status)
 	}
@@ -199,7 +239,7 @@ func (s *Store) Finish(ctx context.Context, id, taskID string, status reliapi.Jo
 		return false, fmt.Errorf("finishing job: encoding result: %w", err)
 	}
 	n, err := finishScript.Run(ctx, s.rdb, []string{jobKey(id)},
-		string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, taskID).Int()
+		string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, c.TaskID, c.Token).Int()
 	if err != nil {
 		return false, fmt.Errorf("finishing job: %w", err)
 	}
@@ -216,13 +256,13 @@ func (s *Store) Expire(ctx context.Context, id, taskID string) (bool, error) {
 	return n == 1, nil
 }
 
-// Requeue hands a running job from taskID over to newTaskID, already
+// Requeue hands a running job from its claim over to newTaskID, already
 // enqueued to run later, and marks it queued again. It reports false when
-// the job was no longer running under taskID (it was canceled meanwhile);
-// like Finish, it takes a job still queued under taskID, whose Start Redis
-// lost.
-func (s *Store) Requeue(ctx context.Context, id, taskID, newTaskID string) (bool, error) {
-	n, err := requeueScript.Run(ctx, s.rdb, []string{jobKey(id)}, taskID, newTaskID).Int()
+// the job was no longer the claim's (it was canceled or taken over
+// meanwhile); like Finish, it takes a job still queued under the claim's
+// task, whose Start Redis lost.
+func (s *Store) Requeue(ctx context.Context, id string, c Claim, newTaskID string) (bool, error) {
+	n, err := requeueScript.Run(ctx, s.rdb, []string{jobKey(id)}, c.TaskID, newTaskID, c.Token).Int()
 	if err != nil {
 		return false, fmt.Errorf("requeueing job: %w", err)
 	}
@@ -338,6 +378,7 @@ func jobFromFields(f map[string]string) (*reliapi.Job, error) {
 		StartedAt:      millis(f["started_at"]),
 		CompletedAt:    millis(f["completed_at"]),
 		Deadline:       millis(f["deadline"]),
+		ClaimUntil:     millis(f["claim_until"]),
 	}
 	j.Attempts, _ = strconv.Atoi(f["attempts"])
 	if j.ID == "" || !j.Status.Valid() {

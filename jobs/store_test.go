@@ -84,7 +84,7 @@ func (b *bundle) get(t *testing.T, tenant, id string) *reliapi.Job {
 
 func (b *bundle) start(t *testing.T, id, taskID string) *reliapi.Job {
 	t.Helper()
-	j, run, err := b.store.Start(t.Context(), id, taskID)
+	j, run, err := b.store.Start(t.Context(), id, jobs.Claim{TaskID: taskID})
 	if err != nil || !run {
 		t.Fatalf("Start(%s, %s) = run %v, %v; want run", id, taskID, run, err)
 	}
@@ -93,7 +93,7 @@ func (b *bundle) start(t *testing.T, id, taskID string) *reliapi.Job {
 
 func (b *bundle) finish(t *testing.T, id string, status reliapi.JobStatus, res *reliapi.Result) {
 	t.Helper()
-	ok, err := b.store.Finish(t.Context(), id, taskA, status, res)
+	ok, err := b.store.Finish(t.Context(), id, jobs.Claim{TaskID: taskA}, status, res)
 	if err != nil || !ok {
 		t.Fatalf("Finish(%s, %s) = %v, %v; want recorded", id, status, ok, err)
 	}
@@ -436,14 +436,14 @@ type action struct {
 
 func start(taskID string) action {
 	return action{"Start(" + taskID + ")", true, func(ctx context.Context, s *jobs.Store, id string) outcome {
-		j, run, err := s.Start(ctx, id, taskID)
+		j, run, err := s.Start(ctx, id, jobs.Claim{TaskID: taskID})
 		return outcome{job: j, ok: run, err: err}
 	}}
 }
 
 func finish(taskID string, status reliapi.JobStatus, res *reliapi.Result) action {
 	return action{"Finish(" + taskID + "," + string(status) + ")", false, func(ctx context.Context, s *jobs.Store, id string) outcome {
-		ok, err := s.Finish(ctx, id, taskID, status, res)
+		ok, err := s.Finish(ctx, id, jobs.Claim{TaskID: taskID}, status, res)
 		return outcome{ok: ok, err: err}
 	}}
 }
@@ -659,9 +659,9 @@ func TestTransitions(t *testing.T) {
 			if !reflect.DeepEqual(after.Result, tt.wantResult) {
 				t.Errorf("Result = %s, want %s", jsonOf(after.Result), jsonOf(tt.wantResult))
 			}
-			// Nothing else moves.
-			after.Status, after.Attempts, after.StartedAt, after.CompletedAt, after.Result =
-				before.Status, before.Attempts, before.StartedAt, before.CompletedAt, before.Result
+			// Nothing else moves (a claim's lease: see TestClaims).
+			after.Status, after.Attempts, after.StartedAt, after.CompletedAt, after.Result, after.ClaimUntil =
+				before.Status, before.Attempts, before.StartedAt, before.CompletedAt, before.Result, before.ClaimUntil
 			if !reflect.DeepEqual(after, before) {
 				t.Errorf("%s changed more than its fields:\n%+v\nwas\n%+v", tt.act.name, after, before)
 			}
@@ -742,7 +742,7 @@ func TestDoneChannel(t *testing.T) {
 	b.finish(t, failed.ID, reliapi.JobFailed, failResult)
 	want = append(want, failed.ID)
 	// Refused and no-op transitions announce nothing.
-	if ok, _ := b.store.Finish(ctx, succeeded.ID, taskA, reliapi.JobFailed, failResult); ok {
+	if ok, _ := b.store.Finish(ctx, succeeded.ID, jobs.Claim{TaskID: taskA}, reliapi.JobFailed, failResult); ok {
 		t.Fatal("second Finish recorded")
 	}
 	if _, err := b.store.Cancel(ctx, "acme", succeeded.ID); err != nil {
@@ -790,26 +790,26 @@ func TestRequeue(t *testing.T) {
 	ctx := t.Context()
 	j := b.create(t, "acme")
 	b.start(t, j.ID, taskA)
-	if ok, err := b.store.Requeue(ctx, j.ID, "task-other", "task-later"); ok || err != nil {
+	if ok, err := b.store.Requeue(ctx, j.ID, jobs.Claim{TaskID: "task-other"}, "task-later"); ok || err != nil {
 		t.Fatalf("Requeue by another task = %v, %v; want refused", ok, err)
 	}
-	if ok, err := b.store.Requeue(ctx, j.ID, taskA, "task-later"); !ok || err != nil {
+	if ok, err := b.store.Requeue(ctx, j.ID, jobs.Claim{TaskID: taskA}, "task-later"); !ok || err != nil {
 		t.Fatalf("Requeue = %v, %v", ok, err)
 	}
 	got := b.get(t, "acme", j.ID)
 	if got.Status != reliapi.JobQueued || got.TaskID != "task-later" {
 		t.Fatalf("after Requeue: %+v", got)
 	}
-	if _, run, _ := b.store.Start(ctx, j.ID, taskA); run {
+	if _, run, _ := b.store.Start(ctx, j.ID, jobs.Claim{TaskID: taskA}); run {
 		t.Fatal("the old task may still run the job")
 	}
-	if _, run, _ := b.store.Start(ctx, j.ID, "task-later"); !run {
+	if _, run, _ := b.store.Start(ctx, j.ID, jobs.Claim{TaskID: "task-later"}); !run {
 		t.Fatal("the new task may not run the job")
 	}
 	if _, err := b.store.Cancel(ctx, "acme", j.ID); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := b.store.Requeue(ctx, j.ID, "task-later", "task-3"); ok {
+	if ok, _ := b.store.Requeue(ctx, j.ID, jobs.Claim{TaskID: "task-later"}, "task-3"); ok {
 		t.Fatal("a canceled job was requeued")
 	}
 }
@@ -823,10 +823,10 @@ func TestRequeueAfterLostStart(t *testing.T) {
 	b := setup(t, jobs.Config{})
 	ctx := t.Context()
 	j := b.create(t, "acme")
-	if ok, err := b.store.Requeue(ctx, j.ID, taskB, "task-later"); ok || err != nil {
+	if ok, err := b.store.Requeue(ctx, j.ID, jobs.Claim{TaskID: taskB}, "task-later"); ok || err != nil {
 		t.Fatalf("Requeue by a stale task = %v, %v; want refused", ok, err)
 	}
-	if ok, err := b.store.Requeue(ctx, j.ID, taskA, "task-later"); !ok || err != nil {
+	if ok, err := b.store.Requeue(ctx, j.ID, jobs.Claim{TaskID: taskA}, "task-later"); !ok || err != nil {
 		t.Fatalf("Requeue of a queued job under its task = %v, %v; want handed over", ok, err)
 	}
 	got := b.get(t, "acme", j.ID)
@@ -875,5 +875,51 @@ func TestWebhookRecord(t *testing.T) {
 	plain, _, _ := b.store.Create(ctx, newJob(newJobID(), "t1"))
 	if plain.Webhook != nil || plain.WebhookStatus != "" {
 		t.Fatalf("a job without a webhook: %+v", plain)
+	}
+}
+
+// TestClaims: two deliveries of one task (the wake-up lane's and asynq's)
+// run the job under one claim at a time: a live claim keeps the other out
+// and only its holder ends the job; a lapsed claim is taken over, and then
+// its old holder can neither renew nor end the job.
+func TestClaims(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	ctx := t.Context()
+	j := b.create(t, "acme")
+	lane := jobs.Claim{TaskID: taskA, Token: "lane", Lease: time.Minute}
+	fallback := jobs.Claim{TaskID: taskA, Token: "fallback", Lease: time.Minute}
+
+	if _, run, err := b.store.Start(ctx, j.ID, lane); !run || err != nil {
+		t.Fatalf("lane start: %v %v", run, err)
+	}
+	held, run, err := b.store.Start(ctx, j.ID, fallback)
+	if run || err != nil || held.Status != reliapi.JobRunning || time.Until(held.ClaimUntil) < 50*time.Second {
+		t.Fatalf("fallback start during a live claim: run %v, %v, %+v", run, err, held)
+	}
+	if ok, _ := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult); ok {
+		t.Fatal("a delivery that does not hold the claim ended the job")
+	}
+	if gone, err := b.store.Renew(ctx, map[string]jobs.Claim{j.ID: lane}); len(gone) != 0 || err != nil {
+		t.Fatalf("renewing the live claim: gone %v, %v", gone, err)
+	}
+
+	// The lane's worker stops renewing: its claim lapses (here at once).
+	b.rdb.HSet(ctx, jobKey(j.ID), "claim_until", 0)
+	took, run, err := b.store.Start(ctx, j.ID, fallback)
+	if !run || err != nil || took.Attempts != 2 {
+		t.Fatalf("taking over a lapsed claim: run %v, %v, attempts %d", run, err, took.Attempts)
+	}
+	if gone, _ := b.store.Renew(ctx, map[string]jobs.Claim{j.ID: lane}); len(gone) != 1 {
+		t.Fatalf("the old claim renewed after a takeover: gone %v", gone)
+	}
+	if ok, _ := b.store.Finish(ctx, j.ID, lane, reliapi.JobFailed, failResult); ok {
+		t.Fatal("the old claim ended the job after a takeover")
+	}
+	if ok, err := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult); !ok || err != nil {
+		t.Fatalf("the claim's holder could not end the job: %v %v", ok, err)
+	}
+	if gone, _ := b.store.Renew(ctx, map[string]jobs.Claim{j.ID: fallback}); len(gone) != 1 {
+		t.Fatalf("a claim on an ended job renewed: gone %v", gone)
 	}
 }

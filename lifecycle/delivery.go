@@ -14,40 +14,49 @@ import (
 
 // Delivery is one run of a job's task by a worker. asynq may deliver a
 // task more than once (a lost lease, a crash, a shutdown); the job's
-// record says which delivery owns the job (its task ID) and whether there
-// is anything left to run.
+// record says which delivery owns the job (its claim) and whether there is
+// anything left to run.
 type Delivery struct {
 	Payload tasks.Payload
-	// TaskID is the asynq task ID of this delivery.
-	TaskID string
+	// Claim is the delivery's hold on the job: the asynq task ID it came
+	// with, a token of its own (NewClaim), and its lease.
+	Claim jobs.Claim
 }
 
-// Begin starts the job of a delivery: it marks it running and returns it.
-// It returns nil when the delivery has nothing to run, after doing what
+// NewClaim is a fresh claim on the job of task taskID, held for lease.
+func NewClaim(taskID string, lease time.Duration) jobs.Claim {
+	return jobs.Claim{TaskID: taskID, Token: rand.Text(), Lease: lease}
+}
+
+// Begin claims the job of a delivery: it marks it running and returns it.
+// It returns no job when the delivery has nothing to run, after doing what
 // such a delivery owes: a job still queued past its deadline is expired; a
 // job that ended has its webhook queued again (its worker may have died
 // between recording the end and queueing it); the slot of a job that ended
-// or is gone and the delivery's budget hold are given back. An error means
+// or is gone and the delivery's budget hold are given back. A positive
+// wait says another delivery holds the job under a live claim: ask again
+// after wait, in case that claim lapses (its worker died). An error means
 // Redis could not record the start within the persist window: asynq runs
 // the task again later.
-func (m *Manager) Begin(ctx context.Context, d Delivery) (*reliapi.Job, error) {
+func (m *Manager) Begin(ctx context.Context, d Delivery) (job *reliapi.Job, wait time.Duration, err error) {
 	p := d.Payload
-	var job *reliapi.Job
-	var runnable bool
-	err := m.persist(ctx, "start", p.JobID, func(ctx context.Context) (err error) {
-		job, runnable, err = m.store.Start(ctx, p.JobID, d.TaskID)
+	var claimed bool
+	err = m.persist(ctx, "start", p.JobID, func(ctx context.Context) (err error) {
+		job, claimed, err = m.store.Start(ctx, p.JobID, d.Claim)
 		return err
 	})
 	switch {
 	case err != nil:
-		return nil, err
-	case runnable:
-		return job, nil
-	case job != nil && job.Status == reliapi.JobQueued && !job.Deadline.IsZero() && job.TaskID == d.TaskID:
-		return nil, m.expire(ctx, d, job)
+		return nil, 0, err
+	case claimed:
+		return job, 0, nil
+	case job != nil && job.Status == reliapi.JobRunning && job.TaskID == d.Claim.TaskID:
+		return nil, max(time.Until(job.ClaimUntil), minClaimCheck), nil
+	case job != nil && job.Status == reliapi.JobQueued && !job.Deadline.IsZero() && job.TaskID == d.Claim.TaskID:
+		return nil, 0, m.expire(ctx, d, job)
 	case job != nil && job.Status.Terminal():
 		if err := m.queueWebhook(ctx, job); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	if job == nil || job.Status.Terminal() {
@@ -57,8 +66,13 @@ func (m *Manager) Begin(ctx context.Context, d Delivery) (*reliapi.Job, error) {
 	// Whatever this delivery's hold was for will not run now: give it back
 	// (a hold settled already stays as it is).
 	m.settle(ctx, p.JobID, holdOf(p), 0)
-	return nil, nil
+	return nil, 0, nil
 }
+
+// minClaimCheck is the soonest a delivery that found its job held by a
+// live claim looks again: the clocks of the worker and of Redis differ a
+// little, and a claim is renewed well before it lapses.
+const minClaimCheck = 500 * time.Millisecond
 
 // expire ends a job that no worker started before its deadline, gives back
 // what it holds, and queues its webhook.
@@ -68,7 +82,7 @@ func (m *Manager) expire(ctx context.Context, d Delivery, job *reliapi.Job) erro
 	defer m.releaseHeldSlot(ctx, p)
 	var expired bool
 	err := m.persist(ctx, "expiry", job.ID, func(ctx context.Context) (err error) {
-		expired, err = m.store.Expire(ctx, job.ID, d.TaskID)
+		expired, err = m.store.Expire(ctx, job.ID, d.Claim.TaskID)
 		return err
 	})
 	if err != nil {
@@ -106,14 +120,14 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 	}
 	var recorded bool
 	err := m.persist(ctx, "outcome", job.ID, func(ctx context.Context) (err error) {
-		recorded, err = m.store.Finish(ctx, job.ID, d.TaskID, status, res)
+		recorded, err = m.store.Finish(ctx, job.ID, d.Claim, status, res)
 		return err
 	})
 	if err == nil {
 		if recorded {
 			m.cfg.OnEnd(status)
 		} else {
-			m.log.Info("job was canceled while running; outcome dropped", "job_id", job.ID)
+			m.log.Info("job was canceled or taken over while running; outcome dropped", "job_id", job.ID)
 		}
 		err = m.persist(ctx, "webhook", job.ID, func(ctx context.Context) error { return m.queueWebhook(ctx, job) })
 	}
@@ -138,7 +152,7 @@ func (m *Manager) Requeue(ctx context.Context, d Delivery, job *reliapi.Job, aft
 	if _, err := m.enqueuer.EnqueueContext(ctx, task); err != nil {
 		return fmt.Errorf("requeueing job: %w", err)
 	}
-	moved, err := m.store.Requeue(ctx, job.ID, d.TaskID, newTaskID)
+	moved, err := m.store.Requeue(ctx, job.ID, d.Claim, newTaskID)
 	if err != nil {
 		return err
 	}

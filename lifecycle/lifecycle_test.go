@@ -182,10 +182,10 @@ func TestDeliveryEnds(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	s, sub := b.queued(t)
-	d := lifecycle.Delivery{Payload: s.Payload, TaskID: sub.Job.TaskID}
+	d := lifecycle.Delivery{Payload: s.Payload, Claim: lifecycle.NewClaim(sub.Job.TaskID, time.Minute)}
 	d.Payload.JobID, d.Payload.Caps = s.ID, &tasks.Caps{Slot: true}
-	job, err := b.m.Begin(t.Context(), d)
-	if err != nil || job == nil || job.Status != reliapi.JobRunning {
+	job, wait, err := b.m.Begin(t.Context(), d)
+	if err != nil || wait != 0 || job == nil || job.Status != reliapi.JobRunning {
 		t.Fatalf("begin: %+v %v", job, err)
 	}
 	cost := 0.25
@@ -200,7 +200,7 @@ func TestDeliveryEnds(t *testing.T) {
 	if u, err := b.ledger.Usage(t.Context(), "t"); err != nil || u.DayHeld != 0 || u.DaySpent != 0.25 {
 		t.Errorf("budget after finish: %+v %v, want 0.25 spent and nothing held", u, err)
 	}
-	if again, err := b.m.Begin(t.Context(), d); err != nil || again != nil {
+	if again, _, err := b.m.Begin(t.Context(), d); err != nil || again != nil {
 		t.Errorf("a delivery after the end: %+v %v, want nothing to run", again, err)
 	}
 	if _, err := b.m.Submit(t.Context(), b.submission(t, 2, jobID(2), "h2")); err != nil {

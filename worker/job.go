@@ -16,6 +16,15 @@ import (
 	"github.com/reliapi/reliapi/tasks"
 )
 
+// heldElsewhere asks asynq to run a job's task again after wait: another
+// delivery of it (the wake-up lane's) runs the job under a live claim, and
+// this one takes over only if that claim lapses.
+type heldElsewhere struct{ wait time.Duration }
+
+func (e *heldElsewhere) Error() string {
+	return fmt.Sprintf("the job runs under another delivery's claim; looking again in %v", e.wait)
+}
+
 // execute is how one kind of job calls its upstream. A positive later asks
 // to run the job again after that long (it waits for a rate-limit slot).
 type execute func(ctx context.Context, j *run) (res *reliapi.Result, later time.Duration)
@@ -38,11 +47,25 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
 	taskID, _ := asynq.GetTaskID(ctx)
-	d := lifecycle.Delivery{Payload: p, TaskID: taskID}
-	job, err := w.lifecycle.Begin(ctx, d)
-	if err != nil || job == nil {
+	return w.deliver(ctx, lifecycle.Delivery{Payload: p, Claim: lifecycle.NewClaim(taskID, claimLease)}, exec)
+}
+
+// deliver runs one delivery of a job: claim it, run it while renewing the
+// claim, record the outcome (or hand the job back to the queue).
+func (w *Worker) deliver(ctx context.Context, d lifecycle.Delivery, exec execute) error {
+	p := d.Payload
+	job, wait, err := w.lifecycle.Begin(ctx, d)
+	switch {
+	case err != nil:
 		return err
+	case wait > 0:
+		return &heldElsewhere{wait: wait}
+	case job == nil:
+		return nil
 	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer w.claims.hold(job.ID, d.Claim, stop)()
 	// Attributes, not a derived logger: building one per job costs more
 	// than the few lines a job usually logs.
 	tag := []any{"job_id", p.JobID, "target", p.Target}

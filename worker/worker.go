@@ -59,6 +59,9 @@ type Worker struct {
 	limiter   *ratelimit.Limiter
 	// quota holds the parallel-request slots of client profiles.
 	quota *quota.Quota
+	// claims are the running jobs' claims, renewed together.
+	claims      *claims
+	stopRenewal context.CancelFunc
 	// webhookSrv serves the webhooks queue with a pool of its own.
 	webhookSrv     *asynq.Server
 	webhookClient  *http.Client
@@ -121,6 +124,7 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w.store = w.lifecycle.Store()
+	w.claims = newClaims(w.store, cfg.Logger)
 	if w.targets, err = w.prepareTargets(os.Getenv); err != nil {
 		return nil, err
 	}
@@ -157,10 +161,16 @@ func newServers(rdb redis.UniversalClient, s *config.WorkerSettings, log *slog.L
 		TaskCheckInterval:        s.Worker.TaskCheckInterval.Duration,
 		DelayedTaskCheckInterval: s.Worker.DelayedTaskCheckInterval.Duration,
 		ShutdownTimeout:          s.Worker.ShutdownTimeout.Duration,
-		RetryDelayFunc:           infraRetryDelay,
-		Logger:                   asynqLogger{log},
-		LogLevel:                 asynq.WarnLevel,
+		RetryDelayFunc:           jobRetryDelay,
+		// A job held by another delivery's live claim is looked at again
+		// later, as often as need be: that is no failure.
+		IsFailure: func(err error) bool { return !errors.As(err, new(*heldElsewhere)) },
+		Logger:    asynqLogger{log},
+		LogLevel:  asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			if errors.As(err, new(*heldElsewhere)) {
+				return
+			}
 			id, _ := asynq.GetTaskID(ctx)
 			log.Warn("task failed, asynq will retry it", "task_id", id, "type", t.Type(), "error", err)
 		}),
@@ -228,6 +238,16 @@ func (w *Worker) prepareTargets(getenv func(string) string) (map[string]target, 
 	return out, nil
 }
 
+// jobRetryDelay spaces a job task's asynq-level retries: as a delivery
+// that found its job held by another asked, else as infraRetryDelay.
+func jobRetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	var held *heldElsewhere
+	if errors.As(err, &held) {
+		return held.wait
+	}
+	return infraRetryDelay(n, err, t)
+}
+
 // infraRetryDelay spaces asynq-level retries, which only happen when the
 // handler could not record an outcome (Redis trouble): soon, then backing
 // off to 30 s.
@@ -244,10 +264,14 @@ func (w *Worker) Start(context.Context) error {
 	if err := w.srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: starting asynq server: %w", err)
 	}
+	renewal, stop := context.WithCancel(context.Background())
+	w.stopRenewal = stop
+	go w.claims.renew(renewal)
 	hooks := asynq.NewServeMux()
 	hooks.HandleFunc(tasks.TypeWebhook, w.deliverWebhook)
 	if err := w.webhookSrv.Start(hooks); err != nil {
 		w.srv.Shutdown()
+		stop()
 		return fmt.Errorf("worker: starting the webhooks server: %w", err)
 	}
 	return nil
@@ -262,6 +286,10 @@ func (w *Worker) Stop() {
 		wg.Go(w.srv.Shutdown)
 		wg.Go(w.webhookSrv.Shutdown)
 		wg.Wait()
+		// Running jobs have ended or been handed back: nothing to renew.
+		if w.stopRenewal != nil {
+			w.stopRenewal()
+		}
 	})
 }
 

@@ -1,0 +1,94 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/reliapi/reliapi/jobs"
+)
+
+// claimLease is how long a worker's claim on a running job holds without
+// renewal. A worker renews the claims of all its running jobs every
+// claimLease/3 in one round trip; when it dies, its claims lapse within
+// claimLease and another delivery of each job's task may take the job
+// over.
+const claimLease = 5 * time.Second
+
+// claims are the claims of the jobs this process runs, renewed together.
+type claims struct {
+	store *jobs.Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]heldClaim
+}
+
+// heldClaim is a running job's claim and how to stop its run.
+type heldClaim struct {
+	claim jobs.Claim
+	stop  context.CancelFunc
+}
+
+func newClaims(store *jobs.Store, log *slog.Logger) *claims {
+	return &claims{store: store, log: log, running: map[string]heldClaim{}}
+}
+
+// hold registers a running job's claim until release; stop ends the run
+// when the claim is found gone (the job was canceled or taken over).
+func (c *claims) hold(jobID string, claim jobs.Claim, stop context.CancelFunc) (release func()) {
+	c.mu.Lock()
+	c.running[jobID] = heldClaim{claim: claim, stop: stop}
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		delete(c.running, jobID)
+		c.mu.Unlock()
+	}
+}
+
+// renew runs until ctx ends, renewing every held claim every
+// claimLease/3.
+func (c *claims) renew(ctx context.Context) {
+	t := time.NewTicker(claimLease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.renewOnce(ctx)
+		}
+	}
+}
+
+// renewOnce renews every held claim in one round trip, and stops the runs
+// whose claim is gone. A failure is logged: the next tick tries again,
+// well before the lease lapses.
+func (c *claims) renewOnce(ctx context.Context) {
+	c.mu.Lock()
+	held := make(map[string]jobs.Claim, len(c.running))
+	for id, h := range c.running {
+		held[id] = h.claim
+	}
+	c.mu.Unlock()
+	if len(held) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, claimLease/3)
+	defer cancel()
+	gone, err := c.store.Renew(ctx, held)
+	if err != nil {
+		c.log.Warn("renewing claims on running jobs", "jobs", len(held), "error", err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range gone {
+		if h, ok := c.running[id]; ok && h.claim.Token == held[id].Token {
+			c.log.Info("job's claim is gone (canceled or taken over); stopping its run", "job_id", id)
+			h.stop()
+		}
+	}
+}
