@@ -19,12 +19,13 @@ var allowedImports = map[string][]string{
 	"config":           {"", "webhook"},
 	"tasks":            {""},
 	"jobs":             {""},
-	"lifecycle":        {"", "jobs", "tasks", "reliability/"},
+	"lifecycle":        {"", "jobs", "tasks", "lane", "reliability/"},
+	"lane":             {},
 	"reliability/":     {""},
 	"providers/":       {"", "providers/"},
 	"api":              {"", "config", "tasks", "jobs", "lifecycle", "render", "webhook", "reliability/", "rapidapi"},
 	"rapidapi":         {},
-	"worker":           {"", "config", "tasks", "jobs", "lifecycle", "render", "webhook", "reliability/", "providers/"},
+	"worker":           {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "providers/"},
 	"cmd/reliapi":      {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm"},
 	"webhook":          {},
 	"render":           {""},
@@ -51,6 +52,7 @@ var thirdPartyAllowed = map[string][]string{
 	"tasks":              {"github.com/hibiken/asynq"},
 	"jobs":               {"github.com/redis/go-redis/"},
 	"lifecycle":          {"github.com/redis/go-redis/", "github.com/hibiken/asynq", "github.com/google/uuid"},
+	"lane":               {"github.com/redis/go-redis/"},
 	"rapidapi":           {"github.com/redis/go-redis/"},
 }
 

@@ -59,13 +59,14 @@ func (m *Manager) Begin(ctx context.Context, d Delivery) (job *reliapi.Job, wait
 			return nil, 0, err
 		}
 	}
-	if job == nil || job.Status.Terminal() {
-		m.releaseHeldSlot(ctx, p)
-	}
 	m.log.Debug("skipping a job that is not runnable", "job_id", p.JobID, "status", statusOf(job))
-	// Whatever this delivery's hold was for will not run now: give it back
-	// (a hold settled already stays as it is).
-	m.settle(ctx, p.JobID, holdOf(p), 0)
+	if job == nil || job.Status.Terminal() {
+		// The job will not run again: give back what this delivery holds for
+		// it (a slot or hold given back already stays so). A job alive under
+		// another task (requeued) keeps them.
+		m.releaseHeldSlot(ctx, p)
+		m.settle(ctx, p.JobID, holdOf(p), 0)
+	}
 	return nil, 0, nil
 }
 

@@ -38,6 +38,11 @@ type Config struct {
 	// OnEnd, when set, is told of every end a worker records (succeeded,
 	// failed, expired), for its metrics.
 	OnEnd func(reliapi.JobStatus)
+	// LaneGrace is how long after its submission a job's asynq task comes
+	// due: the fallback that runs the job when no worker took it from the
+	// wake-up lane (package lane) by then. Default 3s; negative: due at once
+	// (the lane and asynq race for every job: tests).
+	LaneGrace time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -56,12 +61,16 @@ func (c *Config) setDefaults() {
 	if c.OnEnd == nil {
 		c.OnEnd = func(reliapi.JobStatus) {}
 	}
+	if c.LaneGrace == 0 {
+		c.LaneGrace = 3 * time.Second
+	}
 }
 
 // Manager runs jobs' transitions and their consequences. It is safe for
 // concurrent use; one per process is enough.
 type Manager struct {
 	cfg       Config
+	rdb       redis.UniversalClient
 	log       *slog.Logger
 	store     *jobs.Store
 	enqueuer  *asynq.Client
@@ -79,6 +88,7 @@ func New(cfg Config) (*Manager, error) {
 	cfg.setDefaults()
 	return &Manager{
 		cfg:       cfg,
+		rdb:       cfg.Redis,
 		log:       cfg.Logger,
 		store:     jobs.NewStore(cfg.Redis, jobs.Config{Retention: cfg.Retention}),
 		enqueuer:  asynq.NewClientFromRedisClient(cfg.Redis),

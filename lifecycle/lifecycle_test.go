@@ -11,6 +11,7 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/lifecycle"
 	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/reliability/cache"
@@ -94,8 +95,12 @@ func TestSubmitKeepsOrGivesBack(t *testing.T) {
 	if _, served := tasks.JobQueues(4)[sub.Job.Queue]; !served || sub.Job.Queue != tasks.Shard(tasks.QueueAsync, first.ID, 4) {
 		t.Fatalf("first job's queue %q is not its shard of async", sub.Job.Queue)
 	}
-	if info, err := b.ins.GetTaskInfo(sub.Job.Queue, sub.Job.TaskID); err != nil || info.State != asynq.TaskStatePending {
+	// Ready on the wake-up lane at once; held by asynq, due after the grace.
+	if info, err := b.ins.GetTaskInfo(sub.Job.Queue, sub.Job.TaskID); err != nil || info.State != asynq.TaskStateScheduled {
 		t.Fatalf("first job's task: %+v %v", info, err)
+	}
+	if e, ok, err := lane.Pop(t.Context(), b.rdb, time.Millisecond, sub.Job.Queue); !ok || err != nil || e.TaskID != sub.Job.TaskID || e.Queue != sub.Job.Queue {
+		t.Fatalf("first job's lane entry: %+v %v %v", e, ok, err)
 	}
 	if h := b.held(t); h != 0.5 || !b.claimed(t, first) {
 		t.Fatalf("after the first submit: held %v, claimed %v; want 0.5, true", h, b.claimed(t, first))

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/tasks"
 )
@@ -134,8 +136,11 @@ func (m *Manager) attach(ctx context.Context, s Submission, job *reliapi.Job) (S
 	return Submitted{Job: m.EndOverdue(ctx, job), Attached: true}, nil
 }
 
-// queue takes the new job's concurrent-job slot and enqueues its task;
-// the slot is given back if the task cannot be enqueued.
+// queue takes the new job's concurrent-job slot, enqueues its task to come
+// due after the lane's grace period, and makes the job ready on the
+// wake-up lane; the slot is given back if the task cannot be enqueued. A
+// job whose lane entry cannot be written runs all the same, when its task
+// comes due.
 func (m *Manager) queue(ctx context.Context, s *Submission, at tasks.Placement) error {
 	slot, err := m.holdSlot(ctx, s.Tenant, s.ID, s.MaxConcurrentJobs)
 	if err != nil {
@@ -144,14 +149,24 @@ func (m *Manager) queue(ctx context.Context, s *Submission, at tasks.Placement) 
 	if s.Payload.Caps != nil {
 		s.Payload.Caps.Slot = slot
 	}
+	at.ProcessIn = max(m.cfg.LaneGrace, 0)
 	task, err := tasks.New(s.Payload, at)
 	if err == nil {
 		err = m.enqueue(ctx, task)
 	}
-	if err != nil && slot {
-		m.releaseSlot(ctx, s.Tenant, s.ID)
+	if err != nil {
+		if slot {
+			m.releaseSlot(ctx, s.Tenant, s.ID)
+		}
+		return err
 	}
-	return err
+	_, err = m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		return lane.Push(ctx, p, lane.Entry{Queue: at.Queue, TaskID: at.TaskID, Payload: task.Payload()})
+	})
+	if err != nil {
+		m.log.Warn("making a job ready on the lane; it runs when its task comes due", "job_id", s.ID, "error", err)
+	}
+	return nil
 }
 
 // holdBudget reserves a priced LLM call's estimate in the tenant's spend

@@ -62,6 +62,10 @@ type Worker struct {
 	// claims are the running jobs' claims, renewed together.
 	claims      *claims
 	stopRenewal context.CancelFunc
+	// lane takes jobs from the wake-up lane; inspector removes the asynq
+	// tasks of the jobs it ran.
+	lane      *laneRunner
+	inspector *asynq.Inspector
 	// webhookSrv serves the webhooks queue with a pool of its own.
 	webhookSrv     *asynq.Server
 	webhookClient  *http.Client
@@ -125,6 +129,8 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w.store = w.lifecycle.Store()
 	w.claims = newClaims(w.store, cfg.Logger)
+	w.lane = newLaneRunner(w, s.Worker.Concurrency)
+	w.inspector = asynq.NewInspectorFromRedisClient(cfg.Redis)
 	if w.targets, err = w.prepareTargets(os.Getenv); err != nil {
 		return nil, err
 	}
@@ -267,9 +273,11 @@ func (w *Worker) Start(context.Context) error {
 	renewal, stop := context.WithCancel(context.Background())
 	w.stopRenewal = stop
 	go w.claims.renew(renewal)
+	w.lane.start(w.cfg.Settings.QueueShards)
 	hooks := asynq.NewServeMux()
 	hooks.HandleFunc(tasks.TypeWebhook, w.deliverWebhook)
 	if err := w.webhookSrv.Start(hooks); err != nil {
+		w.lane.shutdown(0)
 		w.srv.Shutdown()
 		stop()
 		return fmt.Errorf("worker: starting the webhooks server: %w", err)
@@ -283,6 +291,7 @@ func (w *Worker) Start(context.Context) error {
 func (w *Worker) Stop() {
 	w.stopOnce.Do(func() {
 		var wg sync.WaitGroup
+		wg.Go(func() { w.lane.shutdown(w.cfg.Settings.Worker.ShutdownTimeout.Duration) })
 		wg.Go(w.srv.Shutdown)
 		wg.Go(w.webhookSrv.Shutdown)
 		wg.Wait()

@@ -63,13 +63,15 @@ func (e *env) traceCall(ctx context.Context) ([]traceStep, error) {
 	if err != nil {
 		return nil, err
 	}
-	// asynq acknowledges the task (LREM from the active list) after the
-	// api has answered; wait until that is recorded too.
+	// After the api has answered, the worker removes the job's asynq task
+	// (the wake-up lane ran the job: the task's ZREM from the scheduled
+	// set), or asynq acknowledges it (LREM from the active list, when the
+	// task ran it); wait until that is recorded too.
 	var steps []traceStep
-	err = testenv.Poll(ctx, 5*time.Second, "the traced call's asynq acknowledgement", func(context.Context) error {
+	err = testenv.Poll(ctx, 5*time.Second, "the traced call's last step", func(context.Context) error {
 		steps = callSteps(mon.lines(), jobID)
 		for _, s := range steps {
-			if strings.Contains(strings.Join(s.inLua, " "), "LREM") {
+			if slices.Contains(s.inLua, "LREM") || slices.Contains(s.inLua, "ZREM") {
 				return nil
 			}
 		}

@@ -1,0 +1,144 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/reliapi/reliapi/lane"
+	"github.com/reliapi/reliapi/lifecycle"
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// laneWait is how long one pop blocks on an empty lane: an idle worker
+// costs Redis one command per shard this often.
+const laneWait = 2 * time.Second
+
+// laneRunner takes jobs from the wake-up lane: one popper per queue shard
+// (a blocking connection each, sync taken before async), and at most
+// worker.concurrency jobs running at once. A popper holds a free slot
+// while it waits, so that nothing popped waits in this process while
+// another worker is idle.
+type laneRunner struct {
+	w       *Worker
+	slots   chan struct{}
+	stop    context.CancelFunc
+	poppers sync.WaitGroup
+	runs    sync.WaitGroup
+}
+
+func newLaneRunner(w *Worker, concurrency int) *laneRunner {
+	return &laneRunner{w: w, slots: make(chan struct{}, concurrency)}
+}
+
+// start starts a popper per shard.
+func (r *laneRunner) start(shards int) {
+	ctx, stop := context.WithCancel(context.Background())
+	r.stop = stop
+	for i := range shards {
+		queues := []string{tasks.ShardsOf(tasks.QueueSync, shards)[i], tasks.ShardsOf(tasks.QueueAsync, shards)[i]}
+		r.poppers.Go(func() { r.pop(ctx, queues) })
+	}
+}
+
+// pop takes jobs from the lanes of queues until ctx ends.
+func (r *laneRunner) pop(ctx context.Context, queues []string) {
+	for {
+		select {
+		case r.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		e, ok, err := lane.Pop(ctx, r.w.cfg.Redis, laneWait, queues...)
+		switch {
+		case ok && ctx.Err() != nil:
+			// Stopping: hand back what was popped but not started.
+			r.handBack(e)
+			<-r.slots
+			return
+		case ok:
+			r.runs.Go(func() {
+				defer func() { <-r.slots }()
+				r.run(e)
+			})
+			continue
+		case err != nil && ctx.Err() == nil:
+			r.w.log.Warn("popping the wake-up lane; asynq runs its jobs meanwhile", "error", err)
+			sleepCtx(ctx, time.Second)
+		}
+		<-r.slots
+	}
+}
+
+// run runs one job from the lane, then removes its asynq task, which is
+// no longer needed: the job has ended, or it waits under a new task. A
+// job another delivery holds is left to that one.
+func (r *laneRunner) run(e lane.Entry) {
+	w := r.w
+	p, err := tasks.Decode(e.Payload)
+	if err != nil {
+		w.log.Error("dropping an undecodable lane entry; its asynq task runs the job", "task_id", e.TaskID, "error", err)
+		return
+	}
+	exec := w.callHTTP
+	if p.LLM != nil {
+		exec = w.callLLM
+	}
+	ctx := context.Background()
+	err = w.deliver(ctx, lifecycle.Delivery{Payload: p, Claim: lifecycle.NewClaim(e.TaskID, claimLease)}, exec)
+	var held *heldElsewhere
+	switch {
+	case errors.As(err, &held):
+		return
+	case err != nil:
+		w.log.Warn("lane delivery could not record its job; its asynq task runs it", "job_id", p.JobID, "error", err)
+		return
+	}
+	if err := w.inspector.DeleteTask(e.Queue, e.TaskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		w.log.Debug("removing a lane job's asynq task", "job_id", p.JobID, "error", err)
+	}
+}
+
+// handBack returns popped entries to the head of their lanes.
+func (r *laneRunner) handBack(e lane.Entry) {
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if err := lane.Return(ctx, r.w.cfg.Redis, e); err != nil {
+		r.w.log.Warn("handing a popped job back; its asynq task runs it", "task_id", e.TaskID, "error", err)
+	}
+}
+
+// shutdown stops popping at once and waits up to timeout for the jobs
+// that run.
+func (r *laneRunner) shutdown(timeout time.Duration) {
+	if r.stop == nil {
+		return
+	}
+	r.stop()
+	r.poppers.Wait()
+	done := make(chan struct{})
+	go func() {
+		r.runs.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		r.w.log.Warn("lane jobs still running at the end of the shutdown timeout; their claims lapse and their asynq tasks take them over")
+	}
+}
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,147 @@
+package worker_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/lane"
+	"github.com/reliapi/reliapi/lifecycle"
+	"github.com/reliapi/reliapi/tasks"
+	"github.com/reliapi/reliapi/worker"
+)
+
+// laneFleet is a private Redis and upstream, a lifecycle manager that
+// submits jobs as the api does (with the given lane grace), and workers
+// started on demand.
+type laneFleet struct {
+	rdb      *redis.Client
+	upstream *testenv.Upstream
+	m        *lifecycle.Manager
+	settings *config.WorkerSettings
+}
+
+func newLaneFleet(t *testing.T, grace time.Duration) *laneFleet {
+	t.Helper()
+	f := &laneFleet{rdb: testenv.StartRedis(t).Client(t), upstream: testenv.StartUpstream(t)}
+	settings, err := config.Parse(fmt.Appendf(nil, `
+worker: {concurrency: 16, task_check_interval: 5ms, delayed_task_check_interval: 50ms, shutdown_timeout: 2s}
+targets:
+  up: {base_url: %q}
+`, f.upstream.URL), "test.yaml", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.settings = settings.ForWorker()
+	if f.m, err = lifecycle.New(lifecycle.Config{Redis: f.rdb, LaneGrace: grace}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// startWorker starts one more worker process's worth of worker.
+func (f *laneFleet) startWorker(t *testing.T) {
+	t.Helper()
+	w, err := worker.New(worker.Config{Redis: f.rdb, Settings: f.settings, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+}
+
+// submit submits n jobs, 16 at a time; job i calls /anything/<i>.
+func (f *laneFleet) submit(t *testing.T, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ids[i] = fmt.Sprintf("job_%032x", i+1)
+			_, err := f.m.Submit(t.Context(), lifecycle.Submission{
+				ID: ids[i], Tenant: "t", RequestHash: "h", Queue: tasks.QueueAsync,
+				Payload: tasks.Payload{Tenant: "t", Target: "up", HTTP: &tasks.HTTPRequest{Method: "GET", Path: fmt.Sprintf("/anything/%d", i)}},
+			})
+			if err != nil {
+				t.Errorf("submitting job %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	return ids
+}
+
+// ranOnce waits (bounded) until every job succeeded, then checks that each
+// called the upstream exactly once and was started once.
+func (f *laneFleet) ranOnce(t *testing.T, ids []string, bound time.Duration) {
+	t.Helper()
+	testenv.Eventually(t, bound, "every job to succeed", func() bool {
+		for _, id := range ids {
+			if j, err := f.m.Store().Get(t.Context(), "t", id); err != nil || j.Status != reliapi.JobSucceeded {
+				return false
+			}
+		}
+		return true
+	})
+	for i, id := range ids {
+		if n := f.upstream.Calls(fmt.Sprintf("/anything/%d", i)); n != 1 {
+			t.Errorf("job %d called the upstream %d times, want once", i, n)
+		}
+		if j, _ := f.m.Store().Get(t.Context(), "t", id); j.Attempts != 1 {
+			t.Errorf("job %d was started %d times, want once", i, j.Attempts)
+		}
+	}
+}
+
+// TestLaneAndFallbackRace: with the fallback due at once, the lane and
+// asynq deliver every job at the same moment, to two workers; each job
+// still runs exactly once.
+func TestLaneAndFallbackRace(t *testing.T) {
+	t.Parallel()
+	n := 10000
+	if testing.Short() {
+		n = 1000
+	}
+	f := newLaneFleet(t, -1)
+	f.startWorker(t)
+	f.startWorker(t)
+	f.ranOnce(t, f.submit(t, n), 3*time.Minute)
+}
+
+// TestPoppedJobRunsViaFallback: a job popped from the lane by a worker
+// that died before claiming it runs once, when its asynq task comes due.
+func TestPoppedJobRunsViaFallback(t *testing.T) {
+	t.Parallel()
+	f := newLaneFleet(t, time.Second)
+	ids := f.submit(t, 1)
+	if _, ok, err := lane.Pop(t.Context(), f.rdb, time.Second, tasks.QueueAsync); !ok || err != nil {
+		t.Fatalf("popping the job as the dead worker did: %v %v", ok, err)
+	}
+	f.startWorker(t)
+	f.ranOnce(t, ids, 10*time.Second)
+}
+
+// TestLaneKeyLost: the lane's key is lost (a failover) after the jobs were
+// submitted; every job still runs, once, from its asynq task.
+func TestLaneKeyLost(t *testing.T) {
+	t.Parallel()
+	f := newLaneFleet(t, time.Second)
+	ids := f.submit(t, 50)
+	if err := f.rdb.Del(t.Context(), lane.Key(tasks.QueueAsync)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.startWorker(t)
+	f.ranOnce(t, ids, 15*time.Second)
+}
