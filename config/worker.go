@@ -9,12 +9,16 @@ type Worker struct {
 	// Concurrency is how many jobs one worker process runs at once, 1 to
 	// 10000. Default 64.
 	Concurrency int `yaml:"concurrency"`
-	// TaskCheckInterval is how often an idle worker polls for new tasks;
-	// it bounds the pickup latency of synchronous calls. At most 10s.
-	// Default 1ms.
+	// TaskCheckInterval is how often an idle worker's asynq servers (jobs,
+	// webhook deliveries) poll their queues. Jobs are picked up at once
+	// from the wake-up lane; asynq's queues hold their fallbacks, so this
+	// costs latency only when the lane is not used. At most 10s. Default
+	// 200ms.
 	TaskCheckInterval Duration `yaml:"task_check_interval"`
-	// DelayedTaskCheckInterval is how often scheduled and retried tasks are
-	// moved to their queue when due. At most 10s. Default 100ms.
+	// DelayedTaskCheckInterval is how often scheduled and retried tasks
+	// (the lane's fallbacks, jobs waiting for a rate-limit slot, webhook
+	// retries) are moved to their queue when due. At most 10s. Default
+	// 500ms.
 	DelayedTaskCheckInterval Duration `yaml:"delayed_task_check_interval"`
 	// ShutdownTimeout is how long a worker lets running jobs finish on
 	// shutdown before asynq requeues them. Default 25s.
@@ -27,8 +31,8 @@ type Worker struct {
 // setDefaults fills every zero field of w with its default.
 func (w *Worker) setDefaults() {
 	setDefault(&w.Concurrency, 64)
-	setDefault(&w.TaskCheckInterval, Duration{time.Millisecond})
-	setDefault(&w.DelayedTaskCheckInterval, Duration{100 * time.Millisecond})
+	setDefault(&w.TaskCheckInterval, Duration{time.Second})
+	setDefault(&w.DelayedTaskCheckInterval, Duration{time.Second})
 	setDefault(&w.ShutdownTimeout, Duration{25 * time.Second})
 	setDefault(&w.MetricsListen, ":9091")
 }

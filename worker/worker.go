@@ -182,10 +182,12 @@ func newServers(rdb redis.UniversalClient, s *config.WorkerSettings, log *slog.L
 		}),
 	})
 	webhooks = asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:              s.Webhooks.Concurrency,
-		Queues:                   webhookQueues(s.QueueShards),
-		TaskCheckInterval:        10 * time.Millisecond,
-		DelayedTaskCheckInterval: s.Worker.DelayedTaskCheckInterval.Duration,
+		Concurrency:       s.Webhooks.Concurrency,
+		Queues:            webhookQueues(s.QueueShards),
+		TaskCheckInterval: s.Worker.TaskCheckInterval.Duration,
+		// Retries of deliveries are seconds to hours apart: their forwarder
+		// need not look often.
+		DelayedTaskCheckInterval: max(s.Worker.DelayedTaskCheckInterval.Duration, webhookForwardInterval),
 		ShutdownTimeout:          s.Worker.ShutdownTimeout.Duration,
 		RetryDelayFunc:           webhookRetryDelay,
 		Logger:                   asynqLogger{log},
@@ -301,6 +303,10 @@ func (w *Worker) Stop() {
 		}
 	})
 }
+
+// webhookForwardInterval is the least time between two looks of the
+// webhooks server for delivery retries that came due.
+const webhookForwardInterval = 5 * time.Second
 
 // webhookQueues are the webhook queue's shards, all of one priority.
 func webhookQueues(shards int) map[string]int {

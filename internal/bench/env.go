@@ -86,7 +86,7 @@ func setup(ctx context.Context, o options) (e *env, err error) {
 	}
 	e.rep.buildTime = time.Since(buildStart)
 
-	cfg := benchConfig(e.upstream.URL, e.llm.url, o.concurrency, o.checkInterval)
+	cfg := benchConfig(e.upstream.URL, e.llm.url, o.concurrency)
 	e.rep.config = cfg.YAML()
 	cfgPath := filepath.Join(e.dir, "config.yaml")
 	if err := cfg.Write(cfgPath); err != nil {
@@ -160,16 +160,15 @@ func (e *env) workers() []*testenv.Process {
 // the local upstream, "cached" for the cache phase, and "llm" on the fake
 // OpenAI provider. Caching is off on the others so that every call reaches
 // the worker and the upstream, which is what is measured.
-func benchConfig(upstreamURL, llmURL string, workerConcurrency int, checkInterval time.Duration) testenv.Config {
+// The worker's intervals are the product's defaults: what a user runs.
+func benchConfig(upstreamURL, llmURL string, workerConcurrency int) testenv.Config {
 	return testenv.Config{
 		Server: testenv.Section{"sync_timeout": "30s", "max_wait": "60s"},
 		Redis:  testenv.Section{"url": `"${REDIS_URL:-}"`},
 		Worker: testenv.Section{
-			"concurrency":                 strconv.Itoa(workerConcurrency),
-			"task_check_interval":         checkInterval.String(),
-			"delayed_task_check_interval": "100ms",
-			"shutdown_timeout":            "5s",
-			"metrics_listen":              `"127.0.0.1:0"`,
+			"concurrency":      strconv.Itoa(workerConcurrency),
+			"shutdown_timeout": "5s",
+			"metrics_listen":   `"127.0.0.1:0"`,
 		},
 		Jobs: testenv.Section{"retention": "1h", "timeout": "1m"},
 		Targets: map[string]testenv.Section{

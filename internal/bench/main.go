@@ -46,7 +46,7 @@ type options struct {
 	jobs          int           // async jobs, ours and raw asynq each
 	submitConc    int           // concurrency of async submits and enqueues
 	concurrency   int           // worker.concurrency, also raw asynq's
-	checkInterval time.Duration // worker.task_check_interval, also raw asynq's
+	checkInterval time.Duration // raw asynq's task_check_interval
 	cmdRequests   int           // calls of each path for the Redis commands count
 	llmN          int           // measured LLM calls of each kind
 	webhookJobs   int           // async jobs without and with webhooks
@@ -71,7 +71,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.jobs, "jobs", 2000, "async jobs submitted (ours) and tasks enqueued (raw asynq)")
 	fs.IntVar(&o.submitConc, "submit-concurrency", 32, "concurrent async submitters")
 	fs.IntVar(&o.concurrency, "worker-concurrency", 64, "worker.concurrency, also used by the raw asynq server")
-	fs.DurationVar(&o.checkInterval, "task-check-interval", time.Millisecond, "worker.task_check_interval, also used by the raw asynq server")
+	fs.DurationVar(&o.checkInterval, "task-check-interval", time.Millisecond, "the raw asynq server's task_check_interval (reliapi runs with its defaults)")
 	fs.IntVar(&o.cmdRequests, "cmd-requests", 300, "calls of each path (concurrency 1) used to count Redis commands per call")
 	fs.IntVar(&o.llmN, "llm-n", 500, "measured LLM calls of each kind at concurrency 1 (direct and proxy each)")
 	fs.IntVar(&o.webhookJobs, "webhook-jobs", 1000, "async jobs run without, then with, a webhook each")

@@ -204,10 +204,10 @@ func (r *report) printAsync(p printer) {
 }
 
 func (r *report) printCommands(p printer) {
-	o, c := r.opts, r.cmds
+	c := r.cmds
 	p("## 4. Redis commands per call")
 	p("")
-	p("Idle system (api + worker waiting, task_check_interval %v): **%.0f commands/s** over %.1f s.", o.checkInterval, c.idlePerSec, c.idleWindow.Seconds())
+	p("Idle system (api + worker waiting, with the default intervals): **%.0f commands/s** over %.1f s.", c.idlePerSec, c.idleWindow.Seconds())
 	if u := c.idleCPU; u != nil {
 		p("Meanwhile the idle worker used %.0f%% of a core and redis-server %.0f%% (api %.0f%%).", pct(u[1]), pct(u[2]), pct(u[0]))
 	}

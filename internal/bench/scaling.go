@@ -31,7 +31,7 @@ type scaleRow struct {
 // over again.
 func (e *env) measureScaling(ctx context.Context, o options, progress printer) ([]scaleRow, error) {
 	cfgPath := filepath.Join(e.dir, "config-scaling.yaml")
-	if err := benchConfig(e.upstream.URL, e.llm.url, o.scaleConc, o.checkInterval).Write(cfgPath); err != nil {
+	if err := benchConfig(e.upstream.URL, e.llm.url, o.scaleConc).Write(cfgPath); err != nil {
 		return nil, err
 	}
 	// Only the scaling runs' jobs call the upstream meanwhile.
