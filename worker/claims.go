@@ -48,25 +48,36 @@ func (c *claims) hold(jobID string, claim jobs.Claim, stop context.CancelFunc) (
 	}
 }
 
-// renew runs until ctx ends, renewing every held claim every
-// claimLease/3.
+// renewRetry is how soon a failed renewal is tried again. A Redis outage
+// longer than claimLease lets the claims lapse; when Redis is back, a
+// delivery of the jobs' tasks could take them over while they still run
+// here (a second upstream call), unless this process renews them first:
+// so it tries again often while Redis is away.
+const renewRetry = 250 * time.Millisecond
+
+// renew runs until ctx ends, renewing every held claim every claimLease/3,
+// and every renewRetry while renewals fail.
 func (c *claims) renew(ctx context.Context) {
-	t := time.NewTicker(claimLease / 3)
+	t := time.NewTimer(claimLease / 3)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.renewOnce(ctx)
+			next := claimLease / 3
+			if !c.renewOnce(ctx) {
+				next = renewRetry
+			}
+			t.Reset(next)
 		}
 	}
 }
 
 // renewOnce renews every held claim in one round trip, and stops the runs
-// whose claim is gone. A failure is logged: the next tick tries again,
-// well before the lease lapses.
-func (c *claims) renewOnce(ctx context.Context) {
+// whose claim is gone. It reports false when Redis did not answer (logged:
+// renew tries again soon).
+func (c *claims) renewOnce(ctx context.Context) bool {
 	c.mu.Lock()
 	held := make(map[string]jobs.Claim, len(c.running))
 	for id, h := range c.running {
@@ -74,14 +85,14 @@ func (c *claims) renewOnce(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	if len(held) == 0 {
-		return
+		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, claimLease/3)
 	defer cancel()
 	gone, err := c.store.Renew(ctx, held)
 	if err != nil {
 		c.log.Warn("renewing claims on running jobs", "jobs", len(held), "error", err)
-		return
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -91,4 +102,5 @@ func (c *claims) renewOnce(ctx context.Context) {
 			h.stop()
 		}
 	}
+	return true
 }
