@@ -51,7 +51,7 @@ var thirdPartyAllowed = map[string][]string{
 	"config":             {"gopkg.in/yaml.v3"},
 	"tasks":              {"github.com/hibiken/asynq"},
 	"jobs":               {"github.com/redis/go-redis/"},
-	"lifecycle":          {"github.com/redis/go-redis/", "github.com/hibiken/asynq", "github.com/google/uuid"},
+	"lifecycle":          {"github.com/redis/go-redis/", "github.com/hibiken/asynq", "github.com/google/uuid", "google.golang.org/protobuf/encoding/protowire"},
 	"lane":               {"github.com/redis/go-redis/"},
 	"rapidapi":           {"github.com/redis/go-redis/"},
 }

@@ -467,14 +467,14 @@ func TestWebhookAfterCrashBeforeEnqueue(t *testing.T) {
 	store := jobs.NewStore(s.rdb, jobs.Config{})
 	id, taskID := "job_"+strings.Repeat("7", 32), "task-crash"
 	if _, _, err := store.Create(ctx, jobs.New{ID: id, Tenant: "default", Kind: reliapi.KindHTTP, Target: "up",
-		Queue: tasks.QueueAsync, TaskID: taskID, Webhook: &reliapi.Subscription{URL: rcv.srv.URL}}); err != nil {
+		Queue: tasks.QueueAsync, TaskID: taskID, Webhook: &reliapi.Subscription{URL: rcv.srv.URL}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, run, err := store.Start(ctx, id, jobs.Claim{TaskID: taskID}); !run || err != nil {
 		t.Fatalf("start: %v %v", run, err)
 	}
 	res := &reliapi.Result{Data: json.RawMessage(`{"status_code":200,"headers":{},"body":null}`)}
-	if ok, err := store.Finish(ctx, id, jobs.Claim{TaskID: taskID}, reliapi.JobSucceeded, res); !ok || err != nil {
+	if ok, err := store.Finish(ctx, id, jobs.Claim{TaskID: taskID}, reliapi.JobSucceeded, res, nil); !ok || err != nil {
 		t.Fatalf("finish: %v %v", ok, err)
 	}
 	// The worker died here. asynq delivers the job's task again.

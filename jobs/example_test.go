@@ -34,13 +34,13 @@ func Example() {
 		Target: "payments", IdempotencyKey: "order-42", RequestHash: "sha256:1f2e",
 		Queue: "default", TaskID: "task-1",
 	}
-	job, created, err := store.Create(ctx, n)
+	job, created, err := store.Create(ctx, n, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println("created:", created, job.Status)
-	again, created, _ := store.Create(ctx, n)
+	again, created, _ := store.Create(ctx, n, nil)
 	fmt.Println("created again:", created, again.Status)
 
 	// A synchronous caller waits for the result.
@@ -57,7 +57,7 @@ func Example() {
 	fmt.Println("run:", run, job.Status, "attempt", job.Attempts)
 	ok, _ := store.Finish(ctx, n.ID, jobs.Claim{TaskID: "task-1"}, reliapi.JobSucceeded, &reliapi.Result{
 		Data: json.RawMessage(`{"status_code":200}`),
-	})
+	}, nil)
 	fmt.Println("recorded:", ok)
 
 	done := <-result

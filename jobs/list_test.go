@@ -461,7 +461,7 @@ func TestListWhileCreating(t *testing.T) {
 					return
 				default:
 				}
-				if _, _, err := b.store.Create(t.Context(), newJob(newJobID(), "acme")); err != nil {
+				if _, _, err := b.store.Create(t.Context(), newJob(newJobID(), "acme"), nil); err != nil {
 					t.Errorf("Create: %v", err)
 					return
 				}
@@ -497,12 +497,12 @@ func FuzzListCursor(f *testing.F) {
 	var ids []string
 	for range 30 {
 		id := newJobID()
-		if _, _, err := store.Create(ctx, newJob(id, "acme")); err != nil {
+		if _, _, err := store.Create(ctx, newJob(id, "acme"), nil); err != nil {
 			f.Fatal(err)
 		}
 		ids = append(ids, id)
 	}
-	if _, _, err := store.Create(ctx, newJob(newJobID(), "globex")); err != nil {
+	if _, _, err := store.Create(ctx, newJob(newJobID(), "globex"), nil); err != nil {
 		f.Fatal(err)
 	}
 	// Half of them share a millisecond.

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,9 +67,14 @@ type New struct {
 // The record and its place in the tenant's list are written in one round
 // trip: the job's creation script and the index update travel in one
 // pipeline (they live in different cluster slots, so they cannot share a
-// script). The index is scored by this process's clock, which only orders
-// listings; the job's created_at comes from Redis TIME.
-func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
+// script), with what more adds (the job's task and lane entry). The index
+// is scored by this process's clock, which only orders listings; the job's
+// created_at comes from Redis TIME.
+//
+// When a command other than the creation fails, Create returns the error
+// and the job as the creation left it (created or found), so the caller
+// can undo.
+func (s *Store) Create(ctx context.Context, n New, more func(redis.Pipeliner)) (*reliapi.Job, bool, error) {
 	args := []any{
 		int64(s.cfg.Retention / time.Second),
 		"id", n.ID, "tenant", n.Tenant, "kind", string(n.Kind), "target", n.Target,
@@ -97,15 +103,25 @@ func (s *Store) Create(ctx context.Context, n New) (*reliapi.Job, bool, error) {
 		p.ZRemRangeByScore(ctx, index, "-inf", "("+strconv.FormatInt(nowMS-s.cfg.Retention.Milliseconds(), 10))
 		// The index lives a little longer than its newest record.
 		p.Expire(ctx, index, s.cfg.Retention+time.Hour)
+		if more != nil {
+			more(p)
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("creating job: %w", err)
+		err = fmt.Errorf("creating job: %w", err)
 	}
-	res, err := create.Slice()
-	if err != nil || len(res) != 2 {
-		return nil, false, fmt.Errorf("creating job: unexpected reply %v %v", res, err)
+	res, cerr := create.Slice()
+	if cerr != nil || len(res) != 2 {
+		return nil, false, cmp.Or(err, fmt.Errorf("creating job: unexpected reply %v %v", res, cerr))
 	}
+	job, created, perr := createdJob(n, res)
+	return job, created, cmp.Or(perr, err)
+}
+
+// createdJob reads the creation script's reply: the job it created, or the
+// one it found.
+func createdJob(n New, res []any) (*reliapi.Job, bool, error) {
 	if created, _ := res[0].(int64); created == 0 {
 		j, err := parseJob(res[1])
 		if err != nil {
@@ -221,13 +237,14 @@ func (s *Store) Renew(ctx context.Context, claims map[string]Claim) ([]string, e
 	return gone, nil
 }
 
-// Finish records the outcome of a running job and announces it to waiters.
+// Finish records the outcome of a running job and announces it to waiters,
+// in one round trip with what more adds (the removal of the job's task).
 // status must be JobSucceeded or JobFailed. It reports false when the job
 // was no longer running under the claim (it was canceled, or taken over,
 // meanwhile). A job still queued under the claim's task is recorded too:
 // Redis lost its Start (a restart that replayed an append-only file
 // without its last writes).
-func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.JobStatus, res *reliapi.Result) (bool, error) {
+func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.JobStatus, res *reliapi.Result, more func(redis.Pipeliner)) (bool, error) {
 	if status != reliapi.JobSucceeded && status != reliapi.JobFailed {
 		return false, fmt.Errorf("finishing job: status %q is not an outcome", status)
 	}
@@ -238,11 +255,21 @@ func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.J
 	if err != nil {
 		return false, fmt.Errorf("finishing job: encoding result: %w", err)
 	}
-	n, err := finishScript.Run(ctx, s.rdb, []string{jobKey(id)},
-		string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, c.TaskID, c.Token).Int()
-	if err != nil {
-		return false, fmt.Errorf("finishing job: %w", err)
+	var finish *redis.Cmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
+		finish = finishScript.Eval(ctx, p, []string{jobKey(id)},
+			string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, c.TaskID, c.Token)
+		if more != nil {
+			more(p)
+		}
+		return nil
+	})
+	n, ferr := finish.Int()
+	if ferr != nil {
+		return false, fmt.Errorf("finishing job: %w", cmp.Or(ferr, err))
 	}
+	// What more added failed: the outcome is recorded all the same.
 	return n == 1, nil
 }
 

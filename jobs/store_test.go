@@ -65,7 +65,7 @@ func newJob(id, tenant string) jobs.New {
 // create creates a fresh job of tenant and fails the test unless it is new.
 func (b *bundle) create(t *testing.T, tenant string) *reliapi.Job {
 	t.Helper()
-	j, created, err := b.store.Create(t.Context(), newJob(newJobID(), tenant))
+	j, created, err := b.store.Create(t.Context(), newJob(newJobID(), tenant), nil)
 	if err != nil || !created {
 		t.Fatalf("Create = created %v, %v; want a new job", created, err)
 	}
@@ -93,7 +93,7 @@ func (b *bundle) start(t *testing.T, id, taskID string) *reliapi.Job {
 
 func (b *bundle) finish(t *testing.T, id string, status reliapi.JobStatus, res *reliapi.Result) {
 	t.Helper()
-	ok, err := b.store.Finish(t.Context(), id, jobs.Claim{TaskID: taskA}, status, res)
+	ok, err := b.store.Finish(t.Context(), id, jobs.Claim{TaskID: taskA}, status, res, nil)
 	if err != nil || !ok {
 		t.Fatalf("Finish(%s, %s) = %v, %v; want recorded", id, status, ok, err)
 	}
@@ -166,7 +166,7 @@ func TestCreate(t *testing.T) {
 
 	n := newJob(newJobID(), "acme")
 	before := b.redisNow(t)
-	j, created, err := b.store.Create(ctx, n)
+	j, created, err := b.store.Create(ctx, n, nil)
 	after := b.redisNow(t)
 	if err != nil || !created {
 		t.Fatalf("Create = created %v, %v; want created", created, err)
@@ -202,7 +202,7 @@ func TestCreateExistingIsUntouched(t *testing.T) {
 	ctx := t.Context()
 
 	first := newJob(newJobID(), "acme")
-	orig, created, err := b.store.Create(ctx, first)
+	orig, created, err := b.store.Create(ctx, first, nil)
 	if err != nil || !created {
 		t.Fatalf("first Create = created %v, %v", created, err)
 	}
@@ -211,7 +211,7 @@ func TestCreateExistingIsUntouched(t *testing.T) {
 	second := first
 	second.RequestHash, second.TaskID, second.RequestID = "other-hash", taskB, "other-request"
 	second.Target, second.Queue = "openai", "critical"
-	got, created, err := b.store.Create(ctx, second)
+	got, created, err := b.store.Create(ctx, second, nil)
 	if err != nil || created {
 		t.Fatalf("second Create = created %v, %v; want the existing job", created, err)
 	}
@@ -226,7 +226,7 @@ func TestCreateExistingIsUntouched(t *testing.T) {
 	b.start(t, first.ID, taskA)
 	b.finish(t, first.ID, reliapi.JobSucceeded, okResult)
 	finished := b.get(t, "acme", first.ID)
-	got, created, err = b.store.Create(ctx, second)
+	got, created, err = b.store.Create(ctx, second, nil)
 	if err != nil || created || !reflect.DeepEqual(got, finished) {
 		t.Errorf("Create on a finished job = %+v, created %v, %v; want %+v", got, created, err, finished)
 	}
@@ -252,7 +252,7 @@ func TestCreateConcurrentlyCreatesOnce(t *testing.T) {
 		wg.Go(func() {
 			nj := newJob(id, "acme")
 			nj.RequestHash = "hash-" + string(rune('a'+i))
-			j, created, err := b.store.Create(t.Context(), nj)
+			j, created, err := b.store.Create(t.Context(), nj, nil)
 			results[i] = result{j, created, err}
 		})
 	}
@@ -414,7 +414,7 @@ func TestDelete(t *testing.T) {
 	}
 
 	// A retry of the same request starts afresh.
-	j, created, err := b.store.Create(ctx, newJob(gone.ID, "acme"))
+	j, created, err := b.store.Create(ctx, newJob(gone.ID, "acme"), nil)
 	if err != nil || !created || j.Status != reliapi.JobQueued {
 		t.Errorf("Create after Delete = %+v, created %v, %v; want a new queued job", j, created, err)
 	}
@@ -443,7 +443,7 @@ func start(taskID string) action {
 
 func finish(taskID string, status reliapi.JobStatus, res *reliapi.Result) action {
 	return action{"Finish(" + taskID + "," + string(status) + ")", false, func(ctx context.Context, s *jobs.Store, id string) outcome {
-		ok, err := s.Finish(ctx, id, jobs.Claim{TaskID: taskID}, status, res)
+		ok, err := s.Finish(ctx, id, jobs.Claim{TaskID: taskID}, status, res, nil)
 		return outcome{ok: ok, err: err}
 	}}
 }
@@ -742,7 +742,7 @@ func TestDoneChannel(t *testing.T) {
 	b.finish(t, failed.ID, reliapi.JobFailed, failResult)
 	want = append(want, failed.ID)
 	// Refused and no-op transitions announce nothing.
-	if ok, _ := b.store.Finish(ctx, succeeded.ID, jobs.Claim{TaskID: taskA}, reliapi.JobFailed, failResult); ok {
+	if ok, _ := b.store.Finish(ctx, succeeded.ID, jobs.Claim{TaskID: taskA}, reliapi.JobFailed, failResult, nil); ok {
 		t.Fatal("second Finish recorded")
 	}
 	if _, err := b.store.Cancel(ctx, "acme", succeeded.ID); err != nil {
@@ -844,7 +844,7 @@ func TestWebhookRecord(t *testing.T) {
 	ctx := t.Context()
 	n := newJob(newJobID(), "t1")
 	n.Webhook = &reliapi.Subscription{URL: "https://hooks.example.com/x", Events: []string{reliapi.EventJobFailed}}
-	if _, _, err := b.store.Create(ctx, n); err != nil {
+	if _, _, err := b.store.Create(ctx, n, nil); err != nil {
 		t.Fatal(err)
 	}
 	j, err := b.store.Get(ctx, "t1", n.ID)
@@ -872,7 +872,7 @@ func TestWebhookRecord(t *testing.T) {
 	if ok, err := b.store.RecordDelivery(ctx, newJobID(), attempts[0], reliapi.WebhookPending); ok || err != nil {
 		t.Fatalf("a gone job: %v %v", ok, err)
 	}
-	plain, _, _ := b.store.Create(ctx, newJob(newJobID(), "t1"))
+	plain, _, _ := b.store.Create(ctx, newJob(newJobID(), "t1"), nil)
 	if plain.Webhook != nil || plain.WebhookStatus != "" {
 		t.Fatalf("a job without a webhook: %+v", plain)
 	}
@@ -897,7 +897,7 @@ func TestClaims(t *testing.T) {
 	if run || err != nil || held.Status != reliapi.JobRunning || time.Until(held.ClaimUntil) < 50*time.Second {
 		t.Fatalf("fallback start during a live claim: run %v, %v, %+v", run, err, held)
 	}
-	if ok, _ := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult); ok {
+	if ok, _ := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult, nil); ok {
 		t.Fatal("a delivery that does not hold the claim ended the job")
 	}
 	if gone, err := b.store.Renew(ctx, map[string]jobs.Claim{j.ID: lane}); len(gone) != 0 || err != nil {
@@ -913,10 +913,10 @@ func TestClaims(t *testing.T) {
 	if gone, _ := b.store.Renew(ctx, map[string]jobs.Claim{j.ID: lane}); len(gone) != 1 {
 		t.Fatalf("the old claim renewed after a takeover: gone %v", gone)
 	}
-	if ok, _ := b.store.Finish(ctx, j.ID, lane, reliapi.JobFailed, failResult); ok {
+	if ok, _ := b.store.Finish(ctx, j.ID, lane, reliapi.JobFailed, failResult, nil); ok {
 		t.Fatal("the old claim ended the job after a takeover")
 	}
-	if ok, err := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult); !ok || err != nil {
+	if ok, err := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult, nil); !ok || err != nil {
 		t.Fatalf("the claim's holder could not end the job: %v %v", ok, err)
 	}
 	if gone, _ := b.store.Renew(ctx, map[string]jobs.Claim{j.ID: fallback}); len(gone) != 1 {

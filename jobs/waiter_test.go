@@ -137,11 +137,11 @@ func TestWaitWakesOnAnnouncement(t *testing.T) {
 		wantResult *reliapi.Result
 	}{
 		{"finish succeeded", func(b *bundle, id string) error {
-			_, err := b.store.Finish(context.Background(), id, jobs.Claim{TaskID: taskA}, reliapi.JobSucceeded, okResult)
+			_, err := b.store.Finish(context.Background(), id, jobs.Claim{TaskID: taskA}, reliapi.JobSucceeded, okResult, nil)
 			return err
 		}, reliapi.JobSucceeded, okResult},
 		{"finish failed", func(b *bundle, id string) error {
-			_, err := b.store.Finish(context.Background(), id, jobs.Claim{TaskID: taskA}, reliapi.JobFailed, failResult)
+			_, err := b.store.Finish(context.Background(), id, jobs.Claim{TaskID: taskA}, reliapi.JobFailed, failResult, nil)
 			return err
 		}, reliapi.JobFailed, failResult},
 		{"cancel", func(b *bundle, id string) error {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/tasks"
@@ -21,6 +23,11 @@ type Delivery struct {
 	// Claim is the delivery's hold on the job: the asynq task ID it came
 	// with, a token of its own (NewClaim), and its lease.
 	Claim jobs.Claim
+	// Hint marks a delivery from the wake-up lane: one that finds no job
+	// (on a Redis Cluster the lane entry may be read before the record is
+	// written, the two living on different nodes) leaves it to the job's
+	// task, which owns every clean-up.
+	Hint bool
 }
 
 // NewClaim is a fresh claim on the job of task taskID, held for lease.
@@ -60,6 +67,9 @@ func (m *Manager) Begin(ctx context.Context, d Delivery) (job *reliapi.Job, wait
 		}
 	}
 	m.log.Debug("skipping a job that is not runnable", "job_id", p.JobID, "status", statusOf(job))
+	if job == nil && d.Hint {
+		return nil, 0, nil
+	}
 	if job == nil || job.Status.Terminal() {
 		// The job will not run again: give back what this delivery holds for
 		// it (a slot or hold given back already stays so). A job alive under
@@ -121,7 +131,11 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 	}
 	var recorded bool
 	err := m.persist(ctx, "outcome", job.ID, func(ctx context.Context) (err error) {
-		recorded, err = m.store.Finish(ctx, job.ID, d.Claim, status, res)
+		recorded, err = m.store.Finish(ctx, job.ID, d.Claim, status, res, func(p redis.Pipeliner) {
+			// The job's task, no longer needed: a lane delivery ran it (a
+			// task asynq runs is left for asynq to acknowledge).
+			dropTask(ctx, p, job.Queue, d.Claim.TaskID)
+		})
 		return err
 	})
 	if err == nil {
@@ -157,11 +171,18 @@ func (m *Manager) Requeue(ctx context.Context, d Delivery, job *reliapi.Job, aft
 	if err != nil {
 		return err
 	}
+	drop := d.Claim.TaskID // the task the job leaves behind
 	if !moved {
 		m.log.Info("job canceled while waiting for its rate-limit slot", "job_id", job.ID)
-		if err := m.inspector.DeleteTask(job.Queue, newTaskID); err != nil {
-			m.log.Debug("removing the unneeded requeued task", "job_id", job.ID, "error", err)
-		}
+		drop = newTaskID
+	}
+	if _, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		dropTask(ctx, p, job.Queue, drop)
+		return nil
+	}); err != nil {
+		m.log.Debug("removing a task the job no longer needs", "job_id", job.ID, "error", err)
+	}
+	if !moved {
 		return nil
 	}
 	m.log.Debug("job waits for its rate-limit slot in the queue", "job_id", job.ID, "wait", after.String())

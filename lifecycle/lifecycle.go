@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -78,6 +79,9 @@ type Manager struct {
 	slots     *quota.Quota
 	cache     *cache.Cache
 	ledger    *budget.Ledger
+	// queues are the queue names this Manager has published in asynq's
+	// set of queues (see scheduleTask).
+	queues sync.Map
 }
 
 // New returns a Manager.
@@ -114,6 +118,12 @@ func (m *Manager) enqueue(ctx context.Context, t *asynq.Task) error {
 	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return err
 	}
+	return unavailable(err)
+}
+
+// unavailable is REDIS_UNAVAILABLE for a write that failed: the caller may
+// retry, and is told so.
+func unavailable(err error) error {
 	return &reliapi.Error{Code: reliapi.CodeRedisUnavailable, Message: "Storage is unavailable; try again shortly", Retryable: true, Source: reliapi.SourceReliAPI, Err: err}
 }
 

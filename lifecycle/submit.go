@@ -54,56 +54,151 @@ type Submitted struct {
 	Attached bool
 }
 
-// Submit creates the job of a call and queues its task, or attaches to the
+// Submit creates the job of a call and queues it, or attaches to the
 // existing job its idempotency key names. Errors are coded for the caller:
 // IDEMPOTENCY_CONFLICT (the key was used with another request),
 // BUDGET_EXCEEDED (a spend cap), TOO_MANY_CONCURRENT_JOBS (the tenant's
 // slots are full; Details carry the limit), REDIS_UNAVAILABLE. Whatever
 // Submit took before a failing step it gives back.
+//
+// Queueing is one round trip: the job's record, its asynq task (to come
+// due after the lane's grace, written as asynq's client would: see
+// scheduleTask) and its wake-up lane entry travel in one pipeline. A
+// priced LLM call's budget hold and a limited tenant's slot each cost one
+// round trip before it.
 func (m *Manager) Submit(ctx context.Context, s Submission) (sub Submitted, err error) {
 	if s.Queue != tasks.QueueSync && s.Queue != tasks.QueueAsync {
 		return Submitted{}, fmt.Errorf("lifecycle: %q is not a kind of job queue", s.Queue)
 	}
 	s.Payload.JobID, s.Payload.Cache = s.ID, s.Cache
+	// Whatever is taken below is given back unless this call's own job is
+	// queued with it.
 	if s.Cache != nil {
-		defer func() {
-			if err != nil || sub.Attached {
-				m.abandonCache(ctx, s.Cache.Hash, s.ID)
-			}
-		}()
+		defer m.unless(&err, &sub, func() { m.abandonCache(ctx, s.Cache.Hash, s.ID) })
 	}
 	hold, err := m.holdBudget(ctx, s.Tenant, s.Payload.Cost)
 	if err != nil {
 		return Submitted{}, err
 	}
 	if hold != nil {
-		// Given back unless this call's own job is queued with it.
-		defer func() {
-			if err != nil || sub.Attached {
-				m.settle(ctx, s.ID, hold, 0)
-			}
-		}()
+		defer m.unless(&err, &sub, func() { m.settle(ctx, s.ID, hold, 0) })
 	}
-	at := tasks.Placement{Queue: tasks.Shard(s.Queue, s.ID, m.cfg.QueueShards), TaskID: uuid.NewString(), Timeout: m.cfg.Timeout}
-	job, created, err := m.store.Create(ctx, newRecord(s, at))
+	slot, full, err := m.takeSlot(ctx, s.Tenant, s.ID, s.MaxConcurrentJobs)
 	if err != nil {
 		return Submitted{}, err
 	}
-	if !created {
-		return m.attach(ctx, s, job)
+	if slot == slotTaken {
+		defer m.unless(&err, &sub, func() { m.releaseSlot(ctx, s.Tenant, s.ID) })
 	}
-	if err := m.queue(ctx, &s, at); err != nil {
-		// Nothing will run a job that is not queued: remove it, so that a
-		// retry of the same request starts afresh instead of waiting.
-		cctx, cancel := cleanup(ctx)
-		defer cancel()
-		if derr := m.store.Delete(cctx, s.Tenant, s.ID); derr != nil {
-			m.log.Error("removing a job that could not be queued", "job_id", s.ID, "error", derr)
-		}
+	if s.Payload.Caps != nil {
+		s.Payload.Caps.Slot = slot != slotNone
+	}
+	at := tasks.Placement{Queue: tasks.Shard(s.Queue, s.ID, m.cfg.QueueShards), TaskID: uuid.NewString(), Timeout: m.cfg.Timeout}
+	// A job ID from an idempotency key may name an existing job: its record
+	// is created bare first, and queued only if it is new, so that a
+	// repeat leaves no task or lane entry behind. A fresh ID is new.
+	bare := s.Payload.IdempotencyKey != "" || full != nil
+	job, created, err := m.create(ctx, s, at, !bare)
+	switch {
+	case err != nil:
 		return Submitted{}, err
+	case !created:
+		return m.attach(ctx, s, job)
+	case full != nil:
+		// A new job of a tenant whose slots are full.
+		m.remove(ctx, s, at)
+		return Submitted{}, full
+	case bare:
+		if err := m.queueCreated(ctx, s, at); err != nil {
+			m.remove(ctx, s, at)
+			return Submitted{}, err
+		}
 	}
 	m.log.Debug("job queued", "job_id", s.ID, "target", s.Payload.Target, "request_id", s.RequestID)
 	return Submitted{Job: job}, nil
+}
+
+// unless runs undo when the Submit whose err and sub these are failed or
+// attached to an existing job.
+func (m *Manager) unless(err *error, sub *Submitted, undo func()) {
+	if *err != nil || sub.Attached {
+		undo()
+	}
+}
+
+// create writes the job's record and, when queue is set, its asynq task
+// and lane entry (see queueing), in one round trip. It returns the job
+// created, or the existing one its ID names. A job created whose task or
+// lane entry could not be written is removed again.
+func (m *Manager) create(ctx context.Context, s Submission, at tasks.Placement, queue bool) (*reliapi.Job, bool, error) {
+	var more func(redis.Pipeliner)
+	if queue {
+		var err error
+		if more, err = m.queueing(ctx, s, at); err != nil {
+			return nil, false, err
+		}
+	}
+	job, created, err := m.store.Create(ctx, newRecord(s, at), more)
+	if err == nil {
+		return job, created, nil
+	}
+	if job != nil && created {
+		// Nothing may run a job its caller was told failed: remove it, so
+		// that a retry of the same request starts afresh instead of waiting.
+		m.remove(ctx, s, at)
+	}
+	if job != nil && !created {
+		return job, false, nil // an attach; what more wrote is a stray its job ignores
+	}
+	return nil, false, unavailable(err)
+}
+
+// queueing is the commands that queue a created job: its asynq task, to
+// come due after the lane's grace, and its wake-up lane entry.
+func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement) (func(redis.Pipeliner), error) {
+	at.ProcessIn = max(m.cfg.LaneGrace, 0)
+	task, err := tasks.New(s.Payload, at)
+	if err != nil {
+		return nil, err
+	}
+	entry := lane.Entry{Queue: at.Queue, TaskID: at.TaskID, Payload: task.Payload()}
+	return func(p redis.Pipeliner) {
+		m.scheduleTask(ctx, p, task, at, time.Now().Add(at.ProcessIn))
+		if err := lane.Push(ctx, p, entry); err != nil {
+			m.log.Error("encoding a lane entry; the job runs when its task comes due", "job_id", s.ID, "error", err)
+		}
+	}, nil
+}
+
+// queueCreated queues a job created bare: a second round trip.
+func (m *Manager) queueCreated(ctx context.Context, s Submission, at tasks.Placement) error {
+	more, err := m.queueing(ctx, s, at)
+	if err != nil {
+		return err
+	}
+	if _, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		more(p)
+		return nil
+	}); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// remove deletes a job Submit created but does not queue, with its task.
+// A lane entry left behind finds no job and is dropped.
+func (m *Manager) remove(ctx context.Context, s Submission, at tasks.Placement) {
+	ctx, cancel := cleanup(ctx)
+	defer cancel()
+	if err := m.store.Delete(ctx, s.Tenant, s.ID); err != nil {
+		m.log.Error("removing a job that could not be queued", "job_id", s.ID, "error", err)
+	}
+	if _, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		dropTask(ctx, p, at.Queue, at.TaskID)
+		return nil
+	}); err != nil {
+		m.log.Warn("removing the task of a job that could not be queued", "job_id", s.ID, "error", err)
+	}
 }
 
 // newRecord is the job record of a submission whose task goes at at.
@@ -136,39 +231,6 @@ func (m *Manager) attach(ctx context.Context, s Submission, job *reliapi.Job) (S
 	return Submitted{Job: m.EndOverdue(ctx, job), Attached: true}, nil
 }
 
-// queue takes the new job's concurrent-job slot, enqueues its task to come
-// due after the lane's grace period, and makes the job ready on the
-// wake-up lane; the slot is given back if the task cannot be enqueued. A
-// job whose lane entry cannot be written runs all the same, when its task
-// comes due.
-func (m *Manager) queue(ctx context.Context, s *Submission, at tasks.Placement) error {
-	slot, err := m.holdSlot(ctx, s.Tenant, s.ID, s.MaxConcurrentJobs)
-	if err != nil {
-		return err
-	}
-	if s.Payload.Caps != nil {
-		s.Payload.Caps.Slot = slot
-	}
-	at.ProcessIn = max(m.cfg.LaneGrace, 0)
-	task, err := tasks.New(s.Payload, at)
-	if err == nil {
-		err = m.enqueue(ctx, task)
-	}
-	if err != nil {
-		if slot {
-			m.releaseSlot(ctx, s.Tenant, s.ID)
-		}
-		return err
-	}
-	_, err = m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		return lane.Push(ctx, p, lane.Entry{Queue: at.Queue, TaskID: at.TaskID, Payload: task.Payload()})
-	})
-	if err != nil {
-		m.log.Warn("making a job ready on the lane; it runs when its task comes due", "job_id", s.ID, "error", err)
-	}
-	return nil
-}
-
 // holdBudget reserves a priced LLM call's estimate in the tenant's spend
 // windows, refusing it when a cap would be exceeded; without caps the hold
 // only records spend for GET /v1/usage. The hold travels with the job
@@ -185,27 +247,38 @@ func (m *Manager) holdBudget(ctx context.Context, tenant string, plan *tasks.Cos
 	return plan.Hold, nil
 }
 
-// holdSlot takes one of the tenant's max_concurrent_jobs slots for job id
-// (a job already holding one keeps it): TOO_MANY_CONCURRENT_JOBS when the
-// tenant has that many jobs queued or running. It reports whether the job
-// holds a slot (false without a limit).
-func (m *Manager) holdSlot(ctx context.Context, tenant, id string, limit int) (bool, error) {
+// How a job holds its tenant's concurrent-job slot.
+type slotHold int
+
+const (
+	slotNone  slotHold = iota // the tenant has no limit
+	slotTaken                 // taken now for this job
+	slotHeld                  // held already (the job exists)
+)
+
+// takeSlot takes one of the tenant's max_concurrent_jobs slots for job id;
+// a job already holding one keeps it. When the tenant has that many jobs
+// queued or running, full is TOO_MANY_CONCURRENT_JOBS (for the caller to
+// answer unless the call attaches to an existing job).
+func (m *Manager) takeSlot(ctx context.Context, tenant, id string, limit int) (hold slotHold, full error, err error) {
 	if limit <= 0 {
-		return false, nil
+		return slotNone, nil, nil
 	}
 	// A slot outlives its job's longest possible run, so that a slot whose
 	// release was lost with a crashed worker frees itself.
-	ok, err := m.slots.Hold(ctx, tasks.JobSlots(tenant), id, limit, m.cfg.Timeout+time.Minute)
-	if err != nil {
-		return false, err
+	held, already, err := m.slots.Take(ctx, tasks.JobSlots(tenant), id, limit, m.cfg.Timeout+time.Minute)
+	switch {
+	case err != nil:
+		return slotNone, nil, err
+	case already:
+		return slotHeld, nil, nil
+	case held:
+		return slotTaken, nil, nil
 	}
-	if !ok {
-		e := reliapi.Errorf(reliapi.CodeTooManyJobs, "This tenant already has %d jobs queued or running; wait for one to finish", limit)
-		e.Retryable, e.RetryAfter = true, time.Second
-		e.Details = map[string]any{"limit": "concurrent_jobs", "limit_value": limit}
-		return false, e
-	}
-	return true, nil
+	e := reliapi.Errorf(reliapi.CodeTooManyJobs, "This tenant already has %d jobs queued or running; wait for one to finish", limit)
+	e.Retryable, e.RetryAfter = true, time.Second
+	e.Details = map[string]any{"limit": "concurrent_jobs", "limit_value": limit}
+	return slotNone, e, nil
 }
 
 // settle settles a budget hold at the actual cost: the job's priced

@@ -140,6 +140,16 @@ type Placement struct {
 	ProcessIn time.Duration
 }
 
+// MaxRetry is how often asynq runs a job's task again after its handler
+// failed. Retries of the upstream call happen inside the handler under the
+// target's retry_matrix; asynq-level retries only cover infrastructure
+// failures (Redis hiccups while recording the result, lost leases).
+const MaxRetry = 3
+
+// RunTimeout is the asynq timeout of the task: the job's time plus
+// RecordMargin.
+func (at Placement) RunTimeout() time.Duration { return at.Timeout + RecordMargin }
+
 // New builds the task for a job: an HTTP or an LLM call, by which request
 // the payload carries.
 func New(p Payload, at Placement) (*asynq.Task, error) {
@@ -160,11 +170,8 @@ func New(p Payload, at Placement) (*asynq.Task, error) {
 	opts := []asynq.Option{
 		asynq.Queue(at.Queue),
 		asynq.TaskID(at.TaskID),
-		asynq.Timeout(at.Timeout + RecordMargin),
-		// Retries of the upstream call happen inside the handler under the
-		// target's retry_matrix. asynq-level retries only cover infrastructure
-		// failures (Redis hiccups while recording the result, lost leases).
-		asynq.MaxRetry(3),
+		asynq.Timeout(at.RunTimeout()),
+		asynq.MaxRetry(MaxRetry),
 	}
 	if at.ProcessIn > 0 {
 		opts = append(opts, asynq.ProcessIn(at.ProcessIn))

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/lifecycle"
 	"github.com/reliapi/reliapi/tasks"
@@ -73,9 +71,8 @@ func (r *laneRunner) pop(ctx context.Context, queues []string) {
 	}
 }
 
-// run runs one job from the lane, then removes its asynq task, which is
-// no longer needed: the job has ended, or it waits under a new task. A
-// job another delivery holds is left to that one.
+// run runs one job from the lane (its end removes its asynq task). A job
+// another delivery holds is left to that one.
 func (r *laneRunner) run(e lane.Entry) {
 	w := r.w
 	p, err := tasks.Decode(e.Payload)
@@ -88,17 +85,9 @@ func (r *laneRunner) run(e lane.Entry) {
 		exec = w.callLLM
 	}
 	ctx := context.Background()
-	err = w.deliver(ctx, lifecycle.Delivery{Payload: p, Claim: lifecycle.NewClaim(e.TaskID, claimLease)}, exec)
-	var held *heldElsewhere
-	switch {
-	case errors.As(err, &held):
-		return
-	case err != nil:
+	err = w.deliver(ctx, lifecycle.Delivery{Payload: p, Claim: lifecycle.NewClaim(e.TaskID, claimLease), Hint: true}, exec)
+	if err != nil && !errors.As(err, new(*heldElsewhere)) {
 		w.log.Warn("lane delivery could not record its job; its asynq task runs it", "job_id", p.JobID, "error", err)
-		return
-	}
-	if err := w.inspector.DeleteTask(e.Queue, e.TaskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-		w.log.Debug("removing a lane job's asynq task", "job_id", p.JobID, "error", err)
 	}
 }
 

@@ -62,10 +62,8 @@ type Worker struct {
 	// claims are the running jobs' claims, renewed together.
 	claims      *claims
 	stopRenewal context.CancelFunc
-	// lane takes jobs from the wake-up lane; inspector removes the asynq
-	// tasks of the jobs it ran.
-	lane      *laneRunner
-	inspector *asynq.Inspector
+	// lane takes jobs from the wake-up lane.
+	lane *laneRunner
 	// webhookSrv serves the webhooks queue with a pool of its own.
 	webhookSrv     *asynq.Server
 	webhookClient  *http.Client
@@ -130,7 +128,6 @@ func New(cfg Config) (*Worker, error) {
 	w.store = w.lifecycle.Store()
 	w.claims = newClaims(w.store, cfg.Logger)
 	w.lane = newLaneRunner(w, s.Worker.Concurrency)
-	w.inspector = asynq.NewInspectorFromRedisClient(cfg.Redis)
 	if w.targets, err = w.prepareTargets(os.Getenv); err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func (b *bundle) submit(t *testing.T, target, path string, timeout time.Duration
 	t.Helper()
 	id = fmt.Sprintf("job_%032x", time.Now().UnixNano())
 	taskID = "task-" + id
-	if _, _, err := b.store.Create(t.Context(), jobs.New{ID: id, Tenant: "t", Kind: reliapi.KindHTTP, Target: target, Queue: tasks.QueueAsync, TaskID: taskID}); err != nil {
+	if _, _, err := b.store.Create(t.Context(), jobs.New{ID: id, Tenant: "t", Kind: reliapi.KindHTTP, Target: target, Queue: tasks.QueueAsync, TaskID: taskID}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b.enqueue(t, id, target, path, taskID, timeout)
@@ -164,7 +164,7 @@ func TestDeliveriesThatMustNotRun(t *testing.T) {
 	b := setup(t)
 	// A canceled job whose task is still queued.
 	canceled := fmt.Sprintf("job_%032x", 1)
-	b.store.Create(t.Context(), jobs.New{ID: canceled, Tenant: "t", Kind: reliapi.KindHTTP, Target: "up", TaskID: "task-1"})
+	b.store.Create(t.Context(), jobs.New{ID: canceled, Tenant: "t", Kind: reliapi.KindHTTP, Target: "up", TaskID: "task-1"}, nil)
 	if _, err := b.store.Cancel(t.Context(), "t", canceled); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestDeliveriesThatMustNotRun(t *testing.T) {
 	// A task from an earlier incarnation of a job: its task ID is not the
 	// job's.
 	current := fmt.Sprintf("job_%032x", 2)
-	b.store.Create(t.Context(), jobs.New{ID: current, Tenant: "t", Kind: reliapi.KindHTTP, Target: "up", TaskID: "task-current"})
+	b.store.Create(t.Context(), jobs.New{ID: current, Tenant: "t", Kind: reliapi.KindHTTP, Target: "up", TaskID: "task-current"}, nil)
 	b.enqueue(t, current, "up", "/anything/stale", "task-stale", time.Minute)
 	// Garbage.
 	if _, err := b.queue.Enqueue(asynq.NewTask(tasks.TypeHTTP, []byte(`{"v":99}`)), asynq.Queue(tasks.QueueAsync)); err != nil {
@@ -197,7 +197,7 @@ func TestRedeliveryRunsAgain(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	id := fmt.Sprintf("job_%032x", 3)
-	b.store.Create(t.Context(), jobs.New{ID: id, Tenant: "t", Kind: reliapi.KindHTTP, Target: "up", TaskID: "task-3"})
+	b.store.Create(t.Context(), jobs.New{ID: id, Tenant: "t", Kind: reliapi.KindHTTP, Target: "up", TaskID: "task-3"}, nil)
 	if _, run, err := b.store.Start(t.Context(), id, jobs.Claim{TaskID: "task-3"}); !run || err != nil {
 		t.Fatalf("first start: %v %v", run, err)
 	}

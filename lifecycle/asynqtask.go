@@ -1,0 +1,85 @@
+package lifecycle
+
+import (
+	"context"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/reliapi/reliapi/tasks"
+)
+
+// A job's asynq task is written and removed by hand, as commands in the
+// pipelines that carry the job's record: submitting a job is then one
+// round trip (record, task, lane entry), and so is ending one (outcome,
+// announcement, task removal), where asynq's client would add one of its
+// own to each. What is written is what asynq v0.26's client writes for a
+// task enqueued to run later — its key layout and its TaskMessage
+// protobuf — and TestTaskIsAsynqs checks it against asynq itself (its
+// inspector reads it, its server runs it), so that an upgrade of asynq
+// that changes them fails the tests instead of losing jobs.
+
+// taskKey and queueKey are asynq's: every key of a queue shares the
+// queue's name as hash tag.
+func taskKey(queue, id string) string { return queueKey(queue) + "t:" + id }
+func queueKey(queue string) string    { return "asynq:{" + queue + "}:" }
+
+// allQueues is asynq's set of queue names, which its servers and
+// inspector read.
+const allQueues = "asynq:queues"
+
+// scheduleTask adds to p the commands that store task t, placed at, to
+// come due at processAt. The queue's name is added to allQueues the first
+// time this Manager uses it, as asynq's client does.
+func (m *Manager) scheduleTask(ctx context.Context, p redis.Pipeliner, t *asynq.Task, at tasks.Placement, processAt time.Time) {
+	if _, seen := m.queues.LoadOrStore(at.Queue, true); !seen {
+		p.SAdd(ctx, allQueues, at.Queue)
+	}
+	p.HSet(ctx, taskKey(at.Queue, at.TaskID), "msg", taskMessage(t, at), "state", "scheduled")
+	p.ZAdd(ctx, queueKey(at.Queue)+"scheduled", redis.Z{Score: float64(processAt.Unix()), Member: at.TaskID})
+}
+
+// taskMessage is asynq's TaskMessage protobuf of t: type (1), payload (2),
+// id (3), queue (4), retry (5), timeout in seconds (8); the other fields
+// are zero, which proto3 leaves out.
+func taskMessage(t *asynq.Task, at tasks.Placement) []byte {
+	b := protowire.AppendTag(nil, 1, protowire.BytesType)
+	b = protowire.AppendString(b, t.Type())
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendBytes(b, t.Payload())
+	b = protowire.AppendTag(b, 3, protowire.BytesType)
+	b = protowire.AppendString(b, at.TaskID)
+	b = protowire.AppendTag(b, 4, protowire.BytesType)
+	b = protowire.AppendString(b, at.Queue)
+	b = protowire.AppendTag(b, 5, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(tasks.MaxRetry))
+	b = protowire.AppendTag(b, 8, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(at.RunTimeout()/time.Second))
+}
+
+// dropTaskScript removes a task that is waiting (scheduled, retry or
+// pending) from its queue, as asynq's inspector does; a task that runs
+// (active) stays: it finds its job ended and completes.
+//
+// KEYS[1] the task's hash
+// ARGV[1] task ID; ARGV[2] its queue's key prefix ("asynq:{q}:")
+// returns 1 when removed, 0 when absent or running.
+var dropTaskScript = redis.NewScript(`
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or state == 'active' then return 0 end
+if state == 'pending' then
+  redis.call('LREM', ARGV[2] .. 'pending', 0, ARGV[1])
+else
+  redis.call('ZREM', ARGV[2] .. state, ARGV[1])
+end
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
+// dropTask adds to p the removal of the task of job a delivery ran.
+func dropTask(ctx context.Context, p redis.Pipeliner, queue, taskID string) {
+	// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
+	dropTaskScript.Eval(ctx, p, []string{taskKey(queue, taskID)}, taskID, queueKey(queue))
+}
