@@ -46,6 +46,14 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 		w.log.Error("dropping undecodable task", "job_id", p.JobID, "error", err)
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
+	// One pool of worker.concurrency slots for both ways a job arrives: a
+	// task asynq delivers (a fallback, a requeued job) waits for a slot as
+	// the lane's poppers do.
+	release, err := w.lane.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	taskID, _ := asynq.GetTaskID(ctx)
 	return w.deliver(ctx, lifecycle.Delivery{Payload: p, Claim: lifecycle.NewClaim(taskID, claimLease)}, exec)
 }

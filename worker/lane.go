@@ -16,10 +16,10 @@ import (
 const laneWait = 2 * time.Second
 
 // laneRunner takes jobs from the wake-up lane: one popper per queue shard
-// (a blocking connection each, sync taken before async), and at most
-// worker.concurrency jobs running at once. A popper holds a free slot
-// while it waits, so that nothing popped waits in this process while
-// another worker is idle.
+// (a blocking connection each, sync taken before async). Its slots bound
+// the jobs the worker runs at once, whichever way they arrive, to
+// worker.concurrency. A popper holds a free slot while it waits, so that
+// nothing popped waits in this process while another worker is idle.
 type laneRunner struct {
 	w       *Worker
 	slots   chan struct{}
@@ -30,6 +30,17 @@ type laneRunner struct {
 
 func newLaneRunner(w *Worker, concurrency int) *laneRunner {
 	return &laneRunner{w: w, slots: make(chan struct{}, concurrency)}
+}
+
+// acquire takes a slot for a job asynq delivered, waiting for one to free
+// up; release gives it back.
+func (r *laneRunner) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case r.slots <- struct{}{}:
+		return func() { <-r.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // start starts a popper per shard.
