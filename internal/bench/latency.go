@@ -31,6 +31,10 @@ type level struct {
 	conc   int
 	direct stats
 	modes  map[string]stats
+	// paired are, at concurrency 1, the direct calls made one for one
+	// between each mode's calls: the baseline of that mode's added latency,
+	// taken at the same moments of a shared, noisy machine.
+	paired map[string]stats
 	cpu    *cpuUsage // per sync call; nil without /proc
 	split  breakdown // of the sync calls
 }
@@ -39,6 +43,9 @@ type level struct {
 // call.
 func (l level) added(mode string, p float64) time.Duration {
 	m, d := l.modes[mode], l.direct
+	if pd, ok := l.paired[mode]; ok {
+		d = pd
+	}
 	switch p {
 	case 0.5:
 		return m.p50 - d.p50
@@ -93,7 +100,7 @@ func (e *env) prepareSweep(ctx context.Context) error {
 // concurrency conc, and checks that each sync call and each submitted job
 // reached the upstream exactly once, and no replay did.
 func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
-	l := level{conc: conc, modes: make(map[string]stats, len(modes))}
+	l := level{conc: conc, modes: make(map[string]stats, len(modes)), paired: map[string]stats{}}
 	direct, err := runLoad(ctx, n, conc, func(ctx context.Context, _ int) error { return e.direct(ctx, "direct") })
 	if err != nil {
 		return l, err
@@ -119,7 +126,14 @@ func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
 		},
 	}
 	for _, m := range modes {
-		s, err := runLoad(ctx, n, conc, calls[m])
+		var s sample
+		if conc == 1 {
+			var d sample
+			d, s, err = runPaired(ctx, n, func(ctx context.Context) error { return e.direct(ctx, "direct") }, calls[m])
+			l.paired[m] = summarize(d)
+		} else {
+			s, err = runLoad(ctx, n, conc, calls[m])
+		}
 		if err != nil {
 			return l, fmt.Errorf("%s at concurrency %d: %w", m, conc, err)
 		}

@@ -78,3 +78,24 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	i := int(p*float64(len(sorted))+0.5) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
+
+// runPaired makes n pairs of calls one after the other, a baseline call
+// then call i, and returns the two samples: each pair ran at the same
+// moment of the machine. A sample's wall time is the sum of its calls'.
+func runPaired(ctx context.Context, n int, baseline func(context.Context) error, call func(ctx context.Context, i int) error) (base, calls sample, err error) {
+	base.lat, calls.lat = make([]time.Duration, n), make([]time.Duration, n)
+	for i := range n {
+		t := time.Now()
+		if err := baseline(ctx); err != nil {
+			return sample{}, sample{}, err
+		}
+		u := time.Now()
+		if err := call(ctx, i); err != nil {
+			return sample{}, sample{}, err
+		}
+		base.lat[i], calls.lat[i] = u.Sub(t), time.Since(u)
+		base.wall += base.lat[i]
+		calls.wall += calls.lat[i]
+	}
+	return base, calls, nil
+}

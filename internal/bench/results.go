@@ -126,7 +126,10 @@ type jsonLevel struct {
 	Concurrency int                  `json:"concurrency"`
 	Direct      jsonStats            `json:"direct"`
 	Modes       map[string]jsonStats `json:"modes"`
-	Added       map[string]jsonAdded `json:"added"`
+	// PairedDirect are, at concurrency 1, each mode's direct calls made
+	// one for one between its calls: the baseline of its Added.
+	PairedDirect map[string]jsonStats `json:"paired_direct,omitempty"`
+	Added        map[string]jsonAdded `json:"added"`
 }
 
 type jsonBest struct {
@@ -206,6 +209,12 @@ func (r *report) writeJSON(path string) error {
 	}
 	for _, l := range r.levels {
 		jl := jsonLevel{Concurrency: l.conc, Direct: jsonOf(l.direct), Modes: map[string]jsonStats{}, Added: map[string]jsonAdded{}}
+		for mode, d := range l.paired {
+			if jl.PairedDirect == nil {
+				jl.PairedDirect = map[string]jsonStats{}
+			}
+			jl.PairedDirect[mode] = jsonOf(d)
+		}
 		for _, mode := range modes {
 			jl.Modes[mode] = jsonOf(l.modes[mode])
 			jl.Added[mode] = jsonAdded{msf(l.added(mode, 0.5)), msf(l.added(mode, 0.9)), msf(l.added(mode, 0.99))}
