@@ -470,7 +470,7 @@ func TestWebhookAfterCrashBeforeEnqueue(t *testing.T) {
 		Queue: tasks.QueueAsync, TaskID: taskID, Webhook: &reliapi.Subscription{URL: rcv.srv.URL}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, run, err := store.Start(ctx, id, jobs.Claim{TaskID: taskID}); !run || err != nil {
+	if _, run, err := store.Start(ctx, id, jobs.Claim{TaskID: taskID}, nil); !run || err != nil {
 		t.Fatalf("start: %v %v", run, err)
 	}
 	res := &reliapi.Result{Data: json.RawMessage(`{"status_code":200,"headers":{},"body":null}`)}

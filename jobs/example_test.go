@@ -53,7 +53,7 @@ func Example() {
 	}()
 
 	// A worker runs the job and records its outcome.
-	job, run, _ := store.Start(ctx, n.ID, jobs.Claim{TaskID: "task-1"})
+	job, run, _ := store.Start(ctx, n.ID, jobs.Claim{TaskID: "task-1"}, nil)
 	fmt.Println("run:", run, job.Status, "attempt", job.Attempts)
 	ok, _ := store.Finish(ctx, n.ID, jobs.Claim{TaskID: "task-1"}, reliapi.JobSucceeded, &reliapi.Result{
 		Data: json.RawMessage(`{"status_code":200}`),

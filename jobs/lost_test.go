@@ -47,7 +47,7 @@ func TestFailLost(t *testing.T) {
 		{name: "not old enough", state: "queued", after: time.Hour, want: reliapi.JobQueued},
 		{name: "started meanwhile", state: "queued", want: reliapi.JobRunning,
 			meanwhile: func(ctx context.Context, s *jobs.Store, id string) error {
-				_, _, err := s.Start(ctx, id, jobs.Claim{TaskID: taskA})
+				_, _, err := s.Start(ctx, id, jobs.Claim{TaskID: taskA}, nil)
 				return err
 			}},
 		{name: "requeued meanwhile", state: "running", want: reliapi.JobQueued,

@@ -197,10 +197,22 @@ type Claim struct {
 // canceled, belongs to another task, is held by a live claim (ClaimUntil
 // says until when), no longer exists (then the job is nil), or is still
 // queued past its deadline (then the caller expires it: see Expire).
-func (s *Store) Start(ctx context.Context, id string, c Claim) (*reliapi.Job, bool, error) {
-	res, err := startScript.Run(ctx, s.rdb, []string{jobKey(id)}, c.TaskID, c.Token, c.Lease.Milliseconds()).Slice()
-	if err != nil {
-		return nil, false, fmt.Errorf("starting job: %w", err)
+//
+// more, when set, adds commands to send in the same round trip (the
+// worker's breaker admission for the job's first attempt).
+func (s *Store) Start(ctx context.Context, id string, c Claim, more func(redis.Pipeliner)) (*reliapi.Job, bool, error) {
+	var start *redis.Cmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
+		start = startScript.Eval(ctx, p, []string{jobKey(id)}, c.TaskID, c.Token, c.Lease.Milliseconds())
+		if more != nil {
+			more(p)
+		}
+		return nil
+	})
+	res, serr := start.Slice()
+	if serr != nil {
+		return nil, false, fmt.Errorf("starting job: %w", cmp.Or(serr, err))
 	}
 	if len(res) != 2 {
 		return nil, false, nil

@@ -84,7 +84,7 @@ func (b *bundle) get(t *testing.T, tenant, id string) *reliapi.Job {
 
 func (b *bundle) start(t *testing.T, id, taskID string) *reliapi.Job {
 	t.Helper()
-	j, run, err := b.store.Start(t.Context(), id, jobs.Claim{TaskID: taskID})
+	j, run, err := b.store.Start(t.Context(), id, jobs.Claim{TaskID: taskID}, nil)
 	if err != nil || !run {
 		t.Fatalf("Start(%s, %s) = run %v, %v; want run", id, taskID, run, err)
 	}
@@ -436,7 +436,7 @@ type action struct {
 
 func start(taskID string) action {
 	return action{"Start(" + taskID + ")", true, func(ctx context.Context, s *jobs.Store, id string) outcome {
-		j, run, err := s.Start(ctx, id, jobs.Claim{TaskID: taskID})
+		j, run, err := s.Start(ctx, id, jobs.Claim{TaskID: taskID}, nil)
 		return outcome{job: j, ok: run, err: err}
 	}}
 }
@@ -800,10 +800,10 @@ func TestRequeue(t *testing.T) {
 	if got.Status != reliapi.JobQueued || got.TaskID != "task-later" {
 		t.Fatalf("after Requeue: %+v", got)
 	}
-	if _, run, _ := b.store.Start(ctx, j.ID, jobs.Claim{TaskID: taskA}); run {
+	if _, run, _ := b.store.Start(ctx, j.ID, jobs.Claim{TaskID: taskA}, nil); run {
 		t.Fatal("the old task may still run the job")
 	}
-	if _, run, _ := b.store.Start(ctx, j.ID, jobs.Claim{TaskID: "task-later"}); !run {
+	if _, run, _ := b.store.Start(ctx, j.ID, jobs.Claim{TaskID: "task-later"}, nil); !run {
 		t.Fatal("the new task may not run the job")
 	}
 	if _, err := b.store.Cancel(ctx, "acme", j.ID); err != nil {
@@ -890,10 +890,10 @@ func TestClaims(t *testing.T) {
 	lane := jobs.Claim{TaskID: taskA, Token: "lane", Lease: time.Minute}
 	fallback := jobs.Claim{TaskID: taskA, Token: "fallback", Lease: time.Minute}
 
-	if _, run, err := b.store.Start(ctx, j.ID, lane); !run || err != nil {
+	if _, run, err := b.store.Start(ctx, j.ID, lane, nil); !run || err != nil {
 		t.Fatalf("lane start: %v %v", run, err)
 	}
-	held, run, err := b.store.Start(ctx, j.ID, fallback)
+	held, run, err := b.store.Start(ctx, j.ID, fallback, nil)
 	if run || err != nil || held.Status != reliapi.JobRunning || time.Until(held.ClaimUntil) < 50*time.Second {
 		t.Fatalf("fallback start during a live claim: run %v, %v, %+v", run, err, held)
 	}
@@ -906,7 +906,7 @@ func TestClaims(t *testing.T) {
 
 	// The lane's worker stops renewing: its claim lapses (here at once).
 	b.rdb.HSet(ctx, jobKey(j.ID), "claim_until", 0)
-	took, run, err := b.store.Start(ctx, j.ID, fallback)
+	took, run, err := b.store.Start(ctx, j.ID, fallback, nil)
 	if !run || err != nil || took.Attempts != 2 {
 		t.Fatalf("taking over a lapsed claim: run %v, %v, attempts %d", run, err, took.Attempts)
 	}

@@ -23,6 +23,9 @@ type Delivery struct {
 	// Claim is the delivery's hold on the job: the asynq task ID it came
 	// with, a token of its own (NewClaim), and its lease.
 	Claim jobs.Claim
+	// Admit, when set, adds commands to send with the job's start, in one
+	// round trip: the worker's breaker admission for the first attempt.
+	Admit func(redis.Pipeliner)
 	// Hint marks a delivery from the wake-up lane: one that finds no job
 	// (on a Redis Cluster the lane entry may be read before the record is
 	// written, the two living on different nodes) leaves it to the job's
@@ -49,7 +52,7 @@ func (m *Manager) Begin(ctx context.Context, d Delivery) (job *reliapi.Job, wait
 	p := d.Payload
 	var claimed bool
 	err = m.persist(ctx, "start", p.JobID, func(ctx context.Context) (err error) {
-		job, claimed, err = m.store.Start(ctx, p.JobID, d.Claim)
+		job, claimed, err = m.store.Start(ctx, p.JobID, d.Claim, d.Admit)
 		return err
 	})
 	switch {

@@ -33,7 +33,10 @@ const recordTimeout = 2 * time.Second
 // a 429 on a pooled key does not count).
 func (w *Worker) guarded(ctx context.Context, j *run, send func(context.Context) (*reliapi.HTTPResponse, error)) (*reliapi.HTTPResponse, error) {
 	name, tg := j.payload.Target, j.target
-	ticket, err := w.breakers.Allow(ctx, name, tg.breaker)
+	ticket, err, ok := j.admission.take(name)
+	if !ok {
+		ticket, err = w.breakers.Allow(ctx, name, tg.breaker)
+	}
 	if err != nil {
 		if reliapi.Classify(err) == reliapi.ClassBreakerOpen {
 			return nil, err

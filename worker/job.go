@@ -62,6 +62,8 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 // claim, record the outcome (or hand the job back to the queue).
 func (w *Worker) deliver(ctx context.Context, d lifecycle.Delivery, exec execute) error {
 	p := d.Payload
+	adm := w.admitWith(&d)
+	defer w.discard(ctx, adm)
 	job, wait, err := w.lifecycle.Begin(ctx, d)
 	switch {
 	case err != nil:
@@ -81,7 +83,7 @@ func (w *Worker) deliver(ctx context.Context, d lifecycle.Delivery, exec execute
 		w.log.Warn("running job again after an interrupted delivery", append(tag, "attempts", job.Attempts)...)
 	}
 	// The job's own deadline counts from its creation, across reschedules.
-	j := &run{payload: p, tag: tag, deadline: job.CreatedAt.Add(w.cfg.Settings.Jobs.Timeout.Duration), attempts: job.Attempts}
+	j := &run{payload: p, tag: tag, deadline: job.CreatedAt.Add(w.cfg.Settings.Jobs.Timeout.Duration), attempts: job.Attempts, admission: adm}
 	res, later := w.invoke(ctx, j, exec)
 	if later > 0 {
 		return w.lifecycle.Requeue(ctx, d, job, later, j.deadline)
@@ -125,7 +127,10 @@ type run struct {
 	// attempts counts the deliveries that started the job, this one
 	// included.
 	attempts int
-	tag      []any
+	// admission is the breaker's answer for the first attempt, taken with
+	// the job's start.
+	admission *admission
+	tag       []any
 }
 
 // retryMatrix is the target's matrix, capped by the caller's tier.

@@ -106,3 +106,50 @@ func TestSwitchable(t *testing.T) {
 		}
 	}
 }
+
+// TestAdmissionDiscard: a breaker admission taken with a job's start that
+// no attempt used gives a half-open breaker's probe back at once (else the
+// probe would stay held for its lease); one an attempt took is its own.
+func TestAdmissionDiscard(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	ctx := t.Context()
+	s := breaker.Settings{Threshold: 1, Cooldown: time.Millisecond, ProbeLease: time.Minute}
+	w := &Worker{log: slog.New(slog.DiscardHandler), breakers: breaker.New(rdb), targets: map[string]target{"t": {breaker: s}}}
+	tk, err := w.breakers.Allow(ctx, "t", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := w.breakers.Record(ctx, tk, breaker.Failure, s); st != breaker.Open || err != nil {
+		t.Fatalf("one failure: %s %v", st, err)
+	}
+	admitted := func() *admission {
+		a := &admission{target: "t"}
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			a.read, a.at = w.breakers.AllowIn(ctx, p, "t", s), time.Now()
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	var a *admission
+	testenv.Eventually(t, 5*time.Second, "the cooldown to end: the admission is the probe", func() bool {
+		a = admitted()
+		tk, err := a.read()
+		return err == nil && tk.Probe
+	})
+	w.discard(ctx, a)
+	if tk, err := w.breakers.Allow(ctx, "t", s); err != nil || !tk.Probe {
+		t.Fatalf("after the unused probe was discarded: %+v %v, want the probe", tk, err)
+	}
+	// A taken admission is the attempt's: discard leaves it alone.
+	b := admitted()
+	if _, _, ok := b.take("t"); !ok {
+		t.Fatal("a fresh admission was not taken")
+	}
+	w.discard(ctx, b)
+	if _, _, ok := b.take("t"); ok {
+		t.Fatal("an admission was taken twice")
+	}
+}

@@ -59,7 +59,7 @@ targets:
 	redeliver := func(n int, begun bool) *reliapi.Job {
 		id, taskID := fmt.Sprintf("job_%032x", n), fmt.Sprintf("task-%d", n)
 		store.Create(t.Context(), jobs.New{ID: id, Tenant: "t", Kind: reliapi.KindLLM, Target: "llm", TaskID: taskID}, nil)
-		if _, run, err := store.Start(t.Context(), id, jobs.Claim{TaskID: taskID}); !run || err != nil {
+		if _, run, err := store.Start(t.Context(), id, jobs.Claim{TaskID: taskID}, nil); !run || err != nil {
 			t.Fatalf("first start: %v %v", run, err)
 		}
 		if begun {

@@ -43,13 +43,30 @@ func webhookRetryDelay(n int, err error, t *asynq.Task) time.Duration {
 // looks again (the api enqueues it before a cancel that may not win).
 const notEndedWait = time.Second
 
-// deliverWebhook runs one delivery attempt of a job's webhook.
+// deliverWebhook runs a job's webhook delivery. A wait of at most
+// maxInlineWait before the next attempt (a short schedule, a job not ended
+// yet) is waited here; a longer one goes back to asynq, whose forwarder
+// looks for due retries every worker.delayed_task_check_interval.
 func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodeWebhook(t.Payload())
 	if err != nil {
 		w.log.Error("dropping undecodable webhook task", "error", err)
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
+	for {
+		err := w.deliverOnce(ctx, p)
+		var r *retryIn
+		if !errors.As(err, &r) || r.wait > maxInlineWait {
+			return err
+		}
+		if sleepCtx(ctx, r.wait); ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// deliverOnce makes the next attempt of a delivery, if it is due.
+func (w *Worker) deliverOnce(ctx context.Context, p tasks.WebhookPayload) error {
 	job, err := w.store.Get(ctx, p.Tenant, p.JobID)
 	switch {
 	case errors.Is(err, reliapi.ErrNotFound) || err == nil && job.CreatedAt.UnixMilli() != p.CreatedMS:

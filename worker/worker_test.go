@@ -198,7 +198,7 @@ func TestRedeliveryRunsAgain(t *testing.T) {
 	b := setup(t)
 	id := fmt.Sprintf("job_%032x", 3)
 	b.store.Create(t.Context(), jobs.New{ID: id, Tenant: "t", Kind: reliapi.KindHTTP, Target: "up", TaskID: "task-3"}, nil)
-	if _, run, err := b.store.Start(t.Context(), id, jobs.Claim{TaskID: "task-3"}); !run || err != nil {
+	if _, run, err := b.store.Start(t.Context(), id, jobs.Claim{TaskID: "task-3"}, nil); !run || err != nil {
 		t.Fatalf("first start: %v %v", run, err)
 	}
 	b.enqueue(t, id, "up", "/get", "task-3", time.Minute)

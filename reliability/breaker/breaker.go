@@ -122,6 +122,29 @@ func (b *Breakers) Allow(ctx context.Context, target string, s Settings) (Ticket
 	token := rand.Text()
 	res, err := allowScript.Run(ctx, b.rdb, []string{key(target)},
 		s.Cooldown.Milliseconds(), s.ProbeLease.Milliseconds(), token, s.ttl()).Int64Slice()
+	return ticketOf(target, token, res, err)
+}
+
+// AllowIn is Allow for a caller that sends it in pipeline p, with a
+// command of its own in the same round trip; the func it returns reads
+// the answer once p has run.
+func (b *Breakers) AllowIn(ctx context.Context, p redis.Pipeliner, target string, s Settings) func() (Ticket, error) {
+	s = s.withDefaults()
+	token := rand.Text()
+	// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
+	cmd := allowScript.Eval(ctx, p, []string{key(target)},
+		s.Cooldown.Milliseconds(), s.ProbeLease.Milliseconds(), token, s.ttl())
+	return func() (Ticket, error) {
+		res, err := cmd.Int64Slice()
+		return ticketOf(target, token, res, err)
+	}
+}
+
+// ticketOf reads the allow script's answer: a ticket, or CIRCUIT_OPEN.
+func ticketOf(target, token string, res []int64, err error) (Ticket, error) {
+	if err == nil && len(res) != 4 {
+		err = fmt.Errorf("unexpected reply %v", res)
+	}
 	if err != nil {
 		return Ticket{}, fmt.Errorf("breaker %s: %w", target, err)
 	}
