@@ -178,20 +178,6 @@ func (s *Store) Lookup(ctx context.Context, id string) (*reliapi.Job, error) {
 	return jobFromFields(fields)
 }
 
-// A Claim is one delivery's hold on a job: the asynq task it came with, a
-// token of its own, and how long the hold lasts unless renewed. Two
-// deliveries of one task (the wake-up lane's and asynq's, or asynq's again
-// after a lost lease) tell themselves apart by their tokens, so a job runs
-// under one claim at a time, and only that claim ends it.
-type Claim struct {
-	TaskID string
-	Token  string
-	// Lease is how long the claim holds without renewal; once it has
-	// lapsed, another delivery of the task may take the job over. 0: it
-	// lapses at once (no other delivery is expected while it runs).
-	Lease time.Duration
-}
-
 // Start claims the job for a delivery. It returns the job and whether the
 // caller should run it: false when the job is already finished or
 // canceled, belongs to another task, is held by a live claim (ClaimUntil
@@ -223,30 +209,6 @@ func (s *Store) Start(ctx context.Context, id string, c Claim, more func(redis.P
 	}
 	claimed, _ := res[0].(int64)
 	return j, claimed == 1, nil
-}
-
-// Renew extends the leases of claims on running jobs, by job ID, in one
-// round trip. It returns the IDs whose claim is gone (the job ended, was
-// canceled, or was taken over): their runs should stop.
-func (s *Store) Renew(ctx context.Context, claims map[string]Claim) ([]string, error) {
-	cmds := make(map[string]*redis.Cmd, len(claims))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for id, c := range claims {
-			// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
-			cmds[id] = renewScript.Eval(ctx, p, []string{jobKey(id)}, c.Token, c.Lease.Milliseconds())
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("renewing claims: %w", err)
-	}
-	var gone []string
-	for id, cmd := range cmds {
-		if n, _ := cmd.Int(); n == 0 {
-			gone = append(gone, id)
-		}
-	}
-	return gone, nil
 }
 
 // Finish records the outcome of a running job and announces it to waiters,
@@ -383,79 +345,4 @@ func (s *Store) Cancel(ctx context.Context, tenant, id string) (Canceled, error)
 		return Canceled{}, fmt.Errorf("canceling job: %w", err)
 	}
 	return Canceled{Job: j, Was: reliapi.JobStatus(was)}, nil
-}
-
-// parseJob reads a job from an HGETALL reply inside a script reply.
-func parseJob(v any) (*reliapi.Job, error) {
-	list, ok := v.([]any)
-	if !ok || len(list)%2 != 0 {
-		return nil, errors.New("malformed job record")
-	}
-	fields := make(map[string]string, len(list)/2)
-	for i := 0; i < len(list); i += 2 {
-		k, _ := list[i].(string)
-		v, _ := list[i+1].(string)
-		fields[k] = v
-	}
-	return jobFromFields(fields)
-}
-
-func jobFromFields(f map[string]string) (*reliapi.Job, error) {
-	j := &reliapi.Job{
-		ID:             f["id"],
-		Tenant:         f["tenant"],
-		Kind:           reliapi.JobKind(f["kind"]),
-		Status:         reliapi.JobStatus(f["status"]),
-		Target:         f["target"],
-		IdempotencyKey: f["idempotency_key"],
-		RequestHash:    f["request_hash"],
-		RequestID:      f["request_id"],
-		Queue:          f["queue"],
-		TaskID:         f["task_id"],
-		CacheHash:      f["cache_hash"],
-		CreatedAt:      millis(f["created_at"]),
-		StartedAt:      millis(f["started_at"]),
-		CompletedAt:    millis(f["completed_at"]),
-		Deadline:       millis(f["deadline"]),
-		ClaimUntil:     millis(f["claim_until"]),
-	}
-	j.Attempts, _ = strconv.Atoi(f["attempts"])
-	if j.ID == "" || !j.Status.Valid() {
-		return nil, fmt.Errorf("malformed job record %q", j.ID)
-	}
-	if r := f["result"]; r != "" {
-		j.Result = new(reliapi.Result)
-		if err := json.Unmarshal([]byte(r), j.Result); err != nil {
-			return nil, fmt.Errorf("job %s: decoding result: %w", j.ID, err)
-		}
-	}
-	if w := f["webhook"]; w != "" {
-		j.Webhook = new(reliapi.Subscription)
-		if err := json.Unmarshal([]byte(w), j.Webhook); err != nil {
-			return nil, fmt.Errorf("job %s: decoding webhook: %w", j.ID, err)
-		}
-		j.WebhookStatus = f["webhook_status"]
-	}
-	if d := f["webhook_deliveries"]; d != "" {
-		if err := json.Unmarshal([]byte(d), &j.Deliveries); err != nil {
-			return nil, fmt.Errorf("job %s: decoding webhook deliveries: %w", j.ID, err)
-		}
-	}
-	return j, nil
-}
-
-func webhookStatus(s *reliapi.Subscription) string {
-	if s == nil {
-		return ""
-	}
-	return reliapi.WebhookPending
-}
-
-// millis parses a Unix millisecond timestamp; empty means the zero time.
-func millis(s string) time.Time {
-	ms, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms)
 }
