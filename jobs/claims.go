@@ -45,3 +45,27 @@ func (s *Store) Renew(ctx context.Context, claims map[string]Claim) ([]string, e
 	}
 	return gone, nil
 }
+
+// WatchCanceled calls stop with the ID of every job canceled while it
+// runs, anywhere, until ctx ends: a worker stops the run it holds at once
+// (its claim renewal would notice too, within a renewal period). Pub/sub
+// is at most once; a message lost across a reconnect leaves the run to
+// that renewal. It returns at once; the subscription reconnects by itself.
+func (s *Store) WatchCanceled(ctx context.Context, stop func(jobID string)) {
+	sub := s.rdb.Subscribe(ctx, canceledChannel)
+	go func() {
+		defer sub.Close()
+		ch := sub.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case msg, ok := <-ch:
+				if !ok {
+					return
+				}
+				stop(msg.Payload)
+			}
+		}
+	}()
+}

@@ -16,6 +16,10 @@ func tenantJobsKey(tenant string) string { return "reliapi:tenant:{" + tenant + 
 // doneChannel carries the ID of every job that reached a terminal status.
 const doneChannel = "reliapi:jobs:done"
 
+// canceledChannel carries the ID of every job canceled while it ran, for
+// the worker running it to stop.
+const canceledChannel = "reliapi:jobs:canceled"
+
 // failedWebhooksKey is the sorted set of a tenant's jobs whose webhook
 // failed for good (dead letters), scored by when, in milliseconds.
 func failedWebhooksKey(tenant string) string {

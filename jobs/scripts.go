@@ -128,7 +128,8 @@ return 1
 // cancelScript cancels a job that has not finished.
 //
 // KEYS[1] job hash
-// ARGV[1] tenant; ARGV[2] retention in seconds; ARGV[3] done channel; ARGV[4] job ID
+// ARGV[1] tenant; ARGV[2] retention in seconds; ARGV[3] done channel; ARGV[4] job ID;
+// ARGV[5] the channel of canceled running jobs (their workers stop them)
 // returns {previous status, HGETALL}; an empty list when the job does not
 // exist for that tenant.
 var cancelScript = redis.NewScript(announce + `
@@ -140,6 +141,7 @@ if f[1] == 'queued' or f[1] == 'running' then
   redis.call('HSET', KEYS[1], 'status', 'canceled', 'completed_at', now)
   redis.call('EXPIRE', KEYS[1], ARGV[2])
   announce(KEYS[1], ARGV[3], ARGV[4])
+  if f[1] == 'running' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
 end
 return {f[1], redis.call('HGETALL', KEYS[1])}
 `)

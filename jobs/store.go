@@ -332,7 +332,7 @@ type Canceled struct {
 // finished job changes nothing and is not an error.
 func (s *Store) Cancel(ctx context.Context, tenant, id string) (Canceled, error) {
 	res, err := cancelScript.Run(ctx, s.rdb, []string{jobKey(id)},
-		tenant, int64(s.cfg.Retention/time.Second), doneChannel, id).Slice()
+		tenant, int64(s.cfg.Retention/time.Second), doneChannel, id, canceledChannel).Slice()
 	if err != nil {
 		return Canceled{}, fmt.Errorf("canceling job: %w", err)
 	}

@@ -923,3 +923,46 @@ func TestClaims(t *testing.T) {
 		t.Fatalf("a claim on an ended job renewed: gone %v", gone)
 	}
 }
+
+// TestWatchCanceled: canceling a running job tells the workers watching
+// (its own stops the run at once); canceling a queued one does not (no
+// worker runs it).
+func TestWatchCanceled(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	got := make(chan string, 4)
+	b.store.WatchCanceled(t.Context(), func(id string) { got <- id })
+	queued, running := b.create(t, "acme"), b.create(t, "acme")
+	b.start(t, running.ID, taskA)
+	// The subscription is asynchronous: cancel the running job until its
+	// watcher hears of one (a second cancel of it publishes nothing).
+	testenv.Eventually(t, 5*time.Second, "the subscription to be ready", func() bool {
+		b.rdb.Publish(t.Context(), "reliapi:jobs:canceled", "probe")
+		select {
+		case id := <-got:
+			return id == "probe"
+		default:
+			return false
+		}
+	})
+	for _, id := range []string{queued.ID, running.ID} {
+		if _, err := b.store.Cancel(t.Context(), "acme", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case id := <-got:
+			if id == "probe" {
+				continue // a late answer to the readiness probes
+			}
+			if id != running.ID {
+				t.Fatalf("watchers heard of %s, want only the running job %s", id, running.ID)
+			}
+			return
+		case <-timeout:
+			t.Fatal("the running job's cancel was not published")
+		}
+	}
+}

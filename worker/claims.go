@@ -104,3 +104,14 @@ func (c *claims) renewOnce(ctx context.Context) bool {
 	}
 	return true
 }
+
+// stopJob stops the run of job id, if this process holds one: the job was
+// canceled.
+func (c *claims) stopJob(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h, ok := c.running[id]; ok {
+		c.log.Info("job canceled while running; stopping its run", "job_id", id)
+		h.stop()
+	}
+}

@@ -272,6 +272,7 @@ func (w *Worker) Start(context.Context) error {
 	renewal, stop := context.WithCancel(context.Background())
 	w.stopRenewal = stop
 	go w.claims.renew(renewal)
+	w.store.WatchCanceled(renewal, w.claims.stopJob)
 	w.lane.start(w.cfg.Settings.QueueShards)
 	hooks := asynq.NewServeMux()
 	hooks.HandleFunc(tasks.TypeWebhook, w.deliverWebhook)
