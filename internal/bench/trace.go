@@ -126,7 +126,7 @@ func groupLines(lines []monitorLine) []*group {
 				continue
 			}
 			cur.lua = append(cur.lua, l)
-		case prev != nil && len(prev.lua) == 0 && micros(l.ts-prev.lastTS()) < pipelineGap:
+		case prev != nil && micros(l.ts-prev.lastTS()) < pipelineGap:
 			prev.piped = append(prev.piped, l)
 			cur = prev
 		default:
@@ -191,12 +191,18 @@ type group struct {
 	text  string // every argument, to search for IDs
 }
 
-// lastTS is when the group's last client command ran.
+// lastTS is when the group's last command ran: a client command, or one
+// its script ran (a command pipelined after a script runs once the script
+// is done).
 func (g *group) lastTS() float64 {
+	last := g.head.ts
 	if n := len(g.piped); n > 0 {
-		return g.piped[n-1].ts
+		last = max(last, g.piped[n-1].ts)
 	}
-	return g.head.ts
+	if n := len(g.lua); n > 0 {
+		last = max(last, g.lua[n-1].ts)
+	}
+	return last
 }
 
 // micros converts a difference of MONITOR timestamps, which have
