@@ -27,7 +27,7 @@ func TestShortRun(t *testing.T) {
 		cmdRequests: 20, llmN: 20, webhookJobs: 100,
 		scaleWorkers: []int{1, 2}, scaleJobs: 100, scaleConc: 4, scaleDelay: 20 * time.Millisecond,
 		soak: 5 * time.Second, soakRate: 40,
-		idleWindow: 500 * time.Millisecond, out: t.TempDir(), timeout: 4 * time.Minute,
+		idleWindow: 500 * time.Millisecond, fleetWindow: 500 * time.Millisecond, out: t.TempDir(), timeout: 4 * time.Minute,
 	}
 	if err := o.check(); err != nil {
 		t.Fatal(err)

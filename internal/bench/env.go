@@ -32,6 +32,7 @@ type env struct {
 	// scaleWorkers are the workers of the scaling run under way.
 	scaleWorkers []*testenv.Process
 	bin          string   // the reliapi binary
+	cfgPath      string   // the config of the api and the worker
 	childEnv     []string // the environment of the reliapi processes
 	apiURL       string
 	client       *http.Client    // keep-alive client for the api, the upstream and the LLM provider
@@ -88,11 +89,11 @@ func setup(ctx context.Context, o options) (e *env, err error) {
 
 	cfg := benchConfig(e.upstream.URL, e.llm.url, o.concurrency)
 	e.rep.config = cfg.YAML()
-	cfgPath := filepath.Join(e.dir, "config.yaml")
-	if err := cfg.Write(cfgPath); err != nil {
+	e.cfgPath = filepath.Join(e.dir, "config.yaml")
+	if err := cfg.Write(e.cfgPath); err != nil {
 		return e, err
 	}
-	if err := e.startReliAPI(ctx, cfgPath); err != nil {
+	if err := e.startReliAPI(ctx, e.cfgPath); err != nil {
 		return e, err
 	}
 	if err := e.cpuPIDs(ctx); err != nil {

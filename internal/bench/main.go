@@ -57,6 +57,7 @@ type options struct {
 	soak          time.Duration // length of the memory soak
 	soakRate      int           // sync calls per second during the soak
 	idleWindow    time.Duration // how long idle Redis traffic is measured
+	fleetWindow   time.Duration // how long the idle fleet's (api + 2 workers) is measured
 	out           string        // directory for results.json and latency.png; none when empty
 	timeout       time.Duration // bound on the whole run
 	binary        string        // a reliapi binary to measure instead of building this tree's
@@ -82,6 +83,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.soak, "soak", 5*time.Minute, "length of the memory soak")
 	fs.IntVar(&o.soakRate, "soak-rate", 100, "sync calls per second during the soak")
 	fs.DurationVar(&o.idleWindow, "idle-window", time.Second, "how long idle Redis commands are counted before the commands batch")
+	fs.DurationVar(&o.fleetWindow, "idle-fleet-window", 10*time.Second, "how long the Redis commands of an idle api and two workers are counted")
 	fs.StringVar(&o.out, "out", "bench", "directory for results.json and latency.png (created; empty: write neither)")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
 	fs.StringVar(&o.binary, "binary", "", "measure this reliapi binary (e.g. an earlier build, to compare) instead of building this tree's")
@@ -97,7 +99,7 @@ func (o *options) check() error {
 	}
 	if min(o.warmup, o.n1, o.n, o.jobs, o.submitConc, o.concurrency, o.cmdRequests, o.llmN, o.webhookJobs, o.scaleJobs, o.scaleConc, o.soakRate) < 1 ||
 		min(slices.Min(o.levels), slices.Min(o.scaleWorkers)) < 1 ||
-		o.checkInterval <= 0 || o.idleWindow <= 0 || o.scaleDelay < 0 || o.soak <= 0 {
+		o.checkInterval <= 0 || o.idleWindow <= 0 || o.fleetWindow <= 0 || o.scaleDelay < 0 || o.soak <= 0 {
 		return errors.New("every count, level, interval and window must be positive")
 	}
 	return nil
@@ -232,6 +234,11 @@ func (e *env) runCosts(ctx context.Context, o options, progress printer) (err er
 	if e.rep.paths, err = e.commandsPerPath(ctx, o.cmdRequests, e.rep.cmds.idlePerSec); err != nil {
 		return err
 	}
+	progress("redis commands: an idle fleet of 1 api and 2 workers for %v", o.fleetWindow)
+	if e.rep.cmds.fleetPerSec, err = e.measureIdleFleet(ctx, o.fleetWindow); err != nil {
+		return err
+	}
+	e.rep.cmds.fleetWindow = o.fleetWindow
 	progress("llm: %d completions and %d streams, direct and through reliapi", o.llmN, o.llmN)
 	if e.rep.llm, err = e.measureLLM(ctx, o.llmN, max(1, o.warmup/10)); err != nil {
 		return err

@@ -24,6 +24,9 @@ type cmdResult struct {
 	perRequest  float64 // (busyTotal − idle rate × busyWindow) / requests
 	byCommand   []cmdCount
 	scriptCalls float64 // per request: EVAL/EVALSHA/FCALL among byCommand
+
+	fleetWindow time.Duration
+	fleetPerSec float64 // total_commands_processed/s of the api and two workers, idle
 }
 
 // cmdCount is one command's calls per request, idle traffic subtracted.
@@ -72,6 +75,34 @@ func (e *env) measureCommands(ctx context.Context, idle time.Duration, requests 
 	}
 
 	return costs(idleStart, idleEnd, busyEnd, requests, idleCPU), nil
+}
+
+// measureIdleFleet is the Redis commands per second of an idle fleet of one
+// api and two workers — what a deployment with no traffic costs Redis. It
+// starts a second worker for the window and stops it after.
+func (e *env) measureIdleFleet(ctx context.Context, window time.Duration) (float64, error) {
+	second, err := e.startWorker(ctx, "idle-worker", e.cfgPath)
+	if err != nil {
+		return 0, err
+	}
+	defer second.Kill()
+	start, err := e.counters(ctx)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case <-time.After(window): // the measurement window itself, not a readiness wait
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	end, err := e.counters(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := second.Terminate(10 * time.Second); err != nil {
+		return 0, err
+	}
+	return float64(end.total-start.total) / end.at.Sub(start.at).Seconds(), nil
 }
 
 // costs charges each of requests its share of the commands Redis processed

@@ -207,7 +207,8 @@ func (r *report) printCommands(p printer) {
 	c := r.cmds
 	p("## 4. Redis commands per call")
 	p("")
-	p("Idle system (api + worker waiting, with the default intervals): **%.0f commands/s** over %.1f s.", c.idlePerSec, c.idleWindow.Seconds())
+	p("Idle system (api + worker waiting, with the default intervals): **%.0f commands/s** over %.1f s; an idle fleet of 1 api and 2 workers: **%.0f commands/s** over %.1f s.",
+		c.idlePerSec, c.idleWindow.Seconds(), c.fleetPerSec, c.fleetWindow.Seconds())
 	if u := c.idleCPU; u != nil {
 		p("Meanwhile the idle worker used %.0f%% of a core and redis-server %.0f%% (api %.0f%%).", pct(u[1]), pct(u[2]), pct(u[0]))
 	}
