@@ -14,9 +14,9 @@ import (
 // A job's asynq task is written and removed by hand, as commands in the
 // pipelines that carry the job's record: submitting a job is then one
 // round trip (record, task, lane entry), and so is ending one (outcome,
-// announcement, task removal), where asynq's client would add one of its
-// own to each. What is written is what asynq v0.26's client writes for a
-// task enqueued to run later — its key layout and its TaskMessage
+// announcement, task removal, webhook delivery task), where asynq's client
+// would add one of its own to each. What is written is what asynq v0.26's client writes for a
+// task enqueued to run later or now — its key layout and its TaskMessage
 // protobuf — and TestTaskIsAsynqs checks it against asynq itself (its
 // inspector reads it, its server runs it), so that an upgrade of asynq
 // that changes them fails the tests instead of losing jobs.
@@ -31,32 +31,72 @@ func queueKey(queue string) string    { return "asynq:{" + queue + "}:" }
 const allQueues = "asynq:queues"
 
 // scheduleTask adds to p the commands that store task t, placed at, to
-// come due at processAt. The queue's name is added to allQueues the first
-// time this Manager uses it, as asynq's client does.
+// come due at processAt.
 func (m *Manager) scheduleTask(ctx context.Context, p redis.Pipeliner, t *asynq.Task, at tasks.Placement, processAt time.Time) {
-	if _, seen := m.queues.LoadOrStore(at.Queue, true); !seen {
-		p.SAdd(ctx, allQueues, at.Queue)
-	}
-	p.HSet(ctx, taskKey(at.Queue, at.TaskID), "msg", taskMessage(t, at), "state", "scheduled")
+	m.publishQueue(ctx, p, at.Queue)
+	msg := message{typ: t.Type(), payload: t.Payload(), id: at.TaskID, queue: at.Queue, retry: tasks.MaxRetry, timeout: at.RunTimeout()}
+	p.HSet(ctx, taskKey(at.Queue, at.TaskID), "msg", msg.encode(), "state", "scheduled")
 	p.ZAdd(ctx, queueKey(at.Queue)+"scheduled", redis.Z{Score: float64(processAt.Unix()), Member: at.TaskID})
 }
 
-// taskMessage is asynq's TaskMessage protobuf of t: type (1), payload (2),
-// id (3), queue (4), retry (5), timeout in seconds (8); the other fields
-// are zero, which proto3 leaves out.
-func taskMessage(t *asynq.Task, at tasks.Placement) []byte {
+// queueWebhookTask adds to p a webhook delivery task, due now, unless a
+// task of its ID exists (a delivery queued already). Its result is 1 when
+// queued, 0 when one existed.
+func (m *Manager) queueWebhookTask(ctx context.Context, p redis.Pipeliner, t *asynq.Task, queue, id string) *redis.Cmd {
+	m.publishQueue(ctx, p, queue)
+	msg := message{typ: t.Type(), payload: t.Payload(), id: id, queue: queue, retry: tasks.WebhookMaxRetry, timeout: tasks.WebhookTimeout}
+	// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
+	return queueTaskScript.Eval(ctx, p, []string{taskKey(queue, id), queueKey(queue) + "pending"},
+		msg.encode(), id, time.Now().UnixNano())
+}
+
+// publishQueue adds queue to asynq's set of queues the first time this
+// Manager uses it, as asynq's client does.
+func (m *Manager) publishQueue(ctx context.Context, p redis.Pipeliner, queue string) {
+	if _, seen := m.queues.LoadOrStore(queue, true); !seen {
+		p.SAdd(ctx, allQueues, queue)
+	}
+}
+
+// queueTaskScript is asynq's enqueue of a task due now, which refuses a
+// task ID that exists.
+//
+// KEYS[1] the task's hash; KEYS[2] its queue's pending list
+// ARGV[1] the task message; ARGV[2] task ID; ARGV[3] now, Unix ns
+// returns 1 when queued, 0 when the ID exists.
+var queueTaskScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'msg', ARGV[1], 'state', 'pending', 'pending_since', ARGV[3])
+redis.call('LPUSH', KEYS[2], ARGV[2])
+return 1
+`)
+
+// message is what asynq's TaskMessage holds of a task of ours.
+type message struct {
+	typ     string
+	payload []byte
+	id      string
+	queue   string
+	retry   int
+	timeout time.Duration
+}
+
+// encode is asynq's TaskMessage protobuf: type (1), payload (2), id (3),
+// queue (4), retry (5), timeout in seconds (8); the other fields are zero,
+// which proto3 leaves out.
+func (msg message) encode() []byte {
 	b := protowire.AppendTag(nil, 1, protowire.BytesType)
-	b = protowire.AppendString(b, t.Type())
+	b = protowire.AppendString(b, msg.typ)
 	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendBytes(b, t.Payload())
+	b = protowire.AppendBytes(b, msg.payload)
 	b = protowire.AppendTag(b, 3, protowire.BytesType)
-	b = protowire.AppendString(b, at.TaskID)
+	b = protowire.AppendString(b, msg.id)
 	b = protowire.AppendTag(b, 4, protowire.BytesType)
-	b = protowire.AppendString(b, at.Queue)
+	b = protowire.AppendString(b, msg.queue)
 	b = protowire.AppendTag(b, 5, protowire.VarintType)
-	b = protowire.AppendVarint(b, uint64(tasks.MaxRetry))
+	b = protowire.AppendVarint(b, uint64(msg.retry))
 	b = protowire.AppendTag(b, 8, protowire.VarintType)
-	return protowire.AppendVarint(b, uint64(at.RunTimeout()/time.Second))
+	return protowire.AppendVarint(b, uint64(msg.timeout/time.Second))
 }
 
 // dropTaskScript removes a task that is waiting (scheduled, retry or

@@ -16,7 +16,8 @@ import (
 // TestTaskIsAsynqs: a task written by scheduleTask is one asynq's
 // inspector reads with every field asynq's client would give it, and
 // asynq's server runs when it comes due; dropTask removes it while it
-// waits. Should an upgrade of asynq change its key layout or message, this
+// waits. A webhook delivery written by addDelivery is one asynq reads as
+// pending, and is written once. Should an upgrade of asynq change its key layout or message, this
 // fails.
 func TestTaskIsAsynqs(t *testing.T) {
 	t.Parallel()
@@ -56,6 +57,31 @@ func TestTaskIsAsynqs(t *testing.T) {
 	drop(t, rdb, "task-later")
 	if _, err := ins.GetTaskInfo("async-1", "task-later"); !errors.Is(err, asynq.ErrTaskNotFound) {
 		t.Fatalf("after dropTask: %v", err)
+	}
+
+	wp := tasks.WebhookPayload{JobID: "job_1", Tenant: "t", CreatedMS: 1}
+	for i, want := range []int64{1, 0} { // queued, then already there
+		var queued *redis.Cmd
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) (err error) {
+			queued, err = m.addDelivery(ctx, p, wp)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := queued.Int64(); err != nil || n != want {
+			t.Fatalf("delivery %d: queued %d, %v", i+1, n, err)
+		}
+	}
+	hook, err := tasks.NewWebhook(wp, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch info, err := ins.GetTaskInfo(wp.Queue(1), tasks.WebhookTaskID(wp)); {
+	case err != nil:
+		t.Fatal(err)
+	case info.Type != tasks.TypeWebhook || string(info.Payload) != string(hook.Payload()) ||
+		info.MaxRetry != tasks.WebhookMaxRetry || info.Timeout != tasks.WebhookTimeout || info.State != asynq.TaskStatePending:
+		t.Fatalf("asynq reads the delivery as %+v", info)
 	}
 
 	// One due now runs on asynq's server, with its payload.

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/tasks"
@@ -86,14 +87,32 @@ func (m *Manager) queueWebhook(ctx context.Context, job *reliapi.Job) error {
 	if job.Webhook == nil {
 		return nil
 	}
-	t, err := tasks.WebhookOf(job, m.cfg.QueueShards)
-	if err == nil {
-		err = m.enqueue(ctx, t)
-	}
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	return m.queueDelivery(ctx, tasks.FirstWebhook(job))
+}
+
+// queueDelivery queues webhook delivery wp unless it is queued already.
+func (m *Manager) queueDelivery(ctx context.Context, wp tasks.WebhookPayload) error {
+	var queued *redis.Cmd
+	_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) (err error) {
+		queued, err = m.addDelivery(ctx, p, wp)
 		return err
+	})
+	if err != nil {
+		return unavailable(err)
 	}
-	return nil
+	return queued.Err()
+}
+
+// addDelivery adds to p the queueing of webhook delivery wp, written as
+// asynq's client writes a task (see asynqtask.go), so that it can travel
+// in the pipeline of a job's end. The result is 1 when queued, 0 when the
+// delivery was queued already.
+func (m *Manager) addDelivery(ctx context.Context, p redis.Pipeliner, wp tasks.WebhookPayload) (*redis.Cmd, error) {
+	t, err := tasks.NewWebhook(wp, m.cfg.QueueShards)
+	if err != nil {
+		return nil, err
+	}
+	return m.queueWebhookTask(ctx, p, t, wp.Queue(m.cfg.QueueShards), tasks.WebhookTaskID(wp)), nil
 }
 
 // ReplayWebhook delivers a finished job's webhook again, on the schedule
@@ -106,11 +125,9 @@ func (m *Manager) ReplayWebhook(ctx context.Context, tenant, id string) (*reliap
 		return nil, err
 	}
 	n := len(job.Deliveries)
-	t, err := tasks.NewWebhook(tasks.WebhookPayload{JobID: job.ID, Tenant: job.Tenant, CreatedMS: job.CreatedAt.UnixMilli(), Replay: n + 1, Base: n}, m.cfg.QueueShards)
-	if err == nil {
-		err = m.enqueue(ctx, t)
-	}
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	wp := tasks.FirstWebhook(job)
+	wp.Replay, wp.Base = n+1, n
+	if err := m.queueDelivery(ctx, wp); err != nil {
 		return nil, err
 	}
 	job.WebhookStatus = reliapi.WebhookPending

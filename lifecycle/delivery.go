@@ -112,8 +112,9 @@ func (m *Manager) expire(ctx context.Context, d Delivery, job *reliapi.Job) erro
 // Finish records the outcome of a delivery's run of job, with everything
 // that follows from it, in this order: the response cache is filled (or
 // its claim released), the budget hold settled at res.Meta.CostUSD, the
-// outcome recorded and announced, the webhook queued, a streamed job's
-// event stream ended, and the concurrent-job slot given back. An outcome
+// outcome recorded and announced with the webhook queued (one round trip),
+// a streamed job's event stream ended, and the concurrent-job slot given
+// back. An outcome
 // that cannot be recorded within the persist window is an error: asynq
 // runs the task again. A job canceled while it ran keeps its cancel.
 //
@@ -133,11 +134,15 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 		status = reliapi.JobFailed
 	}
 	var recorded bool
+	var webhook *redis.Cmd // the delivery queued with the outcome, if any
 	err := m.persist(ctx, "outcome", job.ID, func(ctx context.Context) (err error) {
 		recorded, err = m.store.Finish(ctx, job.ID, d.Claim, status, res, func(p redis.Pipeliner) {
 			// The job's task, no longer needed: a lane delivery ran it (a
 			// task asynq runs is left for asynq to acknowledge).
 			dropTask(ctx, p, job.Queue, d.Claim.TaskID)
+			if job.Webhook != nil {
+				webhook, _ = m.addDelivery(ctx, p, tasks.FirstWebhook(job))
+			}
 		})
 		return err
 	})
@@ -147,7 +152,9 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 		} else {
 			m.log.Info("job was canceled or taken over while running; outcome dropped", "job_id", job.ID)
 		}
-		err = m.persist(ctx, "webhook", job.ID, func(ctx context.Context) error { return m.queueWebhook(ctx, job) })
+		if webhook != nil && webhook.Err() != nil {
+			err = m.persist(ctx, "webhook", job.ID, func(ctx context.Context) error { return m.queueWebhook(ctx, job) })
+		}
 	}
 	m.endStream(ctx, p, res)
 	m.releaseHeldSlot(ctx, p)

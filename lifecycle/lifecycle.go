@@ -107,20 +107,6 @@ func New(cfg Config) (*Manager, error) {
 // Manager).
 func (m *Manager) Store() *jobs.Store { return m.store }
 
-// enqueue puts a task on its queue. A task already enqueued under its ID
-// is asynq.ErrTaskIDConflict, which callers that enqueue one task from
-// several places treat as done. asynq's errors do not wrap the Redis error
-// behind them ("redis eval error: EOF"), and an enqueue depends on nothing
-// but Redis, so every other failure is REDIS_UNAVAILABLE: the caller may
-// retry, and is told so.
-func (m *Manager) enqueue(ctx context.Context, t *asynq.Task) error {
-	_, err := m.enqueuer.EnqueueContext(ctx, t)
-	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
-		return err
-	}
-	return unavailable(err)
-}
-
 // unavailable is REDIS_UNAVAILABLE for a write that failed: the caller may
 // retry, and is told so.
 func unavailable(err error) error {

@@ -58,20 +58,28 @@ func NewWebhook(p WebhookPayload, shards int) (*asynq.Task, error) {
 		return nil, fmt.Errorf("tasks: encoding webhook payload: %w", err)
 	}
 	return asynq.NewTask(TypeWebhook, data,
-		asynq.Queue(Shard(QueueWebhooks, p.JobID, shards)),
+		asynq.Queue(p.Queue(shards)),
 		asynq.TaskID(WebhookTaskID(p)),
-		// The handler decides when to give up (after the configured
-		// schedule); this only bounds a delivery that cannot even be
-		// recorded.
-		asynq.MaxRetry(1000),
-		asynq.Timeout(2*time.Minute),
+		asynq.MaxRetry(WebhookMaxRetry),
+		asynq.Timeout(WebhookTimeout),
 	), nil
 }
 
-// WebhookOf is the first delivery of a job's webhook.
-func WebhookOf(j *reliapi.Job, shards int) (*asynq.Task, error) {
-	return NewWebhook(WebhookPayload{JobID: j.ID, Tenant: j.Tenant, CreatedMS: j.CreatedAt.UnixMilli()}, shards)
+// A delivery task's asynq options. The handler decides when to give up
+// (after the configured schedule); these only bound a delivery that
+// cannot even be recorded.
+const (
+	WebhookMaxRetry = 1000
+	WebhookTimeout  = 2 * time.Minute
+)
+
+// FirstWebhook is the first delivery of a job's webhook.
+func FirstWebhook(j *reliapi.Job) WebhookPayload {
+	return WebhookPayload{JobID: j.ID, Tenant: j.Tenant, CreatedMS: j.CreatedAt.UnixMilli()}
 }
+
+// Queue is the delivery's shard of the webhook queues: the job's.
+func (p WebhookPayload) Queue(shards int) string { return Shard(QueueWebhooks, p.JobID, shards) }
 
 // DecodeWebhook parses a delivery task's payload.
 func DecodeWebhook(data []byte) (WebhookPayload, error) {
