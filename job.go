@@ -83,6 +83,8 @@ type Job struct {
 	Webhook       *Subscription
 	WebhookStatus string
 	Deliveries    []Delivery
+	// Route, when set, is the routing decision the call came with.
+	Route *RouteDecision
 }
 
 // Result is a finished job's outcome: Data on success, Error on failure.

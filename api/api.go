@@ -58,6 +58,7 @@ type Server struct {
 	handler   http.Handler
 	keys      *keyring
 	docs      *apiDocs
+	routing   *routing
 	ui        http.Handler
 	quota     *quota.Quota
 	rapid     *rapidapi.Store
@@ -128,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		pools:        statusPools(cfg.Redis, st.KeyPools),
 	}
 	s.metrics = newMetrics(cfg.Registry, s.inspector, st.QueueShards)
+	s.routing = newRouting(st, s.targetNames, cfg.Registry)
 	cfg.Registry.MustRegister(breakerStates{s}, poolKeys{s})
 	docs, err := loadDocs()
 	if err != nil {

@@ -62,7 +62,7 @@ func FuzzRequestDecoding(f *testing.F) {
 		}
 		var oa oaChatRequest
 		if decodeLenient(bytes.NewReader(body), &oa, 1<<20) == nil {
-			if req, err := oa.toLLM(s); err == nil {
+			if req, err := oa.toLLM(s, nil); err == nil {
 				req.validate(st)
 			}
 		}

@@ -53,9 +53,13 @@ type oaMessage struct {
 }
 
 // toLLM routes the request's model to a target and turns it into the
-// /v1/proxy/llm request it stands for.
-func (r *oaChatRequest) toLLM(s *Server) (*llmProxyRequest, error) {
+// /v1/proxy/llm request it stands for. A model that routes nowhere is
+// left for a routing decision that names the provider to place.
+func (r *oaChatRequest) toLLM(s *Server, route *reliapi.RouteDecision) (*llmProxyRequest, error) {
 	target, model, ok := s.routeModel(r.Model)
+	if !ok && route != nil && route.Provider != "" && s.routing.target(route.Provider) != "" {
+		target, model, ok = "", r.Model, true
+	}
 	if !ok {
 		e := reliapi.Errorf(reliapi.CodeNotFound, "The model %q does not exist: use \"<target>/<model>\", a target name, or a name under models: in the config", r.Model)
 		e.Details = map[string]any{"openai_code": "model_not_found"}
@@ -174,11 +178,15 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	d := openAIDialect
 	d.stream = stream
 	s.proxy(c, d, &req, func() (*proxyCall, error) {
-		llm, err := req.toLLM(s)
+		route, err := decisionOf(c.Request.Header)
 		if err != nil {
 			return nil, err
 		}
-		call, err := llm.validate(s.settings)
+		llm, err := req.toLLM(s, route)
+		if err != nil {
+			return nil, err
+		}
+		call, err := s.validateLLM(llm, route)
 		if err != nil {
 			return nil, err
 		}

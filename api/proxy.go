@@ -53,7 +53,11 @@ func (s *Server) proxyHTTP(c *gin.Context) {
 func (s *Server) proxyLLM(c *gin.Context) {
 	var req llmProxyRequest
 	s.proxy(c, envelopeDialect, &req, func() (*proxyCall, error) {
-		return req.validate(s.settings)
+		route, err := decisionOf(c.Request.Header)
+		if err != nil {
+			return nil, err
+		}
+		return s.validateLLM(&req, route)
 	}, func() callExtras {
 		return callExtras{idempotencyKey: req.IdempotencyKey, cache: req.Cache, webhook: req.Webhook}
 	})
@@ -175,6 +179,10 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 		return nil, err
 	}
 	call.idemKey = key
+	if call.route != nil {
+		s.routing.announce(c, call)
+		call.fingerprint = append(call.fingerprint, []byte("routellm"), routeFingerprint(call.route))
+	}
 	if err := tierAllows(callerOf(c), call); err != nil {
 		return nil, err
 	}
@@ -198,6 +206,9 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 		call.deadline = d
 		call.fingerprint = append(call.fingerprint, []byte("deadline"), []byte(d.UTC().Format(time.RFC3339Nano)))
 	}
+	if call.route != nil {
+		s.routing.count(call.route)
+	}
 	return call, nil
 }
 
@@ -213,7 +224,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 	sub := lifecycle.Submission{
 		ID: id, Tenant: tenant(c), RequestID: requestID(c), Queue: queue,
 		RequestHash: idempotency.Fingerprint(call.fingerprint...),
-		Webhook:     call.webhook, Deadline: call.deadline, Cache: plan.fill(),
+		Webhook:     call.webhook, Deadline: call.deadline, Route: call.route, Cache: plan.fill(),
 		Payload: tasks.Payload{
 			Tenant: tenant(c), Target: call.target, IdempotencyKey: call.idemKey,
 			Profile: s.profile(c), LLM: call.llm, Cost: call.cost,

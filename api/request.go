@@ -142,6 +142,8 @@ type proxyCall struct {
 	ownWebhook bool
 	// deadline, when set, expires the job if it has not started by then.
 	deadline time.Time
+	// route, when set, is the routing decision the call came with.
+	route *reliapi.RouteDecision
 	// fingerprint identifies the canonical request for idempotency.
 	fingerprint [][]byte
 }

@@ -43,6 +43,12 @@ type Config struct {
 	Tiers map[string]*TierLimits `yaml:"tiers"`
 	// RapidAPI configures the RapidAPI marketplace integration.
 	RapidAPI RapidAPI `yaml:"rapidapi"`
+	// RouteLLM configures calls routed by RouteLLM.
+	RouteLLM RouteLLM `yaml:"routellm"`
+
+	// TargetOrder lists the targets' names in the order the file gives
+	// them (empty for a Config not parsed from a file).
+	TargetOrder []string `yaml:"-"`
 }
 
 // Default returns a Config with every default applied and no targets.
@@ -71,6 +77,7 @@ func (c *Config) setDefaults() {
 	c.setTenantDefaults()
 	initMap(&c.Tiers)
 	c.RapidAPI.setDefaults()
+	c.RouteLLM.setDefaults()
 }
 
 // setDefault sets *p to v when *p is the zero value.

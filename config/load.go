@@ -64,6 +64,7 @@ func Parse(data []byte, name string, getenv func(string) string) (*Config, error
 	}
 
 	c.setDefaults()
+	c.TargetOrder = targetOrder(&root)
 	if problems := c.problems(); len(problems) > 0 {
 		errs := make([]error, len(problems))
 		for i, e := range problems {

@@ -146,7 +146,7 @@ func TestParseKeysAreNotExpanded(t *testing.T) {
 	t.Parallel()
 	doc := "${SECTION}:\n  listen: \":1\"\n"
 	_, err := Parse([]byte(doc), "config.yaml", env(map[string]string{"SECTION": "server"}))
-	want := "config.yaml: ${SECTION}: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers, rapidapi"
+	want := "config.yaml: ${SECTION}: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers, rapidapi, routellm"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
 	}
@@ -164,9 +164,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Unknown keys, at every depth.
 		{"unknown top-level key", "servr:\n  listen: x\n",
-			"config.yaml: servr: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers, rapidapi"},
+			"config.yaml: servr: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers, rapidapi, routellm"},
 		{"seed section not in the schema", "routes: {}\n",
-			"config.yaml: routes: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers, rapidapi"},
+			"config.yaml: routes: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers, rapidapi, routellm"},
 		{"unknown server key", "server:\n  listn: \":1\"\n",
 			"config.yaml: server.listn: unknown field (line 2); known fields: listen, sync_timeout, max_wait, max_body_bytes, shutdown_timeout, trusted_proxies, cors_origins"},
 		{"unknown target key", target("circut:\n  error_threshold: 3"),
@@ -238,7 +238,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate field", target("timeout_ms: 1\ntimeout_ms: 2"),
 			"config.yaml: targets.a.timeout_ms: duplicate key (line 7); first at line 6"},
 		{"merge key", "base: &base\n  listen: \":1\"\nserver:\n  <<: *base\n",
-			"config.yaml: base: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers, rapidapi\n" +
+			"config.yaml: base: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers, rapidapi, routellm\n" +
 				"config.yaml: server: merge keys (<<) are not supported (line 4)"},
 		{"complex key", "server:\n  ? [a]\n  : 1\n",
 			"config.yaml: server: keys must be plain strings, got a list (line 2)"},

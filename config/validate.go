@@ -46,6 +46,7 @@ func (c *Config) problems() []*fieldError {
 	v.rapidAPI(c.RapidAPI)
 	v.tenants(c.Tenants, c.ClientProfiles)
 	v.tiers(c.Tiers)
+	v.routeLLM(c.RouteLLM)
 
 	slices.SortStableFunc(v.problems, func(a, b *fieldError) int { return strings.Compare(a.path, b.path) })
 	return v.problems

@@ -68,6 +68,9 @@ type APISettings struct {
 	Tenants        map[string]*Tenant
 	Tiers          map[string]*TierLimits
 	RapidAPI       RapidAPI
+	RouteLLM       RouteLLM
+	// TargetOrder is Config.TargetOrder.
+	TargetOrder []string
 }
 
 // PoolStatus names a target's key pool and its keys, without their
@@ -108,6 +111,7 @@ func (c *Config) ForAPI() *APISettings {
 		Budget: c.Budget, Pricing: c.Pricing, Models: c.Models,
 		Webhooks: WebhookRules{AllowPrivateNetworks: c.Webhooks.AllowPrivateNetworks, Signed: map[string]bool{}},
 		Auth:     c.Auth, Tenants: c.Tenants, Tiers: c.Tiers, RapidAPI: c.RapidAPI,
+		RouteLLM: c.RouteLLM, TargetOrder: c.TargetOrder,
 	}
 	for name := range c.Targets {
 		if poolName, p := c.PoolFor(name); p != nil {

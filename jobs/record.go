@@ -61,6 +61,12 @@ func jobFromFields(f map[string]string) (*reliapi.Job, error) {
 		}
 		j.WebhookStatus = f["webhook_status"]
 	}
+	if r := f["route"]; r != "" {
+		j.Route = new(reliapi.RouteDecision)
+		if err := json.Unmarshal([]byte(r), j.Route); err != nil {
+			return nil, fmt.Errorf("job %s: decoding route: %w", j.ID, err)
+		}
+	}
 	if d := f["webhook_deliveries"]; d != "" {
 		if err := json.Unmarshal([]byte(d), &j.Deliveries); err != nil {
 			return nil, fmt.Errorf("job %s: decoding webhook deliveries: %w", j.ID, err)

@@ -58,6 +58,8 @@ type New struct {
 	Webhook *reliapi.Subscription
 	// Deadline, when set, is when the job expires if no worker started it.
 	Deadline time.Time
+	// Route, when set, is the routing decision the call came with.
+	Route *reliapi.RouteDecision
 }
 
 // Create inserts a queued job unless a job with the same ID exists. It
@@ -90,6 +92,13 @@ func (s *Store) Create(ctx context.Context, n New, more func(redis.Pipeliner)) (
 	}
 	if !n.Deadline.IsZero() {
 		args = append(args, "deadline", n.Deadline.UnixMilli())
+	}
+	if n.Route != nil {
+		route, err := json.Marshal(n.Route)
+		if err != nil {
+			return nil, false, fmt.Errorf("creating job: %w", err)
+		}
+		args = append(args, "route", route)
 	}
 	nowMS := time.Now().UnixMilli()
 	index := tenantJobsKey(n.Tenant)

@@ -32,6 +32,9 @@ type Submission struct {
 	Webhook *reliapi.Subscription
 	// Deadline, when set, expires the job if no worker starts it by then.
 	Deadline time.Time
+	// Route, when set, is the routing decision the call came with, kept
+	// on the job.
+	Route *reliapi.RouteDecision
 	// Cache, when set, is the response-cache entry this call claimed and
 	// its job fills. When the call creates no job of its own (it fails, or
 	// attaches to an existing job) the claim is released, so that
@@ -210,7 +213,7 @@ func newRecord(s Submission, at tasks.Placement) jobs.New {
 	n := jobs.New{
 		ID: s.ID, Tenant: s.Tenant, Kind: kind, Target: s.Payload.Target,
 		IdempotencyKey: s.Payload.IdempotencyKey, RequestHash: s.RequestHash, RequestID: s.RequestID,
-		Queue: at.Queue, TaskID: at.TaskID, Webhook: s.Webhook, Deadline: s.Deadline,
+		Queue: at.Queue, TaskID: at.TaskID, Webhook: s.Webhook, Deadline: s.Deadline, Route: s.Route,
 	}
 	if s.Cache != nil {
 		n.CacheHash = s.Cache.Hash

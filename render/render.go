@@ -32,6 +32,18 @@ type Meta struct {
 	CacheHit      bool  `json:"cache_hit"`
 	IdempotentHit bool  `json:"idempotent_hit"`
 	DurationMS    int64 `json:"duration_ms"`
+	// The routing decision the call came with (RouteLLM), if any.
+	RouteDecisionID  string `json:"routellm_decision_id,omitempty"`
+	RouteName        string `json:"routellm_route_name,omitempty"`
+	ProviderOverride string `json:"routellm_provider_override,omitempty"`
+	ModelOverride    string `json:"routellm_model_override,omitempty"`
+}
+
+// withRoute adds the routing decision d, if any, to m.
+func (m *Meta) withRoute(d *reliapi.RouteDecision) {
+	if d != nil {
+		m.RouteDecisionID, m.RouteName, m.ProviderOverride, m.ModelOverride = d.DecisionID, d.RouteName, d.Provider, d.Model
+	}
 }
 
 // ResultEnvelope renders a finished job as the body a synchronous call
@@ -44,6 +56,7 @@ func ResultEnvelope(j *reliapi.Job, requestID string, idempotentHit bool) (Envel
 		Target:        j.Target,
 		IdempotentHit: idempotentHit,
 	}
+	m.withRoute(j.Route)
 	if !j.CompletedAt.IsZero() {
 		m.DurationMS = j.CompletedAt.Sub(j.CreatedAt).Milliseconds()
 	}
