@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,6 +77,7 @@ func TestCompose(t *testing.T) {
 	if len(c.Services["worker"].Ports) > 0 {
 		t.Error("worker publishes ports: docker compose up --scale worker=N would clash")
 	}
+	checkScrapedAddr(t, "compose worker", c.Services["worker"].Command)
 	for _, name := range []string{"prometheus", "grafana"} {
 		if !slices.Contains(c.Services[name].Profiles, "observability") {
 			t.Errorf("%s is not in the observability profile", name)
@@ -89,6 +91,21 @@ func TestCompose(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("docker compose config: %v\n%s", err, out)
 		}
+	}
+}
+
+// checkScrapedAddr: a worker in a container sets its metrics address, on
+// every interface and port 9091 (what Prometheus, the probes and the
+// healthcheck reach), since the default is loopback only.
+func checkScrapedAddr(t *testing.T, what string, args []string) {
+	t.Helper()
+	i := slices.Index(args, "--metrics-listen")
+	if i < 0 || i+1 >= len(args) {
+		t.Errorf("%s: no --metrics-listen in %v: the default %s is loopback only, out of the scraper's reach", what, args, config.DefaultMetricsListen)
+		return
+	}
+	if host, port, err := net.SplitHostPort(args[i+1]); err != nil || port != "9091" || (host != "0.0.0.0" && host != "" && host != "::") {
+		t.Errorf("%s: --metrics-listen %q; want every interface on port 9091", what, args[i+1])
 	}
 }
 
@@ -154,7 +171,15 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("no %s in deploy/kubernetes", want)
 		}
 	}
-	settings, err := config.Parse([]byte(objects["ConfigMap/reliapi-config"].Data["config.yaml"]), "configmap", func(string) string { return "set" })
+	// Every ${VAR} of the file is set; CORS_ORIGINS, a fallback the
+	// manifests do not use, is not.
+	secretsSet := func(name string) string {
+		if name == "CORS_ORIGINS" {
+			return ""
+		}
+		return "set"
+	}
+	settings, err := config.Parse([]byte(objects["ConfigMap/reliapi-config"].Data["config.yaml"]), "configmap", secretsSet)
 	if err != nil {
 		t.Fatalf("the ConfigMap's config does not load: %v", err)
 	}
@@ -165,6 +190,9 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 		if len(d.Containers) != 1 || d.Containers[0].Args[0] != role || d.Containers[0].ReadinessProbe == nil || d.Containers[0].LivenessProbe == nil {
 			t.Errorf("%s: container %+v", role, d.Containers)
+		}
+		if role == "worker" && len(d.Containers) == 1 {
+			checkScrapedAddr(t, "kubernetes worker", d.Containers[0].Args)
 		}
 		if objects["PodDisruptionBudget/reliapi-"+role].Spec.MinAvailable < 1 {
 			t.Errorf("%s: the PodDisruptionBudget allows no pod to stay", role)

@@ -86,7 +86,7 @@ func serve(ctx context.Context, cmd string, args []string, getenv func(string) s
 		fs.StringVar(&o.listen, "listen", "", "API listen address (default server.listen, \":8000\")")
 	}
 	if cmd == "worker" { // dev serves them on the API
-		fs.StringVar(&o.metricsListen, "metrics-listen", "", "worker metrics and health address (default worker.metrics_listen, \":9091\")")
+		fs.StringVar(&o.metricsListen, "metrics-listen", "", "worker metrics and health address (default worker.metrics_listen, else 127.0.0.1:9091, or a free loopback port when that is taken)")
 	}
 	if cmd == "dev" {
 		fs.StringVar(&o.demoListen, "demo-listen", "127.0.0.1:8001", "demo upstream (target httpbin) listen address; empty disables it")
