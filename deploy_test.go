@@ -21,11 +21,26 @@ import (
 	"github.com/reliapi/reliapi/tasks"
 )
 
-// TestDockerfile: multi-stage, static, non-root, with a HEALTHCHECK, and
-// the same build as `make build`.
+// TestDockerfile: at the repository root, so that `docker build .` works;
+// multi-stage, static, non-root, with a HEALTHCHECK, and the same build as
+// `make build`.
 func TestDockerfile(t *testing.T) {
 	t.Parallel()
-	df := read(t, "deploy/Dockerfile")
+	df := read(t, "Dockerfile")
+	if _, err := os.Stat("deploy/Dockerfile"); err == nil {
+		t.Error("deploy/Dockerfile is back: one Dockerfile, at the root, which docker build . and compose use")
+	}
+	for _, doc := range []string{"README.md", "docs/ARCHITECTURE.md", "docker-compose.yml", "deploy/kubernetes/kustomization.yaml"} {
+		if strings.Contains(read(t, doc), "deploy/Dockerfile") {
+			t.Errorf("%s still names deploy/Dockerfile", doc)
+		}
+	}
+	ignore := strings.Fields(read(t, ".dockerignore"))
+	for _, want := range []string{".git", "bin/", "/reliapi", "/config.yaml"} {
+		if !slices.Contains(ignore, want) {
+			t.Errorf(".dockerignore does not leave out %s", want)
+		}
+	}
 	mk := read(t, "Makefile")
 	for _, want := range []string{"USER nonroot", "HEALTHCHECK", "CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w -X main.version=`, "./cmd/reliapi"} {
 		if !strings.Contains(df, want) {
@@ -40,7 +55,7 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-// TestCompose: Redis with AOF; api and worker from the Dockerfile; workers
+// TestCompose: Redis with AOF; api and worker from the root Dockerfile; workers
 // without published ports (so --scale works); Prometheus and Grafana only
 // in the observability profile; stop grace above the shutdown timeouts.
 func TestCompose(t *testing.T) {
@@ -53,6 +68,7 @@ func TestCompose(t *testing.T) {
 			Profiles        []string `yaml:"profiles"`
 			StopGracePeriod string   `yaml:"stop_grace_period"`
 			Build           struct {
+				Context    string `yaml:"context"`
 				Dockerfile string `yaml:"dockerfile"`
 			} `yaml:"build"`
 		} `yaml:"services"`
@@ -67,7 +83,7 @@ func TestCompose(t *testing.T) {
 	}
 	for name, timeout := range map[string]time.Duration{"api": settings.Server.ShutdownTimeout.Duration, "worker": settings.Worker.ShutdownTimeout.Duration} {
 		s := c.Services[name]
-		if s.Build.Dockerfile != "deploy/Dockerfile" || len(s.Command) == 0 || s.Command[0] != name {
+		if s.Build.Context != "." || (s.Build.Dockerfile != "Dockerfile" && s.Build.Dockerfile != "") || len(s.Command) == 0 || s.Command[0] != name {
 			t.Errorf("%s: not the reliapi image running %q: %+v", name, name, s)
 		}
 		if grace, err := time.ParseDuration(s.StopGracePeriod); err != nil || grace <= timeout {
