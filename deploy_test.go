@@ -268,6 +268,31 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 }
 
+// TestREADMEMetrics: the README names every metric the code exports, and
+// only those (its table of the seed's metrics included), so that the
+// PromQL it gives keeps working.
+func TestREADMEMetrics(t *testing.T) {
+	t.Parallel()
+	// Added by the RouteLLM routing work in parallel with this table; the
+	// table maps the seed's routellm_* metrics to them.
+	pending := map[string]bool{"reliapi_routellm_decisions_total": true, "reliapi_routellm_overrides_total": true}
+	exported := exportedMetrics(t)
+	readme := read(t, "README.md")
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile(`reliapi_[a-z_]+[a-z]`).FindAllString(readme, -1) {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_sum"), "_count")
+		named[base] = true
+		if !exported[base] && !pending[base] {
+			t.Errorf("the README names %s, which no code exports", m)
+		}
+	}
+	for m := range exported {
+		if !named[m] {
+			t.Errorf("the README does not name %s", m)
+		}
+	}
+}
+
 // exportedMetrics are the metric names declared in the module's code.
 func exportedMetrics(t *testing.T) map[string]bool {
 	out := map[string]bool{}
