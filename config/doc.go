@@ -23,6 +23,10 @@
 //   - Numbers and booleans are read from the expanded text whether it was
 //     quoted or not, so both timeout_ms: ${T} and timeout_ms: "${T}" work.
 //
+// One setting also has an environment fallback of its own, the seed's
+// variable: CORS_ORIGINS (comma-separated) when the file sets no
+// server.cors_origins.
+//
 // YAML anchors and aliases work; merge keys (<<) are rejected, and so is a
 // second document in the same file.
 //
