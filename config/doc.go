@@ -37,7 +37,10 @@
 // time.
 //
 // In every Config struct a zero field means its default, which the field's
-// comment names; Default returns a Config with all of them filled in.
+// comment names; Default returns a Config with all of them filled in, but
+// for worker.metrics_listen, which stays empty: its default
+// (DefaultMetricsListen) moves to a free port when taken, which only the
+// worker can find out.
 //
 // The package imports only the standard library and gopkg.in/yaml.v3, and
 // holds no global state.
