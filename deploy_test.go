@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,11 +21,26 @@ import (
 	"github.com/reliapi/reliapi/tasks"
 )
 
-// TestDockerfile: multi-stage, static, non-root, with a HEALTHCHECK, and
-// the same build as `make build`.
+// TestDockerfile: at the repository root, so that `docker build .` works;
+// multi-stage, static, non-root, with a HEALTHCHECK, and the same build as
+// `make build`.
 func TestDockerfile(t *testing.T) {
 	t.Parallel()
-	df := read(t, "deploy/Dockerfile")
+	df := read(t, "Dockerfile")
+	if _, err := os.Stat("deploy/Dockerfile"); err == nil {
+		t.Error("deploy/Dockerfile is back: one Dockerfile, at the root, which docker build . and compose use")
+	}
+	for _, doc := range []string{"README.md", "docs/ARCHITECTURE.md", "docker-compose.yml", "deploy/kubernetes/kustomization.yaml"} {
+		if strings.Contains(read(t, doc), "deploy/Dockerfile") {
+			t.Errorf("%s still names deploy/Dockerfile", doc)
+		}
+	}
+	ignore := strings.Fields(read(t, ".dockerignore"))
+	for _, want := range []string{".git", "bin/", "/reliapi", "/config.yaml"} {
+		if !slices.Contains(ignore, want) {
+			t.Errorf(".dockerignore does not leave out %s", want)
+		}
+	}
 	mk := read(t, "Makefile")
 	for _, want := range []string{"USER nonroot", "HEALTHCHECK", "CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w -X main.version=`, "./cmd/reliapi"} {
 		if !strings.Contains(df, want) {
@@ -39,7 +55,7 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-// TestCompose: Redis with AOF; api and worker from the Dockerfile; workers
+// TestCompose: Redis with AOF; api and worker from the root Dockerfile; workers
 // without published ports (so --scale works); Prometheus and Grafana only
 // in the observability profile; stop grace above the shutdown timeouts.
 func TestCompose(t *testing.T) {
@@ -52,6 +68,7 @@ func TestCompose(t *testing.T) {
 			Profiles        []string `yaml:"profiles"`
 			StopGracePeriod string   `yaml:"stop_grace_period"`
 			Build           struct {
+				Context    string `yaml:"context"`
 				Dockerfile string `yaml:"dockerfile"`
 			} `yaml:"build"`
 		} `yaml:"services"`
@@ -66,7 +83,7 @@ func TestCompose(t *testing.T) {
 	}
 	for name, timeout := range map[string]time.Duration{"api": settings.Server.ShutdownTimeout.Duration, "worker": settings.Worker.ShutdownTimeout.Duration} {
 		s := c.Services[name]
-		if s.Build.Dockerfile != "deploy/Dockerfile" || len(s.Command) == 0 || s.Command[0] != name {
+		if s.Build.Context != "." || (s.Build.Dockerfile != "Dockerfile" && s.Build.Dockerfile != "") || len(s.Command) == 0 || s.Command[0] != name {
 			t.Errorf("%s: not the reliapi image running %q: %+v", name, name, s)
 		}
 		if grace, err := time.ParseDuration(s.StopGracePeriod); err != nil || grace <= timeout {
@@ -76,6 +93,7 @@ func TestCompose(t *testing.T) {
 	if len(c.Services["worker"].Ports) > 0 {
 		t.Error("worker publishes ports: docker compose up --scale worker=N would clash")
 	}
+	checkScrapedAddr(t, "compose worker", c.Services["worker"].Command)
 	for _, name := range []string{"prometheus", "grafana"} {
 		if !slices.Contains(c.Services[name].Profiles, "observability") {
 			t.Errorf("%s is not in the observability profile", name)
@@ -89,6 +107,21 @@ func TestCompose(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("docker compose config: %v\n%s", err, out)
 		}
+	}
+}
+
+// checkScrapedAddr: a worker in a container sets its metrics address, on
+// every interface and port 9091 (what Prometheus, the probes and the
+// healthcheck reach), since the default is loopback only.
+func checkScrapedAddr(t *testing.T, what string, args []string) {
+	t.Helper()
+	i := slices.Index(args, "--metrics-listen")
+	if i < 0 || i+1 >= len(args) {
+		t.Errorf("%s: no --metrics-listen in %v: the default %s is loopback only, out of the scraper's reach", what, args, config.DefaultMetricsListen)
+		return
+	}
+	if host, port, err := net.SplitHostPort(args[i+1]); err != nil || port != "9091" || (host != "0.0.0.0" && host != "" && host != "::") {
+		t.Errorf("%s: --metrics-listen %q; want every interface on port 9091", what, args[i+1])
 	}
 }
 
@@ -154,7 +187,15 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("no %s in deploy/kubernetes", want)
 		}
 	}
-	settings, err := config.Parse([]byte(objects["ConfigMap/reliapi-config"].Data["config.yaml"]), "configmap", func(string) string { return "set" })
+	// Every ${VAR} of the file is set; CORS_ORIGINS, a fallback the
+	// manifests do not use, is not.
+	secretsSet := func(name string) string {
+		if name == "CORS_ORIGINS" {
+			return ""
+		}
+		return "set"
+	}
+	settings, err := config.Parse([]byte(objects["ConfigMap/reliapi-config"].Data["config.yaml"]), "configmap", secretsSet)
 	if err != nil {
 		t.Fatalf("the ConfigMap's config does not load: %v", err)
 	}
@@ -165,6 +206,9 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 		if len(d.Containers) != 1 || d.Containers[0].Args[0] != role || d.Containers[0].ReadinessProbe == nil || d.Containers[0].LivenessProbe == nil {
 			t.Errorf("%s: container %+v", role, d.Containers)
+		}
+		if role == "worker" && len(d.Containers) == 1 {
+			checkScrapedAddr(t, "kubernetes worker", d.Containers[0].Args)
 		}
 		if objects["PodDisruptionBudget/reliapi-"+role].Spec.MinAvailable < 1 {
 			t.Errorf("%s: the PodDisruptionBudget allows no pod to stay", role)
@@ -220,6 +264,31 @@ func TestGrafanaDashboard(t *testing.T) {
 		"reliapi_circuit_breaker_state", "reliapi_key_pool_keys", "reliapi_cache_hits_total", "reliapi_llm_cost_usd_total"} {
 		if !strings.Contains(exprs.String(), want) {
 			t.Errorf("no panel shows %s", want)
+		}
+	}
+}
+
+// TestREADMEMetrics: the README names every metric the code exports, and
+// only those (its table of the seed's metrics included), so that the
+// PromQL it gives keeps working.
+func TestREADMEMetrics(t *testing.T) {
+	t.Parallel()
+	// Added by the RouteLLM routing work in parallel with this table; the
+	// table maps the seed's routellm_* metrics to them.
+	pending := map[string]bool{"reliapi_routellm_decisions_total": true, "reliapi_routellm_overrides_total": true}
+	exported := exportedMetrics(t)
+	readme := read(t, "README.md")
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile(`reliapi_[a-z_]+[a-z]`).FindAllString(readme, -1) {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_sum"), "_count")
+		named[base] = true
+		if !exported[base] && !pending[base] {
+			t.Errorf("the README names %s, which no code exports", m)
+		}
+	}
+	for m := range exported {
+		if !named[m] {
+			t.Errorf("the README does not name %s", m)
 		}
 	}
 }

@@ -96,7 +96,7 @@ func TestDefault(t *testing.T) {
 		{"worker.task_check_interval", c.Worker.TaskCheckInterval.Duration, time.Second},
 		{"worker.delayed_task_check_interval", c.Worker.DelayedTaskCheckInterval.Duration, time.Second},
 		{"worker.shutdown_timeout", c.Worker.ShutdownTimeout.Duration, 25 * time.Second},
-		{"worker.metrics_listen", c.Worker.MetricsListen, ":9091"},
+		{"worker.metrics_listen", c.Worker.MetricsListen, ""}, // DefaultMetricsListen, or a free port when taken
 		{"jobs.retention", c.Jobs.Retention.Duration, 24 * time.Hour},
 		{"jobs.timeout", c.Jobs.Timeout.Duration, 10 * time.Minute},
 		{"jobs.max_result_bytes", c.Jobs.MaxResultBytes, int64(10 << 20)},

@@ -23,6 +23,10 @@
 //   - Numbers and booleans are read from the expanded text whether it was
 //     quoted or not, so both timeout_ms: ${T} and timeout_ms: "${T}" work.
 //
+// One setting also has an environment fallback of its own, the seed's
+// variable: CORS_ORIGINS (comma-separated) when the file sets no
+// server.cors_origins.
+//
 // YAML anchors and aliases work; merge keys (<<) are rejected, and so is a
 // second document in the same file.
 //
@@ -33,7 +37,10 @@
 // time.
 //
 // In every Config struct a zero field means its default, which the field's
-// comment names; Default returns a Config with all of them filled in.
+// comment names; Default returns a Config with all of them filled in, but
+// for worker.metrics_listen, which stays empty: its default
+// (DefaultMetricsListen) moves to a free port when taken, which only the
+// worker can find out.
 //
 // The package imports only the standard library and gopkg.in/yaml.v3, and
 // holds no global state.

@@ -30,8 +30,9 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse does what Load does, from data. Name (usually the file path) starts
-// every error message, and getenv resolves ${VAR} references; Parse reads
-// nothing else, so it is pure given getenv. An empty document, or one with
+// every error message, and getenv resolves ${VAR} references and the
+// environment fallbacks of settings the file leaves unset (CORS_ORIGINS);
+// Parse reads nothing else, so it is pure given getenv. An empty document, or one with
 // only comments, gives the defaults and no targets.
 func Parse(data []byte, name string, getenv func(string) string) (*Config, error) {
 	prefix := func(err error) error {
@@ -54,6 +55,9 @@ func Parse(data []byte, name string, getenv func(string) string) (*Config, error
 	d := &decoder{getenv: getenv}
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		d.decode(root.Content[0], reflect.ValueOf(c).Elem(), "")
+	}
+	if err := c.Server.corsFromEnv(getenv); err != nil {
+		d.errs = append(d.errs, err)
 	}
 	if len(d.errs) > 0 {
 		errs := make([]error, len(d.errs))

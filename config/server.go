@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -30,7 +31,9 @@ type Server struct {
 	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
 	// CORSOrigins are the browser origins ("https://app.example.com") that
 	// may call the api from a page; "*" allows any origin, then without
-	// credentials. Default: none (no CORS headers at all).
+	// credentials. When the file does not set it, the comma-separated
+	// CORS_ORIGINS environment variable does (see corsFromEnv). Default:
+	// none (no CORS headers at all).
 	CORSOrigins []string `yaml:"cors_origins,omitempty"`
 }
 
@@ -57,10 +60,48 @@ func (v *validator) server(s Server) {
 // corsOrigins checks server.cors_origins.
 func (v *validator) corsOrigins(origins []string) {
 	for i, o := range origins {
-		u, err := url.Parse(o)
-		v.check(fmt.Sprintf("server.cors_origins[%d]", i), o == "*" || err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == "",
-			"must be \"*\" or an origin such as https://app.example.com (got %q)", o)
+		v.check(fmt.Sprintf("server.cors_origins[%d]", i), validOrigin(o), "must be %s (got %q)", originForm, o)
 	}
+}
+
+// originForm says what validOrigin accepts, for error messages.
+const originForm = `"*" or an origin such as https://app.example.com`
+
+// validOrigin reports whether o is "*" or a browser origin: http(s),
+// a host, no path.
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return o == "*" || err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == ""
+}
+
+// corsOriginsEnv is the environment variable the seed read its CORS
+// origins from; it stays as a fallback for deployments that set it.
+const corsOriginsEnv = "CORS_ORIGINS"
+
+// corsFromEnv sets s.CORSOrigins from CORS_ORIGINS (comma-separated, each
+// entry trimmed, empty ones dropped) when the file does not set
+// server.cors_origins: the file wins, and an explicit `cors_origins: []`
+// counts as set (the decoder leaves the field nil only when it is absent
+// or null). A bad entry is an error naming the variable, so a typo does not
+// silently turn CORS off.
+func (s *Server) corsFromEnv(getenv func(string) string) *fieldError {
+	if s.CORSOrigins != nil {
+		return nil
+	}
+	var origins []string
+	for o := range strings.SplitSeq(getenv(corsOriginsEnv), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	for i, o := range origins {
+		if !validOrigin(o) {
+			return &fieldError{path: corsOriginsEnv, msg: fmt.Sprintf("entry %d must be %s (got %q)", i+1, originForm, o),
+				hint: "the environment variable is used because the file sets no server.cors_origins"}
+		}
+	}
+	s.CORSOrigins = origins
+	return nil
 }
 
 // trustedProxies checks server.trusted_proxies.

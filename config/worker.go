@@ -23,10 +23,19 @@ type Worker struct {
 	// ShutdownTimeout is how long a worker lets running jobs finish on
 	// shutdown before asynq requeues them. Default 25s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	// MetricsListen is the address of the worker's /metrics endpoint.
-	// Default ":9091".
+	// MetricsListen is the address of the worker's /metrics, /livez and
+	// /readyz. Empty (the default) means DefaultMetricsListen, or a free
+	// loopback port when that one is taken; an address set here is used
+	// as it is, and a worker that cannot bind it does not start.
 	MetricsListen string `yaml:"metrics_listen"`
 }
+
+// DefaultMetricsListen is where a worker serves its metrics and health when
+// no address is set. It is loopback only, so that a default install
+// exposes nothing; containers set the address they are scraped on. A
+// second worker on the same host finds it taken and takes a free port
+// instead, so that workers scale on one machine without any setting.
+const DefaultMetricsListen = "127.0.0.1:9091"
 
 // setDefaults fills every zero field of w with its default.
 func (w *Worker) setDefaults() {
@@ -34,7 +43,6 @@ func (w *Worker) setDefaults() {
 	setDefault(&w.TaskCheckInterval, Duration{time.Second})
 	setDefault(&w.DelayedTaskCheckInterval, Duration{time.Second})
 	setDefault(&w.ShutdownTimeout, Duration{25 * time.Second})
-	setDefault(&w.MetricsListen, ":9091")
 }
 
 // worker checks the worker section.
@@ -43,5 +51,7 @@ func (v *validator) worker(w Worker) {
 	v.upTo("worker.task_check_interval", w.TaskCheckInterval.Duration, 10*time.Second)
 	v.upTo("worker.delayed_task_check_interval", w.DelayedTaskCheckInterval.Duration, 10*time.Second)
 	v.positive("worker.shutdown_timeout", w.ShutdownTimeout.Duration)
-	v.address("worker.metrics_listen", w.MetricsListen)
+	if w.MetricsListen != "" { // empty: DefaultMetricsListen, or a free port
+		v.address("worker.metrics_listen", w.MetricsListen)
+	}
 }

@@ -81,12 +81,12 @@ func serve(ctx context.Context, cmd string, args []string, getenv func(string) s
 	fs := flag.NewFlagSet("reliapi "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.StringVar(&o.configPath, "config", "", "config file (default $RELIAPI_CONFIG, else config.yaml)")
+	fs.StringVar(&o.configPath, "config", "", configFlagHelp)
 	if cmd == "api" || cmd == "dev" {
 		fs.StringVar(&o.listen, "listen", "", "API listen address (default server.listen, \":8000\")")
 	}
 	if cmd == "worker" { // dev serves them on the API
-		fs.StringVar(&o.metricsListen, "metrics-listen", "", "worker metrics and health address (default worker.metrics_listen, \":9091\")")
+		fs.StringVar(&o.metricsListen, "metrics-listen", "", "worker metrics and health address (default worker.metrics_listen, else 127.0.0.1:9091, or a free loopback port when that is taken)")
 	}
 	if cmd == "dev" {
 		fs.StringVar(&o.demoListen, "demo-listen", "127.0.0.1:8001", "demo upstream (target httpbin) listen address; empty disables it")
@@ -97,7 +97,7 @@ func serve(ctx context.Context, cmd string, args []string, getenv func(string) s
 		}
 		return 2
 	}
-	o.configPath = cmp.Or(o.configPath, getenv("RELIAPI_CONFIG"), "config.yaml")
+	o.configPath = configPath(o.configPath, getenv)
 	o.redisURL = getenv("REDIS_URL")
 	o.apiKey = getenv("RELIAPI_API_KEY")
 
@@ -109,6 +109,17 @@ func serve(ctx context.Context, cmd string, args []string, getenv func(string) s
 		return 1
 	}
 	return 0
+}
+
+// configFlagHelp describes --config, whose default configPath chooses.
+const configFlagHelp = "config file (default $RELIAPI_CONFIG_PATH, else $RELIAPI_CONFIG, else config.yaml)"
+
+// configPath is the config file to load: the --config flag, else
+// RELIAPI_CONFIG_PATH (the seed's name, which it read first), else
+// RELIAPI_CONFIG, else config.yaml. An empty flag or variable counts as
+// unset, so `RELIAPI_CONFIG_PATH=` in a compose file falls through.
+func configPath(flagValue string, getenv func(string) string) string {
+	return cmp.Or(flagValue, getenv("RELIAPI_CONFIG_PATH"), getenv("RELIAPI_CONFIG"), "config.yaml")
 }
 
 // options are the command-line and environment settings.

@@ -29,7 +29,7 @@ const opsUsage = `usage:
   reliapi targets          [--json]                breakers and key pools
   reliapi config check FILE                        load and validate a config
 
-Each uses the Redis of --config (or $RELIAPI_CONFIG) and REDIS_URL, as the
+Each uses the Redis of --config (or $RELIAPI_CONFIG_PATH, $RELIAPI_CONFIG) and REDIS_URL, as the
 api and workers do; the tenant defaults to "default".
 `
 
@@ -80,7 +80,7 @@ func parseOpsFlags(cmd string, args []string, stderr io.Writer) (*opsFlags, int)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, opsUsage) }
 	f := &opsFlags{}
-	fs.StringVar(&f.configPath, "config", "", "config file (default $RELIAPI_CONFIG, else config.yaml)")
+	fs.StringVar(&f.configPath, "config", "", configFlagHelp)
 	fs.StringVar(&f.tenant, "tenant", "default", "the tenant whose jobs these are")
 	fs.StringVar(&f.status, "status", "", "jobs list: only jobs in this status")
 	fs.IntVar(&f.limit, "limit", 20, "jobs list: how many")
@@ -159,15 +159,8 @@ func printAnswer(status int, body []byte, asJSON bool, render func([]byte, io.Wr
 	return 0
 }
 
-func opsOptions(configPath string, getenv func(string) string) options {
-	o := options{configPath: configPath, redisURL: getenv("REDIS_URL"), apiKey: getenv("RELIAPI_API_KEY")}
-	if o.configPath == "" {
-		o.configPath = getenv("RELIAPI_CONFIG")
-	}
-	if o.configPath == "" {
-		o.configPath = "config.yaml"
-	}
-	return o
+func opsOptions(flagValue string, getenv func(string) string) options {
+	return options{configPath: configPath(flagValue, getenv), redisURL: getenv("REDIS_URL"), apiKey: getenv("RELIAPI_API_KEY")}
 }
 
 // callInProcess builds the api on the configured Redis, with an admin key

@@ -8,12 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi/api"
@@ -83,7 +81,7 @@ func runWorker(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	side, err := listen(listenAddr(o.metricsListen, c.settings.Worker.MetricsListen))
+	side, err := listenMetrics(o.metricsListen, c.settings.Worker.MetricsListen, log)
 	if err != nil {
 		return fmt.Errorf("worker metrics: %w", err)
 	}
@@ -298,40 +296,6 @@ func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
-}
-
-// workerSideHandler serves a worker's /metrics, /livez and /readyz.
-func workerSideHandler(rdb redis.UniversalClient, reg *prometheus.Registry, auth config.ClientAuth) http.Handler {
-	mux := http.NewServeMux()
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		// As on the api: the admin key, when one is configured.
-		key := r.Header.Get("X-API-Key")
-		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); key == "" && ok && strings.EqualFold(scheme, "Bearer") {
-			key = strings.TrimSpace(token)
-		}
-		if auth.HasAdminKey() && !auth.IsAdminKey(key) {
-			http.Error(w, "this endpoint needs the admin key (X-API-Key or Authorization: Bearer)", http.StatusUnauthorized)
-			return
-		}
-		metrics.ServeHTTP(w, r)
-	})
-	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"status":"alive"}`))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "application/json")
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte(`{"status":"not ready","checks":{"redis":"unreachable"}}`))
-			return
-		}
-		w.Write([]byte(`{"status":"ready","checks":{"redis":"ok"}}`))
-	})
-	return mux
 }
 
 func listen(addr string) (net.Listener, error) {

@@ -1,5 +1,6 @@
-# Multi-stage build of a static reliapi binary on a distroless, non-root base.
-# Build from the repository root: docker build -f deploy/Dockerfile -t reliapi .
+# Multi-stage build of a static reliapi binary on a distroless, non-root base:
+#   docker build -t reliapi .                  (docker compose builds it the same way)
+#   docker build --build-arg VERSION=$(git describe --tags --always) -t reliapi .
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
