@@ -17,6 +17,11 @@ const wholeCompletion = `{"id":"chatcmpl-1","object":"chat.completion","created"
 	`"choices":[{"index":0,"message":{"role":"assistant","content":"the whole answer"},"finish_reason":"stop"}],` +
 	`"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}`
 
+// An Anthropic message, as a server that ignores "stream": true sends it.
+const wholeMessage = `{"id":"msg_1","type":"message","role":"assistant","model":"claude-3-5-haiku-20241022",` +
+	`"content":[{"type":"text","text":"the whole answer"}],"stop_reason":"end_turn","stop_sequence":null,` +
+	`"usage":{"input_tokens":5,"output_tokens":3}}`
+
 // chunk is an OpenAI stream event's data carrying text.
 func chunk(text string) string {
 	return fmt.Sprintf(`{"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":%q},"finish_reason":null}]}`, text)
@@ -79,10 +84,17 @@ func misbehavingStack(t *testing.T) *stack {
     "net": {attempts: 3, backoff: fixed, base_s: 0.01}
 `, name, name)
 	}
+	// Anthropic's Messages API, answered whole as well.
+	targets.WriteString(`
+whole-anthropic:
+  base_url: "%UP%/whole-anthropic/v1"
+  llm: {provider: anthropic, default_model: claude-3-5-haiku-20241022}
+`)
 	s := newStack(t, stackOptions{extraTargets: targets.String()})
 	for name, h := range misbehaviours {
 		s.upstream.Handle(upstreamPath(name), h)
 	}
+	s.upstream.Handle("/whole-anthropic/v1/messages", body(200, "application/json", wholeMessage))
 	return s
 }
 
@@ -98,17 +110,22 @@ func TestStreamAnsweredWhole(t *testing.T) {
 	t.Parallel()
 	s := misbehavingStack(t)
 
-	events := s.openStream("/v1/proxy/llm", streamBody("whole", "Hello")).rest()
-	if types(events) != "meta,chunk,done" || text(events) != "the whole answer" {
-		t.Fatalf("events %s %q", types(events), text(events))
+	for _, target := range []string{"whole", "whole-anthropic"} {
+		events := s.openStream("/v1/proxy/llm", streamBody(target, "Hello")).rest()
+		if types(events) != "meta,chunk,done" || text(events) != "the whole answer" || events[0].data["target"] != target {
+			t.Fatalf("%s: events %s %q", target, types(events), text(events))
+		}
+		done := events[2].data
+		if done["finish_reason"] != "stop" || get(done, "usage", "completion_tokens") != 3.0 || done["cost_usd"] == nil {
+			t.Fatalf("%s: done %v", target, done)
+		}
+		job := s.waitJob(events[0].data["job_id"].(string))
+		if get(job.body, "result", "data", "content") != "the whole answer" || get(job.body, "result", "meta", "retries") != 0.0 {
+			t.Fatalf("%s: job %s", target, job.raw)
+		}
 	}
-	done := events[2].data
-	if done["finish_reason"] != "stop" || get(done, "usage", "completion_tokens") != 3.0 || done["cost_usd"] == nil {
-		t.Fatalf("done %v", done)
-	}
-	job := s.waitJob(events[0].data["job_id"].(string))
-	if get(job.body, "result", "data", "content") != "the whole answer" || get(job.body, "result", "meta", "retries") != 0.0 {
-		t.Fatalf("job %s", job.raw)
+	if n := s.upstream.Calls("/whole-anthropic/v1/messages"); n != 1 {
+		t.Fatalf("anthropic upstream calls = %d, want 1", n)
 	}
 
 	client := sdk(s, "/v1/")

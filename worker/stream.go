@@ -224,6 +224,8 @@ func interrupted(err error) error {
 	if errors.As(err, &coded) {
 		e.Message += ": " + coded.Message
 		e.Details = map[string]any{"cause": string(coded.Code)}
+	} else {
+		e.Source = reliapi.SourceReliAPI // not the upstream's doing: writing the events failed
 	}
 	return e
 }
