@@ -48,6 +48,7 @@ const (
 	CodeNoUsableKey         Code = "KEY_POOL_EXHAUSTED"          // every key of the target's pool is quarantined
 	CodeBudgetExceeded      Code = "BUDGET_EXCEEDED"             // a cost cap would be exceeded: no call was made
 	CodeStreamInterrupted   Code = "UPSTREAM_STREAM_INTERRUPTED" // upstream: a streamed answer broke off after it began
+	CodeInvalidResponse     Code = "UPSTREAM_INVALID_RESPONSE"   // upstream: an answer received whole that breaks the provider's protocol (not a completion, no end event)
 	CodePriceUnknown        Code = "PRICE_UNKNOWN"               // a cap applies but the model has no price (budget.unknown_model: reject)
 	CodeInternal            Code = "INTERNAL_ERROR"              // a bug; the message never leaks Go error text
 )
@@ -65,8 +66,8 @@ type Error struct {
 	Message   string `json:"message"`
 	Retryable bool   `json:"retryable"`
 	Source    string `json:"source,omitempty"`
-	// UpstreamStatus is the upstream's HTTP status for SERVER_ERROR and
-	// CLIENT_ERROR.
+	// UpstreamStatus is the upstream's HTTP status for SERVER_ERROR,
+	// CLIENT_ERROR and UPSTREAM_INVALID_RESPONSE.
 	UpstreamStatus int `json:"upstream_status,omitempty"`
 	// RetryAfter is how long the caller should wait before trying again.
 	RetryAfter time.Duration  `json:"retry_after,omitempty"`
@@ -128,6 +129,10 @@ func Classify(err error) Class {
 			return ClassTimeout
 		case CodeCircuitOpen:
 			return ClassBreakerOpen
+		case CodeInvalidResponse, CodeStreamInterrupted:
+			// The upstream's answer arrived (or began to): asking again
+			// would pay for it twice, whatever broke underneath.
+			return ClassPermanent
 		}
 		if e.Err == nil {
 			return ClassPermanent
@@ -171,4 +176,14 @@ func UpstreamError(status int, message string, details map[string]any) *Error {
 		message = fmt.Sprintf("Upstream returned %d", status)
 	}
 	return &Error{Code: code, Message: message, Retryable: retryable, Source: SourceUpstream, UpstreamStatus: status, Details: details}
+}
+
+// InvalidResponse is the coded error for an upstream answer that arrived
+// whole but breaks its provider's protocol: a 2xx body that is not a
+// completion, a stream that ends without its end event or holds an event
+// that cannot be read. The upstream delivered (and may have billed) it, so
+// it is permanent, never retried. status is what the upstream answered
+// with; err says, in the logs, what was wrong.
+func InvalidResponse(status int, message string, err error) *Error {
+	return &Error{Code: CodeInvalidResponse, Message: message, Source: SourceUpstream, UpstreamStatus: status, Err: err}
 }

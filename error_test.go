@@ -34,6 +34,8 @@ func TestClassify(t *testing.T) {
 		{"refused", &net.OpError{Op: "dial", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}, reliapi.ClassNetwork},
 		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), reliapi.ClassNetwork},
 		{"eof", io.ErrUnexpectedEOF, reliapi.ClassNetwork},
+		{"invalid answer, whatever its cause", reliapi.InvalidResponse(200, "bad", io.ErrUnexpectedEOF), reliapi.ClassPermanent},
+		{"interrupted stream", &reliapi.Error{Code: reliapi.CodeStreamInterrupted, Err: io.ErrUnexpectedEOF}, reliapi.ClassPermanent},
 		{"plain", errors.New("boom"), reliapi.ClassPermanent},
 	}
 	for _, tt := range tests {

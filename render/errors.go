@@ -46,6 +46,7 @@ var codes = map[reliapi.Code]codeInfo{
 	reliapi.CodeRateLimited:         {http.StatusTooManyRequests, "rate_limit"},
 	reliapi.CodeNoUsableKey:         {http.StatusServiceUnavailable, "upstream_error"},
 	reliapi.CodeStreamInterrupted:   {http.StatusBadGateway, "upstream_error"},
+	reliapi.CodeInvalidResponse:     {http.StatusBadGateway, "upstream_error"},
 	reliapi.CodeBudgetExceeded:      {http.StatusBadRequest, "budget_error"},
 	reliapi.CodePriceUnknown:        {http.StatusBadRequest, "budget_error"},
 	reliapi.CodeInternal:            {http.StatusInternalServerError, "internal_error"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"time"
@@ -196,9 +197,13 @@ func decodeLLM(a reliapi.LLMProvider, resp *reliapi.HTTPResponse, err error) (*r
 	if resp.StatusCode >= 400 {
 		return nil, a.DecodeError(resp.StatusCode, nil, resp.Body)
 	}
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return nil, reliapi.InvalidResponse(resp.StatusCode, fmt.Sprintf("Upstream answered %d, not a completion", resp.StatusCode), nil)
+	}
 	chat, err := a.DecodeResponse(resp.Body)
 	if err != nil {
-		return nil, &reliapi.Error{Code: reliapi.CodeServerError, Message: "Upstream answered with a body that is not a completion", Source: reliapi.SourceUpstream, UpstreamStatus: resp.StatusCode, Err: err}
+		// The body arrived whole: asking again would pay for it twice.
+		return nil, reliapi.InvalidResponse(resp.StatusCode, "Upstream answered with a body that is not a completion", err)
 	}
 	return chat, nil
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -17,15 +18,18 @@ import (
 // stream as they come, and returns the whole completion. The first event
 // it writes is "meta"; began records that it was written (so the caller
 // knows whether the answer has begun: after that, a failure cannot be
-// retried or fall back).
-func (w *Worker) readStream(ctx context.Context, j *run, a reliapi.LLMProvider, model string, body io.Reader, began *bool) (*reliapi.ChatResponse, error) {
+// retried or fall back). A stream that breaks the provider's protocol (an
+// event that cannot be read, an end before the end event) is the
+// upstream's fault, UPSTREAM_INVALID_RESPONSE, never retried: unlike a
+// connection cut, what the upstream sent arrived whole.
+func (w *Worker) readStream(ctx context.Context, j *run, a reliapi.LLMProvider, model string, live *http.Response, began *bool) (*reliapi.ChatResponse, error) {
 	chat := &reliapi.ChatResponse{Role: "assistant", Model: model}
 	var content strings.Builder
 	var done bool
-	err := scanSSE(body, func(event, data string) (bool, error) {
+	err := scanSSE(live.Body, func(event, data string) (bool, error) {
 		ev, err := a.DecodeStreamEvent(event, []byte(data))
 		if err != nil {
-			return false, err
+			return false, invalidEvent(live.StatusCode, err)
 		}
 		merge(chat, ev)
 		var out []jobs.Event
@@ -45,8 +49,13 @@ func (w *Worker) readStream(ctx context.Context, j *run, a reliapi.LLMProvider, 
 		done = ev.Done
 		return done, nil
 	})
-	if err == nil && !done {
-		err = io.ErrUnexpectedEOF // the provider hung up before saying it was done
+	switch {
+	case errors.Is(err, bufio.ErrTooLong):
+		err = reliapi.InvalidResponse(live.StatusCode, "Upstream sent a stream line over 1 MiB", err)
+	case err == nil && !done:
+		// The body ended cleanly (a cut connection fails the read
+		// instead): the provider hung up without saying it was done.
+		err = reliapi.InvalidResponse(live.StatusCode, "Upstream's stream ended without its end event", io.ErrUnexpectedEOF)
 	}
 	if err != nil {
 		return nil, err
@@ -56,6 +65,39 @@ func (w *Worker) readStream(ctx context.Context, j *run, a reliapi.LLMProvider, 
 	if chat.FinishReason == "" {
 		chat.FinishReason = "stop"
 	}
+	return chat, nil
+}
+
+// invalidEvent is the error of a stream event the adapter could not read.
+// An error the provider sent in the stream is already coded, and stays
+// as it is (its status decides its retries).
+func invalidEvent(status int, err error) error {
+	var coded *reliapi.Error
+	if errors.As(err, &coded) {
+		return err
+	}
+	return reliapi.InvalidResponse(status, "Upstream sent a stream event that is not valid", err)
+}
+
+// relayWhole takes the answer of a server that ignored "stream": true and
+// sent the whole completion as one body: read as the provider's
+// completion, it goes to the job's event stream as meta and one chunk (the
+// end event follows when the job finishes, as for any stream). A body that
+// is not a completion is the upstream's fault, never retried: it arrived
+// whole.
+func (w *Worker) relayWhole(ctx context.Context, j *run, a reliapi.LLMProvider, model string, resp *reliapi.HTTPResponse, began *bool) (*reliapi.ChatResponse, error) {
+	chat, err := a.DecodeResponse(resp.Body)
+	if err != nil {
+		return nil, reliapi.InvalidResponse(resp.StatusCode, "Upstream answered a streamed request with a body that is neither events nor a completion", err)
+	}
+	out := []jobs.Event{jobs.NewEvent("", jobs.EventMeta, streamMeta(j, a, cmp.Or(chat.Model, model)))}
+	if chat.Content != "" {
+		out = append(out, jobs.NewEvent("", jobs.EventChunk, jobs.StreamChunk{Delta: chat.Content}))
+	}
+	if err := w.store.AppendEvents(ctx, j.payload.JobID, out...); err != nil {
+		return nil, err
+	}
+	*began = true
 	return chat, nil
 }
 
@@ -126,26 +168,30 @@ func streamMeta(j *run, a reliapi.LLMProvider, model string) jobs.StreamMeta {
 // Until the answer has begun a failure is like any other (retried, may
 // fall back); after the first chunk it ends the stream with
 // UPSTREAM_STREAM_INTERRUPTED, which neither retries nor falls back (the
-// caller already has part of the answer).
+// caller already has part of the answer). A 2xx answer that came whole
+// instead of as events is relayed whole (relayWhole).
 func (w *Worker) streamExchange(j *run, req httpx.Request, model string, chat **reliapi.ChatResponse) exchange {
 	adapter := j.target.llm
 	began := false // across attempts: once begun, an answer cannot start over
-	// whole is an answer that came as one body, not as events: an error.
-	var whole *reliapi.HTTPResponse
+	// errAnswer is an error answer, read whole; read decodes it.
+	var errAnswer *reliapi.HTTPResponse
 	return exchange{
 		credential: adapter.Headers,
 		send: func(ctx context.Context, upstream httpx.Target) (*reliapi.HTTPResponse, error) {
-			*chat, whole = nil, nil
-			live, all, err := w.http.Stream(ctx, upstream, req)
-			if err != nil {
+			*chat, errAnswer = nil, nil
+			live, whole, err := w.http.Stream(ctx, upstream, req)
+			switch {
+			case err != nil:
 				return nil, err
-			}
-			if all != nil {
-				whole = all
-				return all, nil
+			case whole != nil && (whole.StatusCode < 200 || whole.StatusCode >= 300):
+				errAnswer = whole
+				return whole, nil
+			case whole != nil:
+				*chat, err = w.relayWhole(ctx, j, adapter, model, whole, &began)
+				return whole, err
 			}
 			defer live.Body.Close()
-			*chat, err = w.readStream(ctx, j, adapter, model, live.Body, &began)
+			*chat, err = w.readStream(ctx, j, adapter, model, live, &began)
 			if err != nil && began {
 				return nil, interrupted(err)
 			}
@@ -159,7 +205,7 @@ func (w *Worker) streamExchange(j *run, req httpx.Request, model string, chat **
 			if err != nil || *chat == nil {
 				// An error answer (read whole) or a failed call: the
 				// provider's message under our code.
-				_, err = decodeLLM(adapter, whole, err)
+				_, err = decodeLLM(adapter, errAnswer, err)
 			}
 			return err
 		},
@@ -167,16 +213,21 @@ func (w *Worker) streamExchange(j *run, req httpx.Request, model string, chat **
 }
 
 // interrupted is the error of a streamed answer that broke off after it
-// began.
+// began; details.cause names what broke it (NETWORK_ERROR, TIMEOUT,
+// UPSTREAM_INVALID_RESPONSE, or the provider's error sent in the stream).
 func interrupted(err error) error {
-	var coded *reliapi.Error
-	if !errors.As(err, &coded) {
-		coded = &reliapi.Error{Code: reliapi.CodeNetworkError}
-	}
-	return &reliapi.Error{
+	e := &reliapi.Error{
 		Code: reliapi.CodeStreamInterrupted, Message: "The upstream's streamed answer broke off after it began",
-		Source: reliapi.SourceUpstream, UpstreamStatus: http.StatusBadGateway, Err: errors.New(coded.Error()),
+		Source: reliapi.SourceUpstream, UpstreamStatus: http.StatusBadGateway, Err: errors.New(err.Error()),
 	}
+	var coded *reliapi.Error
+	if errors.As(err, &coded) {
+		e.Message += ": " + coded.Message
+		e.Details = map[string]any{"cause": string(coded.Code)}
+	} else {
+		e.Source = reliapi.SourceReliAPI // not the upstream's doing: writing the events failed
+	}
+	return e
 }
 
 // resumable checks a streamed job delivered again (its worker stopped

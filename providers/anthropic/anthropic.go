@@ -7,6 +7,7 @@ package anthropic
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -88,11 +89,17 @@ type Response struct {
 	} `json:"usage"`
 }
 
-// DecodeResponse implements reliapi.LLMProvider.
+// DecodeResponse implements reliapi.LLMProvider. A body that is neither
+// of type "message" nor has a content list is not a message, whatever else
+// it holds: reading it as an empty answer would pass the upstream's fault
+// off as the model's reply.
 func (Adapter) DecodeResponse(body []byte) (*reliapi.ChatResponse, error) {
 	var r Response
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, fmt.Errorf("decoding message: %w", err)
+	}
+	if r.Type != "message" && r.Content == nil {
+		return nil, errors.New("decoding message: not a message")
 	}
 	var text strings.Builder
 	for _, c := range r.Content {

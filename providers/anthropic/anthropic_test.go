@@ -67,6 +67,19 @@ func TestDecodeResponse(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
+	// What an upstream may send with status 200 that is not a message:
+	// each must fail, not read as an empty answer.
+	for _, body := range []string{
+		`not json`,
+		`{"id":"msg_1","type":"message","content":[{"type":"text","text":"Hel`,
+		`{"raw":"<html><body>Bad gateway</body></html>"}`, // a non-JSON body, as httpx hands it over
+		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
+		`null`,
+	} {
+		if got, err := (anthropic.Adapter{}).DecodeResponse([]byte(body)); err == nil {
+			t.Errorf("%s decoded: %+v", body, got)
+		}
+	}
 	for stop, want := range map[string]string{"end_turn": "stop", "max_tokens": "length", "stop_sequence": "stop", "tool_use": "tool_calls", "pause_turn": "pause_turn"} {
 		if got := anthropic.FinishReason(stop); got != want {
 			t.Errorf("FinishReason(%s) = %s, want %s", stop, got, want)
@@ -153,4 +166,24 @@ func TestDecodeStreamEvent(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != reliapi.CodeServerError || e.UpstreamStatus != 529 || e.Message != "Overloaded" {
 		t.Fatalf("error event: %v", err)
 	}
+}
+
+// FuzzDecode: whatever an upstream sends, the decoders return a message or
+// an error, an event or an error, and a coded error with the status given;
+// they never panic.
+func FuzzDecode(f *testing.F) {
+	f.Add("", []byte(message))
+	f.Add("message_stop", []byte(`{"type":"message_stop"}`))
+	f.Add("error", []byte(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`))
+	f.Add("", []byte(`<html>bad gateway</html>`))
+	f.Fuzz(func(t *testing.T, event string, body []byte) {
+		a := anthropic.Adapter{}
+		if got, err := a.DecodeResponse(body); err == nil && got.Role != "assistant" {
+			t.Errorf("%q: a message without its role", body)
+		}
+		a.DecodeStreamEvent(event, body)
+		if e := a.DecodeError(529, nil, body); e.UpstreamStatus != 529 || e.Code != reliapi.CodeServerError || e.Message == "" {
+			t.Errorf("%q: error %+v", body, e)
+		}
+	})
 }

@@ -1,12 +1,14 @@
 package httpx
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -106,10 +108,12 @@ func (c *Client) Do(ctx context.Context, t Target, r Request) (*reliapi.HTTPResp
 }
 
 // Stream makes one attempt whose answer is read as it arrives (a streamed
-// completion). A 2xx answer comes back open: read its Body (Close it when
-// done); the attempt fails with TIMEOUT when no header arrives within the
-// target's timeout, or when the body then stays silent that long. Any
-// other answer is read whole and returned as Do returns it.
+// completion). A 2xx answer that is a stream comes back open: read its
+// Body (Close it when done). The attempt fails with TIMEOUT when no header
+// arrives within the target's timeout, or when the body then stays silent
+// that long. Any other answer is read whole and returned as Do returns it:
+// an error status, and a 2xx body that is one document rather than events
+// (see document) — a server that ignored "stream": true.
 func (c *Client) Stream(ctx context.Context, t Target, r Request) (*http.Response, *reliapi.HTTPResponse, error) {
 	attemptCtx, cancel := context.WithCancel(ctx)
 	idle := time.AfterFunc(t.Timeout, cancel)
@@ -119,16 +123,59 @@ func (c *Client) Stream(ctx context.Context, t Target, r Request) (*http.Respons
 		defer cancel()
 		return nil, nil, c.idleError(ctx, attemptCtx, t, err)
 	}
-	if resp.StatusCode >= 300 {
-		idle.Stop()
-		defer cancel()
-		defer resp.Body.Close()
-		answer, err := c.answer(ctx, attemptCtx, t, resp)
-		return nil, answer, err
-	}
 	idle.Reset(t.Timeout)
+	// The whole answer too is read under the idle timer: a body that
+	// stops arriving fails the attempt.
 	resp.Body = &idleBody{ReadCloser: resp.Body, idle: idle, timeout: t.Timeout, cancel: cancel, parent: ctx, attempt: attemptCtx, c: c, t: t}
-	return resp, nil, nil
+	if resp.StatusCode < 300 {
+		br := bufio.NewReader(resp.Body)
+		whole, err := document(resp.Header, br)
+		if err != nil {
+			resp.Body.Close()
+			return nil, nil, err
+		}
+		resp.Body = readCloser{Reader: br, Closer: resp.Body}
+		if !whole {
+			return resp, nil, nil
+		}
+	}
+	defer resp.Body.Close()
+	answer, err := c.answer(ctx, attemptCtx, t, resp)
+	return nil, answer, err
+}
+
+// document reports whether a 2xx answer to a streamed request is one
+// document rather than events: its type names JSON, or its first byte
+// that is not white space opens JSON or markup ({, [ or <), which no
+// event stream's line begins with; an empty body streams nothing either.
+// A stream whose type is wrong (text/plain, none) is still a stream.
+func document(h http.Header, br *bufio.Reader) (bool, error) {
+	if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); mt == "application/json" || strings.HasSuffix(mt, "+json") {
+		return true, nil
+	}
+	for n := 1; n <= br.Size(); n++ {
+		b, err := br.Peek(n)
+		if len(b) < n {
+			if errors.Is(err, io.EOF) {
+				return true, nil
+			}
+			return false, err // already coded by idleBody
+		}
+		switch b[n-1] {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{', '[', '<':
+			return true, nil
+		}
+		return false, nil
+	}
+	return false, nil
+}
+
+// readCloser reads from Reader and closes Closer.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // idleBody cancels its stream when no byte arrives for timeout, and maps

@@ -296,6 +296,54 @@ func TestStream(t *testing.T) {
 	}
 }
 
+// TestStreamAnsweredWhole: a 2xx answer to a streamed request that is one
+// document (its type says JSON, or it begins as JSON or markup does, or it
+// is empty) is read whole and returned as Do returns it; one that begins
+// as events streams whatever its type says.
+func TestStreamAnsweredWhole(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, contentType, body string
+		whole                   string // the whole answer's body; "" for a stream
+	}{
+		{"json", "application/json", `{"choices":[]}`, `{"choices":[]}`},
+		{"json with a charset", "application/json; charset=utf-8", `  {"a":1}`, `  {"a":1}`},
+		{"json typed as events", "text/event-stream", "\n {\"a\":1}", "\n {\"a\":1}"},
+		{"problem json", "application/problem+json", `{"title":"x"}`, `{"title":"x"}`},
+		{"an html page", "text/html", "<html>Bad gateway</html>", `{"raw":"\u003chtml\u003eBad gateway\u003c/html\u003e"}`},
+		{"empty", "", "", "null"},
+		{"events", "text/event-stream", "data: x\n\n", ""},
+		{"events typed as text", "text/plain", ": comment\ndata: x\n\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tg := target(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tt.contentType)
+				w.Write([]byte(tt.body))
+			})
+			live, whole, err := httpx.New(httpx.Config{}).Stream(context.Background(), tg, httpx.Request{Method: "POST", Path: "/"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.whole == "" {
+				if whole != nil || live == nil {
+					t.Fatalf("not a stream: %+v", whole)
+				}
+				got, _ := io.ReadAll(live.Body)
+				live.Body.Close()
+				if string(got) != tt.body {
+					t.Fatalf("stream read %q, want %q", got, tt.body)
+				}
+				return
+			}
+			if live != nil || whole == nil || whole.StatusCode != 200 || string(whole.Body) != tt.whole {
+				t.Fatalf("live %v, whole %+v, want body %s", live, whole, tt.whole)
+			}
+		})
+	}
+}
+
 func TestRateLimitReset(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)

@@ -4,6 +4,7 @@ package openai
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -129,19 +130,22 @@ type Response struct {
 	Usage reliapi.Usage `json:"usage"`
 }
 
-// DecodeResponse implements reliapi.LLMProvider.
+// DecodeResponse implements reliapi.LLMProvider. A body without a choice
+// is not a completion, whatever else it holds (a proxy's JSON, an error
+// sent with status 200): reading it as an empty answer would pass the
+// upstream's fault off as the model's reply.
 func (Adapter) DecodeResponse(body []byte) (*reliapi.ChatResponse, error) {
 	var r Response
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, fmt.Errorf("decoding chat completion: %w", err)
 	}
-	out := &reliapi.ChatResponse{Model: r.Model, Usage: r.Usage, Role: "assistant"}
-	if len(r.Choices) > 0 {
-		c := r.Choices[0]
-		out.Content, out.FinishReason = c.Message.Content, c.FinishReason
-		if c.Message.Role != "" {
-			out.Role = c.Message.Role
-		}
+	if len(r.Choices) == 0 {
+		return nil, errors.New("decoding chat completion: no choices")
+	}
+	c := r.Choices[0]
+	out := &reliapi.ChatResponse{Model: r.Model, Usage: r.Usage, Role: "assistant", Content: c.Message.Content, FinishReason: c.FinishReason}
+	if c.Message.Role != "" {
+		out.Role = c.Message.Role
 	}
 	if out.Usage.TotalTokens == 0 {
 		out.Usage.TotalTokens = out.Usage.PromptTokens + out.Usage.CompletionTokens

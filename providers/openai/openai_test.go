@@ -62,8 +62,20 @@ func TestDecodeResponse(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
-	if _, err := (openai.Adapter{}).DecodeResponse([]byte(`not json`)); err == nil {
-		t.Fatal("garbage decoded")
+	// What an upstream may send with status 200 that is not a completion:
+	// each must fail, not read as an empty answer.
+	for _, body := range []string{
+		`not json`,
+		`{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hel`,
+		`{"raw":"<html><body>Bad gateway</body></html>"}`, // a non-JSON body, as httpx hands it over
+		`{"error":{"message":"overloaded","type":"server_error"}}`,
+		`{"id":"chatcmpl-1","object":"chat.completion","choices":[]}`,
+		`null`,
+		`[]`,
+	} {
+		if got, err := (openai.Adapter{}).DecodeResponse([]byte(body)); err == nil {
+			t.Errorf("%s decoded: %+v", body, got)
+		}
 	}
 }
 
@@ -157,4 +169,25 @@ func TestEncodeStreamRequest(t *testing.T) {
 	if !strings.HasSuffix(string(body), `"stream":true}`) {
 		t.Errorf("mistral: %s", body)
 	}
+}
+
+// FuzzDecode: whatever an upstream sends, the decoders return a completion
+// with a choice's worth of answer or an error, an event or an error, and a
+// coded error with the status given; they never panic.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(completion))
+	f.Add([]byte(`{"choices":[]}`))
+	f.Add([]byte(`{"error":{"message":"x","type":"server_error"}}`))
+	f.Add([]byte(`[DONE]`))
+	f.Add([]byte(`<html>bad gateway</html>`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		a := openai.Adapter{}
+		if got, err := a.DecodeResponse(body); err == nil && got.Role == "" {
+			t.Errorf("%q: a completion without a role", body)
+		}
+		a.DecodeStreamEvent("", body)
+		if e := a.DecodeError(502, nil, body); e.UpstreamStatus != 502 || e.Code != reliapi.CodeServerError || e.Message == "" {
+			t.Errorf("%q: error %+v", body, e)
+		}
+	})
 }
