@@ -58,6 +58,7 @@ type Server struct {
 	handler   http.Handler
 	keys      *keyring
 	docs      *apiDocs
+	docsUI    *docsUI
 	ui        http.Handler
 	quota     *quota.Quota
 	rapid     *rapidapi.Store
@@ -134,6 +135,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.docs = docs
+	if s.docsUI, err = loadDocsUI(); err != nil {
+		return nil, err
+	}
 	s.ui = newQueueUI(cfg.Redis)
 	engine, err := s.routes()
 	if err != nil {

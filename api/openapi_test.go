@@ -36,7 +36,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 			}
 		}
 	}
-	param := regexp.MustCompile(`:([A-Za-z_]+)`)
+	param := regexp.MustCompile(`[:*]([A-Za-z_]+)`)
 	var routed []string
 	for _, rt := range s.api.Routes() {
 		if strings.HasPrefix(rt.Path, "/admin/queues/") {
@@ -81,10 +81,5 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 				t.Errorf("  %s at %s", se.Reason, se.FieldPath)
 			}
 		}
-	}
-
-	page := s.raw("GET", "/docs")
-	if page.status != 200 || !strings.Contains(string(page.raw), "/v1/jobs/{id}/cancel") || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") {
-		t.Errorf("/docs: %d %.200s", page.status, page.raw)
 	}
 }
