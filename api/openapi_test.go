@@ -82,4 +82,61 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 			}
 		}
 	}
+
+	checkCompleteness(t, all)
+}
+
+// checkCompleteness fails for an operation without a response schema, a
+// request body without a schema and an example, or a security scheme
+// other than the keys authenticate reads — what the reference pages need
+// to show every schema, fill in "try it" and send the caller's key.
+func checkCompleteness(t *testing.T, doc map[string]any) {
+	t.Helper()
+	get := func(v any, path ...string) any {
+		for _, p := range path {
+			m, _ := v.(map[string]any)
+			v = m[p]
+		}
+		return v
+	}
+	// resolve follows a $ref to the component it names.
+	resolve := func(v any) map[string]any {
+		if ref, ok := get(v, "$ref").(string); ok {
+			v = get(doc, strings.Split(strings.TrimPrefix(ref, "#/"), "/")...)
+		}
+		m, _ := v.(map[string]any)
+		return m
+	}
+	for path, ops := range doc["paths"].(map[string]any) {
+		for method, op := range ops.(map[string]any) {
+			name := strings.ToUpper(method) + " " + path
+			schemas, redirects := 0, 0
+			for status, resp := range get(op, "responses").(map[string]any) {
+				content, _ := resolve(resp)["content"].(map[string]any)
+				if len(content) == 0 && strings.HasPrefix(status, "3") {
+					redirects++
+				}
+				for media, body := range content {
+					if get(body, "schema") == nil {
+						t.Errorf("%s: response %s %s has no schema", name, status, media)
+					}
+					schemas++
+				}
+			}
+			if schemas == 0 && redirects == 0 {
+				t.Errorf("%s: no response has a schema", name)
+			}
+			if rb := get(op, "requestBody"); rb != nil {
+				for media, body := range resolve(rb)["content"].(map[string]any) {
+					if get(body, "schema") == nil || (get(body, "example") == nil && get(body, "examples") == nil) {
+						t.Errorf("%s: request body %s needs a schema and an example", name, media)
+					}
+				}
+			}
+		}
+	}
+	// The schemes are the headers presentedKey reads.
+	if get(doc, "components", "securitySchemes", "apiKey", "name") != "X-API-Key" || get(doc, "components", "securitySchemes", "bearer", "scheme") != "bearer" {
+		t.Errorf("security schemes: %v", get(doc, "components", "securitySchemes"))
+	}
 }
