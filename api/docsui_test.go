@@ -75,6 +75,9 @@ func checkAsset(t *testing.T, s *stack, path, version string) {
 	} else if len(r.raw) > 64<<10 {
 		t.Errorf("%s (%d bytes) is not gzipped when the client accepts it", path, len(r.raw))
 	}
+	if refused := s.raw("GET", path+"?v="+version, "Accept-Encoding", "gzip;q=0, identity"); refused.header.Get("Content-Encoding") != "" {
+		t.Errorf("%s with gzip;q=0: Content-Encoding %q", path, refused.header.Get("Content-Encoding"))
+	}
 	etag := r.header.Get("ETag")
 	if again := s.raw("GET", path+"?v="+version, "If-None-Match", etag); etag == "" || again.status != 304 {
 		t.Errorf("%s with If-None-Match %s: %d", path, etag, again.status)
