@@ -9,6 +9,8 @@ import (
 
 	"github.com/pb33f/libopenapi"
 	"github.com/pb33f/libopenapi-validator/schema_validation"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+	"github.com/pb33f/libopenapi/orderedmap"
 )
 
 // TestOpenAPICoversRoutes fails when a route is in the router but not in
@@ -84,6 +86,69 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	}
 
 	checkCompleteness(t, all)
+	checkExamples(t, parsed)
+}
+
+// checkExamples validates every JSON example of a request or response body
+// (the media types' example and examples) against its schema, so that
+// "try it", which starts from the example, sends a request the api takes.
+func checkExamples(t *testing.T, parsed libopenapi.Document) {
+	t.Helper()
+	model, err := parsed.BuildV3Model()
+	if err != nil {
+		t.Fatalf("libopenapi model: %v", err)
+	}
+	validator := schema_validation.NewSchemaValidator()
+	checked := 0
+	for path, item := range model.Model.Paths.PathItems.FromOldest() {
+		for method, op := range item.GetOperations().FromOldest() {
+			var contents []*orderedmap.Map[string, *v3.MediaType]
+			if op.RequestBody != nil {
+				contents = append(contents, op.RequestBody.Content)
+			}
+			for _, r := range op.Responses.Codes.FromOldest() {
+				contents = append(contents, r.Content)
+			}
+			if op.Responses.Default != nil {
+				contents = append(contents, op.Responses.Default.Content)
+			}
+			for _, content := range contents {
+				for media, mt := range content.FromOldest() {
+					if mt.Schema == nil || media != "application/json" {
+						continue
+					}
+					examples := map[string]func(any) error{}
+					if mt.Example != nil {
+						examples["example"] = mt.Example.Decode
+					}
+					for name, ex := range mt.Examples.FromOldest() {
+						if ex.Value != nil {
+							examples[name] = ex.Value.Decode
+						}
+					}
+					for name, decode := range examples {
+						var body any
+						if err := decode(&body); err != nil {
+							t.Fatalf("%s %s: example %s: %v", method, path, name, err)
+						}
+						raw, _ := json.Marshal(body)
+						if ok, errs := validator.ValidateSchemaBytes(mt.Schema.Schema(), raw); !ok {
+							for _, e := range errs {
+								t.Errorf("%s %s: example %s does not fit its schema: %s", method, path, raw, e.Reason)
+								for _, se := range e.SchemaValidationErrors {
+									t.Errorf("  %s at %s", se.Reason, se.FieldPath)
+								}
+							}
+						}
+						checked++
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no example checked")
+	}
 }
 
 // checkCompleteness fails for an operation without a response schema, a
