@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 CONFIG   ?= config.example.yaml
 
-.PHONY: run build test test-cluster test-deps vet bench chaos fuzz fmt clean
+.PHONY: run build test test-cluster test-deps test-browser browser-deps vet bench chaos fuzz fmt clean
 
 ## run: start api + worker + demo upstream on an embedded Redis (REDIS_URL unset) on :8000
 run:
@@ -39,6 +39,21 @@ test-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; \
 	}
 	@redis-server --version
+
+## test-browser: load /docs, /redoc and /admin/queues/ in headless Chromium (installs Debian's
+## chromium with apt-get when /usr/bin/chromium is missing); fails on console errors. Not part of
+## make test, which needs no browser.
+test-browser: test-deps browser-deps
+	RELIAPI_CHROMIUM=$(CHROMIUM) $(GO) test -tags browser -count=1 -timeout 5m -run '^TestBrowser' -v ./api
+
+CHROMIUM ?= /usr/bin/chromium
+browser-deps:
+	@test -x $(CHROMIUM) || { \
+		echo "$(CHROMIUM) not found: installing Debian's chromium with apt-get"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	}
+	@$(CHROMIUM) --version
 
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

@@ -59,6 +59,7 @@ type Server struct {
 	keys      *keyring
 	docs      *apiDocs
 	routing   *routing
+	docsUI    *docsUI
 	ui        http.Handler
 	quota     *quota.Quota
 	rapid     *rapidapi.Store
@@ -136,6 +137,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.docs = docs
+	if s.docsUI, err = loadDocsUI(); err != nil {
+		return nil, err
+	}
 	s.ui = newQueueUI(cfg.Redis)
 	engine, err := s.routes()
 	if err != nil {

@@ -9,4 +9,9 @@
 // of the HTTP contract (README, docs/ARCHITECTURE.md); render.StatusOf
 // (render/errors.go) is the one place where error codes become HTTP
 // statuses.
+//
+// The API is described in openapi.yaml (served as /openapi.json, and kept
+// in step with the routes by TestOpenAPICoversRoutes) and shown by the
+// reference pages of docsui.go: Swagger UI at /docs and ReDoc at /redoc,
+// embedded from docsui/ so that they work offline.
 package api

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynqmon"
@@ -64,8 +67,38 @@ func taskSummary(taskType string, payload []byte) string {
 // queueUI serves the UI behind the admin key, which a browser sends as
 // the password of HTTP Basic authentication.
 func (s *Server) queueUI(c *gin.Context) {
-	s.ui.ServeHTTP(c.Writer, c.Request)
+	rest := strings.TrimPrefix(c.Request.URL.Path, queueUIPath)
+	if strings.HasPrefix(rest, "/api/") || strings.HasPrefix(rest, "/static/") {
+		s.ui.ServeHTTP(c.Writer, c.Request) // the UI's data and its bundles, as they are
+		return
+	}
+	page := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+	s.ui.ServeHTTP(page, c.Request)
+	body := externalFonts.ReplaceAll(page.body.Bytes(), nil)
+	for k, v := range page.header {
+		c.Writer.Header()[k] = v
+	}
+	c.Writer.WriteHeader(page.status)
+	c.Writer.Write(body)
 }
+
+// externalFonts are the links of asynqmon's page to Google Fonts. They are
+// dropped: the UI must work offline and behind a firewall, where a browser
+// reports each of them as a failed load. The page then uses the system's
+// sans-serif; its icons are SVG, not the icon font.
+var externalFonts = regexp.MustCompile(`<link rel="stylesheet" href="https://fonts\.googleapis\.com/[^"]*"/?>`)
+
+// bufferedResponse holds a small answer (asynqmon's page, its icons and
+// manifest) so that it can be changed before it is sent.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header         { return b.header }
+func (b *bufferedResponse) WriteHeader(status int)      { b.status = status }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
 
 // requireAdminBrowser is requireAdmin for pages a browser opens: a
 // refusal asks the browser for the admin key (any user name).

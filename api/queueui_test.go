@@ -46,6 +46,8 @@ func TestQueueUI(t *testing.T) {
 	}
 	if code, _, body := get("/admin/queues/", "ops", "admin-key"); code != 200 || !strings.Contains(body, "<html") {
 		t.Errorf("the UI: %d %.200s", code, body)
+	} else if strings.Contains(body, "https://") || !strings.Contains(body, "/admin/queues/static/js/") {
+		t.Errorf("the UI's page must load only its own files (it works offline): %s", body)
 	}
 	// A queued job's task waits as scheduled: the fallback of its wake-up
 	// lane entry (see package lane).

@@ -48,6 +48,8 @@ func (s *Server) operatorRoutes(r *gin.Engine) {
 	r.GET("/readyz", s.readyz)
 	r.GET("/openapi.json", s.openapi)
 	r.GET("/docs", s.docsHTML)
+	r.GET("/redoc", s.redocHTML)
+	r.GET(docsAssetsPath+"/*file", s.docsAsset)
 	r.GET("/metrics", s.requireAdminIfSet, gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	r.POST("/v1/targets/:target/keys/:id/enable", s.requireAdmin, s.enableKey)
 	r.GET("/v1/admin/queues", s.requireAdmin, s.adminQueues)
