@@ -132,22 +132,27 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(cfg.Registry, s.inspector, st.QueueShards)
 	s.routing = newRouting(st, s.targetNames, cfg.Registry)
 	cfg.Registry.MustRegister(breakerStates{s}, poolKeys{s})
-	docs, err := loadDocs()
-	if err != nil {
+	if err := s.buildHandler(); err != nil {
 		return nil, err
 	}
-	s.docs = docs
-	if s.docsUI, err = loadDocsUI(); err != nil {
-		return nil, err
-	}
-	s.ui = newQueueUI(cfg.Redis)
-	engine, err := s.routes()
-	if err != nil {
-		return nil, err
-	}
-	s.engine = engine
-	s.handler = headAsGet(withCORS(engine, st.Server.CORSOrigins))
 	return s, nil
+}
+
+// buildHandler loads the pages (the API's description and reference, the
+// queue UI) and routes every path.
+func (s *Server) buildHandler() (err error) {
+	if s.docs, err = loadDocs(); err != nil {
+		return err
+	}
+	if s.docsUI, err = loadDocsUI(); err != nil {
+		return err
+	}
+	s.ui = newQueueUI(s.cfg.Redis)
+	if s.engine, err = s.routes(); err != nil {
+		return err
+	}
+	s.handler = headAsGet(withCORS(s.engine, s.settings.Server.CORSOrigins))
+	return nil
 }
 
 // parseTargets parses each target's base URL, for path validation.
