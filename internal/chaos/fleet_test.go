@@ -96,12 +96,13 @@ func (f *fleet) redisEnv(addr string) []string {
 }
 
 // startWorker starts one more worker process, reaching Redis at
-// redisAddr, and waits until it is ready.
-func (f *fleet) startWorker(redisAddr string) *testenv.Process {
+// redisAddr, with env (NAME=value) added to the fleet's environment, and
+// waits until it is ready.
+func (f *fleet) startWorker(redisAddr string, env ...string) *testenv.Process {
 	f.t.Helper()
 	waddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(f.t))
 	name := fmt.Sprintf("worker-%d", len(f.workers))
-	w := testenv.StartReliAPI(f.t, name, f.redisEnv(redisAddr), "worker", "--config", f.cfg, "--metrics-listen", waddr)
+	w := testenv.StartReliAPI(f.t, name, append(f.redisEnv(redisAddr), env...), "worker", "--config", f.cfg, "--metrics-listen", waddr)
 	testenv.WaitReady(f.t, "http://"+waddr+"/readyz", w)
 	return w
 }
