@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/internal/testenv"
@@ -58,6 +59,9 @@ type spec struct {
 	server    testenv.Section // more settings of the server section
 	extra     string          // more top-level YAML
 	redisArgs []string        // redis-server's command line (persistence is off without them)
+	// redis, when set, is the config's redis section (a Sentinel's, say):
+	// the fleet starts no Redis and no proxy of its own.
+	redis testenv.Section
 }
 
 // newFleet starts a fleet as s says. The upstream answers POST or GET
@@ -67,11 +71,17 @@ type spec struct {
 // instead of succeeding.
 func newFleet(t *testing.T, s spec) *fleet {
 	t.Helper()
-	f := &fleet{t: t, redis: testenv.StartRedisWith(t, s.redisArgs...), up: testenv.StartUpstream(t)}
+	f := &fleet{t: t, up: testenv.StartUpstream(t)}
 	f.up.CountBy(callKey)
 	f.up.Handle("/work", testenv.Answer(2*time.Millisecond, `{"ok":true}`))
-	f.proxy = newTCPProxy(t, f.redis.Addr)
 	cfg := testenv.FleetConfig(f.up.URL)
+	redisAddr := "" // the processes' REDIS_URL, none with a redis section
+	if s.redis == nil {
+		f.redis = testenv.StartRedisWith(t, s.redisArgs...)
+		f.proxy = newTCPProxy(t, f.redis.Addr)
+		redisAddr = f.proxy.addr
+	}
+	cfg.Redis = s.redis
 	cfg.Worker["shutdown_timeout"] = "5s"
 	cfg.Jobs = testenv.Section{"timeout": "5m"}
 	maps.Copy(cfg.Targets["up"], s.up)
@@ -80,18 +90,21 @@ func newFleet(t *testing.T, s spec) *fleet {
 	f.cfg = testenv.WriteConfig(t, cfg)
 	f.env = append(os.Environ(), "RELIAPI_API_KEY="+apiKey, "LOG_LEVEL=error")
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	f.api = testenv.StartReliAPI(t, "api", f.redisEnv(f.proxy.addr), "api", "--config", f.cfg, "--listen", addr)
+	f.api = testenv.StartReliAPI(t, "api", f.redisEnv(redisAddr), "api", "--config", f.cfg, "--listen", addr)
 	f.url = "http://" + addr
 	testenv.WaitReady(t, f.url+"/readyz", f.api)
 	for range s.workers {
-		f.workers = append(f.workers, f.startWorker(f.proxy.addr))
+		f.workers = append(f.workers, f.startWorker(redisAddr))
 	}
 	return f
 }
 
 // redisEnv is the fleet's environment with REDIS_URL on the Redis at
-// addr (the fleet's proxy, or one of a worker's own).
+// addr (the fleet's proxy, or one of a worker's own); "" leaves it out.
 func (f *fleet) redisEnv(addr string) []string {
+	if addr == "" {
+		return slices.Clone(f.env)
+	}
 	return append(slices.Clone(f.env), "REDIS_URL=redis://"+addr+"/0")
 }
 
@@ -117,9 +130,13 @@ func (f *fleet) client(timeout time.Duration) *testenv.Client {
 // status, attempts and task, and that task's state in asynq ("missing"
 // when asynq has no such task), read straight from the fleet's Redis.
 func (f *fleet) whereIs(id string) string {
+	return whereIs(f.redis.Client(f.t), id)
+}
+
+// whereIs is fleet.whereIs on the Redis rdb.
+func whereIs(rdb *redis.Client, id string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rdb := f.redis.Client(f.t)
 	j, err := jobs.NewStore(rdb, jobs.Config{}).Lookup(ctx, id)
 	if errors.Is(err, reliapi.ErrNotFound) {
 		return "no record"
