@@ -82,32 +82,9 @@ func TestWorkerCutOff(t *testing.T) {
   schedule_s: [0, 0, 1, 1, 1]
   secrets: {default: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}`,
 	})
-	var delay atomic.Int64
-	delay.Store(int64(cutUpstreamDelay))
-	var (
-		mu    sync.Mutex
-		calls = map[string][]arrival{} // X-Call → arrivals, in order
-	)
-	f.up.Handle("/work", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		calls[r.Header.Get("X-Call")] = append(calls[r.Header.Get("X-Call")], arrival{r.Header.Get("X-Worker"), time.Now()})
-		mu.Unlock()
-		testenv.Answer(time.Duration(delay.Load()), `{"ok":true}`)(w, r)
-	})
-	// arrived counts the calls worker made after since.
-	arrived := func(worker string, since time.Time) int {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
-		for _, as := range calls {
-			for _, a := range as {
-				if a.worker == worker && a.at.After(since) {
-					n++
-				}
-			}
-		}
-		return n
-	}
+	calls := &callLog{byKey: map[string][]arrival{}}
+	calls.delay.Store(int64(cutUpstreamDelay))
+	f.up.Handle("/work", calls.serve)
 	ends := watchEnds(t, f)
 	f.workers = append(f.workers, f.startWorker(f.proxy.addr, "CHAOS_WORKER=healthy"))
 	cutProxy := newTCPProxy(t, f.redis.Addr)
@@ -125,16 +102,16 @@ func TestWorkerCutOff(t *testing.T) {
 	}
 	start := time.Now()
 	ids, keys := submit("cut", sized(40, 60))
-	testenv.Eventually(t, 30*time.Second, "the worker to be cut off to run jobs", func() bool { return arrived("cut", start) >= 5 })
+	testenv.Eventually(t, 30*time.Second, "the worker to be cut off to run jobs", func() bool { return calls.arrived("cut", start) >= 5 })
 	cutFor := time.Duration(sized(10, 30)) * time.Second
 	cut := time.Now()
 	faultFor(cutFor, cutProxy.blackhole, cutProxy.heal)
 	healed := time.Now()
-	delay.Store(int64(2 * time.Millisecond))
+	calls.delay.Store(int64(2 * time.Millisecond))
 	// Back: the cut worker runs jobs again (and by then has sent what it
 	// held back: its late outcomes, retried within a second).
 	moreIDs, moreKeys := submit("after", sized(40, 100))
-	testenv.Eventually(t, 30*time.Second, "the cut worker to run a job after it got Redis back", func() bool { return arrived("cut", healed) > 0 })
+	testenv.Eventually(t, 30*time.Second, "the cut worker to run a job after it got Redis back", func() bool { return calls.arrived("cut", healed) > 0 })
 	ids, keys = append(ids, moreIDs...), append(keys, moreKeys...)
 
 	r := row{scenario: fmt.Sprintf("a worker cut off from Redis (blackholed) for %v", cutFor), accepted: len(ids)}
@@ -148,59 +125,119 @@ func TestWorkerCutOff(t *testing.T) {
 		return len(hooks.got) >= len(ids)
 	})
 
-	mu.Lock()
-	defer mu.Unlock()
-	var held, takenOver, badSecond int
-	var slowest time.Duration
-	var why []string
+	c := calls.verdict(keys, cut, healed)
+	e := endsOf(ids, ends, hooks)
+	r.dups = f.up.Duplicates()
+	r.notes = fmt.Sprintf("%d jobs in flight on the cut worker; %d called again by the other worker, the last %v after the cut (≤ %v); "+
+		"jobs ended twice: %d; second webhook messages: %d (same message redelivered: %d); a second call for a job the cut worker did not hold: %d",
+		c.held, c.takenOver, c.slowest.Round(100*time.Millisecond), takeoverBound, e.double, e.doubleHooks, e.redelivered, c.badSecond)
+	record(r)
+	why := append(c.why, e.why...)
+	if r.lost > 0 || r.completed != len(ids) || e.double > 0 || e.unannounced > 0 || e.doubleHooks > 0 ||
+		c.badSecond > 0 || c.held == 0 || c.takenOver == 0 || c.slowest > takeoverBound {
+		t.Errorf("%+v; %s", r, strings.Join(why[:min(10, len(why))], "; "))
+	}
+}
+
+// callLog is the upstream's /work for the cut scenario: it records who
+// called for each job (X-Call) and when, and answers after delay.
+type callLog struct {
+	delay atomic.Int64 // time.Duration
+	mu    sync.Mutex
+	byKey map[string][]arrival // X-Call → arrivals, in order
+}
+
+func (l *callLog) serve(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("X-Call")
+	l.mu.Lock()
+	l.byKey[key] = append(l.byKey[key], arrival{r.Header.Get("X-Worker"), time.Now()})
+	l.mu.Unlock()
+	testenv.Answer(time.Duration(l.delay.Load()), `{"ok":true}`)(w, r)
+}
+
+// arrived counts the calls worker made after since.
+func (l *callLog) arrived(worker string, since time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, as := range l.byKey {
+		for _, a := range as {
+			if a.worker == worker && a.at.After(since) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// takeovers is what the upstream saw of the jobs keys around a cut.
+type takeovers struct {
+	held      int           // jobs the cut worker called before the cut
+	takenOver int           // jobs the other worker called again
+	slowest   time.Duration // from the cut to the last of those calls
+	badSecond int           // second calls that no lapsed claim explains
+	why       []string
+}
+
+// verdict says which jobs were called twice, and whether each second
+// call is a takeover: the first made by the cut worker before it got Redis
+// back, the second (and last) by the other worker.
+func (l *callLog) verdict(keys []string, cut, healed time.Time) takeovers {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var v takeovers
 	for _, k := range keys {
-		as := calls[k]
+		as := l.byKey[k]
 		if len(as) > 0 && as[0].worker == "cut" && as[0].at.Before(cut) {
-			held++
+			v.held++
 		}
 		if len(as) < 2 {
 			continue
 		}
-		// A second call only after the cut worker made the first, before
-		// it got Redis back, and from the other worker.
 		if as[0].worker != "cut" || !as[0].at.Before(healed) || len(as) > 2 || as[1].worker != "healthy" {
-			badSecond++
-			why = append(why, fmt.Sprintf("%s called %v", k, as))
+			v.badSecond++
+			v.why = append(v.why, fmt.Sprintf("%s called %v", k, as))
 			continue
 		}
-		takenOver++
-		slowest = max(slowest, as[1].at.Sub(cut))
+		v.takenOver++
+		v.slowest = max(v.slowest, as[1].at.Sub(cut))
 	}
-	r.dups = f.up.Duplicates()
-	doubleEnds, unannounced, doubleHooks, redelivered := 0, 0, 0, 0
+	return v
+}
+
+// endings is how the jobs ended, as Redis announced them and as their
+// webhooks told.
+type endings struct {
+	double      int // jobs announced as ended more than once
+	unannounced int // jobs never announced: the count cannot be trusted
+	doubleHooks int // jobs with a second webhook message (webhook-id or completed_at)
+	redelivered int // the same message delivered again (at least once)
+	why         []string
+}
+
+// endsOf reads, for each of ids, its end announcements and its webhooks.
+func endsOf(ids []string, ends *endLog, hooks *hookLog) endings {
 	ends.mu.Lock()
+	defer ends.mu.Unlock()
 	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	var e endings
 	for _, id := range ids {
-		if ends.n[id] == 0 {
-			unannounced++ // the count cannot be trusted: the scenario fails
-		}
-		if ends.n[id] > 1 {
-			doubleEnds++
-			why = append(why, fmt.Sprintf("%s ended %d times", id, ends.n[id]))
+		switch n := ends.n[id]; {
+		case n == 0:
+			e.unannounced++
+			e.why = append(e.why, id+" never announced on reliapi:jobs:done")
+		case n > 1:
+			e.double++
+			e.why = append(e.why, fmt.Sprintf("%s ended %d times", id, n))
 		}
 		if len(hooks.ids[id]) > 1 || len(hooks.completed[id]) > 1 {
-			doubleHooks++
-			why = append(why, fmt.Sprintf("%s webhooks: ids %v, completed_at %v", id, hooks.ids[id], hooks.completed[id]))
+			e.doubleHooks++
+			e.why = append(e.why, fmt.Sprintf("%s webhooks: ids %v, completed_at %v", id, hooks.ids[id], hooks.completed[id]))
 		}
-		redelivered += max(hooks.got[id]-1, 0)
+		e.redelivered += max(hooks.got[id]-1, 0)
 	}
-	hooks.mu.Unlock()
-	ends.mu.Unlock()
-	r.notes = fmt.Sprintf("%d jobs in flight on the cut worker; %d called again by the other worker, the last %v after the cut (≤ %v); "+
-		"jobs ended twice: %d; second webhook messages: %d (same message redelivered: %d); a second call for a job the cut worker did not hold: %d",
-		held, takenOver, slowest.Round(100*time.Millisecond), takeoverBound, doubleEnds, doubleHooks, redelivered, badSecond)
-	record(r)
-	if unannounced > 0 {
-		why = append(why, fmt.Sprintf("%d ended jobs never announced on reliapi:jobs:done", unannounced))
-	}
-	if r.lost > 0 || r.completed != len(ids) || doubleEnds > 0 || unannounced > 0 || doubleHooks > 0 || badSecond > 0 || held == 0 || takenOver == 0 || slowest > takeoverBound {
-		t.Errorf("%+v; %s", r, strings.Join(why[:min(10, len(why))], "; "))
-	}
+	return e
 }
 
 // endLog counts the ends announced on reliapi:jobs:done, per job.
