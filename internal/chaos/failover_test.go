@@ -41,9 +41,16 @@ func TestSentinelFailover(t *testing.T) {
 	})
 	sentinels := testenv.StartSentinels(t, master, masterName, 3, 2)
 	waitSentinels(t, sentinels, 2, 1)
-	f := newFleet(t, spec{workers: 2, up: testenv.Section{"cache": "{enabled: false}"},
+	// Each worker tags its upstream calls (X-Worker, from its own
+	// environment): both must run jobs after the failover.
+	f := newFleet(t, spec{up: testenv.Section{"cache": "{enabled: false}", "auth": "{type: api_key, env_var: CHAOS_WORKER, header: X-Worker}"},
 		redis: testenv.Section{"mode": "sentinel", "addrs": fmt.Sprintf("[%s]", quoted(sentinels)), "master_name": masterName}})
-	f.up.SetDelay(20 * time.Millisecond) // jobs are in flight when the master dies
+	calls := &callLog{byKey: map[string][]arrival{}}
+	calls.delay.Store(int64(20 * time.Millisecond)) // jobs are in flight when the master dies
+	f.up.Handle("/work", calls.serve)
+	for _, tag := range []string{"a", "b"} {
+		f.workers = append(f.workers, f.startWorker("", "CHAOS_WORKER="+tag))
+	}
 	client := f.client(10 * time.Second)
 
 	type acceptance struct {
@@ -156,6 +163,7 @@ func TestSentinelFailover(t *testing.T) {
 		"lost outside it: %d; replica promoted %v after the kill, first job accepted %v after the kill; %d submits refused (503 REDIS_UNAVAILABLE) meanwhile",
 		windowBound, killed.Sub(acked).Round(time.Millisecond), lostInWindow, window, lostOutside,
 		promoted.Sub(killed).Round(100*time.Millisecond), reaccepted.Round(100*time.Millisecond), refused)
+	r.notes += fmt.Sprintf("; upstream calls after the promotion from each worker: %d, %d", calls.arrived("a", promoted), calls.arrived("b", promoted))
 	if len(unclear) > 0 {
 		r.notes += fmt.Sprintf("; unclear answers: %v", unclear[:min(3, len(unclear))])
 	}
@@ -166,10 +174,16 @@ func TestSentinelFailover(t *testing.T) {
 	if lostOutside > 0 || len(unclear) > 0 {
 		t.Errorf("%+v", r)
 	}
-	// They followed the new master without restarting.
+	// They followed the new master without restarting: the api accepts
+	// jobs, both workers run them.
 	for _, p := range append([]*testenv.Process{f.api}, f.workers...) {
 		if err := p.Exited(); err != nil {
 			t.Errorf("%v during the failover", err)
+		}
+	}
+	for _, tag := range []string{"a", "b"} {
+		if calls.arrived(tag, promoted) == 0 {
+			t.Errorf("worker %s ran no job after the failover", tag)
 		}
 	}
 }
