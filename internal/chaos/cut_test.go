@@ -105,14 +105,23 @@ func TestWorkerCutOff(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, "the worker to be cut off to run jobs", func() bool { return calls.arrived("cut", start) >= 5 })
 	cutFor := time.Duration(sized(10, 30)) * time.Second
 	cut := time.Now()
-	faultFor(cutFor, cutProxy.blackhole, cutProxy.heal)
+	// Jobs submitted during the cut: the cut worker's lane pops, blocked
+	// in Redis, may take some (their answers held), whose asynq tasks
+	// then run them elsewhere after the grace period; all must end
+	// before the cut does.
+	var duringIDs, duringKeys []string
+	faultFor(cutFor, func() {
+		cutProxy.blackhole()
+		duringIDs, duringKeys = submit("during", sized(20, 40))
+	}, cutProxy.heal)
 	healed := time.Now()
 	calls.delay.Store(int64(2 * time.Millisecond))
 	// Back: the cut worker runs jobs again (and by then has sent what it
 	// held back: its late outcomes, retried within a second).
 	moreIDs, moreKeys := submit("after", sized(40, 100))
 	testenv.Eventually(t, 30*time.Second, "the cut worker to run a job after it got Redis back", func() bool { return calls.arrived("cut", healed) > 0 })
-	ids, keys = append(ids, moreIDs...), append(keys, moreKeys...)
+	duringEnded := latestEnd(t, client, duringIDs)
+	ids, keys = append(append(ids, duringIDs...), moreIDs...), append(append(keys, duringKeys...), moreKeys...)
 
 	r := row{scenario: fmt.Sprintf("a worker cut off from Redis (blackholed) for %v", cutFor), accepted: len(ids)}
 	for _, id := range ids {
@@ -128,15 +137,38 @@ func TestWorkerCutOff(t *testing.T) {
 	c := calls.verdict(keys, cut, healed)
 	e := endsOf(ids, ends, hooks)
 	r.dups = f.up.Duplicates()
-	r.notes = fmt.Sprintf("%d jobs in flight on the cut worker; %d called again by the other worker, the last %v after the cut (≤ %v); "+
-		"jobs ended twice: %d; second webhook messages: %d (same message redelivered: %d); a second call for a job the cut worker did not hold: %d",
-		c.held, c.takenOver, c.slowest.Round(100*time.Millisecond), takeoverBound, e.double, e.doubleHooks, e.redelivered, c.badSecond)
+	r.notes = fmt.Sprintf("%d jobs submitted during the cut, the last ended %v after the cut began; ", len(duringIDs), duringEnded.Sub(cut).Round(100*time.Millisecond)) +
+		fmt.Sprintf("%d jobs in flight on the cut worker; %d called again by the other worker, the last %v after the cut (≤ %v); "+
+			"jobs ended twice: %d; second webhook messages: %d (same message redelivered: %d); a second call for a job the cut worker did not hold: %d",
+			c.held, c.takenOver, c.slowest.Round(100*time.Millisecond), takeoverBound, e.double, e.doubleHooks, e.redelivered, c.badSecond)
 	record(r)
 	why := append(c.why, e.why...)
 	if r.lost > 0 || r.completed != len(ids) || e.double > 0 || e.unannounced > 0 || e.doubleHooks > 0 ||
-		c.badSecond > 0 || c.held == 0 || c.takenOver == 0 || c.slowest > takeoverBound {
+		c.badSecond > 0 || c.held == 0 || c.takenOver == 0 || c.slowest > takeoverBound ||
+		duringEnded.IsZero() || !duringEnded.Before(healed) {
 		t.Errorf("%+v; %s", r, strings.Join(why[:min(10, len(why))], "; "))
 	}
+}
+
+// latestEnd is when the last of ids ended (its completed_at), the zero
+// time when one has not ended yet.
+func latestEnd(t *testing.T, c *testenv.Client, ids []string) time.Time {
+	t.Helper()
+	var last time.Time
+	for _, id := range ids {
+		r, err := c.Send(context.Background(), "GET", "/v1/jobs/"+id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(r.Body["completed_at"]))
+		if err != nil {
+			return time.Time{}
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last
 }
 
 // callLog is the upstream's /work for the cut scenario: it records who
