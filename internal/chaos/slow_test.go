@@ -39,8 +39,9 @@ type timedCall struct {
 // each way (the TCP proxy's latency) for a while, under a stream of
 // synchronous calls. No call is lost (each is answered 200, or 202 once
 // server.sync_timeout passes and its job then ends), none is answered later
-// than its timeout, and the calls' p99, measured per second by when they
-// started, is back to what it was before within slowRecovery of the end.
+// than its timeout, and the calls' p99, grouped by the second they
+// started in and judged two seconds at a time, is back to what it was
+// before within slowRecovery of the end.
 func TestRedisSlow(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, spec{workers: 2, up: testenv.Section{"cache": "{enabled: false}"},
