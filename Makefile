@@ -67,7 +67,8 @@ bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./internal/bench $(BENCHFLAGS)
 
-## chaos: the fault scenarios at full length (faults of 10 s), printing their table; make test runs them short
+## chaos: the fault scenarios at full length (faults of 10 s, a worker cut off for 30 s), printing their table;
+## make test runs them short
 chaos: test-deps
 	$(GO) test -count=1 -v -timeout 20m -run . ./internal/chaos -args -full
 

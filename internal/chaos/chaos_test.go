@@ -124,6 +124,9 @@ func send(c *testenv.Client, body map[string]any, headers ...string) answer {
 		return answer{took: time.Since(start)}
 	}
 	id, _ := r.Body["id"].(string)
+	if meta, ok := r.Body["meta"].(map[string]any); ok && id == "" {
+		id, _ = meta["job_id"].(string) // a synchronous answer's job
+	}
 	return answer{status: r.Status, code: errorCode(r.Body), id: id, took: time.Since(start)}
 }
 

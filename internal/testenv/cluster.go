@@ -78,6 +78,29 @@ func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
 // cleanup that stops it. It returns the sentinel's address.
 func StartSentinel(tb testing.TB, master *Redis, masterName string) string {
 	tb.Helper()
+	return startSentinel(tb, master, masterName, 1, "")
+}
+
+// StartSentinels starts n Sentinels that watch master under masterName and
+// agree on a failover with quorum of them, quick to act as a test needs:
+// a master that does not answer for 1 s is down, and a failover not done
+// within 3 s is tried again. It registers cleanups that stop them and
+// returns their addresses. Wait until they know each other and the
+// replicas before a failover (SENTINEL MASTER's num-other-sentinels and
+// num-slaves).
+func StartSentinels(tb testing.TB, master *Redis, masterName string, n, quorum int) []string {
+	tb.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = startSentinel(tb, master, masterName, quorum, fmt.Sprintf("sentinel failover-timeout %s 3000\n", masterName))
+	}
+	return addrs
+}
+
+// startSentinel starts one Sentinel watching master (down after 1 s) with
+// quorum and more lines of configuration.
+func startSentinel(tb testing.TB, master *Redis, masterName string, quorum int, more string) string {
+	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		tb.Fatalf("testenv: redis-server is not installed (%v); run `make test`, which installs it", err)
@@ -90,8 +113,8 @@ func StartSentinel(tb testing.TB, master *Redis, masterName string) string {
 		host, masterPort, _ := net.SplitHostPort(master.Addr)
 		dir := tb.TempDir()
 		conf := filepath.Join(dir, "sentinel.conf")
-		text := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 1000\n",
-			port, dir, masterName, host, masterPort, masterName)
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nsentinel monitor %s %s %s %d\nsentinel down-after-milliseconds %s 1000\n%s",
+			port, dir, masterName, host, masterPort, quorum, masterName, more)
 		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 			tb.Fatal(err)
 		}
