@@ -57,9 +57,7 @@ type Server struct {
 	engine    *gin.Engine
 	handler   http.Handler
 	keys      *keyring
-	docs      *apiDocs
 	routing   *routing
-	docsUI    *docsUI
 	ui        http.Handler
 	quota     *quota.Quota
 	rapid     *rapidapi.Store
@@ -138,15 +136,8 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// buildHandler loads the pages (the API's description and reference, the
-// queue UI) and routes every path.
+// buildHandler builds the queue UI and routes every path.
 func (s *Server) buildHandler() (err error) {
-	if s.docs, err = loadDocs(); err != nil {
-		return err
-	}
-	if s.docsUI, err = loadDocsUI(); err != nil {
-		return err
-	}
 	s.ui = newQueueUI(s.cfg.Redis)
 	if s.engine, err = s.routes(); err != nil {
 		return err

@@ -119,11 +119,31 @@ func (ui *docsUI) render(file string) ([]byte, error) {
 	return page.Bytes(), nil
 }
 
+// docsPages is the reference pages and their assets, read from the binary
+// on first use, so that an api whose docs nobody opens keeps their 3 MB out
+// of its memory. The files are embedded: an error means a broken build.
+func docsPages(c *gin.Context) *docsUI {
+	ui, err := loadDocsUI()
+	if err != nil {
+		writeError(c, err, meta{RequestID: requestID(c)})
+		return nil
+	}
+	return ui
+}
+
 // docsHTML serves GET /docs: Swagger UI, with "try it".
-func (s *Server) docsHTML(c *gin.Context) { servePage(c, s.docsUI.swagger, swaggerCSP) }
+func (s *Server) docsHTML(c *gin.Context) {
+	if ui := docsPages(c); ui != nil {
+		servePage(c, ui.swagger, swaggerCSP)
+	}
+}
 
 // redocHTML serves GET /redoc: the same description laid out by ReDoc.
-func (s *Server) redocHTML(c *gin.Context) { servePage(c, s.docsUI.redoc, redocCSP) }
+func (s *Server) redocHTML(c *gin.Context) {
+	if ui := docsPages(c); ui != nil {
+		servePage(c, ui.redoc, redocCSP)
+	}
+}
 
 func servePage(c *gin.Context, page []byte, csp string) {
 	h := c.Writer.Header()
@@ -138,7 +158,11 @@ func servePage(c *gin.Context, page []byte, csp string) {
 
 // docsAsset serves GET /docs/assets/{file}.
 func (s *Server) docsAsset(c *gin.Context) {
-	a := s.docsUI.assets[strings.TrimPrefix(c.Param("file"), "/")]
+	ui := docsPages(c)
+	if ui == nil {
+		return
+	}
+	a := ui.assets[strings.TrimPrefix(c.Param("file"), "/")]
 	if a == nil {
 		writeError(c, reliapi.Errorf(reliapi.CodeNotFound, "No docs asset %s", c.Param("file")), meta{RequestID: requestID(c)})
 		return
