@@ -52,20 +52,5 @@ func (s *Store) Renew(ctx context.Context, claims map[string]Claim) ([]string, e
 // is at most once; a message lost across a reconnect leaves the run to
 // that renewal. It returns at once; the subscription reconnects by itself.
 func (s *Store) WatchCanceled(ctx context.Context, stop func(jobID string)) {
-	sub := s.rdb.Subscribe(ctx, canceledChannel)
-	go func() {
-		defer sub.Close()
-		ch := sub.Channel()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case msg, ok := <-ch:
-				if !ok {
-					return
-				}
-				stop(msg.Payload)
-			}
-		}
-	}()
+	listen(ctx, s.rdb, canceledChannel, stop)
 }

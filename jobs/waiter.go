@@ -33,7 +33,7 @@ type Waiter struct {
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
-	done     chan struct{}
+	done     <-chan struct{} // closed when the subscription has ended
 }
 
 // NewWaiter returns a Waiter reading jobs from store. A nil logger means
@@ -47,7 +47,6 @@ func NewWaiter(store *Store, logger *slog.Logger) *Waiter {
 		rdb:     store.rdb,
 		logger:  logger,
 		waiting: make(map[string]map[*Watch]struct{}),
-		done:    make(chan struct{}),
 	}
 }
 
@@ -55,23 +54,7 @@ func NewWaiter(store *Store, logger *slog.Logger) *Waiter {
 // subscription reconnects by itself when Redis comes back.
 func (w *Waiter) Start(ctx context.Context) {
 	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	sub := w.rdb.Subscribe(ctx, doneChannel)
-	go func() {
-		defer close(w.done)
-		defer sub.Close()
-		ch := sub.Channel()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case msg, ok := <-ch:
-				if !ok {
-					return
-				}
-				w.wake(msg.Payload)
-			}
-		}
-	}()
+	w.done = listen(ctx, w.rdb, doneChannel, w.wake)
 }
 
 // Stop ends the subscription. Callers still waiting fall back to polling.
@@ -216,4 +199,29 @@ func (w *Waiter) Wait(ctx context.Context, tenant, id string) (*reliapi.Job, err
 	x := w.Watch(id)
 	defer x.Close()
 	return x.Wait(ctx, tenant, nil)
+}
+
+// listen calls handle with the payload of every message published on
+// channel until ctx ends, in a goroutine of its own; the subscription
+// reconnects by itself. The channel it returns is closed when it ends.
+func listen(ctx context.Context, rdb redis.UniversalClient, channel string, handle func(payload string)) <-chan struct{} {
+	done := make(chan struct{})
+	sub := rdb.Subscribe(ctx, channel)
+	go func() {
+		defer close(done)
+		defer sub.Close()
+		ch := sub.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case msg, ok := <-ch:
+				if !ok {
+					return
+				}
+				handle(msg.Payload)
+			}
+		}
+	}()
+	return done
 }

@@ -155,6 +155,83 @@ func clients(n int, call func()) (stop func()) {
 	}
 }
 
+// acceptance is an async job the api accepted: its id, its idempotency
+// key, and when the 202 came back.
+type acceptance struct {
+	id, key string
+	at      time.Time
+}
+
+// asyncLoad submits async jobs (POST /work on target "up", each with an
+// idempotency key) from 8 clients until end, and keeps every answer:
+// accepted, refused as 503 REDIS_UNAVAILABLE, or unclear.
+type asyncLoad struct {
+	stop func()
+
+	mu       sync.Mutex
+	accepted []acceptance
+	refused  int
+	unclear  []answer
+}
+
+// startAsyncLoad starts the load; keys are prefix-1, prefix-2, …
+func startAsyncLoad(client *testenv.Client, prefix string) *asyncLoad {
+	l := &asyncLoad{}
+	var n atomic.Int64
+	l.stop = clients(8, func() {
+		i := n.Add(1)
+		key := fmt.Sprintf("%s-%d", prefix, i)
+		a := send(client, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
+			"idempotency_key": key}, "Prefer", "respond-async")
+		at := time.Now()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		switch {
+		case a.status == http.StatusAccepted:
+			l.accepted = append(l.accepted, acceptance{a.id, key, at})
+		case a.status == http.StatusServiceUnavailable && a.code == "REDIS_UNAVAILABLE":
+			l.refused++
+		default:
+			l.unclear = append(l.unclear, a)
+		}
+	})
+	return l
+}
+
+// since counts the jobs accepted after t.
+func (l *asyncLoad) since(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := 0
+	for _, a := range l.accepted {
+		if a.at.After(t) {
+			c++
+		}
+	}
+	return c
+}
+
+// before counts the jobs accepted before t.
+func (l *asyncLoad) before(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := 0
+	for _, a := range l.accepted {
+		if a.at.Before(t) {
+			c++
+		}
+	}
+	return c
+}
+
+// end stops the load and returns its answers.
+func (l *asyncLoad) end() (accepted []acceptance, refused int, unclear []answer) {
+	l.stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.accepted, l.refused, l.unclear
+}
+
 // orphanBound is how long a scenario waits for its accepted jobs once the
 // fault is over. A job orphaned by a cut connection or a crash (dequeued
 // in Redis, but the worker never heard) waits for asynq's recoverer: its
@@ -299,53 +376,12 @@ func TestRedisRestartAOF(t *testing.T) {
 	client := f.client(10 * time.Second)
 	outage := time.Duration(sized(1, 5)) * time.Second
 
-	type acceptance struct {
-		id, key string
-		at      time.Time // when the 202 came back
-	}
-	var (
-		mu       sync.Mutex
-		accepted []acceptance
-		refused  int
-		unclear  []answer
-		n        atomic.Int64
-	)
-	stop := clients(8, func() {
-		i := n.Add(1)
-		key := fmt.Sprintf("aof-%d", i)
-		a := send(client, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
-			"idempotency_key": key}, "Prefer", "respond-async")
-		at := time.Now()
-		mu.Lock()
-		switch {
-		case a.status == http.StatusAccepted:
-			accepted = append(accepted, acceptance{a.id, key, at})
-		case a.status == http.StatusServiceUnavailable && a.code == "REDIS_UNAVAILABLE":
-			refused++
-		default:
-			unclear = append(unclear, a)
-		}
-		mu.Unlock()
-	})
-	// acceptedSince counts the jobs accepted after since.
-	acceptedSince := func(since time.Time) int {
-		mu.Lock()
-		defer mu.Unlock()
-		c := 0
-		for _, a := range accepted {
-			if a.at.After(since) {
-				c++
-			}
-		}
-		return c
-	}
+	load := startAsyncLoad(client, "aof")
 	// Before the kill, enough jobs accepted earlier than the fsync window
 	// that precedes it: they must survive, so the scenario can fail.
 	before := sized(100, 1000)
 	testenv.Eventually(t, time.Minute, fmt.Sprintf("%d jobs accepted more than %v ago", before, fsyncWindow), func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(accepted) >= before && time.Since(accepted[before-1].at) > fsyncWindow
+		return load.before(time.Now().Add(-fsyncWindow)) >= before
 	})
 
 	var killed, restarting, back time.Time
@@ -357,9 +393,9 @@ func TestRedisRestartAOF(t *testing.T) {
 		f.redis.Restart(t) // same port and directory: it replays the AOF before answering
 		back = time.Now()
 	})
-	testenv.Eventually(t, 30*time.Second, "the api to accept jobs again", func() bool { return acceptedSince(back) > 0 })
-	testenv.Eventually(t, time.Minute, "jobs accepted after the restart", func() bool { return acceptedSince(back) >= sized(100, 1000) })
-	stop()
+	testenv.Eventually(t, 30*time.Second, "the api to accept jobs again", func() bool { return load.since(back) > 0 })
+	testenv.Eventually(t, time.Minute, "jobs accepted after the restart", func() bool { return load.since(back) >= sized(100, 1000) })
+	accepted, refused, unclear := load.end()
 
 	deadline := time.Now().Add(orphanBound)
 	windowStart := killed.Add(-fsyncWindow)

@@ -3,11 +3,8 @@ package chaos_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,46 +52,8 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	client := f.client(10 * time.Second)
 
-	type acceptance struct {
-		id, key string
-		at      time.Time // when the 202 came back
-	}
-	var (
-		mu       sync.Mutex
-		accepted []acceptance
-		refused  int
-		unclear  []answer
-		n        atomic.Int64
-	)
-	stop := clients(8, func() {
-		i := n.Add(1)
-		key := fmt.Sprintf("fo-%d", i)
-		a := send(client, map[string]any{"target": "up", "method": "POST", "path": "/work", "body": map[string]any{"i": i},
-			"idempotency_key": key}, "Prefer", "respond-async")
-		at := time.Now()
-		mu.Lock()
-		switch {
-		case a.status == http.StatusAccepted:
-			accepted = append(accepted, acceptance{a.id, key, at})
-		case a.status == http.StatusServiceUnavailable && a.code == "REDIS_UNAVAILABLE":
-			refused++
-		default:
-			unclear = append(unclear, a)
-		}
-		mu.Unlock()
-	})
-	acceptedSince := func(since time.Time) int {
-		mu.Lock()
-		defer mu.Unlock()
-		c := 0
-		for _, a := range accepted {
-			if a.at.After(since) {
-				c++
-			}
-		}
-		return c
-	}
-	testenv.Eventually(t, time.Minute, "jobs accepted before the kill", func() bool { return acceptedSince(time.Time{}) >= sized(100, 1000) })
+	load := startAsyncLoad(client, "fo")
+	testenv.Eventually(t, time.Minute, "jobs accepted before the kill", func() bool { return load.since(time.Time{}) >= sized(100, 1000) })
 
 	// Every job accepted before acked has its writes on the replica: they
 	// came before the marker in the master's one replication stream, and
@@ -110,14 +69,14 @@ func TestSentinelFailover(t *testing.T) {
 		}
 		return false
 	})
-	testenv.Eventually(t, 30*time.Second, "the api to accept jobs again", func() bool { return acceptedSince(killed) > 0 })
+	testenv.Eventually(t, 30*time.Second, "the api to accept jobs again", func() bool { return load.since(killed) > 0 })
 	// Load goes on until both workers have run a job on the new master: in
 	// the short form a handful of jobs can all go to the worker that found
 	// the new master first.
 	testenv.Eventually(t, time.Minute, "jobs accepted after the failover, and run by both workers", func() bool {
-		return acceptedSince(promoted) >= sized(100, 1000) && calls.arrived("a", promoted) > 0 && calls.arrived("b", promoted) > 0
+		return load.since(promoted) >= sized(100, 1000) && calls.arrived("a", promoted) > 0 && calls.arrived("b", promoted) > 0
 	})
-	stop()
+	accepted, refused, unclear := load.end()
 
 	// A job accepted after the replica's last acknowledgement and before
 	// the promotion may have been written to the old master alone: the
