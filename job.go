@@ -132,3 +132,34 @@ func (r *HTTPResponse) Header() http.Header {
 	}
 	return h
 }
+
+// Priority orders a tenant's own queued jobs: high before normal before
+// low. It does not change the tenant's share of the workers.
+type Priority string
+
+// The priorities; a job without one is normal.
+const (
+	PriorityHigh   Priority = "high"
+	PriorityNormal Priority = "normal"
+	PriorityLow    Priority = "low"
+)
+
+// Priorities lists the priorities, highest first.
+var Priorities = []Priority{PriorityHigh, PriorityNormal, PriorityLow}
+
+// Rank is the priority's place in Priorities: 0 for high; normal for
+// anything else.
+func (p Priority) Rank() int {
+	switch p {
+	case PriorityHigh:
+		return 0
+	case PriorityLow:
+		return 2
+	}
+	return 1
+}
+
+// Valid reports whether p is one of the priorities.
+func (p Priority) Valid() bool {
+	return p == PriorityHigh || p == PriorityNormal || p == PriorityLow
+}

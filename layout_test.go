@@ -20,7 +20,7 @@ var allowedImports = map[string][]string{
 	"tasks":            {""},
 	"jobs":             {""},
 	"lifecycle":        {"", "jobs", "tasks", "lane", "reliability/"},
-	"lane":             {},
+	"lane":             {""},
 	"reliability/":     {""},
 	"providers/":       {"", "providers/"},
 	"api":              {"", "config", "tasks", "jobs", "lifecycle", "render", "webhook", "reliability/", "rapidapi"},
@@ -52,7 +52,7 @@ var thirdPartyAllowed = map[string][]string{
 	"tasks":              {"github.com/hibiken/asynq"},
 	"jobs":               {"github.com/redis/go-redis/"},
 	"lifecycle":          {"github.com/redis/go-redis/", "github.com/hibiken/asynq", "github.com/google/uuid", "google.golang.org/protobuf/encoding/protowire"},
-	"lane":               {"github.com/redis/go-redis/"},
+	"lane":               {"github.com/redis/go-redis/", "github.com/google/uuid"},
 	"rapidapi":           {"github.com/redis/go-redis/"},
 }
 

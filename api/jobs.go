@@ -33,6 +33,9 @@ type createJobRequest struct {
 	// IdempotencyKey is the job's key, as the Idempotency-Key header or the
 	// key inside request.
 	IdempotencyKey string `json:"idempotency_key"`
+	// Priority orders the job among the tenant's own (it may also be given
+	// inside request).
+	Priority string `json:"priority"`
 }
 
 // extras are the job's fields, from the top level and from inside request
@@ -42,10 +45,14 @@ func (r *createJobRequest) extras(inner callExtras, deadline time.Time) (callExt
 	if r.IdempotencyKey != "" && inner.idempotencyKey != "" && r.IdempotencyKey != inner.idempotencyKey {
 		return callExtras{}, invalid("Fields \"idempotency_key\" and \"request.idempotency_key\" differ")
 	}
+	if r.Priority != "" && inner.priority != "" && r.Priority != inner.priority {
+		return callExtras{}, invalid("Fields \"priority\" and \"request.priority\" differ")
+	}
 	return callExtras{
 		idempotencyKey: cmp.Or(r.IdempotencyKey, inner.idempotencyKey),
 		webhook:        cmp.Or(r.Webhook, inner.webhook),
 		deadline:       deadline,
+		priority:       cmp.Or(r.Priority, inner.priority),
 	}, nil
 }
 
@@ -108,14 +115,14 @@ func (s *Server) readJobRequest(req *createJobRequest) (callExtras, func() (*pro
 		if err := decodeJSON(bytes.NewReader(req.Request), &body, s.maxBody); err != nil {
 			return callExtras{}, nil, err
 		}
-		inner = callExtras{idempotencyKey: body.IdempotencyKey, webhook: body.Webhook}
+		inner = callExtras{idempotencyKey: body.IdempotencyKey, webhook: body.Webhook, priority: body.Priority}
 		validate = func() (*proxyCall, error) { return body.validate(s.settings) }
 	} else {
 		var body httpProxyRequest
 		if err := decodeJSON(bytes.NewReader(req.Request), &body, s.maxBody); err != nil {
 			return callExtras{}, nil, err
 		}
-		inner = callExtras{idempotencyKey: body.IdempotencyKey, webhook: body.Webhook}
+		inner = callExtras{idempotencyKey: body.IdempotencyKey, webhook: body.Webhook, priority: body.Priority}
 		validate = func() (*proxyCall, error) { return body.validate(s.targets) }
 	}
 	extras, err := req.extras(inner, deadline)

@@ -121,6 +121,12 @@ func tierAllows(who *caller, call *proxyCall) error {
 		return nil
 	}
 	l := &who.limits
+	if !l.Allows(call.priority) {
+		e := reliapi.Errorf(reliapi.CodeFeatureUnavailable, "Priority %q is not available on the %s tier; the highest it allows is %q",
+			call.priority, l.Tier, l.MaxPriority)
+		e.Details = map[string]any{"max_priority": l.MaxPriority}
+		return e
+	}
 	if call.idemKey != "" && !l.Idempotency {
 		return reliapi.Errorf(reliapi.CodeFeatureUnavailable, "Idempotency keys are not available on the %s tier", l.Tier)
 	}

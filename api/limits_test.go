@@ -1,9 +1,15 @@
 package api_test
 
 import (
+	"cmp"
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/reliapi/reliapi/lane"
 )
 
 // limitedYAML: tenant "small" allows 3 calls a minute and 2 a second;
@@ -241,5 +247,89 @@ tenants:
 	}
 	for range 2 {
 		eventually(t, "finished jobs give their slots back", func() bool { return submit("").status == 202 })
+	}
+}
+
+// TestPriority: a call's priority orders its tenant's queued jobs; a bad
+// one, or one above the tier's max_priority, is refused before anything
+// is queued.
+func TestPriority(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{noWorker: true, authYAML: fmt.Sprintf(`
+tenants:
+  freebie:
+    limits: {rpm: 0, burst: 0, ip_rpm: 0, fingerprint_rpm: 0}
+    api_keys: [{sha256: %s}]
+  paying:
+    tier: pro
+    api_keys: [{sha256: %s}]
+`, sha("key-free"), sha("key-pro"))})
+	free, pro := []string{"X-API-Key", "key-free"}, []string{"X-API-Key", "key-pro"}
+	job := func(top, inner string, headers ...string) response {
+		req := map[string]any{"target": "up", "method": "GET", "path": "/get?p=" + top + inner}
+		if inner != "" {
+			req["priority"] = inner
+		}
+		body := map[string]any{"kind": "http", "request": req}
+		if top != "" {
+			body["priority"] = top
+		}
+		return s.do("POST", "/v1/jobs", body, headers...)
+	}
+	for _, tt := range []struct {
+		name, top, inner string
+		headers          []string
+		status           int
+		code, message    string
+	}{
+		{"unknown priority", "urgent", "", pro, 400, "INVALID_REQUEST", `Field "priority" must be "high", "normal" or "low"`},
+		{"fields differ", "high", "low", pro, 400, "INVALID_REQUEST", `Fields "priority" and "request.priority" differ`},
+		{"unknown header", "", "", append([]string{"X-ReliAPI-Priority", "now"}, pro...), 400, "INVALID_REQUEST", `Header X-ReliAPI-Priority must be`},
+		{"field and header differ", "high", "", append([]string{"X-ReliAPI-Priority", "low"}, pro...), 400, "INVALID_REQUEST", `and header X-ReliAPI-Priority ("low") differ`},
+		{"free asks high", "", "high", free, 403, "FEATURE_NOT_AVAILABLE", `Priority "high" is not available on the free tier; the highest it allows is "normal"`},
+		{"free asks high by header", "", "", append([]string{"X-ReliAPI-Priority", "high"}, free...), 403, "FEATURE_NOT_AVAILABLE", `not available on the free tier`},
+	} {
+		r := job(tt.top, tt.inner, tt.headers...)
+		msg, _ := get(r.body, "error", "message").(string)
+		if r.status != tt.status || get(r.body, "error", "code") != tt.code || !strings.Contains(msg, tt.message) {
+			t.Errorf("%s: %d %s", tt.name, r.status, r.raw)
+		}
+	}
+	if n := s.rdb.Exists(t.Context(), "reliapi:lane:{lane-0}:async:ready").Val(); n != 0 {
+		t.Fatal("a refused call queued a job")
+	}
+	// pro's jobs, submitted low, normal, high, are taken high first; the
+	// free tenant's low job is its own.
+	ids := map[string]string{}
+	for _, p := range []string{"low", "", "high"} {
+		r := job("", p, pro...)
+		if r.status != 202 {
+			t.Fatalf("pro, priority %q: %d %s", p, r.status, r.raw)
+		}
+		ids[r.body["id"].(string)] = cmp.Or(p, "normal")
+	}
+	if r := job("low", "", free...); r.status != 202 {
+		t.Fatalf("free, priority low: %d %s", r.status, r.raw)
+	}
+	var order []string
+	popper := lane.NewPopper(s.rdb, time.Millisecond, "async")
+	for range 4 {
+		e, ok, err := popper.Pop(t.Context())
+		if !ok || err != nil {
+			t.Fatalf("popping: %v %v", ok, err)
+		}
+		var p struct {
+			JobID  string `json:"job_id"`
+			Tenant string `json:"tenant"`
+		}
+		if err := json.Unmarshal(e.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Tenant == "paying" {
+			order = append(order, ids[p.JobID])
+		}
+	}
+	if fmt.Sprint(order) != "[high normal low]" {
+		t.Fatalf("pro's jobs came %v, want high, normal, low", order)
 	}
 }

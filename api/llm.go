@@ -23,6 +23,8 @@ type llmProxyRequest struct {
 	Cache *int `json:"cache"`
 	// Webhook, when set, delivers the job's end to a URL.
 	Webhook *reliapi.Subscription `json:"webhook"`
+	// Priority orders the job among the tenant's own: high, normal, low.
+	Priority string `json:"priority"`
 }
 
 // validRoles are the message roles every provider accepts.

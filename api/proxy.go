@@ -45,7 +45,7 @@ func (s *Server) proxyHTTP(c *gin.Context) {
 		call, err := req.validate(s.targets)
 		return call, err
 	}, func() callExtras {
-		return callExtras{idempotencyKey: req.IdempotencyKey, cache: req.Cache, webhook: req.Webhook}
+		return callExtras{idempotencyKey: req.IdempotencyKey, cache: req.Cache, webhook: req.Webhook, priority: req.Priority}
 	})
 }
 
@@ -59,7 +59,7 @@ func (s *Server) proxyLLM(c *gin.Context) {
 		}
 		return s.validateLLM(&req, route)
 	}, func() callExtras {
-		return callExtras{idempotencyKey: req.IdempotencyKey, cache: req.Cache, webhook: req.Webhook}
+		return callExtras{idempotencyKey: req.IdempotencyKey, cache: req.Cache, webhook: req.Webhook, priority: req.Priority}
 	})
 }
 
@@ -165,6 +165,8 @@ type callExtras struct {
 	// deadline, when set, expires the job if no worker starts it by then
 	// (POST /v1/jobs only).
 	deadline time.Time
+	// priority is the body's "priority" ("" when it has none).
+	priority string
 }
 
 // validateCall validates a proxy body, merges the idempotency key from the
@@ -179,6 +181,9 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 		return nil, err
 	}
 	call.idemKey = key
+	if call.priority, err = priorityOf(extras.priority, c.GetHeader(priorityHeader)); err != nil {
+		return nil, err
+	}
 	if call.route != nil {
 		s.routing.announce(c, call)
 		call.fingerprint = append(call.fingerprint, []byte("routellm"), routeFingerprint(call.route))
@@ -225,6 +230,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 		ID: id, Tenant: tenant(c), RequestID: requestID(c), Queue: queue,
 		RequestHash: idempotency.Fingerprint(call.fingerprint...),
 		Webhook:     call.webhook, Deadline: call.deadline, Route: call.route, Cache: plan.fill(),
+		Priority: call.priority,
 		Payload: tasks.Payload{
 			Tenant: tenant(c), Target: call.target, IdempotencyKey: call.idemKey,
 			Profile: s.profile(c), LLM: call.llm, Cost: call.cost,
@@ -232,6 +238,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 	}
 	if who := callerOf(c); who != nil {
 		sub.MaxConcurrentJobs = who.limits.MaxConcurrentJobs
+		sub.Tier, sub.Weight = who.limits.Tier, who.limits.Weight
 		sub.Payload.Caps = &tasks.Caps{MaxRetries: who.limits.MaxRetries, MaxFallbacks: who.limits.MaxFallbacks}
 		if call.llm != nil {
 			sub.Payload.Caps.AllowedModels = who.limits.AllowedModels

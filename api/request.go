@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,8 @@ type httpProxyRequest struct {
 	Cache *int `json:"cache"`
 	// Webhook, when set, delivers the job's end to a URL.
 	Webhook *reliapi.Subscription `json:"webhook"`
+	// Priority orders the job among the tenant's own: high, normal, low.
+	Priority string `json:"priority"`
 }
 
 // allowedMethods are the methods a proxy call may use.
@@ -136,6 +139,8 @@ type proxyCall struct {
 	headers map[string]string
 	body    []byte
 	idemKey string
+	// priority orders the job among its tenant's (see package lane).
+	priority reliapi.Priority
 	// webhook is where the job's end goes, if anywhere; ownWebhook says
 	// the caller asked for it (it is not the target's configured one).
 	webhook    *reliapi.Subscription
@@ -318,4 +323,25 @@ func (p *proxyCall) kind() reliapi.JobKind {
 // String is for logs: never the headers or body, which may carry secrets.
 func (p *proxyCall) String() string {
 	return fmt.Sprintf("%s %s %s", p.target, p.method, p.path)
+}
+
+// priorityHeader asks for a job's priority on any proxy route, for bodies
+// that have no field of ours (the OpenAI-compatible route's).
+const priorityHeader = "X-ReliAPI-Priority"
+
+// priorityOf is a call's priority: the body's field, else the header's,
+// else normal; the two must agree when both are set.
+func priorityOf(field, header string) (reliapi.Priority, error) {
+	if field != "" && header != "" && field != header {
+		return "", invalid("Field \"priority\" (%q) and header %s (%q) differ", field, priorityHeader, header)
+	}
+	p := reliapi.Priority(cmp.Or(field, header, string(reliapi.PriorityNormal)))
+	if !p.Valid() {
+		name := "Field \"priority\""
+		if field == "" {
+			name = "Header " + priorityHeader
+		}
+		return "", invalid("%s must be \"high\", \"normal\" or \"low\"", name)
+	}
+	return p, nil
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/reliapi/reliapi"
 )
 
 // Tiers, from the most limited to the least.
@@ -54,6 +56,13 @@ type TierLimits struct {
 	BanWindow *Duration `yaml:"ban_window"`
 	// BanFor is how long a ban lasts; it expires by itself.
 	BanFor *Duration `yaml:"ban_for"`
+	// Weight is the tenant's share of the workers against other tenants
+	// with work ready: a tenant of weight 8 is served 8 jobs for every one
+	// of a tenant of weight 1, however much either has queued.
+	Weight *int `yaml:"weight"`
+	// MaxPriority is the highest priority ("high", "normal", "low") the
+	// tenant's calls may ask for.
+	MaxPriority *reliapi.Priority `yaml:"max_priority"`
 }
 
 // Limits are a tenant's resolved limits and features.
@@ -72,7 +81,12 @@ type Limits struct {
 	BanAfter          int
 	BanWindow         time.Duration
 	BanFor            time.Duration
+	Weight            int
+	MaxPriority       reliapi.Priority
 }
+
+// Allows reports whether the tier lets a call ask for priority p.
+func (l *Limits) Allows(p reliapi.Priority) bool { return p.Rank() >= l.MaxPriority.Rank() }
 
 // AllowsModel reports whether the tier allows model (ModelAllowed).
 func (l *Limits) AllowsModel(model string) bool { return ModelAllowed(l.AllowedModels, model) }
@@ -95,23 +109,28 @@ func ModelAllowed(allowed []string, model string) bool {
 	return false
 }
 
+// maxWeight bounds a weight: a tenant's share is its weight against the
+// others', and the lane's virtual clock moves by 1/weight a job.
+const maxWeight = 1000
+
 // tierDefaults are the shipped limits of each tier; `tiers` in the file
 // overrides them field by field.
 func tierDefaults(tier string) Limits {
 	switch tier {
 	case TierFree:
-		return Limits{Tier: tier, RPM: 60, Burst: 10, MaxConcurrentJobs: 5,
+		return Limits{Tier: tier, RPM: 60, Burst: 10, MaxConcurrentJobs: 5, Weight: 1, MaxPriority: reliapi.PriorityNormal,
 			AllowedModels: []string{"gpt-4o-mini*", "gpt-3.5-turbo*", "claude-3-haiku*", "claude-3-5-haiku*", "mistral-small*", "mistral-tiny*"},
 			MaxRetries:    1, MaxFallbacks: 1, IPRPM: 20, FingerprintRPM: 20,
 			BanAfter: 5, BanWindow: 10 * time.Minute, BanFor: 15 * time.Minute}
 	case TierDeveloper:
 		return Limits{Tier: tier, RPM: 600, Burst: 50, MaxConcurrentJobs: 50, Streaming: true, Idempotency: true,
-			MaxRetries: 3, MaxFallbacks: 2}
+			MaxRetries: 3, MaxFallbacks: 2, Weight: 2, MaxPriority: reliapi.PriorityHigh}
 	case TierPro:
 		return Limits{Tier: tier, RPM: 3000, Burst: 200, MaxConcurrentJobs: 500, Streaming: true, Idempotency: true,
-			MaxRetries: 5, MaxFallbacks: 5}
+			MaxRetries: 5, MaxFallbacks: 5, Weight: 4, MaxPriority: reliapi.PriorityHigh}
 	}
-	return Limits{Tier: TierEnterprise, Streaming: true, Idempotency: true, MaxRetries: 10, MaxFallbacks: 10}
+	return Limits{Tier: TierEnterprise, Streaming: true, Idempotency: true, MaxRetries: 10, MaxFallbacks: 10,
+		Weight: 8, MaxPriority: reliapi.PriorityHigh}
 }
 
 // apply sets every field t names.
@@ -132,6 +151,10 @@ func (t *TierLimits) apply(l *Limits) {
 	set(&l.IPRPM, t.IPRPM)
 	set(&l.FingerprintRPM, t.FingerprintRPM)
 	set(&l.BanAfter, t.BanAfter)
+	set(&l.Weight, t.Weight)
+	if t.MaxPriority != nil {
+		l.MaxPriority = *t.MaxPriority
+	}
 	if t.AllowedModels != nil {
 		l.AllowedModels = t.AllowedModels
 	}
@@ -199,6 +222,12 @@ func (v *validator) tierLimits(path string, t *TierLimits) {
 		if n != nil {
 			v.check(path+"."+name, *n >= 0, "must be 0 or more (got %d)", *n)
 		}
+	}
+	if t.Weight != nil {
+		v.check(path+".weight", *t.Weight >= 1 && *t.Weight <= maxWeight, "must be 1 to %d (got %d)", maxWeight, *t.Weight)
+	}
+	if p := t.MaxPriority; p != nil {
+		v.oneOf(path+".max_priority", string(*p), "high", "normal", "low")
 	}
 	for name, d := range map[string]*Duration{"ban_window": t.BanWindow, "ban_for": t.BanFor} {
 		if d != nil {

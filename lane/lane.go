@@ -1,16 +1,41 @@
-// Package lane is the wake-up lane in front of asynq: a Redis list per
-// queue shard that workers block on (BLPOP), so a job submitted now is
-// picked up now, not at the next poll of asynq's queues.
+// Package lane is the wake-up lane in front of asynq: per queue shard, the
+// jobs ready for the next free worker, taken fairly across tenants, with a
+// blocking hand-off to idle workers, so that a job submitted now is picked
+// up now, not at the next poll of asynq's queues.
 //
 // The lane is a hint, not a store. Every job is also held durably by its
 // asynq task, enqueued to run after a grace period: it runs the job when
 // no lane delivery claimed it in time (no worker was listening, the worker
-// that popped it died before claiming it, the lane's key was lost in a
+// that popped it died before claiming it, the lane's keys were lost in a
 // failover), and it stands by while a lane delivery runs the job, taking
 // it over if that delivery's claim lapses. A job's record says which
 // delivery holds it (see package jobs' claims), so it runs once whichever
 // way it arrives. Losing a lane entry costs latency (the grace period),
 // never a job.
+//
+// # Fairness
+//
+// Each kind of each shard (sync-N, async-N) is a start-time fair queue
+// over tenants: a tenant's ready jobs wait in its own lists (one per
+// priority, FIFO), and the tenant waits in a sorted set scored by the
+// virtual start time of its next job. A pop takes the tenant with the
+// lowest score, its highest-priority job, and moves the tenant on by
+// 1/weight; a tenant that comes back after running dry starts at the
+// lane's current virtual time, not where it left off. So while tenants
+// have work queued, their shares of the pops follow their weights,
+// whatever each has queued, and priority orders a tenant's own jobs
+// without changing its share. Both run in one script per push and per pop.
+//
+// # Hand-off
+//
+// A script cannot block, so a worker whose pop finds nothing registers as
+// waiting and blocks on its shard's hand-off lists. A push that sees more
+// workers waiting than entries already handed off puts its entry there
+// instead of in the fair queue: an idle worker has nothing to be fair
+// about, and it gets the job in the one round trip it is blocked in. A
+// registration lapses after the worker's wait, so a worker that died
+// waiting takes nothing with it; what it was handed sits at the head of
+// the shard, for the next pop of any worker.
 package lane
 
 import (
@@ -18,10 +43,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
 )
 
 // Entry is what a worker needs to run a job it pops: the job's asynq task
@@ -32,30 +61,77 @@ type Entry struct {
 	Payload json.RawMessage `json:"p"`
 }
 
-// Key is the lane of queue (a shard of a job queue: "sync", "async-3").
-// Both kinds of one shard share a hash tag, so that one BLPOP watches both,
-// sync first, on a Redis Cluster too.
-func Key(queue string) string {
-	kind, shard, _ := strings.Cut(queue, "-")
-	if shard == "" {
-		shard = "0"
-	}
-	return "reliapi:lane:{lane-" + shard + "}:" + kind
+// Flow says whose job an entry is and where it goes among that tenant's
+// jobs: the tenant's share of pops is Weight against the other tenants'
+// (a tier's weight); Priority orders its own jobs.
+type Flow struct {
+	Tenant   string
+	Tier     string
+	Weight   int
+	Priority reliapi.Priority
 }
 
-// Push adds e to the tail of its queue's lane, in pipeline p (the caller
-// runs it with what else the job needs written).
-func Push(ctx context.Context, p redis.Pipeliner, e Entry) error {
+// shard is the part of a queue's name after the kind ("async-3" → "3").
+func shard(queue string) (kind, n string) {
+	kind, n, _ = strings.Cut(queue, "-")
+	if n == "" {
+		n = "0"
+	}
+	return kind, n
+}
+
+// prefix is where every key of a shard's lane starts. Both kinds of one
+// shard share a hash tag, so that one script and one BLPOP serve both,
+// sync first, on a Redis Cluster too.
+func prefix(n string) string { return "reliapi:lane:{lane-" + n + "}:" }
+
+// keys are the keys of one kind of one shard.
+type keys struct {
+	ready   string // sorted set: tenant → virtual start of its next job
+	tags    string // sorted set: tenant that ran dry → virtual start it had reached
+	clock   string // the lane's virtual time: the start of the last pop
+	tiers   string // hash: tenant with jobs ready → its tier (for metrics)
+	handoff string // list of entries for waiting workers
+	lists   string // + tenant + ":" + rank: the tenant's ready jobs of a priority
+}
+
+func keysOf(queue string) keys {
+	kind, n := shard(queue)
+	p := prefix(n) + kind + ":"
+	return keys{ready: p + "ready", tags: p + "tags", clock: p + "clock", tiers: p + "tiers", handoff: p + "handoff", lists: p + "t:"}
+}
+
+// waiters is a shard's sorted set of waiting workers, by when their wait
+// lapses (ms).
+func waiters(queue string) string {
+	_, n := shard(queue)
+	return prefix(n) + "waiters"
+}
+
+// handoffs are a shard's hand-off lists, sync first.
+func handoffs(queue string) []string {
+	_, n := shard(queue)
+	return []string{prefix(n) + "sync:handoff", prefix(n) + "async:handoff"}
+}
+
+// Push adds e to its queue's lane as f says, in pipeline p (the caller
+// runs it with what else the job needs written). Its command is a script:
+// it is sent whole (EVAL), since a pipeline cannot fall back from EVALSHA.
+func Push(ctx context.Context, p redis.Pipeliner, e Entry, f Flow) error {
 	data, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("lane: encoding entry: %w", err)
 	}
-	p.RPush(ctx, Key(e.Queue), data)
+	k := keysOf(e.Queue)
+	h := handoffs(e.Queue)
+	pushScript.Eval(ctx, p,
+		[]string{k.ready, k.tags, k.clock, k.tiers, k.lists + f.Tenant + ":" + strconv.Itoa(f.Priority.Rank()), k.handoff, waiters(e.Queue), h[0], h[1]},
+		f.Tenant, max(f.Weight, 1), f.Tier, data)
 	return nil
 }
 
-// Return puts entries a stopping worker popped but did not start back at
-// the head of their lanes, for another worker to take at once.
+// Return puts entries a stopping worker popped but did not start at the
+// head of their shards' hand-off lists, for the next pop of any worker.
 func Return(ctx context.Context, rdb redis.UniversalClient, entries ...Entry) error {
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, e := range entries {
@@ -63,7 +139,7 @@ func Return(ctx context.Context, rdb redis.UniversalClient, entries ...Entry) er
 			if err != nil {
 				return err
 			}
-			p.LPush(ctx, Key(e.Queue), data)
+			p.LPush(ctx, keysOf(e.Queue).handoff, data)
 		}
 		return nil
 	})
@@ -73,24 +149,56 @@ func Return(ctx context.Context, rdb redis.UniversalClient, entries ...Entry) er
 	return nil
 }
 
-// Pop waits up to wait for an entry of the lanes of queues, taking them in
-// the order given (sync before async); ok is false when none came. queues
-// must share a hash tag (one shard's kinds: see Key).
-func Pop(ctx context.Context, rdb redis.UniversalClient, wait time.Duration, queues ...string) (e Entry, ok bool, err error) {
-	keys := make([]string, len(queues))
-	for i, q := range queues {
-		keys[i] = Key(q)
+// Popper takes entries from one shard's lanes, sync before async. Each
+// popper is one waiting worker to the pushes; it is not safe for
+// concurrent use.
+type Popper struct {
+	rdb     redis.UniversalClient
+	id      string
+	wait    time.Duration
+	sync    keys
+	async   keys
+	waiters string
+	queued  []string // the hand-off lists, sync first
+}
+
+// NewPopper returns a popper of the shard of queue (either kind: it pops
+// both) whose Pop blocks up to wait.
+func NewPopper(rdb redis.UniversalClient, wait time.Duration, queue string) *Popper {
+	_, n := shard(queue)
+	return &Popper{rdb: rdb, id: uuid.NewString(), wait: wait, sync: keysOf("sync-" + n), async: keysOf("async-" + n),
+		waiters: waiters(queue), queued: handoffs(queue)}
+}
+
+// Pop takes the next entry: one round trip when there is work ready or
+// when an entry is handed to it while it waits. ok is false when nothing
+// came within the popper's wait.
+func (p *Popper) Pop(ctx context.Context) (e Entry, ok bool, err error) {
+	registerFor := (p.wait + time.Second).Milliseconds()
+	data, err := popScript.Run(ctx, p.rdb,
+		[]string{p.sync.handoff, p.sync.ready, p.sync.tags, p.sync.clock, p.sync.tiers,
+			p.async.handoff, p.async.ready, p.async.tags, p.async.clock, p.async.tiers, p.waiters},
+		p.id, registerFor, p.sync.lists, p.async.lists).Text()
+	switch {
+	case err == nil:
+		return decode(data)
+	case !errors.Is(err, redis.Nil):
+		return Entry{}, false, fmt.Errorf("lane: popping: %w", err)
 	}
-	res, err := rdb.BLPop(ctx, wait, keys...).Result()
+	res, err := p.rdb.BLPop(ctx, p.wait, p.queued...).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return Entry{}, false, nil
 	case err != nil:
-		return Entry{}, false, fmt.Errorf("lane: popping: %w", err)
+		return Entry{}, false, fmt.Errorf("lane: waiting: %w", err)
 	case len(res) != 2:
-		return Entry{}, false, fmt.Errorf("lane: popping: unexpected reply %v", res)
+		return Entry{}, false, fmt.Errorf("lane: waiting: unexpected reply %v", res)
 	}
-	if err := json.Unmarshal([]byte(res[1]), &e); err != nil {
+	return decode(res[1])
+}
+
+func decode(data string) (e Entry, ok bool, err error) {
+	if err := json.Unmarshal([]byte(data), &e); err != nil {
 		return Entry{}, false, fmt.Errorf("lane: decoding entry: %w", err)
 	}
 	return e, true, nil

@@ -99,7 +99,7 @@ func TestSubmitKeepsOrGivesBack(t *testing.T) {
 	if info, err := b.ins.GetTaskInfo(sub.Job.Queue, sub.Job.TaskID); err != nil || info.State != asynq.TaskStateScheduled {
 		t.Fatalf("first job's task: %+v %v", info, err)
 	}
-	if e, ok, err := lane.Pop(t.Context(), b.rdb, time.Millisecond, sub.Job.Queue); !ok || err != nil || e.TaskID != sub.Job.TaskID || e.Queue != sub.Job.Queue {
+	if e, ok, err := lane.NewPopper(b.rdb, time.Millisecond, sub.Job.Queue).Pop(t.Context()); !ok || err != nil || e.TaskID != sub.Job.TaskID || e.Queue != sub.Job.Queue {
 		t.Fatalf("first job's lane entry: %+v %v %v", e, ok, err)
 	}
 	if h := b.held(t); h != 0.5 || !b.claimed(t, first) {

@@ -43,6 +43,12 @@ type Submission struct {
 	// MaxConcurrentJobs is the tenant's tier limit on jobs queued or
 	// running at once; 0 is no limit.
 	MaxConcurrentJobs int
+	// Tier and Weight are the tenant's tier and its weight, its share of
+	// the workers against other tenants with work ready (see package
+	// lane); Priority orders the job among the tenant's own.
+	Tier     string
+	Weight   int
+	Priority reliapi.Priority
 	// Payload is the call itself: target, request (HTTP or LLM), profile,
 	// cost plan and caps. Submit fills in JobID, Cache, the budget hold and
 	// Caps.Slot.
@@ -167,7 +173,8 @@ func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement
 	entry := lane.Entry{Queue: at.Queue, TaskID: at.TaskID, Payload: task.Payload()}
 	return func(p redis.Pipeliner) {
 		m.scheduleTask(ctx, p, task, at, time.Now().Add(at.ProcessIn))
-		if err := lane.Push(ctx, p, entry); err != nil {
+		flow := lane.Flow{Tenant: s.Tenant, Tier: s.Tier, Weight: s.Weight, Priority: s.Priority}
+		if err := lane.Push(ctx, p, entry, flow); err != nil {
 			m.log.Error("encoding a lane entry; the job runs when its task comes due", "job_id", s.ID, "error", err)
 		}
 	}, nil

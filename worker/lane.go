@@ -48,20 +48,20 @@ func (r *laneRunner) start(shards int) {
 	ctx, stop := context.WithCancel(context.Background())
 	r.stop = stop
 	for i := range shards {
-		queues := []string{tasks.ShardsOf(tasks.QueueSync, shards)[i], tasks.ShardsOf(tasks.QueueAsync, shards)[i]}
-		r.poppers.Go(func() { r.pop(ctx, queues) })
+		popper := lane.NewPopper(r.w.cfg.Redis, laneWait, tasks.ShardsOf(tasks.QueueSync, shards)[i])
+		r.poppers.Go(func() { r.pop(ctx, popper) })
 	}
 }
 
-// pop takes jobs from the lanes of queues until ctx ends.
-func (r *laneRunner) pop(ctx context.Context, queues []string) {
+// pop takes jobs from one shard's lanes until ctx ends.
+func (r *laneRunner) pop(ctx context.Context, popper *lane.Popper) {
 	for {
 		select {
 		case r.slots <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
-		e, ok, err := lane.Pop(ctx, r.w.cfg.Redis, laneWait, queues...)
+		e, ok, err := popper.Pop(ctx)
 		switch {
 		case ok && ctx.Err() != nil:
 			// Stopping: hand back what was popped but not started.
@@ -102,7 +102,7 @@ func (r *laneRunner) run(e lane.Entry) {
 	}
 }
 
-// handBack returns popped entries to the head of their lanes.
+// handBack returns a popped entry to the head of its shard.
 func (r *laneRunner) handBack(e lane.Entry) {
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()

@@ -126,7 +126,7 @@ func TestPoppedJobRunsViaFallback(t *testing.T) {
 	t.Parallel()
 	f := newLaneFleet(t, time.Second)
 	ids := f.submit(t, 1)
-	if _, ok, err := lane.Pop(t.Context(), f.rdb, time.Second, tasks.QueueAsync); !ok || err != nil {
+	if _, ok, err := lane.NewPopper(f.rdb, time.Second, tasks.QueueAsync).Pop(t.Context()); !ok || err != nil {
 		t.Fatalf("popping the job as the dead worker did: %v %v", ok, err)
 	}
 	f.startWorker(t)
@@ -139,7 +139,11 @@ func TestLaneKeyLost(t *testing.T) {
 	t.Parallel()
 	f := newLaneFleet(t, time.Second)
 	ids := f.submit(t, 50)
-	if err := f.rdb.Del(t.Context(), lane.Key(tasks.QueueAsync)).Err(); err != nil {
+	lost, err := f.rdb.Keys(t.Context(), "reliapi:lane:*").Result()
+	if err != nil || len(lost) == 0 {
+		t.Fatalf("the lane's keys: %v %v", lost, err)
+	}
+	if err := f.rdb.Del(t.Context(), lost...).Err(); err != nil {
 		t.Fatal(err)
 	}
 	f.startWorker(t)

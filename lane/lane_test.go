@@ -1,0 +1,217 @@
+package lane_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/lane"
+)
+
+// push pushes one entry of queue for tenant, weight w, priority p; its
+// task ID says which ("a-3").
+func push(t *testing.T, rdb redis.UniversalClient, queue, id string, f lane.Flow) {
+	t.Helper()
+	_, err := rdb.Pipelined(t.Context(), func(p redis.Pipeliner) error {
+		return lane.Push(t.Context(), p, lane.Entry{Queue: queue, TaskID: id, Payload: []byte(`{}`)}, f)
+	})
+	if err != nil {
+		t.Fatalf("pushing %s: %v", id, err)
+	}
+}
+
+// popN pops n entries (each must come at once) and returns their task IDs.
+func popN(t *testing.T, p *lane.Popper, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		e, ok, err := p.Pop(t.Context())
+		if !ok || err != nil {
+			t.Fatalf("pop %d of %d: %v %v", len(out)+1, n, ok, err)
+		}
+		out = append(out, e.TaskID)
+	}
+	return out
+}
+
+// tenantsOf counts popped IDs by their tenant prefix ("a-3" → "a").
+func tenantsOf(ids []string) map[string]int {
+	n := map[string]int{}
+	for _, id := range ids {
+		n[id[:1]]++
+	}
+	return n
+}
+
+// TestSharesFollowWeights: three tenants with work queued are served in
+// proportion to their weights, however much each queued.
+func TestSharesFollowWeights(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	for i := range 400 {
+		push(t, rdb, "async", fmt.Sprintf("a-%d", i), lane.Flow{Tenant: "a", Weight: 1})
+	}
+	for i := range 100 {
+		push(t, rdb, "async", fmt.Sprintf("b-%d", i), lane.Flow{Tenant: "b", Weight: 2})
+		push(t, rdb, "async", fmt.Sprintf("c-%d", i), lane.Flow{Tenant: "c", Weight: 4})
+	}
+	p := lane.NewPopper(rdb, time.Millisecond, "async")
+	for round := range 5 {
+		got := tenantsOf(popN(t, p, 35))
+		if got["a"] != 5 || got["b"] != 10 || got["c"] != 20 {
+			t.Fatalf("round %d: pops per tenant %v, want a 5, b 10, c 20", round, got)
+		}
+	}
+}
+
+// TestLateTenantNotBehindFlood: a tenant that comes after another queued
+// a flood is served at once, alternating with it, and the flooder gains
+// nothing from having run alone.
+func TestLateTenantNotBehindFlood(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	for i := range 1000 {
+		push(t, rdb, "async", fmt.Sprintf("a-%d", i), lane.Flow{Tenant: "a", Weight: 1})
+	}
+	p := lane.NewPopper(rdb, time.Millisecond, "async")
+	popN(t, p, 500)
+	for i := range 10 {
+		push(t, rdb, "async", fmt.Sprintf("b-%d", i), lane.Flow{Tenant: "b", Weight: 1})
+	}
+	if got := tenantsOf(popN(t, p, 20)); got["b"] != 10 {
+		t.Fatalf("the 20 pops after b came: %v, want b's 10 among them", got)
+	}
+}
+
+// TestOrderInsideATenant: a tenant's jobs come high before normal before
+// low, first in first out within each.
+func TestOrderInsideATenant(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	for i, prio := range []reliapi.Priority{"low", "", "high", "low", "normal", "high"} {
+		push(t, rdb, "sync", fmt.Sprintf("%s-%d", prio, i), lane.Flow{Tenant: "a", Weight: 1, Priority: prio})
+	}
+	got := popN(t, lane.NewPopper(rdb, time.Millisecond, "sync"), 6)
+	want := []string{"high-2", "high-5", "-1", "normal-4", "low-0", "low-3"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("popped %v, want %v", got, want)
+	}
+}
+
+// TestSyncBeforeAsync: a shard's sync work is taken before its async work,
+// whoever queued it.
+func TestSyncBeforeAsync(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	push(t, rdb, "async-2", "a-async", lane.Flow{Tenant: "a", Weight: 8})
+	push(t, rdb, "sync-2", "b-sync", lane.Flow{Tenant: "b", Weight: 1})
+	push(t, rdb, "sync", "c-other-shard", lane.Flow{Tenant: "c", Weight: 1})
+	if got := popN(t, lane.NewPopper(rdb, time.Millisecond, "async-2"), 2); fmt.Sprint(got) != "[b-sync a-async]" {
+		t.Fatalf("shard 2 popped %v, want its sync job first", got)
+	}
+}
+
+// TestHandOffToWaitingWorker: a worker blocked on an empty lane is handed
+// the next job in the round trip it waits in; a job pushed while nobody
+// waits goes to the fair queue.
+func TestHandOffToWaitingWorker(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	p := lane.NewPopper(rdb, 10*time.Second, "async")
+	popped := make(chan lane.Entry, 1)
+	go func() {
+		e, ok, err := p.Pop(context.WithoutCancel(t.Context()))
+		if !ok || err != nil {
+			t.Errorf("waiting pop: %v %v", ok, err)
+		}
+		popped <- e
+	}()
+	testenv.Eventually(t, 5*time.Second, "the popper to wait", func() bool {
+		return rdb.ZCard(t.Context(), "reliapi:lane:{lane-0}:waiters").Val() == 1
+	})
+	push(t, rdb, "async", "a-1", lane.Flow{Tenant: "a", Weight: 1})
+	if e := <-popped; e.TaskID != "a-1" {
+		t.Fatalf("the waiting popper got %+v", e)
+	}
+	if n := rdb.Exists(t.Context(), "reliapi:lane:{lane-0}:async:ready").Val(); n != 0 {
+		t.Fatal("a job handed to a waiting worker was also queued")
+	}
+	// The popper's registration lasts until its next pop or its wait
+	// lapses; with it gone (as when the worker is busy), a push is queued
+	// fairly.
+	if err := rdb.Del(t.Context(), "reliapi:lane:{lane-0}:waiters").Err(); err != nil {
+		t.Fatal(err)
+	}
+	push(t, rdb, "async", "a-2", lane.Flow{Tenant: "a", Weight: 1})
+	if n := rdb.ZCard(t.Context(), "reliapi:lane:{lane-0}:async:ready").Val(); n != 1 {
+		t.Fatalf("with nobody waiting, %d tenants ready, want 1", n)
+	}
+}
+
+// TestReturnedEntryComesFirst: an entry a stopping worker hands back is
+// the next one popped, before fairly queued work.
+func TestReturnedEntryComesFirst(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	push(t, rdb, "async", "a-1", lane.Flow{Tenant: "a", Weight: 1})
+	push(t, rdb, "async", "a-2", lane.Flow{Tenant: "a", Weight: 1})
+	p := lane.NewPopper(rdb, time.Millisecond, "async")
+	e, ok, err := p.Pop(t.Context())
+	if !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if err := lane.Return(t.Context(), rdb, e); err != nil {
+		t.Fatal(err)
+	}
+	if got := popN(t, p, 2); fmt.Sprint(got) != "[a-1 a-2]" {
+		t.Fatalf("popped %v after the hand-back, want a-1 first", got)
+	}
+	if _, ok, err := p.Pop(t.Context()); ok || err != nil {
+		t.Fatalf("an empty lane popped: %v %v", ok, err)
+	}
+}
+
+// TestLostListsSkipped: a ready tenant whose lists were lost (a failover)
+// is dropped, and the pop serves the next one.
+func TestLostListsSkipped(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	push(t, rdb, "async", "a-1", lane.Flow{Tenant: "a", Weight: 8})
+	push(t, rdb, "async", "b-1", lane.Flow{Tenant: "b", Weight: 1})
+	if err := rdb.Del(t.Context(), "reliapi:lane:{lane-0}:async:t:a:1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := popN(t, lane.NewPopper(rdb, time.Millisecond, "async"), 1); got[0] != "b-1" {
+		t.Fatalf("popped %v, want b-1", got)
+	}
+	if n := rdb.ZCard(t.Context(), "reliapi:lane:{lane-0}:async:ready").Val(); n != 0 {
+		t.Fatalf("%d tenants still ready, want none", n)
+	}
+}
+
+// TestStats: what waits is counted per tenant, with its tier, in the
+// order it will be served.
+func TestStats(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	for i := range 3 {
+		push(t, rdb, "async-1", fmt.Sprintf("a-%d", i), lane.Flow{Tenant: "a", Tier: "free", Weight: 1, Priority: reliapi.Priorities[i]})
+	}
+	push(t, rdb, "async-1", "b-0", lane.Flow{Tenant: "b", Tier: "pro", Weight: 4})
+	if err := lane.Return(t.Context(), rdb, lane.Entry{Queue: "async-1", TaskID: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := lane.Stats(t.Context(), rdb, "sync-1", "async-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[{sync-1 [] 0} {async-1 [{a free 3} {b pro 1}] 1}]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("stats %v, want %s", got, want)
+	}
+}
