@@ -33,9 +33,9 @@
 // workers waiting than entries already handed off puts its entry there
 // instead of in the fair queue: an idle worker has nothing to be fair
 // about, and it gets the job in the one round trip it is blocked in. A
-// registration lapses after the worker's wait, so a worker that died
-// waiting takes nothing with it; what it was handed sits at the head of
-// the shard, for the next pop of any worker.
+// registration lapses unless renewed (see registration), so a worker that
+// died waiting takes nothing with it; what it was handed sits at the head
+// of the shard, for the next pop of any worker.
 package lane
 
 import (
@@ -149,6 +149,13 @@ func Return(ctx context.Context, rdb redis.UniversalClient, entries ...Entry) er
 	return nil
 }
 
+// registration is how long a popper counts as waiting after its pop found
+// nothing. A popper renews it while it waits, a pop that finds work ends
+// it, and a popper that stops ends it (Close); a popper that dies leaves
+// it to lapse, meanwhile counted as a waiting worker: the entries handed to
+// it are taken first by the next pop of any worker, out of fair order.
+const registration = 15 * time.Second
+
 // Popper takes entries from one shard's lanes, sync before async. Each
 // popper is one waiting worker to the pushes; it is not safe for
 // concurrent use.
@@ -160,41 +167,72 @@ type Popper struct {
 	async   keys
 	waiters string
 	queued  []string // the hand-off lists, sync first
+	// registered is when this popper's registration as waiting lapses, by
+	// this process's clock; zero when it is not registered.
+	registered time.Time
 }
 
 // NewPopper returns a popper of the shard of queue (either kind: it pops
-// both) whose Pop blocks up to wait.
+// both) whose Pop blocks up to wait (less than registration).
 func NewPopper(rdb redis.UniversalClient, wait time.Duration, queue string) *Popper {
 	_, n := shard(queue)
-	return &Popper{rdb: rdb, id: uuid.NewString(), wait: wait, sync: keysOf("sync-" + n), async: keysOf("async-" + n),
+	return &Popper{rdb: rdb, id: uuid.NewString(), wait: min(wait, registration/2), sync: keysOf("sync-" + n), async: keysOf("async-" + n),
 		waiters: waiters(queue), queued: handoffs(queue)}
 }
 
 // Pop takes the next entry: one round trip when there is work ready or
 // when an entry is handed to it while it waits. ok is false when nothing
 // came within the popper's wait.
+//
+// The pop script runs unless the popper is still registered as waiting
+// from a pop that found nothing: then nothing was queued fairly since
+// (pushes handed their entries to waiting workers, and a push that found
+// them all handed entries queues its own for the pops those workers make
+// next), so an idle popper costs one BLPOP per wait, not a script too.
 func (p *Popper) Pop(ctx context.Context) (e Entry, ok bool, err error) {
-	registerFor := (p.wait + time.Second).Milliseconds()
-	data, err := popScript.Run(ctx, p.rdb,
-		[]string{p.sync.handoff, p.sync.ready, p.sync.tags, p.sync.clock, p.sync.tiers,
-			p.async.handoff, p.async.ready, p.async.tags, p.async.clock, p.async.tiers, p.waiters},
-		p.id, registerFor, p.sync.lists, p.async.lists).Text()
-	switch {
-	case err == nil:
-		return decode(data)
-	case !errors.Is(err, redis.Nil):
-		return Entry{}, false, fmt.Errorf("lane: popping: %w", err)
+	if time.Until(p.registered) < p.wait+time.Second {
+		sent := time.Now()
+		data, err := popScript.Run(ctx, p.rdb,
+			[]string{p.sync.handoff, p.sync.ready, p.sync.tags, p.sync.clock, p.sync.tiers,
+				p.async.handoff, p.async.ready, p.async.tags, p.async.clock, p.async.tiers, p.waiters},
+			p.id, registration.Milliseconds(), p.sync.lists, p.async.lists).Text()
+		switch {
+		case err == nil:
+			p.registered = time.Time{}
+			return decode(data)
+		case !errors.Is(err, redis.Nil):
+			p.registered = time.Time{}
+			return Entry{}, false, fmt.Errorf("lane: popping: %w", err)
+		}
+		p.registered = sent.Add(registration)
 	}
 	res, err := p.rdb.BLPop(ctx, p.wait, p.queued...).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return Entry{}, false, nil
 	case err != nil:
+		p.registered = time.Time{}
 		return Entry{}, false, fmt.Errorf("lane: waiting: %w", err)
 	case len(res) != 2:
 		return Entry{}, false, fmt.Errorf("lane: waiting: unexpected reply %v", res)
 	}
+	// Handed an entry: the next pop runs the script, which ends the
+	// registration and takes what queued meanwhile.
+	p.registered = time.Time{}
 	return decode(res[1])
+}
+
+// Close ends the popper's registration as waiting, so that pushes stop
+// handing it entries.
+func (p *Popper) Close(ctx context.Context) error {
+	if p.registered.IsZero() {
+		return nil
+	}
+	p.registered = time.Time{}
+	if err := p.rdb.ZRem(ctx, p.waiters, p.id).Err(); err != nil {
+		return fmt.Errorf("lane: ending a wait: %w", err)
+	}
+	return nil
 }
 
 func decode(data string) (e Entry, ok bool, err error) {

@@ -3,6 +3,7 @@ package lane_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,5 +214,37 @@ func TestStats(t *testing.T) {
 	want := "[{sync-1 [] 0} {async-1 [{a free 3} {b pro 1}] 1}]"
 	if fmt.Sprint(got) != want {
 		t.Fatalf("stats %v, want %s", got, want)
+	}
+}
+
+// TestIdlePopperOnlyWaits: a popper registered as waiting does not run the
+// pop script again on every wait (an idle fleet costs Redis one BLPOP per
+// popper per wait), and Close ends its registration.
+func TestIdlePopperOnlyWaits(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	p := lane.NewPopper(rdb, 10*time.Millisecond, "async")
+	scripts := func() string {
+		stats := rdb.Info(t.Context(), "commandstats").Val()
+		for _, line := range strings.Split(stats, "\n") {
+			if strings.HasPrefix(line, "cmdstat_evalsha:") || strings.HasPrefix(line, "cmdstat_eval:") {
+				return strings.TrimSpace(line[:strings.Index(line, ",")])
+			}
+		}
+		return ""
+	}
+	for range 3 {
+		if _, ok, err := p.Pop(t.Context()); ok || err != nil {
+			t.Fatalf("an empty lane popped: %v %v", ok, err)
+		}
+	}
+	if got := scripts(); !strings.HasSuffix(got, "calls=1") {
+		t.Fatalf("three idle pops ran the script: %s, want 1 call", got)
+	}
+	if err := p.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.ZCard(t.Context(), "reliapi:lane:{lane-0}:waiters").Val(); n != 0 {
+		t.Fatalf("%d waiters after Close, want none", n)
 	}
 }

@@ -55,6 +55,7 @@ func (r *laneRunner) start(shards int) {
 
 // pop takes jobs from one shard's lanes until ctx ends.
 func (r *laneRunner) pop(ctx context.Context, popper *lane.Popper) {
+	defer r.closePopper(popper)
 	for {
 		select {
 		case r.slots <- struct{}{}:
@@ -108,6 +109,15 @@ func (r *laneRunner) handBack(e lane.Entry) {
 	defer cancel()
 	if err := lane.Return(ctx, r.w.cfg.Redis, e); err != nil {
 		r.w.log.Warn("handing a popped job back; its asynq task runs it", "task_id", e.TaskID, "error", err)
+	}
+}
+
+// closePopper tells the pushes that popper no longer waits.
+func (r *laneRunner) closePopper(popper *lane.Popper) {
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if err := popper.Close(ctx); err != nil {
+		r.w.log.Warn("ending a lane wait; it lapses by itself", "error", err)
 	}
 }
 
