@@ -355,3 +355,24 @@ func (s *Store) Cancel(ctx context.Context, tenant, id string) (Canceled, error)
 	}
 	return Canceled{Job: j, Was: reliapi.JobStatus(was)}, nil
 }
+
+// QueuedRead is a job's status and creation as ReadQueued reads them.
+type QueuedRead struct{ cmd *redis.SliceCmd }
+
+// ReadQueued adds to p the read of whether job id is queued and since when
+// it exists: a cheap look for a delivery deciding whether to wait.
+func ReadQueued(ctx context.Context, p redis.Pipeliner, id string) QueuedRead {
+	return QueuedRead{p.HMGet(ctx, jobKey(id), "status", "created_at")}
+}
+
+// Queued reports whether the job was queued when read, and when it was
+// created; false for a job that does not exist.
+func (r QueuedRead) Queued() (bool, time.Time) {
+	v := r.cmd.Val()
+	if len(v) != 2 {
+		return false, time.Time{}
+	}
+	status, _ := v[0].(string)
+	created, _ := v[1].(string)
+	return reliapi.JobStatus(status) == reliapi.JobQueued, millis(created)
+}

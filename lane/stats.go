@@ -72,3 +72,16 @@ func stats(ctx context.Context, rdb redis.UniversalClient, queue string) (Depth,
 	}
 	return d, nil
 }
+
+// ReadyRead is whether a tenant has jobs ready in a lane, as HasReady
+// reads it.
+type ReadyRead struct{ cmd *redis.FloatCmd }
+
+// HasReady adds to p the read of whether tenant has jobs waiting their
+// turn in the lane of queue.
+func HasReady(ctx context.Context, p redis.Pipeliner, queue, tenant string) ReadyRead {
+	return ReadyRead{p.ZScore(ctx, keysOf(queue).ready, tenant)}
+}
+
+// Ready reports whether the tenant had jobs ready when read.
+func (r ReadyRead) Ready() bool { return r.cmd.Err() == nil }

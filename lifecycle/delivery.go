@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/tasks"
 )
 
@@ -168,6 +170,7 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 // state and the new task is removed.
 func (m *Manager) Requeue(ctx context.Context, d Delivery, job *reliapi.Job, after time.Duration, deadline time.Time) error {
 	newTaskID := rand.Text()
+	d.Payload.Laned = false // the new task is the job's only way back
 	task, err := tasks.New(d.Payload, tasks.Placement{
 		Queue: job.Queue, TaskID: newTaskID, ProcessIn: after, Timeout: time.Until(deadline),
 	})
@@ -279,4 +282,39 @@ func statusOf(j *reliapi.Job) string {
 		return "gone"
 	}
 	return string(j.Status)
+}
+
+// maxLaneTurn bounds how long after its creation a job's fallback defers
+// to the wake-up lane: a job whose lane entry was lost while its tenant
+// kept others queued runs by then at the latest.
+const maxLaneTurn = time.Minute
+
+// TurnInLane says how long an asynq delivery of a job pushed to the
+// wake-up lane (p.Laned) waits before it looks again, instead of running
+// the job: while the job is still queued and its tenant has jobs ready in
+// the job's lane, the job is waiting its fair turn there, and a fallback
+// that ran it would serve the jobs that waited longest first, whoever's
+// they are. Zero: deliver it now (the job was taken, ended, or its entry
+// is gone with the tenant's). One round trip.
+func (m *Manager) TurnInLane(ctx context.Context, p tasks.Payload, queue string) (time.Duration, error) {
+	if !p.Laned {
+		return 0, nil
+	}
+	var (
+		job   jobs.QueuedRead
+		ready lane.ReadyRead
+	)
+	_, err := m.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		job = jobs.ReadQueued(ctx, pipe, p.JobID)
+		ready = lane.HasReady(ctx, pipe, queue, p.Tenant)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("looking for a job's turn in the lane: %w", err)
+	}
+	queued, created := job.Queued()
+	if !queued || !ready.Ready() || time.Since(created) > maxLaneTurn {
+		return 0, nil
+	}
+	return max(m.cfg.LaneGrace, minClaimCheck), nil
 }

@@ -212,3 +212,72 @@ func TestDeliveryEnds(t *testing.T) {
 		t.Errorf("the finished job's slot was not given back: %v", err)
 	}
 }
+
+// TestFallbackWaitsItsTurn: a job's fallback task, delivered while the job
+// waits its turn in the lane behind its tenant's other jobs, defers to the
+// lane; once nothing of the tenant is ready there, or the job is no longer
+// queued, it delivers.
+func TestFallbackWaitsItsTurn(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var subs []lifecycle.Submission
+	shards := map[string]bool{}
+	for n := 10; len(subs) < 2; n++ {
+		// Two jobs in two of the four shards.
+		if q := tasks.Shard(tasks.QueueAsync, jobID(n), 4); shards[q] {
+			continue
+		} else {
+			shards[q] = true
+		}
+		s := b.submission(t, n, jobID(n), fmt.Sprintf("h%d", n))
+		s.MaxConcurrentJobs, s.Payload.Cost = 0, nil
+		if _, err := b.m.Submit(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	// The payloads of their tasks, as asynq would deliver them.
+	payloads := make([]tasks.Payload, len(subs))
+	queues := make([]string, len(subs))
+	for i, s := range subs {
+		job, err := b.m.Store().Get(t.Context(), "t", s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := b.ins.GetTaskInfo(job.Queue, job.TaskID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if payloads[i], err = tasks.Decode(info.Payload); err != nil || !payloads[i].Laned {
+			t.Fatalf("the job's task: %+v %v; want it marked as pushed to the lane", payloads[i], err)
+		}
+		queues[i] = job.Queue
+	}
+	turn := func(i int) time.Duration {
+		t.Helper()
+		wait, err := b.m.TurnInLane(t.Context(), payloads[i], queues[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wait
+	}
+	for i := range subs {
+		if w := turn(i); w != 3*time.Second {
+			t.Fatalf("job %d, queued in its lane: wait %v, want the grace, 3s", i, w)
+		}
+	}
+	// Popping one job's shard leaves the tenant nothing ready there,
+	// whatever waits in the other.
+	if _, ok, err := lane.NewPopper(b.rdb, time.Millisecond, queues[0]).Pop(t.Context()); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if w := turn(0); w != 0 {
+		t.Fatalf("a job whose entry was taken (the tenant has nothing ready in its lane): wait %v, want 0", w)
+	}
+	if _, err := b.m.Cancel(t.Context(), "t", subs[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if w := turn(1); w != 0 {
+		t.Fatalf("a canceled job: wait %v, want 0", w)
+	}
+}

@@ -166,6 +166,9 @@ func (m *Manager) create(ctx context.Context, s Submission, at tasks.Placement, 
 // come due after the lane's grace, and its wake-up lane entry.
 func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement) (func(redis.Pipeliner), error) {
 	at.ProcessIn = max(m.cfg.LaneGrace, 0)
+	// A fallback due at once races the lane on purpose (tests): it does
+	// not defer to it.
+	s.Payload.Laned = m.cfg.LaneGrace > 0
 	task, err := tasks.New(s.Payload, at)
 	if err != nil {
 		return nil, err

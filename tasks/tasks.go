@@ -61,6 +61,10 @@ type Payload struct {
 	// Caps, when set, are the caller's tier limits on the call's retries
 	// and fallbacks, below what the target's config allows.
 	Caps *Caps `json:"caps,omitempty"`
+	// Laned says the job was pushed to the wake-up lane with this task as
+	// its fallback: a delivery of the task defers to the lane while the
+	// job waits its turn there (see lifecycle.Manager.TurnInLane).
+	Laned bool `json:"laned,omitempty"`
 }
 
 // Caps limit what one call may do, from the caller's tier.

@@ -18,7 +18,8 @@ import (
 
 // heldElsewhere asks asynq to run a job's task again after wait: another
 // delivery of it (the wake-up lane's) runs the job under a live claim, and
-// this one takes over only if that claim lapses.
+// this one takes over only if that claim lapses; or the job waits its turn
+// in the lane.
 type heldElsewhere struct{ wait time.Duration }
 
 func (e *heldElsewhere) Error() string {
@@ -45,6 +46,14 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 		// Retrying cannot help; asynq archives the task for inspection.
 		w.log.Error("dropping undecodable task", "job_id", p.JobID, "error", err)
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+	}
+	// A fallback whose job waits its turn in the lane leaves it there: a
+	// slot it took would serve the jobs that waited longest first.
+	queue, _ := asynq.GetQueueName(ctx)
+	if wait, err := w.lifecycle.TurnInLane(ctx, p, queue); err != nil {
+		w.log.Debug("delivering a job without knowing its turn in the lane", "job_id", p.JobID, "error", err)
+	} else if wait > 0 {
+		return &heldElsewhere{wait: wait}
 	}
 	// One pool of worker.concurrency slots for both ways a job arrives: a
 	// task asynq delivers (a fallback, a requeued job) waits for a slot as
