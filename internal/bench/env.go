@@ -189,6 +189,15 @@ func benchConfig(upstreamURL, llmURL string, workerConcurrency int) testenv.Conf
 	}
 }
 
+// clientFor is the api's client for the tenant whose API key is key; the
+// default tenant's when key is empty.
+func (e *env) clientFor(key string) *testenv.Client {
+	if key == "" {
+		return e.apiClient
+	}
+	return &testenv.Client{BaseURL: e.apiURL, APIKey: key, HTTP: e.client}
+}
+
 // defer_ registers f to run when the environment closes.
 func (e *env) defer_(f func()) { e.cleanups = append(e.cleanups, f) }
 
