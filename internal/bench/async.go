@@ -32,6 +32,13 @@ type asyncResult struct {
 // completed_at. It waits on the upstream's call count (cheap, in-process)
 // and then reads every job back to check that each one succeeded.
 func (e *env) measureAsyncOurs(ctx context.Context, c call, jobs, conc int) (asyncResult, error) {
+	return e.measureAsync(ctx, c, jobs, conc, nil)
+}
+
+// measureAsync is measureAsyncOurs that runs during, when not nil, once
+// every job is submitted and before it waits for them: other work made
+// while these jobs are queued.
+func (e *env) measureAsync(ctx context.Context, c call, jobs, conc int, during func(context.Context) error) (asyncResult, error) {
 	ids := make([]string, jobs)
 	cpu := e.startCPU()
 	start := time.Now()
@@ -43,12 +50,17 @@ func (e *env) measureAsyncOurs(ctx context.Context, c call, jobs, conc int) (asy
 	if err != nil {
 		return asyncResult{}, err
 	}
+	if during != nil {
+		if err := during(ctx); err != nil {
+			return asyncResult{}, err
+		}
+	}
 	if err := e.awaitUpstream(ctx, c.phase, jobs); err != nil {
 		return asyncResult{}, err
 	}
 	// Taken before the jobs are read back, which costs the api CPU too.
 	cpuPerJob := cpu.perCall(jobs)
-	last, redelivered, err := e.checkJobs(ctx, ids, conc)
+	last, redelivered, err := e.checkJobs(ctx, c.key, ids, conc)
 	if err != nil {
 		return asyncResult{}, err
 	}
@@ -71,17 +83,17 @@ type jobView struct {
 	} `json:"result"`
 }
 
-// checkJobs reads every job (long-polling any that is not finished yet) and
-// fails unless all succeeded. It returns the latest completed_at and how
-// many jobs were delivered more than once.
-func (e *env) checkJobs(ctx context.Context, ids []string, conc int) (time.Time, int, error) {
+// checkJobs reads every job of the tenant whose API key is key (long-polling
+// any that is not finished yet) and fails unless all succeeded. It returns
+// the latest completed_at and how many jobs were delivered more than once.
+func (e *env) checkJobs(ctx context.Context, key string, ids []string, conc int) (time.Time, int, error) {
 	var (
 		mu          sync.Mutex
 		last        time.Time
 		redelivered int
 	)
 	_, err := runLoad(ctx, len(ids), conc, func(ctx context.Context, i int) error {
-		j, err := e.getJob(ctx, ids[i])
+		j, err := e.getJobOf(ctx, key, ids[i])
 		if err != nil {
 			return err
 		}
@@ -101,9 +113,16 @@ func (e *env) checkJobs(ctx context.Context, ids []string, conc int) (time.Time,
 	return last, redelivered, err
 }
 
-// getJob reads a job, waiting up to 10 s for it to finish.
+// getJob reads a job of the default tenant, waiting up to 10 s for it to
+// finish.
 func (e *env) getJob(ctx context.Context, id string) (*jobView, error) {
-	r, err := e.apiClient.Send(ctx, http.MethodGet, "/v1/jobs/"+id+"?wait=10", nil)
+	return e.getJobOf(ctx, "", id)
+}
+
+// getJobOf is getJob for the tenant whose API key is key ("": the
+// default tenant).
+func (e *env) getJobOf(ctx context.Context, key, id string) (*jobView, error) {
+	r, err := e.clientFor(key).Send(ctx, http.MethodGet, "/v1/jobs/"+id+"?wait=10", nil)
 	if err != nil {
 		return nil, err
 	}

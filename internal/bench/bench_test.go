@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +28,7 @@ func TestShortRun(t *testing.T) {
 		jobs: 200, submitConc: 16, concurrency: 16, checkInterval: time.Millisecond,
 		cmdRequests: 20, llmN: 20, webhookJobs: 100,
 		scaleWorkers: []int{1, 2}, scaleJobs: 100, scaleConc: 4, scaleDelay: 20 * time.Millisecond,
-		soak: 5 * time.Second, soakRate: 40,
+		soak: 5 * time.Second, soakRate: 40, fairFlood: 300, fairJobs: 20, fairSync: 20, plainRuns: 1,
 		idleWindow: 500 * time.Millisecond, fleetWindow: 500 * time.Millisecond, out: t.TempDir(), timeout: 4 * time.Minute,
 	}
 	if err := o.check(); err != nil {
@@ -36,7 +38,7 @@ func TestShortRun(t *testing.T) {
 	if err := run(context.Background(), o, &report, &progress); err != nil {
 		t.Fatalf("%v\nprogress:\n%s", err, progress.String())
 	}
-	for _, section := range []string{"## Targets", "## 1. Added latency", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7.", "## 8.", "## 9. Worker scaling", "## 10. Memory soak"} {
+	for _, section := range []string{"## Targets", "## 1. Added latency", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7.", "## 8.", "## 9. Worker scaling", "## 10. Memory soak", "## 11. Fair share"} {
 		if !strings.Contains(report.String(), section) {
 			t.Errorf("report lacks %q", section)
 		}
@@ -70,6 +72,9 @@ func TestShortRun(t *testing.T) {
 	if len(res.Scaling) != len(o.scaleWorkers) || len(res.Targets) == 0 || len(res.Soak.Samples) < 2 {
 		t.Errorf("results.json lacks scaling runs, targets or soak samples: %d, %d, %d", len(res.Scaling), len(res.Targets), len(res.Soak.Samples))
 	}
+	if f := res.Fairness; f == nil || f.BAlone.N != o.fairJobs || f.BFlood.N != o.fairJobs || f.AWithB.PerSecond <= 0 || f.SyncFlood.Sync.N != o.fairSync {
+		t.Errorf("results.json lacks the fair-share runs: %+v", f)
+	}
 
 	f, err := os.Open(filepath.Join(o.out, "latency.png"))
 	if err != nil {
@@ -82,5 +87,25 @@ func TestShortRun(t *testing.T) {
 	}
 	if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 200 {
 		t.Errorf("latency.png is %v", b)
+	}
+}
+
+// TestOnlyFlag: -only takes known phase names and runs just those.
+func TestOnlyFlag(t *testing.T) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o.register(fs)
+	if err := fs.Parse([]string{"-only", "fairness, costs"}); err != nil {
+		t.Fatal(err)
+	}
+	if !o.runs("fairness") || !o.runs("costs") || o.runs("latency") {
+		t.Errorf("-only fairness,costs runs %v", o.only)
+	}
+	if err := fs.Parse([]string{"-only", "fairness,speed"}); err == nil {
+		t.Error("-only accepted an unknown phase")
+	}
+	if o = (options{}); !o.runs("latency") {
+		t.Error("no -only does not run every phase")
 	}
 }

@@ -159,8 +159,9 @@ func (e *env) workers() []*testenv.Process {
 
 // benchConfig is config.example.yaml's shape with a target, "bench", on
 // the local upstream, "cached" for the cache phase, and "llm" on the fake
-// OpenAI provider. Caching is off on the others so that every call reaches
-// the worker and the upstream, which is what is measured.
+// OpenAI provider, and the fair-share phase's tenants. Caching is off on
+// the others so that every call reaches the worker and the upstream, which
+// is what is measured.
 // The worker's intervals are the product's defaults: what a user runs.
 func benchConfig(upstreamURL, llmURL string, workerConcurrency int) testenv.Config {
 	return testenv.Config{
@@ -181,12 +182,22 @@ func benchConfig(upstreamURL, llmURL string, workerConcurrency int) testenv.Conf
 				"auth":     fmt.Sprintf("{type: bearer_env, env_var: %s}", llmKeyEnv),
 			},
 		},
+		Tenants: benchTenants(),
 		Extra: fmt.Sprintf(`webhooks:
   # The receiver listens on loopback.
   allow_private_networks: true
   secrets: {default: [%q]}
 `, benchSecret),
 	}
+}
+
+// clientFor is the api's client for the tenant whose API key is key; the
+// default tenant's when key is empty.
+func (e *env) clientFor(key string) *testenv.Client {
+	if key == "" {
+		return e.apiClient
+	}
+	return &testenv.Client{BaseURL: e.apiURL, APIKey: key, HTTP: e.client}
 }
 
 // defer_ registers f to run when the environment closes.

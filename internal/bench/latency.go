@@ -230,6 +230,7 @@ func meta(r testenv.Response) map[string]any {
 // upstream's /get, counted under phase.
 type call struct {
 	phase   string
+	key     string // the caller's API key; the default tenant's (benchAPIKey) when empty
 	prefer  string // Prefer header; none when empty
 	hookURL string // webhook; none when empty
 	idemKey string // Idempotency-Key; none when empty
@@ -238,7 +239,12 @@ type call struct {
 // proxySync makes one synchronous proxy call, checks that it succeeded
 // through the worker, not from a cache, and returns its job ID.
 func (e *env) proxySync(ctx context.Context, phase string) (string, error) {
-	r, err := e.post(ctx, call{phase: phase})
+	return e.syncCall(ctx, call{phase: phase})
+}
+
+// syncCall is proxySync for any call.
+func (e *env) syncCall(ctx context.Context, c call) (string, error) {
+	r, err := e.post(ctx, c)
 	if err != nil {
 		return "", err
 	}
@@ -305,5 +311,5 @@ func (e *env) post(ctx context.Context, c call) (testenv.Response, error) {
 	if c.idemKey != "" {
 		headers = append(headers, "Idempotency-Key", c.idemKey)
 	}
-	return e.apiClient.Send(ctx, http.MethodPost, "/v1/proxy/http", pr, headers...)
+	return e.clientFor(c.key).Send(ctx, http.MethodPost, "/v1/proxy/http", pr, headers...)
 }

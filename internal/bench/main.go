@@ -12,7 +12,10 @@
 //     over calling the (fake) provider directly;
 //   - async job throughput with a webhook per job next to without;
 //   - job throughput with 1, 2 and 4 worker processes on a slow upstream;
-//   - the api's and a worker's resident memory over a soak at a steady rate.
+//   - the api's and a worker's resident memory over a soak at a steady rate;
+//   - what one tenant's flood of async jobs costs another tenant, and, with
+//     -plain-binary, the fair lane's async throughput next to the plain
+//     lane it replaced.
 //
 // It starts everything it needs (a private redis-server, a local upstream,
 // `reliapi api` and `reliapi worker` processes) and stops it all on exit, on
@@ -61,7 +64,19 @@ type options struct {
 	out           string        // directory for results.json and latency.png; none when empty
 	timeout       time.Duration // bound on the whole run
 	binary        string        // a reliapi binary to measure instead of building this tree's
+	fairFlood     int           // async jobs of the flooding tenant in the fair-share phase
+	fairJobs      int           // async jobs of the other tenant, each awaited
+	fairSync      int           // sync calls of the enterprise tenant, idle and during a flood
+	plainBinary   string        // a plain-lane reliapi binary to compare async jobs/s with; none when empty
+	plainRuns     int           // alternating runs of each build with plainBinary
+	only          []string      // phases to run; all when empty
 }
+
+// phaseNames are the phases of a run, in order, as -only names them.
+var phaseNames = []string{"latency", "throughput", "costs", "scale", "fairness"}
+
+// runs reports whether the run includes the named phase.
+func (o *options) runs(phase string) bool { return len(o.only) == 0 || slices.Contains(o.only, phase) }
 
 // register defines the flags on fs, with the full run's defaults.
 func (o *options) register(fs *flag.FlagSet) {
@@ -87,6 +102,12 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.out, "out", "bench", "directory for results.json and latency.png (created; empty: write neither)")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
 	fs.StringVar(&o.binary, "binary", "", "measure this reliapi binary (e.g. an earlier build, to compare) instead of building this tree's")
+	fs.IntVar(&o.fairFlood, "fair-flood", 5000, "async jobs one tenant floods the fleet with in the fair-share phase")
+	fs.IntVar(&o.fairJobs, "fair-jobs", 100, "async jobs of the other tenant in the fair-share phase, from 10 clients each awaiting its result")
+	fs.IntVar(&o.fairSync, "fair-sync", 100, "sync calls of the enterprise tenant, paired with direct calls, idle and during the free tenant's flood")
+	fs.StringVar(&o.plainBinary, "plain-binary", "", "a reliapi binary of the plain lane (built from d2f713f) whose async jobs/s the fair-share phase measures next to this build's, in alternating runs")
+	fs.IntVar(&o.plainRuns, "plain-runs", 3, "alternating runs of each build with -plain-binary")
+	fs.Func("only", "comma-separated phases to run, of "+strings.Join(phaseNames, ", ")+" (default all; with it, results.json and latency.png are not written)", phaseList(&o.only))
 }
 
 // check fills the list defaults and rejects what cannot be measured.
@@ -97,12 +118,27 @@ func (o *options) check() error {
 	if o.scaleWorkers == nil {
 		o.scaleWorkers = []int{1, 2, 4}
 	}
-	if min(o.warmup, o.n1, o.n, o.jobs, o.submitConc, o.concurrency, o.cmdRequests, o.llmN, o.webhookJobs, o.scaleJobs, o.scaleConc, o.soakRate) < 1 ||
+	if min(o.warmup, o.n1, o.n, o.jobs, o.submitConc, o.concurrency, o.cmdRequests, o.llmN, o.webhookJobs, o.scaleJobs, o.scaleConc, o.soakRate,
+		o.fairFlood, o.fairJobs, o.fairSync, o.plainRuns) < 1 ||
 		min(slices.Min(o.levels), slices.Min(o.scaleWorkers)) < 1 ||
 		o.checkInterval <= 0 || o.idleWindow <= 0 || o.fleetWindow <= 0 || o.scaleDelay < 0 || o.soak <= 0 {
 		return errors.New("every count, level, interval and window must be positive")
 	}
 	return nil
+}
+
+// phaseList parses a comma-separated list of phase names into *dst.
+func phaseList(dst *[]string) func(string) error {
+	return func(s string) error {
+		*dst = nil
+		for f := range strings.SplitSeq(s, ",") {
+			if f = strings.TrimSpace(f); !slices.Contains(phaseNames, f) {
+				return fmt.Errorf("%q is not a phase (%s)", f, strings.Join(phaseNames, ", "))
+			}
+			*dst = append(*dst, f)
+		}
+		return nil
+	}
 }
 
 // intList parses a comma-separated list of integers into *dst.
@@ -158,7 +194,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	e.rep.total = time.Since(start)
 	e.rep.print(stdout)
-	if o.out == "" {
+	if o.out == "" || len(o.only) > 0 {
+		// A partial run would overwrite a whole run's figures with holes.
 		return nil
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
@@ -174,10 +211,17 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// run measures the phases in order, on a quiet system each time.
+// run measures the phases in order (those -only names), on a quiet system
+// each time.
 func (e *env) run(ctx context.Context, o options, progress printer) error {
-	for _, phase := range []func(context.Context, options, printer) error{e.runLatency, e.runThroughput, e.runCosts, e.runScale} {
-		if err := phase(ctx, o, progress); err != nil {
+	phases := map[string]func(context.Context, options, printer) error{
+		"latency": e.runLatency, "throughput": e.runThroughput, "costs": e.runCosts, "scale": e.runScale, "fairness": e.runFairness,
+	}
+	for _, name := range phaseNames {
+		if !o.runs(name) {
+			continue
+		}
+		if err := phases[name](ctx, o, progress); err != nil {
 			return err
 		}
 	}

@@ -29,6 +29,7 @@ type report struct {
 	trace              []traceStep
 	scaling            []scaleRow
 	soak               soakResult
+	fair               fairResult
 }
 
 // machine describes where the numbers were taken.
@@ -82,16 +83,20 @@ func (r *report) print(w io.Writer) {
 	p("")
 	r.printTargets(p)
 	r.printSetup(p)
-	r.printSync(p)
-	r.printAsync(p)
-	r.printCPU(p)
-	r.printCommands(p)
-	r.printTrace(p)
-	r.printCache(p)
-	r.printLLM(p)
-	r.printWebhooks(p)
-	r.printScaling(p)
-	r.printSoak(p)
+	// Each section of the phase it needs, so that a run of some phases
+	// (-only) prints theirs.
+	for _, s := range []struct {
+		phase string
+		print func(printer)
+	}{
+		{"latency", r.printSync}, {"throughput", r.printAsync}, {"latency", r.printCPU},
+		{"costs", r.printCommands}, {"costs", r.printTrace}, {"latency", r.printCache}, {"costs", r.printLLM},
+		{"costs", r.printWebhooks}, {"scale", r.printScaling}, {"scale", r.printSoak}, {"fairness", r.printFairness},
+	} {
+		if r.opts.runs(s.phase) {
+			s.print(p)
+		}
+	}
 }
 
 func (r *report) printSetup(p printer) {
@@ -106,8 +111,9 @@ func (r *report) printSetup(p printer) {
 	p("| Redis | redis-server %s, private instance on a free 127.0.0.1 port, persistence off |", m.redisVersion)
 	p("| Processes | 1 × `reliapi api`, 1 × `reliapi worker` (LOG_LEVEL=error; 1, 2 and 4 in section 9); upstream, load generator and raw asynq server inside the bench process |")
 	p("| Upstream | local `net/http` server (internal/testenv), GET /get answers %d bytes of JSON at once (after scale-delay in section 9); LLM: internal/fakellm's OpenAI API, answering at once |", len(upstreamBody))
-	p("| Flags | warmup %d, levels %v, n1 %d, n %d, jobs %d, submit-concurrency %d, worker-concurrency %d, task-check-interval %v, cmd-requests %d, llm-n %d, webhook-jobs %d, scale-workers %v, scale-jobs %d, scale-worker-concurrency %d, scale-delay %v, soak %v, soak-rate %d |",
-		o.warmup, o.levels, o.n1, o.n, o.jobs, o.submitConc, o.concurrency, o.checkInterval, o.cmdRequests, o.llmN, o.webhookJobs, o.scaleWorkers, o.scaleJobs, o.scaleConc, o.scaleDelay, o.soak, o.soakRate)
+	p("| Flags | warmup %d, levels %v, n1 %d, n %d, jobs %d, submit-concurrency %d, worker-concurrency %d, task-check-interval %v, cmd-requests %d, llm-n %d, webhook-jobs %d, scale-workers %v, scale-jobs %d, scale-worker-concurrency %d, scale-delay %v, soak %v, soak-rate %d, fair-flood %d, fair-jobs %d, fair-sync %d, plain-binary %q, plain-runs %d, only %v |",
+		o.warmup, o.levels, o.n1, o.n, o.jobs, o.submitConc, o.concurrency, o.checkInterval, o.cmdRequests, o.llmN, o.webhookJobs, o.scaleWorkers, o.scaleJobs, o.scaleConc, o.scaleDelay, o.soak, o.soakRate,
+		o.fairFlood, o.fairJobs, o.fairSync, o.plainBinary, o.plainRuns, o.only)
 	p("| Run | reliapi built in %.1f s; whole run %.1f s |", r.buildTime.Seconds(), r.total.Seconds())
 	p("")
 	p("Config (written to a temporary file, passed as RELIAPI_CONFIG):")

@@ -22,6 +22,11 @@ const (
 	targetCacheVsSync  = 5.0                  // cache hits/s over uncached sync calls/s
 	targetTwoWorkers   = 1.8                  // 2 worker processes' jobs/s over one's
 	targetRSS          = 100_000_000          // bytes, peak RSS of each process in the soak
+	// Issue 16's, the fair-share phase's.
+	targetFloodP50    = 3.0  // B's async submit→result p50 while A (same tier) floods, over idle
+	targetFloodShare  = 0.90 // A's jobs/s while B's jobs run among its flood, over A alone
+	targetFloodSync   = 2.0  // the enterprise tenant's sync added p50 while a free tenant floods, over idle
+	targetFairVsPlain = 0.90 // async jobs/s of the fair lane over the plain lane's
 )
 
 // target is one target, how the run did against it, and what it is
@@ -57,6 +62,7 @@ func (r *report) targets() []target {
 		add("cache hits vs uncached sync, peak req/s", fmt.Sprintf("≥ %.0f×", targetCacheVsSync), fmt.Sprintf("%.1f×", x), fmt.Sprintf("sync %.0f/s", u), x >= targetCacheVsSync)
 	}
 	r.scaleTargets(add)
+	r.fairTargets(add)
 	return ts
 }
 
@@ -129,6 +135,7 @@ type jsonResults struct {
 	Webhooks  map[string]jsonRun  `json:"webhooks"`
 	Scaling   []jsonScale         `json:"worker_scaling"`
 	Soak      jsonSoak            `json:"soak"`
+	Fairness  *jsonFair           `json:"fairness,omitempty"`
 	TotalS    float64             `json:"total_s"`
 }
 
@@ -273,6 +280,9 @@ func (r *report) writeJSON(path string) error {
 	out.Soak = jsonSoak{Seconds: r.soak.dur.Seconds(), Rate: r.soak.rate, Calls: r.soak.calls, API: trendOf(api), Worker: trendOf(worker)}
 	for _, s := range r.soak.samples {
 		out.Soak.Samples = append(out.Soak.Samples, jsonRSS{s.at.Seconds(), s.api, s.worker})
+	}
+	if r.fair.bIdle.n > 0 {
+		out.Fairness = r.fair.json()
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
