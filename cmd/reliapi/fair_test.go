@@ -54,6 +54,11 @@ func TestFairShareAcrossWorkers(t *testing.T) {
 	}
 	c := startCluster(t, 1, 3, func(cfg *testenv.Config) {
 		cfg.Worker["concurrency"] = "8" // 24 slots in all
+		// The first calls are held until everything is queued, however
+		// long a loaded machine takes: they must not time out, nor open
+		// the breaker for the rest.
+		cfg.Targets["up"]["timeout_ms"] = "120000"
+		cfg.Targets["up"]["circuit"] = "{error_threshold: 1000000}"
 		cfg.Tenants = map[string]testenv.Section{}
 		for _, tn := range fairTenants {
 			cfg.Tenants[tn.name] = testenv.Section{
