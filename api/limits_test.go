@@ -312,12 +312,11 @@ tenants:
 		t.Fatalf("free, priority low: %d %s", r.status, r.raw)
 	}
 	var order []string
-	popper := lane.NewPopper(s.rdb, time.Millisecond, "async")
-	for range 4 {
-		e, ok, err := popper.Pop(t.Context())
-		if !ok || err != nil {
-			t.Fatalf("popping: %v %v", ok, err)
-		}
+	popped, err := lane.NewPopper(s.rdb, time.Millisecond, "async").Pop(t.Context(), 4)
+	if len(popped) != 4 || err != nil {
+		t.Fatalf("popping: %v %v", popped, err)
+	}
+	for _, e := range popped {
 		var p struct {
 			JobID  string `json:"job_id"`
 			Tenant string `json:"tenant"`

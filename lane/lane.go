@@ -43,6 +43,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -134,7 +135,8 @@ func Push(ctx context.Context, p redis.Pipeliner, e Entry, f Flow) error {
 // head of their shards' hand-off lists, for the next pop of any worker.
 func Return(ctx context.Context, rdb redis.UniversalClient, entries ...Entry) error {
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, e := range entries {
+		// Last first, so that they are popped in the order given.
+		for _, e := range slices.Backward(entries) {
 			data, err := json.Marshal(e)
 			if err != nil {
 				return err
@@ -180,41 +182,46 @@ func NewPopper(rdb redis.UniversalClient, wait time.Duration, queue string) *Pop
 		waiters: waiters(queue), queued: handoffs(queue)}
 }
 
-// Pop takes the next entry: one round trip when there is work ready or
-// when an entry is handed to it while it waits. ok is false when nothing
-// came within the popper's wait.
+// Pop takes up to limit entries (at least one): one round trip when there
+// is work ready, or when an entry is handed to it while it waits (then
+// just that one). It returns none when nothing came within the popper's
+// wait.
 //
 // The pop script runs unless the popper is still registered as waiting
 // from a pop that found nothing: then nothing was queued fairly since
 // (pushes handed their entries to waiting workers, and a push that found
 // them all handed entries queues its own for the pops those workers make
 // next), so an idle popper costs one BLPOP per wait, not a script too.
-func (p *Popper) Pop(ctx context.Context) (e Entry, ok bool, err error) {
+func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 	if time.Until(p.registered) < p.wait+time.Second {
 		sent := time.Now()
+		registered := "0"
+		if !p.registered.IsZero() {
+			registered = "1"
+		}
 		data, err := popScript.Run(ctx, p.rdb,
 			[]string{p.sync.handoff, p.sync.ready, p.sync.tags, p.sync.clock, p.sync.tiers,
 				p.async.handoff, p.async.ready, p.async.tags, p.async.clock, p.async.tiers, p.waiters},
-			p.id, registration.Milliseconds(), p.sync.lists, p.async.lists).Text()
+			p.id, registration.Milliseconds(), p.sync.lists, p.async.lists, max(limit, 1), registered).StringSlice()
 		switch {
 		case err == nil:
 			p.registered = time.Time{}
-			return decode(data)
+			return decode(data...)
 		case !errors.Is(err, redis.Nil):
 			p.registered = time.Time{}
-			return Entry{}, false, fmt.Errorf("lane: popping: %w", err)
+			return nil, fmt.Errorf("lane: popping: %w", err)
 		}
 		p.registered = sent.Add(registration)
 	}
 	res, err := p.rdb.BLPop(ctx, p.wait, p.queued...).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
-		return Entry{}, false, nil
+		return nil, nil
 	case err != nil:
 		p.registered = time.Time{}
-		return Entry{}, false, fmt.Errorf("lane: waiting: %w", err)
+		return nil, fmt.Errorf("lane: waiting: %w", err)
 	case len(res) != 2:
-		return Entry{}, false, fmt.Errorf("lane: waiting: unexpected reply %v", res)
+		return nil, fmt.Errorf("lane: waiting: unexpected reply %v", res)
 	}
 	// Handed an entry: the next pop runs the script, which ends the
 	// registration and takes what queued meanwhile.
@@ -235,9 +242,18 @@ func (p *Popper) Close(ctx context.Context) error {
 	return nil
 }
 
-func decode(data string) (e Entry, ok bool, err error) {
-	if err := json.Unmarshal([]byte(data), &e); err != nil {
-		return Entry{}, false, fmt.Errorf("lane: decoding entry: %w", err)
+// decode decodes popped entries; one that does not decode is dropped
+// (its job's asynq task runs it) and reported with the others.
+func decode(data ...string) ([]Entry, error) {
+	out := make([]Entry, 0, len(data))
+	var errs []error
+	for _, d := range data {
+		var e Entry
+		if err := json.Unmarshal([]byte(d), &e); err != nil {
+			errs = append(errs, fmt.Errorf("lane: decoding entry: %w", err))
+			continue
+		}
+		out = append(out, e)
 	}
-	return e, true, nil
+	return out, errors.Join(errs...)
 }

@@ -31,11 +31,11 @@ func popN(t *testing.T, p *lane.Popper, n int) []string {
 	t.Helper()
 	var out []string
 	for range n {
-		e, ok, err := p.Pop(t.Context())
-		if !ok || err != nil {
-			t.Fatalf("pop %d of %d: %v %v", len(out)+1, n, ok, err)
+		got, err := p.Pop(t.Context(), 1)
+		if len(got) != 1 || err != nil {
+			t.Fatalf("pop %d of %d: %v %v", len(out)+1, n, got, err)
 		}
-		out = append(out, e.TaskID)
+		out = append(out, got[0].TaskID)
 	}
 	return out
 }
@@ -63,7 +63,16 @@ func TestSharesFollowWeights(t *testing.T) {
 	}
 	p := lane.NewPopper(rdb, time.Millisecond, "async")
 	for round := range 5 {
-		got := tenantsOf(popN(t, p, 35))
+		// One pop of 35 takes them in the same order as 35 pops of one.
+		batch, err := p.Pop(t.Context(), 35)
+		if len(batch) != 35 || err != nil {
+			t.Fatalf("round %d: popped %d, %v", round, len(batch), err)
+		}
+		var ids []string
+		for _, e := range batch {
+			ids = append(ids, e.TaskID)
+		}
+		got := tenantsOf(ids)
 		if got["a"] != 5 || got["b"] != 10 || got["c"] != 20 {
 			t.Fatalf("round %d: pops per tenant %v, want a 5, b 10, c 20", round, got)
 		}
@@ -126,11 +135,12 @@ func TestHandOffToWaitingWorker(t *testing.T) {
 	p := lane.NewPopper(rdb, 10*time.Second, "async")
 	popped := make(chan lane.Entry, 1)
 	go func() {
-		e, ok, err := p.Pop(context.WithoutCancel(t.Context()))
-		if !ok || err != nil {
-			t.Errorf("waiting pop: %v %v", ok, err)
+		got, err := p.Pop(context.WithoutCancel(t.Context()), 8)
+		if len(got) != 1 || err != nil {
+			t.Errorf("waiting pop: %v %v", got, err)
+			got = append(got, lane.Entry{})
 		}
-		popped <- e
+		popped <- got[0]
 	}()
 	testenv.Eventually(t, 5*time.Second, "the popper to wait", func() bool {
 		return rdb.ZCard(t.Context(), "reliapi:lane:{lane-0}:waiters").Val() == 1
@@ -161,19 +171,20 @@ func TestReturnedEntryComesFirst(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	push(t, rdb, "async", "a-1", lane.Flow{Tenant: "a", Weight: 1})
 	push(t, rdb, "async", "a-2", lane.Flow{Tenant: "a", Weight: 1})
+	push(t, rdb, "async", "a-3", lane.Flow{Tenant: "a", Weight: 1})
 	p := lane.NewPopper(rdb, time.Millisecond, "async")
-	e, ok, err := p.Pop(t.Context())
-	if !ok || err != nil {
-		t.Fatal(ok, err)
+	got, err := p.Pop(t.Context(), 2)
+	if len(got) != 2 || err != nil {
+		t.Fatal(got, err)
 	}
-	if err := lane.Return(t.Context(), rdb, e); err != nil {
+	if err := lane.Return(t.Context(), rdb, got...); err != nil {
 		t.Fatal(err)
 	}
-	if got := popN(t, p, 2); fmt.Sprint(got) != "[a-1 a-2]" {
-		t.Fatalf("popped %v after the hand-back, want a-1 first", got)
+	if got := popN(t, p, 3); fmt.Sprint(got) != "[a-1 a-2 a-3]" {
+		t.Fatalf("popped %v after the hand-back, want a-1 and a-2 first, in their order", got)
 	}
-	if _, ok, err := p.Pop(t.Context()); ok || err != nil {
-		t.Fatalf("an empty lane popped: %v %v", ok, err)
+	if got, err := p.Pop(t.Context(), 1); len(got) != 0 || err != nil {
+		t.Fatalf("an empty lane popped: %v %v", got, err)
 	}
 }
 
@@ -234,8 +245,8 @@ func TestIdlePopperOnlyWaits(t *testing.T) {
 		return ""
 	}
 	for range 3 {
-		if _, ok, err := p.Pop(t.Context()); ok || err != nil {
-			t.Fatalf("an empty lane popped: %v %v", ok, err)
+		if got, err := p.Pop(t.Context(), 1); len(got) != 0 || err != nil {
+			t.Fatalf("an empty lane popped: %v %v", got, err)
 		}
 	}
 	if got := scripts(); !strings.HasSuffix(got, "calls=1") {

@@ -5,24 +5,29 @@ import "github.com/redis/go-redis/v9"
 // pushScript adds an entry to a shard's lane: handed to a waiting worker
 // when more wait than have been handed entries, else to its tenant's list
 // of its priority, making the tenant ready if it was not — at the lane's
-// virtual time, or where the tenant had reached if that is later (so that
-// running dry and coming back gains nothing).
+// virtual time (the start of the first ready tenant, or, none ready, of
+// the last pop), or where the tenant had reached if that is later, so
+// that running dry and coming back gains nothing.
 //
 // KEYS[1] ready; KEYS[2] tags; KEYS[3] clock; KEYS[4] tiers; KEYS[5] the
 // tenant's list of the priority; KEYS[6] the kind's hand-off list;
 // KEYS[7] the shard's waiters; KEYS[8], KEYS[9] its hand-off lists.
 // ARGV[1] tenant; ARGV[2] weight; ARGV[3] tier; ARGV[4] the entry.
+// Returns 1 when handed off, 0 when queued.
 var pushScript = redis.NewScript(`
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local waiting = redis.call('ZCOUNT', KEYS[7], ms, '+inf')
-if waiting > 0 and waiting > redis.call('LLEN', KEYS[8]) + redis.call('LLEN', KEYS[9]) then
-  redis.call('RPUSH', KEYS[6], ARGV[4])
-  return 1
+if redis.call('ZCARD', KEYS[7]) > 0 then
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  local waiting = redis.call('ZCOUNT', KEYS[7], ms, '+inf')
+  if waiting > 0 and waiting > redis.call('LLEN', KEYS[8]) + redis.call('LLEN', KEYS[9]) then
+    redis.call('RPUSH', KEYS[6], ARGV[4])
+    return 1
+  end
 end
 redis.call('RPUSH', KEYS[5], ARGV[2] .. ' ' .. ARGV[4])
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  local v = tonumber(redis.call('GET', KEYS[3]) or '0')
+  local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local v = tonumber(head[2] or redis.call('GET', KEYS[3]) or '0')
   local f = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]) or '0')
   redis.call('ZADD', KEYS[1], string.format('%.17g', math.max(v, f)), ARGV[1])
   redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
@@ -30,27 +35,33 @@ end
 return 0
 `)
 
-// popScript takes a shard's next entry: for sync, then async, a handed-off
-// entry, else the ready tenant with the lowest virtual start's first job
-// of its highest priority; the lane's clock moves to that start and the
-// tenant to its next (+1/weight), or, run dry, out of the ready set with
-// the start it reached kept in tags until the clock passes it. Finding
-// nothing, it registers the popper as waiting. A ready tenant whose lists
-// were lost is dropped.
+// popScript takes up to a number of a shard's entries: for sync, then
+// async, handed-off entries, then, one at a time, the ready tenant with
+// the lowest virtual start's first job of its highest priority, moving the
+// tenant on by 1/weight. A tenant that runs dry leaves the ready set; the
+// start it reached is kept in tags (until the lane's clock passes it) and
+// becomes the clock. A ready tenant whose lists were lost is dropped.
+// Finding nothing, it registers the popper as waiting.
 //
 // KEYS[1..5] sync's handoff, ready, tags, clock, tiers; KEYS[6..10]
 // async's; KEYS[11] the shard's waiters.
 // ARGV[1] popper ID; ARGV[2] how long its registration lasts, ms;
-// ARGV[3], ARGV[4] the prefixes of sync's and async's tenant lists.
+// ARGV[3], ARGV[4] the prefixes of sync's and async's tenant lists;
+// ARGV[5] how many entries at most; ARGV[6] "1" when the popper is
+// registered as waiting.
+// Returns the entries, or nil (registered).
 var popScript = redis.NewScript(`
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('ZREM', KEYS[11], ARGV[1])
+if ARGV[6] == '1' then redis.call('ZREM', KEYS[11], ARGV[1]) end
+local out, want = {}, tonumber(ARGV[5])
 for k = 0, 1 do
   local handoff, ready, tags, clock, tiers = KEYS[k*5+1], KEYS[k*5+2], KEYS[k*5+3], KEYS[k*5+4], KEYS[k*5+5]
-  local e = redis.call('LPOP', handoff)
-  if e then return e end
-  for _ = 1, 16 do
+  while #out < want do
+    local e = redis.call('LPOP', handoff)
+    if not e then break end
+    out[#out+1] = e
+  end
+  local lost = 0
+  while #out < want and lost < 16 do
     local head = redis.call('ZRANGE', ready, 0, 0, 'WITHSCORES')
     if not head[1] then break end
     local tenant, start = head[1], tonumber(head[2])
@@ -62,22 +73,27 @@ for k = 0, 1 do
     end
     if item then
       local sep = string.find(item, ' ', 1, true)
+      out[#out+1] = string.sub(item, sep + 1)
       local nextStart = string.format('%.17g', start + 1 / tonumber(string.sub(item, 1, sep - 1)))
-      redis.call('SET', clock, head[2])
       if redis.call('EXISTS', lists .. '0', lists .. '1', lists .. '2') > 0 then
         redis.call('ZADD', ready, nextStart, tenant)
       else
         redis.call('ZREM', ready, tenant)
         redis.call('HDEL', tiers, tenant)
+        redis.call('SET', clock, head[2])
+        redis.call('ZREMRANGEBYSCORE', tags, '-inf', head[2])
         redis.call('ZADD', tags, nextStart, tenant)
       end
-      redis.call('ZREMRANGEBYSCORE', tags, '-inf', head[2])
-      return string.sub(item, sep + 1)
+    else
+      redis.call('ZREM', ready, tenant)
+      redis.call('HDEL', tiers, tenant)
+      lost = lost + 1
     end
-    redis.call('ZREM', ready, tenant)
-    redis.call('HDEL', tiers, tenant)
   end
 end
+if #out > 0 then return out end
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', ms)
 redis.call('ZADD', KEYS[11], ms + tonumber(ARGV[2]), ARGV[1])
 return false

@@ -313,8 +313,11 @@ func (m *Manager) TurnInLane(ctx context.Context, p tasks.Payload, queue string)
 		return 0, fmt.Errorf("looking for a job's turn in the lane: %w", err)
 	}
 	queued, created := job.Queued()
-	if !queued || !ready.Ready() || time.Since(created) > maxLaneTurn {
+	age := time.Since(created)
+	if !queued || !ready.Ready() || age > maxLaneTurn {
 		return 0, nil
 	}
-	return max(m.cfg.LaneGrace, minClaimCheck), nil
+	// Looking again at half the job's age: a deep backlog costs each of
+	// its jobs a few looks, not one per grace period.
+	return max(m.cfg.LaneGrace, age/2, minClaimCheck), nil
 }

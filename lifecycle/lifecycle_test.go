@@ -99,8 +99,8 @@ func TestSubmitKeepsOrGivesBack(t *testing.T) {
 	if info, err := b.ins.GetTaskInfo(sub.Job.Queue, sub.Job.TaskID); err != nil || info.State != asynq.TaskStateScheduled {
 		t.Fatalf("first job's task: %+v %v", info, err)
 	}
-	if e, ok, err := lane.NewPopper(b.rdb, time.Millisecond, sub.Job.Queue).Pop(t.Context()); !ok || err != nil || e.TaskID != sub.Job.TaskID || e.Queue != sub.Job.Queue {
-		t.Fatalf("first job's lane entry: %+v %v %v", e, ok, err)
+	if e, err := lane.NewPopper(b.rdb, time.Millisecond, sub.Job.Queue).Pop(t.Context(), 1); len(e) != 1 || err != nil || e[0].TaskID != sub.Job.TaskID || e[0].Queue != sub.Job.Queue {
+		t.Fatalf("first job's lane entry: %+v %v", e, err)
 	}
 	if h := b.held(t); h != 0.5 || !b.claimed(t, first) {
 		t.Fatalf("after the first submit: held %v, claimed %v; want 0.5, true", h, b.claimed(t, first))
@@ -268,8 +268,8 @@ func TestFallbackWaitsItsTurn(t *testing.T) {
 	}
 	// Popping one job's shard leaves the tenant nothing ready there,
 	// whatever waits in the other.
-	if _, ok, err := lane.NewPopper(b.rdb, time.Millisecond, queues[0]).Pop(t.Context()); !ok || err != nil {
-		t.Fatal(ok, err)
+	if e, err := lane.NewPopper(b.rdb, time.Millisecond, queues[0]).Pop(t.Context(), 1); len(e) != 1 || err != nil {
+		t.Fatal(e, err)
 	}
 	if w := turn(0); w != 0 {
 		t.Fatalf("a job whose entry was taken (the tenant has nothing ready in its lane): wait %v, want 0", w)

@@ -53,32 +53,65 @@ func (r *laneRunner) start(shards int) {
 	}
 }
 
+// popBatch bounds the entries one pop takes: a popper takes as many as
+// its worker has free slots, so that a busy lane costs a round trip per
+// batch, not per job, and a worker never holds entries it cannot start.
+const popBatch = 16
+
 // pop takes jobs from one shard's lanes until ctx ends.
 func (r *laneRunner) pop(ctx context.Context, popper *lane.Popper) {
 	defer r.closePopper(popper)
 	for {
-		select {
-		case r.slots <- struct{}{}:
-		case <-ctx.Done():
+		held := r.takeSlots(ctx)
+		if held == 0 {
 			return
 		}
-		e, ok, err := popper.Pop(ctx)
-		switch {
-		case ok && ctx.Err() != nil:
+		entries, err := popper.Pop(ctx, held)
+		if err != nil && ctx.Err() == nil {
+			r.w.log.Warn("popping the wake-up lane; asynq runs its jobs meanwhile", "error", err)
+		}
+		if ctx.Err() != nil {
 			// Stopping: hand back what was popped but not started.
-			r.handBack(e)
-			<-r.slots
+			r.handBack(entries...)
+			r.releaseSlots(held)
 			return
-		case ok:
+		}
+		for _, e := range entries {
 			r.runs.Go(func() {
 				defer func() { <-r.slots }()
 				r.run(e)
 			})
-			continue
-		case err != nil && ctx.Err() == nil:
-			r.w.log.Warn("popping the wake-up lane; asynq runs its jobs meanwhile", "error", err)
+		}
+		r.releaseSlots(held - len(entries))
+		if err != nil && len(entries) == 0 {
 			sleepCtx(ctx, time.Second)
 		}
+	}
+}
+
+// takeSlots waits for a free slot, then takes every other free one, up to
+// popBatch in all; 0 when ctx ended first.
+func (r *laneRunner) takeSlots(ctx context.Context) int {
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	held := 1
+	for held < popBatch {
+		select {
+		case r.slots <- struct{}{}:
+			held++
+		default:
+			return held
+		}
+	}
+	return held
+}
+
+// releaseSlots gives back n slots taken and not used.
+func (r *laneRunner) releaseSlots(n int) {
+	for range n {
 		<-r.slots
 	}
 }
@@ -103,12 +136,15 @@ func (r *laneRunner) run(e lane.Entry) {
 	}
 }
 
-// handBack returns a popped entry to the head of its shard.
-func (r *laneRunner) handBack(e lane.Entry) {
+// handBack returns popped entries to the head of their shard.
+func (r *laneRunner) handBack(entries ...lane.Entry) {
+	if len(entries) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
-	if err := lane.Return(ctx, r.w.cfg.Redis, e); err != nil {
-		r.w.log.Warn("handing a popped job back; its asynq task runs it", "task_id", e.TaskID, "error", err)
+	if err := lane.Return(ctx, r.w.cfg.Redis, entries...); err != nil {
+		r.w.log.Warn("handing popped jobs back; their asynq tasks run them", "jobs", len(entries), "error", err)
 	}
 }
 

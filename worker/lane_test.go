@@ -126,8 +126,8 @@ func TestPoppedJobRunsViaFallback(t *testing.T) {
 	t.Parallel()
 	f := newLaneFleet(t, time.Second)
 	ids := f.submit(t, 1)
-	if _, ok, err := lane.NewPopper(f.rdb, time.Second, tasks.QueueAsync).Pop(t.Context()); !ok || err != nil {
-		t.Fatalf("popping the job as the dead worker did: %v %v", ok, err)
+	if e, err := lane.NewPopper(f.rdb, time.Second, tasks.QueueAsync).Pop(t.Context(), 1); len(e) != 1 || err != nil {
+		t.Fatalf("popping the job as the dead worker did: %v %v", e, err)
 	}
 	f.startWorker(t)
 	f.ranOnce(t, ids, 10*time.Second)
