@@ -239,6 +239,7 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 	if who := callerOf(c); who != nil {
 		sub.MaxConcurrentJobs = who.limits.MaxConcurrentJobs
 		sub.Tier, sub.Weight = who.limits.Tier, who.limits.Weight
+		sub.Payload.Tier = who.limits.Tier
 		sub.Payload.Caps = &tasks.Caps{MaxRetries: who.limits.MaxRetries, MaxFallbacks: who.limits.MaxFallbacks}
 		if call.llm != nil {
 			sub.Payload.Caps.AllowedModels = who.limits.AllowedModels

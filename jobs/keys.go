@@ -29,3 +29,11 @@ func failedWebhooksKey(tenant string) string {
 // goneWebhooksKey is the set of a tenant's webhook URLs that answered 410
 // Gone (as SHA-256 hex, so the set holds no URL).
 func goneWebhooksKey(tenant string) string { return "reliapi:tenant:{" + tenant + "}:webhooks:gone" }
+
+// runningIndexKey is the set of the worker processes that published their
+// running jobs; runningKey is one worker's hash of them, by tenant. They
+// share a hash tag so that one MULTI writes a worker's hash and the index,
+// on a Redis Cluster too.
+const runningIndexKey = "reliapi:workers:{running}"
+
+func runningKey(worker string) string { return runningIndexKey + ":" + worker }

@@ -41,7 +41,11 @@ type Payload struct {
 	Version int    `json:"v"`
 	JobID   string `json:"job_id"`
 	Tenant  string `json:"tenant"`
-	Target  string `json:"target"`
+	// Tier is the tenant's tier when the job was submitted, for the
+	// worker's metrics and its count of running jobs per tenant; empty in
+	// payloads of older builds.
+	Tier   string `json:"tier,omitempty"`
+	Target string `json:"target"`
 	// IdempotencyKey, when set, is passed upstream as Idempotency-Key and
 	// makes non-idempotent methods safe to retry.
 	IdempotencyKey string       `json:"idempotency_key,omitempty"`

@@ -2,11 +2,13 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/tasks"
 )
 
 // claimLease is how long a worker's claim on a running job holds without
@@ -20,26 +22,31 @@ const claimLease = 5 * time.Second
 type claims struct {
 	store *jobs.Store
 	log   *slog.Logger
+	// id names this process in the running jobs it publishes.
+	id string
 
 	mu      sync.Mutex
 	running map[string]heldClaim
 }
 
-// heldClaim is a running job's claim and how to stop its run.
+// heldClaim is a running job's claim, how to stop its run, and whose job
+// it is (counted in the running jobs published per tenant).
 type heldClaim struct {
-	claim jobs.Claim
-	stop  context.CancelFunc
+	claim        jobs.Claim
+	stop         context.CancelFunc
+	tenant, tier string
 }
 
 func newClaims(store *jobs.Store, log *slog.Logger) *claims {
-	return &claims{store: store, log: log, running: map[string]heldClaim{}}
+	return &claims{store: store, log: log, id: rand.Text(), running: map[string]heldClaim{}}
 }
 
 // hold registers a running job's claim until release; stop ends the run
 // when the claim is found gone (the job was canceled or taken over).
-func (c *claims) hold(jobID string, claim jobs.Claim, stop context.CancelFunc) (release func()) {
+func (c *claims) hold(p tasks.Payload, claim jobs.Claim, stop context.CancelFunc) (release func()) {
+	jobID := p.JobID
 	c.mu.Lock()
-	c.running[jobID] = heldClaim{claim: claim, stop: stop}
+	c.running[jobID] = heldClaim{claim: claim, stop: stop, tenant: p.Tenant, tier: p.Tier}
 	c.mu.Unlock()
 	return func() {
 		c.mu.Lock()

@@ -84,7 +84,7 @@ func (w *Worker) deliver(ctx context.Context, d lifecycle.Delivery, exec execute
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	defer w.claims.hold(job.ID, d.Claim, stop)()
+	defer w.claims.hold(p, d.Claim, stop)()
 	// Attributes, not a derived logger: building one per job costs more
 	// than the few lines a job usually logs.
 	tag := []any{"job_id", p.JobID, "target", p.Target}

@@ -62,6 +62,9 @@ type Worker struct {
 	// claims are the running jobs' claims, renewed together.
 	claims      *claims
 	stopRenewal context.CancelFunc
+	// published is closed when the running jobs' publisher has removed
+	// this process's record, after stopRenewal.
+	published chan struct{}
 	// lane takes jobs from the wake-up lane.
 	lane *laneRunner
 	// webhookSrv serves the webhooks queue with a pool of its own.
@@ -272,6 +275,11 @@ func (w *Worker) Start(context.Context) error {
 	renewal, stop := context.WithCancel(context.Background())
 	w.stopRenewal = stop
 	go w.claims.renew(renewal)
+	w.published = make(chan struct{})
+	go func() {
+		defer close(w.published)
+		w.claims.publishRunning(renewal)
+	}()
 	w.store.WatchCanceled(renewal, w.claims.stopJob)
 	w.lane.start(w.cfg.Settings.QueueShards)
 	hooks := asynq.NewServeMux()
@@ -298,6 +306,7 @@ func (w *Worker) Stop() {
 		// Running jobs have ended or been handed back: nothing to renew.
 		if w.stopRenewal != nil {
 			w.stopRenewal()
+			<-w.published
 		}
 	})
 }
