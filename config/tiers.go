@@ -20,6 +20,19 @@ const (
 // TierNames lists the tiers in order.
 var TierNames = []string{TierFree, TierDeveloper, TierPro, TierEnterprise}
 
+// TierUnknown labels metrics of a job whose tier is not recorded (a job of
+// an older build) or not one of TierNames.
+const TierUnknown = "unknown"
+
+// TierLabel is tier as a metric label: one of TierNames or TierUnknown, so
+// that a label never takes more values than those.
+func TierLabel(tier string) string {
+	if slices.Contains(TierNames, tier) {
+		return tier
+	}
+	return TierUnknown
+}
+
 // TierLimits are a tier's limits and features; a field left out keeps the
 // value it would have had (the shipped tier default, or the tier's when
 // set on a tenant).

@@ -3,6 +3,7 @@ package tasks
 import (
 	"hash/fnv"
 	"strconv"
+	"strings"
 )
 
 // asynq keeps each queue under one hash tag, asynq:{queue}, so on a Redis
@@ -63,4 +64,10 @@ func AllQueues(shards int) []string {
 		out = append(out, q)
 	}
 	return append(out, ShardsOf(QueueWebhooks, shards)...)
+}
+
+// KindOf is the kind of a queue: "async" for "async" and "async-3".
+func KindOf(queue string) string {
+	kind, _, _ := strings.Cut(queue, "-")
+	return kind
 }

@@ -126,4 +126,9 @@ func TestShards(t *testing.T) {
 	if all := tasks.AllQueues(2); len(all) != 6 {
 		t.Errorf("AllQueues(2) = %v", all)
 	}
+	for q, kind := range map[string]string{"sync": "sync", "async-3": "async", "webhooks-1": "webhooks"} {
+		if got := tasks.KindOf(q); got != kind {
+			t.Errorf("KindOf(%q) = %q, want %q", q, got, kind)
+		}
+	}
 }

@@ -82,6 +82,7 @@ func (w *Worker) deliver(ctx context.Context, d lifecycle.Delivery, exec execute
 	case job == nil:
 		return nil
 	}
+	w.metrics.observeWait(job, p.Tier)
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	defer w.claims.hold(p, d.Claim, stop)()

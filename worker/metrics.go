@@ -1,6 +1,12 @@
 package worker
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/tasks"
+)
 
 // metrics are the worker's Prometheus series.
 type metrics struct {
@@ -15,6 +21,8 @@ type metrics struct {
 	webhookSeconds    prometheus.Histogram
 	// spend sums what priced LLM calls cost, by the target that answered.
 	spend *prometheus.CounterVec
+	// queueWait times jobs from their submission to their first start.
+	queueWait *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -53,7 +61,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "reliapi_llm_cost_usd_total",
 		Help: "What priced LLM calls cost, in USD, by the target that answered (a fallback's own).",
 	}, []string{"target"})
-	reg.MustRegister(m.jobs, m.attempts, m.redisFallbacks, m.rateWaits, m.keySwitches, m.webhookDeliveries, m.webhookSeconds, m.spend)
+	m.queueWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "reliapi_queue_wait_seconds",
+		Help:    "Time jobs waited from their submission to their first start (both by Redis's clock), by queue (sync, async) and tenant tier (free, developer, pro, enterprise, unknown).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+	}, []string{"queue", "tenant_tier"})
+	reg.MustRegister(m.jobs, m.attempts, m.redisFallbacks, m.rateWaits, m.keySwitches, m.webhookDeliveries, m.webhookSeconds, m.spend, m.queueWait)
 	return m
 }
 
@@ -67,4 +80,15 @@ func outcomeLabel(err error, class string) string {
 	default:
 		return class
 	}
+}
+
+// observeWait times job's wait in its queue when this delivery is its
+// first start: a later one (a takeover, a run after a requeue) was not
+// waiting since the submission.
+func (m *metrics) observeWait(job *reliapi.Job, tier string) {
+	if job.Attempts != 1 || job.StartedAt.IsZero() || job.CreatedAt.IsZero() {
+		return
+	}
+	wait := max(job.StartedAt.Sub(job.CreatedAt), 0)
+	m.queueWait.WithLabelValues(tasks.KindOf(job.Queue), config.TierLabel(tier)).Observe(wait.Seconds())
 }
