@@ -23,7 +23,7 @@ var allowedImports = map[string][]string{
 	"lane":             {""},
 	"reliability/":     {""},
 	"providers/":       {"", "providers/"},
-	"api":              {"", "config", "tasks", "jobs", "lifecycle", "render", "webhook", "reliability/", "rapidapi"},
+	"api":              {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "rapidapi"},
 	"rapidapi":         {},
 	"worker":           {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "providers/"},
 	"cmd/reliapi":      {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm"},

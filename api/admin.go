@@ -5,14 +5,19 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 
+	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/tasks"
 )
 
-// queueView is one queue's counts, as asynq keeps them.
+// queueView is one queue's counts, as asynq keeps them, and, for a job
+// queue, what waits in its wake-up lane.
 type queueView struct {
 	Queue          string  `json:"queue"`
 	Size           int     `json:"size"`
@@ -25,20 +30,73 @@ type queueView struct {
 	FailedToday    int     `json:"failed_today"`
 	LatencyS       float64 `json:"latency_s"`
 	Paused         bool    `json:"paused"`
+	// Ready counts the jobs waiting in the queue's lane: its tenants' and
+	// those handed off to a worker that has not taken them yet.
+	Ready     int64       `json:"ready"`
+	HandedOff int64       `json:"handed_off"`
+	Tenants   []readyView `json:"tenants"`
 }
 
-// adminQueues serves GET /v1/admin/queues: every queue's sizes, the same
-// for every replica since they are read from Redis.
+// readyView is how many jobs of a tenant wait in one queue's lane.
+type readyView struct {
+	Tenant string `json:"tenant"`
+	Tier   string `json:"tier"`
+	Ready  int64  `json:"ready"`
+}
+
+// tenantView is a tenant's jobs over every queue: waiting in the lanes of
+// each kind, and running on any worker (as the workers published it, up
+// to a second ago).
+type tenantView struct {
+	Tenant     string `json:"tenant"`
+	Tier       string `json:"tier"`
+	ReadySync  int64  `json:"ready_sync"`
+	ReadyAsync int64  `json:"ready_async"`
+	Running    int    `json:"running"`
+}
+
+// adminQueues serves GET /v1/admin/queues: every queue's sizes, and every
+// tenant's jobs ready and running, the same for every replica since they
+// are read from Redis.
 func (s *Server) adminQueues(c *gin.Context) {
 	m := meta{RequestID: requestID(c)}
+	queues, err := s.asynqQueues()
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	ctx, cancel := s.redisCtx(c)
+	defer cancel()
+	depths, err := lane.Stats(ctx, s.cfg.Redis, jobQueues(s.settings.QueueShards)...)
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	running, err := s.store.Running(ctx)
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
+	for i := range queues {
+		queues[i].Tenants = []readyView{}
+		for _, d := range depths {
+			if d.Queue == queues[i].Queue {
+				queues[i].addLane(d)
+			}
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"object": "list", "data": queues, "tenants": tenantsOf(depths, running)})
+}
+
+// asynqQueues are every queue's counts, as asynq keeps them, by name.
+func (s *Server) asynqQueues() ([]queueView, error) {
 	names := tasks.AllQueues(s.settings.QueueShards)
 	slices.Sort(names)
 	// A queue asynq has not seen yet is empty; asking for its stats is an
 	// error.
 	known, err := s.inspector.Queues()
 	if err != nil {
-		writeError(c, err, m)
-		return
+		return nil, err
 	}
 	out := make([]queueView, 0, len(names))
 	for _, q := range names {
@@ -48,14 +106,66 @@ func (s *Server) adminQueues(c *gin.Context) {
 		}
 		info, err := s.inspector.GetQueueInfo(q)
 		if err != nil {
-			writeError(c, err, m)
-			return
+			return nil, err
 		}
 		out = append(out, queueView{Queue: q, Size: info.Size, Pending: info.Pending, Active: info.Active,
 			Scheduled: info.Scheduled, Retry: info.Retry, Archived: info.Archived, ProcessedToday: info.Processed,
 			FailedToday: info.Failed, LatencyS: info.Latency.Seconds(), Paused: info.Paused})
 	}
-	c.JSON(http.StatusOK, gin.H{"object": "list", "data": out})
+	return out, nil
+}
+
+// jobQueues are the queues with a wake-up lane: each shard of sync and
+// async.
+func jobQueues(shards int) []string {
+	return append(tasks.ShardsOf(tasks.QueueSync, shards), tasks.ShardsOf(tasks.QueueAsync, shards)...)
+}
+
+// addLane adds what waits in the queue's lane to v.
+func (v *queueView) addLane(d lane.Depth) {
+	v.HandedOff = d.HandedOff
+	v.Ready = d.HandedOff
+	for _, r := range d.Tenants {
+		v.Ready += r.Jobs
+		v.Tenants = append(v.Tenants, readyView{Tenant: r.Tenant, Tier: config.TierLabel(r.Tier), Ready: r.Jobs})
+	}
+}
+
+// tenantsOf sums, per tenant, its jobs ready in the lanes by kind and its
+// jobs running, by tenant name. A tenant's tier is the one its ready jobs
+// were queued with, else its running jobs'.
+func tenantsOf(depths []lane.Depth, running []jobs.TenantRunning) []tenantView {
+	byName := map[string]*tenantView{}
+	view := func(tenant, tier string) *tenantView {
+		v := byName[tenant]
+		if v == nil {
+			v = &tenantView{Tenant: tenant, Tier: config.TierUnknown}
+			byName[tenant] = v
+		}
+		if v.Tier == config.TierUnknown {
+			v.Tier = config.TierLabel(tier)
+		}
+		return v
+	}
+	for _, d := range depths {
+		for _, r := range d.Tenants {
+			v := view(r.Tenant, r.Tier)
+			if tasks.KindOf(d.Queue) == tasks.QueueSync {
+				v.ReadySync += r.Jobs
+			} else {
+				v.ReadyAsync += r.Jobs
+			}
+		}
+	}
+	for _, r := range running {
+		view(r.Tenant, r.Tier).Running += r.Jobs
+	}
+	out := make([]tenantView, 0, len(byName))
+	for _, v := range byName {
+		out = append(out, *v)
+	}
+	slices.SortFunc(out, func(a, b tenantView) int { return strings.Compare(a.Tenant, b.Tenant) })
+	return out
 }
 
 // adminRunJob serves POST /v1/admin/jobs/{id}/run: a job whose task waits

@@ -127,7 +127,7 @@ func New(cfg Config) (*Server, error) {
 		rapid:        rapidapi.NewStore(cfg.Redis),
 		pools:        statusPools(cfg.Redis, st.KeyPools),
 	}
-	s.metrics = newMetrics(cfg.Registry, s.inspector, st.QueueShards)
+	s.metrics = newMetrics(cfg.Registry, cfg.Redis, s.inspector, st.QueueShards)
 	s.routing = newRouting(st, s.targetNames, cfg.Registry)
 	cfg.Registry.MustRegister(breakerStates{s}, poolKeys{s})
 	if err := s.buildHandler(); err != nil {

@@ -208,6 +208,10 @@ func TestRedisOutage(t *testing.T) {
 	if s := s.do("GET", "/livez", nil); s.status != 200 {
 		t.Errorf("livez during outage: %d", s.status)
 	}
+	// A scrape still answers, without the series read from Redis.
+	if text := testenv.Scrape(t, s.url+"/metrics"); !strings.Contains(text, "reliapi_requests_total") || strings.Contains(text, "reliapi_queue_depth{") {
+		t.Errorf("metrics during the outage:\n%s", text)
+	}
 
 	s.redis.Restart(t)
 	eventually(t, "readyz after Redis returns", func() bool { return s.do("GET", "/readyz", nil).status == 200 })
@@ -233,8 +237,10 @@ func TestHealthAndMetrics(t *testing.T) {
 		`reliapi_requests_total{mode="sync",status="503",target="up"} 1`,
 		`reliapi_requests_total{mode="async",status="202",target="up"} 1`,
 		`reliapi_request_duration_seconds_bucket{mode="sync"`,
-		`reliapi_queue_depth{queue="sync"}`,
-		`reliapi_queue_depth{queue="async"}`,
+		`reliapi_queue_depth{queue="sync",tenant_tier="free"} 0`,
+		`reliapi_queue_depth{queue="async",tenant_tier="enterprise"}`,
+		`reliapi_queue_tasks{queue="sync"}`,
+		`reliapi_queue_tasks{queue="webhooks"}`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)

@@ -1,11 +1,16 @@
 package api
 
 import (
+	"context"
 	"slices"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/tasks"
 )
 
@@ -17,7 +22,10 @@ type metrics struct {
 	refused  *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, inspector *asynq.Inspector, shards int) *metrics {
+// scrapeTimeout bounds the Redis reads of one scrape's collectors.
+const scrapeTimeout = 2 * time.Second
+
+func newMetrics(reg prometheus.Registerer, rdb redis.UniversalClient, inspector *asynq.Inspector, shards int) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reliapi_requests_total",
@@ -37,26 +45,27 @@ func newMetrics(reg prometheus.Registerer, inspector *asynq.Inspector, shards in
 		Name: "reliapi_limit_refusals_total",
 		Help: "Calls refused at the front door by the caller's tier limits, by limit (tenant_rpm, tenant_burst, ip, client, banned, concurrent_jobs) and tier.",
 	}, []string{"limit", "tier"})
-	reg.MustRegister(m.requests, m.duration, m.cache, m.refused, queueDepth{inspector, shards})
+	reg.MustRegister(m.requests, m.duration, m.cache, m.refused, queueTasks{inspector, shards},
+		queueDepth{rdb: rdb, shards: shards, timeout: scrapeTimeout})
 	return m
 }
 
-// queueDepth reports the size of each queue at scrape time, read from
+// queueTasks reports the size of each queue at scrape time, read from
 // Redis through asynq (so every api replica reports the same numbers).
-type queueDepth struct {
+type queueTasks struct {
 	inspector *asynq.Inspector
 	shards    int
 }
 
-var queueDepthDesc = prometheus.NewDesc("reliapi_queue_depth",
-	"Tasks waiting in a queue (pending + scheduled + retry), read at scrape time.", []string{"queue"}, nil)
+var queueTasksDesc = prometheus.NewDesc("reliapi_queue_tasks",
+	"Tasks in an asynq queue (pending + scheduled + retry; every job not ended has one, its fallback), by queue shard (sync, async, webhooks and their shards), read at scrape time.", []string{"queue"}, nil)
 
 // Describe implements prometheus.Collector.
-func (q queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepthDesc }
+func (q queueTasks) Describe(ch chan<- *prometheus.Desc) { ch <- queueTasksDesc }
 
 // Collect implements prometheus.Collector. A queue asynq has not seen yet
 // is reported as empty; a Redis failure reports nothing.
-func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
+func (q queueTasks) Collect(ch chan<- prometheus.Metric) {
 	known, err := q.inspector.Queues()
 	if err != nil {
 		return
@@ -70,6 +79,53 @@ func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
 			}
 			depth = info.Pending + info.Scheduled + info.Retry
 		}
-		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(depth), name)
+		ch <- prometheus.MustNewConstMetric(queueTasksDesc, prometheus.GaugeValue, float64(depth), name)
+	}
+}
+
+// queueDepth reports at scrape time the jobs waiting for a worker in the
+// wake-up lanes, by kind and tier: a few round trips per scrape (two per
+// queue shard), bounded by timeout. Not per tenant: a label per tenant
+// would grow without bound (GET /v1/admin/queues has them).
+type queueDepth struct {
+	rdb     redis.UniversalClient
+	shards  int
+	timeout time.Duration
+}
+
+var queueDepthDesc = prometheus.NewDesc("reliapi_queue_depth",
+	"Jobs waiting for a worker in the wake-up lanes, summed over shards, by queue (sync, async) and tenant tier (free, developer, pro, enterprise; unknown: a job handed to a worker that has not taken it yet, or of an unrecorded tier), read at scrape time.",
+	[]string{"queue", "tenant_tier"}, nil)
+
+// Describe implements prometheus.Collector.
+func (q queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepthDesc }
+
+// Collect implements prometheus.Collector. Every kind and tier is reported,
+// 0 when nothing waits (unknown only when something does); a Redis
+// failure reports nothing rather than failing the scrape.
+func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), q.timeout)
+	defer cancel()
+	depths, err := lane.Stats(ctx, q.rdb, jobQueues(q.shards)...)
+	if err != nil {
+		return
+	}
+	type series struct{ kind, tier string }
+	sums := map[series]int64{}
+	for _, d := range depths {
+		kind := tasks.KindOf(d.Queue)
+		sums[series{kind, config.TierUnknown}] += d.HandedOff
+		for _, r := range d.Tenants {
+			sums[series{kind, config.TierLabel(r.Tier)}] += r.Jobs
+		}
+	}
+	for _, kind := range []string{tasks.QueueSync, tasks.QueueAsync} {
+		for _, tier := range slices.Concat(config.TierNames, []string{config.TierUnknown}) {
+			n := sums[series{kind, tier}]
+			if tier == config.TierUnknown && n == 0 {
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(n), kind, tier)
+		}
 	}
 }

@@ -25,7 +25,7 @@ const opsUsage = `usage:
   reliapi jobs list        [--tenant T] [--status S] [--limit N] [--json]
   reliapi jobs cancel ID   [--tenant T] [--json]   cancel (idempotent)
   reliapi jobs retry ID    [--json]                run a waiting job's task now
-  reliapi queues stats     [--json]                every queue's sizes
+  reliapi queues stats     [--json]                every queue's sizes; every tenant's jobs ready and running
   reliapi targets          [--json]                breakers and key pools
   reliapi config check FILE                        load and validate a config
 
@@ -287,14 +287,31 @@ func printQueues(body []byte, w io.Writer) {
 			FailedToday                                       int     `json:"failed_today"`
 			LatencyS                                          float64 `json:"latency_s"`
 			Paused                                            bool
+			Ready                                             int
 		} `json:"data"`
+		Tenants []struct {
+			Tenant, Tier string
+			ReadySync    int `json:"ready_sync"`
+			ReadyAsync   int `json:"ready_async"`
+			Running      int
+		} `json:"tenants"`
 	}
 	json.Unmarshal(body, &l)
 	var rows [][]any
 	for _, q := range l.Data {
-		rows = append(rows, []any{q.Queue, q.Size, q.Pending, q.Active, q.Scheduled, q.Retry, q.Archived, q.ProcessedToday, q.FailedToday, fmt.Sprintf("%.3fs", q.LatencyS), q.Paused})
+		rows = append(rows, []any{q.Queue, q.Size, q.Pending, q.Active, q.Scheduled, q.Retry, q.Archived, q.ProcessedToday, q.FailedToday, fmt.Sprintf("%.3fs", q.LatencyS), q.Paused, q.Ready})
 	}
-	table(w, "QUEUE\tSIZE\tPENDING\tACTIVE\tSCHEDULED\tRETRY\tARCHIVED\tDONE TODAY\tFAILED TODAY\tLATENCY\tPAUSED", rows)
+	table(w, "QUEUE\tSIZE\tPENDING\tACTIVE\tSCHEDULED\tRETRY\tARCHIVED\tDONE TODAY\tFAILED TODAY\tLATENCY\tPAUSED\tREADY", rows)
+	fmt.Fprintln(w)
+	if len(l.Tenants) == 0 {
+		fmt.Fprintln(w, "no tenant has jobs ready or running")
+		return
+	}
+	rows = rows[:0]
+	for _, t := range l.Tenants {
+		rows = append(rows, []any{t.Tenant, t.Tier, t.ReadySync, t.ReadyAsync, t.Running})
+	}
+	table(w, "TENANT\tTIER\tREADY SYNC\tREADY ASYNC\tRUNNING", rows)
 }
 
 func printTargets(body []byte, w io.Writer) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -59,8 +60,20 @@ func TestOperatorCommands(t *testing.T) {
 	if code, out, errOut := cli("jobs", "retry", ids[1]); code != 0 || !strings.Contains(out, "queued") {
 		t.Errorf("jobs retry of a queued job: %d\n%s%s", code, out, errOut)
 	}
-	if code, out, errOut := cli("queues", "stats"); code != 0 || !strings.Contains(out, "async") || !strings.Contains(out, "PENDING") {
+	// Both jobs still wait in the async lane (the canceled one until a
+	// worker pops its entry and skips it), as the default tenant's.
+	if code, out, errOut := cli("queues", "stats"); code != 0 || !strings.Contains(out, "async") || !strings.Contains(out, "PENDING") ||
+		!strings.Contains(out, "READY ASYNC") || !regexp.MustCompile(`(?m)^default\s+enterprise\s+0\s+2\s+0\s*$`).MatchString(out) {
 		t.Errorf("queues stats: %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = cli("queues", "stats", "--json")
+	var stats struct {
+		Data    []map[string]any
+		Tenants []map[string]any
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &stats) != nil || len(stats.Data) == 0 || len(stats.Tenants) != 1 ||
+		stats.Tenants[0]["tenant"] != "default" || stats.Tenants[0]["ready_async"] != 2.0 || stats.Tenants[0]["running"] != 0.0 {
+		t.Errorf("queues stats --json: %d %s", code, out)
 	}
 	if code, out, errOut := cli("targets"); code != 0 || !strings.Contains(out, "up") || !strings.Contains(out, "closed") {
 		t.Errorf("targets: %d\n%s%s", code, out, errOut)
