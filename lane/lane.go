@@ -168,52 +168,104 @@ type Popper struct {
 	sync    keys
 	async   keys
 	waiters string
-	queued  []string // the hand-off lists, sync first
+	// blocks are the lists its BLPOP watches: its own wake-up list (see
+	// Pop), then the hand-off lists, sync first.
+	blocks []string
 	// registered is when this popper's registration as waiting lapses, by
 	// this process's clock; zero when it is not registered.
 	registered time.Time
+	// recheck says the next pop must run the script: an entry was handed
+	// to it, so work may have queued fairly meanwhile.
+	recheck bool
+	// loaded says Redis holds the pop script: a pipeline cannot fall back
+	// from EVALSHA, and the popper loads it before its first pop and after
+	// Redis lost it.
+	loaded bool
 }
 
 // NewPopper returns a popper of the shard of queue (either kind: it pops
 // both) whose Pop blocks up to wait (less than registration).
 func NewPopper(rdb redis.UniversalClient, wait time.Duration, queue string) *Popper {
 	_, n := shard(queue)
-	return &Popper{rdb: rdb, id: uuid.NewString(), wait: min(wait, registration/2), sync: keysOf("sync-" + n), async: keysOf("async-" + n),
-		waiters: waiters(queue), queued: handoffs(queue)}
+	id := uuid.NewString()
+	return &Popper{rdb: rdb, id: id, wait: min(wait, registration/2), sync: keysOf("sync-" + n), async: keysOf("async-" + n),
+		waiters: waiters(queue), blocks: append([]string{prefix(n) + "popper:" + id}, handoffs(queue)...)}
 }
 
-// Pop takes up to limit entries (at least one): one round trip when there
-// is work ready, or when an entry is handed to it while it waits (then
-// just that one). It returns none when nothing came within the popper's
-// wait.
+// pipelinedWait is how long the BLPOP that travels with the pop script
+// may block: a pipeline's reply must come within the client's read
+// timeout (2 s in reliapi, 3 s by default), whatever a command's own.
+const pipelinedWait = time.Second
+
+// Pop takes up to limit entries (at least one) in one round trip: the
+// pop script, and a BLPOP that returns at once when the script found work
+// (it wakes this popper's own list) or else waits for an entry handed to
+// this popper, registered as waiting by the script. It returns none when
+// nothing came within the wait.
 //
-// The pop script runs unless the popper is still registered as waiting
-// from a pop that found nothing: then nothing was queued fairly since
-// (pushes handed their entries to waiting workers, and a push that found
-// them all handed entries queues its own for the pops those workers make
-// next), so an idle popper costs one BLPOP per wait, not a script too.
+// An idle popper, registered and not handed anything since, only BLPOPs
+// (one command per wait) until its registration nears its end: nothing
+// can have been queued fairly meanwhile, since pushes hand their entries
+// to waiting workers, and a push that finds them all handed entries
+// queues its own for the pops those workers make next, which run the
+// script.
 func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
-	if time.Until(p.registered) < p.wait+time.Second {
-		sent := time.Now()
-		registered := "0"
-		if !p.registered.IsZero() {
-			registered = "1"
-		}
-		data, err := popScript.Run(ctx, p.rdb,
-			[]string{p.sync.handoff, p.sync.ready, p.sync.tags, p.sync.clock, p.sync.tiers,
-				p.async.handoff, p.async.ready, p.async.tags, p.async.clock, p.async.tiers, p.waiters},
-			p.id, registration.Milliseconds(), p.sync.lists, p.async.lists, max(limit, 1), registered).StringSlice()
-		switch {
-		case err == nil:
-			p.registered = time.Time{}
-			return decode(data...)
-		case !errors.Is(err, redis.Nil):
-			p.registered = time.Time{}
-			return nil, fmt.Errorf("lane: popping: %w", err)
-		}
-		p.registered = sent.Add(registration)
+	if !p.recheck && time.Until(p.registered) > p.wait+time.Second {
+		return p.block(ctx)
 	}
-	res, err := p.rdb.BLPop(ctx, p.wait, p.queued...).Result()
+	if !p.loaded {
+		if err := popScript.Load(ctx, p.rdb).Err(); err != nil {
+			return nil, fmt.Errorf("lane: loading the pop script: %w", err)
+		}
+		p.loaded = true
+	}
+	sent := time.Now()
+	registered := "0"
+	if !p.registered.IsZero() {
+		registered = "1"
+	}
+	var (
+		script *redis.Cmd
+		woken  *redis.StringSliceCmd
+	)
+	_, err := p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		script = popScript.EvalSha(ctx, pipe,
+			[]string{p.sync.handoff, p.sync.ready, p.sync.tags, p.sync.clock, p.sync.tiers,
+				p.async.handoff, p.async.ready, p.async.tags, p.async.clock, p.async.tiers, p.waiters, p.blocks[0]},
+			p.id, registration.Milliseconds(), p.sync.lists, p.async.lists, max(limit, 1), registered)
+		woken = pipe.BLPop(ctx, pipelinedWait, p.blocks...)
+		return nil
+	})
+	p.registered, p.recheck = time.Time{}, false
+	data, serr := script.StringSlice()
+	switch {
+	case serr == nil:
+		return decode(data...)
+	case redis.HasErrorPrefix(serr, "NOSCRIPT"):
+		// Redis lost its scripts (a restart, a failover): the next pop
+		// loads it again.
+		p.loaded = false
+		return nil, nil
+	case !errors.Is(serr, redis.Nil):
+		return nil, fmt.Errorf("lane: popping: %w", serr)
+	}
+	p.registered = sent.Add(registration)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("lane: waiting: %w", err)
+	}
+	return p.woken(woken)
+}
+
+// block waits for an entry handed to the registered popper.
+func (p *Popper) block(ctx context.Context) ([]Entry, error) {
+	return p.woken(p.rdb.BLPop(ctx, p.wait, p.blocks...))
+}
+
+// woken reads what a BLPOP of the popper's lists returned: an entry
+// handed to it (the next pop runs the script again), a wake-up of its own
+// list (likewise), or nothing.
+func (p *Popper) woken(cmd *redis.StringSliceCmd) ([]Entry, error) {
+	res, err := cmd.Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, nil
@@ -223,9 +275,10 @@ func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 	case len(res) != 2:
 		return nil, fmt.Errorf("lane: waiting: unexpected reply %v", res)
 	}
-	// Handed an entry: the next pop runs the script, which ends the
-	// registration and takes what queued meanwhile.
-	p.registered = time.Time{}
+	p.recheck = true
+	if res[0] == p.blocks[0] {
+		return nil, nil
+	}
 	return decode(res[1])
 }
 

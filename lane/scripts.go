@@ -44,7 +44,9 @@ return 0
 // Finding nothing, it registers the popper as waiting.
 //
 // KEYS[1..5] sync's handoff, ready, tags, clock, tiers; KEYS[6..10]
-// async's; KEYS[11] the shard's waiters.
+// async's; KEYS[11] the shard's waiters; KEYS[12] the popper's own list,
+// woken when entries are returned (the BLPOP that follows in the same
+// pipeline then returns at once).
 // ARGV[1] popper ID; ARGV[2] how long its registration lasts, ms;
 // ARGV[3], ARGV[4] the prefixes of sync's and async's tenant lists;
 // ARGV[5] how many entries at most; ARGV[6] "1" when the popper is
@@ -91,7 +93,10 @@ for k = 0, 1 do
     end
   end
 end
-if #out > 0 then return out end
+if #out > 0 then
+  redis.call('RPUSH', KEYS[12], '1')
+  return out
+end
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', ms)
