@@ -271,6 +271,13 @@ func (e *env) runThroughput(ctx context.Context, o options, progress printer) (e
 // runCosts is what a call costs Redis, LLM calls, webhooks, and the trace
 // of one sync call.
 func (e *env) runCosts(ctx context.Context, o options, progress printer) (err error) {
+	if !o.runs("latency") {
+		// The cache-hit and replay paths need the entry and the job the
+		// sweep makes first.
+		if err := e.prepareSweep(ctx); err != nil {
+			return err
+		}
+	}
 	progress("redis commands: %v idle, then %d calls of each path", o.idleWindow, o.cmdRequests)
 	if e.rep.cmds, err = e.measureCommands(ctx, o.idleWindow, o.cmdRequests); err != nil {
 		return err
