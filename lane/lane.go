@@ -220,10 +220,6 @@ func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 		p.loaded = true
 	}
 	sent := time.Now()
-	registered := "0"
-	if !p.registered.IsZero() {
-		registered = "1"
-	}
 	var (
 		script *redis.Cmd
 		woken  *redis.StringSliceCmd
@@ -232,7 +228,7 @@ func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 		script = popScript.EvalSha(ctx, pipe,
 			[]string{p.sync.handoff, p.sync.ready, p.sync.tags, p.sync.clock, p.sync.tiers,
 				p.async.handoff, p.async.ready, p.async.tags, p.async.clock, p.async.tiers, p.waiters, p.blocks[0]},
-			p.id, registration.Milliseconds(), p.sync.lists, p.async.lists, max(limit, 1), registered)
+			p.id, registration.Milliseconds(), p.sync.lists, p.async.lists, max(limit, 1))
 		woken = pipe.BLPop(ctx, pipelinedWait, p.blocks...)
 		return nil
 	})

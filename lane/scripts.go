@@ -35,7 +35,8 @@ end
 return 0
 `)
 
-// popScript takes up to a number of a shard's entries: for sync, then
+// popScript ends the popper's registration as waiting, if any, and takes
+// up to a number of a shard's entries: for sync, then
 // async, handed-off entries, then, one at a time, the ready tenant with
 // the lowest virtual start's first job of its highest priority, moving the
 // tenant on by 1/weight. A tenant that runs dry leaves the ready set; the
@@ -49,11 +50,10 @@ return 0
 // pipeline then returns at once).
 // ARGV[1] popper ID; ARGV[2] how long its registration lasts, ms;
 // ARGV[3], ARGV[4] the prefixes of sync's and async's tenant lists;
-// ARGV[5] how many entries at most; ARGV[6] "1" when the popper is
-// registered as waiting.
+// ARGV[5] how many entries at most.
 // Returns the entries, or nil (registered).
 var popScript = redis.NewScript(`
-if ARGV[6] == '1' then redis.call('ZREM', KEYS[11], ARGV[1]) end
+redis.call('ZREM', KEYS[11], ARGV[1])
 local out, want = {}, tonumber(ARGV[5])
 for k = 0, 1 do
   local handoff, ready, tags, clock, tiers = KEYS[k*5+1], KEYS[k*5+2], KEYS[k*5+3], KEYS[k*5+4], KEYS[k*5+5]
