@@ -14,7 +14,7 @@ func TestClientProfileLimits(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{extraYAML: `
 client_profiles:
-  narrow: {max_parallel_requests: 2, default_timeout_s: 0.3}
+  narrow: {max_parallel_requests: 2, default_timeout_s: 1.5}
 `})
 	var inFlight, most atomic.Int32
 	gate := make(chan struct{})
@@ -52,8 +52,10 @@ client_profiles:
 		t.Errorf("at most %d calls ran at once, want 2", m)
 	}
 
-	// /delay/1000 outlasts the profile's 0.3 s, not the target's 5 s.
-	if r := s.proxy("GET", "/delay/1000", "X-Client", "narrow"); r.status != 504 || get(r.body, "error", "code") != "TIMEOUT" {
+	// /delay/3000 outlasts the profile's 1.5 s, not the target's 5 s. (The
+	// profile's timeout also bounds the gated calls above, which must
+	// outlast the scrapes that watch them on a loaded machine.)
+	if r := s.proxy("GET", "/delay/3000", "X-Client", "narrow"); r.status != 504 || get(r.body, "error", "code") != "TIMEOUT" {
 		t.Errorf("narrow profile, slow call: %d %s", r.status, r.raw)
 	}
 	if r := s.proxy("GET", "/delay/500"); r.status != 200 {
