@@ -106,10 +106,24 @@ func TestOrderInsideATenant(t *testing.T) {
 	for i, prio := range []reliapi.Priority{"low", "", "high", "low", "normal", "high"} {
 		push(t, rdb, "sync", fmt.Sprintf("%s-%d", prio, i), lane.Flow{Tenant: "a", Weight: 1, Priority: prio})
 	}
-	got := popN(t, lane.NewPopper(rdb, time.Millisecond, "sync"), 6)
+	p := lane.NewPopper(rdb, time.Millisecond, "sync")
+	got := popN(t, p, 6)
 	want := []string{"high-2", "high-5", "-1", "normal-4", "low-0", "low-3"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("popped %v, want %v", got, want)
+	}
+
+	// A tenant alone takes a pop's whole batch, in the same order.
+	for i, prio := range []reliapi.Priority{"low", "", "high", "low", "normal", "high"} {
+		push(t, rdb, "sync", fmt.Sprintf("%s-%d", prio, i), lane.Flow{Tenant: "a", Weight: 1, Priority: prio})
+	}
+	batch, err := p.Pop(t.Context(), 10)
+	got = nil
+	for _, e := range batch {
+		got = append(got, e.TaskID)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || err != nil {
+		t.Fatalf("one pop of 10 took %v (%v), want %v", got, err, want)
 	}
 }
 
@@ -257,5 +271,29 @@ func TestIdlePopperOnlyWaits(t *testing.T) {
 	}
 	if n := rdb.ZCard(t.Context(), "reliapi:lane:{lane-0}:waiters").Val(); n != 0 {
 		t.Fatalf("%d waiters after Close, want none", n)
+	}
+}
+
+// BenchmarkPopBatch is a worker's pop of 16 entries, all of one tenant
+// (the usual batch under a flood): one round trip and one script.
+func BenchmarkPopBatch(b *testing.B) {
+	ctx := context.Background()
+	rdb := testenv.StartRedis(b).Client(b)
+	p := lane.NewPopper(rdb, time.Millisecond, "async")
+	for b.Loop() {
+		b.StopTimer()
+		_, err := rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for i := range 16 {
+				err := lane.Push(ctx, pipe, lane.Entry{Queue: "async", TaskID: fmt.Sprint(i), Payload: []byte(`{}`)}, lane.Flow{Tenant: "a", Weight: 1})
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		b.StartTimer()
+		if got, perr := p.Pop(ctx, 16); len(got) != 16 || err != nil || perr != nil {
+			b.Fatal(len(got), err, perr)
+		}
 	}
 }

@@ -39,7 +39,8 @@ return 0
 // up to a number of a shard's entries: for sync, then
 // async, handed-off entries, then, one at a time, the ready tenant with
 // the lowest virtual start's first job of its highest priority, moving the
-// tenant on by 1/weight. A tenant that runs dry leaves the ready set; the
+// tenant on by 1/weight; while its start stays at or below the next
+// tenant's, its following jobs come in one LPOP per priority. A tenant that runs dry leaves the ready set; the
 // start it reached is kept in tags (until the lane's clock passes it) and
 // becomes the clock. A ready tenant whose lists were lost is dropped.
 // Finding nothing, it registers the popper as waiting.
@@ -57,33 +58,53 @@ redis.call('ZREM', KEYS[11], ARGV[1])
 local out, want = {}, tonumber(ARGV[5])
 for k = 0, 1 do
   local handoff, ready, tags, clock, tiers = KEYS[k*5+1], KEYS[k*5+2], KEYS[k*5+3], KEYS[k*5+4], KEYS[k*5+5]
-  while #out < want do
-    local e = redis.call('LPOP', handoff)
-    if not e then break end
-    out[#out+1] = e
+  local handed = #out < want and redis.call('LPOP', handoff, want - #out)
+  if handed then
+    for _, e in ipairs(handed) do out[#out+1] = e end
   end
   local lost = 0
   while #out < want and lost < 16 do
-    local head = redis.call('ZRANGE', ready, 0, 0, 'WITHSCORES')
+    local head = redis.call('ZRANGE', ready, 0, 1, 'WITHSCORES')
     if not head[1] then break end
     local tenant, start = head[1], tonumber(head[2])
     local lists = ARGV[3+k] .. tenant .. ':'
-    local item
-    for rank = 0, 2 do
-      item = redis.call('LPOP', lists .. rank)
+    local item, rank
+    for r = 0, 2 do
+      item, rank = redis.call('LPOP', lists .. r), r
       if item then break end
     end
     if item then
-      local sep = string.find(item, ' ', 1, true)
-      out[#out+1] = string.sub(item, sep + 1)
-      local nextStart = string.format('%.17g', start + 1 / tonumber(string.sub(item, 1, sep - 1)))
+      -- The tenant keeps its turn while its start stays at or below the
+      -- runner-up's: take those entries with one LPOP per priority.
+      local items = {item}
+      local room = want - #out - 1
+      if head[3] then
+        local w = tonumber(string.sub(item, 1, string.find(item, ' ', 1, true) - 1))
+        room = math.min(room, math.floor((tonumber(head[4]) - start) * w))
+      end
+      while room > 0 and rank <= 2 do
+        local more = redis.call('LPOP', lists .. rank, room)
+        if more then
+          for _, m in ipairs(more) do items[#items+1] = m end
+          room = room - #more
+        end
+        rank = rank + 1
+      end
+      local last, reached = start, start
+      for _, it in ipairs(items) do
+        local sep = string.find(it, ' ', 1, true)
+        out[#out+1] = string.sub(it, sep + 1)
+        last, reached = reached, reached + 1 / tonumber(string.sub(it, 1, sep - 1))
+      end
+      local nextStart = string.format('%.17g', reached)
       if redis.call('EXISTS', lists .. '0', lists .. '1', lists .. '2') > 0 then
         redis.call('ZADD', ready, nextStart, tenant)
       else
         redis.call('ZREM', ready, tenant)
         redis.call('HDEL', tiers, tenant)
-        redis.call('SET', clock, head[2])
-        redis.call('ZREMRANGEBYSCORE', tags, '-inf', head[2])
+        last = string.format('%.17g', last)
+        redis.call('SET', clock, last)
+        redis.call('ZREMRANGEBYSCORE', tags, '-inf', last)
         redis.call('ZADD', tags, nextStart, tenant)
       end
     else
