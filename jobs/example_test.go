@@ -57,7 +57,7 @@ func Example() {
 	fmt.Println("run:", run, job.Status, "attempt", job.Attempts)
 	ok, _ := store.Finish(ctx, n.ID, jobs.Claim{TaskID: "task-1"}, reliapi.JobSucceeded, &reliapi.Result{
 		Data: json.RawMessage(`{"status_code":200}`),
-	}, nil)
+	}, true, nil)
 	fmt.Println("recorded:", ok)
 
 	done := <-result

@@ -57,7 +57,7 @@ func TestFailLost(t *testing.T) {
 			}},
 		{name: "finished meanwhile", state: "running", want: reliapi.JobSucceeded,
 			meanwhile: func(ctx context.Context, s *jobs.Store, id string) error {
-				_, err := s.Finish(ctx, id, jobs.Claim{TaskID: taskA}, reliapi.JobSucceeded, okResult, nil)
+				_, err := s.Finish(ctx, id, jobs.Claim{TaskID: taskA}, reliapi.JobSucceeded, okResult, true, nil)
 				return err
 			}},
 		{name: "canceled meanwhile", state: "queued", want: reliapi.JobCanceled,

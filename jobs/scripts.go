@@ -68,11 +68,14 @@ return 1
 // announce is Lua shared by the scripts that finish a job: it publishes the
 // job's ID on the done channel, followed by a newline and the whole record
 // as a JSON array of field, value pairs when the record is small enough to
-// send to every api replica, so that waiters need not read it back.
+// send to every api replica, so that waiters need not read it back. A
+// finish passes withRecord false when nobody is likely to wait (an async
+// job): the rare waiter reads the record, and no replica receives it for
+// nothing.
 const announce = `
-local function announce(key, channel, id)
+local function announce(key, channel, id, withRecord)
   local msg = id
-  if redis.call('HSTRLEN', key, 'result') <= 65536 then
+  if withRecord and redis.call('HSTRLEN', key, 'result') <= 65536 then
     msg = msg .. '\n' .. cjson.encode(redis.call('HGETALL', key))
   end
   redis.call('PUBLISH', channel, msg)
@@ -111,7 +114,7 @@ end
 // KEYS[1] job hash
 // ARGV[1] terminal status; ARGV[2] result JSON; ARGV[3] retention in seconds;
 // ARGV[4] done channel; ARGV[5] job ID; ARGV[6] asynq task ID of the
-// delivery; ARGV[7] its claim token
+// delivery; ARGV[7] its claim token; ARGV[8] "1" to announce the record
 // returns 1 when recorded, 0 when the job was not the delivery's (canceled
 // meanwhile, handed to another task or claim, or gone).
 var finishScript = redis.NewScript(announce + owns + `
@@ -121,7 +124,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'completed_at', now)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-announce(KEYS[1], ARGV[4], ARGV[5])
+announce(KEYS[1], ARGV[4], ARGV[5], ARGV[8] == '1')
 return 1
 `)
 
@@ -140,7 +143,7 @@ if f[1] == 'queued' or f[1] == 'running' then
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('HSET', KEYS[1], 'status', 'canceled', 'completed_at', now)
   redis.call('EXPIRE', KEYS[1], ARGV[2])
-  announce(KEYS[1], ARGV[3], ARGV[4])
+  announce(KEYS[1], ARGV[3], ARGV[4], true)
   if f[1] == 'running' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
 end
 return {f[1], redis.call('HGETALL', KEYS[1])}
@@ -161,7 +164,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now <= tonumber(f[3]) then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'expired', 'completed_at', now)
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-announce(KEYS[1], ARGV[2], ARGV[3])
+announce(KEYS[1], ARGV[2], ARGV[3], true)
 return 1
 `)
 
@@ -234,6 +237,6 @@ if now <= tonumber(f[3]) + tonumber(ARGV[3]) then
 end
 redis.call('HSET', KEYS[1], 'status', 'failed', 'result', ARGV[4], 'completed_at', now)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-announce(KEYS[1], ARGV[6], ARGV[7])
+announce(KEYS[1], ARGV[6], ARGV[7], true)
 return {1, redis.call('HGETALL', KEYS[1])}
 `)

@@ -222,12 +222,14 @@ func (s *Store) Start(ctx context.Context, id string, c Claim, more func(redis.P
 
 // Finish records the outcome of a running job and announces it to waiters,
 // in one round trip with what more adds (the removal of the job's task).
+// waited says a caller is likely waiting for the outcome (a sync call): the
+// announcement then carries the record, which saves the waiter a read.
 // status must be JobSucceeded or JobFailed. It reports false when the job
 // was no longer running under the claim (it was canceled, or taken over,
 // meanwhile). A job still queued under the claim's task is recorded too:
 // Redis lost its Start (a restart that replayed an append-only file
 // without its last writes).
-func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.JobStatus, res *reliapi.Result, more func(redis.Pipeliner)) (bool, error) {
+func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.JobStatus, res *reliapi.Result, waited bool, more func(redis.Pipeliner)) (bool, error) {
 	if status != reliapi.JobSucceeded && status != reliapi.JobFailed {
 		return false, fmt.Errorf("finishing job: status %q is not an outcome", status)
 	}
@@ -242,7 +244,7 @@ func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.J
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
 		finish = finishScript.Eval(ctx, p, []string{jobKey(id)},
-			string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, c.TaskID, c.Token)
+			string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, c.TaskID, c.Token, flag(waited))
 		if more != nil {
 			more(p)
 		}
@@ -375,4 +377,12 @@ func (r QueuedRead) Queued() (bool, time.Time) {
 	status, _ := v[0].(string)
 	created, _ := v[1].(string)
 	return reliapi.JobStatus(status) == reliapi.JobQueued, millis(created)
+}
+
+// flag is a boolean as a script's argument: "1" or "0".
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

@@ -93,7 +93,7 @@ func (b *bundle) start(t *testing.T, id, taskID string) *reliapi.Job {
 
 func (b *bundle) finish(t *testing.T, id string, status reliapi.JobStatus, res *reliapi.Result) {
 	t.Helper()
-	ok, err := b.store.Finish(t.Context(), id, jobs.Claim{TaskID: taskA}, status, res, nil)
+	ok, err := b.store.Finish(t.Context(), id, jobs.Claim{TaskID: taskA}, status, res, true, nil)
 	if err != nil || !ok {
 		t.Fatalf("Finish(%s, %s) = %v, %v; want recorded", id, status, ok, err)
 	}
@@ -443,7 +443,7 @@ func start(taskID string) action {
 
 func finish(taskID string, status reliapi.JobStatus, res *reliapi.Result) action {
 	return action{"Finish(" + taskID + "," + string(status) + ")", false, func(ctx context.Context, s *jobs.Store, id string) outcome {
-		ok, err := s.Finish(ctx, id, jobs.Claim{TaskID: taskID}, status, res, nil)
+		ok, err := s.Finish(ctx, id, jobs.Claim{TaskID: taskID}, status, res, true, nil)
 		return outcome{ok: ok, err: err}
 	}}
 }
@@ -742,7 +742,7 @@ func TestDoneChannel(t *testing.T) {
 	b.finish(t, failed.ID, reliapi.JobFailed, failResult)
 	want = append(want, failed.ID)
 	// Refused and no-op transitions announce nothing.
-	if ok, _ := b.store.Finish(ctx, succeeded.ID, jobs.Claim{TaskID: taskA}, reliapi.JobFailed, failResult, nil); ok {
+	if ok, _ := b.store.Finish(ctx, succeeded.ID, jobs.Claim{TaskID: taskA}, reliapi.JobFailed, failResult, true, nil); ok {
 		t.Fatal("second Finish recorded")
 	}
 	if _, err := b.store.Cancel(ctx, "acme", succeeded.ID); err != nil {
@@ -897,7 +897,7 @@ func TestClaims(t *testing.T) {
 	if run || err != nil || held.Status != reliapi.JobRunning || time.Until(held.ClaimUntil) < 50*time.Second {
 		t.Fatalf("fallback start during a live claim: run %v, %v, %+v", run, err, held)
 	}
-	if ok, _ := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult, nil); ok {
+	if ok, _ := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult, true, nil); ok {
 		t.Fatal("a delivery that does not hold the claim ended the job")
 	}
 	if gone, err := b.store.Renew(ctx, map[string]jobs.Claim{j.ID: lane}); len(gone) != 0 || err != nil {
@@ -913,10 +913,10 @@ func TestClaims(t *testing.T) {
 	if gone, _ := b.store.Renew(ctx, map[string]jobs.Claim{j.ID: lane}); len(gone) != 1 {
 		t.Fatalf("the old claim renewed after a takeover: gone %v", gone)
 	}
-	if ok, _ := b.store.Finish(ctx, j.ID, lane, reliapi.JobFailed, failResult, nil); ok {
+	if ok, _ := b.store.Finish(ctx, j.ID, lane, reliapi.JobFailed, failResult, true, nil); ok {
 		t.Fatal("the old claim ended the job after a takeover")
 	}
-	if ok, err := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult, nil); !ok || err != nil {
+	if ok, err := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult, true, nil); !ok || err != nil {
 		t.Fatalf("the claim's holder could not end the job: %v %v", ok, err)
 	}
 	if gone, _ := b.store.Renew(ctx, map[string]jobs.Claim{j.ID: fallback}); len(gone) != 1 {

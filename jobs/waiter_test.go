@@ -137,13 +137,17 @@ func TestWaitWakesOnAnnouncement(t *testing.T) {
 		wantResult *reliapi.Result
 	}{
 		{"finish succeeded", func(b *bundle, id string) error {
-			_, err := b.store.Finish(context.Background(), id, jobs.Claim{TaskID: taskA}, reliapi.JobSucceeded, okResult, nil)
+			_, err := b.store.Finish(context.Background(), id, jobs.Claim{TaskID: taskA}, reliapi.JobSucceeded, okResult, true, nil)
 			return err
 		}, reliapi.JobSucceeded, okResult},
 		{"finish failed", func(b *bundle, id string) error {
-			_, err := b.store.Finish(context.Background(), id, jobs.Claim{TaskID: taskA}, reliapi.JobFailed, failResult, nil)
+			_, err := b.store.Finish(context.Background(), id, jobs.Claim{TaskID: taskA}, reliapi.JobFailed, failResult, true, nil)
 			return err
 		}, reliapi.JobFailed, failResult},
+		{"finish without the record (an async job's)", func(b *bundle, id string) error {
+			_, err := b.store.Finish(context.Background(), id, jobs.Claim{TaskID: taskA}, reliapi.JobSucceeded, okResult, false, nil)
+			return err
+		}, reliapi.JobSucceeded, okResult},
 		{"cancel", func(b *bundle, id string) error {
 			_, err := b.store.Cancel(context.Background(), "acme", id)
 			return err

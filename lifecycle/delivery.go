@@ -138,7 +138,7 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 	var recorded bool
 	var webhook *redis.Cmd // the delivery queued with the outcome, if any
 	err := m.persist(ctx, "outcome", job.ID, func(ctx context.Context) (err error) {
-		recorded, err = m.store.Finish(ctx, job.ID, d.Claim, status, res, func(p redis.Pipeliner) {
+		recorded, err = m.store.Finish(ctx, job.ID, d.Claim, status, res, tasks.KindOf(job.Queue) == tasks.QueueSync, func(p redis.Pipeliner) {
 			// The job's task, no longer needed: a lane delivery ran it (a
 			// task asynq runs is left for asynq to acknowledge).
 			dropTask(ctx, p, job.Queue, d.Claim.TaskID)
