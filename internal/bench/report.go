@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,11 +90,11 @@ func (r *report) print(w io.Writer) {
 		phase string
 		print func(printer)
 	}{
-		{"latency", r.printSync}, {"throughput", r.printAsync}, {"latency", r.printCPU},
+		{"latency", r.printSync}, {"throughput", r.printAsync}, {"latency,throughput", r.printCPU},
 		{"costs", r.printCommands}, {"costs", r.printTrace}, {"latency", r.printCache}, {"costs", r.printLLM},
 		{"costs", r.printWebhooks}, {"scale", r.printScaling}, {"scale", r.printSoak}, {"fairness", r.printFairness},
 	} {
-		if r.opts.runs(s.phase) {
+		if slices.ContainsFunc(strings.Split(s.phase, ","), r.opts.runs) {
 			s.print(p)
 		}
 	}
@@ -273,10 +274,12 @@ func (r *report) printCPU(p printer) {
 	for _, l := range r.levels {
 		rows = append(rows, cpuRow{fmt.Sprintf("reliapi sync, concurrency %d", l.conc), l.cpu})
 	}
-	rows = append(rows,
-		cpuRow{"reliapi async job", r.ours.cpu},
-		cpuRow{"raw asynq task (its client and server run in the bench process)", r.raw.cpu},
-		cpuRow{"raw asynq task + upstream GET", r.rawHTTP.cpu})
+	if r.opts.runs("throughput") {
+		rows = append(rows,
+			cpuRow{"reliapi async job", r.ours.cpu},
+			cpuRow{"raw asynq task (its client and server run in the bench process)", r.raw.cpu},
+			cpuRow{"raw asynq task + upstream GET", r.rawHTTP.cpu})
+	}
 	p("## 3. CPU per call")
 	p("")
 	p("utime + stime from /proc over each measured run, divided by its calls. The bench column includes the load generator and the upstream. 1 s of CPU on %d cores bounds throughput at about %d × 1 s / total.", r.machine.cpus, r.machine.cpus)
