@@ -474,7 +474,7 @@ func TestWebhookAfterCrashBeforeEnqueue(t *testing.T) {
 		t.Fatalf("start: %v %v", run, err)
 	}
 	res := &reliapi.Result{Data: json.RawMessage(`{"status_code":200,"headers":{},"body":null}`)}
-	if ok, err := store.Finish(ctx, id, jobs.Claim{TaskID: taskID}, reliapi.JobSucceeded, res, nil); !ok || err != nil {
+	if ok, err := store.Finish(ctx, id, jobs.Claim{TaskID: taskID}, reliapi.JobSucceeded, res, false, nil); !ok || err != nil {
 		t.Fatalf("finish: %v %v", ok, err)
 	}
 	// The worker died here. asynq delivers the job's task again.
