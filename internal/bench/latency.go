@@ -36,7 +36,9 @@ type level struct {
 	// taken at the same moments of a shared, noisy machine.
 	paired map[string]stats
 	cpu    *cpuUsage // per sync call; nil without /proc
-	split  breakdown // of the sync calls
+	// cpus are each mode's CPU per call, sync's included.
+	cpus  map[string]*cpuUsage
+	split breakdown // of the sync calls
 }
 
 // added is a mode's added latency at p (0.5, 0.9 or 0.99) over the direct
@@ -100,7 +102,7 @@ func (e *env) prepareSweep(ctx context.Context) error {
 // concurrency conc, and checks that each sync call and each submitted job
 // reached the upstream exactly once, and no replay did.
 func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
-	l := level{conc: conc, modes: make(map[string]stats, len(modes)), paired: map[string]stats{}}
+	l := level{conc: conc, modes: make(map[string]stats, len(modes)), paired: map[string]stats{}, cpus: map[string]*cpuUsage{}}
 	direct, err := runLoad(ctx, n, conc, func(ctx context.Context, _ int) error { return e.direct(ctx, "direct") })
 	if err != nil {
 		return l, err
@@ -109,7 +111,6 @@ func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
 
 	syncPhase, submitPhase := fmt.Sprintf("sync-c%d", conc), fmt.Sprintf("submit-c%d", conc)
 	ids := make([]string, n)
-	cpu := e.startCPU()
 	calls := map[string]func(ctx context.Context, i int) error{
 		modeSync: func(ctx context.Context, i int) (err error) {
 			ids[i], err = e.proxySync(ctx, syncPhase)
@@ -127,6 +128,7 @@ func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
 	}
 	for _, m := range modes {
 		var s sample
+		cpu := e.startCPU()
 		if conc == 1 {
 			var d sample
 			d, s, err = runPaired(ctx, n, func(ctx context.Context) error { return e.direct(ctx, "direct") }, calls[m])
@@ -138,9 +140,10 @@ func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
 			return l, fmt.Errorf("%s at concurrency %d: %w", m, conc, err)
 		}
 		l.modes[m] = summarize(s)
+		l.cpus[m] = cpu.perCall(n)
 		switch m {
 		case modeSync:
-			l.cpu = cpu.perCall(n)
+			l.cpu = l.cpus[m]
 			if got := e.upstream.KeyCalls(syncPhase); got != n {
 				return l, fmt.Errorf("%d sync proxy calls reached the upstream %d times, want %d", n, got, n)
 			}
