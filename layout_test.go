@@ -15,25 +15,26 @@ const module = "github.com/reliapi/reliapi"
 // reliability, providers and config, and from everything to the root. A
 // prefix ending in "/" allows every package below it.
 var allowedImports = map[string][]string{
-	"":                 {},
-	"config":           {"", "webhook"},
-	"tasks":            {""},
-	"jobs":             {""},
-	"lifecycle":        {"", "jobs", "tasks", "lane", "reliability/"},
-	"lane":             {""},
-	"reliability/":     {""},
-	"providers/":       {"", "providers/"},
-	"api":              {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "rapidapi"},
-	"rapidapi":         {},
-	"worker":           {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "providers/"},
-	"cmd/reliapi":      {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm"},
-	"webhook":          {},
-	"render":           {""},
-	"internal/httpbin": {},
-	"internal/fakellm": {},
-	"internal/testenv": {"", "internal/httpbin"},
-	"internal/bench":   {"", "internal/testenv", "internal/fakellm", "api", "worker", "config", "tasks"},
-	"internal/chaos":   {},
+	"":                   {},
+	"config":             {"", "webhook"},
+	"tasks":              {""},
+	"jobs":               {"", "internal/luascript"},
+	"lifecycle":          {"", "jobs", "tasks", "lane", "reliability/", "internal/luascript"},
+	"lane":               {"", "internal/luascript"},
+	"reliability/":       {"", "internal/luascript"},
+	"providers/":         {"", "providers/"},
+	"api":                {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "rapidapi"},
+	"rapidapi":           {},
+	"worker":             {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "providers/"},
+	"cmd/reliapi":        {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm"},
+	"webhook":            {},
+	"render":             {""},
+	"internal/httpbin":   {},
+	"internal/fakellm":   {},
+	"internal/testenv":   {"", "internal/httpbin"},
+	"internal/bench":     {"", "internal/testenv", "internal/fakellm", "api", "worker", "config", "tasks"},
+	"internal/chaos":     {},
+	"internal/luascript": {},
 }
 
 // stdlibOnly packages may import nothing outside the standard library and
@@ -54,6 +55,7 @@ var thirdPartyAllowed = map[string][]string{
 	"lifecycle":          {"github.com/redis/go-redis/", "github.com/hibiken/asynq", "github.com/google/uuid", "google.golang.org/protobuf/encoding/protowire"},
 	"lane":               {"github.com/redis/go-redis/", "github.com/google/uuid"},
 	"rapidapi":           {"github.com/redis/go-redis/"},
+	"internal/luascript": {"github.com/redis/go-redis/"},
 }
 
 func TestLayoutImports(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/luascript"
 )
 
 // A Claim is one delivery's hold on a job: the asynq task it came with, a
@@ -27,10 +29,9 @@ type Claim struct {
 // canceled, or was taken over): their runs should stop.
 func (s *Store) Renew(ctx context.Context, claims map[string]Claim) ([]string, error) {
 	cmds := make(map[string]*redis.Cmd, len(claims))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
 		for id, c := range claims {
-			// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
-			cmds[id] = renewScript.Eval(ctx, p, []string{jobKey(id)}, c.Token, c.Lease.Milliseconds())
+			cmds[id] = renewScript.EvalSha(ctx, p, []string{jobKey(id)}, c.Token, c.Lease.Milliseconds())
 		}
 		return nil
 	})

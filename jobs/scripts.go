@@ -1,13 +1,17 @@
 package jobs
 
-import "github.com/redis/go-redis/v9"
+import (
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/luascript"
+)
 
 // createScript inserts a job unless one with that ID exists.
 //
 // KEYS[1] job hash
 // ARGV[1] retention in seconds; ARGV[2..] field, value pairs
 // returns {1, created_at_ms} when created, {0, HGETALL} when the job exists.
-var createScript = redis.NewScript(`
+var createScript = luascript.New(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('HGETALL', KEYS[1])}
 end
@@ -31,7 +35,7 @@ return {1, now}
 // held by a live claim (claim_until says until when), or is still queued
 // past its deadline (then the caller expires it); an empty list when the
 // job is gone.
-var startScript = redis.NewScript(`
+var startScript = luascript.New(`
 local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'deadline', 'claim_until')
 if not f[1] then return {} end
 local t = redis.call('TIME')
@@ -56,7 +60,7 @@ return {1, redis.call('HGETALL', KEYS[1])}
 // ARGV[1] claim token; ARGV[2] lease ms
 // returns 1 when renewed, 0 when the job is no longer running under that
 // claim (it ended, was canceled, or another delivery took it over).
-var renewScript = redis.NewScript(`
+var renewScript = luascript.New(`
 local f = redis.call('HMGET', KEYS[1], 'status', 'claim')
 if f[1] ~= 'running' or f[2] ~= ARGV[1] then return 0 end
 local t = redis.call('TIME')
@@ -117,7 +121,7 @@ end
 // delivery; ARGV[7] its claim token; ARGV[8] "1" to announce the record
 // returns 1 when recorded, 0 when the job was not the delivery's (canceled
 // meanwhile, handed to another task or claim, or gone).
-var finishScript = redis.NewScript(announce + owns + `
+var finishScript = luascript.New(announce + owns + `
 local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'claim')
 if not owns(KEYS[1], f, ARGV[6], ARGV[7]) then return 0 end
 local t = redis.call('TIME')
@@ -204,7 +208,7 @@ return 1
 //
 // KEYS[1] job hash
 // ARGV[1] the status
-var setWebhookStatusScript = redis.NewScript(`
+var setWebhookStatusScript = luascript.New(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'webhook_status', ARGV[1])
 return 1

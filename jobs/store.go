@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/internal/luascript"
 )
 
 // Config configures a Store.
@@ -103,10 +104,8 @@ func (s *Store) Create(ctx context.Context, n New, more func(redis.Pipeliner)) (
 	nowMS := time.Now().UnixMilli()
 	index := tenantJobsKey(n.Tenant)
 	var create *redis.Cmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		// EVAL rather than EVALSHA: a pipeline cannot fall back when Redis
-		// has lost its script cache, and Redis caches the compiled body anyway.
-		create = createScript.Eval(ctx, p, []string{jobKey(n.ID)}, args...)
+	_, err := luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
+		create = createScript.EvalSha(ctx, p, []string{jobKey(n.ID)}, args...)
 		// NX: a repeat of an existing job keeps its place.
 		p.ZAddNX(ctx, index, redis.Z{Score: float64(nowMS), Member: n.ID})
 		p.ZRemRangeByScore(ctx, index, "-inf", "("+strconv.FormatInt(nowMS-s.cfg.Retention.Milliseconds(), 10))
@@ -197,9 +196,8 @@ func (s *Store) Lookup(ctx context.Context, id string) (*reliapi.Job, error) {
 // worker's breaker admission for the job's first attempt).
 func (s *Store) Start(ctx context.Context, id string, c Claim, more func(redis.Pipeliner)) (*reliapi.Job, bool, error) {
 	var start *redis.Cmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
-		start = startScript.Eval(ctx, p, []string{jobKey(id)}, c.TaskID, c.Token, c.Lease.Milliseconds())
+	_, err := luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
+		start = startScript.EvalSha(ctx, p, []string{jobKey(id)}, c.TaskID, c.Token, c.Lease.Milliseconds())
 		if more != nil {
 			more(p)
 		}
@@ -241,9 +239,8 @@ func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.J
 		return false, fmt.Errorf("finishing job: encoding result: %w", err)
 	}
 	var finish *redis.Cmd
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
-		finish = finishScript.Eval(ctx, p, []string{jobKey(id)},
+	_, err = luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
+		finish = finishScript.EvalSha(ctx, p, []string{jobKey(id)},
 			string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, c.TaskID, c.Token, flag(waited))
 		if more != nil {
 			more(p)

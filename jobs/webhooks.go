@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/internal/luascript"
 )
 
 // Webhook bookkeeping per tenant: the dead letters (jobs whose webhook
@@ -79,9 +80,8 @@ func (s *Store) Replay(ctx context.Context, tenant, id string) (*reliapi.Job, er
 	case j.WebhookStatus == reliapi.WebhookPending:
 		return nil, ErrDeliveryPending
 	}
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
-		setWebhookStatusScript.Eval(ctx, p, []string{jobKey(id)}, reliapi.WebhookPending)
+	_, err = luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
+		setWebhookStatusScript.EvalSha(ctx, p, []string{jobKey(id)}, reliapi.WebhookPending)
 		p.ZRem(ctx, failedWebhooksKey(tenant), id)
 		p.SRem(ctx, goneWebhooksKey(tenant), urlDigest(j.Webhook.URL))
 		return nil

@@ -116,8 +116,8 @@ func handoffs(queue string) []string {
 }
 
 // Push adds e to its queue's lane as f says, in pipeline p (the caller
-// runs it with what else the job needs written). Its command is a script:
-// it is sent whole (EVAL), since a pipeline cannot fall back from EVALSHA.
+// runs it with what else the job needs written). Its command is a script's
+// EVALSHA: run p with luascript.Pipelined.
 func Push(ctx context.Context, p redis.Pipeliner, e Entry, f Flow) error {
 	data, err := json.Marshal(e)
 	if err != nil {
@@ -125,7 +125,7 @@ func Push(ctx context.Context, p redis.Pipeliner, e Entry, f Flow) error {
 	}
 	k := keysOf(e.Queue)
 	h := handoffs(e.Queue)
-	pushScript.Eval(ctx, p,
+	pushScript.EvalSha(ctx, p,
 		[]string{k.ready, k.tags, k.clock, k.tiers, k.lists + f.Tenant + ":" + strconv.Itoa(f.Priority.Rank()), k.handoff, waiters(e.Queue), h[0], h[1]},
 		f.Tenant, max(f.Weight, 1), f.Tier, data)
 	return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/lane"
 )
@@ -18,7 +19,7 @@ import (
 // task ID says which ("a-3").
 func push(t *testing.T, rdb redis.UniversalClient, queue, id string, f lane.Flow) {
 	t.Helper()
-	_, err := rdb.Pipelined(t.Context(), func(p redis.Pipeliner) error {
+	_, err := luascript.Pipelined(t.Context(), rdb, func(p redis.Pipeliner) error {
 		return lane.Push(t.Context(), p, lane.Entry{Queue: queue, TaskID: id, Payload: []byte(`{}`)}, f)
 	})
 	if err != nil {
@@ -282,7 +283,7 @@ func BenchmarkPopBatch(b *testing.B) {
 	p := lane.NewPopper(rdb, time.Millisecond, "async")
 	for b.Loop() {
 		b.StopTimer()
-		_, err := rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		_, err := luascript.Pipelined(ctx, rdb, func(pipe redis.Pipeliner) error {
 			for i := range 16 {
 				err := lane.Push(ctx, pipe, lane.Entry{Queue: "async", TaskID: fmt.Sprint(i), Payload: []byte(`{}`)}, lane.Flow{Tenant: "a", Weight: 1})
 				if err != nil {

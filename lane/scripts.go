@@ -1,6 +1,10 @@
 package lane
 
-import "github.com/redis/go-redis/v9"
+import (
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/luascript"
+)
 
 // pushScript adds an entry to a shard's lane: handed to a waiting worker
 // when more wait than have been handed entries, else to its tenant's list
@@ -14,7 +18,7 @@ import "github.com/redis/go-redis/v9"
 // KEYS[7] the shard's waiters; KEYS[8], KEYS[9] its hand-off lists.
 // ARGV[1] tenant; ARGV[2] weight; ARGV[3] tier; ARGV[4] the entry.
 // Returns 1 when handed off, 0 when queued.
-var pushScript = redis.NewScript(`
+var pushScript = luascript.New(`
 if redis.call('ZCARD', KEYS[7]) > 0 then
   local now = redis.call('TIME')
   local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)

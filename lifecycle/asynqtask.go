@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/tasks"
 )
 
@@ -41,12 +42,12 @@ func (m *Manager) scheduleTask(ctx context.Context, p redis.Pipeliner, t *asynq.
 
 // queueWebhookTask adds to p a webhook delivery task, due now, unless a
 // task of its ID exists (a delivery queued already). Its result is 1 when
-// queued, 0 when one existed.
+// queued, 0 when one existed. A script's EVALSHA: p runs with
+// luascript.Pipelined.
 func (m *Manager) queueWebhookTask(ctx context.Context, p redis.Pipeliner, t *asynq.Task, queue, id string) *redis.Cmd {
 	m.publishQueue(ctx, p, queue)
 	msg := message{typ: t.Type(), payload: t.Payload(), id: id, queue: queue, retry: tasks.WebhookMaxRetry, timeout: tasks.WebhookTimeout}
-	// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
-	return queueTaskScript.Eval(ctx, p, []string{taskKey(queue, id), queueKey(queue) + "pending"},
+	return queueTaskScript.EvalSha(ctx, p, []string{taskKey(queue, id), queueKey(queue) + "pending"},
 		msg.encode(), id, time.Now().UnixNano())
 }
 
@@ -64,7 +65,7 @@ func (m *Manager) publishQueue(ctx context.Context, p redis.Pipeliner, queue str
 // KEYS[1] the task's hash; KEYS[2] its queue's pending list
 // ARGV[1] the task message; ARGV[2] task ID; ARGV[3] now, Unix ns
 // returns 1 when queued, 0 when the ID exists.
-var queueTaskScript = redis.NewScript(`
+var queueTaskScript = luascript.New(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'msg', ARGV[1], 'state', 'pending', 'pending_since', ARGV[3])
 redis.call('LPUSH', KEYS[2], ARGV[2])
@@ -106,7 +107,7 @@ func (msg message) encode() []byte {
 // KEYS[1] the task's hash
 // ARGV[1] task ID; ARGV[2] its queue's key prefix ("asynq:{q}:")
 // returns 1 when removed, 0 when absent or running.
-var dropTaskScript = redis.NewScript(`
+var dropTaskScript = luascript.New(`
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'active' then return 0 end
 if state == 'pending' then
@@ -118,8 +119,8 @@ redis.call('DEL', KEYS[1])
 return 1
 `)
 
-// dropTask adds to p the removal of the task of job a delivery ran.
+// dropTask adds to p the removal of the task of job a delivery ran (a
+// script's EVALSHA: p runs with luascript.Pipelined).
 func dropTask(ctx context.Context, p redis.Pipeliner, queue, taskID string) {
-	// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
-	dropTaskScript.Eval(ctx, p, []string{taskKey(queue, taskID)}, taskID, queueKey(queue))
+	dropTaskScript.EvalSha(ctx, p, []string{taskKey(queue, taskID)}, taskID, queueKey(queue))
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/tasks"
 )
@@ -34,7 +35,7 @@ func TestTaskIsAsynqs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if _, err := luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) error {
 			m.scheduleTask(ctx, p, task, at, due)
 			return nil
 		}); err != nil {
@@ -62,7 +63,7 @@ func TestTaskIsAsynqs(t *testing.T) {
 	wp := tasks.WebhookPayload{JobID: "job_1", Tenant: "t", CreatedMS: 1}
 	for i, want := range []int64{1, 0} { // queued, then already there
 		var queued *redis.Cmd
-		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) (err error) {
+		if _, err := luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) (err error) {
 			queued, err = m.addDelivery(ctx, p, wp)
 			return err
 		}); err != nil {
@@ -112,7 +113,7 @@ func TestTaskIsAsynqs(t *testing.T) {
 
 func drop(t *testing.T, rdb *redis.Client, id string) {
 	t.Helper()
-	if _, err := rdb.Pipelined(t.Context(), func(p redis.Pipeliner) error {
+	if _, err := luascript.Pipelined(t.Context(), rdb, func(p redis.Pipeliner) error {
 		dropTask(t.Context(), p, "async-1", id)
 		return nil
 	}); err != nil {

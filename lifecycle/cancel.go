@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/tasks"
 )
 
@@ -93,7 +94,7 @@ func (m *Manager) queueWebhook(ctx context.Context, job *reliapi.Job) error {
 // queueDelivery queues webhook delivery wp unless it is queued already.
 func (m *Manager) queueDelivery(ctx context.Context, wp tasks.WebhookPayload) error {
 	var queued *redis.Cmd
-	_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) (err error) {
+	_, err := luascript.Pipelined(ctx, m.rdb, func(p redis.Pipeliner) (err error) {
 		queued, err = m.addDelivery(ctx, p, wp)
 		return err
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/tasks"
@@ -189,7 +190,7 @@ func (m *Manager) Requeue(ctx context.Context, d Delivery, job *reliapi.Job, aft
 		m.log.Info("job canceled while waiting for its rate-limit slot", "job_id", job.ID)
 		drop = newTaskID
 	}
-	if _, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	if _, err := luascript.Pipelined(ctx, m.rdb, func(p redis.Pipeliner) error {
 		dropTask(ctx, p, job.Queue, drop)
 		return nil
 	}); err != nil {

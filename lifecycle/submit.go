@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/reliability/budget"
@@ -189,7 +190,7 @@ func (m *Manager) queueCreated(ctx context.Context, s Submission, at tasks.Place
 	if err != nil {
 		return err
 	}
-	if _, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	if _, err := luascript.Pipelined(ctx, m.rdb, func(p redis.Pipeliner) error {
 		more(p)
 		return nil
 	}); err != nil {
@@ -206,7 +207,7 @@ func (m *Manager) remove(ctx context.Context, s Submission, at tasks.Placement) 
 	if err := m.store.Delete(ctx, s.Tenant, s.ID); err != nil {
 		m.log.Error("removing a job that could not be queued", "job_id", s.ID, "error", err)
 	}
-	if _, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	if _, err := luascript.Pipelined(ctx, m.rdb, func(p redis.Pipeliner) error {
 		dropTask(ctx, p, at.Queue, at.TaskID)
 		return nil
 	}); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/keypool"
@@ -125,7 +126,7 @@ func TestAdmissionDiscard(t *testing.T) {
 	}
 	admitted := func() *admission {
 		a := &admission{target: "t"}
-		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if _, err := luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) error {
 			a.read, a.at = w.breakers.AllowIn(ctx, p, "t", s), time.Now()
 			return nil
 		}); err != nil {

@@ -127,12 +127,12 @@ func (b *Breakers) Allow(ctx context.Context, target string, s Settings) (Ticket
 
 // AllowIn is Allow for a caller that sends it in pipeline p, with a
 // command of its own in the same round trip; the func it returns reads
-// the answer once p has run.
+// the answer once p has run. Its command is a script's EVALSHA: run p
+// with luascript.Pipelined.
 func (b *Breakers) AllowIn(ctx context.Context, p redis.Pipeliner, target string, s Settings) func() (Ticket, error) {
 	s = s.withDefaults()
 	token := rand.Text()
-	// EVAL: a pipeline cannot fall back from EVALSHA when the script is not cached.
-	cmd := allowScript.Eval(ctx, p, []string{key(target)},
+	cmd := allowScript.EvalSha(ctx, p, []string{key(target)},
 		s.Cooldown.Milliseconds(), s.ProbeLease.Milliseconds(), token, s.ttl())
 	return func() (Ticket, error) {
 		res, err := cmd.Int64Slice()

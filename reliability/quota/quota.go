@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/luascript"
 )
 
 // Window is one limit: at most Limit calls in any rolling Period.
@@ -66,13 +68,12 @@ func (q *Quota) Admit(ctx context.Context, bans []string, windows ...Window) (De
 	member := newMember()
 	banCmds := make([]*redis.DurationCmd, len(bans))
 	cmds := make([]*redis.Cmd, len(ws))
-	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := luascript.Pipelined(ctx, q.rdb, func(p redis.Pipeliner) error {
 		for i, s := range bans {
 			banCmds[i] = p.PTTL(ctx, banKey(s))
 		}
 		for i, w := range ws {
-			// EVAL, not EVALSHA: a pipeline could not fall back to EVAL.
-			cmds[i] = admitScript.Eval(ctx, p, []string{windowKey(w.Name)}, w.Limit, w.Period.Microseconds(), member)
+			cmds[i] = admitScript.EvalSha(ctx, p, []string{windowKey(w.Name)}, w.Limit, w.Period.Microseconds(), member)
 		}
 		return nil
 	})

@@ -1,6 +1,10 @@
 package quota
 
-import "github.com/redis/go-redis/v9"
+import (
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/luascript"
+)
 
 // admitScript admits one call into a rolling window if it has room.
 //
@@ -8,7 +12,7 @@ import "github.com/redis/go-redis/v9"
 // ARGV[1] limit; ARGV[2] period µs; ARGV[3] member
 // returns {admitted 1|0, calls in the window now, µs until the oldest call
 // leaves it (0 when empty)}
-var admitScript = redis.NewScript(`
+var admitScript = luascript.New(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit, period = tonumber(ARGV[1]), tonumber(ARGV[2])

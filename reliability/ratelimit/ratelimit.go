@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/luascript"
 )
 
 // Bucket is one limit: Rate calls per second, of which Burst may go at once.
@@ -54,10 +56,9 @@ func (l *Limiter) Reserve(ctx context.Context, buckets ...Bucket) (Reservation, 
 		return r, nil
 	}
 	cmds := make([]*redis.Cmd, len(r.buckets))
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := luascript.Pipelined(ctx, l.rdb, func(p redis.Pipeliner) error {
 		for i, b := range r.buckets {
-			// EVAL in a pipeline: EVALSHA could not fall back there.
-			cmds[i] = reserveScript.Eval(ctx, p, []string{bucketKey(b.Name)}, b.interval(), b.Burst)
+			cmds[i] = reserveScript.EvalSha(ctx, p, []string{bucketKey(b.Name)}, b.interval(), b.Burst)
 		}
 		return nil
 	})
@@ -86,12 +87,12 @@ func (l *Limiter) cancel(ctx context.Context, buckets []Bucket, reserved []*redi
 	if len(buckets) == 0 {
 		return nil
 	}
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := luascript.Pipelined(ctx, l.rdb, func(p redis.Pipeliner) error {
 		for i, b := range buckets {
 			if reserved != nil && (reserved[i] == nil || reserved[i].Err() != nil) {
 				continue
 			}
-			cancelScript.Eval(ctx, p, []string{bucketKey(b.Name)}, b.interval())
+			cancelScript.EvalSha(ctx, p, []string{bucketKey(b.Name)}, b.interval())
 		}
 		return nil
 	})
