@@ -26,7 +26,7 @@ func TestShortRun(t *testing.T) {
 	o := options{
 		warmup: 50, levels: []int{1, 8}, n1: 100, n: 200,
 		jobs: 200, submitConc: 16, concurrency: 16, checkInterval: time.Millisecond,
-		cmdRequests: 20, llmN: 20, webhookJobs: 100,
+		cmdRequests: 20, llmN: 20, webhookJobs: 100, webhookRuns: 2,
 		scaleWorkers: []int{1, 2}, scaleJobs: 100, scaleConc: 4, scaleDelay: 20 * time.Millisecond,
 		soak: 5 * time.Second, soakRate: 40, fairFlood: 300, fairJobs: 20, fairSync: 20, plainRuns: 1,
 		idleWindow: 500 * time.Millisecond, fleetWindow: 500 * time.Millisecond, out: t.TempDir(), timeout: 4 * time.Minute,

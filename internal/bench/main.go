@@ -53,6 +53,7 @@ type options struct {
 	cmdRequests   int           // calls of each path for the Redis commands count
 	llmN          int           // measured LLM calls of each kind
 	webhookJobs   int           // async jobs without and with webhooks
+	webhookRuns   int           // pairs of runs without and with webhooks
 	scaleWorkers  []int         // worker processes of each scaling run
 	scaleJobs     int           // async jobs of each scaling run
 	scaleConc     int           // worker.concurrency of each scaling worker
@@ -91,6 +92,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.cmdRequests, "cmd-requests", 300, "calls of each path (concurrency 1) used to count Redis commands per call")
 	fs.IntVar(&o.llmN, "llm-n", 500, "measured LLM calls of each kind at concurrency 1 (direct and proxy each)")
 	fs.IntVar(&o.webhookJobs, "webhook-jobs", 4000, "async jobs run without, then with, a webhook each")
+	fs.IntVar(&o.webhookRuns, "webhook-runs", 3, "pairs of webhook runs (without, then with); the pair of median ratio is reported")
 	fs.Func("scale-workers", "comma-separated worker process counts of the scaling runs (default 1,2,4)", intList(&o.scaleWorkers))
 	fs.IntVar(&o.scaleJobs, "scale-jobs", 1000, "async jobs of each scaling run")
 	fs.IntVar(&o.scaleConc, "scale-worker-concurrency", 8, "worker.concurrency of each worker in the scaling runs")
@@ -118,7 +120,7 @@ func (o *options) check() error {
 	if o.scaleWorkers == nil {
 		o.scaleWorkers = []int{1, 2, 4}
 	}
-	if min(o.warmup, o.n1, o.n, o.jobs, o.submitConc, o.concurrency, o.cmdRequests, o.llmN, o.webhookJobs, o.scaleJobs, o.scaleConc, o.soakRate,
+	if min(o.warmup, o.n1, o.n, o.jobs, o.submitConc, o.concurrency, o.cmdRequests, o.llmN, o.webhookJobs, o.webhookRuns, o.scaleJobs, o.scaleConc, o.soakRate,
 		o.fairFlood, o.fairJobs, o.fairSync, o.plainRuns) < 1 ||
 		min(slices.Min(o.levels), slices.Min(o.scaleWorkers)) < 1 ||
 		o.checkInterval <= 0 || o.idleWindow <= 0 || o.fleetWindow <= 0 || o.scaleDelay < 0 || o.soak <= 0 {
@@ -294,8 +296,8 @@ func (e *env) runCosts(ctx context.Context, o options, progress printer) (err er
 	if e.rep.llm, err = e.measureLLM(ctx, o.llmN, max(1, o.warmup/10)); err != nil {
 		return err
 	}
-	progress("webhooks: %d async jobs without, then %d with a webhook each", o.webhookJobs, o.webhookJobs)
-	if e.rep.webhooks, err = e.measureWebhooks(ctx, o.webhookJobs, o.submitConc); err != nil {
+	progress("webhooks: %d pairs of runs, %d async jobs without, then %d with a webhook each", o.webhookRuns, o.webhookJobs, o.webhookJobs)
+	if e.rep.webhooks, err = e.measureWebhooks(ctx, o.webhookJobs, o.submitConc, o.webhookRuns); err != nil {
 		return err
 	}
 	progress("tracing one sync call with MONITOR")
