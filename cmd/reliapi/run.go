@@ -113,8 +113,8 @@ func runDev(ctx context.Context, o options, log *slog.Logger) error {
 		}
 		defer emb.close()
 		o.redisURL = emb.url()
-		log.Warn("REDIS_URL is not set: using an embedded in-memory Redis (miniredis); data is lost on exit. Set REDIS_URL to use a real Redis.",
-			"redis_addr", emb.m.Addr())
+		log.Warn("REDIS_URL is not set: using an embedded in-memory Redis (miniredis); data is lost on exit. Set REDIS_URL to use a real Redis; operator commands (reliapi jobs, queues, targets) reach this one with REDIS_URL set to redis_url.",
+			"redis_url", o.redisURL)
 	}
 	if o.demoListen != "" && os.Getenv(demoKeyVar) == "" {
 		// The demo LLM targets read their key from the environment, as real
