@@ -76,8 +76,28 @@ func (s *stack) fitsSchema(path string, body []byte) {
 // absent), read with the admin key.
 func (s *stack) metric(series string) float64 {
 	s.t.Helper()
-	r := s.raw("GET", "/metrics", "X-API-Key", "admin-key")
-	for line := range strings.SplitSeq(string(r.raw), "\n") {
+	return s.seriesIn(s.scrape(), series)
+}
+
+// wantMetrics checks the values of series in one scrape of /metrics.
+func (s *stack) wantMetrics(want map[string]float64) {
+	s.t.Helper()
+	scrape := s.scrape()
+	for series, w := range want {
+		if got := s.seriesIn(scrape, series); got != w {
+			s.t.Errorf("%s = %v, want %v", series, got, w)
+		}
+	}
+}
+
+func (s *stack) scrape() string {
+	return string(s.raw("GET", "/metrics", "X-API-Key", "admin-key").raw)
+}
+
+// seriesIn is series' value in scrape, 0 when absent.
+func (s *stack) seriesIn(scrape, series string) float64 {
+	s.t.Helper()
+	for line := range strings.SplitSeq(scrape, "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
@@ -123,17 +143,13 @@ func TestAdminQueues(t *testing.T) {
 			t.Errorf("queue %s: ready %d, handed off %d; want %d ready", d.Queue, d.Ready, d.HandedOff, want)
 		}
 	}
-	for series, want := range map[string]float64{
+	s.wantMetrics(map[string]float64{
 		`reliapi_queue_depth{queue="async",tenant_tier="pro"}`:        2,
 		`reliapi_queue_depth{queue="async",tenant_tier="enterprise"}`: 1,
 		`reliapi_queue_depth{queue="async",tenant_tier="free"}`:       0,
 		`reliapi_queue_depth{queue="sync",tenant_tier="pro"}`:         1,
 		`reliapi_queue_depth{queue="sync",tenant_tier="unknown"}`:     0,
-	} {
-		if got := s.metric(series); got != want {
-			t.Errorf("%s = %v, want %v", series, got, want)
-		}
-	}
+	})
 
 	// A worker runs them all; then a job of a's that blocks upstream runs.
 	s.startWorker()
@@ -157,14 +173,10 @@ func TestAdminQueues(t *testing.T) {
 		t.Errorf("an idle worker keeps %v", keys)
 	}
 
-	for series, want := range map[string]float64{
+	s.wantMetrics(map[string]float64{
 		`reliapi_queue_wait_seconds_count{queue="async",tenant_tier="pro"}`:        3,
 		`reliapi_queue_wait_seconds_count{queue="async",tenant_tier="enterprise"}`: 1,
 		`reliapi_queue_wait_seconds_count{queue="sync",tenant_tier="pro"}`:         1,
 		`reliapi_queue_wait_seconds_count{queue="sync",tenant_tier="enterprise"}`:  0,
-	} {
-		if got := s.metric(series); got != want {
-			t.Errorf("%s = %v, want %v", series, got, want)
-		}
-	}
+	})
 }

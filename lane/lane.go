@@ -177,9 +177,10 @@ type Popper struct {
 	// recheck says the next pop must run the script: an entry was handed
 	// to it, so work may have queued fairly meanwhile.
 	recheck bool
-	// loaded says Redis holds the pop script: a pipeline cannot fall back
-	// from EVALSHA, and the popper loads it before its first pop and after
-	// Redis lost it.
+	// loaded says Redis holds the pop script, which the popper loads
+	// before its first pop and after Redis lost it: luascript's fallback
+	// by body would come after the pipeline's BLPOP had waited unregistered
+	// (no push hands entries to it then).
 	loaded bool
 }
 

@@ -35,8 +35,7 @@ type level struct {
 	// between each mode's calls: the baseline of that mode's added latency,
 	// taken at the same moments of a shared, noisy machine.
 	paired map[string]stats
-	cpu    *cpuUsage // per sync call; nil without /proc
-	// cpus are each mode's CPU per call, sync's included.
+	// cpus are each mode's CPU per call; nil values without /proc.
 	cpus  map[string]*cpuUsage
 	split breakdown // of the sync calls
 }
@@ -143,7 +142,6 @@ func (e *env) measureLevel(ctx context.Context, n, conc int) (level, error) {
 		l.cpus[m] = cpu.perCall(n)
 		switch m {
 		case modeSync:
-			l.cpu = l.cpus[m]
 			if got := e.upstream.KeyCalls(syncPhase); got != n {
 				return l, fmt.Errorf("%d sync proxy calls reached the upstream %d times, want %d", n, got, n)
 			}

@@ -283,7 +283,7 @@ func (r *report) printCPU(p printer) {
 	}
 	var rows []cpuRow
 	for _, l := range r.levels {
-		rows = append(rows, cpuRow{fmt.Sprintf("reliapi sync, concurrency %d", l.conc), l.cpu})
+		rows = append(rows, cpuRow{fmt.Sprintf("reliapi sync, concurrency %d", l.conc), l.cpus[modeSync]})
 	}
 	// A cache hit and an async submit at their peak: the api's front door
 	// alone, which a job pays before any queue.
