@@ -16,59 +16,40 @@ import (
 // opened meanwhile.
 const admissionFresh = 50 * time.Millisecond
 
-// admission is the breaker's answer for a job's first attempt, asked in
-// the round trip that starts the job rather than one of its own.
+// admission is the breaker's answer for a job's first attempt, read in
+// the round trip that starts the job rather than one of its own. It admits
+// only through a closed breaker (see breaker.AllowIn), so it never holds a
+// probe: one nobody used costs nothing.
 type admission struct {
 	target string
-	read   func() (breaker.Ticket, error)
+	read   func() (breaker.Ticket, bool)
 	at     time.Time
-	// used: an attempt looked at it; consumed: an attempt took its ticket.
-	used, consumed bool
+	used   bool
 }
 
-// admitWith makes d's start carry the breaker admission of its target's
-// first attempt; nil when the target is not configured here.
+// admitWith makes d's start carry the breaker read of its target's first
+// attempt; nil when the target is not configured here.
 func (w *Worker) admitWith(d *lifecycle.Delivery) *admission {
-	tg, ok := w.targets[d.Payload.Target]
-	if !ok {
+	if _, ok := w.targets[d.Payload.Target]; !ok {
 		return nil
 	}
 	a := &admission{target: d.Payload.Target}
 	d.Admit = func(p redis.Pipeliner) {
-		a.read, a.at = w.breakers.AllowIn(context.Background(), p, a.target, tg.breaker), time.Now()
+		a.read, a.at = w.breakers.AllowIn(context.Background(), p, a.target), time.Now()
 	}
 	return a
 }
 
 // take returns the admission for an attempt on target, when it is this
-// job's first and the admission is fresh; ok is false otherwise (the
-// attempt asks the breaker itself).
-func (a *admission) take(target string) (t breaker.Ticket, err error, ok bool) {
+// job's first, the admission is fresh and the breaker was closed; ok is
+// false otherwise (the attempt asks the breaker itself).
+func (a *admission) take(target string) (t breaker.Ticket, ok bool) {
 	if a == nil || a.used || a.read == nil || a.target != target {
-		return breaker.Ticket{}, nil, false
+		return breaker.Ticket{}, false
 	}
 	a.used = true
 	if time.Since(a.at) > admissionFresh {
-		return breaker.Ticket{}, nil, false
+		return breaker.Ticket{}, false
 	}
-	a.consumed = true
-	t, err = a.read()
-	return t, err, true
-}
-
-// discard gives back an admission no attempt used: a probe's lease
-// (half-open) passes to the next caller; any other costs nothing.
-func (w *Worker) discard(ctx context.Context, a *admission) {
-	if a == nil || a.read == nil || a.consumed {
-		return
-	}
-	t, err := a.read()
-	if err != nil || !t.Probe {
-		return
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	if _, err := w.breakers.Record(rctx, t, breaker.Neutral, w.targets[a.target].breaker); err != nil {
-		w.log.Warn("giving back an unused breaker probe", "target", a.target, "error", err)
-	}
+	return a.read()
 }

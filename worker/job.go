@@ -72,7 +72,6 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 func (w *Worker) deliver(ctx context.Context, d lifecycle.Delivery, exec execute) error {
 	p := d.Payload
 	adm := w.admitWith(&d)
-	defer w.discard(ctx, adm)
 	job, wait, err := w.lifecycle.Begin(ctx, d)
 	switch {
 	case err != nil:

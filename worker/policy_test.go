@@ -14,7 +14,6 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
-	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/keypool"
@@ -108,15 +107,42 @@ func TestSwitchable(t *testing.T) {
 	}
 }
 
-// TestAdmissionDiscard: a breaker admission taken with a job's start that
-// no attempt used gives a half-open breaker's probe back at once (else the
-// probe would stay held for its lease); one an attempt took is its own.
-func TestAdmissionDiscard(t *testing.T) {
+// TestAdmission: the breaker read taken with a job's start admits its
+// first attempt through a closed breaker, once and while fresh; through an
+// open or half-open one it admits nothing and takes no probe (the attempt
+// asks the breaker's script).
+func TestAdmission(t *testing.T) {
 	t.Parallel()
 	rdb := testenv.StartRedis(t).Client(t)
 	ctx := t.Context()
 	s := breaker.Settings{Threshold: 1, Cooldown: time.Millisecond, ProbeLease: time.Minute}
 	w := &Worker{log: slog.New(slog.DiscardHandler), breakers: breaker.New(rdb), targets: map[string]target{"t": {breaker: s}}}
+	admitted := func() *admission {
+		a := &admission{target: "t"}
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			a.read, a.at = w.breakers.AllowIn(ctx, p, "t"), time.Now()
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := admitted()
+	if _, ok := a.take("other"); ok {
+		t.Fatal("an admission was taken for another target")
+	}
+	if tk, ok := a.take("t"); !ok || tk.Probe {
+		t.Fatalf("closed breaker: %+v %v, want a ticket", tk, ok)
+	}
+	if _, ok := a.take("t"); ok {
+		t.Fatal("an admission was taken twice")
+	}
+	stale := admitted()
+	stale.at = stale.at.Add(-2 * admissionFresh)
+	if _, ok := stale.take("t"); ok {
+		t.Fatal("a stale admission was taken")
+	}
+
 	tk, err := w.breakers.Allow(ctx, "t", s)
 	if err != nil {
 		t.Fatal(err)
@@ -124,33 +150,14 @@ func TestAdmissionDiscard(t *testing.T) {
 	if st, err := w.breakers.Record(ctx, tk, breaker.Failure, s); st != breaker.Open || err != nil {
 		t.Fatalf("one failure: %s %v", st, err)
 	}
-	admitted := func() *admission {
-		a := &admission{target: "t"}
-		if _, err := luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) error {
-			a.read, a.at = w.breakers.AllowIn(ctx, p, "t", s), time.Now()
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return a
+	if _, ok := admitted().take("t"); ok {
+		t.Fatal("an open breaker's admission was taken")
 	}
-	var a *admission
-	testenv.Eventually(t, 5*time.Second, "the cooldown to end: the admission is the probe", func() bool {
-		a = admitted()
-		tk, err := a.read()
+	testenv.Eventually(t, 5*time.Second, "the cooldown to end: Allow gives the probe", func() bool {
+		if _, ok := admitted().take("t"); ok {
+			t.Fatal("a half-open breaker's admission was taken")
+		}
+		tk, err := w.breakers.Allow(ctx, "t", s)
 		return err == nil && tk.Probe
 	})
-	w.discard(ctx, a)
-	if tk, err := w.breakers.Allow(ctx, "t", s); err != nil || !tk.Probe {
-		t.Fatalf("after the unused probe was discarded: %+v %v, want the probe", tk, err)
-	}
-	// A taken admission is the attempt's: discard leaves it alone.
-	b := admitted()
-	if _, _, ok := b.take("t"); !ok {
-		t.Fatal("a fresh admission was not taken")
-	}
-	w.discard(ctx, b)
-	if _, _, ok := b.take("t"); ok {
-		t.Fatal("an admission was taken twice")
-	}
 }

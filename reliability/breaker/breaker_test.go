@@ -201,6 +201,59 @@ func TestRefusalCarriesTheWait(t *testing.T) {
 	}
 }
 
+// TestAllowInReadsAClosedBreaker: AllowIn admits through a closed breaker
+// with a ticket Record counts as Allow's would (failures counted under its
+// generation, a success after a failure resetting them), and admits
+// nothing through an open one.
+func TestAllowInReadsAClosedBreaker(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	b := breaker.New(rdb)
+	allowIn := func() (breaker.Ticket, bool) {
+		var read func() (breaker.Ticket, bool)
+		if _, err := rdb.Pipelined(t.Context(), func(p redis.Pipeliner) error {
+			read = b.AllowIn(t.Context(), p, "t")
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return read()
+	}
+	record := func(tk breaker.Ticket, r breaker.Result) breaker.State {
+		st, err := b.Record(t.Context(), tk, r, settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	failures := func() string { return rdb.HGet(t.Context(), hashKey, "failures").Val() }
+
+	tk, ok := allowIn()
+	if !ok || tk.Probe {
+		t.Fatalf("a new breaker: %+v %v, want admitted", tk, ok)
+	}
+	if st := record(tk, breaker.Failure); st != breaker.Closed || failures() != "1" {
+		t.Fatalf("one failure: %s, failures %q", st, failures())
+	}
+	tk, ok = allowIn()
+	if !ok {
+		t.Fatal("one failure below the threshold: not admitted")
+	}
+	if st := record(tk, breaker.Success); st != breaker.Closed || failures() != "0" {
+		t.Fatalf("a success after a failure: %s, failures %q, want 0", st, failures())
+	}
+	for range settings.Threshold {
+		tk, _ := allowIn()
+		record(tk, breaker.Failure)
+	}
+	if tk, ok := allowIn(); ok {
+		t.Fatalf("an open breaker admitted %+v", tk)
+	}
+	if _, err := b.Allow(t.Context(), "t", settings); reliapi.Classify(err) != reliapi.ClassBreakerOpen {
+		t.Fatalf("Allow after the threshold: %v, want CIRCUIT_OPEN", err)
+	}
+}
+
 // TestOneProbeAmongManyCallers races 50 callers (as from many workers) at
 // a breaker whose cooldown is over: exactly one becomes the probe.
 func TestOneProbeAmongManyCallers(t *testing.T) {

@@ -8,7 +8,9 @@
 // the time left of the cooldown) → half-open (one probe lease; its success
 // closes, its failure re-opens; a lease whose holder vanished expires and
 // goes to the next caller). Every decision is one Lua script reading Redis
-// TIME, so clocks of different machines never disagree.
+// TIME, so clocks of different machines never disagree — except admitting
+// a call through a closed breaker, which changes nothing and is a plain
+// read (AllowIn).
 //
 // Results carry the generation they were admitted in: a result that
 // arrives after the breaker changed state (a slow call admitted before it

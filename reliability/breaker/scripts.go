@@ -1,10 +1,6 @@
 package breaker
 
-import (
-	"github.com/redis/go-redis/v9"
-
-	"github.com/reliapi/reliapi/internal/luascript"
-)
+import "github.com/redis/go-redis/v9"
 
 // The hash fields: state (closed | open | half_open; absent = closed),
 // gen (bumped on every state change), failures (consecutive, while
@@ -20,7 +16,7 @@ import (
 // (closed), 1 = allowed as the half-open probe, 2 = refused; wait_ms is how
 // long until a call may be let through again; failures is the current run
 // of consecutive failures.
-var allowScript = luascript.New(`
+var allowScript = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], 'state', 'gen', 'opened_at', 'probe_until', 'failures')
 local state, gen = f[1] or 'closed', tonumber(f[2] or '0')
 if state == 'closed' then return {0, 0, gen, tonumber(f[5] or '0')} end
