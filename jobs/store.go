@@ -193,29 +193,62 @@ func (s *Store) Lookup(ctx context.Context, id string) (*reliapi.Job, error) {
 // queued past its deadline (then the caller expires it: see Expire).
 //
 // more, when set, adds commands to send in the same round trip (the
-// worker's breaker admission for the job's first attempt).
+// worker's breaker read for the job's first attempt).
 func (s *Store) Start(ctx context.Context, id string, c Claim, more func(redis.Pipeliner)) (*reliapi.Job, bool, error) {
-	var start *redis.Cmd
-	_, err := luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
-		start = startScript.EvalSha(ctx, p, []string{jobKey(id)}, c.TaskID, c.Token, c.Lease.Milliseconds())
-		if more != nil {
-			more(p)
+	r := s.StartAll(ctx, []Starting{{ID: id, Claim: c, More: more}})[0]
+	return r.Job, r.Claimed, r.Err
+}
+
+// Starting is one job for StartAll to start: Start's arguments.
+type Starting struct {
+	ID    string
+	Claim Claim
+	More  func(redis.Pipeliner)
+}
+
+// Started is what Start returns, for one job of StartAll.
+type Started struct {
+	Job     *reliapi.Job
+	Claimed bool
+	Err     error
+}
+
+// StartAll is Start for several jobs in one round trip (the jobs a worker
+// took from the lane in one pop): one answer per job, in order.
+func (s *Store) StartAll(ctx context.Context, starts []Starting) []Started {
+	cmds := make([]*redis.Cmd, len(starts))
+	// Each command carries its own error; the pipeline's is the first of them.
+	_, _ = luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
+		for i, st := range starts {
+			cmds[i] = startScript.EvalSha(ctx, p, []string{jobKey(st.ID)}, st.Claim.TaskID, st.Claim.Token, st.Claim.Lease.Milliseconds())
+			if st.More != nil {
+				st.More(p)
+			}
 		}
 		return nil
 	})
-	res, serr := start.Slice()
-	if serr != nil {
-		return nil, false, fmt.Errorf("starting job: %w", cmp.Or(serr, err))
+	out := make([]Started, len(starts))
+	for i, cmd := range cmds {
+		out[i] = started(cmd)
+	}
+	return out
+}
+
+// started reads the start script's reply.
+func started(cmd *redis.Cmd) Started {
+	res, err := cmd.Slice()
+	if err != nil {
+		return Started{Err: fmt.Errorf("starting job: %w", err)}
 	}
 	if len(res) != 2 {
-		return nil, false, nil
+		return Started{}
 	}
-	j, err := parseJob(res[1])
-	if err != nil {
-		return nil, false, fmt.Errorf("starting job: %w", err)
+	j, perr := parseJob(res[1])
+	if perr != nil {
+		return Started{Err: fmt.Errorf("starting job: %w", perr)}
 	}
 	claimed, _ := res[0].(int64)
-	return j, claimed == 1, nil
+	return Started{Job: j, Claimed: claimed == 1}
 }
 
 // Finish records the outcome of a running job and announces it to waiters,

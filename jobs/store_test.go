@@ -924,6 +924,42 @@ func TestClaims(t *testing.T) {
 	}
 }
 
+// TestStartAll: one round trip starts several jobs, each answered as its
+// own Start would be: a queued job claimed, one held by a live claim not,
+// a gone one with no job; the commands each adds travel with them.
+func TestStartAll(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	ctx := t.Context()
+	queued, held := b.create(t, "acme"), b.create(t, "acme")
+	if _, run, err := b.store.Start(ctx, held.ID, jobs.Claim{TaskID: taskA, Token: "other", Lease: time.Minute}, nil); !run || err != nil {
+		t.Fatalf("start: %v %v", run, err)
+	}
+	claim := jobs.Claim{TaskID: taskA, Token: "mine", Lease: time.Minute}
+	var added int
+	more := func(p redis.Pipeliner) { added++; p.Ping(ctx) }
+	got := b.store.StartAll(ctx, []jobs.Starting{
+		{ID: queued.ID, Claim: claim, More: more},
+		{ID: held.ID, Claim: claim, More: more},
+		{ID: newJobID(), Claim: claim},
+	})
+	if len(got) != 3 || added != 2 {
+		t.Fatalf("%d answers, %d commands added; want 3 and 2", len(got), added)
+	}
+	if g := got[0]; !g.Claimed || g.Err != nil || g.Job.Status != reliapi.JobRunning || g.Job.Attempts != 1 {
+		t.Fatalf("queued job: %+v", g)
+	}
+	if g := got[1]; g.Claimed || g.Err != nil || g.Job == nil || g.Job.Status != reliapi.JobRunning {
+		t.Fatalf("job held by a live claim: %+v", g)
+	}
+	if g := got[2]; g.Claimed || g.Err != nil || g.Job != nil {
+		t.Fatalf("gone job: %+v", g)
+	}
+	if ok, err := b.store.Finish(ctx, queued.ID, claim, reliapi.JobSucceeded, okResult, false, nil); !ok || err != nil {
+		t.Fatalf("the claim StartAll took does not end its job: %v %v", ok, err)
+	}
+}
+
 // TestWatchCanceled: canceling a running job tells the workers watching
 // (its own stops the run at once); canceling a queued one does not (no
 // worker runs it).

@@ -52,12 +52,32 @@ func NewClaim(taskID string, lease time.Duration) jobs.Claim {
 // Redis could not record the start within the persist window: asynq runs
 // the task again later.
 func (m *Manager) Begin(ctx context.Context, d Delivery) (job *reliapi.Job, wait time.Duration, err error) {
+	return m.BeginStarted(ctx, d, m.StartAll(ctx, d)[0])
+}
+
+// StartAll sends the starts of several deliveries (the jobs a worker took
+// from the lane in one pop) in one round trip, each with its Admit; hand
+// each answer to BeginStarted.
+func (m *Manager) StartAll(ctx context.Context, ds ...Delivery) []jobs.Started {
+	starts := make([]jobs.Starting, len(ds))
+	for i, d := range ds {
+		starts[i] = jobs.Starting{ID: d.Payload.JobID, Claim: d.Claim, More: d.Admit}
+	}
+	return m.store.StartAll(ctx, starts)
+}
+
+// BeginStarted is Begin for a delivery whose start StartAll sent: a start
+// that failed is sent again until Redis records it (within the persist
+// window), then what follows is Begin's.
+func (m *Manager) BeginStarted(ctx context.Context, d Delivery, s jobs.Started) (job *reliapi.Job, wait time.Duration, err error) {
 	p := d.Payload
-	var claimed bool
-	err = m.persist(ctx, "start", p.JobID, func(ctx context.Context) (err error) {
-		job, claimed, err = m.store.Start(ctx, p.JobID, d.Claim, d.Admit)
-		return err
-	})
+	job, claimed := s.Job, s.Claimed
+	if s.Err != nil {
+		err = m.persist(ctx, "start", p.JobID, func(ctx context.Context) (err error) {
+			job, claimed, err = m.store.Start(ctx, p.JobID, d.Claim, d.Admit)
+			return err
+		})
+	}
 	switch {
 	case err != nil:
 		return nil, 0, err

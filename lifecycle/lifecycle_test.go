@@ -12,6 +12,7 @@ import (
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/lane"
+	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/lifecycle"
 	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/reliability/cache"
@@ -210,6 +211,22 @@ func TestDeliveryEnds(t *testing.T) {
 	}
 	if _, err := b.m.Submit(t.Context(), b.submission(t, 2, jobID(2), "h2")); err != nil {
 		t.Errorf("the finished job's slot was not given back: %v", err)
+	}
+}
+
+// TestBeginStartedSendsAFailedStartAgain: a start StartAll could not
+// send (Redis away for that round trip) is sent again by BeginStarted,
+// which then claims the job as Begin would.
+func TestBeginStartedSendsAFailedStartAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s, sub := b.queued(t)
+	d := lifecycle.Delivery{Payload: s.Payload, Claim: lifecycle.NewClaim(sub.Job.TaskID, time.Minute)}
+	d.Payload.JobID = s.ID
+	failed := jobs.Started{Err: errors.New("starting job: connection reset")}
+	job, wait, err := b.m.BeginStarted(t.Context(), d, failed)
+	if err != nil || wait != 0 || job == nil || job.Status != reliapi.JobRunning || job.Attempts != 1 {
+		t.Fatalf("begin after a failed start: %+v %v %v", job, wait, err)
 	}
 }
 

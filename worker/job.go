@@ -9,6 +9,7 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/lifecycle"
 	"github.com/reliapi/reliapi/providers/httpx"
 	"github.com/reliapi/reliapi/reliability/keypool"
@@ -70,9 +71,15 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, valid func(tasks.Pay
 // deliver runs one delivery of a job: claim it, run it while renewing the
 // claim, record the outcome (or hand the job back to the queue).
 func (w *Worker) deliver(ctx context.Context, d lifecycle.Delivery, exec execute) error {
-	p := d.Payload
 	adm := w.admitWith(&d)
-	job, wait, err := w.lifecycle.Begin(ctx, d)
+	return w.deliverStarted(ctx, d, adm, w.lifecycle.StartAll(ctx, d)[0], exec)
+}
+
+// deliverStarted is deliver for a delivery whose start (with adm, the
+// breaker read admitWith added to it) was sent already: s is its answer.
+func (w *Worker) deliverStarted(ctx context.Context, d lifecycle.Delivery, adm *admission, s jobs.Started, exec execute) error {
+	p := d.Payload
+	job, wait, err := w.lifecycle.BeginStarted(ctx, d, s)
 	switch {
 	case err != nil:
 		return err

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/lifecycle"
 	"github.com/reliapi/reliapi/tasks"
@@ -76,13 +77,8 @@ func (r *laneRunner) pop(ctx context.Context, popper *lane.Popper) {
 			r.releaseSlots(held)
 			return
 		}
-		for _, e := range entries {
-			r.runs.Go(func() {
-				defer func() { <-r.slots }()
-				r.run(e)
-			})
-		}
 		r.releaseSlots(held - len(entries))
+		r.runAll(entries)
 		if err != nil && len(entries) == 0 {
 			sleepCtx(ctx, time.Second)
 		}
@@ -116,23 +112,50 @@ func (r *laneRunner) releaseSlots(n int) {
 	}
 }
 
-// run runs one job from the lane (its end removes its asynq task). A job
-// another delivery holds is left to that one.
-func (r *laneRunner) run(e lane.Entry) {
+// runAll runs the jobs of one pop, each in a goroutine of its own that
+// holds one of the pop's slots. Their starts (each with its breaker read)
+// go to Redis together first, one round trip for the pop rather than one
+// per job. An entry that does not decode is dropped (its asynq task runs
+// the job) and gives its slot back.
+func (r *laneRunner) runAll(entries []lane.Entry) {
 	w := r.w
-	p, err := tasks.Decode(e.Payload)
-	if err != nil {
-		w.log.Error("dropping an undecodable lane entry; its asynq task runs the job", "task_id", e.TaskID, "error", err)
+	ds := make([]lifecycle.Delivery, 0, len(entries))
+	adms := make([]*admission, 0, len(entries))
+	for _, e := range entries {
+		p, err := tasks.Decode(e.Payload)
+		if err != nil {
+			w.log.Error("dropping an undecodable lane entry; its asynq task runs the job", "task_id", e.TaskID, "error", err)
+			<-r.slots
+			continue
+		}
+		d := lifecycle.Delivery{Payload: p, Claim: lifecycle.NewClaim(e.TaskID, claimLease), Hint: true}
+		adms = append(adms, w.admitWith(&d))
+		ds = append(ds, d)
+	}
+	if len(ds) == 0 {
 		return
 	}
+	started := w.lifecycle.StartAll(context.Background(), ds...)
+	for i, d := range ds {
+		r.runs.Go(func() {
+			defer func() { <-r.slots }()
+			r.run(d, adms[i], started[i])
+		})
+	}
+}
+
+// run runs one job from the lane whose start was sent (s is its answer);
+// its end removes its asynq task. A job another delivery holds is left to
+// that one.
+func (r *laneRunner) run(d lifecycle.Delivery, adm *admission, s jobs.Started) {
+	w := r.w
 	exec := w.callHTTP
-	if p.LLM != nil {
+	if d.Payload.LLM != nil {
 		exec = w.callLLM
 	}
-	ctx := context.Background()
-	err = w.deliver(ctx, lifecycle.Delivery{Payload: p, Claim: lifecycle.NewClaim(e.TaskID, claimLease), Hint: true}, exec)
+	err := w.deliverStarted(context.Background(), d, adm, s, exec)
 	if err != nil && !errors.As(err, new(*heldElsewhere)) {
-		w.log.Warn("lane delivery could not record its job; its asynq task runs it", "job_id", p.JobID, "error", err)
+		w.log.Warn("lane delivery could not record its job; its asynq task runs it", "job_id", d.Payload.JobID, "error", err)
 	}
 }
 
