@@ -11,8 +11,8 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/internal/testenv"
-	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/lifecycle"
 	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/reliability/cache"
