@@ -40,7 +40,6 @@ package lane
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,9 +56,25 @@ import (
 // Entry is what a worker needs to run a job it pops: the job's asynq task
 // ID (the job's delivery identity) and the task's payload.
 type Entry struct {
-	Queue   string          `json:"q"`
-	TaskID  string          `json:"t"`
-	Payload json.RawMessage `json:"p"`
+	Queue   string
+	TaskID  string
+	Payload []byte
+}
+
+// encode is an entry as the lane holds it: the queue and the task ID on a
+// line each, then the payload as it is. Wrapped in JSON, the payload was
+// scanned and copied once more by the api that pushed it and twice more by
+// the worker that popped it.
+func (e Entry) encode() string { return e.Queue + "\n" + e.TaskID + "\n" + string(e.Payload) }
+
+// decodeEntry reads an entry encode wrote.
+func decodeEntry(data string) (Entry, error) {
+	queue, rest, ok := strings.Cut(data, "\n")
+	taskID, payload, ok2 := strings.Cut(rest, "\n")
+	if !ok || !ok2 || queue == "" || taskID == "" {
+		return Entry{}, fmt.Errorf("lane: malformed entry %.60q", data)
+	}
+	return Entry{Queue: queue, TaskID: taskID, Payload: []byte(payload)}, nil
 }
 
 // Flow says whose job an entry is and where it goes among that tenant's
@@ -118,17 +133,12 @@ func handoffs(queue string) []string {
 // Push adds e to its queue's lane as f says, in pipeline p (the caller
 // runs it with what else the job needs written). Its command is a script's
 // EVALSHA: run p with luascript.Pipelined.
-func Push(ctx context.Context, p redis.Pipeliner, e Entry, f Flow) error {
-	data, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("lane: encoding entry: %w", err)
-	}
+func Push(ctx context.Context, p redis.Pipeliner, e Entry, f Flow) {
 	k := keysOf(e.Queue)
 	h := handoffs(e.Queue)
 	pushScript.EvalSha(ctx, p,
 		[]string{k.ready, k.tags, k.clock, k.tiers, k.lists + f.Tenant + ":" + strconv.Itoa(f.Priority.Rank()), k.handoff, waiters(e.Queue), h[0], h[1]},
-		f.Tenant, max(f.Weight, 1), f.Tier, data)
-	return nil
+		f.Tenant, max(f.Weight, 1), f.Tier, e.encode())
 }
 
 // Return puts entries a stopping worker popped but did not start at the
@@ -137,11 +147,7 @@ func Return(ctx context.Context, rdb redis.UniversalClient, entries ...Entry) er
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		// Last first, so that they are popped in the order given.
 		for _, e := range slices.Backward(entries) {
-			data, err := json.Marshal(e)
-			if err != nil {
-				return err
-			}
-			p.LPush(ctx, keysOf(e.Queue).handoff, data)
+			p.LPush(ctx, keysOf(e.Queue).handoff, e.encode())
 		}
 		return nil
 	})
@@ -298,9 +304,9 @@ func decode(data ...string) ([]Entry, error) {
 	out := make([]Entry, 0, len(data))
 	var errs []error
 	for _, d := range data {
-		var e Entry
-		if err := json.Unmarshal([]byte(d), &e); err != nil {
-			errs = append(errs, fmt.Errorf("lane: decoding entry: %w", err))
+		e, err := decodeEntry(d)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		out = append(out, e)

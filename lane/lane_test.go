@@ -1,6 +1,7 @@
 package lane_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -20,7 +21,8 @@ import (
 func push(t *testing.T, rdb redis.UniversalClient, queue, id string, f lane.Flow) {
 	t.Helper()
 	_, err := luascript.Pipelined(t.Context(), rdb, func(p redis.Pipeliner) error {
-		return lane.Push(t.Context(), p, lane.Entry{Queue: queue, TaskID: id, Payload: []byte(`{}`)}, f)
+		lane.Push(t.Context(), p, lane.Entry{Queue: queue, TaskID: id, Payload: []byte(`{}`)}, f)
+		return nil
 	})
 	if err != nil {
 		t.Fatalf("pushing %s: %v", id, err)
@@ -221,6 +223,31 @@ func TestLostListsSkipped(t *testing.T) {
 	}
 }
 
+// TestEntriesComeBackWhole: a popped entry is the pushed one, whatever its
+// payload holds (spaces, which the tenant lists use to prefix the weight;
+// line breaks, which separate the entry's fields); one that does not
+// decode is reported and the others still come.
+func TestEntriesComeBackWhole(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	payload := []byte("{\"body\": \"two\nlines and spaces\"}")
+	_, err := luascript.Pipelined(t.Context(), rdb, func(p redis.Pipeliner) error {
+		lane.Push(t.Context(), p, lane.Entry{Queue: "async-1", TaskID: "t-1", Payload: payload}, lane.Flow{Tenant: "a", Weight: 1})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb.RPush(t.Context(), "reliapi:lane:{lane-1}:async:handoff", `{"q":"async-1"}`)
+	got, err := lane.NewPopper(rdb, time.Millisecond, "async-1").Pop(t.Context(), 8)
+	if err == nil || len(got) != 1 {
+		t.Fatalf("popped %+v, %v; want the pushed entry and an error for the other", got, err)
+	}
+	if e := got[0]; e.Queue != "async-1" || e.TaskID != "t-1" || !bytes.Equal(e.Payload, payload) {
+		t.Fatalf("popped %+v (payload %q)", e, e.Payload)
+	}
+}
+
 // TestStats: what waits is counted per tenant, with its tier, in the
 // order it will be served.
 func TestStats(t *testing.T) {
@@ -285,10 +312,7 @@ func BenchmarkPopBatch(b *testing.B) {
 		b.StopTimer()
 		_, err := luascript.Pipelined(ctx, rdb, func(pipe redis.Pipeliner) error {
 			for i := range 16 {
-				err := lane.Push(ctx, pipe, lane.Entry{Queue: "async", TaskID: fmt.Sprint(i), Payload: []byte(`{}`)}, lane.Flow{Tenant: "a", Weight: 1})
-				if err != nil {
-					return err
-				}
+				lane.Push(ctx, pipe, lane.Entry{Queue: "async", TaskID: fmt.Sprint(i), Payload: []byte(`{}`)}, lane.Flow{Tenant: "a", Weight: 1})
 			}
 			return nil
 		})

@@ -178,9 +178,7 @@ func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement
 	return func(p redis.Pipeliner) {
 		m.scheduleTask(ctx, p, task, at, time.Now().Add(at.ProcessIn))
 		flow := lane.Flow{Tenant: s.Tenant, Tier: s.Tier, Weight: s.Weight, Priority: s.Priority}
-		if err := lane.Push(ctx, p, entry, flow); err != nil {
-			m.log.Error("encoding a lane entry; the job runs when its task comes due", "job_id", s.ID, "error", err)
-		}
+		lane.Push(ctx, p, entry, flow)
 	}, nil
 }
 
