@@ -26,9 +26,9 @@ type laneRunner struct {
 	slots   chan struct{}
 	stop    context.CancelFunc
 	poppers sync.WaitGroup
-	// jobs hands popped jobs to runners, goroutines that live as long as
-	// the runner: one per slot, so a job never waits for one. A goroutine
-	// per job would grow a fresh stack to a job's depth every time
+	// jobs hands popped jobs to the runners, goroutines that live until
+	// shutdown, one per slot, so that a job never waits for one. A
+	// goroutine per job grew a fresh stack to a job's depth every time
 	// (runtime.morestack was 8 % of the worker's CPU).
 	jobs    chan laneJob
 	runners sync.WaitGroup
@@ -133,10 +133,10 @@ func (r *laneRunner) releaseSlots(n int) {
 }
 
 // runAll runs the jobs of one pop, each on a runner, holding one of the
-// pop's slots. Their starts (each with its breaker read)
-// go to Redis together first, one round trip for the pop rather than one
-// per job. An entry that does not decode is dropped (its asynq task runs
-// the job) and gives its slot back.
+// pop's slots. Their starts (each with its breaker read) go to Redis
+// together first, one round trip for the pop rather than one per job. An
+// entry that does not decode is dropped (its asynq task runs the job) and
+// gives its slot back.
 func (r *laneRunner) runAll(entries []lane.Entry) {
 	w := r.w
 	ds := make([]lifecycle.Delivery, 0, len(entries))
@@ -162,8 +162,7 @@ func (r *laneRunner) runAll(entries []lane.Entry) {
 }
 
 // run runs one job from the lane whose start was sent; its end removes
-// its asynq task. A job another delivery holds is left to
-// that one.
+// its asynq task. A job another delivery holds is left to that one.
 func (r *laneRunner) run(j laneJob) {
 	w, d := r.w, j.d
 	exec := w.callHTTP
