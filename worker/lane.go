@@ -155,7 +155,9 @@ func (r *laneRunner) runAll(entries []lane.Entry) {
 	if len(ds) == 0 {
 		return
 	}
-	started := w.lifecycle.StartAll(context.Background(), ds...)
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	started := w.lifecycle.StartAll(ctx, ds...)
+	cancel()
 	for i, d := range ds {
 		r.jobs <- laneJob{d: d, adm: adms[i], started: started[i]}
 	}
