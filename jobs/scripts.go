@@ -30,14 +30,18 @@ return {1, now}
 // ARGV[1] asynq task ID of the delivery; ARGV[2] claim token; ARGV[3]
 // lease ms
 // returns {1, HGETALL} when this delivery claimed the job (it is running
-// under ARGV[2] now), {0, HGETALL} when it did not: the job ended, belongs
+// under ARGV[2] now, or was already: the same start sent again after its
+// answer was lost), {0, HGETALL} when it did not: the job ended, belongs
 // to another task (a stale task of an earlier job with the same ID), is
-// held by a live claim (claim_until says until when), or is still queued
-// past its deadline (then the caller expires it); an empty list when the
-// job is gone.
+// held by another live claim (claim_until says until when), or is still
+// queued past its deadline (then the caller expires it); an empty list
+// when the job is gone.
 var startScript = luascript.New(`
-local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'deadline', 'claim_until')
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'deadline', 'claim_until', 'claim')
 if not f[1] then return {} end
+if f[1] == 'running' and f[2] == ARGV[1] and ARGV[2] ~= '' and f[6] == ARGV[2] then
+  return {1, redis.call('HGETALL', KEYS[1])}
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if f[1] == 'queued' and f[4] and now > tonumber(f[4]) then
