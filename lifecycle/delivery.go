@@ -31,8 +31,9 @@ type Delivery struct {
 	Admit func(redis.Pipeliner)
 	// Hint marks a delivery from the wake-up lane: one that finds no job
 	// (on a Redis Cluster the lane entry may be read before the record is
-	// written, the two living on different nodes) leaves it to the job's
-	// task, which owns every clean-up.
+	// written, the two living on different nodes) looks again for a moment
+	// (recordLag), then leaves it to the job's task, which owns every
+	// clean-up.
 	Hint bool
 }
 
@@ -78,6 +79,9 @@ func (m *Manager) BeginStarted(ctx context.Context, d Delivery, s jobs.Started) 
 			return err
 		})
 	}
+	if err == nil && job == nil && d.Hint {
+		job, claimed, err = m.startOnceWritten(ctx, d)
+	}
 	switch {
 	case err != nil:
 		return nil, 0, err
@@ -104,6 +108,34 @@ func (m *Manager) BeginStarted(ctx context.Context, d Delivery, s jobs.Started) 
 		m.settle(ctx, p.JobID, holdOf(p), 0)
 	}
 	return nil, 0, nil
+}
+
+// recordLag is how long, in growing steps, a lane delivery that found no
+// job looks for its record again before leaving the job to its asynq task.
+// On a Redis Cluster the submit's pipeline writes the record and the lane
+// entry to different nodes at the same moment, and the entry can reach a
+// waiting worker first; without a second look that job would wait for its
+// task, a lane grace away (a sync call timing out meanwhile).
+var recordLag = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 100 * time.Millisecond}
+
+// startOnceWritten starts a lane delivery's job whose record was not there
+// at its first start, once the record appears within recordLag; no job if
+// it does not (the job ended and expired, or its submit failed).
+func (m *Manager) startOnceWritten(ctx context.Context, d Delivery) (*reliapi.Job, bool, error) {
+	for _, wait := range recordLag {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false, nil
+		case <-t.C:
+		}
+		job, claimed, err := m.store.Start(ctx, d.Payload.JobID, d.Claim, d.Admit)
+		if err != nil || job != nil {
+			return job, claimed, err
+		}
+	}
+	return nil, false, nil
 }
 
 // minClaimCheck is the soonest a delivery that found its job held by a

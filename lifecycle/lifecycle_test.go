@@ -230,6 +230,35 @@ func TestBeginStartedSendsAFailedStartAgain(t *testing.T) {
 	}
 }
 
+// TestLaneEntryAheadOfItsRecord: a lane delivery whose start found no
+// record (on a Redis Cluster the entry and the record go to different
+// nodes in one pipeline, and the entry can arrive first) starts the job
+// once the record is there, instead of leaving it to its task a grace
+// period later.
+func TestLaneEntryAheadOfItsRecord(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := jobID(1)
+	d := lifecycle.Delivery{
+		Payload: tasks.Payload{JobID: id, Tenant: "t", Target: "up"},
+		Claim:   lifecycle.NewClaim("task-1", time.Minute), Hint: true,
+	}
+	// The record written after the delivery's start looked for it: that
+	// start's answer, no job, is handed to BeginStarted.
+	if _, _, err := b.m.Store().Create(t.Context(), jobs.New{ID: id, Tenant: "t", Kind: reliapi.KindHTTP, Queue: tasks.QueueSync, TaskID: "task-1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	job, wait, err := b.m.BeginStarted(t.Context(), d, jobs.Started{})
+	if err != nil || wait != 0 || job == nil || job.Status != reliapi.JobRunning {
+		t.Fatalf("begin: %+v %v %v; want the job started", job, wait, err)
+	}
+	// A record that never comes leaves nothing to run, and no error.
+	d.Payload.JobID = jobID(2)
+	if job, wait, err := b.m.BeginStarted(t.Context(), d, jobs.Started{}); job != nil || wait != 0 || err != nil {
+		t.Fatalf("no record: %+v %v %v; want nothing to run", job, wait, err)
+	}
+}
+
 // TestFallbackWaitsItsTurn: a job's fallback task, delivered while the job
 // waits its turn in the lane behind its tenant's other jobs, defers to the
 // lane; once nothing of the tenant is ready there, or the job is no longer
