@@ -40,15 +40,15 @@ func (w *Worker) admitWith(d *lifecycle.Delivery) *admission {
 	return a
 }
 
-// take returns the admission for an attempt on target, when it is this
-// job's first, the admission is fresh and the breaker was closed; ok is
-// false otherwise (the attempt asks the breaker itself).
-func (a *admission) take(target string) (t breaker.Ticket, ok bool) {
+// take returns the admission for an attempt on target starting at now,
+// when it is this job's first, the admission is fresh and the breaker was
+// closed; ok is false otherwise (the attempt asks the breaker itself).
+func (a *admission) take(target string, now time.Time) (t breaker.Ticket, ok bool) {
 	if a == nil || a.used || a.read == nil || a.target != target {
 		return breaker.Ticket{}, false
 	}
 	a.used = true
-	if time.Since(a.at) > admissionFresh {
+	if now.Sub(a.at) > admissionFresh {
 		return breaker.Ticket{}, false
 	}
 	return a.read()

@@ -33,7 +33,7 @@ const recordTimeout = 2 * time.Second
 // a 429 on a pooled key does not count).
 func (w *Worker) guarded(ctx context.Context, j *run, send func(context.Context) (*reliapi.HTTPResponse, error)) (*reliapi.HTTPResponse, error) {
 	name, tg := j.payload.Target, j.target
-	ticket, ok := j.admission.take(name)
+	ticket, ok := j.admission.take(name, time.Now())
 	var err error
 	if !ok {
 		ticket, err = w.breakers.Allow(ctx, name, tg.breaker)

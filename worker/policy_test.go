@@ -128,18 +128,17 @@ func TestAdmission(t *testing.T) {
 		return a
 	}
 	a := admitted()
-	if _, ok := a.take("other"); ok {
+	if _, ok := a.take("other", a.at); ok {
 		t.Fatal("an admission was taken for another target")
 	}
-	if tk, ok := a.take("t"); !ok || tk.Probe {
+	if tk, ok := a.take("t", a.at); !ok || tk.Probe {
 		t.Fatalf("closed breaker: %+v %v, want a ticket", tk, ok)
 	}
-	if _, ok := a.take("t"); ok {
+	if _, ok := a.take("t", a.at); ok {
 		t.Fatal("an admission was taken twice")
 	}
 	stale := admitted()
-	stale.at = stale.at.Add(-2 * admissionFresh)
-	if _, ok := stale.take("t"); ok {
+	if _, ok := stale.take("t", stale.at.Add(2*admissionFresh)); ok {
 		t.Fatal("a stale admission was taken")
 	}
 
@@ -150,11 +149,16 @@ func TestAdmission(t *testing.T) {
 	if st, err := w.breakers.Record(ctx, tk, breaker.Failure, s); st != breaker.Open || err != nil {
 		t.Fatalf("one failure: %s %v", st, err)
 	}
-	if _, ok := admitted().take("t"); ok {
+	// taken takes a fresh admission's ticket at the moment it was read.
+	taken := func(a *admission) bool {
+		_, ok := a.take("t", a.at)
+		return ok
+	}
+	if taken(admitted()) {
 		t.Fatal("an open breaker's admission was taken")
 	}
 	testenv.Eventually(t, 5*time.Second, "the cooldown to end: Allow gives the probe", func() bool {
-		if _, ok := admitted().take("t"); ok {
+		if taken(admitted()) {
 			t.Fatal("a half-open breaker's admission was taken")
 		}
 		tk, err := w.breakers.Allow(ctx, "t", s)
