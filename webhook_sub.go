@@ -1,6 +1,8 @@
 package reliapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"time"
 )
@@ -10,6 +12,14 @@ type Subscription struct {
 	URL string `json:"url" yaml:"url"`
 	// Events are the events wanted; none means every one.
 	Events []string `json:"events" yaml:"events"`
+}
+
+// WebhookURLDigest names a webhook URL where the URL itself is not kept:
+// in a tenant's set of URLs that answered 410 Gone, and in a delivery
+// task's payload (which asynq's inspector shows; a URL may carry a token).
+func WebhookURLDigest(url string) string {
+	sum := sha256.Sum256([]byte(url))
+	return hex.EncodeToString(sum[:])
 }
 
 // The events a webhook carries: one per job, when it ends.

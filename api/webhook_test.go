@@ -310,6 +310,35 @@ func TestWebhookDeadLetterAndReplay(t *testing.T) {
 	}
 }
 
+// TestWebhookURLGoneMeanwhile: a delivery queued for a URL that answered
+// 410 Gone to another job's delivery meanwhile is not sent; its webhook
+// ends gone.
+func TestWebhookURLGoneMeanwhile(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraYAML: webhookYAML})
+	rcv := newReceiver(t)
+	arrived, release := blockUpstream(s, "/slow")
+	r := s.do("POST", "/v1/jobs", map[string]any{
+		"kind": "http", "request": map[string]any{"target": "up", "method": "GET", "path": "/slow"},
+		"webhook": map[string]any{"url": rcv.srv.URL},
+	})
+	if r.status != 202 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	id := r.body["id"].(string)
+	<-arrived
+	if err := jobs.NewStore(s.rdb, jobs.Config{Retention: time.Hour}).MarkGone(t.Context(), "default", rcv.srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if job := s.waitWebhook(id); get(job.body, "webhook", "status") != "gone" {
+		t.Fatalf("webhook of a job whose URL went: %s", job.raw)
+	}
+	if n := len(rcv.deliveries()); n != 0 {
+		t.Fatalf("the receiver got %d deliveries, want none", n)
+	}
+}
+
 // TestWebhookCancelRaces: cancels racing a job's end, and cancels after
 // it, leave one final state and exactly one delivery, whose event is that
 // state's.

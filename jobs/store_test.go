@@ -878,6 +878,42 @@ func TestWebhookRecord(t *testing.T) {
 	}
 }
 
+// TestGetForDelivery: a delivery reads its job and whether its URL (named
+// by digest) answered 410 Gone in one call, which agrees with Gone.
+func TestGetForDelivery(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{Retention: time.Hour})
+	ctx := t.Context()
+	n := newJob(newJobID(), "t1")
+	n.Webhook = &reliapi.Subscription{URL: "https://hooks.example.com/x?token=s3cret"}
+	if _, _, err := b.store.Create(ctx, n, nil); err != nil {
+		t.Fatal(err)
+	}
+	digest := reliapi.WebhookURLDigest(n.Webhook.URL)
+	if strings.Contains(digest, "s3cret") {
+		t.Fatal("the digest shows the URL")
+	}
+	j, gone, err := b.store.GetForDelivery(ctx, "t1", n.ID, digest)
+	if err != nil || gone || j.ID != n.ID || j.Webhook.URL != n.Webhook.URL {
+		t.Fatalf("before the URL went: %+v %v %v", j, gone, err)
+	}
+	if err := b.store.MarkGone(ctx, "t1", n.Webhook.URL); err != nil {
+		t.Fatal(err)
+	}
+	if _, gone, err := b.store.GetForDelivery(ctx, "t1", n.ID, digest); !gone || err != nil {
+		t.Fatalf("after a 410: gone %v, %v", gone, err)
+	}
+	if g, _ := b.store.Gone(ctx, "t1", n.Webhook.URL); !g {
+		t.Fatal("Gone disagrees")
+	}
+	if _, gone, err := b.store.GetForDelivery(ctx, "t1", n.ID, ""); gone || err != nil {
+		t.Fatalf("without a digest: gone %v, %v; want not asked", gone, err)
+	}
+	if _, _, err := b.store.GetForDelivery(ctx, "t2", n.ID, digest); !errors.Is(err, reliapi.ErrNotFound) {
+		t.Fatalf("another tenant's job: %v, want not found", err)
+	}
+}
+
 // TestClaims: two deliveries of one task (the wake-up lane's and asynq's)
 // run the job under one claim at a time: a live claim keeps the other out
 // and only its holder ends the job; a lapsed claim is taken over, and then

@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,9 +114,32 @@ func (s *Store) Gone(ctx context.Context, tenant, url string) (bool, error) {
 	return gone, nil
 }
 
-func urlDigest(url string) string {
-	sum := sha256.Sum256([]byte(url))
-	return hex.EncodeToString(sum[:])
+func urlDigest(url string) string { return reliapi.WebhookURLDigest(url) }
+
+// GetForDelivery is Get and Gone in one round trip, for a webhook delivery
+// whose task names its URL by digest (reliapi.WebhookURLDigest): the job,
+// and whether that URL answered 410 Gone (false when digest is empty).
+func (s *Store) GetForDelivery(ctx context.Context, tenant, id, digest string) (*reliapi.Job, bool, error) {
+	var (
+		record *redis.MapStringStringCmd
+		gone   *redis.BoolCmd
+	)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		record = p.HGetAll(ctx, jobKey(id))
+		if digest != "" {
+			gone = p.SIsMember(ctx, goneWebhooksKey(tenant), digest)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("reading job and its webhook URL: %w", err)
+	}
+	fields := record.Val()
+	if len(fields) == 0 || fields["tenant"] != tenant {
+		return nil, false, reliapi.ErrNotFound
+	}
+	j, err := jobFromFields(fields)
+	return j, gone != nil && gone.Val(), err
 }
 
 // RecordDelivery adds an attempt to deliver the job's webhook to its

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +131,29 @@ func TestShards(t *testing.T) {
 		if got := tasks.KindOf(q); got != kind {
 			t.Errorf("KindOf(%q) = %q, want %q", q, got, kind)
 		}
+	}
+}
+
+// TestWebhookPayloadRoundTrip: a job's first delivery names its job and
+// its URL by digest, never the URL, and comes back whole from its task.
+func TestWebhookPayloadRoundTrip(t *testing.T) {
+	t.Parallel()
+	j := &reliapi.Job{ID: "job_1", Tenant: "acme", CreatedAt: time.UnixMilli(1_700_000_000_123),
+		Webhook: &reliapi.Subscription{URL: "https://hooks.example.com/x?token=s3cret"}}
+	p := tasks.FirstWebhook(j)
+	if p.URLDigest != reliapi.WebhookURLDigest(j.Webhook.URL) {
+		t.Fatalf("digest %q", p.URLDigest)
+	}
+	task, err := tasks.NewWebhook(p, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(task.Payload()), "s3cret") {
+		t.Fatalf("the task's payload shows the URL: %s", task.Payload())
+	}
+	got, err := tasks.DecodeWebhook(task.Payload())
+	p.Version = tasks.PayloadVersion // set by NewWebhook
+	if err != nil || !reflect.DeepEqual(got, p) {
+		t.Fatalf("decoded %+v %v, want %+v", got, err, p)
 	}
 }

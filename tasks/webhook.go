@@ -34,6 +34,10 @@ type WebhookPayload struct {
 	// was asked for: a replay's attempts follow the schedule afresh.
 	Replay int `json:"replay,omitempty"`
 	Base   int `json:"base,omitempty"`
+	// URLDigest names the subscription's URL (reliapi.WebhookURLDigest),
+	// so that a delivery reads its job and whether the URL answered 410
+	// Gone in one round trip; empty in payloads of earlier builds.
+	URLDigest string `json:"url_digest,omitempty"`
 }
 
 // WebhookTaskID names the delivery of a job's webhook: one per job (and
@@ -75,7 +79,11 @@ const (
 
 // FirstWebhook is the first delivery of a job's webhook.
 func FirstWebhook(j *reliapi.Job) WebhookPayload {
-	return WebhookPayload{JobID: j.ID, Tenant: j.Tenant, CreatedMS: j.CreatedAt.UnixMilli()}
+	p := WebhookPayload{JobID: j.ID, Tenant: j.Tenant, CreatedMS: j.CreatedAt.UnixMilli()}
+	if j.Webhook != nil {
+		p.URLDigest = reliapi.WebhookURLDigest(j.Webhook.URL)
+	}
+	return p
 }
 
 // Queue is the delivery's shard of the webhook queues: the job's.

@@ -67,7 +67,7 @@ func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 
 // deliverOnce makes the next attempt of a delivery, if it is due.
 func (w *Worker) deliverOnce(ctx context.Context, p tasks.WebhookPayload) error {
-	job, err := w.store.Get(ctx, p.Tenant, p.JobID)
+	job, gone, err := w.store.GetForDelivery(ctx, p.Tenant, p.JobID, p.URLDigest)
 	switch {
 	case errors.Is(err, reliapi.ErrNotFound) || err == nil && job.CreatedAt.UnixMilli() != p.CreatedMS:
 		w.log.Warn("webhook of a job that is gone (expired) not delivered", "job_id", p.JobID)
@@ -84,9 +84,13 @@ func (w *Worker) deliverOnce(ctx context.Context, p tasks.WebhookPayload) error 
 	if job.WebhookStatus != reliapi.WebhookPending {
 		return nil // delivered (or given up) already: a repeated run
 	}
-	if gone, err := w.store.Gone(ctx, job.Tenant, job.Webhook.URL); err != nil {
-		return err
-	} else if gone {
+	if p.URLDigest != reliapi.WebhookURLDigest(job.Webhook.URL) {
+		// A task of an earlier build, which did not name the URL.
+		if gone, err = w.store.Gone(ctx, job.Tenant, job.Webhook.URL); err != nil {
+			return err
+		}
+	}
+	if gone {
 		w.log.Warn("webhook URL answered 410 Gone to an earlier delivery; not sent", "job_id", p.JobID)
 		return w.store.SetWebhookStatus(ctx, job.ID, reliapi.WebhookGone)
 	}
