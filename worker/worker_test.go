@@ -1,6 +1,8 @@
 package worker_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -118,18 +120,30 @@ func TestJobOutcomesAndMetrics(t *testing.T) {
 	if j := b.finished(t, gone); j.Status != reliapi.JobFailed || j.Result.Error.Code != reliapi.CodeNotFound {
 		t.Errorf("job for an unconfigured target: %+v %+v", j, j.Result)
 	}
-	checks := map[string][2]float64{
-		"succeeded jobs": {counter(t, b.reg, "reliapi_jobs_total", "succeeded"), 1},
-		"failed jobs":    {counter(t, b.reg, "reliapi_jobs_total", "failed"), 2},
-		"ok attempts":    {counter(t, b.reg, "reliapi_upstream_attempts_total", "ok", "up"), 1},
-		"5xx attempts":   {counter(t, b.reg, "reliapi_upstream_attempts_total", "5xx", "up"), 2},
-		"upstream /get":  {float64(b.upstream.Calls("/get")), 1},
-		"upstream /500":  {float64(b.upstream.Calls("/status/500")), 2},
-	}
-	for name, c := range checks {
-		if c[0] != c[1] {
-			t.Errorf("%s = %v, want %v", name, c[0], c[1])
+	// A worker counts an end just after recording it: the last job's
+	// record can be read a moment before its count.
+	err := testenv.Poll(t.Context(), 10*time.Second, "the metrics to count every end", func(context.Context) error {
+		checks := map[string][2]float64{
+			"succeeded jobs": {counter(t, b.reg, "reliapi_jobs_total", "succeeded"), 1},
+			"failed jobs":    {counter(t, b.reg, "reliapi_jobs_total", "failed"), 2},
+			"ok attempts":    {counter(t, b.reg, "reliapi_upstream_attempts_total", "ok", "up"), 1},
+			"5xx attempts":   {counter(t, b.reg, "reliapi_upstream_attempts_total", "5xx", "up"), 2},
+			"upstream /get":  {float64(b.upstream.Calls("/get")), 1},
+			"upstream /500":  {float64(b.upstream.Calls("/status/500")), 2},
 		}
+		var wrong []string
+		for name, c := range checks {
+			if c[0] != c[1] {
+				wrong = append(wrong, fmt.Sprintf("%s = %v, want %v", name, c[0], c[1]))
+			}
+		}
+		if len(wrong) > 0 {
+			return errors.New(strings.Join(wrong, "; "))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }
 
