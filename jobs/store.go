@@ -167,6 +167,12 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*reliapi.Job, error
 	if err != nil {
 		return nil, fmt.Errorf("reading job: %w", err)
 	}
+	return jobOfTenant(fields, tenant)
+}
+
+// jobOfTenant is the job a record's fields hold, when the record exists and
+// is tenant's; reliapi.ErrNotFound otherwise.
+func jobOfTenant(fields map[string]string, tenant string) (*reliapi.Job, error) {
 	if len(fields) == 0 || fields["tenant"] != tenant {
 		return nil, reliapi.ErrNotFound
 	}

@@ -81,7 +81,7 @@ func (s *Store) Replay(ctx context.Context, tenant, id string) (*reliapi.Job, er
 	_, err = luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
 		setWebhookStatusScript.EvalSha(ctx, p, []string{jobKey(id)}, reliapi.WebhookPending)
 		p.ZRem(ctx, failedWebhooksKey(tenant), id)
-		p.SRem(ctx, goneWebhooksKey(tenant), urlDigest(j.Webhook.URL))
+		p.SRem(ctx, goneWebhooksKey(tenant), reliapi.WebhookURLDigest(j.Webhook.URL))
 		return nil
 	})
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Store) Replay(ctx context.Context, tenant, id string) (*reliapi.Job, er
 func (s *Store) MarkGone(ctx context.Context, tenant, url string) error {
 	key := goneWebhooksKey(tenant)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.SAdd(ctx, key, urlDigest(url))
+		p.SAdd(ctx, key, reliapi.WebhookURLDigest(url))
 		p.Expire(ctx, key, s.cfg.Retention)
 		return nil
 	})
@@ -107,14 +107,12 @@ func (s *Store) MarkGone(ctx context.Context, tenant, url string) error {
 // Gone reports whether a URL of the tenant answered 410 Gone (and no
 // replay to it was asked for since).
 func (s *Store) Gone(ctx context.Context, tenant, url string) (bool, error) {
-	gone, err := s.rdb.SIsMember(ctx, goneWebhooksKey(tenant), urlDigest(url)).Result()
+	gone, err := s.rdb.SIsMember(ctx, goneWebhooksKey(tenant), reliapi.WebhookURLDigest(url)).Result()
 	if err != nil {
 		return false, fmt.Errorf("reading webhook URLs gone: %w", err)
 	}
 	return gone, nil
 }
-
-func urlDigest(url string) string { return reliapi.WebhookURLDigest(url) }
 
 // GetForDelivery is Get and Gone in one round trip, for a webhook delivery
 // whose task names its URL by digest (reliapi.WebhookURLDigest): the job,
@@ -134,12 +132,8 @@ func (s *Store) GetForDelivery(ctx context.Context, tenant, id, digest string) (
 	if err != nil {
 		return nil, false, fmt.Errorf("reading job and its webhook URL: %w", err)
 	}
-	fields := record.Val()
-	if len(fields) == 0 || fields["tenant"] != tenant {
-		return nil, false, reliapi.ErrNotFound
-	}
-	j, err := jobFromFields(fields)
-	return j, gone != nil && gone.Val(), err
+	j, err := jobOfTenant(record.Val(), tenant)
+	return j, err == nil && gone != nil && gone.Val(), err
 }
 
 // RecordDelivery adds an attempt to deliver the job's webhook to its

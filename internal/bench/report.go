@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -183,22 +184,13 @@ func (r *report) bestUnder(mode string, bound time.Duration) (level, bool) {
 
 // peak returns the highest throughput of mode over all levels.
 func (r *report) peak(mode string) float64 {
-	var best float64
-	for _, l := range r.levels {
-		best = max(best, l.modes[mode].perSecond)
-	}
-	return best
+	l, _ := r.peakLevel(mode)
+	return l.modes[mode].perSecond
 }
 
 // peakLevel is the level at which mode had its highest throughput.
 func (r *report) peakLevel(mode string) (level, bool) {
-	var best level
-	for _, l := range r.levels {
-		if l.modes[mode].perSecond > best.modes[mode].perSecond {
-			best = l
-		}
-	}
-	return best, best.modes != nil
+	return r.bestUnder(mode, math.MaxInt64)
 }
 
 func (r *report) printAsync(p printer) {
