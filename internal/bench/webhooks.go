@@ -64,8 +64,12 @@ type webhookPair struct {
 	// accepted.
 	delivered time.Duration
 	// cpuWithout and cpuWith are the CPU per job of each run, the second
-	// until its last delivery (nil without /proc).
-	cpuWithout, cpuWith *cpuUsage
+	// until its last delivery; cpuWithJobs is the second's until its last
+	// job ended, the deliveries made by then included (nil without /proc).
+	cpuWithout, cpuWith, cpuWithJobs *cpuUsage
+	// deliveredByEnd is the share of the deliveries made by the time the
+	// last job ended.
+	deliveredByEnd float64
 }
 
 // ratio is the pair's jobs/s with webhooks over without.
@@ -111,6 +115,8 @@ func (e *env) measureWebhookPair(ctx context.Context, jobs, conc, run int) (webh
 	if res.with, err = e.measureAsyncOurs(ctx, call{phase: fmt.Sprintf("hooks-on-%d", run), hookURL: e.hooks.url}, jobs, conc); err != nil {
 		return res, err
 	}
+	res.cpuWithJobs = cpu.perCall(jobs)
+	res.deliveredByEnd = float64(e.hooks.delivered.Load()-before) / float64(jobs)
 	err = testenv.Poll(ctx, completionTimeout, "every webhook to be delivered", func(context.Context) error {
 		if got := e.hooks.delivered.Load() - before; got < int64(jobs) {
 			return fmt.Errorf("%d of %d webhooks delivered", got, jobs)
@@ -148,13 +154,14 @@ func (r *report) printWebhooks(p printer) {
 		for _, row := range []struct {
 			name string
 			u    *cpuUsage
-		}{{"without webhooks", w.cpuWithout}, {"with webhooks", w.cpuWith}} {
+		}{{"without webhooks", w.cpuWithout}, {"with webhooks, until the last job ended", w.cpuWithJobs}, {"with webhooks, until the last delivery", w.cpuWith}} {
 			u := row.u
 			p("| %s | %s | %s | %s | %s | %s |", row.name, us(u[0]), us(u[1]), us(u[2]), us(u[3]), us(u.total()))
 		}
 		p("")
-		p("One delivery costs about %s of CPU here, %.0f%% of a job's: on a machine whose cores the jobs already fill, that is the throughput the deliveries take.",
-			us(w.cpuWith.total()-w.cpuWithout.total()), 100*float64(w.cpuWith.total()-w.cpuWithout.total())/float64(w.cpuWithout.total()))
+		p("One delivery costs about %s of CPU here, %.0f%% of a job's: on a machine whose cores the jobs already fill, that is the throughput the deliveries take. Until the last job ended, %.0f%% of the deliveries were made (%.0f/s), and they and the webhooks' share of each job added %s per job.",
+			us(w.cpuWith.total()-w.cpuWithout.total()), 100*float64(w.cpuWith.total()-w.cpuWithout.total())/float64(w.cpuWithout.total()),
+			100*w.deliveredByEnd, w.deliveredByEnd*float64(w.with.jobs)/w.with.wall.Seconds(), us(w.cpuWithJobs.total()-w.cpuWithout.total()))
 		p("")
 	}
 }
