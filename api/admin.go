@@ -31,7 +31,9 @@ type queueView struct {
 	LatencyS       float64 `json:"latency_s"`
 	Paused         bool    `json:"paused"`
 	// Ready counts the jobs waiting in the queue's lane: its tenants' and
-	// those handed off to a worker that has not taken them yet.
+	// those handed off to a worker that has not taken them yet; for a
+	// webhooks queue, the first delivery attempts waiting in its webhook
+	// lane (their fallback tasks count as scheduled).
 	Ready     int64       `json:"ready"`
 	HandedOff int64       `json:"handed_off"`
 	Tenants   []readyView `json:"tenants"`
@@ -77,12 +79,21 @@ func (s *Server) adminQueues(c *gin.Context) {
 		writeError(c, err, m)
 		return
 	}
+	hookQueues := tasks.ShardsOf(tasks.QueueWebhooks, s.settings.QueueShards)
+	hooks, err := lane.HookDepths(ctx, s.cfg.Redis, hookQueues...)
+	if err != nil {
+		writeError(c, err, m)
+		return
+	}
 	for i := range queues {
 		queues[i].Tenants = []readyView{}
 		for _, d := range depths {
 			if d.Queue == queues[i].Queue {
 				queues[i].addLane(d)
 			}
+		}
+		if h := slices.Index(hookQueues, queues[i].Queue); h >= 0 {
+			queues[i].Ready = hooks[h]
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{"object": "list", "data": queues, "tenants": tenantsOf(depths, running)})

@@ -6,9 +6,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pb33f/libopenapi"
 	"github.com/pb33f/libopenapi-validator/schema_validation"
+
+	"github.com/reliapi/reliapi/lane"
+	"github.com/reliapi/reliapi/tasks"
 )
 
 // queuesAnswer is GET /v1/admin/queues, the parts these tests read.
@@ -133,13 +137,19 @@ func TestAdminQueues(t *testing.T) {
 		t.Fatalf("sync call: %d %s", r.status, r.raw)
 	}
 
+	// A delivery waiting in the webhook lane, as a worker's Finish queues
+	// one (no worker runs here to take it).
+	if err := s.rdb.RPush(t.Context(), lane.HookKey(tasks.QueueWebhooks), lane.Hook{Payload: []byte(`{}`), At: time.Now()}.Encode()).Err(); err != nil {
+		t.Fatal(err)
+	}
+
 	q := s.adminQueues()
 	want := []tenantRow{{Tenant: "a", Tier: "pro", ReadySync: 1, ReadyAsync: 2}, {Tenant: "b", Tier: "enterprise", ReadyAsync: 1}}
 	if !reflect.DeepEqual(q.Tenants, want) {
 		t.Errorf("tenants ready: %+v, want %+v", q.Tenants, want)
 	}
 	for _, d := range q.Data {
-		if want := map[string]int{"async": 3, "sync": 1}[d.Queue]; d.Ready != want || d.HandedOff != 0 {
+		if want := map[string]int{"async": 3, "sync": 1, "webhooks": 1}[d.Queue]; d.Ready != want || d.HandedOff != 0 {
 			t.Errorf("queue %s: ready %d, handed off %d; want %d ready", d.Queue, d.Ready, d.HandedOff, want)
 		}
 	}

@@ -199,7 +199,7 @@ return 1
 // KEYS[1] job hash
 // ARGV[1] the attempt, JSON; ARGV[2] the webhook's status
 // returns 1, or 0 when the job is gone.
-var recordDeliveryScript = redis.NewScript(`
+var recordDeliveryScript = luascript.New(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local list = redis.call('HGET', KEYS[1], 'webhook_deliveries')
 local attempts = list and cjson.decode(list) or {}

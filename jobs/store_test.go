@@ -861,7 +861,7 @@ func TestWebhookRecord(t *testing.T) {
 		if i == 1 {
 			status = reliapi.WebhookDelivered
 		}
-		if ok, err := b.store.RecordDelivery(ctx, n.ID, d, status); !ok || err != nil {
+		if ok, err := b.store.RecordDelivery(ctx, n.ID, d, status, nil); !ok || err != nil {
 			t.Fatalf("RecordDelivery: %v %v", ok, err)
 		}
 	}
@@ -869,7 +869,7 @@ func TestWebhookRecord(t *testing.T) {
 	if j.WebhookStatus != reliapi.WebhookDelivered || !reflect.DeepEqual(j.Deliveries, attempts) {
 		t.Fatalf("after two attempts: %s %+v", j.WebhookStatus, j.Deliveries)
 	}
-	if ok, err := b.store.RecordDelivery(ctx, newJobID(), attempts[0], reliapi.WebhookPending); ok || err != nil {
+	if ok, err := b.store.RecordDelivery(ctx, newJobID(), attempts[0], reliapi.WebhookPending, nil); ok || err != nil {
 		t.Fatalf("a gone job: %v %v", ok, err)
 	}
 	plain, _, _ := b.store.Create(ctx, newJob(newJobID(), "t1"), nil)

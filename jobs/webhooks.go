@@ -118,44 +118,89 @@ func (s *Store) Gone(ctx context.Context, tenant, url string) (bool, error) {
 // whose task names its URL by digest (reliapi.WebhookURLDigest): the job,
 // and whether that URL answered 410 Gone (false when digest is empty).
 func (s *Store) GetForDelivery(ctx context.Context, tenant, id, digest string) (*reliapi.Job, bool, error) {
-	var (
-		record *redis.MapStringStringCmd
-		gone   *redis.BoolCmd
-	)
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		record = p.HGetAll(ctx, jobKey(id))
-		if digest != "" {
-			gone = p.SIsMember(ctx, goneWebhooksKey(tenant), digest)
-		}
+	var read DeliveryRead
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		read = ReadForDelivery(ctx, p, tenant, id, digest)
 		return nil
 	})
-	if err != nil {
+	return read.Result()
+}
+
+// DeliveryRead is what a webhook delivery reads before its attempt, as
+// ReadForDelivery reads it.
+type DeliveryRead struct {
+	tenant string
+	record *redis.MapStringStringCmd
+	gone   *redis.BoolCmd
+}
+
+// ReadForDelivery adds to p the read GetForDelivery makes, so that the
+// deliveries a worker takes from the webhook lane at once read their jobs
+// in one round trip.
+func ReadForDelivery(ctx context.Context, p redis.Pipeliner, tenant, id, digest string) DeliveryRead {
+	r := DeliveryRead{tenant: tenant, record: p.HGetAll(ctx, jobKey(id))}
+	if digest != "" {
+		r.gone = p.SIsMember(ctx, goneWebhooksKey(tenant), digest)
+	}
+	return r
+}
+
+// Result is the job (reliapi.ErrNotFound when it is gone or not the
+// tenant's) and whether its webhook URL answered 410 Gone.
+func (r DeliveryRead) Result() (*reliapi.Job, bool, error) {
+	if err := r.record.Err(); err != nil {
 		return nil, false, fmt.Errorf("reading job and its webhook URL: %w", err)
 	}
-	j, err := jobOfTenant(record.Val(), tenant)
-	return j, err == nil && gone != nil && gone.Val(), err
+	gone := false
+	if r.gone != nil {
+		if err := r.gone.Err(); err != nil {
+			return nil, false, fmt.Errorf("reading job and its webhook URL: %w", err)
+		}
+		gone = r.gone.Val()
+	}
+	j, err := jobOfTenant(r.record.Val(), r.tenant)
+	return j, err == nil && gone, err
 }
 
 // RecordDelivery adds an attempt to deliver the job's webhook to its
-// record and sets the webhook's status. It reports false when the job is
-// gone (expired).
-func (s *Store) RecordDelivery(ctx context.Context, id string, d reliapi.Delivery, status string) (bool, error) {
+// record and sets the webhook's status, with the commands more adds (nil:
+// none) in the same round trip. It reports false when the job is gone
+// (expired). An error of what more added is not RecordDelivery's: the
+// caller reads it from its commands.
+func (s *Store) RecordDelivery(ctx context.Context, id string, d reliapi.Delivery, status string, more func(redis.Pipeliner)) (bool, error) {
 	entry, err := json.Marshal(d)
 	if err != nil {
 		return false, fmt.Errorf("recording a delivery: %w", err)
 	}
-	ok, err := recordDeliveryScript.Run(ctx, s.rdb, []string{jobKey(id)}, entry, status).Int()
-	if err != nil {
-		return false, fmt.Errorf("recording a delivery: %w", err)
-	}
-	return ok == 1, nil
+	return s.webhookWrite(ctx, "recording a delivery", more, func(p redis.Pipeliner) *redis.Cmd {
+		return recordDeliveryScript.EvalSha(ctx, p, []string{jobKey(id)}, entry, status)
+	})
 }
 
 // SetWebhookStatus sets the status of the job's webhook without an
-// attempt (skipped, or pending again for a replay).
-func (s *Store) SetWebhookStatus(ctx context.Context, id, status string) error {
-	if err := setWebhookStatusScript.Run(ctx, s.rdb, []string{jobKey(id)}, status).Err(); err != nil {
-		return fmt.Errorf("setting a webhook's status: %w", err)
+// attempt (skipped, or pending again for a replay), with the commands more
+// adds as RecordDelivery does.
+func (s *Store) SetWebhookStatus(ctx context.Context, id, status string, more func(redis.Pipeliner)) error {
+	_, err := s.webhookWrite(ctx, "setting a webhook's status", more, func(p redis.Pipeliner) *redis.Cmd {
+		return setWebhookStatusScript.EvalSha(ctx, p, []string{jobKey(id)}, status)
+	})
+	return err
+}
+
+// webhookWrite runs the script write adds to a pipeline, then what more
+// adds, and reports whether the script found the job.
+func (s *Store) webhookWrite(ctx context.Context, what string, more func(redis.Pipeliner), write func(redis.Pipeliner) *redis.Cmd) (bool, error) {
+	var cmd *redis.Cmd
+	_, _ = luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
+		cmd = write(p)
+		if more != nil {
+			more(p)
+		}
+		return nil
+	})
+	n, err := cmd.Int()
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, err)
 	}
-	return nil
+	return n == 1, nil
 }

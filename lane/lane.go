@@ -285,6 +285,27 @@ func (p *Popper) woken(cmd *redis.StringSliceCmd) ([]Entry, error) {
 	return decode(res[1])
 }
 
+// Wake makes the popper's pop under way, if any, return at once with
+// nothing: a stopping worker's Redis client cannot interrupt a blocking
+// read. The wake-up of a popper that was not waiting lapses soon.
+func (p *Popper) Wake(ctx context.Context) error { return wake(ctx, p.rdb, p.blocks[0]) }
+
+// wakeLapse is how long a wake-up nobody took stays.
+const wakeLapse = 10 * time.Second
+
+// wake pushes a wake-up on list, a popper's own.
+func wake(ctx context.Context, rdb redis.UniversalClient, list string) error {
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.LPush(ctx, list, "wake")
+		p.PExpire(ctx, list, wakeLapse)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("lane: waking a popper: %w", err)
+	}
+	return nil
+}
+
 // Close ends the popper's registration as waiting, so that pushes stop
 // handing it entries.
 func (p *Popper) Close(ctx context.Context) error {

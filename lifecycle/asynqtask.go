@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/reliapi/reliapi/internal/luascript"
+	"github.com/reliapi/reliapi/lane"
 	"github.com/reliapi/reliapi/tasks"
 )
 
@@ -51,6 +52,35 @@ func (m *Manager) queueWebhookTask(ctx context.Context, p redis.Pipeliner, t *as
 		msg.encode(), id, time.Now().UnixNano())
 }
 
+// queueLaneWebhookTask adds to p a webhook delivery's entry in the webhook
+// lane and its task, to come due after the Manager's WebhookLane as the
+// fallback, unless a task of its ID exists (a delivery queued already,
+// which delivers it). Its result is 1 when queued, 0 when one existed. A
+// script's EVALSHA: p runs with luascript.Pipelined.
+func (m *Manager) queueLaneWebhookTask(ctx context.Context, p redis.Pipeliner, t *asynq.Task, queue, id string) *redis.Cmd {
+	m.publishQueue(ctx, p, queue)
+	msg := message{typ: t.Type(), payload: t.Payload(), id: id, queue: queue, retry: tasks.WebhookMaxRetry, timeout: tasks.WebhookTimeout}
+	now := time.Now()
+	entry := lane.Hook{Payload: t.Payload(), At: now}
+	return queueLaneTaskScript.EvalSha(ctx, p, []string{taskKey(queue, id), queueKey(queue) + "scheduled", lane.HookKey(queue)},
+		msg.encode(), id, now.Add(m.cfg.WebhookLane).Unix(), entry.Encode())
+}
+
+// SettleFallback adds to p what a delivery taken from the webhook lane
+// owes its fallback task once an attempt or a status is recorded (in the
+// same round trip): with due 0 the task is removed, else it is moved to
+// come due after due, when asynq's retries take over. A script's EVALSHA:
+// p runs with luascript.Pipelined.
+func (m *Manager) SettleFallback(ctx context.Context, p redis.Pipeliner, wp tasks.WebhookPayload, due time.Duration) {
+	queue, id := wp.Queue(m.cfg.QueueShards), tasks.WebhookTaskID(wp)
+	if due <= 0 {
+		dropTask(ctx, p, queue, id)
+		return
+	}
+	// XX: a task asynq took meanwhile (it came due) is left to asynq.
+	p.ZAddXX(ctx, queueKey(queue)+"scheduled", redis.Z{Score: float64(time.Now().Add(due).Unix()), Member: id})
+}
+
 // publishQueue adds queue to asynq's set of queues the first time this
 // Manager uses it, as asynq's client does.
 func (m *Manager) publishQueue(ctx context.Context, p redis.Pipeliner, queue string) {
@@ -69,6 +99,23 @@ var queueTaskScript = luascript.New(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'msg', ARGV[1], 'state', 'pending', 'pending_since', ARGV[3])
 redis.call('LPUSH', KEYS[2], ARGV[2])
+return 1
+`)
+
+// queueLaneTaskScript is asynq's enqueue of a task to run later, which
+// refuses a task ID that exists, and the push of its entry in the webhook
+// lane.
+//
+// KEYS[1] the task's hash; KEYS[2] its queue's scheduled set; KEYS[3] the
+// queue's webhook lane
+// ARGV[1] the task message; ARGV[2] task ID; ARGV[3] when it comes due,
+// Unix s; ARGV[4] the lane entry
+// returns 1 when queued, 0 when the ID exists.
+var queueLaneTaskScript = luascript.New(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'msg', ARGV[1], 'state', 'scheduled')
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[4])
 return 1
 `)
 

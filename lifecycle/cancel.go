@@ -116,6 +116,21 @@ func (m *Manager) addDelivery(ctx context.Context, p redis.Pipeliner, wp tasks.W
 	return m.queueWebhookTask(ctx, p, t, wp.Queue(m.cfg.QueueShards), tasks.WebhookTaskID(wp)), nil
 }
 
+// addFirstDelivery adds to p the queueing of a job's first webhook
+// delivery at its end: in the webhook lane, with its task as the fallback,
+// when the Manager has the lane and the event is wanted (a delivery that
+// skips it costs no lane entry); else as addDelivery does.
+func (m *Manager) addFirstDelivery(ctx context.Context, p redis.Pipeliner, wp tasks.WebhookPayload, wanted bool) (*redis.Cmd, error) {
+	if m.cfg.WebhookLane <= 0 || !wanted {
+		return m.addDelivery(ctx, p, wp)
+	}
+	t, err := tasks.NewWebhook(wp, m.cfg.QueueShards)
+	if err != nil {
+		return nil, err
+	}
+	return m.queueLaneWebhookTask(ctx, p, t, wp.Queue(m.cfg.QueueShards), tasks.WebhookTaskID(wp)), nil
+}
+
 // ReplayWebhook delivers a finished job's webhook again, on the schedule
 // afresh, with the same webhook-id (receivers deduplicate on it), and
 // returns the job with its webhook pending. While a delivery is still

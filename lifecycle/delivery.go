@@ -196,7 +196,7 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 			// task asynq runs is left for asynq to acknowledge).
 			dropTask(ctx, p, job.Queue, d.Claim.TaskID)
 			if job.Webhook != nil {
-				webhook, _ = m.addDelivery(ctx, p, tasks.FirstWebhook(job))
+				webhook, _ = m.addFirstDelivery(ctx, p, tasks.FirstWebhook(job), job.Webhook.Wants(reliapi.EventOf(status)))
 			}
 		})
 		return err

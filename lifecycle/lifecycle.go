@@ -44,6 +44,12 @@ type Config struct {
 	// wake-up lane (package lane) by then. Default 3s; negative: due at once
 	// (the lane and asynq race for every job: tests).
 	LaneGrace time.Duration
+	// WebhookLane, when positive, has Finish queue the first delivery of a
+	// job's webhook, when its event is wanted, in the webhook lane (package
+	// lane) for a worker to take at once, its asynq task coming due this
+	// long after as the fallback. Zero: the task is due at once, as every
+	// other delivery's.
+	WebhookLane time.Duration
 }
 
 func (c *Config) setDefaults() {

@@ -22,16 +22,11 @@ const laneWait = 2 * time.Second
 // worker.concurrency. A popper holds a free slot while it waits, so that
 // nothing popped waits in this process while another worker is idle.
 type laneRunner struct {
+	*slotPool[laneJob]
 	w       *Worker
-	slots   chan struct{}
 	stop    context.CancelFunc
-	poppers sync.WaitGroup
-	// jobs hands popped jobs to the runners, goroutines that live until
-	// shutdown, one per slot, so that a job never waits for one. A
-	// goroutine per job grew a fresh stack to a job's depth every time
-	// (runtime.morestack was 8 % of the worker's CPU).
-	jobs    chan laneJob
-	runners sync.WaitGroup
+	poppers []*lane.Popper
+	popping sync.WaitGroup
 }
 
 // laneJob is a popped job whose start was sent: what run needs.
@@ -42,35 +37,18 @@ type laneJob struct {
 }
 
 func newLaneRunner(w *Worker, concurrency int) *laneRunner {
-	return &laneRunner{w: w, slots: make(chan struct{}, concurrency), jobs: make(chan laneJob)}
-}
-
-// acquire takes a slot for a job asynq delivered, waiting for one to free
-// up; release gives it back.
-func (r *laneRunner) acquire(ctx context.Context) (release func(), err error) {
-	select {
-	case r.slots <- struct{}{}:
-		return func() { <-r.slots }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return &laneRunner{slotPool: newSlotPool[laneJob](concurrency), w: w}
 }
 
 // start starts a popper per shard.
 func (r *laneRunner) start(shards int) {
 	ctx, stop := context.WithCancel(context.Background())
 	r.stop = stop
-	for range cap(r.slots) {
-		r.runners.Go(func() {
-			for j := range r.jobs {
-				r.run(j)
-				<-r.slots
-			}
-		})
-	}
+	r.startRunners(r.run)
 	for i := range shards {
 		popper := lane.NewPopper(r.w.cfg.Redis, laneWait, tasks.ShardsOf(tasks.QueueSync, shards)[i])
-		r.poppers.Go(func() { r.pop(ctx, popper) })
+		r.poppers = append(r.poppers, popper)
+		r.popping.Go(func() { r.pop(ctx, popper) })
 	}
 }
 
@@ -83,7 +61,7 @@ const popBatch = 16
 func (r *laneRunner) pop(ctx context.Context, popper *lane.Popper) {
 	defer r.closePopper(popper)
 	for {
-		held := r.takeSlots(ctx)
+		held := r.take(ctx, popBatch)
 		if held == 0 {
 			return
 		}
@@ -94,41 +72,14 @@ func (r *laneRunner) pop(ctx context.Context, popper *lane.Popper) {
 		if ctx.Err() != nil {
 			// Stopping: hand back what was popped but not started.
 			r.handBack(entries...)
-			r.releaseSlots(held)
+			r.release(held)
 			return
 		}
-		r.releaseSlots(held - len(entries))
+		r.release(held - len(entries))
 		r.runAll(entries)
 		if err != nil && len(entries) == 0 {
 			sleepCtx(ctx, time.Second)
 		}
-	}
-}
-
-// takeSlots waits for a free slot, then takes every other free one, up to
-// popBatch in all; 0 when ctx ended first.
-func (r *laneRunner) takeSlots(ctx context.Context) int {
-	select {
-	case r.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0
-	}
-	held := 1
-	for held < popBatch {
-		select {
-		case r.slots <- struct{}{}:
-			held++
-		default:
-			return held
-		}
-	}
-	return held
-}
-
-// releaseSlots gives back n slots taken and not used.
-func (r *laneRunner) releaseSlots(n int) {
-	for range n {
-		<-r.slots
 	}
 }
 
@@ -145,7 +96,7 @@ func (r *laneRunner) runAll(entries []lane.Entry) {
 		p, err := tasks.Decode(e.Payload)
 		if err != nil {
 			w.log.Error("dropping an undecodable lane entry; its asynq task runs the job", "task_id", e.TaskID, "error", err)
-			<-r.slots
+			r.release(1)
 			continue
 		}
 		d := lifecycle.Delivery{Payload: p, Claim: lifecycle.NewClaim(e.TaskID, claimLease), Hint: true}
@@ -159,7 +110,7 @@ func (r *laneRunner) runAll(entries []lane.Entry) {
 	started := w.lifecycle.StartAll(ctx, ds...)
 	cancel()
 	for i, d := range ds {
-		r.jobs <- laneJob{d: d, adm: adms[i], started: started[i]}
+		r.hand(laneJob{d: d, adm: adms[i], started: started[i]})
 	}
 }
 
@@ -207,19 +158,22 @@ func (r *laneRunner) shutdown(timeout time.Duration) {
 	}
 	r.stop()
 	r.stop = nil
-	r.poppers.Wait()
-	close(r.jobs)
-	done := make(chan struct{})
-	go func() {
-		r.runners.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
+	wakeAll(r.w, r.poppers)
+	r.popping.Wait()
+	if !r.closeAndWait(timeout) {
 		r.w.log.Warn("lane jobs still running at the end of the shutdown timeout; their claims lapse and their asynq tasks take them over")
+	}
+}
+
+// wakeAll wakes poppers that stop, so that a blocking pop does not hold
+// a shutdown up for its wait.
+func wakeAll[P interface{ Wake(context.Context) error }](w *Worker, poppers []P) {
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	for _, p := range poppers {
+		if err := p.Wake(ctx); err != nil {
+			w.log.Debug("waking a stopping popper; it stops after its wait", "error", err)
+		}
 	}
 }
 

@@ -29,13 +29,19 @@ type laneFleet struct {
 }
 
 func newLaneFleet(t *testing.T, grace time.Duration) *laneFleet {
+	return newLaneFleetWith(t, grace, "")
+}
+
+// newLaneFleetWith is newLaneFleet with more configuration (YAML, top
+// level keys other than worker and targets).
+func newLaneFleetWith(t *testing.T, grace time.Duration, extraYAML string) *laneFleet {
 	t.Helper()
 	f := &laneFleet{rdb: testenv.StartRedis(t).Client(t), upstream: testenv.StartUpstream(t)}
 	settings, err := config.Parse(fmt.Appendf(nil, `
 worker: {concurrency: 16, task_check_interval: 5ms, delayed_task_check_interval: 50ms, shutdown_timeout: 2s}
 targets:
   up: {base_url: %q}
-`, f.upstream.URL), "test.yaml", func(string) string { return "" })
+%s`, f.upstream.URL, extraYAML), "test.yaml", func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +67,12 @@ func (f *laneFleet) startWorker(t *testing.T) {
 
 // submit submits n jobs, 16 at a time; job i calls /anything/<i>.
 func (f *laneFleet) submit(t *testing.T, n int) []string {
+	return f.submitHooked(t, n, nil)
+}
+
+// submitHooked is submit with each job's end delivered to hook (nil:
+// none).
+func (f *laneFleet) submitHooked(t *testing.T, n int, hook *reliapi.Subscription) []string {
 	t.Helper()
 	ids := make([]string, n)
 	var wg sync.WaitGroup
@@ -71,7 +83,7 @@ func (f *laneFleet) submit(t *testing.T, n int) []string {
 			defer func() { <-sem }()
 			ids[i] = fmt.Sprintf("job_%032x", i+1)
 			_, err := f.m.Submit(t.Context(), lifecycle.Submission{
-				ID: ids[i], Tenant: "t", RequestHash: "h", Queue: tasks.QueueAsync,
+				ID: ids[i], Tenant: "t", RequestHash: "h", Queue: tasks.QueueAsync, Webhook: hook,
 				Payload: tasks.Payload{Tenant: "t", Target: "up", HTTP: &tasks.HTTPRequest{Method: "GET", Path: fmt.Sprintf("/anything/%d", i)}},
 			})
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/providers/httpx"
@@ -43,43 +44,74 @@ func webhookRetryDelay(n int, err error, t *asynq.Task) time.Duration {
 // looks again (the api enqueues it before a cancel that may not win).
 const notEndedWait = time.Second
 
-// deliverWebhook runs a job's webhook delivery. A wait of at most
-// maxInlineWait before the next attempt (a short schedule, a job not ended
-// yet) is waited here; a longer one goes back to asynq, whose forwarder
-// looks for due retries every worker.delayed_task_check_interval.
+// deliverWebhook runs a job's webhook delivery task, holding one of the
+// worker's delivery slots. A wait of at most maxInlineWait before the next
+// attempt (a short schedule, a job not ended yet) is waited here; a longer
+// one goes back to asynq, whose forwarder looks for due retries every
+// worker.delayed_task_check_interval.
 func (w *Worker) deliverWebhook(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodeWebhook(t.Payload())
 	if err != nil {
 		w.log.Error("dropping undecodable webhook task", "error", err)
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
+	release, err := w.hooks.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	job, gone, err := w.store.GetForDelivery(ctx, p.Tenant, p.JobID, p.URLDigest)
+	return w.deliverInline(ctx, hookRun{p: p}, job, gone, err)
+}
+
+// deliverInline makes the next attempt of a delivery given the read of
+// its job (jobs.Store.GetForDelivery), and the attempts that follow it
+// within maxInlineWait, each after reading the job again. Its error asks
+// for a later run (retryIn) or says why none could be made.
+func (w *Worker) deliverInline(ctx context.Context, r hookRun, job *reliapi.Job, gone bool, err error) error {
+	p := r.p
 	for {
-		err := w.deliverOnce(ctx, p)
-		var r *retryIn
-		if !errors.As(err, &r) || r.wait > maxInlineWait {
+		err = w.deliverRead(ctx, r, job, gone, err)
+		var again *retryIn
+		if !errors.As(err, &again) || again.wait > maxInlineWait {
 			return err
 		}
-		if sleepCtx(ctx, r.wait); ctx.Err() != nil {
+		if sleepCtx(ctx, again.wait); ctx.Err() != nil {
 			return err
 		}
+		job, gone, err = w.store.GetForDelivery(ctx, p.Tenant, p.JobID, p.URLDigest)
 	}
 }
 
-// deliverOnce makes the next attempt of a delivery, if it is due.
-func (w *Worker) deliverOnce(ctx context.Context, p tasks.WebhookPayload) error {
-	job, gone, err := w.store.GetForDelivery(ctx, p.Tenant, p.JobID, p.URLDigest)
+// hookRun is one run of a webhook delivery: its task's payload, and
+// whether it was taken from the webhook lane, its task waiting as the
+// fallback.
+type hookRun struct {
+	p     tasks.WebhookPayload
+	laned bool
+}
+
+// deliverRead makes the next attempt of a delivery, if it is due, given
+// the read of its job (jobs.Store.GetForDelivery). A laned run settles its
+// fallback task with what it records.
+func (w *Worker) deliverRead(ctx context.Context, r hookRun, job *reliapi.Job, gone bool, err error) error {
+	p := r.p
 	switch {
 	case errors.Is(err, reliapi.ErrNotFound) || err == nil && job.CreatedAt.UnixMilli() != p.CreatedMS:
 		w.log.Warn("webhook of a job that is gone (expired) not delivered", "job_id", p.JobID)
 		return nil
 	case err != nil:
 		return err
+	case !job.Status.Terminal() && r.laned:
+		// Its end was not recorded (the job was taken over): the fallback
+		// task waits for it.
+		return nil
 	case !job.Status.Terminal():
 		return &retryIn{wait: notEndedWait, reason: "the job has not ended yet"}
 	}
 	event := reliapi.EventOf(job.Status)
 	if !job.Webhook.Wants(event) {
-		return w.store.SetWebhookStatus(ctx, job.ID, reliapi.WebhookSkipped)
+		return w.store.SetWebhookStatus(ctx, job.ID, reliapi.WebhookSkipped, w.settle(ctx, r, 0, false))
 	}
 	if job.WebhookStatus != reliapi.WebhookPending {
 		return nil // delivered (or given up) already: a repeated run
@@ -92,7 +124,7 @@ func (w *Worker) deliverOnce(ctx context.Context, p tasks.WebhookPayload) error 
 	}
 	if gone {
 		w.log.Warn("webhook URL answered 410 Gone to an earlier delivery; not sent", "job_id", p.JobID)
-		return w.store.SetWebhookStatus(ctx, job.ID, reliapi.WebhookGone)
+		return w.store.SetWebhookStatus(ctx, job.ID, reliapi.WebhookGone, w.settle(ctx, r, 0, false))
 	}
 	// n attempts of this delivery (or replay) were made; schedule[n] is
 	// the wait before the next one, counted from the last.
@@ -103,19 +135,36 @@ func (w *Worker) deliverOnce(ctx context.Context, p tasks.WebhookPayload) error 
 			return &retryIn{wait: wait, reason: "the first attempt is scheduled later"}
 		}
 	}
-	return w.attemptDelivery(ctx, job, event, n, schedule)
+	return w.attemptDelivery(ctx, r, job, event, n, schedule)
+}
+
+// settle is what a write of run r sends with it for r's fallback task,
+// when r is laned (see lifecycle.Manager.SettleFallback): the task is
+// removed, or when another attempt is due in next (more), it comes due
+// then; or, when this run makes that attempt itself (deliverInline), once
+// that attempt could have ended.
+func (w *Worker) settle(ctx context.Context, r hookRun, next time.Duration, more bool) func(redis.Pipeliner) {
+	switch {
+	case !r.laned:
+		return nil
+	case !more:
+		next = 0
+	case next <= maxInlineWait:
+		next += w.cfg.Settings.Webhooks.Timeout() + time.Second
+	}
+	return func(p redis.Pipeliner) { w.lifecycle.SettleFallback(ctx, p, r.p, next) }
 }
 
 // attemptDelivery makes attempt n+1 of a job's delivery, records it, and
 // asks asynq to run the task again when the schedule says so.
-func (w *Worker) attemptDelivery(ctx context.Context, job *reliapi.Job, event string, n int, schedule []time.Duration) error {
+func (w *Worker) attemptDelivery(ctx context.Context, r hookRun, job *reliapi.Job, event string, n int, schedule []time.Duration) error {
 	d, answer := w.postWebhook(ctx, job, event, job.ID)
 	d.Attempt = len(job.Deliveries) + 1
 	n++
 	status, next := judgeDelivery(d, answer, n, schedule)
 	w.metrics.webhookDeliveries.WithLabelValues(deliveryOutcome(d)).Inc()
 	w.metrics.webhookSeconds.Observe(float64(d.DurationMS) / 1000)
-	if err := w.recordDelivery(ctx, job, d, status); err != nil {
+	if err := w.recordDelivery(ctx, job, d, status, w.settle(ctx, r, next, status == reliapi.WebhookPending)); err != nil {
 		return err
 	}
 	tag := []any{"job_id", job.ID}
@@ -150,12 +199,12 @@ func judgeDelivery(d reliapi.Delivery, answer webhookAnswer, n int, schedule []t
 	return reliapi.WebhookPending, next
 }
 
-// recordDelivery writes an attempt and the webhook's status on the job.
-// The dead-letter entry and the gone mark are written before it: whoever
-// sees the job failed or gone finds it in GET /v1/webhooks/failed, or its
-// URL refused. If one of them fails, the task is retried and the attempt
-// made again.
-func (w *Worker) recordDelivery(ctx context.Context, job *reliapi.Job, d reliapi.Delivery, status string) error {
+// recordDelivery writes an attempt and the webhook's status on the job,
+// with what more adds. The dead-letter entry and the gone mark are written
+// before it: whoever sees the job failed or gone finds it in GET
+// /v1/webhooks/failed, or its URL refused. If one of them fails, the task
+// is retried and the attempt made again.
+func (w *Worker) recordDelivery(ctx context.Context, job *reliapi.Job, d reliapi.Delivery, status string, more func(redis.Pipeliner)) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	switch status {
@@ -168,7 +217,7 @@ func (w *Worker) recordDelivery(ctx context.Context, job *reliapi.Job, d reliapi
 			return err
 		}
 	}
-	_, err := w.store.RecordDelivery(ctx, job.ID, d, status)
+	_, err := w.store.RecordDelivery(ctx, job.ID, d, status, more)
 	return err
 }
 

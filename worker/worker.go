@@ -67,6 +67,9 @@ type Worker struct {
 	published chan struct{}
 	// lane takes jobs from the wake-up lane.
 	lane *laneRunner
+	// hooks takes deliveries from the webhook lane; its slots bound the
+	// deliveries this process makes at once.
+	hooks *hookRunner
 	// webhookSrv serves the webhooks queue with a pool of its own.
 	webhookSrv     *asynq.Server
 	webhookClient  *http.Client
@@ -119,11 +122,16 @@ func New(cfg Config) (*Worker, error) {
 		limiter:  ratelimit.New(cfg.Redis),
 		quota:    quota.New(cfg.Redis),
 	}
+	patience, fallback := webhookLaneFallback(s.Webhooks.Timeout())
+	if schedule := s.Webhooks.Schedule(); len(schedule) > 0 && schedule[0] > 0 {
+		fallback = 0 // a first attempt that waits is asynq's to schedule
+	}
 	var err error
 	w.lifecycle, err = lifecycle.New(lifecycle.Config{
 		Redis: cfg.Redis, Logger: cfg.Logger, Timeout: s.Jobs.Timeout.Duration, Retention: s.Jobs.Retention.Duration,
 		QueueShards: s.QueueShards,
 		OnEnd:       func(st reliapi.JobStatus) { w.metrics.jobs.WithLabelValues(string(st)).Inc() },
+		WebhookLane: fallback,
 	})
 	if err != nil {
 		return nil, err
@@ -131,6 +139,7 @@ func New(cfg Config) (*Worker, error) {
 	w.store = w.lifecycle.Store()
 	w.claims = newClaims(w.store, cfg.Logger)
 	w.lane = newLaneRunner(w, s.Worker.Concurrency)
+	w.hooks = newHookRunner(w, s.Webhooks.Concurrency, patience)
 	if w.targets, err = w.prepareTargets(os.Getenv); err != nil {
 		return nil, err
 	}
@@ -282,9 +291,11 @@ func (w *Worker) Start(context.Context) error {
 	}()
 	w.store.WatchCanceled(renewal, w.claims.stopJob)
 	w.lane.start(w.cfg.Settings.QueueShards)
+	w.hooks.start(w.cfg.Settings.QueueShards)
 	hooks := asynq.NewServeMux()
 	hooks.HandleFunc(tasks.TypeWebhook, w.deliverWebhook)
 	if err := w.webhookSrv.Start(hooks); err != nil {
+		w.hooks.shutdown(0)
 		w.lane.shutdown(0)
 		w.srv.Shutdown()
 		stop()
@@ -300,6 +311,7 @@ func (w *Worker) Stop() {
 	w.stopOnce.Do(func() {
 		var wg sync.WaitGroup
 		wg.Go(func() { w.lane.shutdown(w.cfg.Settings.Worker.ShutdownTimeout.Duration) })
+		wg.Go(func() { w.hooks.shutdown(w.cfg.Settings.Worker.ShutdownTimeout.Duration) })
 		wg.Go(w.srv.Shutdown)
 		wg.Go(w.webhookSrv.Shutdown)
 		wg.Wait()
