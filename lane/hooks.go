@@ -94,17 +94,7 @@ func (p *HookPopper) Pop(ctx context.Context, limit int) ([]Hook, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("lane: popping webhooks: %w", err)
 	}
-	out := make([]Hook, 0, len(data))
-	var errs []error
-	for _, d := range data {
-		h, err := decodeHook(d)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		out = append(out, h)
-	}
-	return out, errors.Join(errs...)
+	return decodeAll(data, decodeHook)
 }
 
 // Idle reports whether the popper's last pop found the lane empty.

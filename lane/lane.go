@@ -321,11 +321,15 @@ func (p *Popper) Close(ctx context.Context) error {
 
 // decode decodes popped entries; one that does not decode is dropped
 // (its job's asynq task runs it) and reported with the others.
-func decode(data ...string) ([]Entry, error) {
-	out := make([]Entry, 0, len(data))
+func decode(data ...string) ([]Entry, error) { return decodeAll(data, decodeEntry) }
+
+// decodeAll decodes popped entries of either lane with dec, dropping and
+// reporting those that do not decode.
+func decodeAll[T any](data []string, dec func(string) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(data))
 	var errs []error
 	for _, d := range data {
-		e, err := decodeEntry(d)
+		e, err := dec(d)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,10 +25,8 @@ const hookWait = 5 * time.Second
 // one round trip; the deliveries of one pop read their jobs in one.
 type hookRunner struct {
 	*slotPool[laneHook]
-	w       *Worker
-	stop    context.CancelFunc
-	poppers []*lane.HookPopper
-	popping sync.WaitGroup
+	w    *Worker
+	pops poppers[*lane.HookPopper]
 	// patience is how long after its queueing a delivery may still be
 	// taken from the lane: its attempt then ends before its fallback task
 	// comes due (webhookLaneFallback).
@@ -55,14 +52,12 @@ func webhookLaneFallback(timeout time.Duration) (patience, fallback time.Duratio
 
 // start starts a popper per webhooks shard.
 func (r *hookRunner) start(shards int) {
-	ctx, stop := context.WithCancel(context.Background())
-	r.stop = stop
 	r.startRunners(r.run)
+	var all []*lane.HookPopper
 	for _, queue := range tasks.ShardsOf(tasks.QueueWebhooks, shards) {
-		popper := lane.NewHookPopper(r.w.cfg.Redis, queue, hookWait)
-		r.poppers = append(r.poppers, popper)
-		r.popping.Go(func() { r.pop(ctx, popper) })
+		all = append(all, lane.NewHookPopper(r.w.cfg.Redis, queue, hookWait))
 	}
+	r.pops.start(all, r.pop)
 }
 
 // pop takes deliveries from one shard's webhook lane until ctx ends: as
@@ -141,14 +136,7 @@ func (r *hookRunner) run(h laneHook) {
 // shutdown stops popping at once and waits up to timeout for the
 // deliveries under way; it does nothing the second time.
 func (r *hookRunner) shutdown(timeout time.Duration) {
-	if r.stop == nil {
-		return
-	}
-	r.stop()
-	r.stop = nil
-	wakeAll(r.w, r.poppers)
-	r.popping.Wait()
-	if !r.closeAndWait(timeout) {
+	if r.pops.stopAll(r.w.log) && !r.closeAndWait(timeout) {
 		r.w.log.Warn("webhook deliveries still under way at the end of the shutdown timeout; their fallback tasks deliver them")
 	}
 }

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/reliapi/reliapi/jobs"
@@ -23,10 +22,8 @@ const laneWait = 2 * time.Second
 // nothing popped waits in this process while another worker is idle.
 type laneRunner struct {
 	*slotPool[laneJob]
-	w       *Worker
-	stop    context.CancelFunc
-	poppers []*lane.Popper
-	popping sync.WaitGroup
+	w    *Worker
+	pops poppers[*lane.Popper]
 }
 
 // laneJob is a popped job whose start was sent: what run needs.
@@ -42,14 +39,12 @@ func newLaneRunner(w *Worker, concurrency int) *laneRunner {
 
 // start starts a popper per shard.
 func (r *laneRunner) start(shards int) {
-	ctx, stop := context.WithCancel(context.Background())
-	r.stop = stop
 	r.startRunners(r.run)
-	for i := range shards {
-		popper := lane.NewPopper(r.w.cfg.Redis, laneWait, tasks.ShardsOf(tasks.QueueSync, shards)[i])
-		r.poppers = append(r.poppers, popper)
-		r.popping.Go(func() { r.pop(ctx, popper) })
+	all := make([]*lane.Popper, shards)
+	for i, queue := range tasks.ShardsOf(tasks.QueueSync, shards) {
+		all[i] = lane.NewPopper(r.w.cfg.Redis, laneWait, queue)
 	}
+	r.pops.start(all, r.pop)
 }
 
 // popBatch bounds the entries one pop takes: a popper takes as many as
@@ -153,27 +148,8 @@ func (r *laneRunner) closePopper(popper *lane.Popper) {
 // that run. It does nothing the second time (a worker whose Start failed
 // and is then stopped).
 func (r *laneRunner) shutdown(timeout time.Duration) {
-	if r.stop == nil {
-		return
-	}
-	r.stop()
-	r.stop = nil
-	wakeAll(r.w, r.poppers)
-	r.popping.Wait()
-	if !r.closeAndWait(timeout) {
+	if r.pops.stopAll(r.w.log) && !r.closeAndWait(timeout) {
 		r.w.log.Warn("lane jobs still running at the end of the shutdown timeout; their claims lapse and their asynq tasks take them over")
-	}
-}
-
-// wakeAll wakes poppers that stop, so that a blocking pop does not hold
-// a shutdown up for its wait.
-func wakeAll[P interface{ Wake(context.Context) error }](w *Worker, poppers []P) {
-	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
-	defer cancel()
-	for _, p := range poppers {
-		if err := p.Wake(ctx); err != nil {
-			w.log.Debug("waking a stopping popper; it stops after its wait", "error", err)
-		}
 	}
 }
 

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -93,4 +94,41 @@ func (s *slotPool[T]) closeAndWait(timeout time.Duration) bool {
 	case <-t.C:
 		return false
 	}
+}
+
+// poppers runs a runner's poppers, a goroutine each, until stopped.
+type poppers[P interface{ Wake(context.Context) error }] struct {
+	stop context.CancelFunc
+	all  []P
+	wg   sync.WaitGroup
+}
+
+// start runs pop with each of all until stopAll.
+func (ps *poppers[P]) start(all []P, pop func(context.Context, P)) {
+	ctx, stop := context.WithCancel(context.Background())
+	ps.stop, ps.all = stop, all
+	for _, p := range all {
+		ps.wg.Go(func() { pop(ctx, p) })
+	}
+}
+
+// stopAll ends the pops and waits for them, waking those that block:
+// go-redis cannot interrupt a blocking read, and a shutdown would wait
+// their wait out. It reports false, doing nothing, when they were not
+// running (stopped already, or a worker whose Start failed).
+func (ps *poppers[P]) stopAll(log *slog.Logger) bool {
+	if ps.stop == nil {
+		return false
+	}
+	ps.stop()
+	ps.stop = nil
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	for _, p := range ps.all {
+		if err := p.Wake(ctx); err != nil {
+			log.Debug("waking a stopping popper; it stops after its wait", "error", err)
+		}
+	}
+	ps.wg.Wait()
+	return true
 }

@@ -135,7 +135,7 @@ func (r *report) printWebhooks(p printer) {
 	w := r.webhooks
 	p("## 8. Webhooks")
 	p("")
-	p("%d pairs of runs of %d async jobs each, submitted by %d clients as in section 2: without webhooks, then with a webhook per job to a receiver that answers after %v (every delivery awaited before the next run). Deliveries run on the workers' separate `webhooks` queue and pool (webhooks.concurrency 32).", len(w.pairs), w.with.jobs, r.opts.submitConc, receiverLatency)
+	p("%d pairs of runs of %d async jobs each, submitted by %d clients as in section 2: without webhooks, then with a webhook per job to a receiver that answers after %v (every delivery awaited before the next run). Deliveries run on a pool of their own in each worker (webhooks.concurrency 32 slots), first attempts taken from the webhook lane, their asynq tasks on the `webhooks` queue waiting as fallbacks.", len(w.pairs), w.with.jobs, r.opts.submitConc, receiverLatency)
 	p("")
 	p("| pair | without: first submit → last job done | jobs/s | with: first submit → last job done | jobs/s | with / without |")
 	p("|---:|---:|---:|---:|---:|---:|")
@@ -147,7 +147,7 @@ func (r *report) printWebhooks(p printer) {
 		w.ratio(), ms(w.delivered), float64(w.with.jobs)/w.delivered.Seconds())
 	p("")
 	if w.cpuWithout != nil && w.cpuWith != nil {
-		p("CPU per job in that pair, from the first submit until the last job ended (without) or the last webhook was delivered (with); the bench column includes the upstream and the receiver:")
+		p("CPU per job in that pair, from the first submit until the last job ended, and for the run with webhooks also until the last delivery; the bench column includes the upstream and the receiver:")
 		p("")
 		p("| run | api | worker | redis | bench | total |")
 		p("|---|---:|---:|---:|---:|---:|")
