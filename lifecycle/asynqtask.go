@@ -69,8 +69,8 @@ func (m *Manager) queueLaneWebhookTask(ctx context.Context, p redis.Pipeliner, t
 // SettleFallback adds to p what a delivery taken from the webhook lane
 // owes its fallback task once an attempt or a status is recorded (in the
 // same round trip): with due 0 the task is removed, else it is moved to
-// come due after due, when asynq's retries take over. A script's EVALSHA:
-// p runs with luascript.Pipelined.
+// come due after due, when asynq's retries take over. With due 0 it is a
+// script's EVALSHA (p runs with luascript.Pipelined), else a plain ZADD.
 func (m *Manager) SettleFallback(ctx context.Context, p redis.Pipeliner, wp tasks.WebhookPayload, due time.Duration) {
 	queue, id := wp.Queue(m.cfg.QueueShards), tasks.WebhookTaskID(wp)
 	if due <= 0 {

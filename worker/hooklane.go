@@ -88,11 +88,14 @@ func (r *hookRunner) pop(ctx context.Context, popper *lane.HookPopper) {
 }
 
 // runAll reads the jobs of one pop's deliveries in one round trip and
-// hands each to a runner. A delivery that waited past the lane's patience,
-// or does not decode, is left to its fallback task.
+// hands each to a runner. A delivery that does not decode is left to its
+// fallback task; so is one that waited past the lane's patience (a
+// backlog), its fallback made due now, in the same round trip, rather than
+// when it would have come due.
 func (r *hookRunner) runAll(hooks []lane.Hook) {
 	w := r.w
 	runs := make([]laneHook, 0, len(hooks))
+	var stale []tasks.WebhookPayload
 	for _, h := range hooks {
 		p, err := tasks.DecodeWebhook(h.Payload)
 		switch {
@@ -100,19 +103,23 @@ func (r *hookRunner) runAll(hooks []lane.Hook) {
 			w.log.Error("dropping an undecodable webhook lane entry; its fallback task delivers it", "error", err)
 		case time.Since(h.At) > r.patience:
 			w.log.Debug("webhook waited in the lane too long; its fallback task delivers it", "job_id", p.JobID)
+			stale = append(stale, p)
 		default:
 			runs = append(runs, laneHook{p: p})
 			continue
 		}
 		r.release(1)
 	}
-	if len(runs) == 0 {
+	if len(runs)+len(stale) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	_, _ = w.cfg.Redis.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for i, h := range runs {
 			runs[i].read = jobs.ReadForDelivery(ctx, pipe, h.p.Tenant, h.p.JobID, h.p.URLDigest)
+		}
+		for _, p := range stale {
+			w.lifecycle.SettleFallback(ctx, pipe, p, time.Nanosecond)
 		}
 		return nil
 	})

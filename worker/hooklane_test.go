@@ -171,3 +171,50 @@ func TestPoppedWebhookDeliveredViaFallback(t *testing.T) {
 	}
 	f.noWebhookTasks(t, 5*time.Second)
 }
+
+// TestStaleWebhookLaneEntry: a delivery that waited in the webhook lane
+// longer than an attempt may take (a backlog) is not made from the lane,
+// whose attempt could outlast its fallback's due time; its fallback is
+// made due at once instead, and delivers it.
+func TestStaleWebhookLaneEntry(t *testing.T) {
+	t.Parallel()
+	f := newLaneFleetWith(t, time.Second, hookYAML)
+	rcv := newHookReceiver(t, f)
+	ids := f.submitHooked(t, 1, &reliapi.Subscription{URL: rcv.URL})
+	// Ended as a worker ends it, its fallback due in an hour.
+	ender, err := lifecycle.New(lifecycle.Config{Redis: f.rdb, WebhookLane: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := f.m.Store().Get(t.Context(), "t", ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := lifecycle.Delivery{Payload: tasks.Payload{JobID: ids[0], Tenant: "t"}, Claim: lifecycle.NewClaim(j.TaskID, time.Minute)}
+	if j, _, err = ender.Begin(t.Context(), d); err != nil || j == nil {
+		t.Fatalf("starting the job: %v", err)
+	}
+	if err := ender.Finish(t.Context(), d, j, &reliapi.Result{Data: []byte(`{"status_code":200}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// Its entry, as if it had waited a minute behind others.
+	key := lane.HookKey(tasks.QueueWebhooks)
+	got, err := lane.NewHookPopper(f.rdb, tasks.QueueWebhooks, time.Second).Pop(t.Context(), 1)
+	if len(got) != 1 || err != nil {
+		t.Fatalf("taking the entry: %v %v", got, err)
+	}
+	got[0].At = time.Now().Add(-time.Minute)
+	if err := f.rdb.RPush(t.Context(), key, got[0].Encode()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.startWorker(t)
+	job := f.webhookSettled(t, ids[0], 20*time.Second)
+	deliveries, scheduled := rcv.deliveries()
+	if job.WebhookStatus != reliapi.WebhookDelivered || len(deliveries) != 1 {
+		t.Fatalf("webhook %s after %d deliveries, want delivered once", job.WebhookStatus, len(deliveries))
+	}
+	if scheduled[0] != 0 {
+		t.Errorf("delivered with %d delivery tasks still scheduled: from the lane, not by its fallback", scheduled[0])
+	}
+	f.noWebhookTasks(t, 5*time.Second)
+}
