@@ -62,8 +62,11 @@ func (m *Manager) queueLaneWebhookTask(ctx context.Context, p redis.Pipeliner, t
 	msg := message{typ: t.Type(), payload: t.Payload(), id: id, queue: queue, retry: tasks.WebhookMaxRetry, timeout: tasks.WebhookTimeout}
 	now := time.Now()
 	entry := lane.Hook{Payload: t.Payload(), At: now}
+	// asynq schedules in whole seconds: rounded up, the fallback never
+	// comes due before WebhookLane has passed.
+	due := (now.Add(m.cfg.WebhookLane).UnixMilli() + 999) / 1000
 	return queueLaneTaskScript.EvalSha(ctx, p, []string{taskKey(queue, id), queueKey(queue) + "scheduled", lane.HookKey(queue)},
-		msg.encode(), id, now.Add(m.cfg.WebhookLane).Unix(), entry.Encode())
+		msg.encode(), id, due, entry.Encode())
 }
 
 // SettleFallback adds to p what a delivery taken from the webhook lane
