@@ -126,17 +126,11 @@ func TestWebhookLaneRetry(t *testing.T) {
 	f.noWebhookTasks(t, 5*time.Second)
 }
 
-// TestPoppedWebhookDeliveredViaFallback: deliveries taken from the webhook
-// lane by a worker that died before making them, or lost with the lane's
-// key, are delivered once each by their fallback tasks.
-func TestPoppedWebhookDeliveredViaFallback(t *testing.T) {
-	t.Parallel()
-	f := newLaneFleetWith(t, time.Second, hookYAML)
-	rcv := newHookReceiver(t, f)
-	ids := f.submitHooked(t, 3, &reliapi.Subscription{URL: rcv.URL})
-	// The jobs end as a worker ends them (with the webhook lane), before
-	// any worker takes deliveries.
-	ender, err := lifecycle.New(lifecycle.Config{Redis: f.rdb, WebhookLane: 3 * time.Second})
+// endAsWorker ends the jobs ids as a worker's Finish does, with the webhook
+// lane and their fallbacks due after fallback, while no worker runs.
+func (f *laneFleet) endAsWorker(t *testing.T, fallback time.Duration, ids ...string) {
+	t.Helper()
+	ender, err := lifecycle.New(lifecycle.Config{Redis: f.rdb, WebhookLane: fallback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +147,19 @@ func TestPoppedWebhookDeliveredViaFallback(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestPoppedWebhookDeliveredViaFallback: deliveries taken from the webhook
+// lane by a worker that died before making them, or lost with the lane's
+// key, are delivered once each by their fallback tasks.
+func TestPoppedWebhookDeliveredViaFallback(t *testing.T) {
+	t.Parallel()
+	f := newLaneFleetWith(t, time.Second, hookYAML)
+	rcv := newHookReceiver(t, f)
+	ids := f.submitHooked(t, 3, &reliapi.Subscription{URL: rcv.URL})
+	// The jobs end as a worker ends them, before any worker takes
+	// deliveries.
+	f.endAsWorker(t, 3*time.Second, ids...)
 	queue := tasks.QueueWebhooks
 	if got, err := lane.NewHookPopper(f.rdb, queue, time.Second).Pop(t.Context(), 1); len(got) != 1 || err != nil {
 		t.Fatalf("popping a delivery as the dead worker did: %v %v", got, err)
@@ -182,21 +189,7 @@ func TestStaleWebhookLaneEntry(t *testing.T) {
 	rcv := newHookReceiver(t, f)
 	ids := f.submitHooked(t, 1, &reliapi.Subscription{URL: rcv.URL})
 	// Ended as a worker ends it, its fallback due in an hour.
-	ender, err := lifecycle.New(lifecycle.Config{Redis: f.rdb, WebhookLane: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := f.m.Store().Get(t.Context(), "t", ids[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := lifecycle.Delivery{Payload: tasks.Payload{JobID: ids[0], Tenant: "t"}, Claim: lifecycle.NewClaim(j.TaskID, time.Minute)}
-	if j, _, err = ender.Begin(t.Context(), d); err != nil || j == nil {
-		t.Fatalf("starting the job: %v", err)
-	}
-	if err := ender.Finish(t.Context(), d, j, &reliapi.Result{Data: []byte(`{"status_code":200}`)}); err != nil {
-		t.Fatal(err)
-	}
+	f.endAsWorker(t, time.Hour, ids...)
 	// Its entry, as if it had waited a minute behind others.
 	key := lane.HookKey(tasks.QueueWebhooks)
 	got, err := lane.NewHookPopper(f.rdb, tasks.QueueWebhooks, time.Second).Pop(t.Context(), 1)
