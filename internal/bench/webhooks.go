@@ -146,7 +146,7 @@ func (r *report) printWebhooks(p printer) {
 	p("**with / without = %.2f** jobs/s (the pair of median ratio). Every webhook was delivered exactly once; in that pair the last %s after the first submit (%.0f deliveries/s end to end).",
 		w.ratio(), ms(w.delivered), float64(w.with.jobs)/w.delivered.Seconds())
 	p("")
-	if w.cpuWithout != nil && w.cpuWith != nil {
+	if w.cpuWithout != nil && w.cpuWith != nil && w.cpuWithJobs != nil {
 		p("CPU per job in that pair, from the first submit until the last job ended, and for the run with webhooks also until the last delivery; the bench column includes the upstream and the receiver:")
 		p("")
 		p("| run | api | worker | redis | bench | total |")
