@@ -41,32 +41,24 @@ func (m *Manager) scheduleTask(ctx context.Context, p redis.Pipeliner, t *asynq.
 	p.ZAdd(ctx, queueKey(at.Queue)+"scheduled", redis.Z{Score: float64(processAt.Unix()), Member: at.TaskID})
 }
 
-// queueWebhookTask adds to p a webhook delivery task, due now, unless a
-// task of its ID exists (a delivery queued already). Its result is 1 when
-// queued, 0 when one existed. A script's EVALSHA: p runs with
-// luascript.Pipelined.
-func (m *Manager) queueWebhookTask(ctx context.Context, p redis.Pipeliner, t *asynq.Task, queue, id string) *redis.Cmd {
+// queueWebhookTask adds to p a webhook delivery task, unless a task of its
+// ID exists (a delivery queued already, which delivers it): due now; or,
+// laned, pushed on the webhook lane with its task due after the Manager's
+// WebhookLane, as the fallback. Its result is 1 when queued, 0 when one
+// existed. A script's EVALSHA: p runs with luascript.Pipelined.
+func (m *Manager) queueWebhookTask(ctx context.Context, p redis.Pipeliner, t *asynq.Task, queue, id string, laned bool) *redis.Cmd {
 	m.publishQueue(ctx, p, queue)
-	msg := message{typ: t.Type(), payload: t.Payload(), id: id, queue: queue, retry: tasks.WebhookMaxRetry, timeout: tasks.WebhookTimeout}
-	return queueTaskScript.EvalSha(ctx, p, []string{taskKey(queue, id), queueKey(queue) + "pending"},
-		msg.encode(), id, time.Now().UnixNano())
-}
-
-// queueLaneWebhookTask adds to p a webhook delivery's entry in the webhook
-// lane and its task, to come due after the Manager's WebhookLane as the
-// fallback, unless a task of its ID exists (a delivery queued already,
-// which delivers it). Its result is 1 when queued, 0 when one existed. A
-// script's EVALSHA: p runs with luascript.Pipelined.
-func (m *Manager) queueLaneWebhookTask(ctx context.Context, p redis.Pipeliner, t *asynq.Task, queue, id string) *redis.Cmd {
-	m.publishQueue(ctx, p, queue)
-	msg := message{typ: t.Type(), payload: t.Payload(), id: id, queue: queue, retry: tasks.WebhookMaxRetry, timeout: tasks.WebhookTimeout}
+	msg := message{typ: t.Type(), payload: t.Payload(), id: id, queue: queue, retry: tasks.WebhookMaxRetry, timeout: tasks.WebhookTimeout}.encode()
 	now := time.Now()
+	if !laned {
+		return queueTaskScript.EvalSha(ctx, p, []string{taskKey(queue, id), queueKey(queue) + "pending"}, msg, id, now.UnixNano())
+	}
 	entry := lane.Hook{Payload: t.Payload(), At: now}
 	// asynq schedules in whole seconds: rounded up, the fallback never
 	// comes due before WebhookLane has passed.
 	due := (now.Add(m.cfg.WebhookLane).UnixMilli() + 999) / 1000
 	return queueLaneTaskScript.EvalSha(ctx, p, []string{taskKey(queue, id), queueKey(queue) + "scheduled", lane.HookKey(queue)},
-		msg.encode(), id, due, entry.Encode())
+		msg, id, due, entry.Encode())
 }
 
 // SettleFallback adds to p what a delivery taken from the webhook lane

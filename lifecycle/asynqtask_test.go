@@ -64,7 +64,7 @@ func TestTaskIsAsynqs(t *testing.T) {
 	for i, want := range []int64{1, 0} { // queued, then already there
 		var queued *redis.Cmd
 		if _, err := luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) (err error) {
-			queued, err = m.addDelivery(ctx, p, wp)
+			queued, err = m.addDelivery(ctx, p, wp, false)
 			return err
 		}); err != nil {
 			t.Fatal(err)

@@ -95,7 +95,7 @@ func (m *Manager) queueWebhook(ctx context.Context, job *reliapi.Job) error {
 func (m *Manager) queueDelivery(ctx context.Context, wp tasks.WebhookPayload) error {
 	var queued *redis.Cmd
 	_, err := luascript.Pipelined(ctx, m.rdb, func(p redis.Pipeliner) (err error) {
-		queued, err = m.addDelivery(ctx, p, wp)
+		queued, err = m.addDelivery(ctx, p, wp, false)
 		return err
 	})
 	if err != nil {
@@ -106,29 +106,15 @@ func (m *Manager) queueDelivery(ctx context.Context, wp tasks.WebhookPayload) er
 
 // addDelivery adds to p the queueing of webhook delivery wp, written as
 // asynq's client writes a task (see asynqtask.go), so that it can travel
-// in the pipeline of a job's end. The result is 1 when queued, 0 when the
-// delivery was queued already.
-func (m *Manager) addDelivery(ctx context.Context, p redis.Pipeliner, wp tasks.WebhookPayload) (*redis.Cmd, error) {
+// in the pipeline of a job's end; laned, through the webhook lane (see
+// queueWebhookTask). The result is 1 when queued, 0 when the delivery was
+// queued already.
+func (m *Manager) addDelivery(ctx context.Context, p redis.Pipeliner, wp tasks.WebhookPayload, laned bool) (*redis.Cmd, error) {
 	t, err := tasks.NewWebhook(wp, m.cfg.QueueShards)
 	if err != nil {
 		return nil, err
 	}
-	return m.queueWebhookTask(ctx, p, t, wp.Queue(m.cfg.QueueShards), tasks.WebhookTaskID(wp)), nil
-}
-
-// addFirstDelivery adds to p the queueing of a job's first webhook
-// delivery at its end: in the webhook lane, with its task as the fallback,
-// when the Manager has the lane and the event is wanted (a delivery that
-// skips it costs no lane entry); else as addDelivery does.
-func (m *Manager) addFirstDelivery(ctx context.Context, p redis.Pipeliner, wp tasks.WebhookPayload, wanted bool) (*redis.Cmd, error) {
-	if m.cfg.WebhookLane <= 0 || !wanted {
-		return m.addDelivery(ctx, p, wp)
-	}
-	t, err := tasks.NewWebhook(wp, m.cfg.QueueShards)
-	if err != nil {
-		return nil, err
-	}
-	return m.queueLaneWebhookTask(ctx, p, t, wp.Queue(m.cfg.QueueShards), tasks.WebhookTaskID(wp)), nil
+	return m.queueWebhookTask(ctx, p, t, wp.Queue(m.cfg.QueueShards), tasks.WebhookTaskID(wp), laned), nil
 }
 
 // ReplayWebhook delivers a finished job's webhook again, on the schedule

@@ -196,7 +196,10 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 			// task asynq runs is left for asynq to acknowledge).
 			dropTask(ctx, p, job.Queue, d.Claim.TaskID)
 			if job.Webhook != nil {
-				webhook, _ = m.addFirstDelivery(ctx, p, tasks.FirstWebhook(job), job.Webhook.Wants(reliapi.EventOf(status)))
+				// Through the webhook lane when this Manager has one and the
+				// event is wanted (a delivery that skips it needs no lane).
+				laned := m.cfg.WebhookLane > 0 && job.Webhook.Wants(reliapi.EventOf(status))
+				webhook, _ = m.addDelivery(ctx, p, tasks.FirstWebhook(job), laned)
 			}
 		})
 		return err
