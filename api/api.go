@@ -52,6 +52,7 @@ type Server struct {
 	lifecycle *lifecycle.Manager
 	store     *jobs.Store
 	waiter    *jobs.Waiter
+	gone      *jobs.GoneURLs
 	inspector *asynq.Inspector
 	metrics   *metrics
 	engine    *gin.Engine
@@ -113,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 		lifecycle:    life,
 		store:        life.Store(),
 		waiter:       jobs.NewWaiter(life.Store(), cfg.Logger),
+		gone:         jobs.NewGoneURLs(life.Store(), cfg.Logger),
 		inspector:    asynq.NewInspectorFromRedisClient(cfg.Redis),
 		targets:      targets,
 		targetNames:  sortedNames(targets),
@@ -190,9 +192,11 @@ func headAsGet(h http.Handler) http.Handler {
 	})
 }
 
-// Start subscribes to job announcements, which synchronous calls wait on.
+// Start subscribes to job announcements, which synchronous calls wait on,
+// and to changes of the webhook URLs gone, which submits check.
 func (s *Server) Start(ctx context.Context) {
 	s.waiter.Start(ctx)
+	s.gone.Start(ctx)
 }
 
 // Drain makes /readyz fail, so load balancers stop sending traffic while
@@ -206,13 +210,14 @@ func (s *Server) HandOff() {
 	s.handoffOnce.Do(func() { close(s.handoff) })
 }
 
-// Stop releases the subscription. Call it after the HTTP server has shut
+// Stop releases the subscriptions. Call it after the HTTP server has shut
 // down; it does not close the shared Redis client. It is safe to call more
 // than once.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		s.Drain()
 		s.waiter.Stop()
+		s.gone.Stop()
 	})
 }
 

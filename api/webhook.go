@@ -63,7 +63,7 @@ func (s *Server) webhookFor(c *gin.Context, target string, body *reliapi.Subscri
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	if gone, err := s.store.Gone(ctx, tenant(c), sub.URL); err != nil {
+	if gone, err := s.gone.Gone(ctx, tenant(c), sub.URL); err != nil {
 		return nil, err
 	} else if gone {
 		return nil, reliapi.Errorf(reliapi.CodeInvalidWebhookURL, "The webhook URL answered 410 Gone to an earlier delivery; replay that job's webhook (POST /v1/jobs/{id}/webhook/replay) once the receiver is back")

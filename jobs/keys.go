@@ -20,6 +20,10 @@ const doneChannel = "reliapi:jobs:done"
 // the worker running it to stop.
 const canceledChannel = "reliapi:jobs:canceled"
 
+// goneChannel carries "<tenant>\n<URL digest>" for every change to a
+// tenant's set of gone webhook URLs (see GoneURLs).
+const goneChannel = "reliapi:webhooks:gone"
+
 // failedWebhooksKey is the sorted set of a tenant's jobs whose webhook
 // failed for good (dead letters), scored by when, in milliseconds.
 func failedWebhooksKey(tenant string) string {

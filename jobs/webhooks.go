@@ -81,7 +81,9 @@ func (s *Store) Replay(ctx context.Context, tenant, id string) (*reliapi.Job, er
 	_, err = luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
 		setWebhookStatusScript.EvalSha(ctx, p, []string{jobKey(id)}, reliapi.WebhookPending)
 		p.ZRem(ctx, failedWebhooksKey(tenant), id)
-		p.SRem(ctx, goneWebhooksKey(tenant), reliapi.WebhookURLDigest(j.Webhook.URL))
+		digest := reliapi.WebhookURLDigest(j.Webhook.URL)
+		p.SRem(ctx, goneWebhooksKey(tenant), digest)
+		announceGone(ctx, p, tenant, digest)
 		return nil
 	})
 	if err != nil {
@@ -92,10 +94,11 @@ func (s *Store) Replay(ctx context.Context, tenant, id string) (*reliapi.Job, er
 
 // MarkGone records that a URL of the tenant answered 410 Gone.
 func (s *Store) MarkGone(ctx context.Context, tenant, url string) error {
-	key := goneWebhooksKey(tenant)
+	key, digest := goneWebhooksKey(tenant), reliapi.WebhookURLDigest(url)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.SAdd(ctx, key, reliapi.WebhookURLDigest(url))
+		p.SAdd(ctx, key, digest)
 		p.Expire(ctx, key, s.cfg.Retention)
+		announceGone(ctx, p, tenant, digest)
 		return nil
 	})
 	if err != nil {
@@ -104,10 +107,20 @@ func (s *Store) MarkGone(ctx context.Context, tenant, url string) error {
 	return nil
 }
 
+// announceGone adds to p the announcement of a change to whether a URL of
+// the tenant is gone, for the api replicas' GoneURLs.
+func announceGone(ctx context.Context, p redis.Pipeliner, tenant, digest string) {
+	p.Publish(ctx, goneChannel, tenant+"\n"+digest)
+}
+
 // Gone reports whether a URL of the tenant answered 410 Gone (and no
 // replay to it was asked for since).
 func (s *Store) Gone(ctx context.Context, tenant, url string) (bool, error) {
-	gone, err := s.rdb.SIsMember(ctx, goneWebhooksKey(tenant), reliapi.WebhookURLDigest(url)).Result()
+	return s.goneDigest(ctx, tenant, reliapi.WebhookURLDigest(url))
+}
+
+func (s *Store) goneDigest(ctx context.Context, tenant, digest string) (bool, error) {
+	gone, err := s.rdb.SIsMember(ctx, goneWebhooksKey(tenant), digest).Result()
 	if err != nil {
 		return false, fmt.Errorf("reading webhook URLs gone: %w", err)
 	}
