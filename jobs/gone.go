@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/reliapi/reliapi"
 )
 
@@ -37,7 +35,7 @@ type GoneURLs struct {
 	listen bool // the subscription is confirmed: answers may be kept
 
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   <-chan struct{}
 }
 
 type goneKey struct{ tenant, digest string }
@@ -68,24 +66,7 @@ func NewGoneURLs(store *Store, logger *slog.Logger) *GoneURLs {
 // subscription reconnects by itself when Redis comes back.
 func (g *GoneURLs) Start(ctx context.Context) {
 	ctx, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	g.done = make(chan struct{})
-	sub := g.store.rdb.Subscribe(ctx, goneChannel)
-	go func() {
-		defer close(g.done)
-		defer sub.Close()
-		ch := sub.ChannelWithSubscriptions()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case msg, ok := <-ch:
-				if !ok {
-					return
-				}
-				g.handle(msg)
-			}
-		}
-	}()
+	g.done = listen(ctx, g.store.rdb, goneChannel, g.changed, g.subscribed)
 }
 
 // Stop ends the subscription; answers are read from Redis from then on. It
@@ -101,24 +82,26 @@ func (g *GoneURLs) Stop() {
 	g.forget(false)
 }
 
-// handle applies one message of the subscription: a (re)subscription
-// forgets everything (announcements may have been missed before it), an
-// announcement forgets its URL's answer.
-func (g *GoneURLs) handle(msg any) {
+// subscribed forgets every answer kept when the subscription is made
+// (again: announcements may have been missed while it was down); answers
+// may be kept from then on.
+func (g *GoneURLs) subscribed() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	switch m := msg.(type) {
-	case *redis.Subscription:
-		g.forget(m.Kind == "subscribe")
-	case *redis.Message:
-		i := strings.LastIndexByte(m.Payload, '\n')
-		if i < 0 {
-			g.log.Warn("ignoring a malformed announcement of a gone webhook URL")
-			return
-		}
-		delete(g.known, goneKey{m.Payload[:i], m.Payload[i+1:]})
-		g.gen++
+	g.forget(true)
+}
+
+// changed forgets the answer for the URL an announcement names.
+func (g *GoneURLs) changed(payload string) {
+	i := strings.LastIndexByte(payload, '\n')
+	if i < 0 {
+		g.log.Warn("ignoring a malformed announcement of a gone webhook URL")
+		return
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.known, goneKey{payload[:i], payload[i+1:]})
+	g.gen++
 }
 
 // forget drops every answer kept; listen says whether answers may be kept

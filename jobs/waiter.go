@@ -54,7 +54,7 @@ func NewWaiter(store *Store, logger *slog.Logger) *Waiter {
 // subscription reconnects by itself when Redis comes back.
 func (w *Waiter) Start(ctx context.Context) {
 	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	w.done = listen(ctx, w.rdb, doneChannel, w.wake)
+	w.done = listen(ctx, w.rdb, doneChannel, w.wake, nil)
 }
 
 // Stop ends the subscription. Callers still waiting fall back to polling.
@@ -203,14 +203,16 @@ func (w *Waiter) Wait(ctx context.Context, tenant, id string) (*reliapi.Job, err
 
 // listen calls handle with the payload of every message published on
 // channel until ctx ends, in a goroutine of its own; the subscription
-// reconnects by itself. The channel it returns is closed when it ends.
-func listen(ctx context.Context, rdb redis.UniversalClient, channel string, handle func(payload string)) <-chan struct{} {
+// reconnects by itself, and subscribed, when not nil, is called each time
+// it is made (first, and again after a reconnect: messages published while
+// it was down are lost). The channel it returns is closed when it ends.
+func listen(ctx context.Context, rdb redis.UniversalClient, channel string, handle func(payload string), subscribed func()) <-chan struct{} {
 	done := make(chan struct{})
 	sub := rdb.Subscribe(ctx, channel)
 	go func() {
 		defer close(done)
 		defer sub.Close()
-		ch := sub.Channel()
+		ch := sub.ChannelWithSubscriptions()
 		for {
 			select {
 			case <-ctx.Done():
@@ -219,7 +221,14 @@ func listen(ctx context.Context, rdb redis.UniversalClient, channel string, hand
 				if !ok {
 					return
 				}
-				handle(msg.Payload)
+				switch m := msg.(type) {
+				case *redis.Message:
+					handle(m.Payload)
+				case *redis.Subscription:
+					if m.Kind == "subscribe" && subscribed != nil {
+						subscribed()
+					}
+				}
 			}
 		}
 	}()
