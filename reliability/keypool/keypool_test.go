@@ -220,6 +220,22 @@ func TestLeasesLapse(t *testing.T) {
 	})
 }
 
+// TestLeasesOutliveTheLongest: a shorter lease taken after a longer one
+// (targets with other timeouts share the pool) does not shorten the
+// leases' life to its own, which would drop the longer one's count.
+func TestLeasesOutliveTheLongest(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	keys := []keypool.Key{{ID: "k1"}}
+	long := keypool.New(rdb, "openai", keys, keypool.Settings{Lease: time.Hour})
+	short := keypool.New(rdb, "openai", keys, keypool.Settings{Lease: time.Second})
+	pick(t, long)
+	pick(t, short)
+	if ttl := rdb.PTTL(t.Context(), "reliapi:keypool:{openai}:leases:k1").Val(); ttl < 59*time.Minute {
+		t.Fatalf("the leases expire in %v, before the hour-long one ends", ttl)
+	}
+}
+
 func ExamplePool() {
 	rdb, stop, err := testenv.ExampleRedis()
 	if err != nil {

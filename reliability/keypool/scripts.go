@@ -50,7 +50,9 @@ if bestProbe == 1 then
   redis.call('HSET', KEYS[1], id .. ':until', now + tonumber(ARGV[1]), id .. ':probe', ARGV[2])
 end
 redis.call('ZADD', KEYS[1 + best], now + tonumber(ARGV[1]), ARGV[2])
-redis.call('PEXPIRE', KEYS[1 + best], ARGV[1])
+-- The leases live as long as the longest, which may be an earlier one.
+local last = redis.call('ZRANGE', KEYS[1 + best], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1 + best], tonumber(last[2]))
 return {'ok', id, bestProbe}
 `)
 

@@ -169,6 +169,27 @@ func TestSlots(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "an expired hold frees its slot", func() bool { return hold("j4", time.Minute) })
 }
 
+// TestSlotsOutliveTheLongestHold: a short hold taken after a long one does
+// not shorten the set's life to its own, which would free the long
+// holder's slot with it.
+func TestSlotsOutliveTheLongestHold(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.StartRedis(t).Client(t)
+	q := quota.New(rdb)
+	for _, h := range []struct {
+		member string
+		hold   time.Duration
+	}{{"long", time.Hour}, {"short", time.Second}} {
+		if ok, err := q.Hold(ctx, "tenant:a:jobs", h.member, 2, h.hold); err != nil || !ok {
+			t.Fatalf("hold %s: %v %v", h.member, ok, err)
+		}
+	}
+	if ttl := rdb.PTTL(ctx, "reliapi:slots:{tenant:a:jobs}").Val(); ttl < 59*time.Minute {
+		t.Fatalf("the slots expire in %v, before the hour-long hold ends", ttl)
+	}
+}
+
 // BenchmarkAdmit is one call's admission through the four windows a free
 // tenant has (rpm, per second, IP, client) and two ban checks: one round
 // trip.
