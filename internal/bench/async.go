@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +71,23 @@ func (e *env) measureAsync(ctx context.Context, c call, jobs, conc int, during f
 	}
 	wall := last.Sub(start)
 	return asyncResult{jobs: jobs, wall: wall, perSecond: float64(jobs) / wall.Seconds(), submit: summarize(sub), redeliver: redelivered, cpu: cpuPerJob}, nil
+}
+
+// asyncRound is one round of the throughput runs, made one after the
+// other: ours, raw asynq, raw asynq with the same GET.
+type asyncRound struct {
+	ours, raw, rawHTTP asyncResult
+}
+
+// ratio is the round's jobs/s of ours over raw asynq's with the same GET.
+func (r asyncRound) ratio() float64 { return r.ours.perSecond / r.rawHTTP.perSecond }
+
+// medianRound is the round of median ratio (the lower middle one of an
+// even count).
+func medianRound(rounds []asyncRound) asyncRound {
+	sorted := slices.Clone(rounds)
+	slices.SortFunc(sorted, func(a, b asyncRound) int { return cmp.Compare(a.ratio(), b.ratio()) })
+	return sorted[(len(sorted)-1)/2]
 }
 
 // jobView is the part of a job resource the bench checks.

@@ -25,7 +25,7 @@ func TestShortRun(t *testing.T) {
 	}
 	o := options{
 		warmup: 50, levels: []int{1, 8}, n1: 100, n: 200,
-		jobs: 200, submitConc: 16, concurrency: 16, checkInterval: time.Millisecond,
+		jobs: 200, asyncRounds: 2, submitConc: 16, concurrency: 16, checkInterval: time.Millisecond,
 		cmdRequests: 20, llmN: 20, webhookJobs: 100, webhookRuns: 2,
 		scaleWorkers: []int{1, 2}, scaleJobs: 100, scaleConc: 4, scaleDelay: 20 * time.Millisecond,
 		soak: 5 * time.Second, soakRate: 40, fairFlood: 300, fairJobs: 20, fairSync: 20, plainRuns: 1,
@@ -51,6 +51,9 @@ func TestShortRun(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("results.json: %v", err)
+	}
+	if len(res.AsyncRatios) != o.asyncRounds || res.Async["reliapi"].PerSecond <= 0 {
+		t.Errorf("results.json has %d async rounds (want %d), reliapi's async run %+v", len(res.AsyncRatios), o.asyncRounds, res.Async["reliapi"])
 	}
 	if len(res.Latency) != len(o.levels) {
 		t.Errorf("results.json has %d latency levels, want %d", len(res.Latency), len(o.levels))

@@ -36,3 +36,18 @@ func TestAddedLatency(t *testing.T) {
 		}
 	}
 }
+
+// TestMedianRound: the round of median ratio; of an even count, the lower
+// middle one.
+func TestMedianRound(t *testing.T) {
+	round := func(ours, rawHTTP float64) asyncRound {
+		return asyncRound{ours: asyncResult{perSecond: ours}, rawHTTP: asyncResult{perSecond: rawHTTP}}
+	}
+	three := []asyncRound{round(50, 100), round(40, 100), round(60, 100)}
+	if got := medianRound(three).ratio(); got != 0.5 {
+		t.Errorf("median of 0.5, 0.4, 0.6 = %v", got)
+	}
+	if got := medianRound(three[:2]).ratio(); got != 0.4 {
+		t.Errorf("median of 0.5, 0.4 = %v, want the lower", got)
+	}
+}

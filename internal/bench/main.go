@@ -47,6 +47,7 @@ type options struct {
 	n1            int           // requests of each mode at concurrency 1
 	n             int           // requests of each mode at every other concurrency
 	jobs          int           // async jobs, ours and raw asynq each
+	asyncRounds   int           // rounds of the async runs (ours, raw asynq, raw asynq + GET)
 	submitConc    int           // concurrency of async submits and enqueues
 	concurrency   int           // worker.concurrency, also raw asynq's
 	checkInterval time.Duration // raw asynq's task_check_interval
@@ -92,6 +93,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.cmdRequests, "cmd-requests", 300, "calls of each path (concurrency 1) used to count Redis commands per call")
 	fs.IntVar(&o.llmN, "llm-n", 500, "measured LLM calls of each kind at concurrency 1 (direct and proxy each)")
 	fs.IntVar(&o.webhookJobs, "webhook-jobs", 4000, "async jobs run without, then with, a webhook each")
+	fs.IntVar(&o.asyncRounds, "async-rounds", 3, "rounds of the async throughput runs (reliapi, raw asynq, raw asynq + GET, one after the other); the round of median ratio is reported")
 	fs.IntVar(&o.webhookRuns, "webhook-runs", 3, "pairs of webhook runs (without, then with); the pair of median ratio is reported")
 	fs.Func("scale-workers", "comma-separated worker process counts of the scaling runs (default 1,2,4)", intList(&o.scaleWorkers))
 	fs.IntVar(&o.scaleJobs, "scale-jobs", 1000, "async jobs of each scaling run")
@@ -120,7 +122,7 @@ func (o *options) check() error {
 	if o.scaleWorkers == nil {
 		o.scaleWorkers = []int{1, 2, 4}
 	}
-	if min(o.warmup, o.n1, o.n, o.jobs, o.submitConc, o.concurrency, o.cmdRequests, o.llmN, o.webhookJobs, o.webhookRuns, o.scaleJobs, o.scaleConc, o.soakRate,
+	if min(o.warmup, o.n1, o.n, o.jobs, o.asyncRounds, o.submitConc, o.concurrency, o.cmdRequests, o.llmN, o.webhookJobs, o.webhookRuns, o.scaleJobs, o.scaleConc, o.soakRate,
 		o.fairFlood, o.fairJobs, o.fairSync, o.plainRuns) < 1 ||
 		min(slices.Min(o.levels), slices.Min(o.scaleWorkers)) < 1 ||
 		o.checkInterval <= 0 || o.idleWindow <= 0 || o.fleetWindow <= 0 || o.scaleDelay < 0 || o.soak <= 0 {
@@ -255,19 +257,31 @@ func (e *env) runLatency(ctx context.Context, o options, progress printer) error
 	return nil
 }
 
-// runThroughput is async job throughput, ours next to raw asynq's.
+// runThroughput is async job throughput, ours next to raw asynq's, in
+// rounds of three runs one after the other, so that each ratio compares
+// runs that shared a moment of a noisy machine; the round of median ratio
+// is reported.
 func (e *env) runThroughput(ctx context.Context, o options, progress printer) (err error) {
-	progress("async throughput: %d jobs through reliapi", o.jobs)
-	if e.rep.ours, err = e.measureAsyncOurs(ctx, call{phase: "async"}, o.jobs, o.submitConc); err != nil {
-		return err
+	rounds := make([]asyncRound, o.asyncRounds)
+	for i := range rounds {
+		r := &rounds[i]
+		progress("async throughput, round %d of %d: %d jobs through reliapi", i+1, len(rounds), o.jobs)
+		if r.ours, err = e.measureAsyncOurs(ctx, call{phase: fmt.Sprintf("async-%d", i)}, o.jobs, o.submitConc); err != nil {
+			return err
+		}
+		progress("async throughput, round %d of %d: %d tasks through raw asynq", i+1, len(rounds), o.jobs)
+		if r.raw, err = e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, false); err != nil {
+			return err
+		}
+		progress("async throughput, round %d of %d: %d tasks through raw asynq calling the upstream", i+1, len(rounds), o.jobs)
+		if r.rawHTTP, err = e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, true); err != nil {
+			return err
+		}
 	}
-	progress("async throughput: %d tasks through raw asynq", o.jobs)
-	if e.rep.raw, err = e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, false); err != nil {
-		return err
-	}
-	progress("async throughput: %d tasks through raw asynq calling the upstream", o.jobs)
-	e.rep.rawHTTP, err = e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, true)
-	return err
+	e.rep.asyncRounds = rounds
+	m := medianRound(rounds)
+	e.rep.ours, e.rep.raw, e.rep.rawHTTP = m.ours, m.raw, m.rawHTTP
+	return nil
 }
 
 // runCosts is what a call costs Redis, LLM calls, webhooks, and the trace

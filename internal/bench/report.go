@@ -23,7 +23,8 @@ type report struct {
 	buildTime          time.Duration
 	total              time.Duration
 	levels             []level
-	ours, raw, rawHTTP asyncResult
+	ours, raw, rawHTTP asyncResult // the round of median ratio
+	asyncRounds        []asyncRound
 	cmds               cmdResult
 	paths              []pathCost
 	llm                llmResult
@@ -197,7 +198,7 @@ func (r *report) printAsync(p printer) {
 	o := r.opts
 	p("## 2. Asynchronous throughput")
 	p("")
-	p("%d jobs each, submitted by %d concurrent clients; jobs/s counts from the first submit to the last completion.", o.jobs, o.submitConc)
+	p("%d jobs each, submitted by %d concurrent clients; jobs/s counts from the first submit to the last completion. %d rounds of the three runs, one after the other; the round of median ratio (ours / raw asynq + GET) is shown.", o.jobs, o.submitConc, len(r.asyncRounds))
 	p("")
 	p("| system | jobs | first submit → last done | jobs/s | submits/s | submit p50 | submit p99 |")
 	p("|---|---:|---:|---:|---:|---:|---:|")
@@ -210,6 +211,12 @@ func (r *report) printAsync(p printer) {
 	p("")
 	p("**ours / raw = %.2f**; ours / (raw + upstream GET) = %.2f. Every reliapi job was read back as `succeeded` and the upstream saw each exactly once; %d job(s) ran more than once.",
 		r.ours.perSecond/r.raw.perSecond, r.ours.perSecond/r.rawHTTP.perSecond, r.ours.redeliver)
+	p("")
+	ratios := make([]string, len(r.asyncRounds))
+	for i, round := range r.asyncRounds {
+		ratios[i] = fmt.Sprintf("%.2f (%.0f vs %.0f/s)", round.ratio(), round.ours.perSecond, round.rawHTTP.perSecond)
+	}
+	p("Every round, ours / (raw + upstream GET): %s.", strings.Join(ratios, " · "))
 	p("")
 }
 

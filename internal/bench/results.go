@@ -130,13 +130,16 @@ type jsonResults struct {
 	P99Bound  float64             `json:"p99_bound_ms"`
 	BestUnder map[string]jsonBest `json:"max_throughput_within_p99_bound"`
 	Async     map[string]jsonRun  `json:"async"`
-	Commands  map[string]float64  `json:"redis_commands_per_call"`
-	LLM       []jsonLLM           `json:"llm"`
-	Webhooks  map[string]jsonRun  `json:"webhooks"`
-	Scaling   []jsonScale         `json:"worker_scaling"`
-	Soak      jsonSoak            `json:"soak"`
-	Fairness  *jsonFair           `json:"fairness,omitempty"`
-	TotalS    float64             `json:"total_s"`
+	// AsyncRatios are every round's ours / (raw asynq + GET); Async holds
+	// the round of median ratio.
+	AsyncRatios []float64          `json:"async_ratio_rounds"`
+	Commands    map[string]float64 `json:"redis_commands_per_call"`
+	LLM         []jsonLLM          `json:"llm"`
+	Webhooks    map[string]jsonRun `json:"webhooks"`
+	Scaling     []jsonScale        `json:"worker_scaling"`
+	Soak        jsonSoak           `json:"soak"`
+	Fairness    *jsonFair          `json:"fairness,omitempty"`
+	TotalS      float64            `json:"total_s"`
 }
 
 type jsonMachine struct {
@@ -247,6 +250,9 @@ func (r *report) writeJSON(path string) error {
 		Commands:  map[string]float64{"sync call": r.cmds.perRequest},
 		Webhooks:  map[string]jsonRun{"without": runOf(r.webhooks.without), "with": runOf(r.webhooks.with)},
 		TotalS:    r.total.Seconds(),
+	}
+	for _, round := range r.asyncRounds {
+		out.AsyncRatios = append(out.AsyncRatios, round.ratio())
 	}
 	for _, l := range r.levels {
 		jl := jsonLevel{Concurrency: l.conc, Direct: jsonOf(l.direct), Modes: map[string]jsonStats{}, Added: map[string]jsonAdded{}}
