@@ -37,7 +37,7 @@ return {1, now}
 // queued past its deadline (then the caller expires it); an empty list
 // when the job is gone.
 var startScript = luascript.New(`
-local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'deadline', 'claim_until', 'claim')
+local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'deadline', 'claim_until', 'claim', 'attempts')
 if not f[1] then return {} end
 if f[1] == 'running' and f[2] == ARGV[1] and ARGV[2] ~= '' and f[6] == ARGV[2] then
   return {1, redis.call('HGETALL', KEYS[1])}
@@ -52,9 +52,8 @@ local lapsed = not f[5] or now >= tonumber(f[5])
 if f[2] ~= ARGV[1] or not (f[1] == 'queued' or f[1] == 'running' and lapsed) then
   return {0, redis.call('HGETALL', KEYS[1])}
 end
-redis.call('HSET', KEYS[1], 'status', 'running', 'claim', ARGV[2], 'claim_until', now + tonumber(ARGV[3]))
-if not f[3] then redis.call('HSET', KEYS[1], 'started_at', now) end
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'status', 'running', 'claim', ARGV[2], 'claim_until', now + tonumber(ARGV[3]),
+  'attempts', (tonumber(f[7]) or 0) + 1, 'started_at', f[3] or now)
 return {1, redis.call('HGETALL', KEYS[1])}
 `)
 
