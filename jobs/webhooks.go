@@ -119,6 +119,8 @@ func (s *Store) Gone(ctx context.Context, tenant, url string) (bool, error) {
 	return s.goneDigest(ctx, tenant, reliapi.WebhookURLDigest(url))
 }
 
+// goneDigest is Gone for a URL named by its digest (GoneURLs has it
+// already).
 func (s *Store) goneDigest(ctx context.Context, tenant, digest string) (bool, error) {
 	gone, err := s.rdb.SIsMember(ctx, goneWebhooksKey(tenant), digest).Result()
 	if err != nil {
