@@ -15,26 +15,27 @@ const module = "github.com/reliapi/reliapi"
 // reliability, providers and config, and from everything to the root. A
 // prefix ending in "/" allows every package below it.
 var allowedImports = map[string][]string{
-	"":                   {},
-	"config":             {"", "webhook"},
-	"tasks":              {""},
-	"jobs":               {"", "internal/luascript"},
-	"lifecycle":          {"", "jobs", "tasks", "lane", "reliability/", "internal/luascript"},
-	"lane":               {"", "internal/luascript"},
-	"reliability/":       {"", "internal/luascript"},
-	"providers/":         {"", "providers/"},
-	"api":                {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "rapidapi"},
-	"rapidapi":           {},
-	"worker":             {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "providers/"},
-	"cmd/reliapi":        {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm"},
-	"webhook":            {},
-	"render":             {""},
-	"internal/httpbin":   {},
-	"internal/fakellm":   {},
-	"internal/testenv":   {"", "internal/httpbin"},
-	"internal/bench":     {"", "internal/testenv", "internal/fakellm", "api", "worker", "config", "tasks"},
-	"internal/chaos":     {},
-	"internal/luascript": {},
+	"":                    {},
+	"config":              {"", "webhook"},
+	"tasks":               {""},
+	"jobs":                {"", "internal/luascript", "internal/redisbatch"},
+	"lifecycle":           {"", "jobs", "tasks", "lane", "reliability/", "internal/luascript"},
+	"lane":                {"", "internal/luascript"},
+	"reliability/":        {"", "internal/luascript"},
+	"providers/":          {"", "providers/"},
+	"api":                 {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "rapidapi"},
+	"rapidapi":            {},
+	"worker":              {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "providers/"},
+	"cmd/reliapi":         {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm"},
+	"webhook":             {},
+	"render":              {""},
+	"internal/httpbin":    {},
+	"internal/fakellm":    {},
+	"internal/testenv":    {"", "internal/httpbin"},
+	"internal/bench":      {"", "internal/testenv", "internal/fakellm", "api", "worker", "config", "tasks"},
+	"internal/chaos":      {},
+	"internal/luascript":  {},
+	"internal/redisbatch": {},
 }
 
 // stdlibOnly packages may import nothing outside the standard library and
@@ -47,15 +48,16 @@ var ginAllowed = []string{"api", "cmd/reliapi"}
 
 // thirdPartyAllowed limits the external modules a layer may use.
 var thirdPartyAllowed = map[string][]string{
-	"reliability/":       {"github.com/redis/go-redis/", "github.com/sethvargo/go-retry"},
-	"reliability/budget": {"github.com/redis/go-redis/", "github.com/tiktoken-go/tokenizer"},
-	"config":             {"gopkg.in/yaml.v3"},
-	"tasks":              {"github.com/hibiken/asynq"},
-	"jobs":               {"github.com/redis/go-redis/"},
-	"lifecycle":          {"github.com/redis/go-redis/", "github.com/hibiken/asynq", "github.com/google/uuid", "google.golang.org/protobuf/encoding/protowire"},
-	"lane":               {"github.com/redis/go-redis/", "github.com/google/uuid"},
-	"rapidapi":           {"github.com/redis/go-redis/"},
-	"internal/luascript": {"github.com/redis/go-redis/"},
+	"reliability/":        {"github.com/redis/go-redis/", "github.com/sethvargo/go-retry"},
+	"reliability/budget":  {"github.com/redis/go-redis/", "github.com/tiktoken-go/tokenizer"},
+	"config":              {"gopkg.in/yaml.v3"},
+	"tasks":               {"github.com/hibiken/asynq"},
+	"jobs":                {"github.com/redis/go-redis/"},
+	"lifecycle":           {"github.com/redis/go-redis/", "github.com/hibiken/asynq", "github.com/google/uuid", "google.golang.org/protobuf/encoding/protowire"},
+	"lane":                {"github.com/redis/go-redis/", "github.com/google/uuid"},
+	"rapidapi":            {"github.com/redis/go-redis/"},
+	"internal/luascript":  {"github.com/redis/go-redis/"},
+	"internal/redisbatch": {"github.com/redis/go-redis/"},
 }
 
 func TestLayoutImports(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/internal/luascript"
+	"github.com/reliapi/reliapi/internal/redisbatch"
 )
 
 // Config configures a Store.
@@ -31,13 +32,16 @@ func (c *Config) setDefaults() {
 // Store reads and writes job records.
 type Store struct {
 	rdb redis.UniversalClient
-	cfg Config
+	// batch carries the job hot path's pipelines (create, start, finish):
+	// concurrent ones share round trips.
+	batch *redisbatch.Batcher
+	cfg   Config
 }
 
 // NewStore returns a Store on rdb.
 func NewStore(rdb redis.UniversalClient, cfg Config) *Store {
 	cfg.setDefaults()
-	return &Store{rdb: rdb, cfg: cfg}
+	return &Store{rdb: rdb, batch: redisbatch.New(rdb), cfg: cfg}
 }
 
 // New is a job to create: the fields the api decides.
@@ -104,7 +108,7 @@ func (s *Store) Create(ctx context.Context, n New, more func(redis.Pipeliner)) (
 	nowMS := time.Now().UnixMilli()
 	index := tenantJobsKey(n.Tenant)
 	var create *redis.Cmd
-	_, err := luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
+	_, err := luascript.Pipelined(ctx, s.batch, func(p redis.Pipeliner) error {
 		create = createScript.EvalSha(ctx, p, []string{jobKey(n.ID)}, args...)
 		// NX: a repeat of an existing job keeps its place.
 		p.ZAddNX(ctx, index, redis.Z{Score: float64(nowMS), Member: n.ID})
@@ -224,7 +228,7 @@ type Started struct {
 func (s *Store) StartAll(ctx context.Context, starts []Starting) []Started {
 	cmds := make([]*redis.Cmd, len(starts))
 	// Each command carries its own error; the pipeline's is the first of them.
-	_, _ = luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
+	_, _ = luascript.Pipelined(ctx, s.batch, func(p redis.Pipeliner) error {
 		for i, st := range starts {
 			cmds[i] = startScript.EvalSha(ctx, p, []string{jobKey(st.ID)}, st.Claim.TaskID, st.Claim.Token, st.Claim.Lease.Milliseconds())
 			if st.More != nil {
@@ -278,7 +282,7 @@ func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.J
 		return false, fmt.Errorf("finishing job: encoding result: %w", err)
 	}
 	var finish *redis.Cmd
-	_, err = luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
+	_, err = luascript.Pipelined(ctx, s.batch, func(p redis.Pipeliner) error {
 		finish = finishScript.EvalSha(ctx, p, []string{jobKey(id)},
 			string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, c.TaskID, c.Token, flag(waited))
 		if more != nil {

@@ -28,12 +28,17 @@ func New(src string) *redis.Script {
 	return s
 }
 
+// Runner runs pipelines: a Redis client, or a redisbatch.Batcher.
+type Runner interface {
+	Pipelined(ctx context.Context, fill func(redis.Pipeliner) error) ([]redis.Cmder, error)
+}
+
 // Pipelined runs the commands fill adds in one pipeline, as
 // redis.Client.Pipelined does, then runs again each EVALSHA of a script
 // made with New that Redis did not have, by its body, in order, in a
 // second round trip; their commands get the new replies. It returns the
 // commands' first error, after the fallback.
-func Pipelined(ctx context.Context, rdb redis.Cmdable, fill func(redis.Pipeliner) error) ([]redis.Cmder, error) {
+func Pipelined(ctx context.Context, rdb Runner, fill func(redis.Pipeliner) error) ([]redis.Cmder, error) {
 	cmds, err := rdb.Pipelined(ctx, fill)
 	var lost []*redis.Cmd
 	for _, c := range cmds {

@@ -1,0 +1,233 @@
+package redisbatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/testenv"
+)
+
+// gate counts the client's pipelines and holds the first one back until
+// released, so that a test can line callers up behind it.
+type gate struct {
+	pipelines atomic.Int32
+	sizes     chan int
+	release   chan struct{}
+}
+
+func newGate() *gate { return &gate{sizes: make(chan int, 100), release: make(chan struct{})} }
+
+func (g *gate) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if setsUpConnection(cmds) {
+			return next(ctx, cmds)
+		}
+		if g.pipelines.Add(1) == 1 {
+			<-g.release
+		}
+		g.sizes <- len(cmds)
+		return next(ctx, cmds)
+	}
+}
+
+var _ redis.Hook = (*gate)(nil)
+
+// setsUpConnection reports whether cmds are go-redis's own set-up of a new
+// connection (CLIENT SETINFO…), which passes through pipeline hooks too.
+func setsUpConnection(cmds []redis.Cmder) bool {
+	switch cmds[0].Name() {
+	case "client", "hello", "auth", "select":
+		return true
+	}
+	return false
+}
+
+// queued is how many pipelines wait for the next batch.
+func (b *Batcher) queued() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.waiting)
+}
+
+// TestCallersShareRoundTrips: pipelines that arrive while a batch is on the
+// wire go together in the next one, each caller gets its own replies in
+// its own order, and a lone caller's pipeline goes at once.
+func TestCallersShareRoundTrips(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	g := newGate()
+	rdb.AddHook(g)
+	b := New(rdb)
+	ctx := t.Context()
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, "first", "1", 0)
+			return nil
+		})
+		first <- err
+	}()
+	testenv.Eventually(t, 5*time.Second, "the first pipeline reached the client", func() bool { return g.pipelines.Load() == 1 })
+
+	const callers = 50
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() {
+			key := fmt.Sprintf("k%d", i)
+			var set *redis.StatusCmd
+			var incr *redis.IntCmd
+			var get *redis.StringCmd
+			_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error {
+				set = p.Set(ctx, key, i, 0)
+				incr = p.Incr(ctx, key)
+				get = p.Get(ctx, key)
+				return nil
+			})
+			switch {
+			case err != nil:
+				errs[i] = err
+			case set.Err() != nil || incr.Val() != int64(i+1) || get.Val() != fmt.Sprint(i+1):
+				errs[i] = fmt.Errorf("caller %d read SET %v, INCR %d, GET %q", i, set.Err(), incr.Val(), get.Val())
+			}
+		})
+	}
+	testenv.Eventually(t, 5*time.Second, "every caller waits for the next batch", func() bool { return b.queued() == callers })
+	close(g.release)
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatalf("first pipeline: %v", err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.pipelines.Load(); got != 2 {
+		t.Errorf("%d callers made %d round trips, want 2 (the first, then all the others together)", callers+1, got)
+	}
+	if first, next := <-g.sizes, <-g.sizes; first != 1 || next != 3*callers {
+		t.Errorf("batches of %d and %d commands, want 1 and %d", first, next, 3*callers)
+	}
+	if b.queued() != 0 || b.sending {
+		t.Errorf("after the last batch: %d waiting, sending %v; want none and false", b.queued(), b.sending)
+	}
+}
+
+// TestErrorsStayWithTheirCaller: a command that fails fails its own
+// caller's pipeline only, even in a batch shared with others.
+func TestErrorsStayWithTheirCaller(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	g := newGate()
+	rdb.AddHook(g)
+	b := New(rdb)
+	ctx := t.Context()
+	if err := rdb.HSet(ctx, "hash", "f", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Ping(ctx); return nil }) }()
+	testenv.Eventually(t, 5*time.Second, "the first pipeline reached the client", func() bool { return g.pipelines.Load() == 1 })
+
+	bad, good := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Incr(ctx, "hash"); return nil })
+		bad <- err
+	}()
+	go func() {
+		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Incr(ctx, "counter"); return nil })
+		good <- err
+	}()
+	testenv.Eventually(t, 5*time.Second, "both wait for the next batch", func() bool { return b.queued() == 2 })
+	close(g.release)
+	if err := <-bad; err == nil {
+		t.Error("INCR of a hash: no error")
+	}
+	if err := <-good; err != nil {
+		t.Errorf("INCR of a counter in the same batch: %v", err)
+	}
+}
+
+// TestNothingToSend: a fill that fails or adds nothing sends nothing.
+func TestNothingToSend(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	g := newGate()
+	close(g.release)
+	rdb.AddHook(g)
+	b := New(rdb)
+	ctx := t.Context()
+	boom := errors.New("boom")
+	if _, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, "k", "v", 0); return boom }); !errors.Is(err, boom) {
+		t.Errorf("failing fill: %v, want %v", err, boom)
+	}
+	if cmds, err := b.Pipelined(ctx, func(redis.Pipeliner) error { return nil }); cmds != nil || err != nil {
+		t.Errorf("empty fill: %v, %v", cmds, err)
+	}
+	if n := g.pipelines.Load(); n != 0 {
+		t.Errorf("%d round trips, want none", n)
+	}
+	if n, _ := rdb.Exists(ctx, "k").Result(); n != 0 {
+		t.Error("the failing fill's SET ran")
+	}
+}
+
+// TestCanceledCallerDoesNotCutTheBatch: the caller whose context ends while
+// its batch is on the wire does not fail the other callers' commands.
+func TestCanceledCallerDoesNotCutTheBatch(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	g := newGate()
+	rdb.AddHook(g)
+	b := New(rdb)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, "k", "v", 0); return nil })
+		done <- err
+	}()
+	testenv.Eventually(t, 5*time.Second, "the pipeline reached the client", func() bool { return g.pipelines.Load() == 1 })
+	cancel()
+	close(g.release)
+	if err := <-done; err != nil {
+		t.Errorf("a pipeline whose caller's context ended on the wire: %v", err)
+	}
+	if v, _ := rdb.Get(t.Context(), "k").Result(); v != "v" {
+		t.Errorf("k = %q, want v", v)
+	}
+}
+
+// TestConnectionErrorReachesEveryCaller: when the round trip fails, every
+// caller in the batch gets the error, and the next batch goes again.
+func TestConnectionErrorReachesEveryCaller(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { rdb.Close() })
+	b := New(rdb)
+	ctx := t.Context()
+	for range 2 {
+		if _, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Ping(ctx); return nil }); err == nil {
+			t.Fatal("a pipeline to a closed port: no error")
+		}
+	}
+	if b.sending {
+		t.Error("the wire stays taken after a failed round trip")
+	}
+}
