@@ -5,15 +5,14 @@
 // trips themselves — a read and a write system call on each side and a
 // wake-up — not to the commands they carry. Thirty-two api handlers each
 // creating a job, or sixty-four worker slots each recording an outcome,
-// need not make thirty-two or sixty-four round trips: while one batch is
-// on the wire, the pipelines that arrive meanwhile wait, and then go as the
-// next batch.
+// need not make thirty-two or sixty-four round trips: while the wire is
+// full, the pipelines that arrive meanwhile wait, and then go as one batch.
 //
-// There is no goroutine of its own and no timer. A caller that finds no
-// batch on the wire sends its pipeline at once, so a lone caller pays
-// nothing and nobody waits for a batch to fill; the caller whose batch
-// returns hands the pipelines that arrived meanwhile to the first of them,
-// which sends them all.
+// There is no goroutine of its own and no timer. A caller that finds fewer
+// than a few round trips on the wire sends its pipeline at once, so a lone
+// caller pays nothing and nobody waits for a batch to fill; otherwise it
+// waits, and the caller whose batch returns hands the pipelines that arrived
+// meanwhile to the first of them, which sends them all.
 package redisbatch
 
 import (
@@ -23,14 +22,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Batcher sends concurrent callers' pipelines in shared round trips, one
-// at a time.
+// Batcher sends concurrent callers' pipelines in shared round trips.
 type Batcher struct {
-	rdb redis.Cmdable
+	rdb   redis.Cmdable
+	limit int // round trips on the wire at once
 
-	mu      sync.Mutex
-	sending bool        // a batch is on the wire
-	waiting []*pipeline // the next batch
+	mu       sync.Mutex
+	inFlight int         // round trips on the wire
+	waiting  []*pipeline // the next batch
 }
 
 // pipeline is one caller's commands, and how a waiting caller learns what
@@ -41,9 +40,12 @@ type pipeline struct {
 	wake chan []*pipeline
 }
 
-// New returns a Batcher on rdb.
-func New(rdb redis.Cmdable) *Batcher {
-	return &Batcher{rdb: rdb}
+// New returns a Batcher on rdb that keeps at most limit round trips on the
+// wire (at least one). Pipelines wait only when limit are out: a higher
+// limit costs callers at low concurrency no wait, a lower one makes larger
+// batches under load.
+func New(rdb redis.Cmdable, limit int) *Batcher {
+	return &Batcher{rdb: rdb, limit: max(limit, 1)}
 }
 
 // Pipelined runs the commands fill adds as redis.Client.Pipelined does —
@@ -63,8 +65,8 @@ func (b *Batcher) Pipelined(ctx context.Context, fill func(redis.Pipeliner) erro
 	}
 	own := &pipeline{cmds: cmds}
 	b.mu.Lock()
-	if !b.sending {
-		b.sending = true
+	if b.inFlight < b.limit {
+		b.inFlight++
 		b.mu.Unlock()
 		b.send(ctx, []*pipeline{own})
 		return cmds, firstErr(cmds)
@@ -79,8 +81,8 @@ func (b *Batcher) Pipelined(ctx context.Context, fill func(redis.Pipeliner) erro
 }
 
 // send runs batch's commands in one pipeline, wakes the callers whose
-// commands rode along, and hands the wire to the first of the pipelines
-// that arrived meanwhile, with all of them, or frees it.
+// commands rode along, and hands its place on the wire to the first of the
+// pipelines that arrived meanwhile, with all of them, or frees it.
 func (b *Batcher) send(ctx context.Context, batch []*pipeline) {
 	p := b.rdb.Pipeline()
 	for _, pl := range batch {
@@ -94,7 +96,9 @@ func (b *Batcher) send(ctx context.Context, batch []*pipeline) {
 	b.mu.Lock()
 	next := b.waiting
 	b.waiting = nil
-	b.sending = len(next) > 0
+	if len(next) == 0 {
+		b.inFlight--
+	}
 	b.mu.Unlock()
 	if len(next) > 0 {
 		next[0].wake <- next

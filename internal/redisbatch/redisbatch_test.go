@@ -15,15 +15,16 @@ import (
 	"github.com/reliapi/reliapi/internal/testenv"
 )
 
-// gate counts the client's pipelines and holds the first one back until
-// released, so that a test can line callers up behind it.
+// gate counts the client's pipelines and holds the first (or the first
+// hold) back until released, so that a test can line callers up behind.
 type gate struct {
+	hold      int32 // pipelines held back (1 unless set)
 	pipelines atomic.Int32
 	sizes     chan int
 	release   chan struct{}
 }
 
-func newGate() *gate { return &gate{sizes: make(chan int, 100), release: make(chan struct{})} }
+func newGate() *gate { return &gate{hold: 1, sizes: make(chan int, 100), release: make(chan struct{})} }
 
 func (g *gate) DialHook(next redis.DialHook) redis.DialHook { return next }
 
@@ -34,7 +35,7 @@ func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 		if setsUpConnection(cmds) {
 			return next(ctx, cmds)
 		}
-		if g.pipelines.Add(1) == 1 {
+		if g.pipelines.Add(1) <= g.hold {
 			<-g.release
 		}
 		g.sizes <- len(cmds)
@@ -69,7 +70,7 @@ func TestCallersShareRoundTrips(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	g := newGate()
 	rdb.AddHook(g)
-	b := New(rdb)
+	b := New(rdb, 1)
 	ctx := t.Context()
 
 	first := make(chan error, 1)
@@ -120,8 +121,42 @@ func TestCallersShareRoundTrips(t *testing.T) {
 	if first, next := <-g.sizes, <-g.sizes; first != 1 || next != 3*callers {
 		t.Errorf("batches of %d and %d commands, want 1 and %d", first, next, 3*callers)
 	}
-	if b.queued() != 0 || b.sending {
-		t.Errorf("after the last batch: %d waiting, sending %v; want none and false", b.queued(), b.sending)
+	if b.queued() != 0 || b.inFlight != 0 {
+		t.Errorf("after the last batch: %d waiting, %d on the wire; want none", b.queued(), b.inFlight)
+	}
+}
+
+// TestLimitRoundTripsOnTheWire: with a limit of two, a second pipeline goes
+// at once beside the first; a third waits for one of them to return.
+func TestLimitRoundTripsOnTheWire(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	g := newGate()
+	g.hold = 2
+	rdb.AddHook(g)
+	b := New(rdb, 2)
+	ctx := t.Context()
+	done := make(chan error, 3)
+	send := func(key string) {
+		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Incr(ctx, key); return nil })
+		done <- err
+	}
+	go send("a")
+	go send("b")
+	testenv.Eventually(t, 5*time.Second, "two pipelines on the wire at once", func() bool { return g.pipelines.Load() == 2 })
+	go send("c")
+	testenv.Eventually(t, 5*time.Second, "the third waits", func() bool { return b.queued() == 1 })
+	if n := g.pipelines.Load(); n != 2 {
+		t.Errorf("%d round trips before the first returned, want 2", n)
+	}
+	close(g.release)
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := g.pipelines.Load(); n != 3 {
+		t.Errorf("%d round trips in all, want 3", n)
 	}
 }
 
@@ -132,7 +167,7 @@ func TestErrorsStayWithTheirCaller(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	g := newGate()
 	rdb.AddHook(g)
-	b := New(rdb)
+	b := New(rdb, 1)
 	ctx := t.Context()
 	if err := rdb.HSet(ctx, "hash", "f", "v").Err(); err != nil {
 		t.Fatal(err)
@@ -166,7 +201,7 @@ func TestNothingToSend(t *testing.T) {
 	g := newGate()
 	close(g.release)
 	rdb.AddHook(g)
-	b := New(rdb)
+	b := New(rdb, 1)
 	ctx := t.Context()
 	boom := errors.New("boom")
 	if _, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, "k", "v", 0); return boom }); !errors.Is(err, boom) {
@@ -190,7 +225,7 @@ func TestCanceledCallerDoesNotCutTheBatch(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	g := newGate()
 	rdb.AddHook(g)
-	b := New(rdb)
+	b := New(rdb, 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -220,14 +255,14 @@ func TestConnectionErrorReachesEveryCaller(t *testing.T) {
 	ln.Close() // nothing listens there now
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { rdb.Close() })
-	b := New(rdb)
+	b := New(rdb, 1)
 	ctx := t.Context()
 	for range 2 {
 		if _, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Ping(ctx); return nil }); err == nil {
 			t.Fatal("a pipeline to a closed port: no error")
 		}
 	}
-	if b.sending {
+	if b.inFlight != 0 {
 		t.Error("the wire stays taken after a failed round trip")
 	}
 }
