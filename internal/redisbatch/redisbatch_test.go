@@ -15,16 +15,24 @@ import (
 	"github.com/reliapi/reliapi/internal/testenv"
 )
 
-// gate counts the client's pipelines and holds the first (or the first
-// hold) back until released, so that a test can line callers up behind.
+// gate counts the client's pipelines and holds the first hold of them back
+// until released, so that a test can line callers up behind them.
 type gate struct {
-	hold      int32 // pipelines held back (1 unless set)
+	hold      int32 // pipelines held back
 	pipelines atomic.Int32
 	sizes     chan int
 	release   chan struct{}
 }
 
-func newGate() *gate { return &gate{hold: 1, sizes: make(chan int, 100), release: make(chan struct{})} }
+// gated is a Batcher of limit round trips on a fresh Redis, and the gate
+// its client's pipelines pass, which holds the first hold of them back.
+func gated(t *testing.T, limit int, hold int32) (*Batcher, *gate, *redis.Client) {
+	t.Helper()
+	rdb := testenv.StartRedis(t).Client(t)
+	g := &gate{hold: hold, sizes: make(chan int, 100), release: make(chan struct{})}
+	rdb.AddHook(g)
+	return New(rdb, limit), g, rdb
+}
 
 func (g *gate) DialHook(next redis.DialHook) redis.DialHook { return next }
 
@@ -67,10 +75,7 @@ func (b *Batcher) queued() int {
 // its own order, and a lone caller's pipeline goes at once.
 func TestCallersShareRoundTrips(t *testing.T) {
 	t.Parallel()
-	rdb := testenv.StartRedis(t).Client(t)
-	g := newGate()
-	rdb.AddHook(g)
-	b := New(rdb, 1)
+	b, g, _ := gated(t, 1, 1)
 	ctx := t.Context()
 
 	first := make(chan error, 1)
@@ -130,11 +135,7 @@ func TestCallersShareRoundTrips(t *testing.T) {
 // at once beside the first; a third waits for one of them to return.
 func TestLimitRoundTripsOnTheWire(t *testing.T) {
 	t.Parallel()
-	rdb := testenv.StartRedis(t).Client(t)
-	g := newGate()
-	g.hold = 2
-	rdb.AddHook(g)
-	b := New(rdb, 2)
+	b, g, _ := gated(t, 2, 2)
 	ctx := t.Context()
 	done := make(chan error, 3)
 	send := func(key string) {
@@ -164,10 +165,7 @@ func TestLimitRoundTripsOnTheWire(t *testing.T) {
 // caller's pipeline only, even in a batch shared with others.
 func TestErrorsStayWithTheirCaller(t *testing.T) {
 	t.Parallel()
-	rdb := testenv.StartRedis(t).Client(t)
-	g := newGate()
-	rdb.AddHook(g)
-	b := New(rdb, 1)
+	b, g, rdb := gated(t, 1, 1)
 	ctx := t.Context()
 	if err := rdb.HSet(ctx, "hash", "f", "v").Err(); err != nil {
 		t.Fatal(err)
@@ -197,11 +195,7 @@ func TestErrorsStayWithTheirCaller(t *testing.T) {
 // TestNothingToSend: a fill that fails or adds nothing sends nothing.
 func TestNothingToSend(t *testing.T) {
 	t.Parallel()
-	rdb := testenv.StartRedis(t).Client(t)
-	g := newGate()
-	close(g.release)
-	rdb.AddHook(g)
-	b := New(rdb, 1)
+	b, g, rdb := gated(t, 1, 0)
 	ctx := t.Context()
 	boom := errors.New("boom")
 	if _, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, "k", "v", 0); return boom }); !errors.Is(err, boom) {
@@ -222,10 +216,7 @@ func TestNothingToSend(t *testing.T) {
 // its batch is on the wire does not fail the other callers' commands.
 func TestCanceledCallerDoesNotCutTheBatch(t *testing.T) {
 	t.Parallel()
-	rdb := testenv.StartRedis(t).Client(t)
-	g := newGate()
-	rdb.AddHook(g)
-	b := New(rdb, 1)
+	b, g, rdb := gated(t, 1, 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
