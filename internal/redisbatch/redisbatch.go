@@ -17,6 +17,7 @@ package redisbatch
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -80,16 +81,36 @@ func (b *Batcher) Pipelined(ctx context.Context, fill func(redis.Pipeliner) erro
 	return cmds, firstErr(cmds)
 }
 
-// send runs batch's commands in one pipeline, wakes the callers whose
-// commands rode along, and hands its place on the wire to the first of the
-// pipelines that arrived meanwhile, with all of them, or frees it.
+// send runs batch's commands in one pipeline and hands on its place on
+// the wire. A panic in the client (a hook's, say) fails every command of
+// the batch and still hands the place on, so that no caller waits forever
+// behind it; the sender panics on.
 func (b *Batcher) send(ctx context.Context, batch []*pipeline) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := fmt.Errorf("redis pipeline panicked: %v", r)
+			for _, pl := range batch {
+				for _, c := range pl.cmds {
+					c.SetErr(err)
+				}
+			}
+			b.handOn(batch)
+			panic(r)
+		}
+	}()
 	p := b.rdb.Pipeline()
 	for _, pl := range batch {
 		_ = p.BatchProcess(ctx, pl.cmds...)
 	}
 	// Each command carries its own error; Exec's is the first of them.
 	_, _ = p.Exec(context.WithoutCancel(ctx))
+	b.handOn(batch)
+}
+
+// handOn wakes the callers whose commands rode along in batch, and hands
+// its place on the wire to the first of the pipelines that arrived
+// meanwhile, with all of them, or frees it.
+func (b *Batcher) handOn(batch []*pipeline) {
 	for _, pl := range batch[1:] {
 		pl.wake <- nil
 	}

@@ -257,3 +257,69 @@ func TestConnectionErrorReachesEveryCaller(t *testing.T) {
 		t.Error("the wire stays taken after a failed round trip")
 	}
 }
+
+// panicky panics in the second pipeline it sees.
+type panicky struct{ seen atomic.Int32 }
+
+func (h *panicky) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *panicky) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *panicky) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if !setsUpConnection(cmds) && h.seen.Add(1) == 2 {
+			panic("boom")
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestPanicFreesTheWire: a panic while a batch is on the wire reaches its
+// sender, fails the commands that rode along with it, and the next
+// pipeline goes.
+func TestPanicFreesTheWire(t *testing.T) {
+	t.Parallel()
+	b, g, rdb := gated(t, 1, 1)
+	rdb.AddHook(&panicky{})
+	ctx := t.Context()
+	ping := func(ctx context.Context) error {
+		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Ping(ctx); return nil })
+		return err
+	}
+	first := make(chan error, 1)
+	go func() { first <- ping(ctx) }()
+	testenv.Eventually(t, 5*time.Second, "the first pipeline reached the client", func() bool { return g.pipelines.Load() == 1 })
+	// The next two go as one batch, which panics in its sender.
+	panics, errs := make(chan any, 2), make(chan error, 2)
+	for range 2 {
+		go func() {
+			defer func() { panics <- recover() }()
+			errs <- ping(ctx)
+		}()
+	}
+	testenv.Eventually(t, 5*time.Second, "two wait for the next batch", func() bool { return b.queued() == 2 })
+	close(g.release)
+	if err := <-first; err != nil {
+		t.Fatalf("first pipeline: %v", err)
+	}
+	if r1, r2 := recv(t, panics), recv(t, panics); (r1 == nil) == (r2 == nil) {
+		t.Errorf("recovered %v and %v, want one panic: the batch's sender", r1, r2)
+	}
+	if err := recv(t, errs); err == nil {
+		t.Error("the command that rode along in the panicked batch: no error")
+	}
+	if err := ping(ctx); err != nil {
+		t.Errorf("the next pipeline: %v", err)
+	}
+}
+
+// recv is the next value on ch, or a failed test after five seconds: a
+// caller left waiting must fail the test, not hang it.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing arrived within 5s")
+		panic("unreachable")
+	}
+}
