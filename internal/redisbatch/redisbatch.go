@@ -18,7 +18,9 @@ package redisbatch
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -33,10 +35,11 @@ type Batcher struct {
 	waiting  []*pipeline // the next batch
 }
 
-// pipeline is one caller's commands, and how a waiting caller learns what
-// to do next: nil when its commands went in another caller's batch, or the
-// batch it is to send (its own commands first).
+// pipeline is one caller's context and commands, and how a waiting caller
+// learns what to do next: nil when its commands went in another caller's
+// batch, or the batch it is to send (its own commands first).
 type pipeline struct {
+	ctx  context.Context
 	cmds []redis.Cmder
 	wake chan []*pipeline
 }
@@ -52,9 +55,10 @@ func New(rdb redis.Cmdable, limit int) *Batcher {
 // Pipelined runs the commands fill adds as redis.Client.Pipelined does —
 // in order, each with its own reply or error — possibly in one round trip
 // with other callers' commands. It returns the commands and the first error
-// among them. The round trip is bounded by the client's read and write
-// timeouts, not by ctx: once other callers' commands share it, no one
-// caller may cut it short.
+// among them. A caller whose ctx ends while it waits for the wire leaves
+// the queue, its commands unsent; once they are on the wire, the round
+// trip lasts until the latest deadline among its callers (or the client's
+// timeouts): no one caller may cut short the others' commands.
 func (b *Batcher) Pipelined(ctx context.Context, fill func(redis.Pipeliner) error) ([]redis.Cmder, error) {
 	p := b.rdb.Pipeline()
 	if err := fill(p); err != nil {
@@ -64,28 +68,55 @@ func (b *Batcher) Pipelined(ctx context.Context, fill func(redis.Pipeliner) erro
 	if len(cmds) == 0 {
 		return nil, nil
 	}
-	own := &pipeline{cmds: cmds}
+	own := &pipeline{ctx: ctx, cmds: cmds}
 	b.mu.Lock()
 	if b.inFlight < b.limit {
 		b.inFlight++
 		b.mu.Unlock()
-		b.send(ctx, []*pipeline{own})
+		b.send([]*pipeline{own})
 		return cmds, firstErr(cmds)
 	}
 	own.wake = make(chan []*pipeline, 1)
 	b.waiting = append(b.waiting, own)
 	b.mu.Unlock()
-	if batch := <-own.wake; batch != nil {
-		b.send(ctx, batch)
+	select {
+	case batch := <-own.wake:
+		if batch != nil {
+			b.send(batch)
+		}
+	case <-ctx.Done():
+		if b.withdraw(own) {
+			for _, c := range cmds {
+				c.SetErr(ctx.Err())
+			}
+			return cmds, ctx.Err()
+		}
+		// Taken into a batch meanwhile: its commands go.
+		if batch := <-own.wake; batch != nil {
+			b.send(batch)
+		}
 	}
 	return cmds, firstErr(cmds)
+}
+
+// withdraw takes pl out of the queue, and reports whether it was still
+// there (not yet taken into a batch).
+func (b *Batcher) withdraw(pl *pipeline) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := slices.Index(b.waiting, pl)
+	if i < 0 {
+		return false
+	}
+	b.waiting = slices.Delete(b.waiting, i, i+1)
+	return true
 }
 
 // send runs batch's commands in one pipeline and hands on its place on
 // the wire. A panic in the client (a hook's, say) fails every command of
 // the batch and still hands the place on, so that no caller waits forever
 // behind it; the sender panics on.
-func (b *Batcher) send(ctx context.Context, batch []*pipeline) {
+func (b *Batcher) send(batch []*pipeline) {
 	defer func() {
 		if r := recover(); r != nil {
 			err := fmt.Errorf("redis pipeline panicked: %v", r)
@@ -98,13 +129,33 @@ func (b *Batcher) send(ctx context.Context, batch []*pipeline) {
 			panic(r)
 		}
 	}()
+	ctx, cancel := batchContext(batch)
+	defer cancel()
 	p := b.rdb.Pipeline()
 	for _, pl := range batch {
 		_ = p.BatchProcess(ctx, pl.cmds...)
 	}
 	// Each command carries its own error; Exec's is the first of them.
-	_, _ = p.Exec(context.WithoutCancel(ctx))
+	_, _ = p.Exec(ctx)
 	b.handOn(batch)
+}
+
+// batchContext is the context of batch's round trip: the sender's values,
+// no cancellation, and the latest deadline among its callers — none when
+// one of them has none (the client's timeouts bound it then).
+func batchContext(batch []*pipeline) (context.Context, context.CancelFunc) {
+	ctx := context.WithoutCancel(batch[0].ctx)
+	var latest time.Time
+	for _, pl := range batch {
+		d, ok := pl.ctx.Deadline()
+		if !ok {
+			return ctx, func() {}
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	return context.WithDeadline(ctx, latest)
 }
 
 // handOn wakes the callers whose commands rode along in batch, and hands

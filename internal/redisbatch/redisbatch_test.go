@@ -113,8 +113,10 @@ func TestCallersShareRoundTrips(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, "every caller waits for the next batch", func() bool { return b.queued() == callers })
 	close(g.release)
-	wg.Wait()
-	if err := <-first; err != nil {
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	recv(t, waited)
+	if err := recv(t, first); err != nil {
 		t.Fatalf("first pipeline: %v", err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -123,7 +125,7 @@ func TestCallersShareRoundTrips(t *testing.T) {
 	if got := g.pipelines.Load(); got != 2 {
 		t.Errorf("%d callers made %d round trips, want 2 (the first, then all the others together)", callers+1, got)
 	}
-	if first, next := <-g.sizes, <-g.sizes; first != 1 || next != 3*callers {
+	if first, next := recv(t, g.sizes), recv(t, g.sizes); first != 1 || next != 3*callers {
 		t.Errorf("batches of %d and %d commands, want 1 and %d", first, next, 3*callers)
 	}
 	if b.queued() != 0 || b.inFlight != 0 {
@@ -152,12 +154,53 @@ func TestLimitRoundTripsOnTheWire(t *testing.T) {
 	}
 	close(g.release)
 	for range 3 {
-		if err := <-done; err != nil {
+		if err := recv(t, done); err != nil {
 			t.Error(err)
 		}
 	}
 	if n := g.pipelines.Load(); n != 3 {
 		t.Errorf("%d round trips in all, want 3", n)
+	}
+	if b.inFlight != 0 {
+		t.Errorf("%d round trips on the wire after the last returned, want 0", b.inFlight)
+	}
+}
+
+// TestWaiterLeavesWhenItsContextEnds: a caller whose context ends while it
+// waits for the wire returns at once with its context's error, and its
+// commands are never sent; the others in the queue go as before.
+func TestWaiterLeavesWhenItsContextEnds(t *testing.T) {
+	t.Parallel()
+	b, g, rdb := gated(t, 1, 1)
+	ctx := t.Context()
+	set := func(ctx context.Context, key string) error {
+		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, key, "1", 0); return nil })
+		return err
+	}
+	first := make(chan error, 1)
+	go func() { first <- set(ctx, "first") }()
+	testenv.Eventually(t, 5*time.Second, "the first pipeline reached the client", func() bool { return g.pipelines.Load() == 1 })
+	leaving, cancel := context.WithCancel(ctx)
+	left, stayed := make(chan error, 1), make(chan error, 1)
+	go func() { left <- set(leaving, "left") }()
+	go func() { stayed <- set(ctx, "stayed") }()
+	testenv.Eventually(t, 5*time.Second, "both wait for the next batch", func() bool { return b.queued() == 2 })
+	cancel()
+	if err := recv(t, left); !errors.Is(err, context.Canceled) {
+		t.Errorf("a waiter whose context ended: %v, want %v", err, context.Canceled)
+	}
+	if n := b.queued(); n != 1 {
+		t.Errorf("%d waiting after one left, want 1", n)
+	}
+	close(g.release)
+	if err := errors.Join(recv(t, first), recv(t, stayed)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.Exists(ctx, "left").Result(); n != 0 {
+		t.Error("the command of the caller that left was sent")
+	}
+	if n, _ := rdb.Exists(ctx, "first", "stayed").Result(); n != 2 {
+		t.Errorf("%d of the other two keys written, want 2", n)
 	}
 }
 
@@ -184,10 +227,10 @@ func TestErrorsStayWithTheirCaller(t *testing.T) {
 	}()
 	testenv.Eventually(t, 5*time.Second, "both wait for the next batch", func() bool { return b.queued() == 2 })
 	close(g.release)
-	if err := <-bad; err == nil {
+	if err := recv(t, bad); err == nil {
 		t.Error("INCR of a hash: no error")
 	}
-	if err := <-good; err != nil {
+	if err := recv(t, good); err != nil {
 		t.Errorf("INCR of a counter in the same batch: %v", err)
 	}
 }
@@ -226,7 +269,7 @@ func TestCanceledCallerDoesNotCutTheBatch(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "the pipeline reached the client", func() bool { return g.pipelines.Load() == 1 })
 	cancel()
 	close(g.release)
-	if err := <-done; err != nil {
+	if err := recv(t, done); err != nil {
 		t.Errorf("a pipeline whose caller's context ended on the wire: %v", err)
 	}
 	if v, _ := rdb.Get(t.Context(), "k").Result(); v != "v" {
@@ -297,7 +340,7 @@ func TestPanicFreesTheWire(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, "two wait for the next batch", func() bool { return b.queued() == 2 })
 	close(g.release)
-	if err := <-first; err != nil {
+	if err := recv(t, first); err != nil {
 		t.Fatalf("first pipeline: %v", err)
 	}
 	if r1, r2 := recv(t, panics), recv(t, panics); (r1 == nil) == (r2 == nil) {
