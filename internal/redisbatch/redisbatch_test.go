@@ -277,8 +277,8 @@ func TestCanceledCallerDoesNotCutTheBatch(t *testing.T) {
 	}
 }
 
-// TestConnectionErrorReachesEveryCaller: when the round trip fails, every
-// caller in the batch gets the error, and the next batch goes again.
+// TestConnectionErrorReachesEveryCaller: when a shared round trip fails,
+// every caller in the batch gets the error, and the wire is freed.
 func TestConnectionErrorReachesEveryCaller(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -289,12 +289,28 @@ func TestConnectionErrorReachesEveryCaller(t *testing.T) {
 	ln.Close() // nothing listens there now
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { rdb.Close() })
+	g := &gate{hold: 1, sizes: make(chan int, 100), release: make(chan struct{})}
+	rdb.AddHook(g)
 	b := New(rdb, 1)
 	ctx := t.Context()
-	for range 2 {
-		if _, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Ping(ctx); return nil }); err == nil {
-			t.Fatal("a pipeline to a closed port: no error")
+	errs := make(chan error, 3)
+	ping := func() {
+		_, err := b.Pipelined(ctx, func(p redis.Pipeliner) error { p.Ping(ctx); return nil })
+		errs <- err
+	}
+	go ping()
+	testenv.Eventually(t, 5*time.Second, "the first pipeline reached the client", func() bool { return g.pipelines.Load() == 1 })
+	go ping()
+	go ping()
+	testenv.Eventually(t, 5*time.Second, "two wait for the next batch", func() bool { return b.queued() == 2 })
+	close(g.release)
+	for range 3 {
+		if err := recv(t, errs); err == nil {
+			t.Error("a pipeline to a closed port: no error")
 		}
+	}
+	if n := g.pipelines.Load(); n != 2 {
+		t.Errorf("%d round trips, want 2 (the first, then the other two together)", n)
 	}
 	if b.inFlight != 0 {
 		t.Error("the wire stays taken after a failed round trip")
