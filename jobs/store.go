@@ -40,12 +40,9 @@ type Store struct {
 }
 
 // batchRoundTrips is how many of the batcher's round trips a process keeps
-// on the wire. One makes the largest batches; measured under the bench's
-// async load (jobs/s ours over raw asynq's with the same GET, alternating
-// runs on one box), one round trip: 0.68 · 0.58 · 0.69 · 0.61 · 0.63 ·
-// 0.75 · 0.64 · 0.49; two: 0.65 · 0.57 · 0.57; four: 0.57 · 0.55 · 0.78 ·
-// 0.60 · 0.50; no batcher: 0.55 · 0.51 · 0.47 · 0.58 · 0.43 · 0.45 · 0.58 ·
-// 0.54.
+// on the wire. One makes the largest batches, and measured best under the
+// bench's async load against two, four and none (docs/benchmarks.md,
+// "Group commit").
 const batchRoundTrips = 1
 
 // NewStore returns a Store on rdb.

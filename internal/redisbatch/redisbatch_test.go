@@ -24,14 +24,19 @@ type gate struct {
 	release   chan struct{}
 }
 
+// gateOn adds to rdb a gate that holds the first hold of its pipelines back.
+func gateOn(rdb *redis.Client, hold int32) *gate {
+	g := &gate{hold: hold, sizes: make(chan int, 100), release: make(chan struct{})}
+	rdb.AddHook(g)
+	return g
+}
+
 // gated is a Batcher of limit round trips on a fresh Redis, and the gate
 // its client's pipelines pass, which holds the first hold of them back.
 func gated(t *testing.T, limit int, hold int32) (*Batcher, *gate, *redis.Client) {
 	t.Helper()
 	rdb := testenv.StartRedis(t).Client(t)
-	g := &gate{hold: hold, sizes: make(chan int, 100), release: make(chan struct{})}
-	rdb.AddHook(g)
-	return New(rdb, limit), g, rdb
+	return New(rdb, limit), gateOn(rdb, hold), rdb
 }
 
 func (g *gate) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -289,8 +294,7 @@ func TestConnectionErrorReachesEveryCaller(t *testing.T) {
 	ln.Close() // nothing listens there now
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { rdb.Close() })
-	g := &gate{hold: 1, sizes: make(chan int, 100), release: make(chan struct{})}
-	rdb.AddHook(g)
+	g := gateOn(rdb, 1)
 	b := New(rdb, 1)
 	ctx := t.Context()
 	errs := make(chan error, 3)
