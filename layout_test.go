@@ -20,7 +20,7 @@ var allowedImports = map[string][]string{
 	"tasks":               {""},
 	"jobs":                {"", "internal/luascript", "internal/redisbatch"},
 	"lifecycle":           {"", "jobs", "tasks", "lane", "reliability/", "internal/luascript"},
-	"lane":                {"", "internal/luascript"},
+	"lane":                {"", "internal/luascript", "jobs"},
 	"reliability/":        {"", "internal/luascript"},
 	"providers/":          {"", "providers/"},
 	"api":                 {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "rapidapi"},

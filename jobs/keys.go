@@ -6,6 +6,10 @@ package jobs
 // jobKey is the hash holding one job record.
 func jobKey(id string) string { return "reliapi:job:{" + id + "}" }
 
+// RecordKey is the key of job id's record, for a script of another package
+// that starts the job with StartLua (the wake-up lane's push).
+func RecordKey(id string) string { return jobKey(id) }
+
 // eventsKey is the stream of a job's events (a streamed answer's pieces).
 func eventsKey(id string) string { return "reliapi:job:{" + id + "}:events" }
 

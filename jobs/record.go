@@ -25,6 +25,20 @@ func parseJob(v any) (*reliapi.Job, error) {
 	return jobFromFields(fields)
 }
 
+// jobFromJSON reads a job from a record a script encoded with cjson: its
+// HGETALL as a JSON array of field, value pairs.
+func jobFromJSON(record []byte) (*reliapi.Job, error) {
+	var pairs []string
+	if err := json.Unmarshal(record, &pairs); err != nil || len(pairs)%2 != 0 {
+		return nil, errors.New("malformed job record")
+	}
+	fields := make(map[string]string, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		fields[pairs[i]] = pairs[i+1]
+	}
+	return jobFromFields(fields)
+}
+
 func jobFromFields(f map[string]string) (*reliapi.Job, error) {
 	j := &reliapi.Job{
 		ID:             f["id"],

@@ -22,39 +22,54 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return {1, now}
 `)
 
-// startScript claims a job for a delivery of the task that carries it:
-// a queued job, or a running one whose last claim's lease has lapsed (its
-// worker stopped renewing it: it died, or Redis lost a lease renewal).
+// StartLua is Lua shared by the scripts that start a job: startScript, and
+// the wake-up lane's push, which starts a job it hands to a waiting worker
+// (package lane). start(key, task, claim, lease, now) claims the job at key
+// for a delivery of task under token claim for lease ms: a queued job, or
+// a running one whose last claim's lease has lapsed (its worker stopped
+// renewing it: it died, or Redis lost a lease renewal). It returns true
+// when the job runs under claim now — claimed now, or already (the same
+// start sent again after its answer was lost, or a lane entry's start
+// confirmed: the lease is renewed) — false when not: the job ended,
+// belongs to another task (a stale task of an earlier job with the same
+// ID), is held by another live claim, or is still queued past its
+// deadline (then the caller expires it); nil when the job is gone.
+const StartLua = `
+local function start(key, task, claim, lease, now)
+  local f = redis.call('HMGET', key, 'status', 'task_id', 'started_at', 'deadline', 'claim_until', 'claim', 'attempts')
+  if not f[1] then return nil end
+  if f[1] == 'running' and f[2] == task and claim ~= '' and f[6] == claim then
+    redis.call('HSET', key, 'claim_until', now + lease)
+    return true
+  end
+  if f[1] == 'queued' and f[4] and now > tonumber(f[4]) then
+    -- Past its deadline: left queued for the caller to expire.
+    return false
+  end
+  local lapsed = not f[5] or now >= tonumber(f[5])
+  if f[2] ~= task or not (f[1] == 'queued' or f[1] == 'running' and lapsed) then
+    return false
+  end
+  redis.call('HSET', key, 'status', 'running', 'claim', claim, 'claim_until', now + lease,
+    'attempts', (tonumber(f[7]) or 0) + 1, 'started_at', f[3] or now)
+  return true
+end
+`
+
+// startScript claims a job for a delivery of the task that carries it (see
+// StartLua).
 //
 // KEYS[1] job hash
 // ARGV[1] asynq task ID of the delivery; ARGV[2] claim token; ARGV[3]
 // lease ms
-// returns {1, HGETALL} when this delivery claimed the job (it is running
-// under ARGV[2] now, or was already: the same start sent again after its
-// answer was lost), {0, HGETALL} when it did not: the job ended, belongs
-// to another task (a stale task of an earlier job with the same ID), is
-// held by another live claim (claim_until says until when), or is still
-// queued past its deadline (then the caller expires it); an empty list
-// when the job is gone.
-var startScript = luascript.New(`
-local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'deadline', 'claim_until', 'claim', 'attempts')
-if not f[1] then return {} end
-if f[1] == 'running' and f[2] == ARGV[1] and ARGV[2] ~= '' and f[6] == ARGV[2] then
-  return {1, redis.call('HGETALL', KEYS[1])}
-end
+// returns {1, HGETALL} when this delivery holds the job, {0, HGETALL} when
+// it does not (claim_until says until when another claim holds it), an
+// empty list when the job is gone.
+var startScript = luascript.New(StartLua + `
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if f[1] == 'queued' and f[4] and now > tonumber(f[4]) then
-  -- Past its deadline: left queued for the caller to expire.
-  return {0, redis.call('HGETALL', KEYS[1])}
-end
-local lapsed = not f[5] or now >= tonumber(f[5])
-if f[2] ~= ARGV[1] or not (f[1] == 'queued' or f[1] == 'running' and lapsed) then
-  return {0, redis.call('HGETALL', KEYS[1])}
-end
-redis.call('HSET', KEYS[1], 'status', 'running', 'claim', ARGV[2], 'claim_until', now + tonumber(ARGV[3]),
-  'attempts', (tonumber(f[7]) or 0) + 1, 'started_at', f[3] or now)
-return {1, redis.call('HGETALL', KEYS[1])}
+local claimed = start(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+if claimed == nil then return {} end
+return {claimed and 1 or 0, redis.call('HGETALL', KEYS[1])}
 `)
 
 // renewScript extends a claim's lease while its delivery runs the job.

@@ -269,6 +269,17 @@ func started(cmd *redis.Cmd) Started {
 	return Started{Job: j, Claimed: claimed == 1}
 }
 
+// StartedBy is the answer of a start that another script made with
+// StartLua and that claimed the job: record is the job's HGETALL after it,
+// encoded by cjson (the wake-up lane's push hands it along with the entry).
+func StartedBy(record []byte) Started {
+	j, err := jobFromJSON(record)
+	if err != nil {
+		return Started{Err: fmt.Errorf("reading a started job: %w", err)}
+	}
+	return Started{Job: j, Claimed: true}
+}
+
 // Finish records the outcome of a running job and announces it to waiters,
 // in one round trip with what more adds (the removal of the job's task).
 // waited says a caller is likely waiting for the outcome (a sync call): the

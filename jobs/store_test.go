@@ -991,11 +991,17 @@ func TestStartAll(t *testing.T) {
 	if g := got[2]; g.Claimed || g.Err != nil || g.Job != nil {
 		t.Fatalf("gone job: %+v", g)
 	}
-	// The same start sent again (its answer was lost on the way back) is
-	// the claim's own: claimed, and not counted as another attempt.
+	// The same start sent again (its answer was lost on the way back, or a
+	// lane entry's claim confirmed after a while) is the claim's own:
+	// claimed, not counted as another attempt, its lease renewed — even
+	// one that lapsed while nobody took the job over.
+	b.rdb.HSet(ctx, jobKey(queued.ID), "claim_until", 1)
 	again, run, err := b.store.Start(ctx, queued.ID, claim, nil)
 	if !run || err != nil || again.Attempts != 1 {
 		t.Fatalf("the same start again: run %v, %v, attempts %d; want claimed, 1 attempt", run, err, again.Attempts)
+	}
+	if until := time.Until(again.ClaimUntil); until < 50*time.Second {
+		t.Fatalf("the same start again left the claim %v from lapsing, want its lease of a minute renewed", until)
 	}
 	if ok, err := b.store.Finish(ctx, queued.ID, claim, reliapi.JobSucceeded, okResult, false, nil); !ok || err != nil {
 		t.Fatalf("the claim StartAll took does not end its job: %v %v", ok, err)

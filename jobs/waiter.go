@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -98,15 +97,7 @@ func decodeAnnouncement(record string) *reliapi.Job {
 	if record == "" {
 		return nil
 	}
-	var pairs []string
-	if err := json.Unmarshal([]byte(record), &pairs); err != nil || len(pairs)%2 != 0 {
-		return nil
-	}
-	fields := make(map[string]string, len(pairs)/2)
-	for i := 0; i < len(pairs); i += 2 {
-		fields[pairs[i]] = pairs[i+1]
-	}
-	j, err := jobFromFields(fields)
+	j, err := jobFromJSON([]byte(record))
 	if err != nil {
 		return nil
 	}

@@ -54,27 +54,70 @@ import (
 )
 
 // Entry is what a worker needs to run a job it pops: the job's asynq task
-// ID (the job's delivery identity) and the task's payload.
+// ID (the job's delivery identity) and the task's payload, and, when the
+// push that handed it to a waiting worker started the job, the claim.
 type Entry struct {
 	Queue   string
 	TaskID  string
 	Payload []byte
+	// Claim is the token of the claim a push's Start took on the job (""
+	// when the entry was queued, or pushed without a Start): the delivery
+	// of whoever pops the entry holds the job under it.
+	Claim string
+	// Started is that start's answer when the entry came straight from the
+	// push to this popper's wait, so that the claim, taken an instant
+	// before, cannot have lapsed: the delivery runs the job without a start
+	// of its own. Nil otherwise (an entry handed to a worker that died
+	// waiting and popped later, or handed back): the delivery confirms its
+	// claim with a start, which renews it, or finds it taken over.
+	Started *Started
+}
+
+// Started is the answer of a push's Start, as its script encoded it with
+// cjson: the job's record (its HGETALL) and the start's read (its HMGET).
+type Started struct {
+	Record []byte
+	Read   []byte
 }
 
 // encode is an entry as the lane holds it: the queue and the task ID on a
-// line each, then the payload as it is. Wrapped in JSON, the payload was
-// scanned and copied once more by the api that pushed it and twice more by
-// the worker that popped it.
-func (e Entry) encode() string { return e.Queue + "\n" + e.TaskID + "\n" + string(e.Payload) }
+// line each, then the payload as it is; an entry under a claim starts with
+// a line "+" and the token, and two of the start's answer, which the push
+// script writes and a lane that holds the entry again (Return) leaves
+// empty. Wrapped in JSON, the payload was scanned and copied once more by
+// the api that pushed it and twice more by the worker that popped it.
+func (e Entry) encode() string {
+	s := e.Queue + "\n" + e.TaskID + "\n" + string(e.Payload)
+	if e.Claim != "" {
+		s = "+" + e.Claim + "\n\n\n" + s
+	}
+	return s
+}
 
-// decodeEntry reads an entry encode wrote.
-func decodeEntry(data string) (Entry, error) {
+// decodeEntry reads an entry encode or the push script wrote; handed says
+// it came straight from a push (see Entry.Started).
+func decodeEntry(data string, handed bool) (Entry, error) {
+	whole := data
+	var claim, record, read string
+	if rest, ok := strings.CutPrefix(data, "+"); ok {
+		var ok1, ok2, ok3 bool
+		claim, rest, ok1 = strings.Cut(rest, "\n")
+		record, rest, ok2 = strings.Cut(rest, "\n")
+		read, data, ok3 = strings.Cut(rest, "\n")
+		if !ok1 || !ok2 || !ok3 || claim == "" {
+			return Entry{}, fmt.Errorf("lane: malformed entry %.60q", whole)
+		}
+	}
 	queue, rest, ok := strings.Cut(data, "\n")
 	taskID, payload, ok2 := strings.Cut(rest, "\n")
 	if !ok || !ok2 || queue == "" || taskID == "" {
-		return Entry{}, fmt.Errorf("lane: malformed entry %.60q", data)
+		return Entry{}, fmt.Errorf("lane: malformed entry %.60q", whole)
 	}
-	return Entry{Queue: queue, TaskID: taskID, Payload: []byte(payload)}, nil
+	e := Entry{Queue: queue, TaskID: taskID, Payload: []byte(payload), Claim: claim}
+	if handed && record != "" {
+		e.Started = &Started{Record: []byte(record), Read: []byte(read)}
+	}
+	return e, nil
 }
 
 // Flow says whose job an entry is and where it goes among that tenant's
@@ -130,15 +173,40 @@ func handoffs(queue string) []string {
 	return []string{prefix(n) + "sync:handoff", prefix(n) + "async:handoff"}
 }
 
+// Start asks a push to start the job when it hands the entry to a waiting
+// worker, in its script (jobs.StartLua), and to read a hash with it: the
+// worker then runs the job without a round trip to claim it (see
+// Entry.Started). The keys must live on the lane's node, which a Redis
+// Cluster does not promise: push without a Start there.
+type Start struct {
+	// Record is the job record's key (jobs.RecordKey).
+	Record string
+	// Token and Lease are the claim's (the worker renews it).
+	Token string
+	Lease time.Duration
+	// Read and Fields name a hash and the fields of it read with the start:
+	// the breaker of the job's target, for its first attempt.
+	Read   string
+	Fields []string
+}
+
 // Push adds e to its queue's lane as f says, in pipeline p (the caller
-// runs it with what else the job needs written). Its command is a script's
-// EVALSHA: run p with luascript.Pipelined.
-func Push(ctx context.Context, p redis.Pipeliner, e Entry, f Flow) {
+// runs it with what else the job needs written, the record first). With
+// s, a push that hands the entry to a waiting worker starts the job. Its
+// command is a script's EVALSHA: run p with luascript.Pipelined.
+func Push(ctx context.Context, p redis.Pipeliner, e Entry, f Flow, s *Start) {
 	k := keysOf(e.Queue)
 	h := handoffs(e.Queue)
-	pushScript.EvalSha(ctx, p,
-		[]string{k.ready, k.tags, k.clock, k.tiers, k.lists + f.Tenant + ":" + strconv.Itoa(f.Priority.Rank()), k.handoff, waiters(e.Queue), h[0], h[1]},
-		f.Tenant, max(f.Weight, 1), f.Tier, e.encode())
+	keys := []string{k.ready, k.tags, k.clock, k.tiers, k.lists + f.Tenant + ":" + strconv.Itoa(f.Priority.Rank()), k.handoff, waiters(e.Queue), h[0], h[1]}
+	args := []any{f.Tenant, max(f.Weight, 1), f.Tier, e.encode()}
+	if s != nil {
+		keys = append(keys, s.Record, s.Read)
+		args = append(args, e.TaskID, s.Token, s.Lease.Milliseconds())
+		for _, f := range s.Fields {
+			args = append(args, f)
+		}
+	}
+	pushScript.EvalSha(ctx, p, keys, args...)
 }
 
 // Return puts entries a stopping worker popped but did not start at the
@@ -243,7 +311,7 @@ func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 	data, serr := script.StringSlice()
 	switch {
 	case serr == nil:
-		return decode(data...)
+		return decodeAll(data, func(d string) (Entry, error) { return decodeEntry(d, false) })
 	case redis.HasErrorPrefix(serr, "NOSCRIPT"):
 		// Redis lost its scripts (a restart, a failover): the next pop
 		// loads it again.
@@ -282,7 +350,7 @@ func (p *Popper) woken(cmd *redis.StringSliceCmd) ([]Entry, error) {
 	if res[0] == p.blocks[0] {
 		return nil, nil
 	}
-	return decode(res[1])
+	return decodeAll(res[1:], func(d string) (Entry, error) { return decodeEntry(d, true) })
 }
 
 // Wake makes the popper's pop under way, if any, return at once with
@@ -319,12 +387,9 @@ func (p *Popper) Close(ctx context.Context) error {
 	return nil
 }
 
-// decode decodes popped entries; one that does not decode is dropped
-// (its job's asynq task runs it) and reported with the others.
-func decode(data ...string) ([]Entry, error) { return decodeAll(data, decodeEntry) }
-
-// decodeAll decodes popped entries of either lane with dec, dropping and
-// reporting those that do not decode.
+// decodeAll decodes popped entries of either lane with dec; one that does
+// not decode is dropped (its job's asynq task runs it) and reported with
+// the others.
 func decodeAll[T any](data []string, dec func(string) (T, error)) ([]T, error) {
 	out := make([]T, 0, len(data))
 	var errs []error

@@ -13,6 +13,7 @@ import (
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/lane"
 )
 
@@ -21,7 +22,7 @@ import (
 func push(t *testing.T, rdb redis.UniversalClient, queue, id string, f lane.Flow) {
 	t.Helper()
 	_, err := luascript.Pipelined(t.Context(), rdb, func(p redis.Pipeliner) error {
-		lane.Push(t.Context(), p, lane.Entry{Queue: queue, TaskID: id, Payload: []byte(`{}`)}, f)
+		lane.Push(t.Context(), p, lane.Entry{Queue: queue, TaskID: id, Payload: []byte(`{}`)}, f, nil)
 		return nil
 	})
 	if err != nil {
@@ -232,7 +233,7 @@ func TestEntriesComeBackWhole(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	payload := []byte("{\"body\": \"two\nlines and spaces\"}")
 	_, err := luascript.Pipelined(t.Context(), rdb, func(p redis.Pipeliner) error {
-		lane.Push(t.Context(), p, lane.Entry{Queue: "async-1", TaskID: "t-1", Payload: payload}, lane.Flow{Tenant: "a", Weight: 1})
+		lane.Push(t.Context(), p, lane.Entry{Queue: "async-1", TaskID: "t-1", Payload: payload}, lane.Flow{Tenant: "a", Weight: 1}, nil)
 		return nil
 	})
 	if err != nil {
@@ -312,7 +313,7 @@ func BenchmarkPopBatch(b *testing.B) {
 		b.StopTimer()
 		_, err := luascript.Pipelined(ctx, rdb, func(pipe redis.Pipeliner) error {
 			for i := range 16 {
-				lane.Push(ctx, pipe, lane.Entry{Queue: "async", TaskID: fmt.Sprint(i), Payload: []byte(`{}`)}, lane.Flow{Tenant: "a", Weight: 1})
+				lane.Push(ctx, pipe, lane.Entry{Queue: "async", TaskID: fmt.Sprint(i), Payload: []byte(`{}`)}, lane.Flow{Tenant: "a", Weight: 1}, nil)
 			}
 			return nil
 		})
@@ -320,5 +321,118 @@ func BenchmarkPopBatch(b *testing.B) {
 		if got, perr := p.Pop(ctx, 16); len(got) != 16 || err != nil || perr != nil {
 			b.Fatal(len(got), err, perr)
 		}
+	}
+}
+
+// pushStarting pushes entry id of async-0 for tenant a with a Start on the
+// job record of the same ID, reading hash br with it.
+func pushStarting(t *testing.T, rdb redis.UniversalClient, id string) {
+	t.Helper()
+	start := &lane.Start{Record: jobs.RecordKey(id), Token: "tok-" + id, Lease: 5 * time.Second, Read: "br", Fields: []string{"state", "gen", "nope"}}
+	_, err := luascript.Pipelined(t.Context(), rdb, func(p redis.Pipeliner) error {
+		lane.Push(t.Context(), p, lane.Entry{Queue: "async-0", TaskID: id, Payload: []byte(`{}`)}, lane.Flow{Tenant: "a", Weight: 1}, start)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("pushing %s: %v", id, err)
+	}
+}
+
+// queuedRecord writes a queued job record of id, its task id too.
+func queuedRecord(t *testing.T, rdb redis.UniversalClient, id string) {
+	t.Helper()
+	if err := rdb.HSet(t.Context(), jobs.RecordKey(id), "id", id, "status", "queued", "task_id", id, "attempts", 0, "created_at", 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHandOffStartsTheJob: a push with a Start that hands its entry to a
+// waiting popper starts the job under the Start's claim, and the popper
+// gets the claim, the record and the read with the entry; an entry under a
+// claim that did not come straight from its push (handed back, or handed
+// to a popper that died waiting) keeps the claim without the answer, for
+// its delivery to confirm; a push that queues, or finds the job not
+// queued, starts nothing.
+func TestHandOffStartsTheJob(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	rdb.HSet(t.Context(), "br", "state", "closed", "gen", 3)
+	waitFor := func(id string) lane.Entry {
+		p := lane.NewPopper(rdb, 10*time.Second, "async-0")
+		popped := make(chan lane.Entry, 1)
+		go func() {
+			got, err := p.Pop(context.WithoutCancel(t.Context()), 8)
+			if len(got) != 1 || err != nil {
+				t.Errorf("waiting pop: %v %v", got, err)
+				got = append(got, lane.Entry{})
+			}
+			popped <- got[0]
+		}()
+		testenv.Eventually(t, 5*time.Second, "the popper to wait", func() bool {
+			return rdb.ZCard(t.Context(), "reliapi:lane:{lane-0}:waiters").Val() == 1
+		})
+		pushStarting(t, rdb, id)
+		select {
+		case e := <-popped:
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatal("the waiting popper got nothing")
+			return lane.Entry{}
+		}
+	}
+
+	queuedRecord(t, rdb, "j1")
+	e := waitFor("j1")
+	rec := rdb.HGetAll(t.Context(), jobs.RecordKey("j1")).Val()
+	if rec["status"] != "running" || rec["claim"] != "tok-j1" || rec["attempts"] != "1" || rec["claim_until"] == "" {
+		t.Fatalf("record after a starting hand-off: %v", rec)
+	}
+	if e.TaskID != "j1" || e.Claim != "tok-j1" || e.Started == nil {
+		t.Fatalf("popped %+v, want j1 under claim tok-j1 with the start's answer", e)
+	}
+	if s := string(e.Started.Record); !strings.Contains(s, `"claim","tok-j1"`) || !strings.Contains(s, `"status","running"`) {
+		t.Fatalf("the start's record %s", s)
+	}
+	if s := string(e.Started.Read); s != `["closed","3",false]` {
+		t.Fatalf("the start's read %s", s)
+	}
+
+	// Handed back: the claim stays, the answer does not.
+	if err := lane.Return(t.Context(), rdb, e); err != nil {
+		t.Fatal(err)
+	}
+	got, err := lane.NewPopper(rdb, time.Millisecond, "async-0").Pop(t.Context(), 8)
+	if len(got) != 1 || err != nil || got[0].TaskID != "j1" || got[0].Claim != "tok-j1" || got[0].Started != nil || string(got[0].Payload) != `{}` {
+		t.Fatalf("popped %+v %v after the hand-back, want j1 under its claim, no answer", got, err)
+	}
+
+	// Handed to a popper that died waiting: the next pop gets it late.
+	queuedRecord(t, rdb, "j2")
+	rdb.ZAdd(t.Context(), "reliapi:lane:{lane-0}:waiters", redis.Z{Score: float64(time.Now().Add(time.Minute).UnixMilli()), Member: "dead"})
+	pushStarting(t, rdb, "j2")
+	rdb.Del(t.Context(), "reliapi:lane:{lane-0}:waiters")
+	got, err = lane.NewPopper(rdb, time.Millisecond, "async-0").Pop(t.Context(), 8)
+	if len(got) != 1 || err != nil || got[0].Claim != "tok-j2" || got[0].Started != nil {
+		t.Fatalf("popped %+v %v, want j2 under its claim, no answer", got, err)
+	}
+
+	// Nobody waits: queued, not started.
+	queuedRecord(t, rdb, "j3")
+	pushStarting(t, rdb, "j3")
+	if s := rdb.HGet(t.Context(), jobs.RecordKey("j3"), "status").Val(); s != "queued" {
+		t.Fatalf("a queued push left its job %s", s)
+	}
+	got, err = lane.NewPopper(rdb, time.Millisecond, "async-0").Pop(t.Context(), 8)
+	if len(got) != 1 || err != nil || got[0].Claim != "" || got[0].Started != nil {
+		t.Fatalf("popped %+v %v, want j3 without a claim", got, err)
+	}
+
+	// The job is no longer queued (canceled): handed off without a claim.
+	rdb.HSet(t.Context(), jobs.RecordKey("j4"), "id", "j4", "status", "canceled", "task_id", "j4")
+	if e := waitFor("j4"); e.TaskID != "j4" || e.Claim != "" || e.Started != nil {
+		t.Fatalf("popped %+v, want j4 without a claim", e)
+	}
+	if s := rdb.HGet(t.Context(), jobs.RecordKey("j4"), "status").Val(); s != "canceled" {
+		t.Fatalf("a canceled job handed off is %s", s)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi/internal/luascript"
+	"github.com/reliapi/reliapi/jobs"
 )
 
 // pushScript adds an entry to a shard's lane: handed to a waiting worker
@@ -11,20 +12,31 @@ import (
 // of its priority, making the tenant ready if it was not — at the lane's
 // virtual time (the start of the first ready tenant, or, none ready, of
 // the last pop), or where the tenant had reached if that is later, so
-// that running dry and coming back gains nothing.
+// that running dry and coming back gains nothing. An entry handed off
+// with a start (see Start) starts its job first (jobs.StartLua) and goes
+// with the job's record and the start's read.
 //
 // KEYS[1] ready; KEYS[2] tags; KEYS[3] clock; KEYS[4] tiers; KEYS[5] the
 // tenant's list of the priority; KEYS[6] the kind's hand-off list;
-// KEYS[7] the shard's waiters; KEYS[8], KEYS[9] its hand-off lists.
-// ARGV[1] tenant; ARGV[2] weight; ARGV[3] tier; ARGV[4] the entry.
+// KEYS[7] the shard's waiters; KEYS[8], KEYS[9] its hand-off lists;
+// with a start, KEYS[10] the job's record, KEYS[11] the hash to read.
+// ARGV[1] tenant; ARGV[2] weight; ARGV[3] tier; ARGV[4] the entry; with a
+// start, ARGV[5] the task ID, ARGV[6] the claim token, ARGV[7] its lease
+// ms, ARGV[8..] the fields to read.
 // Returns 1 when handed off, 0 when queued.
-var pushScript = luascript.New(`
+var pushScript = luascript.New(jobs.StartLua + `
 if redis.call('ZCARD', KEYS[7]) > 0 then
   local now = redis.call('TIME')
   local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   local waiting = redis.call('ZCOUNT', KEYS[7], ms, '+inf')
   if waiting > 0 and waiting > redis.call('LLEN', KEYS[8]) + redis.call('LLEN', KEYS[9]) then
-    redis.call('RPUSH', KEYS[6], ARGV[4])
+    local entry = ARGV[4]
+    if #KEYS >= 11 and start(KEYS[10], ARGV[5], ARGV[6], tonumber(ARGV[7]), ms) then
+      local read = '[]'
+      if #ARGV >= 8 then read = cjson.encode(redis.call('HMGET', KEYS[11], unpack(ARGV, 8))) end
+      entry = '+' .. ARGV[6] .. '\n' .. cjson.encode(redis.call('HGETALL', KEYS[10])) .. '\n' .. read .. '\n' .. entry
+    end
+    redis.call('RPUSH', KEYS[6], entry)
     return 1
   end
 end

@@ -88,6 +88,10 @@ type Manager struct {
 	// queues are the queue names this Manager has published in asynq's
 	// set of queues (see scheduleTask).
 	queues sync.Map
+	// handoffStarts says a lane push that hands its entry to a waiting
+	// worker starts the job too (lane.Start): the job's record and the
+	// lane live on one node. Not on a Redis Cluster.
+	handoffStarts bool
 }
 
 // New returns a Manager.
@@ -96,18 +100,25 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("lifecycle: Redis is required")
 	}
 	cfg.setDefaults()
+	_, cluster := cfg.Redis.(*redis.ClusterClient)
 	return &Manager{
-		cfg:       cfg,
-		rdb:       cfg.Redis,
-		log:       cfg.Logger,
-		store:     jobs.NewStore(cfg.Redis, jobs.Config{Retention: cfg.Retention}),
-		enqueuer:  asynq.NewClientFromRedisClient(cfg.Redis),
-		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
-		slots:     quota.New(cfg.Redis),
-		cache:     cache.New(cfg.Redis),
-		ledger:    budget.NewLedger(cfg.Redis),
+		handoffStarts: !cluster,
+		cfg:           cfg,
+		rdb:           cfg.Redis,
+		log:           cfg.Logger,
+		store:         jobs.NewStore(cfg.Redis, jobs.Config{Retention: cfg.Retention}),
+		enqueuer:      asynq.NewClientFromRedisClient(cfg.Redis),
+		inspector:     asynq.NewInspectorFromRedisClient(cfg.Redis),
+		slots:         quota.New(cfg.Redis),
+		cache:         cache.New(cfg.Redis),
+		ledger:        budget.NewLedger(cfg.Redis),
 	}, nil
 }
+
+// ClaimLease is how long a claim on a running job holds without renewal:
+// the claims workers take, and those a lane push takes for the worker it
+// hands a job to (see queueing).
+const ClaimLease = 5 * time.Second
 
 // Store is the job records, for reading them (transitions go through the
 // Manager).

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/lane"
+	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/tasks"
 )
@@ -175,10 +177,18 @@ func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement
 		return nil, err
 	}
 	entry := lane.Entry{Queue: at.Queue, TaskID: at.TaskID, Payload: task.Payload()}
+	// A worker waiting for the job gets it started, with its first
+	// attempt's breaker read: its delivery (a claim under this token) needs
+	// no round trip before the call.
+	var start *lane.Start
+	if m.handoffStarts {
+		start = &lane.Start{Record: jobs.RecordKey(s.ID), Token: rand.Text(), Lease: ClaimLease,
+			Read: breaker.Key(s.Payload.Target), Fields: breaker.ReadFields}
+	}
 	return func(p redis.Pipeliner) {
 		m.scheduleTask(ctx, p, task, at, time.Now().Add(at.ProcessIn))
 		flow := lane.Flow{Tenant: s.Tenant, Tier: s.Tier, Weight: s.Weight, Priority: s.Priority}
-		lane.Push(ctx, p, entry, flow)
+		lane.Push(ctx, p, entry, flow, start)
 	}, nil
 }
 

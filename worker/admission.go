@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,6 +37,28 @@ func (w *Worker) admitWith(d *lifecycle.Delivery) *admission {
 	a := &admission{target: d.Payload.Target}
 	d.Admit = func(p redis.Pipeliner) {
 		a.read, a.at = w.breakers.AllowIn(context.Background(), p, a.target), time.Now()
+	}
+	return a
+}
+
+// admissionRead is the admission of d's first attempt from the breaker
+// read a lane push made with the job's start (lane.Start), as its script
+// encoded it; nil when the target is not configured here. A read that
+// does not decode leaves the attempt to ask the breaker itself.
+func (w *Worker) admissionRead(d lifecycle.Delivery, read []byte) *admission {
+	target := d.Payload.Target
+	if _, ok := w.targets[target]; !ok {
+		return nil
+	}
+	a := &admission{target: target, at: time.Now()}
+	var f []any
+	if json.Unmarshal(read, &f) == nil {
+		for i, v := range f {
+			if _, ok := v.(string); !ok {
+				f[i] = nil // cjson writes an absent field as false
+			}
+		}
+		a.read = func() (breaker.Ticket, bool) { return breaker.AllowRead(target, f) }
 	}
 	return a
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/lifecycle"
 	"github.com/reliapi/reliapi/tasks"
 )
 
@@ -16,7 +17,7 @@ import (
 // claimLease/3 in one round trip; when it dies, its claims lapse within
 // claimLease and another delivery of each job's task may take the job
 // over.
-const claimLease = 5 * time.Second
+const claimLease = lifecycle.ClaimLease
 
 // claims are the claims of the jobs this process runs, renewed together.
 type claims struct {

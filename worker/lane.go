@@ -79,7 +79,8 @@ func (r *laneRunner) pop(ctx context.Context, popper *lane.Popper) {
 }
 
 // runAll runs the jobs of one pop, each on a runner, holding one of the
-// pop's slots. Their starts (each with its breaker read) go to Redis
+// pop's slots. A job the push started as it handed it here runs at once;
+// the starts of the others (each with its breaker read) go to Redis
 // together first, one round trip for the pop rather than one per job. An
 // entry that does not decode is dropped (its asynq task runs the job) and
 // gives its slot back.
@@ -95,6 +96,15 @@ func (r *laneRunner) runAll(entries []lane.Entry) {
 			continue
 		}
 		d := lifecycle.Delivery{Payload: p, Claim: lifecycle.NewClaim(e.TaskID, claimLease), Hint: true}
+		if e.Claim != "" {
+			// The push started the job under this claim: the delivery holds
+			// it, or confirms it with its start when the entry came late.
+			d.Claim.Token = e.Claim
+		}
+		if e.Started != nil {
+			r.hand(laneJob{d: d, adm: w.admissionRead(d, e.Started.Read), started: jobs.StartedBy(e.Started.Record)})
+			continue
+		}
 		adms = append(adms, w.admitWith(&d))
 		ds = append(ds, d)
 	}

@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -160,4 +161,58 @@ func TestLaneKeyLost(t *testing.T) {
 	}
 	f.startWorker(t)
 	f.ranOnce(t, ids, 15*time.Second)
+}
+
+// TestHandedJobRunsViaFallback: a job the push started as it handed it to
+// a waiting worker that then died runs once, when that claim lapses and
+// the job's asynq task takes it over.
+func TestHandedJobRunsViaFallback(t *testing.T) {
+	t.Parallel()
+	f := newLaneFleet(t, time.Second)
+	p := lane.NewPopper(f.rdb, 10*time.Second, tasks.QueueAsync)
+	popped := make(chan []lane.Entry, 1)
+	go func() {
+		e, _ := p.Pop(context.WithoutCancel(t.Context()), 1)
+		popped <- e
+	}()
+	testenv.Eventually(t, 5*time.Second, "the doomed popper to wait", func() bool {
+		return f.rdb.ZCard(t.Context(), "reliapi:lane:{lane-0}:waiters").Val() == 1
+	})
+	ids := f.submit(t, 1)
+	select {
+	case e := <-popped:
+		if len(e) != 1 || e[0].Started == nil {
+			t.Fatalf("the waiting popper got %+v, want the job started by its push", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting popper got nothing")
+	}
+	f.startWorker(t)
+	testenv.Eventually(t, 15*time.Second, "the job to succeed", func() bool {
+		j, err := f.m.Store().Get(t.Context(), "t", ids[0])
+		return err == nil && j.Status == reliapi.JobSucceeded
+	})
+	if n := f.upstream.Calls("/anything/0"); n != 1 {
+		t.Errorf("the job called the upstream %d times, want once", n)
+	}
+	if j, _ := f.m.Store().Get(t.Context(), "t", ids[0]); j.Attempts != 2 {
+		t.Errorf("the job was started %d times, want twice (the push's, the takeover)", j.Attempts)
+	}
+}
+
+// TestLateHandedEntryConfirmsItsClaim: a job the push started as it handed
+// it to a worker that died waiting (its registration still counted) is
+// popped late by another worker, which confirms the push's claim and runs
+// the job at once, not after that claim lapses.
+func TestLateHandedEntryConfirmsItsClaim(t *testing.T) {
+	t.Parallel()
+	f := newLaneFleet(t, time.Minute)
+	until := time.Now().Add(time.Minute).UnixMilli()
+	f.rdb.ZAdd(t.Context(), "reliapi:lane:{lane-0}:waiters", redis.Z{Score: float64(until), Member: "dead"})
+	ids := f.submit(t, 1)
+	if s := f.rdb.HGet(t.Context(), "reliapi:job:{"+ids[0]+"}", "status").Val(); s != "running" {
+		t.Fatalf("the job handed to the dead popper is %s, want started by its push", s)
+	}
+	f.startWorker(t)
+	f.ranOnce(t, ids, 4*time.Second)
 }

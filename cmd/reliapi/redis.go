@@ -41,7 +41,8 @@ const (
 
 // newRedisTopology connects to a Sentinel-managed master or a Redis
 // Cluster (redis.mode), with the same timeouts as newRedis. asynq and our
-// scripts run on either: every script's keys share one hash tag.
+// scripts run on either: every script's keys share one hash tag, but for
+// the lane push's start, which lifecycle makes only off a Cluster.
 func newRedisTopology(r config.Redis) redis.UniversalClient {
 	opt := &redis.UniversalOptions{
 		Addrs:                 r.Addrs,

@@ -134,19 +134,32 @@ func (b *Breakers) Allow(ctx context.Context, target string, s Settings) (Ticket
 // fraction of a script's run. A read that failed is ok false too: Allow
 // meets the same error and the caller's policy for it.
 func (b *Breakers) AllowIn(ctx context.Context, p redis.Pipeliner, target string) func() (t Ticket, ok bool) {
-	cmd := p.HMGet(ctx, key(target), "state", "gen", "failures")
+	cmd := p.HMGet(ctx, key(target), ReadFields...)
 	return func() (Ticket, bool) {
 		f, err := cmd.Result()
-		if err != nil || len(f) != 3 || (f[0] != nil && f[0] != string(Closed)) {
+		if err != nil {
 			return Ticket{}, false
 		}
-		gen, err1 := intField(f[1])
-		failures, err2 := intField(f[2])
-		if err1 != nil || err2 != nil {
-			return Ticket{}, false
-		}
-		return Ticket{target: target, gen: gen, clean: failures == 0}, true
+		return AllowRead(target, f)
 	}
+}
+
+// ReadFields are the fields of a breaker's hash (Key) that AllowRead reads.
+var ReadFields = []string{"state", "gen", "failures"}
+
+// AllowRead is AllowIn's answer from an HMGET of ReadFields made elsewhere
+// (a script's, in the round trip of the caller's command): absent fields
+// are nil.
+func AllowRead(target string, f []any) (t Ticket, ok bool) {
+	if len(f) != len(ReadFields) || (f[0] != nil && f[0] != string(Closed)) {
+		return Ticket{}, false
+	}
+	gen, err1 := intField(f[1])
+	failures, err2 := intField(f[2])
+	if err1 != nil || err2 != nil {
+		return Ticket{}, false
+	}
+	return Ticket{target: target, gen: gen, clean: failures == 0}, true
 }
 
 // intField reads an integer field of an HMGET reply; absent is 0.
