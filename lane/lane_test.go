@@ -144,12 +144,10 @@ func TestSyncBeforeAsync(t *testing.T) {
 	}
 }
 
-// TestHandOffToWaitingWorker: a worker blocked on an empty lane is handed
-// the next job in the round trip it waits in; a job pushed while nobody
-// waits goes to the fair queue.
-func TestHandOffToWaitingWorker(t *testing.T) {
-	t.Parallel()
-	rdb := testenv.StartRedis(t).Client(t)
+// waitingPop starts a pop of shard 0 that waits for one entry, once it
+// waits (registered); the func returns the entry (bounded).
+func waitingPop(t *testing.T, rdb redis.UniversalClient) func() lane.Entry {
+	t.Helper()
 	p := lane.NewPopper(rdb, 10*time.Second, "async")
 	popped := make(chan lane.Entry, 1)
 	go func() {
@@ -163,8 +161,27 @@ func TestHandOffToWaitingWorker(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "the popper to wait", func() bool {
 		return rdb.ZCard(t.Context(), "reliapi:lane:{lane-0}:waiters").Val() == 1
 	})
+	return func() lane.Entry {
+		t.Helper()
+		select {
+		case e := <-popped:
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatal("the waiting popper got nothing")
+			return lane.Entry{}
+		}
+	}
+}
+
+// TestHandOffToWaitingWorker: a worker blocked on an empty lane is handed
+// the next job in the round trip it waits in; a job pushed while nobody
+// waits goes to the fair queue.
+func TestHandOffToWaitingWorker(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	popped := waitingPop(t, rdb)
 	push(t, rdb, "async", "a-1", lane.Flow{Tenant: "a", Weight: 1})
-	if e := <-popped; e.TaskID != "a-1" {
+	if e := popped(); e.TaskID != "a-1" {
 		t.Fatalf("the waiting popper got %+v", e)
 	}
 	if n := rdb.Exists(t.Context(), "reliapi:lane:{lane-0}:async:ready").Val(); n != 0 {
@@ -358,27 +375,9 @@ func TestHandOffStartsTheJob(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	rdb.HSet(t.Context(), "br", "state", "closed", "gen", 3)
 	waitFor := func(id string) lane.Entry {
-		p := lane.NewPopper(rdb, 10*time.Second, "async-0")
-		popped := make(chan lane.Entry, 1)
-		go func() {
-			got, err := p.Pop(context.WithoutCancel(t.Context()), 8)
-			if len(got) != 1 || err != nil {
-				t.Errorf("waiting pop: %v %v", got, err)
-				got = append(got, lane.Entry{})
-			}
-			popped <- got[0]
-		}()
-		testenv.Eventually(t, 5*time.Second, "the popper to wait", func() bool {
-			return rdb.ZCard(t.Context(), "reliapi:lane:{lane-0}:waiters").Val() == 1
-		})
+		popped := waitingPop(t, rdb)
 		pushStarting(t, rdb, id)
-		select {
-		case e := <-popped:
-			return e
-		case <-time.After(5 * time.Second):
-			t.Fatal("the waiting popper got nothing")
-			return lane.Entry{}
-		}
+		return popped()
 	}
 
 	queuedRecord(t, rdb, "j1")

@@ -102,7 +102,6 @@ func New(cfg Config) (*Manager, error) {
 	cfg.setDefaults()
 	_, cluster := cfg.Redis.(*redis.ClusterClient)
 	return &Manager{
-		handoffStarts: !cluster,
 		cfg:           cfg,
 		rdb:           cfg.Redis,
 		log:           cfg.Logger,
@@ -112,6 +111,7 @@ func New(cfg Config) (*Manager, error) {
 		slots:         quota.New(cfg.Redis),
 		cache:         cache.New(cfg.Redis),
 		ledger:        budget.NewLedger(cfg.Redis),
+		handoffStarts: !cluster,
 	}, nil
 }
 
