@@ -10,8 +10,8 @@
 // failover), and it stands by while a lane delivery runs the job, taking
 // it over if that delivery's claim lapses. A job's record says which
 // delivery holds it (see package jobs' claims), so it runs once whichever
-// way it arrives. Losing a lane entry costs latency (the grace period),
-// never a job.
+// way it arrives. Losing a lane entry costs latency (the grace period, or
+// the claim's lease for a job its push started), never a job.
 //
 // # Fairness
 //
@@ -36,6 +36,14 @@
 // registration lapses unless renewed (see registration), so a worker that
 // died waiting takes nothing with it; what it was handed sits at the head
 // of the shard, for the next pop of any worker.
+//
+// A push with a Start also starts the job it hands off, so that the worker
+// calls the upstream without a round trip of its own; the claim goes with
+// the entry (Entry.Claim), and the start's answer only to a worker whose
+// wait it ended an instant later (Entry.Started, freshWait). An entry that
+// waited longer — its popper died, or waited for a slot — is taken by the
+// next pop script without the answer, and its delivery confirms the claim
+// with a start of its own.
 package lane
 
 import (
@@ -65,11 +73,13 @@ type Entry struct {
 	// of whoever pops the entry holds the job under it.
 	Claim string
 	// Started is that start's answer when the entry came straight from the
-	// push to this popper's wait, so that the claim, taken an instant
-	// before, cannot have lapsed: the delivery runs the job without a start
-	// of its own. Nil otherwise (an entry handed to a worker that died
-	// waiting and popped later, or handed back): the delivery confirms its
-	// claim with a start, which renews it, or finds it taken over.
+	// push to this popper's wait — a BLPOP that followed the pop script or
+	// an empty wait at once (freshWait) — so that the claim, taken an
+	// instant before, cannot have lapsed: the delivery runs the job without
+	// a start of its own. Nil otherwise (an entry the pop script takes:
+	// handed to a worker that died waiting or waited for a slot, or handed
+	// back): the delivery confirms its claim with a start, which renews it,
+	// or finds the job canceled or taken over.
 	Started *Started
 }
 
@@ -251,6 +261,9 @@ type Popper struct {
 	// recheck says the next pop must run the script: an entry was handed
 	// to it, so work may have queued fairly meanwhile.
 	recheck bool
+	// waited is when its last wait ended with nothing: the hand-off lists
+	// were empty then (see freshWait).
+	waited time.Time
 	// loaded says Redis holds the pop script, which the popper loads
 	// before its first pop and after Redis lost it: luascript's fallback
 	// by body would come after the pipeline's BLPOP had waited unregistered
@@ -267,6 +280,15 @@ func NewPopper(rdb redis.UniversalClient, wait time.Duration, queue string) *Pop
 		waiters: waiters(queue), blocks: append([]string{prefix(n) + "popper:" + id}, handoffs(queue)...)}
 }
 
+// freshWait is how soon after an empty wait a pop may wait again without
+// the script. Whatever that BLPOP returns was pushed after the empty wait,
+// an instant before, so the claim of a push's Start on it cannot have
+// lapsed (Entry.Started). A pop that comes later — its worker waited for a
+// slot while still registered as waiting — runs the script, which takes
+// what was handed to it meanwhile as it takes a dead popper's: without the
+// start's answer, for the delivery to confirm the claim.
+const freshWait = 100 * time.Millisecond
+
 // pipelinedWait is how long the BLPOP that travels with the pop script
 // may block: a pipeline's reply must come within the client's read
 // timeout (2 s in reliapi, 3 s by default), whatever a command's own.
@@ -279,13 +301,13 @@ const pipelinedWait = time.Second
 // nothing came within the wait.
 //
 // An idle popper, registered and not handed anything since, only BLPOPs
-// (one command per wait) until its registration nears its end: nothing
-// can have been queued fairly meanwhile, since pushes hand their entries
-// to waiting workers, and a push that finds them all handed entries
-// queues its own for the pops those workers make next, which run the
-// script.
+// (one command per wait) until its registration nears its end, as long as
+// each pop follows the last empty wait at once (freshWait): nothing can
+// have been queued fairly meanwhile, since pushes hand their entries to
+// waiting workers, and a push that finds them all handed entries queues
+// its own for the pops those workers make next, which run the script.
 func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
-	if !p.recheck && time.Until(p.registered) > p.wait+time.Second {
+	if !p.recheck && time.Since(p.waited) < freshWait && time.Until(p.registered) > p.wait+time.Second {
 		return p.block(ctx)
 	}
 	if !p.loaded {
@@ -339,6 +361,7 @@ func (p *Popper) woken(cmd *redis.StringSliceCmd) ([]Entry, error) {
 	res, err := cmd.Result()
 	switch {
 	case errors.Is(err, redis.Nil):
+		p.waited = time.Now()
 		return nil, nil
 	case err != nil:
 		p.registered = time.Time{}

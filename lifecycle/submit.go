@@ -179,9 +179,11 @@ func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement
 	entry := lane.Entry{Queue: at.Queue, TaskID: at.TaskID, Payload: task.Payload()}
 	// A worker waiting for the job gets it started, with its first
 	// attempt's breaker read: its delivery (a claim under this token) needs
-	// no round trip before the call.
+	// no round trip before the call. Not a job with a deadline: it expires
+	// unless a worker starts it in time, and a push's start is no proof
+	// that one received it.
 	var start *lane.Start
-	if m.handoffStarts {
+	if m.handoffStarts && s.Deadline.IsZero() {
 		start = &lane.Start{Record: jobs.RecordKey(s.ID), Token: rand.Text(), Lease: ClaimLease,
 			Read: breaker.Key(s.Payload.Target), Fields: breaker.ReadFields}
 	}

@@ -216,3 +216,26 @@ func TestLateHandedEntryConfirmsItsClaim(t *testing.T) {
 	f.startWorker(t)
 	f.ranOnce(t, ids, 4*time.Second)
 }
+
+// TestDeadlineJobNotStartedByItsPush: a job with a deadline expires unless
+// a worker starts it in time, so its push does not start it, even for a
+// waiting worker: a start there is no proof that a worker received it.
+func TestDeadlineJobNotStartedByItsPush(t *testing.T) {
+	t.Parallel()
+	f := newLaneFleet(t, time.Minute)
+	until := time.Now().Add(time.Minute).UnixMilli()
+	f.rdb.ZAdd(t.Context(), "reliapi:lane:{lane-0}:waiters", redis.Z{Score: float64(until), Member: "dead"})
+	_, err := f.m.Submit(t.Context(), lifecycle.Submission{
+		ID: "job_d", Tenant: "t", RequestHash: "h", Queue: tasks.QueueAsync, Deadline: time.Now().Add(time.Minute),
+		Payload: tasks.Payload{Tenant: "t", Target: "up", HTTP: &tasks.HTTPRequest{Method: "GET", Path: "/anything/d"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.rdb.LLen(t.Context(), "reliapi:lane:{lane-0}:async:handoff").Val(); n != 1 {
+		t.Fatalf("%d entries handed off, want the job's", n)
+	}
+	if s := f.rdb.HGet(t.Context(), "reliapi:job:{job_d}", "status").Val(); s != "queued" {
+		t.Fatalf("a job with a deadline is %s after its push, want queued", s)
+	}
+}

@@ -1,0 +1,60 @@
+package lane
+
+import (
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/luascript"
+	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/jobs"
+)
+
+// TestOnlyFreshHandOffsComeStarted: an entry a push started for a popper
+// that was registered but not waiting — its worker waited for a slot after
+// its last empty wait — comes from the pop script without the start's
+// answer (its claim may have lapsed meanwhile, the job been canceled or
+// taken over), for the delivery to confirm; one handed while the popper
+// waits again at once after an empty wait comes with it.
+func TestOnlyFreshHandOffsComeStarted(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	p := NewPopper(rdb, time.Second, "async-0")
+	emptyWait := func() {
+		t.Helper()
+		if got, err := p.Pop(t.Context(), 8); len(got) != 0 || err != nil {
+			t.Fatalf("pop of an empty lane: %v %v", got, err)
+		}
+	}
+	pushStarting := func(id string) {
+		t.Helper()
+		if err := rdb.HSet(t.Context(), jobs.RecordKey(id), "id", id, "status", "queued", "task_id", id, "attempts", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := luascript.Pipelined(t.Context(), rdb, func(pipe redis.Pipeliner) error {
+			Push(t.Context(), pipe, Entry{Queue: "async-0", TaskID: id, Payload: []byte(`{}`)}, Flow{Tenant: "a", Weight: 1},
+				&Start{Record: jobs.RecordKey(id), Token: "tok-" + id, Lease: 5 * time.Second, Read: "br", Fields: []string{"state"}})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	emptyWait() // registered, its wait over
+	pushStarting("late")
+	p.waited = time.Now().Add(-time.Second) // its worker waited for a slot
+	got, err := p.Pop(t.Context(), 8)
+	if len(got) != 1 || err != nil || got[0].TaskID != "late" || got[0].Claim != "tok-late" || got[0].Started != nil {
+		t.Fatalf("popped %+v %v; want the late entry under its claim, without the start's answer", got, err)
+	}
+
+	emptyWait() // the script found nothing: registered again, its wait over
+	pushStarting("fresh")
+	p.waited = time.Now() // and it waits again at once
+	got, err = p.Pop(t.Context(), 8)
+	if len(got) != 1 || err != nil || got[0].TaskID != "fresh" || got[0].Started == nil {
+		t.Fatalf("popped %+v %v; want the fresh entry with the start's answer", got, err)
+	}
+}
