@@ -60,8 +60,12 @@ func (c *claims) hold(p tasks.Payload, claim jobs.Claim, stop context.CancelFunc
 // longer than claimLease lets the claims lapse; when Redis is back, a
 // delivery of the jobs' tasks could take them over while they still run
 // here (a second upstream call), unless this process renews them first:
-// so it tries again often while Redis is away.
-const renewRetry = 250 * time.Millisecond
+// so it tries again often while Redis is away — more often than a
+// fallback can come back, which takes an asynq poll (200 ms and more by
+// default) and two round trips. A job a lane push started runs here as
+// soon as it arrives, with no round trip before its call, so one that
+// arrived just before an outage runs through it on a claim that lapses.
+const renewRetry = 50 * time.Millisecond
 
 // renew runs until ctx ends, renewing every held claim every claimLease/3,
 // and every renewRetry while renewals fail.
