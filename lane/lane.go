@@ -334,30 +334,36 @@ func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 	switch {
 	case serr == nil:
 		return decodeAll(data, func(d string) (Entry, error) { return decodeEntry(d, false) })
-	case redis.HasErrorPrefix(serr, "NOSCRIPT"):
-		// Redis lost its scripts (a restart, a failover): the next pop
-		// loads it again.
-		p.loaded = false
-		return nil, nil
 	case !errors.Is(serr, redis.Nil):
-		return nil, fmt.Errorf("lane: popping: %w", serr)
+		// The BLPOP ran all the same and may have taken an entry handed
+		// to this popper: keep it, though not as fresh (nothing checked
+		// the hand-off lists first), so that its delivery confirms it.
+		got, werr := p.woken(woken, false)
+		if redis.HasErrorPrefix(serr, "NOSCRIPT") {
+			// Redis lost its scripts (a restart, a failover): the next
+			// pop loads it again.
+			p.loaded = false
+			return got, werr
+		}
+		return got, errors.Join(fmt.Errorf("lane: popping: %w", serr), werr)
 	}
 	p.registered = sent.Add(registration)
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("lane: waiting: %w", err)
 	}
-	return p.woken(woken)
+	return p.woken(woken, true)
 }
 
 // block waits for an entry handed to the registered popper.
 func (p *Popper) block(ctx context.Context) ([]Entry, error) {
-	return p.woken(p.rdb.BLPop(ctx, p.wait, p.blocks...))
+	return p.woken(p.rdb.BLPop(ctx, p.wait, p.blocks...), true)
 }
 
 // woken reads what a BLPOP of the popper's lists returned: an entry
 // handed to it (the next pop runs the script again), a wake-up of its own
-// list (likewise), or nothing.
-func (p *Popper) woken(cmd *redis.StringSliceCmd) ([]Entry, error) {
+// list (likewise), or nothing. fresh says the BLPOP followed a look at the
+// hand-off lists an instant before (see Entry.Started).
+func (p *Popper) woken(cmd *redis.StringSliceCmd, fresh bool) ([]Entry, error) {
 	res, err := cmd.Result()
 	switch {
 	case errors.Is(err, redis.Nil):
@@ -373,7 +379,7 @@ func (p *Popper) woken(cmd *redis.StringSliceCmd) ([]Entry, error) {
 	if res[0] == p.blocks[0] {
 		return nil, nil
 	}
-	return decodeAll(res[1:], func(d string) (Entry, error) { return decodeEntry(d, true) })
+	return decodeAll(res[1:], func(d string) (Entry, error) { return decodeEntry(d, fresh) })
 }
 
 // Wake makes the popper's pop under way, if any, return at once with
