@@ -1,40 +1,19 @@
-package lane
+package lane_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/internal/testenv"
-	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/lane"
 )
 
 // emptyWait pops an empty lane: p registers as waiting, and its wait ends
 // with nothing.
-func emptyWait(t *testing.T, p *Popper) {
+func emptyWait(t *testing.T, p *lane.Popper) {
 	t.Helper()
 	if got, err := p.Pop(t.Context(), 8); len(got) != 0 || err != nil {
 		t.Fatalf("pop of an empty lane: %v %v", got, err)
-	}
-}
-
-// pushStarting pushes job id's entry to shard 0 with a Start, its record
-// written queued first; with a popper registered, the push hands it off
-// and starts the job under the token "tok-" + id.
-func pushStarting(t *testing.T, rdb redis.UniversalClient, id string) {
-	t.Helper()
-	if err := rdb.HSet(t.Context(), jobs.RecordKey(id), "id", id, "status", "queued", "task_id", id, "attempts", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
-	_, err := luascript.Pipelined(t.Context(), rdb, func(pipe redis.Pipeliner) error {
-		Push(t.Context(), pipe, Entry{Queue: "async-0", TaskID: id, Payload: []byte(`{}`)}, Flow{Tenant: "a", Weight: 1},
-			&Start{Record: jobs.RecordKey(id), Token: "tok-" + id, Lease: 5 * time.Second, Read: "br", Fields: []string{"state"}})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -47,19 +26,21 @@ func pushStarting(t *testing.T, rdb redis.UniversalClient, id string) {
 func TestOnlyFreshHandOffsComeStarted(t *testing.T) {
 	t.Parallel()
 	rdb := testenv.StartRedis(t).Client(t)
-	p := NewPopper(rdb, time.Second, "async-0")
+	p := lane.NewPopper(rdb, time.Second, "async-0")
 
 	emptyWait(t, p) // registered, its wait over
+	queuedRecord(t, rdb, "late")
 	pushStarting(t, rdb, "late")
-	p.waited = time.Now().Add(-time.Second) // its worker waited for a slot
+	lane.SetWaited(p, time.Now().Add(-time.Second)) // its worker waited for a slot
 	got, err := p.Pop(t.Context(), 8)
 	if len(got) != 1 || err != nil || got[0].TaskID != "late" || got[0].Claim != "tok-late" || got[0].Started != nil {
 		t.Fatalf("popped %+v %v; want the late entry under its claim, without the start's answer", got, err)
 	}
 
 	emptyWait(t, p) // the script found nothing: registered again, its wait over
+	queuedRecord(t, rdb, "fresh")
 	pushStarting(t, rdb, "fresh")
-	p.waited = time.Now() // and it waits again at once
+	lane.SetWaited(p, time.Now()) // and it waits again at once
 	got, err = p.Pop(t.Context(), 8)
 	if len(got) != 1 || err != nil || got[0].TaskID != "fresh" || got[0].Started == nil {
 		t.Fatalf("popped %+v %v; want the fresh entry with the start's answer", got, err)
@@ -74,13 +55,14 @@ func TestOnlyFreshHandOffsComeStarted(t *testing.T) {
 func TestEntryKeptWhenThePopScriptFails(t *testing.T) {
 	t.Parallel()
 	rdb := testenv.StartRedis(t).Client(t)
-	p := NewPopper(rdb, time.Second, "async-0")
+	p := lane.NewPopper(rdb, time.Second, "async-0")
 	emptyWait(t, p)
+	queuedRecord(t, rdb, "kept")
 	pushStarting(t, rdb, "kept")
 	if err := rdb.ScriptFlush(t.Context()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	p.waited = time.Time{} // a pop that runs the script
+	lane.SetWaited(p, time.Time{}) // a pop that runs the script
 	got, err := p.Pop(t.Context(), 8)
 	if len(got) != 1 || err != nil || got[0].TaskID != "kept" || got[0].Claim != "tok-kept" || got[0].Started != nil {
 		t.Fatalf("popped %+v %v; want the handed entry under its claim, without the start's answer", got, err)

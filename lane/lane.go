@@ -104,9 +104,9 @@ func (e Entry) encode() string {
 	return s
 }
 
-// decodeEntry reads an entry encode or the push script wrote; handed says
-// it came straight from a push (see Entry.Started).
-func decodeEntry(data string, handed bool) (Entry, error) {
+// decodeEntry reads an entry encode or the push script wrote; fresh says
+// it came straight from its push (see Entry.Started).
+func decodeEntry(data string, fresh bool) (Entry, error) {
 	whole := data
 	var claim, record, read string
 	if rest, ok := strings.CutPrefix(data, "+"); ok {
@@ -124,7 +124,7 @@ func decodeEntry(data string, handed bool) (Entry, error) {
 		return Entry{}, fmt.Errorf("lane: malformed entry %.60q", whole)
 	}
 	e := Entry{Queue: queue, TaskID: taskID, Payload: []byte(payload), Claim: claim}
-	if handed && record != "" {
+	if fresh && record != "" {
 		e.Started = &Started{Record: []byte(record), Read: []byte(read)}
 	}
 	return e, nil
@@ -212,8 +212,8 @@ func Push(ctx context.Context, p redis.Pipeliner, e Entry, f Flow, s *Start) {
 	if s != nil {
 		keys = append(keys, s.Record, s.Read)
 		args = append(args, e.TaskID, s.Token, s.Lease.Milliseconds())
-		for _, f := range s.Fields {
-			args = append(args, f)
+		for _, field := range s.Fields {
+			args = append(args, field)
 		}
 	}
 	pushScript.EvalSha(ctx, p, keys, args...)
@@ -333,7 +333,7 @@ func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 	data, serr := script.StringSlice()
 	switch {
 	case serr == nil:
-		return decodeAll(data, func(d string) (Entry, error) { return decodeEntry(d, false) })
+		return decode(data, false)
 	case !errors.Is(serr, redis.Nil):
 		// The BLPOP ran all the same and may have taken an entry handed
 		// to this popper: keep it, though not as fresh (nothing checked
@@ -379,7 +379,7 @@ func (p *Popper) woken(cmd *redis.StringSliceCmd, fresh bool) ([]Entry, error) {
 	if res[0] == p.blocks[0] {
 		return nil, nil
 	}
-	return decodeAll(res[1:], func(d string) (Entry, error) { return decodeEntry(d, fresh) })
+	return decode(res[1:], fresh)
 }
 
 // Wake makes the popper's pop under way, if any, return at once with
@@ -414,6 +414,12 @@ func (p *Popper) Close(ctx context.Context) error {
 		return fmt.Errorf("lane: ending a wait: %w", err)
 	}
 	return nil
+}
+
+// decode decodes popped entries of the job lane; fresh says they came
+// straight from their pushes (see Entry.Started).
+func decode(data []string, fresh bool) ([]Entry, error) {
+	return decodeAll(data, func(d string) (Entry, error) { return decodeEntry(d, fresh) })
 }
 
 // decodeAll decodes popped entries of either lane with dec; one that does
