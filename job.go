@@ -73,6 +73,9 @@ type Job struct {
 	// ClaimUntil is when the claim of the delivery running the job lapses
 	// unless renewed (then another delivery of its task may take it over).
 	ClaimUntil time.Time
+	// Watchers are the channels of the api replicas where a caller waits
+	// for the job's end: its end is announced on them (jobs.Waiter).
+	Watchers []string
 	// Attempts counts how often a worker started the job (more than one only
 	// after a crash or lease loss: asynq delivers at least once).
 	Attempts int

@@ -76,7 +76,7 @@ func (s *Server) createJob(c *gin.Context) {
 	}
 	m.Target = call.target
 	setLabels(c, call.target, "async")
-	job, _, err := s.submit(c, jobID(tenant(c), call.idemKey), call, tasks.QueueAsync, nil)
+	job, _, err := s.submit(c, jobID(tenant(c), call.idemKey), call, tasks.QueueAsync, nil, "")
 	if err != nil {
 		writeError(c, err, m)
 		return
@@ -154,17 +154,20 @@ func (s *Server) getJob(c *gin.Context) {
 		job *reliapi.Job
 		err error
 	)
-	// Watch before reading, so that no announcement is missed.
-	var watch *jobs.Watch
 	if wait > 0 {
-		watch = s.waiter.Watch(id)
+		// Watch before reading, so that no announcement is missed; the read
+		// names this replica among the job's watchers, where its end is
+		// announced.
+		watch := s.waiter.Watch(id)
 		defer watch.Close()
-	}
-	job, err = s.lifecycle.Get(ctx, tenant(c), id)
-	if err == nil && wait > 0 {
-		waitCtx, cancelWait := s.waitCtx(ctx, wait)
-		defer cancelWait()
-		job, err = watch.Wait(waitCtx, tenant(c), job)
+		job, err = s.lifecycle.GetWatched(ctx, tenant(c), id, s.waiter.Channel())
+		if err == nil {
+			waitCtx, cancelWait := s.waitCtx(ctx, wait)
+			defer cancelWait()
+			job, err = watch.Wait(waitCtx, tenant(c), job)
+		}
+	} else {
+		job, err = s.lifecycle.Get(ctx, tenant(c), id)
 	}
 	if err != nil {
 		writeError(c, s.jobErr(id, err), m)

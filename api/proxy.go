@@ -114,11 +114,15 @@ func (s *Server) runCall(c *gin.Context, d dialect, m meta, call *proxyCall, cac
 			id, follow = inFlight, true
 		}
 	}
-	var watch *jobs.Watch
+	var (
+		watch   *jobs.Watch
+		watcher string
+	)
 	if md.wait > 0 && !streaming {
 		// Watch before the job exists, so its announcement cannot be missed
-		// and no read is needed to learn what it announces.
-		watch = s.waiter.Watch(id)
+		// and no read is needed to learn what it announces; the job names
+		// this replica as its watcher, where its end is announced.
+		watch, watcher = s.waiter.Watch(id), s.waiter.Channel()
 		defer watch.Close()
 	}
 	var (
@@ -129,7 +133,7 @@ func (s *Server) runCall(c *gin.Context, d dialect, m meta, call *proxyCall, cac
 	if follow {
 		job, err = s.followJob(c, id)
 	} else {
-		job, attached, err = s.submit(c, id, call, queue, plan)
+		job, attached, err = s.submit(c, id, call, queue, plan, watcher)
 	}
 	if err != nil {
 		d.err(c, err, m)
@@ -221,16 +225,17 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 // or tasks.QueueAsync), or, when the call's idempotency key names an
 // existing job of the same request, returns that job (attached=true).
 // plan, when set, is the response-cache entry this call claimed, which its
-// job fills. A tenant whose concurrent-job slots are full is answered 429
+// job fills; watcher, when set, is the done channel where the caller waits
+// for its end (jobs.Waiter.Channel). A tenant whose concurrent-job slots are full is answered 429
 // with its X-RateLimit headers.
-func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string, plan *cachePlan) (job *reliapi.Job, attached bool, err error) {
+func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string, plan *cachePlan, watcher string) (job *reliapi.Job, attached bool, err error) {
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
 	sub := lifecycle.Submission{
 		ID: id, Tenant: tenant(c), RequestID: requestID(c), Queue: queue,
 		RequestHash: idempotency.Fingerprint(call.fingerprint...),
 		Webhook:     call.webhook, Deadline: call.deadline, Route: call.route, Cache: plan.fill(),
-		Priority: call.priority,
+		Priority: call.priority, Watcher: watcher,
 		Payload: tasks.Payload{
 			Tenant: tenant(c), Target: call.target, IdempotencyKey: call.idemKey,
 			Profile: s.profile(c), LLM: call.llm, Cost: call.cost,

@@ -53,5 +53,5 @@ func (s *Store) Renew(ctx context.Context, claims map[string]Claim) ([]string, e
 // is at most once; a message lost across a reconnect leaves the run to
 // that renewal. It returns at once; the subscription reconnects by itself.
 func (s *Store) WatchCanceled(ctx context.Context, stop func(jobID string)) {
-	listen(ctx, s.rdb, canceledChannel, stop, nil)
+	listen(ctx, s.rdb, stop, nil, canceledChannel)
 }

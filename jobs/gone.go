@@ -66,7 +66,7 @@ func NewGoneURLs(store *Store, logger *slog.Logger) *GoneURLs {
 // subscription reconnects by itself when Redis comes back.
 func (g *GoneURLs) Start(ctx context.Context) {
 	ctx, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	g.done = listen(ctx, g.store.rdb, goneChannel, g.changed, g.subscribed)
+	g.done = listen(ctx, g.store.rdb, g.changed, g.subscribed, goneChannel)
 }
 
 // Stop ends the subscription; answers are read from Redis from then on. It

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reliapi/reliapi"
@@ -57,6 +58,7 @@ func jobFromFields(f map[string]string) (*reliapi.Job, error) {
 		CompletedAt:    millis(f["completed_at"]),
 		Deadline:       millis(f["deadline"]),
 		ClaimUntil:     millis(f["claim_until"]),
+		Watchers:       watchers(f["watchers"]),
 	}
 	j.Attempts, _ = strconv.Atoi(f["attempts"])
 	if j.ID == "" || !j.Status.Valid() {
@@ -103,4 +105,12 @@ func millis(s string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms)
+}
+
+// watchers reads a record's watchers field: space-separated channels.
+func watchers(field string) []string {
+	if field == "" {
+		return nil
+	}
+	return strings.Fields(field)
 }

@@ -87,22 +87,51 @@ redis.call('HSET', KEYS[1], 'claim_until', now + tonumber(ARGV[2]))
 return 1
 `)
 
-// announce is Lua shared by the scripts that finish a job: it publishes the
-// job's ID on the done channel, followed by a newline and the whole record
-// as a JSON array of field, value pairs when the record is small enough to
-// send to every api replica, so that waiters need not read it back. A
-// finish passes withRecord false when nobody is likely to wait (an async
-// job): the rare waiter reads the record, and no replica receives it for
-// nothing.
+// announce is Lua shared by the scripts that end a job.
+// announce(key, channel, id, anyway) publishes the job's end where a caller
+// waits for it: on each of the record's watchers (the channels of the api
+// replicas with a caller waiting, Waiter.Channel), or, when the record names
+// none, on the shared done channel if anyway is true (a cancel, an expiry,
+// a sync job created by an api that names no watchers: an earlier build).
+// Nothing is published for a job nobody waits on (most async jobs), and no
+// replica receives the ends of other replicas' calls. The message is the
+// job's ID, followed by a newline and the whole record as a JSON array of
+// field, value pairs when the record is small enough to send, so that
+// waiters need not read it back.
 const announce = `
-local function announce(key, channel, id, withRecord)
+local function announce(key, channel, id, anyway)
+  local watchers = redis.call('HGET', key, 'watchers')
+  if not watchers and not anyway then return end
   local msg = id
-  if withRecord and redis.call('HSTRLEN', key, 'result') <= 65536 then
+  if redis.call('HSTRLEN', key, 'result') <= 65536 then
     msg = msg .. '\n' .. cjson.encode(redis.call('HGETALL', key))
   end
-  redis.call('PUBLISH', channel, msg)
+  for ch in string.gmatch(watchers or channel, '%S+') do
+    redis.call('PUBLISH', ch, msg)
+  end
 end
 `
+
+// watchScript reads a tenant's job for a caller that will wait for its
+// end, and names the caller's replica among its watchers first (see
+// announce) when it has not ended: the end, however soon, is announced to
+// the waiter.
+//
+// KEYS[1] job hash
+// ARGV[1] tenant; ARGV[2] the replica's done channel
+// returns the job's HGETALL; an empty list when it does not exist for that
+// tenant.
+var watchScript = luascript.New(`
+local f = redis.call('HMGET', KEYS[1], 'tenant', 'status', 'watchers')
+if f[1] ~= ARGV[1] then return {} end
+if f[2] == 'queued' or f[2] == 'running' then
+  local w = f[3] or ''
+  if not string.find(' ' .. w .. ' ', ' ' .. ARGV[2] .. ' ', 1, true) then
+    redis.call('HSET', KEYS[1], 'watchers', w == '' and ARGV[2] or w .. ' ' .. ARGV[2])
+  end
+end
+return redis.call('HGETALL', KEYS[1])
+`)
 
 // owns is Lua shared by the scripts a delivery runs once it has started
 // its job (finish, requeue). owns(key, f, task, claim) takes the job's
@@ -135,8 +164,9 @@ end
 //
 // KEYS[1] job hash
 // ARGV[1] terminal status; ARGV[2] result JSON; ARGV[3] retention in seconds;
-// ARGV[4] done channel; ARGV[5] job ID; ARGV[6] asynq task ID of the
-// delivery; ARGV[7] its claim token; ARGV[8] "1" to announce the record
+// ARGV[4] the shared done channel; ARGV[5] job ID; ARGV[6] asynq task ID
+// of the delivery; ARGV[7] its claim token; ARGV[8] "1" when a caller
+// likely waits though the record names no watchers (a sync job)
 // returns 1 when recorded, 0 when the job was not the delivery's (canceled
 // meanwhile, handed to another task or claim, or gone).
 var finishScript = luascript.New(announce + owns + `

@@ -72,6 +72,9 @@ type New struct {
 	Deadline time.Time
 	// Route, when set, is the routing decision the call came with.
 	Route *reliapi.RouteDecision
+	// Watcher, when set, is the channel of the api replica whose caller
+	// waits for the job's end (Waiter.Channel): the end is announced there.
+	Watcher string
 }
 
 // Create inserts a queued job unless a job with the same ID exists. It
@@ -104,6 +107,9 @@ func (s *Store) Create(ctx context.Context, n New, more func(redis.Pipeliner)) (
 	}
 	if !n.Deadline.IsZero() {
 		args = append(args, "deadline", n.Deadline.UnixMilli())
+	}
+	if n.Watcher != "" {
+		args = append(args, "watchers", n.Watcher)
 	}
 	if n.Route != nil {
 		route, err := json.Marshal(n.Route)
@@ -154,6 +160,7 @@ func createdJob(n New, res []any) (*reliapi.Job, bool, error) {
 		IdempotencyKey: n.IdempotencyKey, RequestHash: n.RequestHash, RequestID: n.RequestID,
 		Queue: n.Queue, TaskID: n.TaskID, CacheHash: n.CacheHash, CreatedAt: time.UnixMilli(createdMS),
 		Webhook: n.Webhook, WebhookStatus: webhookStatus(n.Webhook), Deadline: n.Deadline,
+		Watchers: watchers(n.Watcher),
 	}, true, nil
 }
 
@@ -179,6 +186,21 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*reliapi.Job, error
 		return nil, fmt.Errorf("reading job: %w", err)
 	}
 	return jobOfTenant(fields, tenant)
+}
+
+// GetWatched is Get for a caller that will wait for the job's end in the
+// api replica whose done channel is channel (Waiter.Channel): a job that
+// has not ended names the channel among its watchers in the same round
+// trip, so that its end is announced there.
+func (s *Store) GetWatched(ctx context.Context, tenant, id, channel string) (*reliapi.Job, error) {
+	v, err := watchScript.Run(ctx, s.rdb, []string{jobKey(id)}, tenant, channel).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("reading job: %w", err)
+	}
+	if len(v) == 0 {
+		return nil, reliapi.ErrNotFound
+	}
+	return parseJob(v)
 }
 
 // jobOfTenant is the job a record's fields hold, when the record exists and
@@ -280,10 +302,11 @@ func StartedBy(record []byte) Started {
 	return Started{Job: j, Claimed: true}
 }
 
-// Finish records the outcome of a running job and announces it to waiters,
-// in one round trip with what more adds (the removal of the job's task).
-// waited says a caller is likely waiting for the outcome (a sync call): the
-// announcement then carries the record, which saves the waiter a read.
+// Finish records the outcome of a running job and announces it to its
+// watchers, in one round trip with what more adds (the removal of the
+// job's task). waited says a caller is likely waiting for the outcome (a
+// sync call) even if the record names no watchers (created by an earlier
+// build of the api): the end is then announced on the shared channel.
 // status must be JobSucceeded or JobFailed. It reports false when the job
 // was no longer running under the claim (it was canceled, or taken over,
 // meanwhile). A job still queued under the claim's task is recorded too:

@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,14 +20,18 @@ import (
 const pollInterval = time.Second
 
 // Waiter wakes callers when a job finishes. One Waiter per process holds a
-// single subscription to the done channel and fans announcements out to the
-// callers waiting in that process. An announcement carries the finished
-// record (unless its result is large), so a woken caller usually needs no
-// further read.
+// single subscription, to its own done channel and to the shared one, and
+// fans announcements out to the callers waiting in that process. A job's
+// end is announced on the channels its record names as watchers (Channel,
+// written when the job is created for a waiting caller, or by the waiter's
+// first read), so a replica receives only the ends its callers wait for.
+// An announcement carries the finished record (unless its result is
+// large), so a woken caller usually needs no further read.
 type Waiter struct {
-	store  *Store
-	rdb    redis.UniversalClient
-	logger *slog.Logger
+	store   *Store
+	rdb     redis.UniversalClient
+	logger  *slog.Logger
+	channel string
 
 	mu      sync.Mutex
 	waiting map[string]map[*Watch]struct{}
@@ -45,15 +51,20 @@ func NewWaiter(store *Store, logger *slog.Logger) *Waiter {
 		store:   store,
 		rdb:     store.rdb,
 		logger:  logger,
+		channel: doneChannel + ":" + rand.Text()[:16],
 		waiting: make(map[string]map[*Watch]struct{}),
 	}
 }
+
+// Channel is this waiter's done channel: a job created for a caller that
+// waits in this process names it as its watcher (New.Watcher).
+func (w *Waiter) Channel() string { return w.channel }
 
 // Start subscribes to job announcements. It returns at once; the
 // subscription reconnects by itself when Redis comes back.
 func (w *Waiter) Start(ctx context.Context) {
 	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	w.done = listen(ctx, w.rdb, doneChannel, w.wake, nil)
+	w.done = listen(ctx, w.rdb, w.wake, nil, w.channel, doneChannel)
 }
 
 // Stop ends the subscription. Callers still waiting fall back to polling.
@@ -105,7 +116,8 @@ func decodeAnnouncement(record string) *reliapi.Job {
 }
 
 // Watch is one caller's interest in one job. Create it before the job can
-// finish (before enqueueing it), so that no announcement is missed.
+// finish (before enqueueing it, or before Wait's first read), so that no
+// announcement is missed.
 type Watch struct {
 	w  *Waiter
 	id string
@@ -138,13 +150,15 @@ func (x *Watch) Close() {
 
 // Wait returns the tenant's job once it is terminal, or its latest state
 // when ctx ends first. job is the state the caller already knows, if any;
-// when nil the job is read first. A non-terminal result is the caller's
-// signal to hand off (202) instead of answering with a result. An error
-// means the job could not be read at all, or no longer exists.
+// when nil, or when it does not name this waiter's channel among its
+// watchers, the job is read first, naming it (Store.GetWatched). A
+// non-terminal result is the caller's signal to hand off (202) instead of
+// answering with a result. An error means the job could not be read at
+// all, or no longer exists.
 func (x *Watch) Wait(ctx context.Context, tenant string, job *reliapi.Job) (*reliapi.Job, error) {
-	if job == nil {
+	if job == nil || !job.Status.Terminal() && !slices.Contains(job.Watchers, x.w.channel) {
 		var err error
-		if job, err = x.w.store.Get(ctx, tenant, x.id); err != nil {
+		if job, err = x.w.store.GetWatched(ctx, tenant, x.id, x.w.channel); err != nil {
 			return nil, err
 		}
 	}
@@ -193,13 +207,13 @@ func (w *Waiter) Wait(ctx context.Context, tenant, id string) (*reliapi.Job, err
 }
 
 // listen calls handle with the payload of every message published on
-// channel until ctx ends, in a goroutine of its own; the subscription
+// channels until ctx ends, in a goroutine of its own; the subscription
 // reconnects by itself, and subscribed, when not nil, is called each time
 // it is made (first, and again after a reconnect: messages published while
 // it was down are lost). The channel it returns is closed when it ends.
-func listen(ctx context.Context, rdb redis.UniversalClient, channel string, handle func(payload string), subscribed func()) <-chan struct{} {
+func listen(ctx context.Context, rdb redis.UniversalClient, handle func(payload string), subscribed func(), channels ...string) <-chan struct{} {
 	done := make(chan struct{})
-	sub := rdb.Subscribe(ctx, channel)
+	sub := rdb.Subscribe(ctx, channels...)
 	go func() {
 		defer close(done)
 		defer sub.Close()

@@ -216,12 +216,13 @@ func TestWaitDeadline(t *testing.T) {
 
 	for _, state := range []string{"queued", "running"} {
 		id := b.reach(t, state)
-		want := b.get(t, "acme", id)
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		got, err := w.Wait(ctx, "acme", id)
 		cancel()
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("Wait on a %s job past its deadline = %+v, %v; want the job as it is\n%+v", state, got, err, want)
+		// As it is, with the waiter named among its watchers.
+		want := b.get(t, "acme", id)
+		if err != nil || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(want.Watchers, []string{w.Channel()}) {
+			t.Errorf("Wait on a %s job past its deadline = %+v, %v; want the job as it is, watched by %s\n%+v", state, got, err, w.Channel(), want)
 		}
 	}
 }
@@ -380,16 +381,23 @@ func TestWaitNotFound(t *testing.T) {
 	}
 }
 
-// TestWatchUsesTheAnnouncedRecord waits on a job whose state the caller
-// already knows: the announcement carries the finished record, so the
-// wait reads nothing from Redis.
+// TestWatchUsesTheAnnouncedRecord waits on a job created for the waiting
+// caller (a sync call's, naming the waiter as its watcher), whose state
+// the caller already knows: the announcement carries the finished record,
+// so the wait reads nothing from Redis.
 func TestWatchUsesTheAnnouncedRecord(t *testing.T) {
 	t.Parallel()
 	b := setup(t, jobs.Config{})
 	w := b.newWaiter(t)
 	b.startWaiter(t, w)
-	id := b.reach(t, "running")
-	known := b.get(t, "acme", id)
+	n := newJob(newJobID(), "acme")
+	n.Watcher = w.Channel()
+	known, created, err := b.store.Create(t.Context(), n, nil)
+	if err != nil || !created || !reflect.DeepEqual(known.Watchers, []string{w.Channel()}) {
+		t.Fatalf("Create = %+v, created %v, %v; want a new job watched by %s", known, created, err, w.Channel())
+	}
+	id := known.ID
+	known = b.start(t, id, taskA)
 
 	x := w.Watch(id)
 	defer x.Close()

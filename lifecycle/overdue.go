@@ -30,6 +30,16 @@ func (m *Manager) Get(ctx context.Context, tenant, id string) (*reliapi.Job, err
 	return m.EndOverdue(ctx, job), nil
 }
 
+// GetWatched is Get for a caller that will wait for the job's end in the
+// api replica whose done channel is channel (jobs.Store.GetWatched).
+func (m *Manager) GetWatched(ctx context.Context, tenant, id, channel string) (*reliapi.Job, error) {
+	job, err := m.store.GetWatched(ctx, tenant, id, channel)
+	if err != nil {
+		return nil, err
+	}
+	return m.EndOverdue(ctx, job), nil
+}
+
 // List lists the tenant's jobs for its caller, newest first, ending the
 // overdue ones first: one listed as queued or running that ends now leaves
 // a list filtered by its old status.

@@ -52,6 +52,9 @@ type Submission struct {
 	Tier     string
 	Weight   int
 	Priority reliapi.Priority
+	// Watcher, when set, is the done channel of the api replica whose
+	// caller waits for the job's end (jobs.Waiter.Channel).
+	Watcher string
 	// Payload is the call itself: target, request (HTTP or LLM), profile,
 	// cost plan and caps. Submit fills in JobID, Cache, the budget hold and
 	// Caps.Slot.
@@ -235,6 +238,7 @@ func newRecord(s Submission, at tasks.Placement) jobs.New {
 		ID: s.ID, Tenant: s.Tenant, Kind: kind, Target: s.Payload.Target,
 		IdempotencyKey: s.Payload.IdempotencyKey, RequestHash: s.RequestHash, RequestID: s.RequestID,
 		Queue: at.Queue, TaskID: at.TaskID, Webhook: s.Webhook, Deadline: s.Deadline, Route: s.Route,
+		Watcher: s.Watcher,
 	}
 	if s.Cache != nil {
 		n.CacheHash = s.Cache.Hash

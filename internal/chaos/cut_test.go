@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/jobs"
 )
 
 // takeoverBound is how soon after a worker is cut off from Redis another
@@ -65,8 +66,7 @@ func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // while it runs jobs, for a while, then gets it back. The jobs it held are
 // called again by the other worker within takeoverBound of the cut (their
 // claims lapse); when it comes back, its late outcomes are refused: no job
-// ends twice (one end announced on reliapi:jobs:done, one webhook
-// message), and a job is called twice at the upstream only when the cut
+// ends twice (one end announced to its watchers, one webhook message), and a job is called twice at the upstream only when the cut
 // worker had called it.
 func TestWorkerCutOff(t *testing.T) {
 	t.Parallel()
@@ -98,6 +98,7 @@ func TestWorkerCutOff(t *testing.T) {
 			return map[string]any{"target": "up", "method": "GET", "path": "/work", "headers": map[string]any{"X-Call": keys[i]},
 				"webhook": map[string]any{"url": rcv.URL}}
 		})
+		ends.watch(t, ids)
 		return ids, keys
 	}
 	start := time.Now()
@@ -270,7 +271,7 @@ func endsOf(ids []string, ends *endLog, hooks *hookLog) endings {
 		switch n := ends.n[id]; {
 		case n == 0:
 			e.unannounced++
-			e.why = append(e.why, id+" never announced on reliapi:jobs:done")
+			e.why = append(e.why, id+" never announced")
 		case n > 1:
 			e.double++
 			e.why = append(e.why, fmt.Sprintf("%s ended %d times", id, n))
@@ -284,22 +285,32 @@ func endsOf(ids []string, ends *endLog, hooks *hookLog) endings {
 	return e
 }
 
-// endLog counts the ends announced on reliapi:jobs:done, per job.
+// endsChannel is the done channel the test watches jobs on, as an api
+// replica watches the jobs its callers wait for.
+const endsChannel = "reliapi:jobs:done:chaos"
+
+// endLog counts the ends of the jobs it watches, per job: those announced
+// to it, and those that had ended before it named itself their watcher.
 type endLog struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu    sync.Mutex
+	n     map[string]int
+	store *jobs.Store
 }
 
-// watchEnds counts every job end announced on the fleet's Redis (read
-// directly, not through the proxy) from now until the test ends.
+// watchEnds subscribes to the ends announced on the fleet's Redis (read
+// directly, not through the proxy) for the jobs watch names, and on the
+// shared channel (cancels, expiries), from now until the test ends.
 func watchEnds(t *testing.T, f *fleet) *endLog {
 	t.Helper()
-	ps := f.redis.Client(t).Subscribe(context.Background(), "reliapi:jobs:done")
-	if _, err := ps.Receive(context.Background()); err != nil { // the subscription is in place
-		t.Fatal(err)
+	rdb := f.redis.Client(t)
+	ps := rdb.Subscribe(context.Background(), endsChannel, "reliapi:jobs:done")
+	for range 2 { // both subscriptions are in place
+		if _, err := ps.Receive(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() { ps.Close() })
-	l := &endLog{n: map[string]int{}}
+	l := &endLog{n: map[string]int{}, store: jobs.NewStore(rdb, jobs.Config{})}
 	go func() {
 		for m := range ps.Channel() {
 			id, _, _ := strings.Cut(m.Payload, "\n")
@@ -309,4 +320,22 @@ func watchEnds(t *testing.T, f *fleet) *endLog {
 		}
 	}()
 	return l
+}
+
+// watch names the log's channel among the watchers of the default
+// tenant's jobs ids, as a long poll does; a job that has ended already
+// counts its end then.
+func (l *endLog) watch(t *testing.T, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		j, err := l.store.GetWatched(context.Background(), "default", id, endsChannel)
+		if err != nil {
+			t.Fatalf("watching job %s: %v", id, err)
+		}
+		if j.Status.Terminal() {
+			l.mu.Lock()
+			l.n[id]++
+			l.mu.Unlock()
+		}
+	}
 }
