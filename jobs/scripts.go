@@ -167,11 +167,18 @@ end
 // ARGV[4] the shared done channel; ARGV[5] job ID; ARGV[6] asynq task ID
 // of the delivery; ARGV[7] its claim token; ARGV[8] "1" when a caller
 // likely waits though the record names no watchers (a sync job)
-// returns 1 when recorded, 0 when the job was not the delivery's (canceled
-// meanwhile, handed to another task or claim, or gone).
+// returns 1 when recorded (now, or already by this claim), 0 when the job
+// was not the delivery's (canceled meanwhile, handed to another task or
+// claim, or gone).
 var finishScript = luascript.New(announce + owns + `
 local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'claim')
-if not owns(KEYS[1], f, ARGV[6], ARGV[7]) then return 0 end
+if not owns(KEYS[1], f, ARGV[6], ARGV[7]) then
+  -- The delivery's own finish sent again, its answer lost (go-redis sends
+  -- a pipeline again after a network error; Finish retries a failure):
+  -- recorded, by this claim.
+  if f[1] == ARGV[1] and f[2] == ARGV[6] and ARGV[7] ~= '' and f[4] == ARGV[7] then return 1 end
+  return 0
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'completed_at', now)

@@ -955,6 +955,20 @@ func TestClaims(t *testing.T) {
 	if ok, err := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult, true, nil); !ok || err != nil {
 		t.Fatalf("the claim's holder could not end the job: %v %v", ok, err)
 	}
+	// The same finish sent again (its answer lost) reads as recorded; the
+	// old claim's, or another outcome, still does not.
+	if ok, err := b.store.Finish(ctx, j.ID, fallback, reliapi.JobSucceeded, okResult, true, nil); !ok || err != nil {
+		t.Fatalf("the holder's finish sent again: %v %v, want recorded", ok, err)
+	}
+	if ok, _ := b.store.Finish(ctx, j.ID, lane, reliapi.JobSucceeded, okResult, true, nil); ok {
+		t.Fatal("the old claim's finish read as recorded after the holder's")
+	}
+	if ok, _ := b.store.Finish(ctx, j.ID, fallback, reliapi.JobFailed, failResult, true, nil); ok {
+		t.Fatal("another outcome of the holder read as recorded")
+	}
+	if got := b.get(t, "acme", j.ID); got.Status != reliapi.JobSucceeded || got.Attempts != 2 {
+		t.Fatalf("after the finishes sent again: %s, attempts %d; want succeeded once", got.Status, got.Attempts)
+	}
 	if gone, _ := b.store.Renew(ctx, map[string]jobs.Claim{j.ID: fallback}); len(gone) != 1 {
 		t.Fatalf("a claim on an ended job renewed: gone %v", gone)
 	}
