@@ -40,7 +40,10 @@ func Example() {
 		return
 	}
 	fmt.Println("created:", created, job.Status)
-	again, created, _ := store.Create(ctx, n, nil)
+	// The other replica's submission makes a task of its own.
+	repeat := n
+	repeat.TaskID = "task-2"
+	again, created, _ := store.Create(ctx, repeat, nil)
 	fmt.Println("created again:", created, again.Status)
 
 	// A synchronous caller waits for the result.

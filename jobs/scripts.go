@@ -6,13 +6,23 @@ import (
 	"github.com/reliapi/reliapi/internal/luascript"
 )
 
-// createScript inserts a job unless one with that ID exists.
+// createScript inserts a job unless one with that ID exists. A record
+// with the same task ID is this create's own, sent again (go-redis sends a
+// pipeline again after a network error; every submission makes a fresh
+// task ID), and reads as created.
 //
 // KEYS[1] job hash
 // ARGV[1] retention in seconds; ARGV[2..] field, value pairs
 // returns {1, created_at_ms} when created, {0, HGETALL} when the job exists.
 var createScript = luascript.New(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
+  local f = redis.call('HMGET', KEYS[1], 'task_id', 'created_at')
+  for i = 2, #ARGV - 1, 2 do
+    if ARGV[i] == 'task_id' then
+      if f[1] == ARGV[i + 1] and f[2] then return {1, tonumber(f[2])} end
+      break
+    end
+  end
   return {0, redis.call('HGETALL', KEYS[1])}
 end
 local t = redis.call('TIME')
@@ -234,10 +244,12 @@ return 1
 // KEYS[1] job hash
 // ARGV[1] the current task ID; ARGV[2] the new task ID; ARGV[3] the
 // delivery's claim token
-// returns 1 when the job was handed over, 0 when it was not the
-// delivery's (canceled meanwhile, taken over, or gone).
+// returns 1 when the job was handed over (now, or already: this requeue
+// sent again, its answer lost — new task IDs are fresh), 0 when it was not
+// the delivery's (canceled meanwhile, taken over, or gone).
 var requeueScript = redis.NewScript(owns + `
 local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'claim')
+if f[1] == 'queued' and f[2] == ARGV[2] then return 1 end
 if not owns(KEYS[1], f, ARGV[1], ARGV[3]) then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'task_id', ARGV[2])
 redis.call('HDEL', KEYS[1], 'claim', 'claim_until')

@@ -235,6 +235,31 @@ func TestCreateExistingIsUntouched(t *testing.T) {
 	}
 }
 
+// TestCreateSentAgainReadsAsCreated runs a create twice, as go-redis
+// does when a network error hides the first one's answer: the second
+// reads as the creation it repeats, not as an attach; a create of another
+// submission (another task ID) still attaches.
+func TestCreateSentAgainReadsAsCreated(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	ctx := t.Context()
+	n := newJob(newJobID(), "acme")
+	first, created, err := b.store.Create(ctx, n, nil)
+	if err != nil || !created {
+		t.Fatalf("Create = created %v, %v", created, err)
+	}
+	b.nextMilli(t, first.CreatedAt)
+	again, created, err := b.store.Create(ctx, n, nil)
+	if err != nil || !created || !reflect.DeepEqual(again, first) {
+		t.Fatalf("the same Create again = %+v, created %v, %v; want the job it created\n%+v", again, created, err, first)
+	}
+	other := n
+	other.TaskID, other.RequestID = taskB, "other-request"
+	if _, created, err := b.store.Create(ctx, other, nil); err != nil || created {
+		t.Fatalf("another submission's Create: created %v, %v; want an attach", created, err)
+	}
+}
+
 func TestCreateConcurrentlyCreatesOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t, jobs.Config{})
@@ -251,7 +276,8 @@ func TestCreateConcurrentlyCreatesOnce(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			nj := newJob(id, "acme")
-			nj.RequestHash = "hash-" + string(rune('a'+i))
+			// Each submission makes its own task ID.
+			nj.RequestHash, nj.TaskID = "hash-"+string(rune('a'+i)), "task-"+string(rune('a'+i))
 			j, created, err := b.store.Create(t.Context(), nj, nil)
 			results[i] = result{j, created, err}
 		})
@@ -795,6 +821,10 @@ func TestRequeue(t *testing.T) {
 	}
 	if ok, err := b.store.Requeue(ctx, j.ID, jobs.Claim{TaskID: taskA}, "task-later"); !ok || err != nil {
 		t.Fatalf("Requeue = %v, %v", ok, err)
+	}
+	// Sent again (its answer lost): still handed over, not refused.
+	if ok, err := b.store.Requeue(ctx, j.ID, jobs.Claim{TaskID: taskA}, "task-later"); !ok || err != nil {
+		t.Fatalf("the same Requeue again = %v, %v; want handed over", ok, err)
 	}
 	got := b.get(t, "acme", j.ID)
 	if got.Status != reliapi.JobQueued || got.TaskID != "task-later" {

@@ -355,6 +355,38 @@ func pushStarting(t *testing.T, rdb redis.UniversalClient, id string) {
 	}
 }
 
+// TestPushSentAgainHandsNothing runs a starting push twice, as go-redis
+// does when a network error hides the first one's answer: the first
+// starts its job and hands it to the waiting popper; the second finds its
+// own claim on the job and hands nothing to the next popper, who gets the
+// next job instead.
+func TestPushSentAgainHandsNothing(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	queuedRecord(t, rdb, "j1")
+	queuedRecord(t, rdb, "j2")
+	popped := waitingPop(t, rdb)
+	pushStarting(t, rdb, "j1")
+	if e := popped(); e.TaskID != "j1" || e.Started == nil {
+		t.Fatalf("popped %+v, want j1 started", e)
+	}
+	// The first popper's registration lasts after its pop: gone, so that
+	// the next waits for the second popper's own.
+	rdb.Del(t.Context(), "reliapi:lane:{lane-0}:waiters")
+	popped = waitingPop(t, rdb)
+	pushStarting(t, rdb, "j1") // the same push again
+	pushStarting(t, rdb, "j2")
+	if e := popped(); e.TaskID != "j2" || e.Started == nil {
+		t.Fatalf("popped %+v after j1's push was sent again, want j2 started", e)
+	}
+	if got, err := lane.NewPopper(rdb, time.Millisecond, "async-0").Pop(t.Context(), 8); len(got) != 0 || err != nil {
+		t.Fatalf("the lane still holds %+v (%v), want nothing: j1 handed once", got, err)
+	}
+	if a := rdb.HGet(t.Context(), jobs.RecordKey("j1"), "attempts").Val(); a != "1" {
+		t.Fatalf("j1 attempts %s, want 1", a)
+	}
+}
+
 // queuedRecord writes a queued job record of id, its task id too.
 func queuedRecord(t *testing.T, rdb redis.UniversalClient, id string) {
 	t.Helper()

@@ -23,8 +23,15 @@ import (
 // ARGV[1] tenant; ARGV[2] weight; ARGV[3] tier; ARGV[4] the entry; with a
 // start, ARGV[5] the task ID, ARGV[6] the claim token, ARGV[7] its lease
 // ms, ARGV[8..] the fields to read.
-// Returns 1 when handed off, 0 when queued.
+// Returns 1 when handed off (now, or by this push sent before), 0 when
+// queued.
 var pushScript = luascript.New(jobs.StartLua + `
+if #KEYS >= 11 and redis.call('HGET', KEYS[10], 'claim') == ARGV[6] then
+  -- This push sent again (go-redis sends a pipeline again after a network
+  -- error): it started the job and handed it off already. Tokens are
+  -- fresh per push.
+  return 1
+end
 if redis.call('ZCARD', KEYS[7]) > 0 then
   local now = redis.call('TIME')
   local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
