@@ -226,8 +226,8 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 // existing job of the same request, returns that job (attached=true).
 // plan, when set, is the response-cache entry this call claimed, which its
 // job fills; watcher, when set, is the done channel where the caller waits
-// for its end (jobs.Waiter.Channel). A tenant whose concurrent-job slots are full is answered 429
-// with its X-RateLimit headers.
+// for its end (jobs.Waiter.Channel). A tenant whose concurrent-job slots
+// are full is answered 429 with its X-RateLimit headers.
 func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string, plan *cachePlan, watcher string) (job *reliapi.Job, attached bool, err error) {
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
