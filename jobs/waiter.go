@@ -205,37 +205,3 @@ func (w *Waiter) Wait(ctx context.Context, tenant, id string) (*reliapi.Job, err
 	defer x.Close()
 	return x.Wait(ctx, tenant, nil)
 }
-
-// listen calls handle with the payload of every message published on
-// channels until ctx ends, in a goroutine of its own; the subscription
-// reconnects by itself, and subscribed, when not nil, is called each time
-// it is made (first, and again after a reconnect: messages published while
-// it was down are lost). The channel it returns is closed when it ends.
-func listen(ctx context.Context, rdb redis.UniversalClient, handle func(payload string), subscribed func(), channels ...string) <-chan struct{} {
-	done := make(chan struct{})
-	sub := rdb.Subscribe(ctx, channels...)
-	go func() {
-		defer close(done)
-		defer sub.Close()
-		ch := sub.ChannelWithSubscriptions()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case msg, ok := <-ch:
-				if !ok {
-					return
-				}
-				switch m := msg.(type) {
-				case *redis.Message:
-					handle(m.Payload)
-				case *redis.Subscription:
-					if m.Kind == "subscribe" && subscribed != nil {
-						subscribed()
-					}
-				}
-			}
-		}
-	}()
-	return done
-}

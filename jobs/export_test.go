@@ -1,0 +1,12 @@
+package jobs
+
+import "time"
+
+// SetListenCheck shortens how long a subscription may stay silent before
+// it is pinged, until the returned function restores it. Not for parallel
+// tests.
+func SetListenCheck(d time.Duration) (restore func()) {
+	was := listenCheck
+	listenCheck = d
+	return func() { listenCheck = was }
+}
