@@ -36,8 +36,8 @@ func listen(ctx context.Context, rdb redis.UniversalClient, handle func(payload 
 	s.open(ctx)
 	go func() {
 		defer close(done)
-		// A read blocks until a message comes: closing the subscription is
-		// what ends it when ctx does.
+		// A read waits up to listenCheck for a message: closing the
+		// subscription when ctx ends cuts it short.
 		stop := context.AfterFunc(ctx, s.close)
 		defer stop()
 		defer s.close()
