@@ -63,7 +63,10 @@ func listen(ctx context.Context, rdb redis.UniversalClient, handle func(payload 
 			case err != nil:
 				// go-redis dials again at the next read; not in a busy loop
 				// while Redis is away.
-				sleepCtx(ctx, listenRetry)
+				select {
+				case <-ctx.Done():
+				case <-time.After(listenRetry):
+				}
 				continue
 			}
 			pinged = false
@@ -124,14 +127,4 @@ func (s *subscription) close() {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
