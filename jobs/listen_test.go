@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,28 +57,17 @@ func TestWaiterReplacesASilentSubscription(t *testing.T) {
 	})
 
 	id := b.reach(t, "running")
-	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
-	defer cancel()
-	x := w.Watch(id)
-	defer x.Close()
-	known, err := b.store.GetWatched(ctx, "acme", id, w.Channel())
-	if err != nil {
-		t.Fatal(err)
-	}
-	result := make(chan waited, 1)
-	go func() {
-		j, err := x.Wait(ctx, "acme", known)
-		result <- waited{j, err, time.Now()}
-	}()
+	result := wait(t.Context(), w, "acme", id)
+	waitFor(t, "the waiter to name itself a watcher", func() bool {
+		return slices.Equal(b.get(t, "acme", id).Watchers, []string{w.Channel()})
+	})
 	endAt := time.Now()
 	b.finish(t, id, reliapi.JobSucceeded, okResult)
 	r := receive(t, result)
 	if r.err != nil || r.job.Status != reliapi.JobSucceeded {
 		t.Fatalf("Wait = %+v, %v; want succeeded", r.job, r.err)
 	}
-	if d := r.at.Sub(endAt); d >= wakeBound {
-		t.Errorf("woke %v after the end, want well within the %v poll", d, pollInterval)
-	}
+	wantAnnounced(t, r, endAt)
 }
 
 // silenceable is a connection that, once silent, neither sends nor

@@ -87,6 +87,15 @@ func wait(ctx context.Context, w *jobs.Waiter, tenant, id string) <-chan waited 
 	return ch
 }
 
+// wantAnnounced fails the test unless the Wait that returned r woke well
+// within the fallback poll after end: from the job's announcement.
+func wantAnnounced(t *testing.T, r waited, end time.Time) {
+	t.Helper()
+	if d := r.at.Sub(end); d >= wakeBound {
+		t.Errorf("woke %v after the job ended, want well within the %v poll: by the announcement", d, pollInterval)
+	}
+}
+
 // receive returns a Wait's result, failing the test after waitBound.
 func receive(t *testing.T, ch <-chan waited) waited {
 	t.Helper()
@@ -179,9 +188,7 @@ func TestWaitWakesOnAnnouncement(t *testing.T) {
 				if r.err != nil || r.job.Status != tt.wantStatus || !reflect.DeepEqual(r.job.Result, tt.wantResult) {
 					t.Fatalf("waiter %d: Wait = %+v, %v; want %s with %s", i, r.job, r.err, tt.wantStatus, jsonOf(tt.wantResult))
 				}
-				if d := r.at.Sub(endAt); d >= wakeBound {
-					t.Errorf("waiter %d woke %v after the job ended, want well within the %v poll", i, d, pollInterval)
-				}
+				wantAnnounced(t, r, endAt)
 				got = append(got, r.job)
 			}
 			if err := <-ended; err != nil {
@@ -323,9 +330,7 @@ func TestWaiterResubscribes(t *testing.T) {
 	if r.err != nil || r.job.Status != reliapi.JobSucceeded {
 		t.Fatalf("Wait = %+v, %v; want succeeded", r.job, r.err)
 	}
-	if d := r.at.Sub(endAt); d >= wakeBound {
-		t.Errorf("woke %v after Finish, want well within the %v poll", d, pollInterval)
-	}
+	wantAnnounced(t, r, endAt)
 }
 
 func TestWaiterStop(t *testing.T) {
@@ -437,7 +442,5 @@ func TestWaitOnLargeResultReadsTheJob(t *testing.T) {
 	if r.err != nil || r.job.Status != reliapi.JobSucceeded || len(r.job.Result.Data) != 70002 {
 		t.Fatalf("Wait = %v, %v", r.job, r.err)
 	}
-	if d := r.at.Sub(finished); d >= wakeBound {
-		t.Errorf("woke %v after the finish: by polling, not by the announcement", d)
-	}
+	wantAnnounced(t, r, finished)
 }
