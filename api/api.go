@@ -78,10 +78,12 @@ type Server struct {
 	redisTimeout time.Duration
 
 	draining atomic.Bool
-	// handoff is closed when waiting synchronous calls must answer 202 now.
-	handoff     chan struct{}
-	handoffOnce sync.Once
-	stopOnce    sync.Once
+	// handoff ends when waiting synchronous calls must answer 202 now
+	// (HandOff): a context, so that each wait can register on it without a
+	// goroutine of its own (waitCtx).
+	handoff  context.Context
+	handOff  context.CancelFunc
+	stopOnce sync.Once
 }
 
 // New builds a Server. Call Start before serving and Stop after.
@@ -123,12 +125,12 @@ func New(cfg Config) (*Server, error) {
 		ledger:       budget.NewLedger(cfg.Redis),
 		maxBody:      st.Server.MaxBodyBytes,
 		redisTimeout: 1500 * time.Millisecond,
-		handoff:      make(chan struct{}),
 		keys:         newKeyring(st),
 		quota:        quota.New(cfg.Redis),
 		rapid:        rapidapi.NewStore(cfg.Redis),
 		pools:        statusPools(cfg.Redis, st.KeyPools),
 	}
+	s.handoff, s.handOff = context.WithCancel(context.Background())
 	s.metrics = newMetrics(cfg.Registry, cfg.Redis, s.inspector, st.QueueShards)
 	s.routing = newRouting(st, s.targetNames, cfg.Registry)
 	cfg.Registry.MustRegister(breakerStates{s}, poolKeys{s})
@@ -206,9 +208,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // HandOff makes every synchronous call still waiting answer 202 with its
 // job at once; the jobs keep running. Call it when the shutdown grace period
 // is over. It is safe to call more than once.
-func (s *Server) HandOff() {
-	s.handoffOnce.Do(func() { close(s.handoff) })
-}
+func (s *Server) HandOff() { s.handOff() }
 
 // Stop releases the subscriptions. Call it after the HTTP server has shut
 // down; it does not close the shared Redis client. It is safe to call more

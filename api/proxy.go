@@ -320,14 +320,11 @@ func (s *Server) profile(c *gin.Context) string {
 // away, or when the server hands off waiting calls during shutdown.
 func (s *Server) waitCtx(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(parent, d)
-	go func() {
-		select {
-		case <-s.handoff:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	stop := context.AfterFunc(s.handoff, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // newJobID returns a fresh job ID in the same shape as idempotency.JobID:

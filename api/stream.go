@@ -208,14 +208,7 @@ func closingEvents(j *reliapi.Job, began bool) []jobs.Event {
 }
 
 // handingOff reports whether this replica is shutting down.
-func (s *Server) handingOff() bool {
-	select {
-	case <-s.handoff:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Server) handingOff() bool { return s.handoff.Err() != nil }
 
 // sleepCtx waits for d or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) {
