@@ -69,3 +69,74 @@ func TestEntryKeptWhenThePopScriptFails(t *testing.T) {
 	}
 	emptyWait(t, p) // the next pop loads the script again
 }
+
+// TestHandedPopperWaitsAgainWithoutScript: a popper that was handed an
+// entry waits again at once without the pop script (a quiet lane costs
+// Redis one BLPOP per job, not a script and a BLPOP), and what that wait
+// returns came straight from its push, with the start's answer.
+func TestHandedPopperWaitsAgainWithoutScript(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	p := lane.NewPopper(rdb, time.Second, "async-0")
+	emptyWait(t, p)
+	for _, id := range []string{"j1", "j2"} {
+		queuedRecord(t, rdb, id)
+		pushStarting(t, rdb, id)
+		lane.SetWaited(p, time.Now()) // the popper comes back at once
+		before := scriptCalls(t, rdb)
+		got, err := p.Pop(t.Context(), 8)
+		if len(got) != 1 || err != nil || got[0].TaskID != id || got[0].Started == nil {
+			t.Fatalf("popped %+v %v; want %s with the start's answer", got, err, id)
+		}
+		if n := scriptCalls(t, rdb) - before; n != 0 {
+			t.Fatalf("the pop of %s ran %d scripts, want none", id, n)
+		}
+	}
+}
+
+// TestRecheckTokenWakesAHandedPopper: two pushes come while the only
+// waiting popper is away: the first is handed to it, the second finds it
+// handed one already and queues fairly, leaving one token on the shard's
+// recheck list (a third leaves no second). The popper takes the first,
+// then, waiting again without the script, the token, and its next pop
+// runs the script and takes the queued entries — not after its
+// registration nears its end.
+func TestRecheckTokenWakesAHandedPopper(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	p := lane.NewPopper(rdb, time.Second, "async-0")
+	emptyWait(t, p)
+	queuedRecord(t, rdb, "handed")
+	pushStarting(t, rdb, "handed")
+	push(t, rdb, "async-0", "queued-1", lane.Flow{Tenant: "a", Weight: 1})
+	push(t, rdb, "async-0", "queued-2", lane.Flow{Tenant: "a", Weight: 1})
+	const tokens = "reliapi:lane:{lane-0}:recheck"
+	if n := rdb.LLen(t.Context(), tokens).Val(); n != 1 {
+		t.Fatalf("%d recheck tokens, want 1", n)
+	}
+	if ttl := rdb.PTTL(t.Context(), tokens).Val(); ttl <= 0 {
+		t.Fatalf("the recheck list lasts %v, want a lapse", ttl)
+	}
+	lane.SetWaited(p, time.Now())
+	if got, err := p.Pop(t.Context(), 8); len(got) != 1 || err != nil || got[0].TaskID != "handed" {
+		t.Fatalf("popped %+v %v; want the handed entry", got, err)
+	}
+	if got, err := p.Pop(t.Context(), 8); len(got) != 0 || err != nil {
+		t.Fatalf("popped %+v %v; want the token's wake-up, nothing", got, err)
+	}
+	got, err := p.Pop(t.Context(), 8)
+	if len(got) != 2 || err != nil || got[0].TaskID != "queued-1" || got[1].TaskID != "queued-2" {
+		t.Fatalf("popped %+v %v; want both queued entries", got, err)
+	}
+}
+
+// TestNoRecheckTokenWithoutWaiters: a push that queues while no worker
+// waits leaves no token; the next pop, which runs the script, takes it.
+func TestNoRecheckTokenWithoutWaiters(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	push(t, rdb, "async-0", "queued", lane.Flow{Tenant: "a", Weight: 1})
+	if n := rdb.Exists(t.Context(), "reliapi:lane:{lane-0}:recheck").Val(); n != 0 {
+		t.Fatal("a push with nobody waiting left a recheck token")
+	}
+}

@@ -33,9 +33,13 @@
 // workers waiting than entries already handed off puts its entry there
 // instead of in the fair queue: an idle worker has nothing to be fair
 // about, and it gets the job in the one round trip it is blocked in. A
-// registration lapses unless renewed (see registration), so a worker that
-// died waiting takes nothing with it; what it was handed sits at the head
-// of the shard, for the next pop of any worker.
+// worker handed an entry blocks again at once, still registered, without
+// the script: a push that finds every waiting worker handed an entry
+// already queues its own fairly and leaves a token on the shard's recheck
+// list, which wakes one of them to run the script. A registration lapses
+// unless renewed (see registration), so a worker that died waiting takes
+// nothing with it; what it was handed sits at the head of the shard, for
+// the next pop of any worker.
 //
 // A push with a Start also starts the job it hands off, so that the worker
 // calls the upstream without a round trip of its own; the claim goes with
@@ -183,6 +187,18 @@ func handoffs(queue string) []string {
 	return []string{prefix(n) + "sync:handoff", prefix(n) + "async:handoff"}
 }
 
+// recheck is a shard's list of tokens for waiting workers to run the pop
+// script (see Popper.Pop); a token lasts recheckLapse.
+func recheck(queue string) string {
+	_, n := shard(queue)
+	return prefix(n) + "recheck"
+}
+
+// recheckLapse is how long a recheck token nobody took stays: the
+// workers it was for died, and the entry it was for is taken by the next
+// pop script of any worker, or runs from its asynq task.
+const recheckLapse = 10 * time.Second
+
 // Start asks a push to start the job when it hands the entry to a waiting
 // worker, in its script (jobs.StartLua), and to read a hash with it: the
 // worker then runs the job without a round trip to claim it (see
@@ -207,8 +223,8 @@ type Start struct {
 func Push(ctx context.Context, p redis.Pipeliner, e Entry, f Flow, s *Start) {
 	k := keysOf(e.Queue)
 	h := handoffs(e.Queue)
-	keys := []string{k.ready, k.tags, k.clock, k.tiers, k.lists + f.Tenant + ":" + strconv.Itoa(f.Priority.Rank()), k.handoff, waiters(e.Queue), h[0], h[1]}
-	args := []any{f.Tenant, max(f.Weight, 1), f.Tier, e.encode()}
+	keys := []string{k.ready, k.tags, k.clock, k.tiers, k.lists + f.Tenant + ":" + strconv.Itoa(f.Priority.Rank()), k.handoff, waiters(e.Queue), h[0], h[1], recheck(e.Queue)}
+	args := []any{f.Tenant, max(f.Weight, 1), f.Tier, e.encode(), recheckLapse.Milliseconds()}
 	if s != nil {
 		keys = append(keys, s.Record, s.Read)
 		args = append(args, e.TaskID, s.Token, s.Lease.Milliseconds())
@@ -253,16 +269,18 @@ type Popper struct {
 	async   keys
 	waiters string
 	// blocks are the lists its BLPOP watches: its own wake-up list (see
-	// Pop), then the hand-off lists, sync first.
+	// Pop), then the hand-off lists, sync first, then the recheck list.
 	blocks []string
 	// registered is when this popper's registration as waiting lapses, by
 	// this process's clock; zero when it is not registered.
 	registered time.Time
-	// recheck says the next pop must run the script: an entry was handed
-	// to it, so work may have queued fairly meanwhile.
+	// recheck says the next pop must run the script: a recheck token woke
+	// it (a push queued an entry fairly while it was registered), or its
+	// own list did (the script found work, or a wake-up).
 	recheck bool
-	// waited is when its last wait ended with nothing: the hand-off lists
-	// were empty then (see freshWait).
+	// waited is when its last wait ended: with nothing, or with an entry
+	// handed to it, the hand-off lists holding nothing older than what
+	// pushes handed meanwhile (see freshWait).
 	waited time.Time
 	// loaded says Redis holds the pop script, which the popper loads
 	// before its first pop and after Redis lost it: luascript's fallback
@@ -277,15 +295,17 @@ func NewPopper(rdb redis.UniversalClient, wait time.Duration, queue string) *Pop
 	_, n := shard(queue)
 	id := uuid.NewString()
 	return &Popper{rdb: rdb, id: id, wait: min(wait, registration/2), sync: keysOf("sync-" + n), async: keysOf("async-" + n),
-		waiters: waiters(queue), blocks: append([]string{prefix(n) + "popper:" + id}, handoffs(queue)...)}
+		waiters: waiters(queue), blocks: append(append([]string{prefix(n) + "popper:" + id}, handoffs(queue)...), recheck(queue))}
 }
 
-// freshWait is how soon after an empty wait a pop may wait again without
-// the script. Whatever that BLPOP returns was pushed after the empty wait,
-// an instant before, so the claim of a push's Start on it cannot have
-// lapsed (Entry.Started). A pop that comes later — its worker waited for a
-// slot while still registered as waiting — runs the script, which takes
-// what was handed to it meanwhile as it takes a dead popper's: without the
+// freshWait is how soon after its last wait ended (with nothing, or with
+// an entry handed to it) a pop may wait again without the script.
+// Whatever that BLPOP returns was pushed after the last wait ended, an
+// instant before — while the popper waited, a push's entry went to it at
+// once — so the claim of a push's Start on it cannot have lapsed
+// (Entry.Started). A pop that comes later — its worker waited for a slot
+// while still registered as waiting — runs the script, which takes what
+// was handed to it meanwhile as it takes a dead popper's: without the
 // start's answer, for the delivery to confirm the claim.
 const freshWait = 100 * time.Millisecond
 
@@ -300,12 +320,12 @@ const pipelinedWait = time.Second
 // this popper, registered as waiting by the script. It returns none when
 // nothing came within the wait.
 //
-// An idle popper, registered and not handed anything since, only BLPOPs
-// (one command per wait) until its registration nears its end, as long as
-// each pop follows the last empty wait at once (freshWait): nothing can
-// have been queued fairly meanwhile, since pushes hand their entries to
-// waiting workers, and a push that finds them all handed entries queues
-// its own for the pops those workers make next, which run the script.
+// A registered popper only BLPOPs (one command per wait: per job, on a
+// quiet lane) until its registration nears its end, as long as each pop
+// follows the last wait at once (freshWait): pushes hand their entries to
+// waiting workers, and a push that finds them all handed entries already
+// queues its own fairly and leaves a token on the shard's recheck list,
+// which wakes one of them to run the script.
 func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 	if !p.recheck && time.Since(p.waited) < freshWait && time.Until(p.registered) > p.wait+time.Second {
 		return p.block(ctx)
@@ -375,10 +395,14 @@ func (p *Popper) woken(cmd *redis.StringSliceCmd, fresh bool) ([]Entry, error) {
 	case len(res) != 2:
 		return nil, fmt.Errorf("lane: waiting: unexpected reply %v", res)
 	}
-	p.recheck = true
-	if res[0] == p.blocks[0] {
+	if res[0] == p.blocks[0] || res[0] == p.blocks[len(p.blocks)-1] {
+		p.recheck = true
 		return nil, nil
 	}
+	// An entry handed to this popper: its next pop waits again at once,
+	// without the script, since a push that queues an entry fairly while
+	// this popper is registered leaves a recheck token to wake it.
+	p.waited = time.Now()
 	return decode(res[1:], fresh)
 }
 

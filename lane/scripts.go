@@ -14,38 +14,48 @@ import (
 // the last pop), or where the tenant had reached if that is later, so
 // that running dry and coming back gains nothing. An entry handed off
 // with a start (see Start) starts its job first (jobs.StartLua) and goes
-// with the job's record and the start's read.
+// with the job's record and the start's read. An entry queued while
+// workers wait (each with an entry handed to it already) leaves a token
+// on the shard's recheck list, unless one is there: the waiting worker it
+// wakes runs the pop script (see Popper.Pop).
 //
 // KEYS[1] ready; KEYS[2] tags; KEYS[3] clock; KEYS[4] tiers; KEYS[5] the
 // tenant's list of the priority; KEYS[6] the kind's hand-off list;
 // KEYS[7] the shard's waiters; KEYS[8], KEYS[9] its hand-off lists;
-// with a start, KEYS[10] the job's record, KEYS[11] the hash to read.
-// ARGV[1] tenant; ARGV[2] weight; ARGV[3] tier; ARGV[4] the entry; with a
-// start, ARGV[5] the task ID, ARGV[6] the claim token, ARGV[7] its lease
-// ms, ARGV[8..] the fields to read.
+// KEYS[10] its recheck list; with a start, KEYS[11] the job's record,
+// KEYS[12] the hash to read.
+// ARGV[1] tenant; ARGV[2] weight; ARGV[3] tier; ARGV[4] the entry;
+// ARGV[5] how long a token lasts, ms; with a start, ARGV[6] the task ID,
+// ARGV[7] the claim token, ARGV[8] its lease ms, ARGV[9..] the fields to
+// read.
 // Returns 1 when handed off (now, or by this push sent before), 0 when
 // queued.
 var pushScript = luascript.New(jobs.StartLua + `
-if #KEYS >= 11 and redis.call('HGET', KEYS[10], 'claim') == ARGV[6] then
+if #KEYS >= 12 and redis.call('HGET', KEYS[11], 'claim') == ARGV[7] then
   -- This push sent again (go-redis sends a pipeline again after a network
   -- error): it started the job and handed it off already. Tokens are
   -- fresh per push.
   return 1
 end
+local waiting = 0
 if redis.call('ZCARD', KEYS[7]) > 0 then
   local now = redis.call('TIME')
   local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-  local waiting = redis.call('ZCOUNT', KEYS[7], ms, '+inf')
+  waiting = redis.call('ZCOUNT', KEYS[7], ms, '+inf')
   if waiting > 0 and waiting > redis.call('LLEN', KEYS[8]) + redis.call('LLEN', KEYS[9]) then
     local entry = ARGV[4]
-    if #KEYS >= 11 and start(KEYS[10], ARGV[5], ARGV[6], tonumber(ARGV[7]), ms) then
+    if #KEYS >= 12 and start(KEYS[11], ARGV[6], ARGV[7], tonumber(ARGV[8]), ms) then
       local read = '[]'
-      if #ARGV >= 8 then read = cjson.encode(redis.call('HMGET', KEYS[11], unpack(ARGV, 8))) end
-      entry = '+' .. ARGV[6] .. '\n' .. cjson.encode(redis.call('HGETALL', KEYS[10])) .. '\n' .. read .. '\n' .. entry
+      if #ARGV >= 9 then read = cjson.encode(redis.call('HMGET', KEYS[12], unpack(ARGV, 9))) end
+      entry = '+' .. ARGV[7] .. '\n' .. cjson.encode(redis.call('HGETALL', KEYS[11])) .. '\n' .. read .. '\n' .. entry
     end
     redis.call('RPUSH', KEYS[6], entry)
     return 1
   end
+end
+if waiting > 0 and redis.call('LLEN', KEYS[10]) == 0 then
+  redis.call('RPUSH', KEYS[10], '1')
+  redis.call('PEXPIRE', KEYS[10], ARGV[5])
 end
 redis.call('RPUSH', KEYS[5], ARGV[2] .. ' ' .. ARGV[4])
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
