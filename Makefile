@@ -75,7 +75,7 @@ chaos: test-deps
 ## fuzz: run every fuzz target for FUZZTIME (60s) each, then add what it found to the committed corpus
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./api:FuzzRequestDecoding ./api:FuzzPrefer ./api:FuzzJSONDepth .:FuzzUpstreamURL \
-	./providers/httpx:FuzzParseRetryAfter ./config:FuzzParse ./tasks:FuzzDecode ./jobs:FuzzListCursor
+	./providers/httpx:FuzzParseRetryAfter ./config:FuzzParse ./tasks:FuzzDecode ./jobs:FuzzListCursor ./jobs:FuzzUnpackStrings
 fuzz: test-deps
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; \
 	for t in $(FUZZ_TARGETS); do \

@@ -10,3 +10,10 @@ func SetListenCheck(d time.Duration) (restore func()) {
 	listenCheck = d
 	return func() { listenCheck = was }
 }
+
+// UnpackStrings reads a record as the scripts pack it.
+var UnpackStrings = unpackStrings
+
+// JobFromRecord reads a job from a record a script packed (or, from an
+// earlier build, encoded as JSON).
+var JobFromRecord = jobFromRecord

@@ -26,11 +26,18 @@ func parseJob(v any) (*reliapi.Job, error) {
 	return jobFromFields(fields)
 }
 
-// jobFromJSON reads a job from a record a script encoded with cjson: its
-// HGETALL as a JSON array of field, value pairs.
-func jobFromJSON(record []byte) (*reliapi.Job, error) {
+// jobFromRecord reads a job from a record a script packed: its HGETALL,
+// field, value pairs, with cmsgpack (see unpackStrings) — or, from a
+// script of an earlier build, with cjson, as a JSON array.
+func jobFromRecord(record []byte) (*reliapi.Job, error) {
 	var pairs []string
-	if err := json.Unmarshal(record, &pairs); err != nil || len(pairs)%2 != 0 {
+	var err error
+	if len(record) > 0 && record[0] == '[' {
+		err = json.Unmarshal(record, &pairs)
+	} else {
+		pairs, err = unpackStrings(record)
+	}
+	if err != nil || len(pairs)%2 != 0 {
 		return nil, errors.New("malformed job record")
 	}
 	fields := make(map[string]string, len(pairs)/2)

@@ -105,16 +105,16 @@ return 1
 // a sync job created by an api that names no watchers: an earlier build).
 // Nothing is published for a job nobody waits on (most async jobs), and no
 // replica receives the ends of other replicas' calls. The message is the
-// job's ID, followed by a newline and the whole record as a JSON array of
-// field, value pairs when the record is small enough to send, so that
-// waiters need not read it back.
+// job's ID, followed by a newline and the whole record (its HGETALL,
+// packed with cmsgpack: see unpackStrings) when it is small enough to
+// send, so that waiters need not read it back.
 const announce = `
 local function announce(key, channel, id, anyway)
   local watchers = redis.call('HGET', key, 'watchers')
   if not watchers and not anyway then return end
   local msg = id
   if redis.call('HSTRLEN', key, 'result') <= 65536 then
-    msg = msg .. '\n' .. cjson.encode(redis.call('HGETALL', key))
+    msg = msg .. '\n' .. cmsgpack.pack(redis.call('HGETALL', key))
   end
   for ch in string.gmatch(watchers or channel, '%S+') do
     redis.call('PUBLISH', ch, msg)

@@ -293,9 +293,10 @@ func started(cmd *redis.Cmd) Started {
 
 // StartedBy is the answer of a start that another script made with
 // StartLua and that claimed the job: record is the job's HGETALL after it,
-// encoded by cjson (the wake-up lane's push hands it along with the entry).
+// packed with cmsgpack (the wake-up lane's push hands it along with the
+// entry; see unpackStrings).
 func StartedBy(record []byte) Started {
-	j, err := jobFromJSON(record)
+	j, err := jobFromRecord(record)
 	if err != nil {
 		return Started{Err: fmt.Errorf("reading a started job: %w", err)}
 	}

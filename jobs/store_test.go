@@ -789,10 +789,10 @@ func TestDoneChannel(t *testing.T) {
 	for i, id := range want {
 		select {
 		case msg := <-msgs:
-			// The job ID, then the finished record as [field, value, …].
+			// The job ID, then the finished record: field, value, … packed.
 			gotID, record, _ := strings.Cut(msg.Payload, "\n")
-			var pairs []string
-			if msg.Channel != "reliapi:jobs:done" || gotID != id || json.Unmarshal([]byte(record), &pairs) != nil {
+			pairs, err := jobs.UnpackStrings([]byte(record))
+			if msg.Channel != "reliapi:jobs:done" || gotID != id || err != nil {
 				t.Fatalf("announcement %d = %s on %s, want %s and its record", i, msg.Payload, msg.Channel, id)
 			}
 			fields := map[string]string{}

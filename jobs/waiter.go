@@ -108,7 +108,7 @@ func decodeAnnouncement(record string) *reliapi.Job {
 	if record == "" {
 		return nil
 	}
-	j, err := jobFromJSON([]byte(record))
+	j, err := jobFromRecord([]byte(record))
 	if err != nil {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/reliapi/reliapi/internal/testenv"
+	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/lane"
 )
 
@@ -138,5 +139,27 @@ func TestNoRecheckTokenWithoutWaiters(t *testing.T) {
 	push(t, rdb, "async-0", "queued", lane.Flow{Tenant: "a", Weight: 1})
 	if n := rdb.Exists(t.Context(), "reliapi:lane:{lane-0}:recheck").Val(); n != 0 {
 		t.Fatal("a push with nobody waiting left a recheck token")
+	}
+}
+
+// TestStartedEntryOfAnEarlierPushReads: an entry an earlier build's push
+// started, its record encoded as JSON on a line of its own, still comes
+// with the start's answer, which reads as the started job.
+func TestStartedEntryOfAnEarlierPushReads(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	p := lane.NewPopper(rdb, time.Second, "async-0")
+	emptyWait(t, p)
+	old := "+tok-old\n" + `["id","old","status","running","task_id","old","attempts","1"]` + "\n" + `["closed"]` + "\nasync-0\nold\n{}"
+	if err := rdb.RPush(t.Context(), "reliapi:lane:{lane-0}:async:handoff", old).Err(); err != nil {
+		t.Fatal(err)
+	}
+	lane.SetWaited(p, time.Now())
+	got, err := p.Pop(t.Context(), 8)
+	if len(got) != 1 || err != nil || got[0].TaskID != "old" || got[0].Claim != "tok-old" || got[0].Started == nil {
+		t.Fatalf("popped %+v %v; want the old entry with the start's answer", got, err)
+	}
+	if st := jobs.StartedBy(got[0].Started.Record); st.Err != nil || st.Job.ID != "old" || st.Job.Attempts != 1 || string(got[0].Started.Read) != `["closed"]` {
+		t.Fatalf("the old start's answer reads as %+v, read %s", st, got[0].Started.Read)
 	}
 }

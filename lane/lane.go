@@ -87,8 +87,9 @@ type Entry struct {
 	Started *Started
 }
 
-// Started is the answer of a push's Start, as its script encoded it with
-// cjson: the job's record (its HGETALL) and the start's read (its HMGET).
+// Started is the answer of a push's Start, as its script encoded it: the
+// job's record (its HGETALL, packed with cmsgpack, which jobs.StartedBy
+// reads) and the start's read (its HMGET, encoded with cjson).
 type Started struct {
 	Record []byte
 	Read   []byte
@@ -96,9 +97,10 @@ type Started struct {
 
 // encode is an entry as the lane holds it: the queue and the task ID on a
 // line each, then the payload as it is; an entry under a claim starts with
-// a line "+" and the token, and two of the start's answer, which the push
-// script writes and a lane that holds the entry again (Return) leaves
-// empty. Wrapped in JSON, the payload was scanned and copied once more by
+// a line "+" and the token, then the start's answer, which the push
+// script writes — the record's length on a line, the record, the read on
+// a line — and a lane that holds the entry again (Return) leaves empty
+// (two empty lines). Wrapped in JSON, the payload was scanned and copied once more by
 // the api that pushed it and twice more by the worker that popped it.
 func (e Entry) encode() string {
 	s := e.Queue + "\n" + e.TaskID + "\n" + string(e.Payload)
@@ -117,6 +119,14 @@ func decodeEntry(data string, fresh bool) (Entry, error) {
 		var ok1, ok2, ok3 bool
 		claim, rest, ok1 = strings.Cut(rest, "\n")
 		record, rest, ok2 = strings.Cut(rest, "\n")
+		if n, err := strconv.Atoi(record); err == nil {
+			// The record's length; a record on its own line is JSON, as an
+			// earlier build's push wrote it.
+			if n < 0 || n > len(rest) {
+				return Entry{}, fmt.Errorf("lane: malformed entry %.60q", whole)
+			}
+			record, rest = rest[:n], rest[n:]
+		}
 		read, data, ok3 = strings.Cut(rest, "\n")
 		if !ok1 || !ok2 || !ok3 || claim == "" {
 			return Entry{}, fmt.Errorf("lane: malformed entry %.60q", whole)

@@ -436,8 +436,8 @@ func TestHandOffStartsTheJob(t *testing.T) {
 	if e.TaskID != "j1" || e.Claim != "tok-j1" || e.Started == nil {
 		t.Fatalf("popped %+v, want j1 under claim tok-j1 with the start's answer", e)
 	}
-	if s := string(e.Started.Record); !strings.Contains(s, `"claim","tok-j1"`) || !strings.Contains(s, `"status","running"`) {
-		t.Fatalf("the start's record %s", s)
+	if st := jobs.StartedBy(e.Started.Record); st.Err != nil || st.Job.ID != "j1" || st.Job.Status != reliapi.JobRunning || st.Job.Attempts != 1 {
+		t.Fatalf("the start's record %q reads as %+v", e.Started.Record, st)
 	}
 	if s := string(e.Started.Read); s != `["closed","3",false]` {
 		t.Fatalf("the start's read %s", s)

@@ -47,7 +47,8 @@ if redis.call('ZCARD', KEYS[7]) > 0 then
     if #KEYS >= 12 and start(KEYS[11], ARGV[6], ARGV[7], tonumber(ARGV[8]), ms) then
       local read = '[]'
       if #ARGV >= 9 then read = cjson.encode(redis.call('HMGET', KEYS[12], unpack(ARGV, 9))) end
-      entry = '+' .. ARGV[7] .. '\n' .. cjson.encode(redis.call('HGETALL', KEYS[11])) .. '\n' .. read .. '\n' .. entry
+      local record = cmsgpack.pack(redis.call('HGETALL', KEYS[11]))
+      entry = '+' .. ARGV[7] .. '\n' .. #record .. '\n' .. record .. read .. '\n' .. entry
     end
     redis.call('RPUSH', KEYS[6], entry)
     return 1
