@@ -97,7 +97,21 @@ redis.call('HSET', KEYS[1], 'claim_until', now + tonumber(ARGV[2]))
 return 1
 `)
 
-// announce is Lua shared by the scripts that end a job.
+// PackLua is Lua shared by the scripts that send a job's record along
+// (announce, and the wake-up lane's push): pack_record(key) returns its
+// HGETALL packed with cmsgpack (see unpackStrings), or encoded as JSON
+// with cjson where Redis has no cmsgpack (miniredis, the embedded Redis of
+// reliapi dev). jobFromRecord reads either.
+const PackLua = `
+local cmsgpack_if_any = rawget(_G, 'cmsgpack')
+local function pack_record(key)
+  local record = redis.call('HGETALL', key)
+  if cmsgpack_if_any then return cmsgpack_if_any.pack(record) end
+  return cjson.encode(record)
+end
+`
+
+// announce is Lua shared by the scripts that end a job (with PackLua).
 // announce(key, channel, id, anyway) publishes the job's end where a caller
 // waits for it: on each of the record's watchers (the channels of the api
 // replicas with a caller waiting, Waiter.Channel), or, when the record names
@@ -114,7 +128,7 @@ local function announce(key, channel, id, anyway)
   if not watchers and not anyway then return end
   local msg = id
   if redis.call('HSTRLEN', key, 'result') <= 65536 then
-    msg = msg .. '\n' .. cmsgpack.pack(redis.call('HGETALL', key))
+    msg = msg .. '\n' .. pack_record(key)
   end
   for ch in string.gmatch(watchers or channel, '%S+') do
     redis.call('PUBLISH', ch, msg)
@@ -180,7 +194,7 @@ end
 // returns 1 when recorded (now, or already by this claim), 0 when the job
 // was not the delivery's (canceled meanwhile, handed to another task or
 // claim, or gone).
-var finishScript = luascript.New(announce + owns + `
+var finishScript = luascript.New(PackLua + announce + owns + `
 local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'started_at', 'claim')
 if not owns(KEYS[1], f, ARGV[6], ARGV[7]) then
   -- The delivery's own finish sent again, its answer lost (go-redis sends
@@ -204,7 +218,7 @@ return 1
 // ARGV[5] the channel of canceled running jobs (their workers stop them)
 // returns {previous status, HGETALL}; an empty list when the job does not
 // exist for that tenant.
-var cancelScript = redis.NewScript(announce + `
+var cancelScript = redis.NewScript(PackLua + announce + `
 local f = redis.call('HMGET', KEYS[1], 'status', 'tenant')
 if not f[1] or f[2] ~= ARGV[1] then return {} end
 if f[1] == 'queued' or f[1] == 'running' then
@@ -225,7 +239,7 @@ return {f[1], redis.call('HGETALL', KEYS[1])}
 // ARGV[4] asynq task ID of the delivery
 // returns 1 when expired, 0 when the job was not queued under that task
 // past its deadline.
-var expireScript = redis.NewScript(announce + `
+var expireScript = redis.NewScript(PackLua + announce + `
 local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'deadline')
 if f[1] ~= 'queued' or f[2] ~= ARGV[4] or not f[3] then return 0 end
 local t = redis.call('TIME')
@@ -295,7 +309,7 @@ return 1
 // ARGV[6] done channel; ARGV[7] job ID
 // returns {1, HGETALL} when failed, {0, HGETALL} when left alone; an empty
 // list when the job is gone.
-var failLostScript = redis.NewScript(announce + `
+var failLostScript = redis.NewScript(PackLua + announce + `
 local f = redis.call('HMGET', KEYS[1], 'status', 'task_id', 'created_at')
 if not f[1] then return {} end
 if f[1] ~= ARGV[2] or f[2] ~= ARGV[1] or not f[3] then

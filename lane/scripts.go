@@ -30,7 +30,7 @@ import (
 // read.
 // Returns 1 when handed off (now, or by this push sent before), 0 when
 // queued.
-var pushScript = luascript.New(jobs.StartLua + `
+var pushScript = luascript.New(jobs.StartLua + jobs.PackLua + `
 if #KEYS >= 12 and redis.call('HGET', KEYS[11], 'claim') == ARGV[7] then
   -- This push sent again (go-redis sends a pipeline again after a network
   -- error): it started the job and handed it off already. Tokens are
@@ -47,7 +47,7 @@ if redis.call('ZCARD', KEYS[7]) > 0 then
     if #KEYS >= 12 and start(KEYS[11], ARGV[6], ARGV[7], tonumber(ARGV[8]), ms) then
       local read = '[]'
       if #ARGV >= 9 then read = cjson.encode(redis.call('HMGET', KEYS[12], unpack(ARGV, 9))) end
-      local record = cmsgpack.pack(redis.call('HGETALL', KEYS[11]))
+      local record = pack_record(KEYS[11])
       entry = '+' .. ARGV[7] .. '\n' .. #record .. '\n' .. record .. read .. '\n' .. entry
     end
     redis.call('RPUSH', KEYS[6], entry)
