@@ -1,8 +1,11 @@
 package lane_test
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/jobs"
@@ -161,5 +164,45 @@ func TestStartedEntryOfAnEarlierPushReads(t *testing.T) {
 	}
 	if st := jobs.StartedBy(got[0].Started.Record); st.Err != nil || st.Job.ID != "old" || st.Job.Attempts != 1 || string(got[0].Started.Read) != `["closed"]` {
 		t.Fatalf("the old start's answer reads as %+v, read %s", st, got[0].Started.Read)
+	}
+}
+
+// lateReplies holds every BLPOP's answer back for a while after Redis gave
+// it, as a partition that leaves the connection open does.
+type lateReplies struct{ by time.Duration }
+
+func (lateReplies) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h lateReplies) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if cmd.Name() == "blpop" {
+			<-time.After(h.by)
+		}
+		return err
+	}
+}
+
+func (lateReplies) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestLateHandOffComesUnstarted: an entry a push started for a waiting
+// popper, whose answer reaches the popper after its wait was over (held in
+// transit), comes under its claim without the start's answer: the claim
+// may have lapsed and the job run elsewhere meanwhile, so its delivery
+// confirms it first.
+func TestLateHandOffComesUnstarted(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	p := lane.NewPopper(rdb, 100*time.Millisecond, "async-0")
+	emptyWait(t, p)
+	queuedRecord(t, rdb, "late")
+	pushStarting(t, rdb, "late")
+	rdb.AddHook(lateReplies{by: 200 * time.Millisecond})
+	lane.SetWaited(p, time.Now())
+	got, err := p.Pop(t.Context(), 8)
+	if len(got) != 1 || err != nil || got[0].TaskID != "late" || got[0].Claim != "tok-late" || got[0].Started != nil {
+		t.Fatalf("popped %+v %v; want the entry under its claim, without the start's answer", got, err)
 	}
 }

@@ -381,18 +381,25 @@ func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("lane: waiting: %w", err)
 	}
-	return p.woken(woken, true)
+	return p.woken(woken, time.Since(sent) <= pipelinedWait)
 }
 
 // block waits for an entry handed to the registered popper.
 func (p *Popper) block(ctx context.Context) ([]Entry, error) {
-	return p.woken(p.rdb.BLPop(ctx, p.wait, p.blocks...), true)
+	sent := time.Now()
+	cmd := p.rdb.BLPop(ctx, p.wait, p.blocks...)
+	return p.woken(cmd, time.Since(sent) <= p.wait)
 }
 
 // woken reads what a BLPOP of the popper's lists returned: an entry
-// handed to it (the next pop runs the script again), a wake-up of its own
-// list (likewise), or nothing. fresh says the BLPOP followed a look at the
-// hand-off lists an instant before (see Entry.Started).
+// handed to it, a token or a wake-up of its own list (the next pop runs
+// the script), or nothing. fresh says the BLPOP followed a look at the
+// hand-off lists an instant before, or a wait that ended at once
+// (freshWait), and came back within its own wait: Redis answers a wait
+// with nothing when it is over, so an entry that comes later was held in
+// transit — a partition that left the connection open, whose go-redis
+// read deadline is the wait plus 10 s — and its claim may have lapsed
+// and the job run elsewhere meanwhile (see Entry.Started).
 func (p *Popper) woken(cmd *redis.StringSliceCmd, fresh bool) ([]Entry, error) {
 	res, err := cmd.Result()
 	switch {
