@@ -119,9 +119,9 @@ end
 // a sync job created by an api that names no watchers: an earlier build).
 // Nothing is published for a job nobody waits on (most async jobs), and no
 // replica receives the ends of other replicas' calls. The message is the
-// job's ID, followed by a newline and the whole record (its HGETALL,
-// packed with cmsgpack: see unpackStrings) when it is small enough to
-// send, so that waiters need not read it back.
+// job's ID, followed by a newline and the whole record (its HGETALL, see
+// PackLua) when it is small enough to send, so that waiters need not read
+// it back.
 const announce = `
 local function announce(key, channel, id, anyway)
   local watchers = redis.call('HGET', key, 'watchers')

@@ -79,8 +79,8 @@ type Entry struct {
 	// Started is that start's answer when the entry came straight from the
 	// push to this popper's wait — a BLPOP that followed the pop script or
 	// its last wait at once (freshWait), and answered within its own wait
-	// — so that the claim, taken an instant before, cannot have lapsed: the delivery runs the job without
-	// a start of its own. Nil otherwise (an entry the pop script takes:
+	// — so that the claim, taken an instant before, cannot have lapsed:
+	// the delivery runs the job without a start of its own. Nil otherwise (an entry the pop script takes:
 	// handed to a worker that died waiting or waited for a slot, or handed
 	// back): the delivery confirms its claim with a start, which renews it,
 	// or finds the job canceled or taken over.
@@ -100,8 +100,9 @@ type Started struct {
 // a line "+" and the token, then the start's answer, which the push
 // script writes — the record's length on a line, the record, the read on
 // a line — and a lane that holds the entry again (Return) leaves empty
-// (two empty lines). Wrapped in JSON, the payload was scanned and copied once more by
-// the api that pushed it and twice more by the worker that popped it.
+// (two empty lines). Wrapped in JSON, the payload was scanned and copied
+// once more by the api that pushed it and twice more by the worker that
+// popped it.
 func (e Entry) encode() string {
 	s := e.Queue + "\n" + e.TaskID + "\n" + string(e.Payload)
 	if e.Claim != "" {
