@@ -206,3 +206,58 @@ func TestLateHandOffComesUnstarted(t *testing.T) {
 		t.Fatalf("popped %+v %v; want the entry under its claim, without the start's answer", got, err)
 	}
 }
+
+// TestRecheckTokensPerWaitingPopper: while two poppers wait, each handed
+// an entry already, every entry queued fairly leaves a token until there
+// are two — one for each popper to run the script — and a popper woken by
+// a token that stops before its script ran puts the token back.
+func TestRecheckTokensPerWaitingPopper(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	p1 := lane.NewPopper(rdb, time.Second, "async-0")
+	p2 := lane.NewPopper(rdb, time.Second, "async-0")
+	emptyWait(t, p1)
+	emptyWait(t, p2)
+	for _, id := range []string{"h1", "h2", "q1", "q2", "q3"} {
+		push(t, rdb, "async-0", id, lane.Flow{Tenant: "a", Weight: 1})
+	}
+	const tokens = "reliapi:lane:{lane-0}:recheck"
+	if n := rdb.LLen(t.Context(), tokens).Val(); n != 2 {
+		t.Fatalf("%d recheck tokens, want 2 (one per waiting popper)", n)
+	}
+	lane.SetWaited(p1, time.Now())
+	lane.SetEmptied(p1, time.Now())
+	if got, err := p1.Pop(t.Context(), 1); len(got) != 1 || err != nil || got[0].TaskID != "h1" {
+		t.Fatalf("popped %+v %v; want h1", got, err)
+	}
+	rdb.Del(t.Context(), "reliapi:lane:{lane-0}:async:handoff") // h2: p2's, not this test's
+	if got, err := p1.Pop(t.Context(), 1); len(got) != 0 || err != nil {
+		t.Fatalf("popped %+v %v; want a token's wake-up", got, err)
+	}
+	if err := p1.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.LLen(t.Context(), tokens).Val(); n != 2 {
+		t.Fatalf("%d recheck tokens after the woken popper stopped, want its token back (2)", n)
+	}
+}
+
+// TestHandOffRunEnds: a popper that has taken entries handed to it for
+// longer than handOffRun since it last saw the hand-off lists empty runs
+// the script again, which takes what is left as not fresh: a backlog of
+// entries handed to poppers that do not take them cannot feed it old
+// entries as fresh.
+func TestHandOffRunEnds(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	p := lane.NewPopper(rdb, time.Second, "async-0")
+	emptyWait(t, p)
+	queuedRecord(t, rdb, "old")
+	pushStarting(t, rdb, "old")
+	lane.SetWaited(p, time.Now())
+	lane.SetEmptied(p, time.Now().Add(-2*time.Second))
+	got, err := p.Pop(t.Context(), 8)
+	if len(got) != 1 || err != nil || got[0].TaskID != "old" || got[0].Claim != "tok-old" || got[0].Started != nil {
+		t.Fatalf("popped %+v %v; want the entry under its claim, without the start's answer", got, err)
+	}
+}

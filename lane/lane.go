@@ -289,10 +289,14 @@ type Popper struct {
 	// it (a push queued an entry fairly while it was registered), or its
 	// own list did (the script found work, or a wake-up).
 	recheck bool
-	// waited is when its last wait ended: with nothing, or with an entry
-	// handed to it, the hand-off lists holding nothing older than what
-	// pushes handed meanwhile (see freshWait).
-	waited time.Time
+	// waited is when its last wait ended, with nothing or with an entry
+	// handed to it (see freshWait); emptied is when the hand-off lists
+	// were last seen empty: its last wait that ended with nothing, or its
+	// last pop script that found nothing (see handOffRun).
+	waited, emptied time.Time
+	// token says a recheck token woke it and no script has run since: a
+	// popper that stops then puts it back (Close).
+	token bool
 	// loaded says Redis holds the pop script, which the popper loads
 	// before its first pop and after Redis lost it: luascript's fallback
 	// by body would come after the pipeline's BLPOP had waited unregistered
@@ -320,6 +324,15 @@ func NewPopper(rdb redis.UniversalClient, wait time.Duration, queue string) *Pop
 // start's answer, for the delivery to confirm the claim.
 const freshWait = 100 * time.Millisecond
 
+// handOffRun bounds a run of waits without the script that each end with
+// an entry handed to the popper: every entry such a wait returns was
+// pushed after the hand-off lists were last seen empty, so it is at most
+// this old (a backlog of entries handed to registered poppers that do not
+// take them — dead, or busy — could otherwise feed a long run with old
+// entries whose claims lapse). Then the script runs again, which takes
+// what is left as not fresh. On a quiet lane: once a second, not per job.
+const handOffRun = time.Second
+
 // pipelinedWait is how long the BLPOP that travels with the pop script
 // may block: a pipeline's reply must come within the client's read
 // timeout (2 s in reliapi, 3 s by default), whatever a command's own.
@@ -338,7 +351,7 @@ const pipelinedWait = time.Second
 // queues its own fairly and leaves a token on the shard's recheck list,
 // which wakes one of them to run the script.
 func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
-	if !p.recheck && time.Since(p.waited) < freshWait && time.Until(p.registered) > p.wait+time.Second {
+	if !p.recheck && time.Since(p.waited) < freshWait && time.Since(p.emptied) < handOffRun && time.Until(p.registered) > p.wait+time.Second {
 		return p.block(ctx)
 	}
 	if !p.loaded {
@@ -360,7 +373,7 @@ func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 		woken = pipe.BLPop(ctx, pipelinedWait, p.blocks...)
 		return nil
 	})
-	p.registered, p.recheck = time.Time{}, false
+	p.registered, p.recheck, p.token = time.Time{}, false, false
 	data, serr := script.StringSlice()
 	switch {
 	case serr == nil:
@@ -378,7 +391,7 @@ func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 		}
 		return got, errors.Join(fmt.Errorf("lane: popping: %w", serr), werr)
 	}
-	p.registered = sent.Add(registration)
+	p.registered, p.emptied = sent.Add(registration), sent
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("lane: waiting: %w", err)
 	}
@@ -406,6 +419,7 @@ func (p *Popper) woken(cmd *redis.StringSliceCmd, fresh bool) ([]Entry, error) {
 	switch {
 	case errors.Is(err, redis.Nil):
 		p.waited = time.Now()
+		p.emptied = p.waited
 		return nil, nil
 	case err != nil:
 		p.registered = time.Time{}
@@ -414,7 +428,7 @@ func (p *Popper) woken(cmd *redis.StringSliceCmd, fresh bool) ([]Entry, error) {
 		return nil, fmt.Errorf("lane: waiting: unexpected reply %v", res)
 	}
 	if res[0] == p.blocks[0] || res[0] == p.blocks[len(p.blocks)-1] {
-		p.recheck = true
+		p.recheck, p.token = true, res[0] != p.blocks[0]
 		return nil, nil
 	}
 	// An entry handed to this popper: its next pop waits again at once,
@@ -448,6 +462,19 @@ func wake(ctx context.Context, rdb redis.UniversalClient, list string) error {
 // Close ends the popper's registration as waiting, so that pushes stop
 // handing it entries.
 func (p *Popper) Close(ctx context.Context) error {
+	if p.token {
+		// Woken by a recheck token and stopped before its script ran: the
+		// token goes back, for another waiting popper.
+		p.token = false
+		_, err := p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			pipe.RPush(ctx, p.blocks[len(p.blocks)-1], "1")
+			pipe.PExpire(ctx, p.blocks[len(p.blocks)-1], recheckLapse)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("lane: putting back a recheck token: %w", err)
+		}
+	}
 	if p.registered.IsZero() {
 		return nil
 	}

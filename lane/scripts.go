@@ -16,8 +16,9 @@ import (
 // with a start (see Start) starts its job first (jobs.StartLua) and goes
 // with the job's record and the start's read. An entry queued while
 // workers wait (each with an entry handed to it already) leaves a token
-// on the shard's recheck list, unless one is there: the waiting worker it
-// wakes runs the pop script (see Popper.Pop).
+// on the shard's recheck list, unless there are as many as workers wait:
+// the waiting worker it wakes runs the pop script (see Popper.Pop), which
+// takes as many entries as that worker has free slots.
 //
 // KEYS[1] ready; KEYS[2] tags; KEYS[3] clock; KEYS[4] tiers; KEYS[5] the
 // tenant's list of the priority; KEYS[6] the kind's hand-off list;
@@ -54,7 +55,7 @@ if redis.call('ZCARD', KEYS[7]) > 0 then
     return 1
   end
 end
-if waiting > 0 and redis.call('LLEN', KEYS[10]) == 0 then
+if waiting > 0 and redis.call('LLEN', KEYS[10]) < waiting then
   redis.call('RPUSH', KEYS[10], '1')
   redis.call('PEXPIRE', KEYS[10], ARGV[5])
 end
