@@ -21,6 +21,16 @@ func emptyWait(t *testing.T, p *lane.Popper) {
 	}
 }
 
+// registeredPopper starts a private Redis and a popper of shard 0 on it
+// that is registered as waiting, its first (empty) wait over.
+func registeredPopper(t *testing.T) (redis.UniversalClient, *lane.Popper) {
+	t.Helper()
+	rdb := testenv.StartRedis(t).Client(t)
+	p := lane.NewPopper(rdb, time.Second, "async-0")
+	emptyWait(t, p)
+	return rdb, p
+}
+
 // TestOnlyFreshHandOffsComeStarted: an entry a push started for a popper
 // that was registered but not waiting — its worker waited for a slot after
 // its last empty wait — comes from the pop script without the start's
@@ -58,9 +68,7 @@ func TestOnlyFreshHandOffsComeStarted(t *testing.T) {
 // leaving the job to its fallback.
 func TestEntryKeptWhenThePopScriptFails(t *testing.T) {
 	t.Parallel()
-	rdb := testenv.StartRedis(t).Client(t)
-	p := lane.NewPopper(rdb, time.Second, "async-0")
-	emptyWait(t, p)
+	rdb, p := registeredPopper(t)
 	queuedRecord(t, rdb, "kept")
 	pushStarting(t, rdb, "kept")
 	if err := rdb.ScriptFlush(t.Context()).Err(); err != nil {
@@ -80,9 +88,7 @@ func TestEntryKeptWhenThePopScriptFails(t *testing.T) {
 // returns came straight from its push, with the start's answer.
 func TestHandedPopperWaitsAgainWithoutScript(t *testing.T) {
 	t.Parallel()
-	rdb := testenv.StartRedis(t).Client(t)
-	p := lane.NewPopper(rdb, time.Second, "async-0")
-	emptyWait(t, p)
+	rdb, p := registeredPopper(t)
 	for _, id := range []string{"j1", "j2"} {
 		queuedRecord(t, rdb, id)
 		pushStarting(t, rdb, id)
@@ -107,9 +113,7 @@ func TestHandedPopperWaitsAgainWithoutScript(t *testing.T) {
 // registration nears its end.
 func TestRecheckTokenWakesAHandedPopper(t *testing.T) {
 	t.Parallel()
-	rdb := testenv.StartRedis(t).Client(t)
-	p := lane.NewPopper(rdb, time.Second, "async-0")
-	emptyWait(t, p)
+	rdb, p := registeredPopper(t)
 	queuedRecord(t, rdb, "handed")
 	pushStarting(t, rdb, "handed")
 	push(t, rdb, "async-0", "queued-1", lane.Flow{Tenant: "a", Weight: 1})
@@ -150,9 +154,7 @@ func TestNoRecheckTokenWithoutWaiters(t *testing.T) {
 // with the start's answer, which reads as the started job.
 func TestStartedEntryOfAnEarlierPushReads(t *testing.T) {
 	t.Parallel()
-	rdb := testenv.StartRedis(t).Client(t)
-	p := lane.NewPopper(rdb, time.Second, "async-0")
-	emptyWait(t, p)
+	rdb, p := registeredPopper(t)
 	old := "+tok-old\n" + `["id","old","status","running","task_id","old","attempts","1"]` + "\n" + `["closed"]` + "\nasync-0\nold\n{}"
 	if err := rdb.RPush(t.Context(), "reliapi:lane:{lane-0}:async:handoff", old).Err(); err != nil {
 		t.Fatal(err)
@@ -249,9 +251,7 @@ func TestRecheckTokensPerWaitingPopper(t *testing.T) {
 // entries as fresh.
 func TestHandOffRunEnds(t *testing.T) {
 	t.Parallel()
-	rdb := testenv.StartRedis(t).Client(t)
-	p := lane.NewPopper(rdb, time.Second, "async-0")
-	emptyWait(t, p)
+	rdb, p := registeredPopper(t)
 	queuedRecord(t, rdb, "old")
 	pushStarting(t, rdb, "old")
 	lane.SetWaited(p, time.Now())

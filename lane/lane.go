@@ -199,16 +199,13 @@ func handoffs(queue string) []string {
 }
 
 // recheck is a shard's list of tokens for waiting workers to run the pop
-// script (see Popper.Pop); a token lasts recheckLapse.
+// script (see Popper.Pop). A token is a wake-up (see wake): one nobody
+// took lapses — the workers it was for died, and the entry it was for is
+// taken by the next pop script of any worker, or runs from its asynq task.
 func recheck(queue string) string {
 	_, n := shard(queue)
 	return prefix(n) + "recheck"
 }
-
-// recheckLapse is how long a recheck token nobody took stays: the
-// workers it was for died, and the entry it was for is taken by the next
-// pop script of any worker, or runs from its asynq task.
-const recheckLapse = 10 * time.Second
 
 // Start asks a push to start the job when it hands the entry to a waiting
 // worker, in its script (jobs.StartLua), and to read a hash with it: the
@@ -235,7 +232,7 @@ func Push(ctx context.Context, p redis.Pipeliner, e Entry, f Flow, s *Start) {
 	k := keysOf(e.Queue)
 	h := handoffs(e.Queue)
 	keys := []string{k.ready, k.tags, k.clock, k.tiers, k.lists + f.Tenant + ":" + strconv.Itoa(f.Priority.Rank()), k.handoff, waiters(e.Queue), h[0], h[1], recheck(e.Queue)}
-	args := []any{f.Tenant, max(f.Weight, 1), f.Tier, e.encode(), recheckLapse.Milliseconds()}
+	args := []any{f.Tenant, max(f.Weight, 1), f.Tier, e.encode(), wakeLapse.Milliseconds()}
 	if s != nil {
 		keys = append(keys, s.Record, s.Read)
 		args = append(args, e.TaskID, s.Token, s.Lease.Milliseconds())
@@ -279,9 +276,11 @@ type Popper struct {
 	sync    keys
 	async   keys
 	waiters string
-	// blocks are the lists its BLPOP watches: its own wake-up list (see
-	// Pop), then the hand-off lists, sync first, then the recheck list.
-	blocks []string
+	// own is its wake-up list (see Pop), tokens the shard's recheck list;
+	// blocks are the lists its BLPOP watches: own, then the hand-off lists,
+	// sync first, then tokens.
+	own, tokens string
+	blocks      []string
 	// registered is when this popper's registration as waiting lapses, by
 	// this process's clock; zero when it is not registered.
 	registered time.Time
@@ -309,8 +308,9 @@ type Popper struct {
 func NewPopper(rdb redis.UniversalClient, wait time.Duration, queue string) *Popper {
 	_, n := shard(queue)
 	id := uuid.NewString()
+	own, tokens := prefix(n)+"popper:"+id, recheck(queue)
 	return &Popper{rdb: rdb, id: id, wait: min(wait, registration/2), sync: keysOf("sync-" + n), async: keysOf("async-" + n),
-		waiters: waiters(queue), blocks: append(append([]string{prefix(n) + "popper:" + id}, handoffs(queue)...), recheck(queue))}
+		waiters: waiters(queue), own: own, tokens: tokens, blocks: append(append([]string{own}, handoffs(queue)...), tokens)}
 }
 
 // freshWait is how soon after its last wait ended (with nothing, or with
@@ -368,7 +368,7 @@ func (p *Popper) Pop(ctx context.Context, limit int) ([]Entry, error) {
 	_, err := p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		script = popScript.EvalSha(ctx, pipe,
 			[]string{p.sync.handoff, p.sync.ready, p.sync.tags, p.sync.clock, p.sync.tiers,
-				p.async.handoff, p.async.ready, p.async.tags, p.async.clock, p.async.tiers, p.waiters, p.blocks[0]},
+				p.async.handoff, p.async.ready, p.async.tags, p.async.clock, p.async.tiers, p.waiters, p.own},
 			p.id, registration.Milliseconds(), p.sync.lists, p.async.lists, max(limit, 1))
 		woken = pipe.BLPop(ctx, pipelinedWait, p.blocks...)
 		return nil
@@ -427,8 +427,8 @@ func (p *Popper) woken(cmd *redis.StringSliceCmd, fresh bool) ([]Entry, error) {
 	case len(res) != 2:
 		return nil, fmt.Errorf("lane: waiting: unexpected reply %v", res)
 	}
-	if res[0] == p.blocks[0] || res[0] == p.blocks[len(p.blocks)-1] {
-		p.recheck, p.token = true, res[0] != p.blocks[0]
+	if res[0] == p.own || res[0] == p.tokens {
+		p.recheck, p.token = true, res[0] == p.tokens
 		return nil, nil
 	}
 	// An entry handed to this popper: its next pop waits again at once,
@@ -441,12 +441,13 @@ func (p *Popper) woken(cmd *redis.StringSliceCmd, fresh bool) ([]Entry, error) {
 // Wake makes the popper's pop under way, if any, return at once with
 // nothing: a stopping worker's Redis client cannot interrupt a blocking
 // read. The wake-up of a popper that was not waiting lapses soon.
-func (p *Popper) Wake(ctx context.Context) error { return wake(ctx, p.rdb, p.blocks[0]) }
+func (p *Popper) Wake(ctx context.Context) error { return wake(ctx, p.rdb, p.own) }
 
 // wakeLapse is how long a wake-up nobody took stays.
 const wakeLapse = 10 * time.Second
 
-// wake pushes a wake-up on list, a popper's own.
+// wake pushes a wake-up on list: a popper's own, or a shard's recheck
+// list (a token).
 func wake(ctx context.Context, rdb redis.UniversalClient, list string) error {
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.LPush(ctx, list, "wake")
@@ -466,13 +467,8 @@ func (p *Popper) Close(ctx context.Context) error {
 		// Woken by a recheck token and stopped before its script ran: the
 		// token goes back, for another waiting popper.
 		p.token = false
-		_, err := p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-			pipe.RPush(ctx, p.blocks[len(p.blocks)-1], "1")
-			pipe.PExpire(ctx, p.blocks[len(p.blocks)-1], recheckLapse)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("lane: putting back a recheck token: %w", err)
+		if err := wake(ctx, p.rdb, p.tokens); err != nil {
+			return err
 		}
 	}
 	if p.registered.IsZero() {
