@@ -155,9 +155,7 @@ func TestLongPollOfAnAsyncJobWakesOnItsEnd(t *testing.T) {
 	b.startWaiter(t, w)
 	id := b.reach(t, "running")
 	ch := wait(t.Context(), w, "acme", id)
-	waitFor(t, "the waiter to name itself a watcher", func() bool {
-		return reflect.DeepEqual(b.get(t, "acme", id).Watchers, []string{w.Channel()})
-	})
+	b.awaitWatched(t, w, id)
 	ended := time.Now()
 	if ok, err := b.store.Finish(t.Context(), id, jobs.Claim{TaskID: taskA}, reliapi.JobSucceeded, okResult, false, nil); err != nil || !ok {
 		t.Fatalf("Finish = %v, %v", ok, err)

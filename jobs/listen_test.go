@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,9 +57,7 @@ func TestWaiterReplacesASilentSubscription(t *testing.T) {
 
 	id := b.reach(t, "running")
 	result := wait(t.Context(), w, "acme", id)
-	waitFor(t, "the waiter to name itself a watcher", func() bool {
-		return slices.Equal(b.get(t, "acme", id).Watchers, []string{w.Channel()})
-	})
+	b.awaitWatched(t, w, id)
 	endAt := time.Now()
 	b.finish(t, id, reliapi.JobSucceeded, okResult)
 	r := receive(t, result)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,6 +74,15 @@ func (b *bundle) create(t *testing.T, tenant string) *reliapi.Job {
 }
 
 // get reads a job that must exist.
+// awaitWatched waits until acme's job id names w's channel as its only
+// watcher: w's first read of it has run.
+func (b *bundle) awaitWatched(t *testing.T, w *jobs.Waiter, id string) {
+	t.Helper()
+	waitFor(t, "the waiter to name itself a watcher", func() bool {
+		return slices.Equal(b.get(t, "acme", id).Watchers, []string{w.Channel()})
+	})
+}
+
 func (b *bundle) get(t *testing.T, tenant, id string) *reliapi.Job {
 	t.Helper()
 	j, err := b.store.Get(t.Context(), tenant, id)
