@@ -14,6 +14,8 @@ import (
 	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/jobs"
 	"github.com/reliapi/reliapi/lane"
+	"github.com/reliapi/reliapi/reliability/budget"
+	"github.com/reliapi/reliapi/reliability/cache"
 	"github.com/reliapi/reliapi/tasks"
 )
 
@@ -165,10 +167,10 @@ func (m *Manager) expire(ctx context.Context, d Delivery, job *reliapi.Job) erro
 }
 
 // Finish records the outcome of a delivery's run of job, with everything
-// that follows from it, in this order: the response cache is filled (or
-// its claim released), the budget hold settled at res.Meta.CostUSD, the
-// outcome recorded and announced with the webhook queued (one round trip),
-// a streamed job's event stream ended, and the concurrent-job slot given
+// that follows from it, in this order: the outcome recorded and announced
+// with the response cache filled (or its claim released), the budget hold
+// settled at res.Meta.CostUSD and the webhook queued (one round trip), a
+// streamed job's event stream ended, and the concurrent-job slot given
 // back. An outcome
 // that cannot be recorded within the persist window is an error: asynq
 // runs the task again. A job canceled while it ran keeps its cancel.
@@ -178,23 +180,32 @@ func (m *Manager) expire(ctx context.Context, d Delivery, job *reliapi.Job) erro
 // the webhook.
 func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res *reliapi.Result) error {
 	p := d.Payload
-	m.fillCache(ctx, p, res)
 	actual := 0.0
 	if res.Meta.CostUSD != nil {
 		actual = *res.Meta.CostUSD
 	}
-	m.settle(ctx, p.JobID, holdOf(p), actual)
+	hold := holdOf(p)
 	status := reliapi.JobSucceeded
 	if res.Error != nil {
 		status = reliapi.JobFailed
 	}
 	var recorded bool
-	var webhook *redis.Cmd // the delivery queued with the outcome, if any
+	// What the outcome's pipeline carries besides, each nil when not
+	// needed: the webhook's first delivery, the cache's fill, the hold's
+	// settling.
+	var webhook, cached, settled *redis.Cmd
 	err := m.persist(ctx, "outcome", job.ID, func(ctx context.Context) (err error) {
 		recorded, err = m.store.Finish(ctx, job.ID, d.Claim, status, res, tasks.KindOf(job.Queue) == tasks.QueueSync, func(p redis.Pipeliner) {
 			// The job's task, no longer needed: a lane delivery ran it (a
 			// task asynq runs is left for asynq to acknowledge).
 			dropTask(ctx, p, job.Queue, d.Claim.TaskID)
+			cached = fillCache(ctx, p, d.Payload, res)
+			if hold != nil {
+				// Settled even when the outcome is dropped (the job was
+				// canceled or taken over meanwhile): this delivery made the
+				// call. Whichever delivery settles first settles the hold.
+				settled = budget.SettleIn(ctx, p, ledgerHold(hold), actual)
+			}
 			if job.Webhook != nil {
 				// Through the webhook lane when this Manager has one and the
 				// event is wanted (a delivery that skips it needs no lane).
@@ -209,6 +220,12 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 			m.cfg.OnEnd(status)
 		} else {
 			m.log.Info("job was canceled or taken over while running; outcome dropped", "job_id", job.ID)
+		}
+		if cached != nil && cached.Err() != nil {
+			m.log.Warn("filling the response cache", "job_id", job.ID, "target", p.Target, "error", cached.Err())
+		}
+		if settled != nil && settled.Err() != nil {
+			m.log.Error("settling a budget hold", "job_id", job.ID, "error", settled.Err())
 		}
 		if webhook != nil && webhook.Err() != nil {
 			err = m.persist(ctx, "webhook", job.ID, func(ctx context.Context) error { return m.queueWebhook(ctx, job) })
@@ -258,26 +275,22 @@ func (m *Manager) Requeue(ctx context.Context, d Delivery, job *reliapi.Job, aft
 	return nil
 }
 
-// fillCache stores a job's answer in the response cache when its call
-// asked for it and the answer is cacheable (a completion, or an HTTP
-// answer with a status below 400), and releases the job's claim either
-// way, so that identical calls waiting on this job are answered and the
-// next one hits the cache or tries again. A failure is logged: the job's
-// own result does not depend on the cache.
-func (m *Manager) fillCache(ctx context.Context, p tasks.Payload, res *reliapi.Result) {
-	fill := p.Cache
+// fillCache adds to p the storing of a job's answer in the response cache
+// when its call asked for it and the answer is cacheable (a completion, or
+// an HTTP answer with a status below 400), and the release of the job's
+// claim either way, so that the next identical call hits the cache or
+// tries again (calls that follow this job read its end). It returns the
+// command, nil when the call asked for no caching. Its failure is logged:
+// the job's own result does not depend on the cache.
+func fillCache(ctx context.Context, p redis.Pipeliner, pl tasks.Payload, res *reliapi.Result) *redis.Cmd {
+	fill := pl.Cache
 	if fill == nil {
-		return
+		return nil
 	}
-	if res.Error != nil || p.LLM == nil && !cacheableStatus(res.Data) {
-		m.abandonCache(ctx, fill.Hash, p.JobID)
-		return
+	if res.Error != nil || pl.LLM == nil && !cacheableStatus(res.Data) {
+		return cache.AbandonIn(ctx, p, fill.Hash, pl.JobID)
 	}
-	ctx, cancel := cleanup(ctx)
-	defer cancel()
-	if err := m.cache.Store(ctx, fill.Hash, p.JobID, res.Data, fill.TTL); err != nil {
-		m.log.Warn("filling the response cache", "job_id", p.JobID, "target", p.Target, "error", err)
-	}
+	return cache.StoreIn(ctx, p, fill.Hash, pl.JobID, res.Data, fill.TTL)
 }
 
 // cacheableStatus reports whether an HTTP answer's status is below 400.

@@ -1,8 +1,10 @@
 package lifecycle_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,5 +327,76 @@ func TestFallbackWaitsItsTurn(t *testing.T) {
 	}
 	if w := turn(1); w != 0 {
 		t.Fatalf("a canceled job: wait %v, want 0", w)
+	}
+}
+
+// TestPricedCachedCallRoundTrips: a priced call that fills the response
+// cache, its tenant without spend caps, is submitted in one round trip and
+// finished in one: its budget hold is made in the pipeline that queues the
+// job, and settled, with the cache filled, in the one that records its end.
+func TestPricedCachedCallRoundTrips(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	trips := &roundTrips{}
+	b.rdb.AddHook(trips)
+	// call n: the round trips of its submit and of its finish.
+	call := func(n int) (submit, finish int64) {
+		s := b.submission(t, n, jobID(n), "h")
+		s.MaxConcurrentJobs, s.Payload.Caps = 0, nil // a slot is a round trip of its own
+		trips.take()
+		sub, err := b.m.Submit(t.Context(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		submit = trips.take()
+		if h := b.held(t); h != 0.5 {
+			t.Fatalf("call %d: held %v after the submit, want 0.5", n, h)
+		}
+		d := lifecycle.Delivery{Payload: s.Payload, Claim: lifecycle.NewClaim(sub.Job.TaskID, time.Minute)}
+		d.Payload.JobID, d.Payload.Cache = s.ID, s.Cache // as Submit queued them
+		job, _, err := b.m.Begin(t.Context(), d)
+		if err != nil || job == nil {
+			t.Fatalf("call %d: begin: %+v %v", n, job, err)
+		}
+		cost := 0.25
+		res := &reliapi.Result{Data: []byte(`{"status_code":200}`), Meta: reliapi.ResultMeta{CostUSD: &cost}}
+		trips.take()
+		if err := b.m.Finish(t.Context(), d, job, res); err != nil {
+			t.Fatal(err)
+		}
+		finish = trips.take()
+		if u, err := b.ledger.Usage(t.Context(), "t"); err != nil || u.DayHeld != 0 || u.DaySpent != 0.25*float64(n) {
+			t.Errorf("call %d: budget after finish: %+v %v, want %v spent and nothing held", n, u, err, 0.25*float64(n))
+		}
+		if lk, err := b.cache.Lookup(t.Context(), s.Cache.Hash, "job_other", time.Minute); err != nil || lk.Hit == nil {
+			t.Errorf("call %d: after finish the cache has %+v %v, want the answer", n, lk, err)
+		}
+		return submit, finish
+	}
+	call(1) // Redis learns the scripts: one it lacks costs a round trip more.
+	if submit, finish := call(2); submit != 1 || finish != 1 {
+		t.Errorf("submit and finish took %d and %d round trips, want 1 and 1", submit, finish)
+	}
+}
+
+// roundTrips counts a client's round trips: its commands and pipelines.
+type roundTrips struct{ n atomic.Int64 }
+
+// take returns the round trips since the last take.
+func (r *roundTrips) take() int64 { return r.n.Swap(0) }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
 	}
 }

@@ -78,9 +78,9 @@ type Submitted struct {
 //
 // Queueing is one round trip: the job's record, its asynq task (to come
 // due after the lane's grace, written as asynq's client would: see
-// scheduleTask) and its wake-up lane entry travel in one pipeline. A
-// priced LLM call's budget hold and a limited tenant's slot each cost one
-// round trip before it.
+// scheduleTask), its wake-up lane entry and a priced LLM call's budget
+// hold travel in one pipeline. A hold that spend caps could refuse and a
+// limited tenant's slot each cost one round trip before it.
 func (m *Manager) Submit(ctx context.Context, s Submission) (sub Submitted, err error) {
 	if s.Queue != tasks.QueueSync && s.Queue != tasks.QueueAsync {
 		return Submitted{}, fmt.Errorf("lifecycle: %q is not a kind of job queue", s.Queue)
@@ -96,7 +96,11 @@ func (m *Manager) Submit(ctx context.Context, s Submission) (sub Submitted, err 
 		return Submitted{}, err
 	}
 	if hold != nil {
-		defer m.unless(&err, &sub, func() { m.settle(ctx, s.ID, hold, 0) })
+		defer m.unless(&err, &sub, func() {
+			if !hold.pending {
+				m.settle(ctx, s.ID, hold.BudgetHold, 0)
+			}
+		})
 	}
 	slot, full, err := m.takeSlot(ctx, s.Tenant, s.ID, s.MaxConcurrentJobs)
 	if err != nil {
@@ -113,7 +117,7 @@ func (m *Manager) Submit(ctx context.Context, s Submission) (sub Submitted, err 
 	// is created bare first, and queued only if it is new, so that a
 	// repeat leaves no task or lane entry behind. A fresh ID is new.
 	bare := s.Payload.IdempotencyKey != "" || full != nil
-	job, created, err := m.create(ctx, s, at, !bare)
+	job, created, err := m.create(ctx, s, at, hold, !bare)
 	switch {
 	case err != nil:
 		return Submitted{}, err
@@ -124,7 +128,7 @@ func (m *Manager) Submit(ctx context.Context, s Submission) (sub Submitted, err 
 		m.remove(ctx, s, at)
 		return Submitted{}, full
 	case bare:
-		if err := m.queueCreated(ctx, s, at); err != nil {
+		if err := m.queueCreated(ctx, s, at, hold); err != nil {
 			m.remove(ctx, s, at)
 			return Submitted{}, err
 		}
@@ -141,15 +145,15 @@ func (m *Manager) unless(err *error, sub *Submitted, undo func()) {
 	}
 }
 
-// create writes the job's record and, when queue is set, its asynq task
-// and lane entry (see queueing), in one round trip. It returns the job
-// created, or the existing one its ID names. A job created whose task or
-// lane entry could not be written is removed again.
-func (m *Manager) create(ctx context.Context, s Submission, at tasks.Placement, queue bool) (*reliapi.Job, bool, error) {
+// create writes the job's record and, when queue is set, its asynq task,
+// lane entry and pending budget hold (see queueing), in one round trip. It
+// returns the job created, or the existing one its ID names. A job created
+// whose task, lane entry or hold could not be written is removed again.
+func (m *Manager) create(ctx context.Context, s Submission, at tasks.Placement, hold *budgetHold, queue bool) (*reliapi.Job, bool, error) {
 	var more func(redis.Pipeliner)
 	if queue {
 		var err error
-		if more, err = m.queueing(ctx, s, at); err != nil {
+		if more, err = m.queueing(ctx, s, at, hold); err != nil {
 			return nil, false, err
 		}
 	}
@@ -169,8 +173,10 @@ func (m *Manager) create(ctx context.Context, s Submission, at tasks.Placement, 
 }
 
 // queueing is the commands that queue a created job: its asynq task, to
-// come due after the lane's grace, and its wake-up lane entry.
-func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement) (func(redis.Pipeliner), error) {
+// come due after the lane's grace, its wake-up lane entry, and its budget
+// hold when that is pending (made in this pipeline, before the push that
+// may hand the job to a worker, which settles it).
+func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement, hold *budgetHold) (func(redis.Pipeliner), error) {
 	at.ProcessIn = max(m.cfg.LaneGrace, 0)
 	// A fallback due at once races the lane on purpose (tests): it does
 	// not defer to it.
@@ -191,6 +197,10 @@ func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement
 			Read: breaker.Key(s.Payload.Target), Fields: breaker.ReadFields}
 	}
 	return func(p redis.Pipeliner) {
+		if hold != nil && hold.pending {
+			budget.HoldIn(ctx, p, ledgerHold(hold.BudgetHold))
+			hold.pending = false // sent: a failed Submit settles it
+		}
 		m.scheduleTask(ctx, p, task, at, time.Now().Add(at.ProcessIn))
 		flow := lane.Flow{Tenant: s.Tenant, Tier: s.Tier, Weight: s.Weight, Priority: s.Priority}
 		lane.Push(ctx, p, entry, flow, start)
@@ -198,8 +208,8 @@ func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement
 }
 
 // queueCreated queues a job created bare: a second round trip.
-func (m *Manager) queueCreated(ctx context.Context, s Submission, at tasks.Placement) error {
-	more, err := m.queueing(ctx, s, at)
+func (m *Manager) queueCreated(ctx context.Context, s Submission, at tasks.Placement, hold *budgetHold) error {
+	more, err := m.queueing(ctx, s, at, hold)
 	if err != nil {
 		return err
 	}
@@ -259,20 +269,35 @@ func (m *Manager) attach(ctx context.Context, s Submission, job *reliapi.Job) (S
 	return Submitted{Job: m.EndOverdue(ctx, job), Attached: true}, nil
 }
 
+// budgetHold is a priced call's budget hold, as its job carries it;
+// pending until the pipeline that queues the job has made it.
+type budgetHold struct {
+	*tasks.BudgetHold
+	pending bool
+}
+
 // holdBudget reserves a priced LLM call's estimate in the tenant's spend
-// windows, refusing it when a cap would be exceeded; without caps the hold
-// only records spend for GET /v1/usage. The hold travels with the job
-// (plan.Hold) and is settled when the job ends.
-func (m *Manager) holdBudget(ctx context.Context, tenant string, plan *tasks.CostPlan) (*tasks.BudgetHold, error) {
+// windows. With spend caps the reservation decides whether the call may
+// run, a round trip before anything else; without caps nothing can refuse
+// it, and the hold only records spend for GET /v1/usage: it is made
+// pending, in the pipeline that queues the job (see queueing). The hold
+// travels with the job (plan.Hold) and is settled when the job ends.
+func (m *Manager) holdBudget(ctx context.Context, tenant string, plan *tasks.CostPlan) (*budgetHold, error) {
 	if plan == nil || !plan.Priced {
 		return nil, nil
 	}
-	h, err := m.ledger.Reserve(ctx, tenant, plan.EstimateUSD, m.cfg.BudgetCaps)
-	if err != nil {
-		return nil, err
+	var h *budget.Hold
+	pending := m.cfg.BudgetCaps == (budget.Caps{})
+	if pending {
+		h = budget.NewHold(tenant, plan.EstimateUSD, time.Now())
+	} else {
+		var err error
+		if h, err = m.ledger.Reserve(ctx, tenant, plan.EstimateUSD, m.cfg.BudgetCaps); err != nil {
+			return nil, err
+		}
 	}
 	plan.Hold = &tasks.BudgetHold{ID: h.ID, Tenant: h.Tenant, Day: h.Day, Month: h.Month, Nanos: h.Nanos}
-	return plan.Hold, nil
+	return &budgetHold{BudgetHold: plan.Hold, pending: pending}, nil
 }
 
 // How a job holds its tenant's concurrent-job slot.
@@ -318,10 +343,14 @@ func (m *Manager) settle(ctx context.Context, jobID string, h *tasks.BudgetHold,
 	}
 	ctx, cancel := cleanup(ctx)
 	defer cancel()
-	hold := &budget.Hold{ID: h.ID, Tenant: h.Tenant, Day: h.Day, Month: h.Month, Nanos: h.Nanos}
-	if err := m.ledger.Settle(ctx, hold, actualUSD); err != nil {
+	if err := m.ledger.Settle(ctx, ledgerHold(h), actualUSD); err != nil {
 		m.log.Error("settling a budget hold", "job_id", jobID, "error", err)
 	}
+}
+
+// ledgerHold is the budget package's view of a hold a job carries.
+func ledgerHold(h *tasks.BudgetHold) *budget.Hold {
+	return &budget.Hold{ID: h.ID, Tenant: h.Tenant, Day: h.Day, Month: h.Month, Nanos: h.Nanos}
 }
 
 // releaseSlot gives back job id's concurrent-job slot; releasing a slot

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/reliability/budget"
 )
@@ -101,6 +104,74 @@ func TestLedger(t *testing.T) {
 	// Other tenants have their own windows; no caps means no limit.
 	if _, err := l.Reserve(ctx, "globex", 100, budget.Caps{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHoldInAPipeline: a hold made in a pipeline counts as held in Redis's
+// windows, whatever the windows of the clock that made it, and settles
+// there; one an earlier build made (its field the amount alone) settles in
+// the windows its job carries; settling a hold never made changes nothing.
+func TestHoldInAPipeline(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	l, ctx := budget.NewLedger(rdb), t.Context()
+
+	// A clock a day behind Redis's: the hold still lands in today's windows.
+	h := budget.NewHold("acme", 0.5, time.Now().Add(-24*time.Hour))
+	if _, err := luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) error {
+		budget.HoldIn(ctx, p, h)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := l.Usage(ctx, "acme"); u.DayHeld != 0.5 || u.MonthHeld != 0.5 {
+		t.Fatalf("usage with a pipelined hold = %+v", u)
+	}
+	never := budget.NewHold("acme", 0.25, time.Now())
+	if _, err := luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) error {
+		budget.SettleIn(ctx, p, h, 0.125)
+		budget.SettleIn(ctx, p, never, 0.25)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := l.Usage(ctx, "acme"); u.DayHeld != 0 || u.DaySpent != 0.125 || u.MonthSpent != 0.125 {
+		t.Fatalf("usage after settling the pipelined hold and one never made = %+v", u)
+	}
+
+	// An earlier build's hold: its field holds the amount alone.
+	now := time.Now().UTC()
+	old := budget.NewHold("acme", 0.5, now)
+	d, m := fmt.Sprintf("d:%d:held", old.Day), fmt.Sprintf("m:%d:held", old.Month)
+	rdb.HIncrBy(ctx, "reliapi:budget:{acme}", d, old.Nanos)
+	rdb.HIncrBy(ctx, "reliapi:budget:{acme}", m, old.Nanos)
+	rdb.HSet(ctx, "reliapi:budget:{acme}", "h:"+old.ID, old.Nanos)
+	if err := l.Settle(ctx, old, 0.5); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := l.Usage(ctx, "acme"); u.DayHeld != 0 || u.DaySpent != 0.625 {
+		t.Fatalf("usage after settling an earlier build's hold = %+v", u)
+	}
+}
+
+// TestWindowsThatAreOverAreForgotten: the first reservation of a day
+// removes the windows that are over, and leaves the current ones.
+func TestWindowsThatAreOverAreForgotten(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.StartRedis(t).Client(t)
+	l, ctx := budget.NewLedger(rdb), t.Context()
+	h := budget.NewHold("acme", 0, time.Now())
+	key := "reliapi:budget:{acme}"
+	old := []string{fmt.Sprintf("d:%d:spent", h.Day-1), fmt.Sprintf("m:%d:spent", h.Month-1)}
+	rdb.HSet(ctx, key, old[0], 7, old[1], 7, fmt.Sprintf("m:%d:spent", h.Month), 9)
+	if _, err := l.Reserve(ctx, "acme", 0.5, budget.Caps{}); err != nil {
+		t.Fatal(err)
+	}
+	if kept := rdb.HExists(ctx, key, old[0]).Val() || rdb.HExists(ctx, key, old[1]).Val(); kept {
+		t.Errorf("windows that are over kept: %v", rdb.HGetAll(ctx, key).Val())
+	}
+	if u, _ := l.Usage(ctx, "acme"); u.MonthSpent != 9e-9 || u.DayHeld != 0.5 {
+		t.Errorf("current windows after the sweep: %+v", u)
 	}
 }
 

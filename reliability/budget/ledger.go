@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -33,15 +34,15 @@ type Hold struct {
 // Reserve holds usd for a call if the tenant's windows stay within caps;
 // otherwise it returns a BUDGET_EXCEEDED error naming the window.
 func (l *Ledger) Reserve(ctx context.Context, tenant string, usd float64, caps Caps) (*Hold, error) {
-	id := rand.Text()
-	res, err := reserveScript.Run(ctx, l.rdb, []string{spendKey(tenant)}, nanos(usd), nanos(caps.Daily), nanos(caps.Monthly), id).Slice()
+	h := NewHold(tenant, usd, time.Now())
+	res, err := reserveScript.Run(ctx, l.rdb, []string{spendKey(tenant)}, reserveArgs(h, caps)...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("budget: %w", err)
 	}
 	if ok, _ := res[0].(int64); ok == 1 {
-		day, _ := res[1].(int64)
-		month, _ := res[2].(int64)
-		return &Hold{ID: id, Tenant: tenant, Day: day, Month: month, Nanos: nanos(usd)}, nil
+		h.Day, _ = res[1].(int64)
+		h.Month, _ = res[2].(int64)
+		return h, nil
 	}
 	window, _ := res[1].(string)
 	spent, _ := res[2].(int64)
@@ -53,18 +54,50 @@ func (l *Ledger) Reserve(ctx context.Context, tenant string, usd float64, caps C
 	return nil, e
 }
 
+// NewHold is a hold of usd for a call of tenant, not yet made: Reserve
+// makes one against caps, HoldIn one no cap can refuse. Its windows are
+// those of now, this process's clock; Redis records its own with the hold,
+// and settling uses those.
+func NewHold(tenant string, usd float64, now time.Time) *Hold {
+	now = now.UTC()
+	return &Hold{ID: rand.Text(), Tenant: tenant, Day: now.Unix() / 86400,
+		Month: int64(now.Year()*12 + int(now.Month()) - 1), Nanos: nanos(usd)}
+}
+
+// HoldIn adds to p the making of hold h (see NewHold) without caps, so
+// that a call whose tenant has none pays no round trip of its own for it:
+// it cannot be refused. A script's EVALSHA: p runs with
+// luascript.Pipelined.
+func HoldIn(ctx context.Context, p redis.Pipeliner, h *Hold) *redis.Cmd {
+	return reserveScript.EvalSha(ctx, p, []string{spendKey(h.Tenant)}, reserveArgs(h, Caps{})...)
+}
+
+func reserveArgs(h *Hold, caps Caps) []any {
+	return []any{h.Nanos, nanos(caps.Daily), nanos(caps.Monthly), h.ID}
+}
+
 // Settle turns a hold into the call's actual cost (0 releases it: no
-// call was made, or it cost nothing). Settling a hold again changes
-// nothing.
+// call was made, or it cost nothing). Settling a hold again, or one never
+// made, changes nothing.
 func (l *Ledger) Settle(ctx context.Context, h *Hold, actualUSD float64) error {
 	if h == nil {
 		return nil
 	}
-	err := settleScript.Run(ctx, l.rdb, []string{spendKey(h.Tenant)}, h.Day, h.Month, h.Nanos, nanos(actualUSD), h.ID).Err()
-	if err != nil {
+	if err := settleScript.Run(ctx, l.rdb, []string{spendKey(h.Tenant)}, settleArgs(h, actualUSD)...).Err(); err != nil {
 		return fmt.Errorf("budget: settling: %w", err)
 	}
 	return nil
+}
+
+// SettleIn adds to p what Settle does, so that it shares the round trip
+// that records the call's end. A script's EVALSHA: p runs with
+// luascript.Pipelined.
+func SettleIn(ctx context.Context, p redis.Pipeliner, h *Hold, actualUSD float64) *redis.Cmd {
+	return settleScript.EvalSha(ctx, p, []string{spendKey(h.Tenant)}, settleArgs(h, actualUSD)...)
+}
+
+func settleArgs(h *Hold, actualUSD float64) []any {
+	return []any{h.Day, h.Month, h.Nanos, nanos(actualUSD), h.ID}
 }
 
 // Usage is a tenant's spend in the current windows, in USD.

@@ -1,6 +1,6 @@
 package budget
 
-import "github.com/redis/go-redis/v9"
+import "github.com/reliapi/reliapi/internal/luascript"
 
 // windows is Lua shared by the scripts: the current day and month numbers
 // from Redis TIME (a civil-from-days conversion for the month, as Redis Lua
@@ -25,14 +25,16 @@ end
 `
 
 // reserveScript holds an amount in the current day and month windows if
-// both stay within their caps.
+// both stay within their caps. The hold's field records its amount and
+// windows ("<amount> <day> <month>"), which settling reads: a hold made in
+// a pipeline (HoldIn) learns Redis's windows only there.
 //
 // KEYS[1] spend hash
 // ARGV[1] amount (nano-USD); ARGV[2] daily cap (0: none); ARGV[3] monthly
 // cap (0: none); ARGV[4] hold ID
 // returns {1, day, month} when held; {0, window ("day" or "month"), spent,
 // held, cap} when a cap would be exceeded.
-var reserveScript = redis.NewScript(windows + `
+var reserveScript = luascript.New(windows + `
 local day, month = windows()
 local amount = tonumber(ARGV[1])
 local d, m = 'd:' .. day, 'm:' .. month
@@ -41,32 +43,43 @@ local ds, dh, ms, mh = tonumber(f[1] or '0'), tonumber(f[2] or '0'), tonumber(f[
 local dcap, mcap = tonumber(ARGV[2]), tonumber(ARGV[3])
 if dcap > 0 and ds + dh + amount > dcap then return {0, 'day', ds, dh, dcap} end
 if mcap > 0 and ms + mh + amount > mcap then return {0, 'month', ms, mh, mcap} end
--- Forget windows that are over.
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  local kind, n = string.match(field, '^(%a):(%d+):')
-  if (kind == 'd' and tonumber(n) < day) or (kind == 'm' and tonumber(n) < month) then
-    redis.call('HDEL', KEYS[1], field)
+-- Forget windows that are over, once a day: the hash also holds a field
+-- per call in flight, which a scan on every reservation would read.
+if tonumber(redis.call('HGET', KEYS[1], 'swept') or '0') < day then
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    local kind, n = string.match(field, '^(%a):(%d+):')
+    if (kind == 'd' and tonumber(n) < day) or (kind == 'm' and tonumber(n) < month) then
+      redis.call('HDEL', KEYS[1], field)
+    end
   end
+  redis.call('HSET', KEYS[1], 'swept', day)
 end
 redis.call('HINCRBY', KEYS[1], d .. ':held', amount)
 redis.call('HINCRBY', KEYS[1], m .. ':held', amount)
-redis.call('HSET', KEYS[1], 'h:' .. ARGV[4], amount)
+redis.call('HSET', KEYS[1], 'h:' .. ARGV[4], ARGV[1] .. ' ' .. day .. ' ' .. month)
 redis.call('EXPIRE', KEYS[1], 40 * 86400)
 return {1, day, month}
 `)
 
 // settleScript turns a hold into spend (or drops it), once: a hold already
-// settled is left alone (at-least-once delivery may settle twice).
+// settled, or never made, is left alone (at-least-once delivery may settle
+// twice). The windows and amount are the hold's own; ARGV's are those of a
+// hold an earlier build made, whose field records only its amount.
 //
 // KEYS[1] spend hash
 // ARGV[1] day; ARGV[2] month (of the hold); ARGV[3] held amount; ARGV[4]
 // actual cost (nano-USD; 0 to release); ARGV[5] hold ID
 // returns 1 when settled, 0 when it already was.
-var settleScript = redis.NewScript(`
-if redis.call('HDEL', KEYS[1], 'h:' .. ARGV[5]) == 0 then return 0 end
-local d, m = 'd:' .. ARGV[1], 'm:' .. ARGV[2]
-redis.call('HINCRBY', KEYS[1], d .. ':held', -tonumber(ARGV[3]))
-redis.call('HINCRBY', KEYS[1], m .. ':held', -tonumber(ARGV[3]))
+var settleScript = luascript.New(`
+local field = 'h:' .. ARGV[5]
+local held = redis.call('HGET', KEYS[1], field)
+if not held then return 0 end
+redis.call('HDEL', KEYS[1], field)
+local amount, day, month = string.match(held, '^(%d+) (%d+) (%d+)$')
+if not amount then amount, day, month = ARGV[3], ARGV[1], ARGV[2] end
+local d, m = 'd:' .. day, 'm:' .. month
+redis.call('HINCRBY', KEYS[1], d .. ':held', -tonumber(amount))
+redis.call('HINCRBY', KEYS[1], m .. ':held', -tonumber(amount))
 if tonumber(ARGV[4]) > 0 then
   redis.call('HINCRBY', KEYS[1], d .. ':spent', ARGV[4])
   redis.call('HINCRBY', KEYS[1], m .. ':spent', ARGV[4])
@@ -78,7 +91,7 @@ return 1
 //
 // KEYS[1] spend hash
 // returns {day, month, day spent, day held, month spent, month held}.
-var usageScript = redis.NewScript(windows + `
+var usageScript = luascript.New(windows + `
 local day, month = windows()
 local d, m = 'd:' .. day, 'm:' .. month
 local f = redis.call('HMGET', KEYS[1], d .. ':spent', d .. ':held', m .. ':spent', m .. ':held')

@@ -97,12 +97,11 @@ func (c *Cache) Lookup(ctx context.Context, hash, jobID string, inflight time.Du
 	}
 }
 
-// Store keeps data for ttl and releases jobID's claim on the entry.
-func (c *Cache) Store(ctx context.Context, hash, jobID string, data []byte, ttl time.Duration) error {
-	if err := storeScript.Run(ctx, c.rdb, []string{entryKey(hash), inflightKey(hash)}, data, ttl.Milliseconds(), jobID).Err(); err != nil {
-		return fmt.Errorf("cache store: %w", err)
-	}
-	return nil
+// StoreIn adds to p the storing of data for ttl, releasing jobID's claim
+// on the entry: in the round trip that records the job's end. A script's
+// EVALSHA: p runs with luascript.Pipelined.
+func StoreIn(ctx context.Context, p redis.Pipeliner, hash, jobID string, data []byte, ttl time.Duration) *redis.Cmd {
+	return storeScript.EvalSha(ctx, p, []string{entryKey(hash), inflightKey(hash)}, data, ttl.Milliseconds(), jobID)
 }
 
 // Abandon releases jobID's claim without storing anything, so that the
@@ -112,6 +111,12 @@ func (c *Cache) Abandon(ctx context.Context, hash, jobID string) error {
 		return fmt.Errorf("cache abandon: %w", err)
 	}
 	return nil
+}
+
+// AbandonIn adds to p what Abandon does, in the round trip that records
+// the job's end (see StoreIn).
+func AbandonIn(ctx context.Context, p redis.Pipeliner, hash, jobID string) *redis.Cmd {
+	return abandonScript.EvalSha(ctx, p, []string{inflightKey(hash)}, jobID)
 }
 
 func decode(v string) (*Entry, error) {

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/reliability/cache"
 )
@@ -64,7 +67,7 @@ func TestLookupLeadFollowHit(t *testing.T) {
 	if again, _ := c.Lookup(ctx, "h", "job_3", time.Minute); again.JobID != "job_1" {
 		t.Fatalf("a follower released the leader's claim: %+v", again)
 	}
-	if err := c.Store(ctx, "h", "job_1", []byte(`{"status_code":200}`), time.Minute); err != nil {
+	if err := store(ctx, rdb, "h", "job_1", `{"status_code":200}`, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	hit, err := c.Lookup(ctx, "h", "job_4", time.Minute)
@@ -77,6 +80,15 @@ func TestLookupLeadFollowHit(t *testing.T) {
 	if n := rdb.Exists(ctx, "reliapi:cache:{h}:inflight").Val(); n != 0 {
 		t.Fatal("the claim outlived the store")
 	}
+}
+
+// store stores data as a worker does, in a pipeline.
+func store(ctx context.Context, rdb redis.UniversalClient, hash, jobID, data string, ttl time.Duration) error {
+	_, err := luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) error {
+		cache.StoreIn(ctx, p, hash, jobID, []byte(data), ttl)
+		return nil
+	})
+	return err
 }
 
 func TestAbandonLetsTheNextCallerLead(t *testing.T) {
@@ -116,7 +128,11 @@ func ExampleCache() {
 	hash := cache.Hash(cache.Request{Tenant: "acme", Target: "api", Method: "GET", Path: "/users/1"})
 	a, _ := c.Lookup(ctx, hash, "job_a", time.Minute) // calls the upstream
 	b, _ := c.Lookup(ctx, hash, "job_b", time.Minute) // waits for job_a
-	c.Store(ctx, hash, a.JobID, []byte(`{"status_code":200,"body":{"id":1}}`), time.Hour)
+	// A worker stores the answer with the job's end, in the same pipeline.
+	luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) error {
+		cache.StoreIn(ctx, p, hash, a.JobID, []byte(`{"status_code":200,"body":{"id":1}}`), time.Hour)
+		return nil
+	})
 	hit, _ := c.Lookup(ctx, hash, "job_c", time.Minute)
 	fmt.Println(a.Leader, b.JobID, string(hit.Hit.Data))
 	// Output: true job_a {"status_code":200,"body":{"id":1}}

@@ -1,6 +1,6 @@
 package cache
 
-import "github.com/redis/go-redis/v9"
+import "github.com/reliapi/reliapi/internal/luascript"
 
 // lookupScript answers from the cache, or elects the leader for a miss.
 //
@@ -8,7 +8,7 @@ import "github.com/redis/go-redis/v9"
 // ARGV[1] the caller's job ID; ARGV[2] marker TTL ms
 // returns {"hit", entry}, {"lead", the caller's job ID} or
 // {"follow", the leader's job ID}.
-var lookupScript = redis.NewScript(`
+var lookupScript = luascript.New(`
 local v = redis.call('GET', KEYS[1])
 if v then return {'hit', v} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'lead', ARGV[1]} end
@@ -21,7 +21,7 @@ return {'follow', redis.call('GET', KEYS[2])}
 // KEYS[1] entry; KEYS[2] in-flight marker
 // ARGV[1] the answer's JSON; ARGV[2] TTL ms; ARGV[3] job ID
 // returns 1. The entry is the Redis TIME in ms, a newline, the answer.
-var storeScript = redis.NewScript(`
+var storeScript = luascript.New(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('SET', KEYS[1], now .. '\n' .. ARGV[1], 'PX', ARGV[2])
@@ -34,7 +34,7 @@ return 1
 // KEYS[1] in-flight marker
 // ARGV[1] job ID
 // returns 1 when the marker was this job's.
-var abandonScript = redis.NewScript(`
+var abandonScript = luascript.New(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `)
