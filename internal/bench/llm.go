@@ -162,19 +162,31 @@ func (e *env) llmDirect(ctx context.Context) (time.Duration, error) {
 // llmProxied is the same completion through POST /v1/proxy/llm.
 func (e *env) llmProxied(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
+	if _, err := e.llmCompletion(ctx); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// llmCompletion makes the completion through POST /v1/proxy/llm, checks
+// its answer and returns its job ID.
+func (e *env) llmCompletion(ctx context.Context) (string, error) {
 	resp, err := llmPost(ctx, e.apiClient, "/v1/proxy/llm", e.proxyLLMBody(false))
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	defer resp.Body.Close()
 	var ans struct {
 		Success bool                     `json:"success"`
 		Data    struct{ Content string } `json:"data"`
+		Meta    struct {
+			JobID string `json:"job_id"`
+		} `json:"meta"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || !ans.Success || ans.Data.Content != "echo: "+llmMessage {
-		return 0, fmt.Errorf("proxied completion: %+v %v", ans, err)
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || !ans.Success || ans.Data.Content != "echo: "+llmMessage || ans.Meta.JobID == "" {
+		return "", fmt.Errorf("proxied completion: %+v %v", ans, err)
 	}
-	return time.Since(start), nil
+	return ans.Meta.JobID, nil
 }
 
 // llmDirectFirstPiece streams a completion from the provider: the time

@@ -298,7 +298,7 @@ func (e *env) runCosts(ctx context.Context, o options, progress printer) (err er
 	if e.rep.cmds, err = e.measureCommands(ctx, o.idleWindow, o.cmdRequests); err != nil {
 		return err
 	}
-	if e.rep.paths, err = e.commandsPerPath(ctx, o.cmdRequests, e.rep.cmds.idlePerSec); err != nil {
+	if e.rep.paths, err = e.commandsPerPath(ctx, o.cmdRequests, e.rep.cmds); err != nil {
 		return err
 	}
 	progress("redis commands: an idle fleet of 1 api and 2 workers for %v", o.fleetWindow)
@@ -314,8 +314,11 @@ func (e *env) runCosts(ctx context.Context, o options, progress printer) (err er
 	if e.rep.webhooks, err = e.measureWebhooks(ctx, o.webhookJobs, o.submitConc, o.webhookRuns); err != nil {
 		return err
 	}
-	progress("tracing one sync call with MONITOR")
-	e.rep.trace, err = e.traceCall(ctx)
+	progress("tracing one sync call and one LLM completion with MONITOR")
+	if e.rep.trace, err = e.traceCall(ctx, func(ctx context.Context) (string, error) { return e.proxySync(ctx, "trace") }); err != nil {
+		return err
+	}
+	e.rep.traceLLM, err = e.traceCall(ctx, e.llmCompletion)
 	return err
 }
 

@@ -15,15 +15,20 @@ import (
 
 // cmdResult is what one synchronous call costs in Redis commands.
 type cmdResult struct {
-	idleWindow  time.Duration
-	idlePerSec  float64   // total_commands_processed/s with nothing to do
-	idleCPU     *cpuUsage // CPU per second of the idle window; nil without /proc
-	requests    int
-	busyWindow  time.Duration
-	busyTotal   int64   // total_commands_processed during the batch
-	perRequest  float64 // (busyTotal − idle rate × busyWindow) / requests
-	byCommand   []cmdCount
-	scriptCalls float64 // per request: EVAL/EVALSHA/FCALL among byCommand
+	idleWindow time.Duration
+	idlePerSec float64   // total_commands_processed/s with nothing to do
+	idleCPU    *cpuUsage // CPU per second of the idle window; nil without /proc
+	requests   int
+	busyWindow time.Duration
+	busyTotal  int64   // total_commands_processed during the batch
+	perRequest float64 // (busyTotal − idle rate × busyWindow) / requests
+	// idleReadsPerSec and readsPerRequest are the same for
+	// total_reads_processed: the reads of client requests, one per round
+	// trip (a pipeline too, unless Redis reads it in pieces).
+	idleReadsPerSec float64
+	readsPerRequest float64
+	byCommand       []cmdCount
+	scriptCalls     float64 // per request: EVAL/EVALSHA/FCALL among byCommand
 
 	fleetWindow time.Duration
 	fleetPerSec float64 // total_commands_processed/s of the api and two workers, idle
@@ -39,6 +44,7 @@ type cmdCount struct {
 type redisCounters struct {
 	at    time.Time
 	total int64            // total_commands_processed
+	reads int64            // total_reads_processed
 	calls map[string]int64 // INFO commandstats calls, by command
 }
 
@@ -128,6 +134,9 @@ func costs(idleStart, idleEnd, busyEnd redisCounters, requests int, idleCPU *cpu
 		busyWindow: busyWindow,
 		busyTotal:  busyEnd.total - idleEnd.total,
 		perRequest: perRequest(idleEnd.total-idleStart.total, busyEnd.total-idleEnd.total),
+		// The INFO that takes a reading is one read of its own.
+		idleReadsPerSec: float64(idleEnd.reads-idleStart.reads-1) / idleWindow.Seconds(),
+		readsPerRequest: perRequest(idleEnd.reads-idleStart.reads-1, busyEnd.reads-idleEnd.reads-1),
 	}
 	for name, calls := range busyEnd.calls {
 		if name == "info" { // our own reads
@@ -161,6 +170,9 @@ func (e *env) counters(ctx context.Context) (redisCounters, error) {
 		if v, ok := strings.CutPrefix(line, "total_commands_processed:"); ok {
 			c.total, _ = strconv.ParseInt(v, 10, 64)
 		}
+		if v, ok := strings.CutPrefix(line, "total_reads_processed:"); ok {
+			c.reads, _ = strconv.ParseInt(v, 10, 64)
+		}
 		// cmdstat_get:calls=12,usec=34,...
 		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
 			name, fields, _ := strings.Cut(rest, ":")
@@ -171,16 +183,18 @@ func (e *env) counters(ctx context.Context) (redisCounters, error) {
 	return c, sc.Err()
 }
 
-// pathCost is what one call on a path costs in Redis commands.
+// pathCost is what one call on a path costs Redis: commands, and reads
+// (round trips).
 type pathCost struct {
-	path    string
-	perCall float64
+	path         string
+	perCall      float64
+	readsPerCall float64
 }
 
 // commandsPerPath counts, as measureCommands does for sync calls, the Redis
 // commands per call of every other path: n calls at concurrency 1 between
 // two readings of the counters, less the idle rate over that time.
-func (e *env) commandsPerPath(ctx context.Context, n int, idlePerSec float64) ([]pathCost, error) {
+func (e *env) commandsPerPath(ctx context.Context, n int, idle cmdResult) ([]pathCost, error) {
 	hooksBefore := e.hooks.delivered.Load()
 	paths := []struct {
 		name string
@@ -228,8 +242,10 @@ func (e *env) commandsPerPath(ctx context.Context, n int, idlePerSec float64) ([
 		if err != nil {
 			return nil, err
 		}
-		idle := idlePerSec * after.at.Sub(before.at).Seconds()
-		costs = append(costs, pathCost{p.name, (float64(after.total-before.total) - idle) / float64(n)})
+		window := after.at.Sub(before.at).Seconds()
+		costs = append(costs, pathCost{p.name,
+			(float64(after.total-before.total) - idle.idlePerSec*window) / float64(n),
+			(float64(after.reads-before.reads-1) - idle.idleReadsPerSec*window) / float64(n)})
 	}
 	return costs, nil
 }
@@ -237,11 +253,13 @@ func (e *env) commandsPerPath(ctx context.Context, n int, idlePerSec float64) ([
 func (r *report) printPaths(p printer) {
 	p("Every path, counted the same way (%d calls each at concurrency 1; a webhook's delivery is awaited before the second reading):", r.opts.cmdRequests)
 	p("")
-	p("| path | Redis commands per call |")
-	p("|---|---:|")
-	p("| sync call (above) | %.1f |", r.cmds.perRequest)
+	p("| path | Redis commands per call | round trips per call (Redis's reads) |")
+	p("|---|---:|---:|")
+	p("| sync call (above) | %.1f | %.1f |", r.cmds.perRequest, r.cmds.readsPerRequest)
 	for _, c := range r.paths {
-		p("| %s | %.1f |", c.path, c.perCall)
+		p("| %s | %.1f | %.1f |", c.path, c.perCall, c.readsPerCall)
 	}
+	p("")
+	p("Round trips are counted by Redis (total_reads_processed, the idle rate subtracted): a pipeline is one read, as is each wait of a popper (its BLPOP), so a sync call's count includes the popper's next wait beside the call.")
 	p("")
 }

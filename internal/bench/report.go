@@ -29,7 +29,7 @@ type report struct {
 	paths              []pathCost
 	llm                llmResult
 	webhooks           webhookResult
-	trace              []traceStep
+	trace, traceLLM    []traceStep
 	scaling            []scaleRow
 	soak               soakResult
 	fair               fairResult
@@ -245,17 +245,27 @@ func (r *report) printCommands(p printer) {
 	r.printPaths(p)
 }
 
-// printTrace prints the traced call's round trips to Redis.
+// printTrace prints the traced calls' round trips to Redis.
 func (r *report) printTrace(p printer) {
 	p("## 5. One sync call, traced with MONITOR")
 	p("")
 	p("Every round trip to Redis made for one call on the idle system (the worker's idle polling filtered out); times are Redis's clock from the first one. Commands one client sent less than %v apart are shown as one pipeline (a heuristic).", pipelineGap)
 	p("")
+	printSteps(p, r.trace)
+	if len(r.traceLLM) > 0 {
+		p("The same for one LLM completion (section 7's, concurrency 1): its budget hold and its settling travel in the same pipelines.")
+		p("")
+		printSteps(p, r.traceLLM)
+	}
+}
+
+// printSteps prints one traced call's round trips and their count.
+func printSteps(p printer, steps []traceStep) {
 	p("| # | at | client | command (first key) | run inside the script |")
 	p("|---:|---:|---|---|---|")
 	counts := map[string]int{}
 	commands := 0
-	for i, s := range r.trace {
+	for i, s := range steps {
 		cmd := "`" + s.cmd + "`"
 		if len(s.piped) > 0 {
 			cmd += " + " + strings.Join(s.piped, ", ") + " (one pipeline)"
@@ -269,7 +279,7 @@ func (r *report) printTrace(p printer) {
 	for _, c := range []string{"api", "worker"} {
 		parts = append(parts, fmt.Sprintf("%s %d", c, counts[c]))
 	}
-	p("%d round trips (%s), %d commands executed in all (scripts' own commands included).", len(r.trace), strings.Join(parts, ", "), commands)
+	p("%d round trips (%s), %d commands executed in all (scripts' own commands included).", len(steps), strings.Join(parts, ", "), commands)
 	p("")
 }
 

@@ -134,6 +134,7 @@ type jsonResults struct {
 	// the round of median ratio.
 	AsyncRatios []float64          `json:"async_ratio_rounds"`
 	Commands    map[string]float64 `json:"redis_commands_per_call"`
+	RoundTrips  map[string]float64 `json:"redis_round_trips_per_call"`
 	LLM         []jsonLLM          `json:"llm"`
 	Webhooks    map[string]jsonRun `json:"webhooks"`
 	Scaling     []jsonScale        `json:"worker_scaling"`
@@ -242,14 +243,15 @@ func trendOf(t memTrend) jsonTrend {
 func (r *report) writeJSON(path string) error {
 	m := r.machine
 	out := jsonResults{
-		Machine:   jsonMachine{m.cpuModel, m.cpus, m.gomaxprocs, m.kernel, m.goVersion, m.redisVersion},
-		Targets:   r.targets(),
-		P99Bound:  msf(p99Bound),
-		BestUnder: map[string]jsonBest{},
-		Async:     map[string]jsonRun{"reliapi": runOf(r.ours), "raw_asynq": runOf(r.raw), "raw_asynq_with_upstream_get": runOf(r.rawHTTP)},
-		Commands:  map[string]float64{"sync call": r.cmds.perRequest},
-		Webhooks:  map[string]jsonRun{"without": runOf(r.webhooks.without), "with": runOf(r.webhooks.with)},
-		TotalS:    r.total.Seconds(),
+		Machine:    jsonMachine{m.cpuModel, m.cpus, m.gomaxprocs, m.kernel, m.goVersion, m.redisVersion},
+		Targets:    r.targets(),
+		P99Bound:   msf(p99Bound),
+		BestUnder:  map[string]jsonBest{},
+		Async:      map[string]jsonRun{"reliapi": runOf(r.ours), "raw_asynq": runOf(r.raw), "raw_asynq_with_upstream_get": runOf(r.rawHTTP)},
+		Commands:   map[string]float64{"sync call": r.cmds.perRequest},
+		RoundTrips: map[string]float64{"sync call": r.cmds.readsPerRequest},
+		Webhooks:   map[string]jsonRun{"without": runOf(r.webhooks.without), "with": runOf(r.webhooks.with)},
+		TotalS:     r.total.Seconds(),
 	}
 	for _, round := range r.asyncRounds {
 		out.AsyncRatios = append(out.AsyncRatios, round.ratio())
@@ -275,6 +277,7 @@ func (r *report) writeJSON(path string) error {
 	}
 	for _, c := range r.paths {
 		out.Commands[c.path] = c.perCall
+		out.RoundTrips[c.path] = c.readsPerCall
 	}
 	for _, row := range r.llm.rows {
 		out.LLM = append(out.LLM, jsonLLM{row.name, jsonOf(row.direct), jsonOf(row.proxed)})

@@ -48,18 +48,19 @@ type monitorLine struct {
 // taskKey finds the asynq task ID in a task's key.
 var taskKey = regexp.MustCompile(`asynq:\{[^}]+\}:t:([0-9a-f-]{36})`)
 
-// traceCall makes one synchronous call while MONITOR records everything
-// Redis executes, and returns the round trips that belong to that call, in
-// order: from the first one naming its job, those touching our own keys
-// ("reliapi:…", the asynq payload's type "reliapi:http" included) or its
-// asynq task. The worker's idle polling touches neither, so it drops out.
-func (e *env) traceCall(ctx context.Context) ([]traceStep, error) {
+// traceCall makes one synchronous call, call, which returns its job ID,
+// while MONITOR records everything Redis executes, and returns the round
+// trips that belong to that call, in order: from the first one naming its
+// job, those touching our own keys ("reliapi:…", the asynq payload's type
+// "reliapi:http" included) or its asynq task. The worker's idle polling
+// touches neither, so it drops out.
+func (e *env) traceCall(ctx context.Context, call func(context.Context) (string, error)) ([]traceStep, error) {
 	mon, err := startMonitor(ctx, e.redis.Addr)
 	if err != nil {
 		return nil, err
 	}
 	defer mon.close()
-	jobID, err := e.proxySync(ctx, "trace")
+	jobID, err := call(ctx)
 	if err != nil {
 		return nil, err
 	}
