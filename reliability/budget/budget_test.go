@@ -116,27 +116,43 @@ func TestHoldInAPipeline(t *testing.T) {
 	rdb := testenv.StartRedis(t).Client(t)
 	l, ctx := budget.NewLedger(rdb), t.Context()
 
-	// A clock a day behind Redis's: the hold still lands in today's windows.
+	// A clock a day behind Redis's: the hold still lands in today's
+	// windows. Sent twice (go-redis sends a pipeline again after a network
+	// error), it holds once.
 	h := budget.NewHold("acme", 0.5, time.Now().Add(-24*time.Hour))
-	if _, err := luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) error {
-		budget.HoldIn(ctx, p, h)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	holdIn := func(h *budget.Hold) {
+		t.Helper()
+		if _, err := luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) error {
+			budget.HoldIn(ctx, p, h)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	holdIn(h)
+	holdIn(h)
 	if u, _ := l.Usage(ctx, "acme"); u.DayHeld != 0.5 || u.MonthHeld != 0.5 {
-		t.Fatalf("usage with a pipelined hold = %+v", u)
+		t.Fatalf("usage with a pipelined hold sent twice = %+v", u)
 	}
-	never := budget.NewHold("acme", 0.25, time.Now())
+	never, free := budget.NewHold("acme", 0.25, time.Now()), budget.NewHold("acme", 0, time.Now())
+	holdIn(free)
 	if _, err := luascript.Pipelined(ctx, rdb, func(p redis.Pipeliner) error {
 		budget.SettleIn(ctx, p, h, 0.125)
 		budget.SettleIn(ctx, p, never, 0.25)
+		budget.SettleIn(ctx, p, free, 0)
 		return nil
 	}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("settling a hold, one never made and one of nothing: %v", err)
 	}
 	if u, _ := l.Usage(ctx, "acme"); u.DayHeld != 0 || u.DaySpent != 0.125 || u.MonthSpent != 0.125 {
 		t.Fatalf("usage after settling the pipelined hold and one never made = %+v", u)
+	}
+	// A reservation sent again after its hold was settled, or arriving
+	// after (a Cluster's nodes), holds nothing.
+	holdIn(h)
+	holdIn(never)
+	if u, _ := l.Usage(ctx, "acme"); u.DayHeld != 0 || u.DaySpent != 0.125 {
+		t.Fatalf("usage after late reservations of settled holds = %+v", u)
 	}
 
 	// An earlier build's hold: its field holds the amount alone.
@@ -155,23 +171,41 @@ func TestHoldInAPipeline(t *testing.T) {
 }
 
 // TestWindowsThatAreOverAreForgotten: the first reservation of a day
-// removes the windows that are over, and leaves the current ones.
+// removes the windows that are over and the holds whose windows all are (a
+// lost job's), and leaves the current ones; later reservations that day
+// read nothing more.
 func TestWindowsThatAreOverAreForgotten(t *testing.T) {
 	t.Parallel()
 	rdb := testenv.StartRedis(t).Client(t)
 	l, ctx := budget.NewLedger(rdb), t.Context()
 	h := budget.NewHold("acme", 0, time.Now())
 	key := "reliapi:budget:{acme}"
-	old := []string{fmt.Sprintf("d:%d:spent", h.Day-1), fmt.Sprintf("m:%d:spent", h.Month-1)}
-	rdb.HSet(ctx, key, old[0], 7, old[1], 7, fmt.Sprintf("m:%d:spent", h.Month), 9)
-	if _, err := l.Reserve(ctx, "acme", 0.5, budget.Caps{}); err != nil {
-		t.Fatal(err)
+	old := []string{fmt.Sprintf("d:%d:spent", h.Day-1), fmt.Sprintf("m:%d:spent", h.Month-1), "h:LOST"}
+	rdb.HSet(ctx, key, old[0], 7, old[1], 7, old[2], fmt.Sprintf("5 %d %d", h.Day-40, h.Month-1),
+		"h:RUNNING", fmt.Sprintf("5 %d %d", h.Day-1, h.Month), fmt.Sprintf("m:%d:spent", h.Month), 9)
+	reserve := func() {
+		t.Helper()
+		if _, err := l.Reserve(ctx, "acme", 0.5, budget.Caps{}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if kept := rdb.HExists(ctx, key, old[0]).Val() || rdb.HExists(ctx, key, old[1]).Val(); kept {
-		t.Errorf("windows that are over kept: %v", rdb.HGetAll(ctx, key).Val())
+	kept := func(field string) bool { return rdb.HExists(ctx, key, field).Val() }
+	reserve()
+	if kept(old[0]) || kept(old[1]) || kept(old[2]) || !kept("h:RUNNING") {
+		t.Errorf("after the day's first reservation: %v", rdb.HGetAll(ctx, key).Val())
 	}
 	if u, _ := l.Usage(ctx, "acme"); u.MonthSpent != 9e-9 || u.DayHeld != 0.5 {
 		t.Errorf("current windows after the sweep: %+v", u)
+	}
+	rdb.HSet(ctx, key, old[0], 7)
+	reserve()
+	if !kept(old[0]) {
+		t.Error("the day's second reservation swept again")
+	}
+	rdb.HSet(ctx, key, "swept", h.Day-1)
+	reserve()
+	if kept(old[0]) {
+		t.Error("a reservation the day after did not sweep")
 	}
 }
 

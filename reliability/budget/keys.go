@@ -6,3 +6,9 @@ package budget
 // "h:<hold ID>", each hold in flight ("<nano-dollars> <day> <month>");
 // "swept", the day windows that were over were last removed.
 func spendKey(tenant string) string { return "reliapi:budget:{" + tenant + "}" }
+
+// settledKey marks a hold settled for a while (see settleScript); it
+// shares the spend hash's hash tag.
+func settledKey(tenant, holdID string) string {
+	return "reliapi:budget:{" + tenant + "}:settled:" + holdID
+}

@@ -35,7 +35,7 @@ type Hold struct {
 // otherwise it returns a BUDGET_EXCEEDED error naming the window.
 func (l *Ledger) Reserve(ctx context.Context, tenant string, usd float64, caps Caps) (*Hold, error) {
 	h := NewHold(tenant, usd, time.Now())
-	res, err := reserveScript.Run(ctx, l.rdb, []string{spendKey(tenant)}, reserveArgs(h, caps)...).Slice()
+	res, err := reserveScript.Run(ctx, l.rdb, holdKeys(h), reserveArgs(h, caps)...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("budget: %w", err)
 	}
@@ -69,7 +69,12 @@ func NewHold(tenant string, usd float64, now time.Time) *Hold {
 // it cannot be refused. A script's EVALSHA: p runs with
 // luascript.Pipelined.
 func HoldIn(ctx context.Context, p redis.Pipeliner, h *Hold) *redis.Cmd {
-	return reserveScript.EvalSha(ctx, p, []string{spendKey(h.Tenant)}, reserveArgs(h, Caps{})...)
+	return reserveScript.EvalSha(ctx, p, holdKeys(h), reserveArgs(h, Caps{})...)
+}
+
+// holdKeys are the keys of the scripts that make and settle h.
+func holdKeys(h *Hold) []string {
+	return []string{spendKey(h.Tenant), settledKey(h.Tenant, h.ID)}
 }
 
 func reserveArgs(h *Hold, caps Caps) []any {
@@ -83,7 +88,7 @@ func (l *Ledger) Settle(ctx context.Context, h *Hold, actualUSD float64) error {
 	if h == nil {
 		return nil
 	}
-	if err := settleScript.Run(ctx, l.rdb, []string{spendKey(h.Tenant)}, settleArgs(h, actualUSD)...).Err(); err != nil {
+	if err := settleScript.Run(ctx, l.rdb, holdKeys(h), settleArgs(h, actualUSD)...).Err(); err != nil {
 		return fmt.Errorf("budget: settling: %w", err)
 	}
 	return nil
@@ -93,11 +98,11 @@ func (l *Ledger) Settle(ctx context.Context, h *Hold, actualUSD float64) error {
 // that records the call's end. A script's EVALSHA: p runs with
 // luascript.Pipelined.
 func SettleIn(ctx context.Context, p redis.Pipeliner, h *Hold, actualUSD float64) *redis.Cmd {
-	return settleScript.EvalSha(ctx, p, []string{spendKey(h.Tenant)}, settleArgs(h, actualUSD)...)
+	return settleScript.EvalSha(ctx, p, holdKeys(h), settleArgs(h, actualUSD)...)
 }
 
 func settleArgs(h *Hold, actualUSD float64) []any {
-	return []any{h.Day, h.Month, h.Nanos, nanos(actualUSD), h.ID}
+	return []any{h.Day, h.Month, h.Nanos, nanos(actualUSD), h.ID, settledFor}
 }
 
 // Usage is a tenant's spend in the current windows, in USD.
