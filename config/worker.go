@@ -13,12 +13,12 @@ type Worker struct {
 	// webhook deliveries) poll their queues. Jobs are picked up at once
 	// from the wake-up lane; asynq's queues hold their fallbacks, so this
 	// costs latency only when the lane is not used. At most 10s. Default
-	// 200ms.
+	// 1s.
 	TaskCheckInterval Duration `yaml:"task_check_interval"`
 	// DelayedTaskCheckInterval is how often scheduled and retried tasks
 	// (the lane's fallbacks, jobs waiting for a rate-limit slot, webhook
 	// retries) are moved to their queue when due. At most 10s. Default
-	// 500ms.
+	// 1s.
 	DelayedTaskCheckInterval Duration `yaml:"delayed_task_check_interval"`
 	// ShutdownTimeout is how long a worker lets running jobs finish on
 	// shutdown before asynq requeues them. Default 25s.
