@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +50,10 @@ func TestPrice(t *testing.T) {
 	p := budget.Price{InputPer1M: 0.15, OutputPer1M: 0.60}
 	if got := p.Cost(1000, 500); math.Abs(got-0.00045) > 1e-12 {
 		t.Errorf("Cost = %v", got)
+	}
+	// A price float64 holds inexactly still costs what it says.
+	if got := (budget.Price{InputPer1M: 0.15, OutputPer1M: 0.60}).Cost(1, 2); strconv.FormatFloat(got, 'f', -1, 64) != "0.00000135" {
+		t.Errorf("Cost(1, 2) = %v, want 0.00000135", got)
 	}
 	// $0.0003 leaves room for 1000 input tokens ($0.00015) and 250 output.
 	if got := p.MaxOutput(1000, 0.0003); got != 250 {

@@ -10,9 +10,12 @@ const DefaultMaxTokens = 1024
 // Price is what a model costs, in USD per million tokens.
 type Price struct{ InputPer1M, OutputPer1M float64 }
 
-// Cost is the USD cost of a call with these token counts.
+// Cost is the USD cost of a call with these token counts, rounded to a
+// picodollar: prices per million tokens are decimal fractions float64
+// holds inexactly, and an answer should say $0.00000195, not
+// $0.0000019499999999999995.
 func (p Price) Cost(input, output int) float64 {
-	return (float64(input)*p.InputPer1M + float64(output)*p.OutputPer1M) / 1e6
+	return math.Round((float64(input)*p.InputPer1M+float64(output)*p.OutputPer1M)*1e6) / 1e12
 }
 
 // MaxOutput is the most output tokens that keep a call with input tokens
