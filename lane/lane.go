@@ -80,10 +80,11 @@ type Entry struct {
 	// push to this popper's wait — a BLPOP that followed the pop script or
 	// its last wait at once (freshWait), and answered within its own wait
 	// — so that the claim, taken an instant before, cannot have lapsed:
-	// the delivery runs the job without a start of its own. Nil otherwise (an entry the pop script takes:
-	// handed to a worker that died waiting or waited for a slot, or handed
-	// back): the delivery confirms its claim with a start, which renews it,
-	// or finds the job canceled or taken over.
+	// the delivery runs the job without a start of its own. Nil otherwise
+	// (an entry the pop script takes: handed to a worker that died waiting
+	// or waited for a slot, or handed back): the delivery confirms its
+	// claim with a start, which renews it, or finds the job canceled or
+	// taken over.
 	Started *Started
 }
 

@@ -127,16 +127,15 @@ func costs(idleStart, idleEnd, busyEnd redisCounters, requests int, idleCPU *cpu
 		}
 	}
 	r := cmdResult{
-		idleWindow: idleWindow,
-		idlePerSec: float64(idleEnd.total-idleStart.total) / idleWindow.Seconds(),
-		idleCPU:    idleCPU,
-		requests:   requests,
-		busyWindow: busyWindow,
-		busyTotal:  busyEnd.total - idleEnd.total,
-		perRequest: perRequest(idleEnd.total-idleStart.total, busyEnd.total-idleEnd.total),
-		// The INFO that takes a reading is one read of its own.
-		idleReadsPerSec: float64(idleEnd.reads-idleStart.reads-1) / idleWindow.Seconds(),
-		readsPerRequest: perRequest(idleEnd.reads-idleStart.reads-1, busyEnd.reads-idleEnd.reads-1),
+		idleWindow:      idleWindow,
+		idlePerSec:      float64(idleEnd.total-idleStart.total) / idleWindow.Seconds(),
+		idleCPU:         idleCPU,
+		requests:        requests,
+		busyWindow:      busyWindow,
+		busyTotal:       busyEnd.total - idleEnd.total,
+		perRequest:      perRequest(idleEnd.total-idleStart.total, busyEnd.total-idleEnd.total),
+		idleReadsPerSec: float64(readsBetween(idleStart, idleEnd)) / idleWindow.Seconds(),
+		readsPerRequest: perRequest(readsBetween(idleStart, idleEnd), readsBetween(idleEnd, busyEnd)),
 	}
 	for name, calls := range busyEnd.calls {
 		if name == "info" { // our own reads
@@ -182,6 +181,10 @@ func (e *env) counters(ctx context.Context) (redisCounters, error) {
 	}
 	return c, sc.Err()
 }
+
+// readsBetween is the reads of client requests Redis made between two
+// readings, less the INFO that took the second one.
+func readsBetween(a, b redisCounters) int64 { return b.reads - a.reads - 1 }
 
 // pathCost is what one call on a path costs Redis: commands, and reads
 // (round trips).
@@ -245,7 +248,7 @@ func (e *env) commandsPerPath(ctx context.Context, n int, idle cmdResult) ([]pat
 		window := after.at.Sub(before.at).Seconds()
 		costs = append(costs, pathCost{p.name,
 			(float64(after.total-before.total) - idle.idlePerSec*window) / float64(n),
-			(float64(after.reads-before.reads-1) - idle.idleReadsPerSec*window) / float64(n)})
+			(float64(readsBetween(before, after)) - idle.idleReadsPerSec*window) / float64(n)})
 	}
 	return costs, nil
 }

@@ -10,5 +10,5 @@ func spendKey(tenant string) string { return "reliapi:budget:{" + tenant + "}" }
 // settledKey marks a hold settled for a while (see settleScript); it
 // shares the spend hash's hash tag.
 func settledKey(tenant, holdID string) string {
-	return "reliapi:budget:{" + tenant + "}:settled:" + holdID
+	return spendKey(tenant) + ":settled:" + holdID
 }
