@@ -42,6 +42,26 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Version is reported by GET /health.
 	Version string
+	// Runner, when set, runs synchronous calls in this process while it
+	// has a free slot (a worker.SyncRunner: see cmd/reliapi); without it,
+	// or when its slots are busy, every call goes through the workers.
+	Runner Runner
+}
+
+// Runner runs the jobs of synchronous calls in the api's own process:
+// Submit creates such a job running under the api's claim
+// (lifecycle.Submission.Run), and the call waits for its end as it waits
+// for a worker's.
+type Runner interface {
+	// Take takes a slot for one call without waiting; false when all are
+	// busy.
+	Take() bool
+	// Run runs the job on the slot taken, and returns at once; the round
+	// trip that creates the job may still be on its way (see
+	// lifecycle.Run.Landed).
+	Run(*lifecycle.Run)
+	// Release gives back a slot taken for a call that made no run.
+	Release()
 }
 
 // Server is the HTTP front door. Its Handler serves every route.

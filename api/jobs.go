@@ -76,7 +76,7 @@ func (s *Server) createJob(c *gin.Context) {
 	}
 	m.Target = call.target
 	setLabels(c, call.target, "async")
-	job, _, err := s.submit(c, jobID(tenant(c), call.idemKey), call, tasks.QueueAsync, nil, "")
+	job, _, err := s.submit(c, jobID(tenant(c), call.idemKey), call, tasks.QueueAsync, nil, "", false)
 	if err != nil {
 		writeError(c, err, m)
 		return

@@ -133,7 +133,10 @@ func (s *Server) runCall(c *gin.Context, d dialect, m meta, call *proxyCall, cac
 	if follow {
 		job, err = s.followJob(c, id)
 	} else {
-		job, attached, err = s.submit(c, id, call, queue, plan, watcher)
+		// A sync call this replica can run itself skips the hand-offs to a
+		// worker and back.
+		here := queue == tasks.QueueSync && s.cfg.Runner != nil && call.idemKey == "" && s.cfg.Runner.Take()
+		job, attached, err = s.submit(c, id, call, queue, plan, watcher, here)
 	}
 	if err != nil {
 		d.err(c, err, m)
@@ -228,7 +231,11 @@ func (s *Server) validateCall(c *gin.Context, extras callExtras, validate func()
 // job fills; watcher, when set, is the done channel where the caller waits
 // for its end (jobs.Waiter.Channel). A tenant whose concurrent-job slots
 // are full is answered 429 with its X-RateLimit headers.
-func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string, plan *cachePlan, watcher string) (job *reliapi.Job, attached bool, err error) {
+//
+// here says a slot of the api's Runner was taken for the call: its job is
+// created running under the api's claim and handed to the Runner, or the
+// slot given back when Submit queued it instead.
+func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string, plan *cachePlan, watcher string, here bool) (job *reliapi.Job, attached bool, err error) {
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
 	sub := lifecycle.Submission{
@@ -256,7 +263,19 @@ func (s *Server) submit(c *gin.Context, id string, call *proxyCall, queue string
 			Headers: call.headers, Body: call.body,
 		}
 	}
+	ran := false
+	if here {
+		sub.Run = func(r *lifecycle.Run) {
+			ran = true
+			// The run tells the caller's wait of the job's end itself.
+			r.Delivery.Ended = s.waiter.Announce
+			s.cfg.Runner.Run(r)
+		}
+	}
 	res, err := s.lifecycle.Submit(ctx, sub)
+	if here && !ran {
+		s.cfg.Runner.Release()
+	}
 	if e := (*reliapi.Error)(nil); errors.As(err, &e) && e.Code == reliapi.CodeTooManyJobs {
 		s.refusedConcurrent(c, e)
 	}

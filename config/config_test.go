@@ -91,6 +91,7 @@ func TestDefault(t *testing.T) {
 		{"server.max_wait", c.Server.MaxWait.Duration, 60 * time.Second},
 		{"server.max_body_bytes", c.Server.MaxBodyBytes, int64(10 << 20)},
 		{"server.shutdown_timeout", c.Server.ShutdownTimeout.Duration, 30 * time.Second},
+		{"server.run_sync_calls", c.Server.SyncRunSlots(), 64},
 		{"redis.url", c.Redis.URL, ""},
 		{"worker.concurrency", c.Worker.Concurrency, 64},
 		{"worker.task_check_interval", c.Worker.TaskCheckInterval.Duration, time.Second},
@@ -135,5 +136,17 @@ func TestMarshalRoundTrip(t *testing.T) {
 	back.TargetOrder = c.TargetOrder
 	if !reflect.DeepEqual(back, c) {
 		t.Errorf("round trip changed the config:\n%s", out)
+	}
+}
+
+// TestRunSyncCallsZeroKept: server.run_sync_calls: 0 (every sync call
+// through the workers) is kept, not taken for "unset" and defaulted.
+func TestRunSyncCallsZeroKept(t *testing.T) {
+	c, err := Parse([]byte("server: {run_sync_calls: 0}\n"), "config.yaml", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Server.SyncRunSlots(); n != 0 {
+		t.Errorf("run_sync_calls: 0 reads as %d", n)
 	}
 }

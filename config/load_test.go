@@ -168,7 +168,7 @@ func TestParseErrors(t *testing.T) {
 		{"seed section not in the schema", "routes: {}\n",
 			"config.yaml: routes: unknown field (line 1); known fields: server, redis, worker, jobs, reliability, targets, provider_key_pools, client_profiles, budget, pricing, models, webhooks, auth, tenants, tiers, rapidapi, routellm"},
 		{"unknown server key", "server:\n  listn: \":1\"\n",
-			"config.yaml: server.listn: unknown field (line 2); known fields: listen, sync_timeout, max_wait, max_body_bytes, shutdown_timeout, trusted_proxies, cors_origins"},
+			"config.yaml: server.listn: unknown field (line 2); known fields: listen, sync_timeout, max_wait, max_body_bytes, shutdown_timeout, trusted_proxies, cors_origins, run_sync_calls"},
 		{"unknown target key", target("circut:\n  error_threshold: 3"),
 			"config.yaml: targets.a.circut: unknown field (line 6); known fields: base_url, timeout_ms, circuit, cache, llm, auth, fallback_targets, retry_matrix, webhook"},
 		{"unknown circuit key", target("circuit:\n  treshold: 3"),
@@ -249,7 +249,7 @@ func TestParseErrors(t *testing.T) {
 		{"tab indentation", "server:\n\tlisten: x\n",
 			"config.yaml: line 2: found character that cannot start any token"},
 		{"every decoding error at once", "server:\n  listn: x\n  max_wait: forever\njobs: []\n",
-			"config.yaml: server.listn: unknown field (line 2); known fields: listen, sync_timeout, max_wait, max_body_bytes, shutdown_timeout, trusted_proxies, cors_origins\n" +
+			"config.yaml: server.listn: unknown field (line 2); known fields: listen, sync_timeout, max_wait, max_body_bytes, shutdown_timeout, trusted_proxies, cors_origins, run_sync_calls\n" +
 				`config.yaml: server.max_wait: cannot use "forever" as a duration: write a Go duration such as "30s" or "100ms", or a number of seconds (line 3)` + "\n" +
 				"config.yaml: jobs: expected a mapping, got a list (line 4)"},
 	}

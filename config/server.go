@@ -35,7 +35,24 @@ type Server struct {
 	// CORS_ORIGINS environment variable does (see corsFromEnv). Default:
 	// none (no CORS headers at all).
 	CORSOrigins []string `yaml:"cors_origins,omitempty"`
+	// RunSyncCalls is how many synchronous calls one api replica runs
+	// itself at once, 0 to 10000: their jobs are recorded, claimed and
+	// taken over as a worker's are, without the hand-offs to a worker and
+	// back. Calls beyond it go through the workers. 0 sends every call
+	// through the workers, and the api then needs no provider credential
+	// (it reads them, as a worker does, only to run calls). Default 64.
+	RunSyncCalls *int `yaml:"run_sync_calls"`
 }
+
+// SyncRunSlots is RunSyncCalls, its default applied.
+func (s Server) SyncRunSlots() int {
+	if s.RunSyncCalls == nil {
+		return defaultRunSyncCalls
+	}
+	return *s.RunSyncCalls
+}
+
+const defaultRunSyncCalls = 64
 
 // setDefaults fills every zero field of s with its default.
 func (s *Server) setDefaults() {
@@ -55,6 +72,9 @@ func (v *validator) server(s Server) {
 	v.positive("server.shutdown_timeout", s.ShutdownTimeout.Duration)
 	v.trustedProxies(s.TrustedProxies)
 	v.corsOrigins(s.CORSOrigins)
+	if n := s.SyncRunSlots(); n < 0 || n > 10000 {
+		v.check("server.run_sync_calls", false, "must be 0 to 10000 (got %d)", n)
+	}
 }
 
 // corsOrigins checks server.cors_origins.

@@ -205,6 +205,8 @@ func TestValidate(t *testing.T) {
 		{"zero server shutdown", func(c *Config) { c.Server.ShutdownTimeout.Duration = 0 }, "server.shutdown_timeout: must be positive (got 0s)"},
 		{"zero worker shutdown", func(c *Config) { c.Worker.ShutdownTimeout.Duration = 0 }, "worker.shutdown_timeout: must be positive (got 0s)"},
 		{"zero concurrency", func(c *Config) { c.Worker.Concurrency = 0 }, "worker.concurrency: must be 1 to 10000 (got 0)"},
+		{"no sync calls run by the api", func(c *Config) { c.Server.RunSyncCalls = new(0) }, ""},
+		{"negative sync calls run by the api", func(c *Config) { c.Server.RunSyncCalls = new(-1) }, "server.run_sync_calls: must be 0 to 10000 (got -1)"},
 		{"zero task check interval", func(c *Config) { c.Worker.TaskCheckInterval.Duration = 0 }, "worker.task_check_interval: must be positive and at most 10s (got 0s)"},
 		{"nil target", func(c *Config) { c.Targets["a"] = nil }, "targets.a: must not be empty"},
 		{"zero timeout_ms", func(c *Config) { c.Targets["a"] = &Target{BaseURL: "https://x"} }, "targets.a.cache.ttl_s: must be > 0 (got 0)\n" +

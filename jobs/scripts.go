@@ -190,8 +190,10 @@ end
 // ARGV[1] terminal status; ARGV[2] result JSON; ARGV[3] retention in seconds;
 // ARGV[4] the shared done channel; ARGV[5] job ID; ARGV[6] asynq task ID
 // of the delivery; ARGV[7] its claim token; ARGV[8] "1" when a caller
-// likely waits though the record names no watchers (a sync job)
-// returns 1 when recorded (now, or already by this claim), 0 when the job
+// likely waits though the record names no watchers (a sync job); ARGV[9]
+// "1" to have the ended record back
+// returns 1 when recorded (now, or already by this claim; the record
+// packed, see PackLua, when it was asked for and recorded now), 0 when the job
 // was not the delivery's (canceled meanwhile, handed to another task or
 // claim, or gone).
 var finishScript = luascript.New(PackLua + announce + owns + `
@@ -208,6 +210,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'completed_at', now)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 announce(KEYS[1], ARGV[4], ARGV[5], ARGV[8] == '1')
+if ARGV[9] == '1' then return pack_record(KEYS[1]) end
 return 1
 `)
 

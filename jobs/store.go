@@ -274,6 +274,14 @@ func (s *Store) StartAll(ctx context.Context, starts []Starting) []Started {
 	return out
 }
 
+// StartIn adds Start's command for job id to pipeline p (the caller's,
+// which writes the job's record before it): the answer, once p has run,
+// is Start's.
+func StartIn(ctx context.Context, p redis.Pipeliner, id string, c Claim) func() Started {
+	cmd := startScript.EvalSha(ctx, p, []string{jobKey(id)}, c.TaskID, c.Token, c.Lease.Milliseconds())
+	return func() Started { return started(cmd) }
+}
+
 // started reads the start script's reply.
 func started(cmd *redis.Cmd) Started {
 	res, err := cmd.Slice()
@@ -314,31 +322,51 @@ func StartedBy(record []byte) Started {
 // Redis lost its Start (a restart that replayed an append-only file
 // without its last writes).
 func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.JobStatus, res *reliapi.Result, waited bool, more func(redis.Pipeliner)) (bool, error) {
+	recorded, _, err := s.FinishRead(ctx, id, c, status, res, waited, false, more)
+	return recorded, err
+}
+
+// FinishRead is Finish that, when read is set, also returns the ended
+// record as the finish left it, when this call recorded it (nil otherwise:
+// a resend of a finish already recorded, or the job was not the claim's).
+func (s *Store) FinishRead(ctx context.Context, id string, c Claim, status reliapi.JobStatus, res *reliapi.Result, waited, read bool, more func(redis.Pipeliner)) (bool, *reliapi.Job, error) {
 	if status != reliapi.JobSucceeded && status != reliapi.JobFailed {
-		return false, fmt.Errorf("finishing job: status %q is not an outcome", status)
+		return false, nil, fmt.Errorf("finishing job: status %q is not an outcome", status)
 	}
 	if res == nil {
-		return false, errors.New("finishing job: no result")
+		return false, nil, errors.New("finishing job: no result")
 	}
 	data, err := json.Marshal(res)
 	if err != nil {
-		return false, fmt.Errorf("finishing job: encoding result: %w", err)
+		return false, nil, fmt.Errorf("finishing job: encoding result: %w", err)
 	}
 	var finish *redis.Cmd
 	_, err = luascript.Pipelined(ctx, s.batch, func(p redis.Pipeliner) error {
 		finish = finishScript.EvalSha(ctx, p, []string{jobKey(id)},
-			string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, c.TaskID, c.Token, flag(waited))
+			string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, c.TaskID, c.Token, flag(waited), flag(read))
 		if more != nil {
 			more(p)
 		}
 		return nil
 	})
-	n, ferr := finish.Int()
-	if ferr != nil {
-		return false, fmt.Errorf("finishing job: %w", cmp.Or(ferr, err))
-	}
 	// What more added failed: the outcome is recorded all the same.
-	return n == 1, nil
+	switch v, ferr := finish.Result(); {
+	case ferr != nil:
+		return false, nil, fmt.Errorf("finishing job: %w", cmp.Or(ferr, err))
+	case v == int64(1):
+		return true, nil, nil
+	default:
+		record, ok := v.(string)
+		if !ok {
+			return false, nil, nil
+		}
+		ended, err := jobFromRecord([]byte(record))
+		if err != nil {
+			// Recorded all the same; the caller reads the job if it needs it.
+			return true, nil, nil
+		}
+		return true, ended, nil
+	}
 }
 
 // Expire ends a job still queued for taskID past its deadline, and

@@ -752,6 +752,36 @@ func TestResultRoundTrip(t *testing.T) {
 	}
 }
 
+// TestFinishRead checks that a finish asked for the ended record returns
+// it as stored, and that a resend of the same finish, and a finish not
+// the claim's, return none.
+func TestFinishRead(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	ctx := t.Context()
+	j := b.create(t, "acme")
+	claim := jobs.Claim{TaskID: taskA, Token: "token-a", Lease: time.Minute}
+	if _, run, err := b.store.Start(ctx, j.ID, claim, nil); err != nil || !run {
+		t.Fatalf("Start = %v, %v; want run", run, err)
+	}
+
+	recorded, ended, err := b.store.FinishRead(ctx, j.ID, claim, reliapi.JobSucceeded, okResult, true, true, nil)
+	if err != nil || !recorded || ended == nil {
+		t.Fatalf("FinishRead = %v, %v, %v; want recorded with the ended record", recorded, ended, err)
+	}
+	if stored := b.get(t, "acme", j.ID); !reflect.DeepEqual(ended, stored) {
+		t.Errorf("ended record %+v, stored %+v", ended, stored)
+	}
+	if recorded, ended, err := b.store.FinishRead(ctx, j.ID, claim, reliapi.JobSucceeded, okResult, true, true, nil); err != nil || !recorded || ended != nil {
+		t.Errorf("the same finish sent again = %v, %v, %v; want recorded, no record", recorded, ended, err)
+	}
+	other := b.create(t, "acme")
+	stale := jobs.Claim{TaskID: taskB, Token: "token-b", Lease: time.Minute}
+	if recorded, ended, err := b.store.FinishRead(ctx, other.ID, stale, reliapi.JobSucceeded, okResult, true, true, nil); err != nil || recorded || ended != nil {
+		t.Errorf("a finish of another task's job = %v, %v, %v; want not recorded", recorded, ended, err)
+	}
+}
+
 // TestDoneChannel checks that exactly the transitions to a terminal status
 // are announced, each with the job's ID, in order.
 func TestDoneChannel(t *testing.T) {

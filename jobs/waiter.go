@@ -81,6 +81,19 @@ func (w *Waiter) Stop() {
 // wake hands an announcement to the watches of its job.
 func (w *Waiter) wake(payload string) {
 	id, record, _ := strings.Cut(payload, "\n")
+	w.deliver(id, func() *reliapi.Job { return decodeAnnouncement(record) })
+}
+
+// Announce hands a job's ended record to its watches in this process, as
+// its announcement would: a job this process ran itself (see
+// lifecycle.Delivery.Ended). The announcement that follows finds them
+// woken already.
+func (w *Waiter) Announce(job *reliapi.Job) {
+	w.deliver(job.ID, func() *reliapi.Job { return job })
+}
+
+// deliver hands the job that read returns to the watches of job id.
+func (w *Waiter) deliver(id string, read func() *reliapi.Job) {
 	w.mu.Lock()
 	watches := w.waiting[id]
 	if len(watches) == 0 {
@@ -93,7 +106,7 @@ func (w *Waiter) wake(payload string) {
 	}
 	w.mu.Unlock()
 
-	job := decodeAnnouncement(record)
+	job := read()
 	for _, x := range list {
 		select {
 		case x.ch <- job:

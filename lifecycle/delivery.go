@@ -31,6 +31,11 @@ type Delivery struct {
 	// Admit, when set, adds commands to send with the job's start, in one
 	// round trip: the worker's breaker admission for the first attempt.
 	Admit func(redis.Pipeliner)
+	// Ended, when set, is handed the job's ended record once Finish has
+	// recorded it: an api's own run of a sync call (Submission.RunHere)
+	// tells its waiting caller in the process, instead of waiting for the
+	// announcement to come back from Redis.
+	Ended func(*reliapi.Job)
 	// Hint marks a delivery from the wake-up lane: one that finds no job
 	// (on a Redis Cluster the lane entry may be read before the record is
 	// written, the two living on different nodes) looks again for a moment
@@ -189,13 +194,16 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 	if res.Error != nil {
 		status = reliapi.JobFailed
 	}
-	var recorded bool
+	var (
+		recorded bool
+		ended    *reliapi.Job
+	)
 	// What the outcome's pipeline carries besides, each nil when not
 	// needed: the webhook's first delivery, the cache's fill, the hold's
 	// settling.
 	var webhook, cached, settled *redis.Cmd
 	err := m.persist(ctx, "outcome", job.ID, func(ctx context.Context) (err error) {
-		recorded, err = m.store.Finish(ctx, job.ID, d.Claim, status, res, tasks.KindOf(job.Queue) == tasks.QueueSync, func(p redis.Pipeliner) {
+		recorded, ended, err = m.store.FinishRead(ctx, job.ID, d.Claim, status, res, tasks.KindOf(job.Queue) == tasks.QueueSync, d.Ended != nil, func(p redis.Pipeliner) {
 			// The job's task, no longer needed: a lane delivery ran it (a
 			// task asynq runs is left for asynq to acknowledge).
 			dropTask(ctx, p, job.Queue, d.Claim.TaskID)
@@ -215,6 +223,9 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 		})
 		return err
 	})
+	if ended != nil {
+		d.Ended(ended)
+	}
 	if err == nil {
 		if recorded {
 			m.cfg.OnEnd(status)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/jobs"
+	"github.com/reliapi/reliapi/reliability/breaker"
 	"github.com/reliapi/reliapi/reliability/budget"
 	"github.com/reliapi/reliapi/reliability/cache"
 	"github.com/reliapi/reliapi/reliability/quota"
@@ -85,6 +86,7 @@ type Manager struct {
 	slots     *quota.Quota
 	cache     *cache.Cache
 	ledger    *budget.Ledger
+	breakers  *breaker.Breakers
 	// queues are the queue names this Manager has published in asynq's
 	// set of queues (see scheduleTask).
 	queues sync.Map
@@ -111,6 +113,7 @@ func New(cfg Config) (*Manager, error) {
 		slots:         quota.New(cfg.Redis),
 		cache:         cache.New(cfg.Redis),
 		ledger:        budget.NewLedger(cfg.Redis),
+		breakers:      breaker.New(cfg.Redis),
 		handoffStarts: !cluster,
 	}, nil
 }

@@ -400,3 +400,88 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		return next(ctx, cmds)
 	}
 }
+
+// TestSubmitForARunHere: a submission its caller runs is handed its Run
+// before the round trip that creates the job goes out, and that one round
+// trip creates the job running under the Run's claim, with its asynq task
+// standing by and no lane entry, and reads the target's breaker; the
+// Run's end is told to Ended. A call with an idempotency key, or with a
+// deadline, is queued as usual.
+func TestSubmitForARunHere(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	trips := &roundTrips{}
+	b.rdb.AddHook(trips)
+	submit := func(n int, key string, deadline time.Time) (*lifecycle.Run, lifecycle.Submitted) {
+		var run *lifecycle.Run
+		s := lifecycle.Submission{
+			ID: jobID(n), Tenant: "t", RequestHash: "h", Queue: tasks.QueueSync, Deadline: deadline,
+			Payload: tasks.Payload{Tenant: "t", Target: "up", IdempotencyKey: key, HTTP: &tasks.HTTPRequest{Method: "GET", Path: "/"}},
+			Run: func(r *lifecycle.Run) {
+				run = r
+				if trips.take() != 0 {
+					t.Errorf("call %d: a round trip before its Run was handed over", n)
+				}
+				if _, err := b.m.Store().Get(t.Context(), "t", jobID(n)); !errors.Is(err, reliapi.ErrNotFound) {
+					t.Errorf("call %d: its record exists before its Run was handed over: %v", n, err)
+				}
+				trips.take()
+				select {
+				case <-r.Landed():
+					t.Errorf("call %d: landed before its round trip", n)
+				default:
+				}
+			},
+		}
+		sub, err := b.m.Submit(t.Context(), s)
+		if err != nil {
+			t.Fatalf("call %d: %v", n, err)
+		}
+		return run, sub
+	}
+	submit(1, "", time.Time{}) // Redis learns the scripts
+	trips.take()
+	run, sub := submit(2, "", time.Time{})
+	if run == nil {
+		t.Fatal("no Run handed over")
+	}
+	if n := trips.take(); n != 1 {
+		t.Errorf("the submit took %d round trips, want 1", n)
+	}
+	select {
+	case <-run.Landed():
+	default:
+		t.Fatal("Submit returned before its Run landed")
+	}
+	s := run.Started
+	if s.Err != nil || !s.Claimed || s.Job == nil || s.Job.Status != reliapi.JobRunning || s.Job.Attempts != 1 || s.Job.TaskID != run.Delivery.Claim.TaskID {
+		t.Fatalf("the Run's start: %+v", s)
+	}
+	if _, ok := run.Admission(); !ok {
+		t.Error("the breaker read does not admit through a closed breaker")
+	}
+	if info, err := b.ins.GetTaskInfo(sub.Job.Queue, sub.Job.TaskID); err != nil || info.State != asynq.TaskStateScheduled {
+		t.Errorf("the job's asynq task: %+v %v; want it scheduled as the fallback", info, err)
+	}
+	if e, err := lane.NewPopper(b.rdb, time.Millisecond, sub.Job.Queue).Pop(t.Context(), 1); len(e) != 0 || err != nil {
+		t.Errorf("the lane holds %+v %v; want nothing for a job run by its caller", e, err)
+	}
+	var ended *reliapi.Job
+	run.Delivery.Ended = func(j *reliapi.Job) { ended = j }
+	if err := b.m.Finish(t.Context(), run.Delivery, s.Job, &reliapi.Result{Data: []byte(`{"status_code":200}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if ended == nil || ended.ID != jobID(2) || ended.Status != reliapi.JobSucceeded {
+		t.Errorf("Ended was told %+v, want the job succeeded", ended)
+	}
+
+	for _, tt := range []struct {
+		name     string
+		key      string
+		deadline time.Time
+	}{{"idempotency key", "k", time.Time{}}, {"deadline", "", time.Now().Add(time.Minute)}} {
+		if run, sub := submit(3+len(tt.name), tt.key, tt.deadline); run != nil || sub.Job.Status != reliapi.JobQueued {
+			t.Errorf("%s: handed a Run %v, job %s; want none, queued", tt.name, run != nil, sub.Job.Status)
+		}
+	}
+}

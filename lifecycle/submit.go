@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"time"
 
@@ -55,6 +56,14 @@ type Submission struct {
 	// Watcher, when set, is the done channel of the api replica whose
 	// caller waits for the job's end (jobs.Waiter.Channel).
 	Watcher string
+	// Run, when set, asks for the job to be created running under a claim
+	// of the caller's, who runs it instead of a worker: no lane entry, its
+	// asynq task the fallback as for any job. Submit calls Run with the
+	// job's Run just before the round trip that creates it goes out, so
+	// that the caller may start the call meanwhile (see Run.Landed). Not
+	// for a job created bare (an idempotency key, a tenant's full slots)
+	// or with a deadline: those are queued as usual, and Run is not called.
+	Run func(*Run)
 	// Payload is the call itself: target, request (HTTP or LLM), profile,
 	// cost plan and caps. Submit fills in JobID, Cache, the budget hold and
 	// Caps.Slot.
@@ -67,6 +76,51 @@ type Submitted struct {
 	// Attached is true when the idempotency key named an existing job of
 	// the same request: Job is that job, and nothing new was queued.
 	Attached bool
+}
+
+// Run is a job Submit creates running under a claim of its caller's
+// (Submission.Run): the caller runs it as a worker runs a delivery whose
+// start it sent, and renews and ends its claim as a worker does. What the
+// round trip that creates the job answers is set once Landed is closed.
+type Run struct {
+	Delivery Delivery
+	// OnLanded, when set, is called on Submit's goroutine just before
+	// Landed is closed (a caller whose call started before registers the
+	// claim for renewal there).
+	OnLanded func()
+	// Started is the start's answer: Claimed when the job was created
+	// running under the Delivery's claim; Err when the round trip that
+	// creates it failed (Submit fails, and the job is removed).
+	Started jobs.Started
+	// Admission is the breaker's answer for the first attempt, read at
+	// ReadAt in that round trip too (see breaker.Breakers.AllowIn); nil
+	// when the round trip failed.
+	Admission func() (breaker.Ticket, bool)
+	ReadAt    time.Time
+
+	landed chan struct{}
+	answer func() jobs.Started
+}
+
+// Landed is closed once the round trip that creates the job has returned.
+func (r *Run) Landed() <-chan struct{} { return r.landed }
+
+// land records what the creating round trip answered (err when it
+// failed) and closes Landed.
+func (r *Run) land(err error) {
+	switch {
+	case err != nil:
+		r.Started, r.Admission = jobs.Started{Err: err}, nil
+	case r.answer == nil:
+		r.Started, r.Admission = jobs.Started{Err: errors.New("lifecycle: the job was created without its start")}, nil
+	default:
+		r.Started = r.answer()
+	}
+	r.ReadAt = time.Now()
+	if r.OnLanded != nil {
+		r.OnLanded()
+	}
+	close(r.landed)
 }
 
 // Submit creates the job of a call and queues it, or attaches to the
@@ -86,6 +140,9 @@ func (m *Manager) Submit(ctx context.Context, s Submission) (sub Submitted, err 
 		return Submitted{}, fmt.Errorf("lifecycle: %q is not a kind of job queue", s.Queue)
 	}
 	s.Payload.JobID, s.Payload.Cache = s.ID, s.Cache
+	// A fallback due at once races the lane on purpose (tests): it does
+	// not defer to it.
+	s.Payload.Laned = m.cfg.LaneGrace > 0
 	// Whatever is taken below is given back unless this call's own job is
 	// queued with it.
 	if s.Cache != nil {
@@ -117,7 +174,15 @@ func (m *Manager) Submit(ctx context.Context, s Submission) (sub Submitted, err 
 	// is created bare first, and queued only if it is new, so that a
 	// repeat leaves no task or lane entry behind. A fresh ID is new.
 	bare := s.Payload.IdempotencyKey != "" || full != nil
-	job, created, err := m.create(ctx, s, at, hold, !bare)
+	var run *Run
+	if s.Run != nil && !bare && s.Deadline.IsZero() {
+		run = &Run{Delivery: Delivery{Payload: s.Payload, Claim: NewClaim(at.TaskID, ClaimLease)}, landed: make(chan struct{})}
+		s.Run(run)
+	}
+	job, created, err := m.create(ctx, s, at, hold, !bare, run)
+	if run != nil {
+		run.land(err)
+	}
 	switch {
 	case err != nil:
 		return Submitted{}, err
@@ -146,14 +211,15 @@ func (m *Manager) unless(err *error, sub *Submitted, undo func()) {
 }
 
 // create writes the job's record and, when queue is set, its asynq task,
-// lane entry and pending budget hold (see queueing), in one round trip. It
-// returns the job created, or the existing one its ID names. A job created
-// whose task, lane entry or hold could not be written is removed again.
-func (m *Manager) create(ctx context.Context, s Submission, at tasks.Placement, hold *budgetHold, queue bool) (*reliapi.Job, bool, error) {
+// lane entry (or run's start) and pending budget hold (see queueing), in
+// one round trip. It returns the job created, or the existing one its ID
+// names. A job created whose task, lane entry, start or hold could not be
+// written is removed again.
+func (m *Manager) create(ctx context.Context, s Submission, at tasks.Placement, hold *budgetHold, queue bool, run *Run) (*reliapi.Job, bool, error) {
 	var more func(redis.Pipeliner)
 	if queue {
 		var err error
-		if more, err = m.queueing(ctx, s, at, hold); err != nil {
+		if more, err = m.queueing(ctx, s, at, hold, run); err != nil {
 			return nil, false, err
 		}
 	}
@@ -175,12 +241,11 @@ func (m *Manager) create(ctx context.Context, s Submission, at tasks.Placement, 
 // queueing is the commands that queue a created job: its asynq task, to
 // come due after the lane's grace, its wake-up lane entry, and its budget
 // hold when that is pending (made in this pipeline, before the push that
-// may hand the job to a worker, which settles it).
-func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement, hold *budgetHold) (func(redis.Pipeliner), error) {
+// may hand the job to a worker, which settles it). A job its caller runs
+// (run set) gets its start and its first attempt's breaker read instead of
+// a lane entry; its task stands by as every job's does.
+func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement, hold *budgetHold, run *Run) (func(redis.Pipeliner), error) {
 	at.ProcessIn = max(m.cfg.LaneGrace, 0)
-	// A fallback due at once races the lane on purpose (tests): it does
-	// not defer to it.
-	s.Payload.Laned = m.cfg.LaneGrace > 0
 	task, err := tasks.New(s.Payload, at)
 	if err != nil {
 		return nil, err
@@ -202,6 +267,11 @@ func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement
 			hold.pending = false // sent: a failed Submit settles it
 		}
 		m.scheduleTask(ctx, p, task, at, time.Now().Add(at.ProcessIn))
+		if run != nil {
+			run.answer = jobs.StartIn(ctx, p, s.ID, run.Delivery.Claim)
+			run.Admission = m.breakers.AllowIn(ctx, p, s.Payload.Target)
+			return
+		}
 		flow := lane.Flow{Tenant: s.Tenant, Tier: s.Tier, Weight: s.Weight, Priority: s.Priority}
 		lane.Push(ctx, p, entry, flow, start)
 	}, nil
@@ -209,7 +279,7 @@ func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement
 
 // queueCreated queues a job created bare: a second round trip.
 func (m *Manager) queueCreated(ctx context.Context, s Submission, at tasks.Placement, hold *budgetHold) error {
-	more, err := m.queueing(ctx, s, at, hold)
+	more, err := m.queueing(ctx, s, at, hold, nil)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ func (w *Worker) guarded(ctx context.Context, j *run, send func(context.Context)
 		ticket, err = w.breakers.Allow(ctx, name, tg.breaker)
 	}
 	if err != nil {
+		w.forgetClosed(name)
 		if reliapi.Classify(err) == reliapi.ClassBreakerOpen {
 			return nil, err
 		}
@@ -61,6 +62,9 @@ func (w *Worker) guarded(ctx context.Context, j *run, send func(context.Context)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	state, err := w.breakers.Record(rctx, ticket, result, tg.breaker)
+	if err != nil || state != breaker.Closed || result == breaker.Failure {
+		w.forgetClosed(name)
+	}
 	switch {
 	case err != nil:
 		w.log.Warn("recording a result in the circuit breaker", "target", name, "error", err)

@@ -61,6 +61,7 @@ type Worker struct {
 	quota *quota.Quota
 	// claims are the running jobs' claims, renewed together.
 	claims      *claims
+	renewOnce   sync.Once
 	stopRenewal context.CancelFunc
 	// published is closed when the running jobs' publisher has removed
 	// this process's record, after stopRenewal.
@@ -70,6 +71,9 @@ type Worker struct {
 	// hooks takes deliveries from the webhook lane; its slots bound the
 	// deliveries this process makes at once.
 	hooks *hookRunner
+	// syncRuns, when set, runs the api's sync calls in this process (an
+	// api replica's, or dev mode's).
+	syncRuns *SyncRunner
 	// webhookSrv serves the webhooks queue with a pool of its own.
 	webhookSrv     *asynq.Server
 	webhookClient  *http.Client
@@ -281,15 +285,7 @@ func (w *Worker) Start(context.Context) error {
 	if err := w.srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: starting asynq server: %w", err)
 	}
-	renewal, stop := context.WithCancel(context.Background())
-	w.stopRenewal = stop
-	go w.claims.renew(renewal)
-	w.published = make(chan struct{})
-	go func() {
-		defer close(w.published)
-		w.claims.publishRunning(renewal)
-	}()
-	w.store.WatchCanceled(renewal, w.claims.stopJob)
+	w.startRenewal()
 	w.lane.start(w.cfg.Settings.QueueShards)
 	w.hooks.start(w.cfg.Settings.QueueShards)
 	hooks := asynq.NewServeMux()
@@ -298,10 +294,27 @@ func (w *Worker) Start(context.Context) error {
 		w.hooks.shutdown(0)
 		w.lane.shutdown(0)
 		w.srv.Shutdown()
-		stop()
+		w.stopRenewal()
 		return fmt.Errorf("worker: starting the webhooks server: %w", err)
 	}
 	return nil
+}
+
+// startRenewal starts, once, what every running job of this process
+// needs: its claim renewed, its cancel heard, the running jobs per tenant
+// published.
+func (w *Worker) startRenewal() {
+	w.renewOnce.Do(func() {
+		renewal, stop := context.WithCancel(context.Background())
+		w.stopRenewal = stop
+		go w.claims.renew(renewal)
+		w.published = make(chan struct{})
+		go func() {
+			defer close(w.published)
+			w.claims.publishRunning(renewal)
+		}()
+		w.store.WatchCanceled(renewal, w.claims.stopJob)
+	})
 }
 
 // Stop stops fetching new tasks, waits up to worker.shutdown_timeout for
@@ -310,6 +323,9 @@ func (w *Worker) Start(context.Context) error {
 func (w *Worker) Stop() {
 	w.stopOnce.Do(func() {
 		var wg sync.WaitGroup
+		if w.syncRuns != nil {
+			wg.Go(func() { w.syncRuns.Stop(w.cfg.Settings.Worker.ShutdownTimeout.Duration) })
+		}
 		wg.Go(func() { w.lane.shutdown(w.cfg.Settings.Worker.ShutdownTimeout.Duration) })
 		wg.Go(func() { w.hooks.shutdown(w.cfg.Settings.Worker.ShutdownTimeout.Duration) })
 		wg.Go(w.srv.Shutdown)

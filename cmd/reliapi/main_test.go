@@ -112,19 +112,34 @@ func TestDevModeWorksOffline(t *testing.T) {
 	terminate(t, p)
 }
 
-// TestAPIShutdownHandsOffWaitingCalls stops an api while a synchronous call
-// waits: the caller gets 202 with its job, and the job still completes.
+// TestAPIShutdownHandsOffWaitingCalls: an api shut down while a sync call
+// waits answers it 202 with its job, which still ends once: run by the
+// api itself (it waits a little for the calls it runs), or by a worker
+// when the api runs none (server.run_sync_calls: 0).
 func TestAPIShutdownHandsOffWaitingCalls(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
 	t.Parallel()
+	for _, runsHere := range []bool{true, false} {
+		t.Run(fmt.Sprintf("runs here %v", runsHere), func(t *testing.T) {
+			t.Parallel()
+			apiShutdownHandsOff(t, runsHere)
+		})
+	}
+}
+
+func apiShutdownHandsOff(t *testing.T, runsHere bool) {
 	r := testenv.StartRedis(t)
 	up := testenv.StartUpstream(t)
 	arrived, release := up.Block("/slow")
+	t.Cleanup(release)
 	settings := fleetConfig(up.URL)
 	// A short shutdown timeout: the waiting call cannot finish within it.
 	settings.Server["shutdown_timeout"] = "3s"
+	if !runsHere {
+		settings.Server["run_sync_calls"] = "0"
+	}
 	cfg := testenv.WriteConfig(t, settings)
 	env := []string{"REDIS_URL=" + r.URL()}
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
@@ -144,12 +159,21 @@ func TestAPIShutdownHandsOffWaitingCalls(t *testing.T) {
 		answers <- answer{status, body}
 	}()
 	<-arrived
-	terminate(t, apiProc)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		if err := apiProc.Terminate(40 * time.Second); err != nil {
+			t.Errorf("%v:\n%s", err, apiProc.Output())
+		}
+	}()
 	a := <-answers
 	if a.status != 202 || a.body["object"] != "job" {
 		t.Fatalf("waiting call during shutdown: %d %v", a.status, a.body)
 	}
+	// The upstream answers while the api that handed the call off stops:
+	// an api that runs it waits for it.
 	release()
+	<-stopped
 
 	// The job finishes although the api that accepted it is gone.
 	listen2 := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))

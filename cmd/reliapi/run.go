@@ -41,8 +41,14 @@ func setup(ctx context.Context, o options, log *slog.Logger) (*common, error) {
 	return &common{settings: settings, rdb: rdb, reg: newRegistry()}, nil
 }
 
-func (c *common) newAPI(log *slog.Logger) (*api.Server, error) {
-	return api.New(api.Config{Redis: c.rdb, Settings: c.settings.ForAPI(), Logger: log, Registry: c.reg, Version: version})
+// newAPI builds the api; runner, when set, runs its sync calls (see
+// server.run_sync_calls).
+func (c *common) newAPI(log *slog.Logger, runner *worker.SyncRunner) (*api.Server, error) {
+	cfg := api.Config{Redis: c.rdb, Settings: c.settings.ForAPI(), Logger: log, Registry: c.reg, Version: version}
+	if runner != nil {
+		cfg.Runner = runner
+	}
+	return api.New(cfg)
 }
 
 func (c *common) newWorker(log *slog.Logger) (*worker.Worker, error) {
@@ -62,12 +68,31 @@ func runAPI(ctx context.Context, o options, log *slog.Logger) error {
 	case !c.settings.HasAPIKeys():
 		return errors.New("no API key is configured, so no call could be authenticated: add tenants with api_keys to the config, or set RELIAPI_API_KEY (see the README's \"Tenants, API keys and limits\")")
 	}
-	srv, err := c.newAPI(log)
+	var runner *worker.SyncRunner
+	if n := c.settings.Server.SyncRunSlots(); n > 0 {
+		// The sync calls this replica runs itself need a worker's attempt
+		// chain; its queues are the worker processes' to serve.
+		w, err := c.newWorker(log)
+		if err != nil {
+			return fmt.Errorf("running sync calls in the api (server.run_sync_calls: %d; 0 leaves them to the workers): %w", n, err)
+		}
+		runner = w.SyncRunner(n)
+		// After serveAPI, which waited for the calls: their runs handed off
+		// as 202 get a little longer, within the deployment's grace period
+		// (server.shutdown_timeout + 15 s); the rest are taken over.
+		defer w.Stop()
+		defer runner.Stop(syncRunGrace)
+	}
+	srv, err := c.newAPI(log, runner)
 	if err != nil {
 		return err
 	}
 	return serveAPI(ctx, srv, listenAddr(o.listen, c.settings.Server.Listen), c.settings, log)
 }
+
+// syncRunGrace is how long a stopping api waits for the sync calls it runs
+// that outlived its HTTP shutdown.
+const syncRunGrace = 10 * time.Second
 
 // runWorker executes jobs until ctx ends, serving its metrics and health on
 // the side.
@@ -143,13 +168,18 @@ func runDev(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var runner *worker.SyncRunner
+	if n := c.settings.Server.SyncRunSlots(); n > 0 {
+		runner = w.SyncRunner(n)
+	}
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
-	// Deferred calls run last-in first-out: the worker stops after the api,
-	// then the demo upstream, then Redis.
+	// Deferred calls run last-in first-out: the worker (and the sync calls
+	// it runs for the api) stops after the api, then the demo upstream,
+	// then Redis.
 	defer w.Stop()
-	srv, err := c.newAPI(log)
+	srv, err := c.newAPI(log, runner)
 	if err != nil {
 		return err
 	}

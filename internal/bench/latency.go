@@ -17,7 +17,7 @@ import (
 // an otherwise quiet system. A mode's added latency is its percentile minus
 // the direct call's at the same concurrency.
 const (
-	modeSync   = "sync"               // POST /v1/proxy/http, no Prefer: api → asynq → worker → upstream → api
+	modeSync   = "sync"               // POST /v1/proxy/http, no Prefer: run by the api (server.run_sync_calls), or api → lane → worker → api
 	modeCached = "cache hit"          // the same on a cached target, answered by the api from Redis
 	modeReplay = "idempotent replay"  // a finished job's Idempotency-Key again: its stored result
 	modeSubmit = "async submit (202)" // Prefer: respond-async, until the 202 (the job runs after)

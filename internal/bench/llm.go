@@ -232,7 +232,7 @@ func firstLine(resp *http.Response, start time.Time, match func(string) bool) (t
 func (r *report) printLLM(p printer) {
 	p("## 7. LLM calls")
 	p("")
-	p("Concurrency 1, %d calls of each kind after %d warm-up calls. direct = POST the fake OpenAI provider's /chat/completions (in the bench process); reliapi = POST /v1/proxy/llm to the `llm` target on the same provider (api → asynq → worker → provider). The prompt %q is echoed back, in five pieces when streamed; for streams the time is to the first piece of text (the provider's first content chunk, ReliAPI's first `chunk` event, relayed from the job's Redis Stream).", r.llm.rows[0].direct.n, r.llm.warmup, llmMessage)
+	p("Concurrency 1, %d calls of each kind after %d warm-up calls. direct = POST the fake OpenAI provider's /chat/completions (in the bench process); reliapi = POST /v1/proxy/llm to the `llm` target on the same provider (run by the api, as sync calls are). The prompt %q is echoed back, in five pieces when streamed; for streams the time is to the first piece of text (the provider's first content chunk, ReliAPI's first `chunk` event, relayed from the job's Redis Stream).", r.llm.rows[0].direct.n, r.llm.warmup, llmMessage)
 	p("")
 	p("| call | direct p50 | reliapi p50 | **added p50** | direct p99 | reliapi p99 | added p99 |")
 	p("|---|---:|---:|---:|---:|---:|---:|")

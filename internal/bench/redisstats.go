@@ -263,6 +263,6 @@ func (r *report) printPaths(p printer) {
 		p("| %s | %.1f | %.1f |", c.path, c.perCall, c.readsPerCall)
 	}
 	p("")
-	p("Round trips are counted by Redis (total_reads_processed, the idle rate subtracted): a pipeline is one read, as is each wait of a popper (its BLPOP), so a sync call's count includes the popper's next wait beside the call.")
+	p("Round trips are counted by Redis (total_reads_processed, the idle rate subtracted): a pipeline is one read, as is each wait of a popper (its BLPOP); a sync call the api runs costs its create and its finish, one through a worker also the popper's next wait beside the call.")
 	p("")
 }

@@ -130,7 +130,7 @@ func (r *report) printSetup(p printer) {
 func (r *report) printSync(p printer) {
 	p("## 1. Added latency")
 	p("")
-	p("At each concurrency, in a closed loop, first the direct call (keep-alive GET upstream/get), then each way through reliapi, one after the other: **sync** = POST /v1/proxy/http `{\"target\":\"bench\",\"method\":\"GET\",\"path\":\"/get\"}` without Prefer (api → asynq → worker → upstream → job record → pub/sub → api); **cache hit** = the same on a cached target, answered by the api; **idempotent replay** = a finished job's Idempotency-Key again; **async submit** = `Prefer: respond-async` until the 202 (its jobs finish before the next run). Added = the mode's percentile minus the direct call's p50 (the direct run is short, and one hiccup of the machine sets its tail); at concurrency 1 each mode's calls alternate one for one with direct calls (paired), and its added latency is the mode's percentile minus the same percentile of those, taken at the same moments of the machine (the direct row shows a run of its own). %d warm-up requests of each first.", r.opts.warmup)
+	p("At each concurrency, in a closed loop, first the direct call (keep-alive GET upstream/get), then each way through reliapi, one after the other: **sync** = POST /v1/proxy/http `{\"target\":\"bench\",\"method\":\"GET\",\"path\":\"/get\"}` without Prefer (run by the api that took it: its job recorded running in one round trip, the upstream called meanwhile, its end recorded in a second; see server.run_sync_calls); **cache hit** = the same on a cached target, answered by the api; **idempotent replay** = a finished job's Idempotency-Key again; **async submit** = `Prefer: respond-async` until the 202 (its jobs finish before the next run). Added = the mode's percentile minus the direct call's p50 (the direct run is short, and one hiccup of the machine sets its tail); at concurrency 1 each mode's calls alternate one for one with direct calls (paired), and its added latency is the mode's percentile minus the same percentile of those, taken at the same moments of the machine (the direct row shows a run of its own). %d warm-up requests of each first.", r.opts.warmup)
 	p("")
 	p("| concurrency | path | requests | p50 | p90 | p99 | req/s | added p50 | added p90 | added p99 |")
 	p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -156,9 +156,9 @@ func (r *report) printSync(p printer) {
 		}
 	}
 	p("")
-	p("Where a sync call's mean time goes, from its job's created_at / started_at / completed_at (Redis clock, whole ms, so means only):")
+	p("Where a sync call's mean time goes, from its job's created_at / started_at / completed_at (Redis clock, whole ms, so means only; a call the api runs starts in the round trip that creates its job, and its upstream call may begin before):")
 	p("")
-	p("| concurrency | queued: enqueue + wait + pickup | running: worker call + record | rest: HTTP, validation, job create, pub/sub back | mean |")
+	p("| concurrency | queued: create until start | running: start until the end is recorded | rest: HTTP, validation, the create's round trip, the caller told | mean |")
 	p("|---:|---:|---:|---:|---:|")
 	for _, l := range r.levels {
 		s := l.split
