@@ -123,12 +123,13 @@ func (r *SyncRunner) Run(run *lifecycle.Run) {
 }
 
 // earlyRead is the breaker read run's call may go out on before its job's
-// record is written, nil when it must wait for its own: a call with no
-// stream to write (a streamed answer's events go to the job), to a target
-// whose breaker this process saw closed a moment ago.
+// record is written, nil when it must wait for its own: a call to a target
+// whose breaker this process saw closed a moment ago. A streamed answer's
+// first events may be written before the record too: its reader starts
+// once the record is, from the stream's start.
 func (r *SyncRunner) earlyRead(run *lifecycle.Run) *seenClosed {
 	p := run.Delivery.Payload
-	if _, ok := r.w.targets[p.Target]; !ok || p.LLM != nil && p.LLM.Stream {
+	if _, ok := r.w.targets[p.Target]; !ok {
 		return nil
 	}
 	v, ok := r.closedSeen.Load(p.Target)

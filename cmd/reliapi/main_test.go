@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/internal/fakellm"
 	"github.com/reliapi/reliapi/internal/testenv"
 )
 
@@ -237,4 +239,47 @@ func TestWorkerMetricsNeedTheAdminKey(t *testing.T) {
 			t.Errorf("%v: %d, want %d", tt.header, rec.Code, tt.status)
 		}
 	}
+}
+
+// TestAPIRunsStreamedCalls: streamed LLM calls to an api that runs sync
+// calls itself, the second one sent out before its job's record is
+// written (the first read the breaker closed), each relayed whole: its
+// pieces, then done, and its job succeeded.
+func TestAPIRunsStreamedCalls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	t.Parallel()
+	r := testenv.StartRedis(t)
+	provider := httptest.NewServer(fakellm.New())
+	t.Cleanup(provider.Close)
+	settings := fleetConfig("http://127.0.0.1:1")
+	settings.Targets["llm"] = testenv.Section{
+		"base_url": fmt.Sprintf("%q", provider.URL+"/openai/v1"),
+		"llm":      "{provider: openai, default_model: gpt-4o-mini}",
+		"auth":     "{type: bearer_env, env_var: STREAM_TEST_LLM_KEY}",
+	}
+	cfg := testenv.WriteConfig(t, settings)
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	// No worker: the api runs the calls.
+	p := startProc(t, "api", []string{"REDIS_URL=" + r.URL(), "STREAM_TEST_LLM_KEY=sk-test"}, "api", "--config", cfg, "--listen", listen)
+	testenv.WaitReady(t, "http://"+listen+"/readyz", p)
+	client := &testenv.Client{BaseURL: "http://" + listen, APIKey: testAPIKey, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	for i := range 2 {
+		resp, err := client.Open(t.Context(), "POST", "/v1/proxy/llm", map[string]any{
+			"target": "llm", "stream": true, "messages": []map[string]any{{"role": "user", "content": "one two three"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("stream %d: %d %v\n%s", i, resp.StatusCode, err, body)
+		}
+		if s := string(body); strings.Count(s, "event: chunk") < 2 || !strings.Contains(s, "event: done") {
+			t.Fatalf("stream %d is not relayed whole:\n%s", i, s)
+		}
+	}
+	terminate(t, p)
 }
