@@ -90,7 +90,7 @@ type Server struct {
 	cache       *cache.Cache
 	ledger      *budget.Ledger
 	// pools are the targets' key pools, for status and re-enabling keys;
-	// the api never holds their secrets.
+	// the api never holds their secrets (its Runner does).
 	pools   map[string]*keypool.Pool
 	maxBody int64
 	// redisTimeout bounds each Redis step of a request, so that an outage
