@@ -176,6 +176,10 @@ func (r *SyncRunner) run(x *syncRun) {
 		err = r.runEarly(x, exec)
 	} else {
 		<-x.Landed()
+		if x.Started.Err != nil {
+			// Submit failed, and removed the job: nothing to run.
+			return
+		}
 		adm := &admission{target: d.Payload.Target, read: x.Admission, at: x.ReadAt}
 		err = w.deliverStarted(context.Background(), d, adm, x.Started, exec)
 	}

@@ -1,11 +1,13 @@
 package worker_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
 	"github.com/reliapi/reliapi/internal/testenv"
@@ -192,4 +194,61 @@ func TestSyncRunnerStopped(t *testing.T) {
 		j, err := f.m.Store().Get(t.Context(), "t", id)
 		return err == nil && j.Status == reliapi.JobSucceeded
 	})
+}
+
+// TestSyncRunCreateFails: a sync call whose job could not be created (its
+// caller is answered that it failed) runs nothing when it waited for the
+// record, and keeps no outcome when its call went out early; either way
+// its slot frees.
+func TestSyncRunCreateFails(t *testing.T) {
+	t.Parallel()
+	f := newLaneFleet(t, time.Minute)
+	r := f.syncRunner(t)
+	// Submits to a Redis that is not there: the create's round trip fails.
+	dead, err := lifecycle.New(lifecycle.Config{Redis: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := func(n int) {
+		t.Helper()
+		_, err := dead.Submit(t.Context(), lifecycle.Submission{
+			ID: fmt.Sprintf("job_%032x", n), Tenant: "t", RequestHash: "h", Queue: tasks.QueueSync,
+			Run: func(run *lifecycle.Run) {
+				if !r.Take() {
+					t.Fatal("no free slot")
+				}
+				r.Run(run)
+			},
+			Payload: tasks.Payload{Tenant: "t", Target: "up", HTTP: &tasks.HTTPRequest{Method: "GET", Path: fmt.Sprintf("/anything/%d", n)}},
+		})
+		if err == nil {
+			t.Fatalf("call %d: submitted to no Redis", n)
+		}
+	}
+	allFree := func() bool {
+		n := 0
+		for r.Take() {
+			n++
+		}
+		for range n {
+			r.Release()
+		}
+		return n == 4
+	}
+
+	failing(10) // waits for its record: runs nothing
+	testenv.Eventually(t, 10*time.Second, "the slot to free", allFree)
+	if n := f.upstream.Calls("/anything/10"); n != 0 {
+		t.Errorf("a call whose job was never created called the upstream %d times", n)
+	}
+	f.ranOnce(t, []string{f.syncCall(t, 0, func(run *lifecycle.Run) { r.Take(); r.Run(run) })}, 5*time.Second)
+	failing(11) // goes out early, on call 0's breaker read
+	testenv.Eventually(t, 10*time.Second, "the slot to free", allFree)
+	if _, err := f.m.Store().Get(t.Context(), "t", fmt.Sprintf("job_%032x", 11)); !errors.Is(err, reliapi.ErrNotFound) {
+		t.Errorf("the early call's job: %v, want none", err)
+	}
+	// Its call went out, as at-least-once allows (ARCHITECTURE, known gaps).
+	if n := f.upstream.Calls("/anything/11"); n != 1 {
+		t.Errorf("the early call reached the upstream %d times, want once", n)
+	}
 }
