@@ -72,9 +72,8 @@ func (v *validator) server(s Server) {
 	v.positive("server.shutdown_timeout", s.ShutdownTimeout.Duration)
 	v.trustedProxies(s.TrustedProxies)
 	v.corsOrigins(s.CORSOrigins)
-	if n := s.SyncRunSlots(); n < 0 || n > 10000 {
-		v.check("server.run_sync_calls", false, "must be 0 to 10000 (got %d)", n)
-	}
+	n := s.SyncRunSlots()
+	v.check("server.run_sync_calls", n >= 0 && n <= 10000, "must be 0 to 10000 (got %d)", n)
 }
 
 // corsOrigins checks server.cors_origins.

@@ -185,15 +185,8 @@ func (m *Manager) expire(ctx context.Context, d Delivery, job *reliapi.Job) erro
 // the webhook.
 func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res *reliapi.Result) error {
 	p := d.Payload
-	actual := 0.0
-	if res.Meta.CostUSD != nil {
-		actual = *res.Meta.CostUSD
-	}
+	status, actual := outcomeOf(res)
 	hold := holdOf(p)
-	status := reliapi.JobSucceeded
-	if res.Error != nil {
-		status = reliapi.JobFailed
-	}
 	var (
 		recorded bool
 		ended    *reliapi.Job
@@ -245,6 +238,18 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 	m.endStream(ctx, p, res)
 	m.releaseHeldSlot(ctx, p)
 	return err
+}
+
+// outcomeOf is the status res ends its job with, and the call's actual
+// cost, at which its budget hold is settled.
+func outcomeOf(res *reliapi.Result) (status reliapi.JobStatus, actualUSD float64) {
+	if res.Meta.CostUSD != nil {
+		actualUSD = *res.Meta.CostUSD
+	}
+	if res.Error != nil {
+		return reliapi.JobFailed, actualUSD
+	}
+	return reliapi.JobSucceeded, actualUSD
 }
 
 // Requeue hands a running job back to the queue to run again after

@@ -412,36 +412,9 @@ func TestSubmitForARunHere(t *testing.T) {
 	b := setup(t)
 	trips := &roundTrips{}
 	b.rdb.AddHook(trips)
-	submit := func(n int, key string, deadline time.Time) (*lifecycle.Run, lifecycle.Submitted) {
-		var run *lifecycle.Run
-		s := lifecycle.Submission{
-			ID: jobID(n), Tenant: "t", RequestHash: "h", Queue: tasks.QueueSync, Deadline: deadline,
-			Payload: tasks.Payload{Tenant: "t", Target: "up", IdempotencyKey: key, HTTP: &tasks.HTTPRequest{Method: "GET", Path: "/"}},
-			Run: func(r *lifecycle.Run) {
-				run = r
-				if trips.take() != 0 {
-					t.Errorf("call %d: a round trip before its Run was handed over", n)
-				}
-				if _, err := b.m.Store().Get(t.Context(), "t", jobID(n)); !errors.Is(err, reliapi.ErrNotFound) {
-					t.Errorf("call %d: its record exists before its Run was handed over: %v", n, err)
-				}
-				trips.take()
-				select {
-				case <-r.Landed():
-					t.Errorf("call %d: landed before its round trip", n)
-				default:
-				}
-			},
-		}
-		sub, err := b.m.Submit(t.Context(), s)
-		if err != nil {
-			t.Fatalf("call %d: %v", n, err)
-		}
-		return run, sub
-	}
-	submit(1, "", time.Time{}) // Redis learns the scripts
+	b.submitToRun(t, trips, 1, "", time.Time{}) // Redis learns the scripts
 	trips.take()
-	run, sub := submit(2, "", time.Time{})
+	run, sub := b.submitToRun(t, trips, 2, "", time.Time{})
 	if run == nil {
 		t.Fatal("no Run handed over")
 	}
@@ -480,8 +453,41 @@ func TestSubmitForARunHere(t *testing.T) {
 		key      string
 		deadline time.Time
 	}{{"idempotency key", "k", time.Time{}}, {"deadline", "", time.Now().Add(time.Minute)}} {
-		if run, sub := submit(3+len(tt.name), tt.key, tt.deadline); run != nil || sub.Job.Status != reliapi.JobQueued {
+		if run, sub := b.submitToRun(t, trips, 3+len(tt.name), tt.key, tt.deadline); run != nil || sub.Job.Status != reliapi.JobQueued {
 			t.Errorf("%s: handed a Run %v, job %s; want none, queued", tt.name, run != nil, sub.Job.Status)
 		}
 	}
+}
+
+// submitToRun submits sync call n (with idempotency key key and deadline,
+// when set) for its caller to run, and returns the Run it was handed (nil
+// when none), checking that it was handed over before the round trip that
+// creates the job.
+func (b *bundle) submitToRun(t *testing.T, trips *roundTrips, n int, key string, deadline time.Time) (*lifecycle.Run, lifecycle.Submitted) {
+	t.Helper()
+	var run *lifecycle.Run
+	s := lifecycle.Submission{
+		ID: jobID(n), Tenant: "t", RequestHash: "h", Queue: tasks.QueueSync, Deadline: deadline,
+		Payload: tasks.Payload{Tenant: "t", Target: "up", IdempotencyKey: key, HTTP: &tasks.HTTPRequest{Method: "GET", Path: "/"}},
+		Run: func(r *lifecycle.Run) {
+			run = r
+			if trips.take() != 0 {
+				t.Errorf("call %d: a round trip before its Run was handed over", n)
+			}
+			if _, err := b.m.Store().Get(t.Context(), "t", jobID(n)); !errors.Is(err, reliapi.ErrNotFound) {
+				t.Errorf("call %d: its record exists before its Run was handed over: %v", n, err)
+			}
+			trips.take()
+			select {
+			case <-r.Landed():
+				t.Errorf("call %d: landed before its round trip", n)
+			default:
+			}
+		},
+	}
+	sub, err := b.m.Submit(t.Context(), s)
+	if err != nil {
+		t.Fatalf("call %d: %v", n, err)
+	}
+	return run, sub
 }

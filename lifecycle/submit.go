@@ -174,15 +174,7 @@ func (m *Manager) Submit(ctx context.Context, s Submission) (sub Submitted, err 
 	// is created bare first, and queued only if it is new, so that a
 	// repeat leaves no task or lane entry behind. A fresh ID is new.
 	bare := s.Payload.IdempotencyKey != "" || full != nil
-	var run *Run
-	if s.Run != nil && !bare && s.Deadline.IsZero() {
-		run = &Run{Delivery: Delivery{Payload: s.Payload, Claim: NewClaim(at.TaskID, ClaimLease)}, landed: make(chan struct{})}
-		s.Run(run)
-	}
-	job, created, err := m.create(ctx, s, at, hold, !bare, run)
-	if run != nil {
-		run.land(err)
-	}
+	job, created, err := m.create(ctx, s, at, hold, !bare)
 	switch {
 	case err != nil:
 		return Submitted{}, err
@@ -211,19 +203,26 @@ func (m *Manager) unless(err *error, sub *Submitted, undo func()) {
 }
 
 // create writes the job's record and, when queue is set, its asynq task,
-// lane entry (or run's start) and pending budget hold (see queueing), in
-// one round trip. It returns the job created, or the existing one its ID
-// names. A job created whose task, lane entry, start or hold could not be
-// written is removed again.
-func (m *Manager) create(ctx context.Context, s Submission, at tasks.Placement, hold *budgetHold, queue bool, run *Run) (*reliapi.Job, bool, error) {
+// lane entry (or, for a Submission.Run, its start) and pending budget hold
+// (see queueing), in one round trip. It returns the job created, or the
+// existing one its ID names. A job created whose task, lane entry, start
+// or hold could not be written is removed again. A Submission.Run is
+// handed its Run before the round trip goes out, and the Run lands once
+// create is done.
+func (m *Manager) create(ctx context.Context, s Submission, at tasks.Placement, hold *budgetHold, queue bool) (job *reliapi.Job, created bool, err error) {
+	var run *Run
+	if queue && s.Run != nil && s.Deadline.IsZero() {
+		run = &Run{Delivery: Delivery{Payload: s.Payload, Claim: NewClaim(at.TaskID, ClaimLease)}, landed: make(chan struct{})}
+		s.Run(run)
+		defer func() { run.land(err) }()
+	}
 	var more func(redis.Pipeliner)
 	if queue {
-		var err error
 		if more, err = m.queueing(ctx, s, at, hold, run); err != nil {
 			return nil, false, err
 		}
 	}
-	job, created, err := m.store.Create(ctx, newRecord(s, at), more)
+	job, created, err = m.store.Create(ctx, newRecord(s, at), more)
 	if err == nil {
 		return job, created, nil
 	}

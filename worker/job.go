@@ -92,25 +92,43 @@ func (w *Worker) deliverStarted(ctx context.Context, d lifecycle.Delivery, adm *
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	defer w.claims.hold(p, d.Claim, stop)()
-	// Attributes, not a derived logger: building one per job costs more
-	// than the few lines a job usually logs.
-	tag := []any{"job_id", p.JobID, "target", p.Target}
+	tag := jobTag(p)
 	if job.Attempts > 1 {
 		w.log.Warn("running job again after an interrupted delivery", append(tag, "attempts", job.Attempts)...)
 	}
 	// The job's own deadline counts from its creation, across reschedules.
 	j := &run{payload: p, tag: tag, deadline: job.CreatedAt.Add(w.cfg.Settings.Jobs.Timeout.Duration), attempts: job.Attempts, admission: adm}
 	res, later := w.invoke(ctx, j, exec)
+	return w.record(ctx, d, job, j, res, later)
+}
+
+// record records what j's run of job came to: handed back to run again
+// after later, when positive, else its priced outcome.
+func (w *Worker) record(ctx context.Context, d lifecycle.Delivery, job *reliapi.Job, j *run, res *reliapi.Result, later time.Duration) error {
 	if later > 0 {
 		return w.lifecycle.Requeue(ctx, d, job, later, j.deadline)
 	}
-	w.price(p, res)
+	w.price(j.payload, res)
 	if ctx.Err() != nil {
-		// Canceled by a cancel request (the record already says canceled) or
-		// past asynq's deadline: asynq has taken the task back already.
-		w.log.Info("job context ended", append(tag, "error", ctx.Err())...)
+		// Canceled by a cancel request (the record already says canceled),
+		// its claim lost, or past asynq's deadline (asynq has taken the task
+		// back already).
+		w.log.Info("job context ended", append(j.tag, "error", ctx.Err())...)
 	}
 	return w.lifecycle.Finish(ctx, d, job, res)
+}
+
+// jobTag is the attributes a job's log lines carry: attributes, not a
+// derived logger, since building one per job costs more than the few
+// lines a job usually logs.
+func jobTag(p tasks.Payload) []any { return []any{"job_id", p.JobID, "target", p.Target} }
+
+// execFor is how the job of p calls its upstream.
+func (w *Worker) execFor(p tasks.Payload) execute {
+	if p.LLM != nil {
+		return w.callLLM
+	}
+	return w.callHTTP
 }
 
 // invoke runs j with exec within its deadline and asynq's (less the time

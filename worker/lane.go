@@ -123,11 +123,7 @@ func (r *laneRunner) runAll(entries []lane.Entry) {
 // its asynq task. A job another delivery holds is left to that one.
 func (r *laneRunner) run(j laneJob) {
 	w, d := r.w, j.d
-	exec := w.callHTTP
-	if d.Payload.LLM != nil {
-		exec = w.callLLM
-	}
-	err := w.deliverStarted(context.Background(), d, j.adm, j.started, exec)
+	err := w.deliverStarted(context.Background(), d, j.adm, j.started, w.execFor(d.Payload))
 	if err != nil && !errors.As(err, new(*heldElsewhere)) {
 		w.log.Warn("lane delivery could not record its job; its asynq task runs it", "job_id", d.Payload.JobID, "error", err)
 	}

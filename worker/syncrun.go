@@ -167,10 +167,7 @@ func (r *SyncRunner) seen(run *lifecycle.Run) {
 
 func (r *SyncRunner) run(x *syncRun) {
 	w, d := r.w, x.Delivery
-	exec := w.callHTTP
-	if d.Payload.LLM != nil {
-		exec = w.callLLM
-	}
+	exec := w.execFor(d.Payload)
 	var err error
 	if x.early != nil {
 		err = r.runEarly(x, exec)
@@ -197,7 +194,7 @@ func (r *SyncRunner) runEarly(x *syncRun, exec execute) error {
 	p := d.Payload
 	defer x.stop()
 	adm := &admission{target: p.Target, read: func() (breaker.Ticket, bool) { return x.early.ticket, true }, at: time.Now()}
-	tag := []any{"job_id", p.JobID, "target", p.Target}
+	tag := jobTag(p)
 	// A fresh job: its first attempt, its deadline counted from about now.
 	j := &run{payload: p, tag: tag, deadline: time.Now().Add(w.cfg.Settings.Jobs.Timeout.Duration), attempts: 1, admission: adm}
 	res, later := w.invoke(x.ctx, j, exec)
@@ -208,16 +205,8 @@ func (r *SyncRunner) runEarly(x *syncRun, exec execute) error {
 		return nil
 	}
 	defer x.release()
-	job := s.Job
-	w.metrics.observeWait(job, p.Tier)
-	if later > 0 {
-		return w.lifecycle.Requeue(x.ctx, d, job, later, j.deadline)
-	}
-	w.price(p, res)
-	if x.ctx.Err() != nil {
-		w.log.Info("job context ended", append(tag, "error", x.ctx.Err())...)
-	}
-	return w.lifecycle.Finish(x.ctx, d, job, res)
+	w.metrics.observeWait(s.Job, p.Tier)
+	return w.record(x.ctx, d, s.Job, j, res, later)
 }
 
 // Stop refuses new runs and waits up to timeout for those running; call

@@ -45,7 +45,7 @@ func setup(ctx context.Context, o options, log *slog.Logger) (*common, error) {
 // server.run_sync_calls).
 func (c *common) newAPI(log *slog.Logger, runner *worker.SyncRunner) (*api.Server, error) {
 	cfg := api.Config{Redis: c.rdb, Settings: c.settings.ForAPI(), Logger: log, Registry: c.reg, Version: version}
-	if runner != nil {
+	if runner != nil { // a nil *SyncRunner would make a Runner that is not nil
 		cfg.Runner = runner
 	}
 	return api.New(cfg)
