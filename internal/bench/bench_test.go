@@ -55,6 +55,9 @@ func TestShortRun(t *testing.T) {
 	if len(res.AsyncRatios) != o.asyncRounds || res.Async["reliapi"].PerSecond <= 0 {
 		t.Errorf("results.json has %d async rounds (want %d), reliapi's async run %+v", len(res.AsyncRatios), o.asyncRounds, res.Async["reliapi"])
 	}
+	if len(res.WebhookRatios) != o.webhookRuns || res.Webhooks["with"].PerSecond <= 0 {
+		t.Errorf("results.json has %d webhook brackets (want %d), the run with webhooks %+v", len(res.WebhookRatios), o.webhookRuns, res.Webhooks["with"])
+	}
 	if len(res.Latency) != len(o.levels) {
 		t.Errorf("results.json has %d latency levels, want %d", len(res.Latency), len(o.levels))
 	}

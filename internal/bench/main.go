@@ -53,8 +53,8 @@ type options struct {
 	checkInterval time.Duration // raw asynq's task_check_interval
 	cmdRequests   int           // calls of each path for the Redis commands count
 	llmN          int           // measured LLM calls of each kind
-	webhookJobs   int           // async jobs without and with webhooks
-	webhookRuns   int           // pairs of runs without and with webhooks
+	webhookJobs   int           // async jobs of each run with or without webhooks
+	webhookRuns   int           // runs with webhooks, each between two without
 	scaleWorkers  []int         // worker processes of each scaling run
 	scaleJobs     int           // async jobs of each scaling run
 	scaleConc     int           // worker.concurrency of each scaling worker
@@ -92,9 +92,9 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.checkInterval, "task-check-interval", time.Millisecond, "the raw asynq server's task_check_interval (reliapi runs with its defaults)")
 	fs.IntVar(&o.cmdRequests, "cmd-requests", 300, "calls of each path (concurrency 1) used to count Redis commands per call")
 	fs.IntVar(&o.llmN, "llm-n", 500, "measured LLM calls of each kind at concurrency 1 (direct and proxy each)")
-	fs.IntVar(&o.webhookJobs, "webhook-jobs", 4000, "async jobs run without, then with, a webhook each")
+	fs.IntVar(&o.webhookJobs, "webhook-jobs", 4000, "async jobs of each webhook run, with and without a webhook each")
 	fs.IntVar(&o.asyncRounds, "async-rounds", 3, "rounds of the async throughput runs (reliapi, raw asynq, raw asynq + GET, one after the other); the round of median ratio is reported")
-	fs.IntVar(&o.webhookRuns, "webhook-runs", 3, "pairs of webhook runs (without, then with); the pair of median ratio is reported")
+	fs.IntVar(&o.webhookRuns, "webhook-runs", 5, "runs with a webhook per job, each between two runs without; the one of median ratio is reported")
 	fs.Func("scale-workers", "comma-separated worker process counts of the scaling runs (default 1,2,4)", intList(&o.scaleWorkers))
 	fs.IntVar(&o.scaleJobs, "scale-jobs", 1000, "async jobs of each scaling run")
 	fs.IntVar(&o.scaleConc, "scale-worker-concurrency", 8, "worker.concurrency of each worker in the scaling runs")
@@ -310,7 +310,7 @@ func (e *env) runCosts(ctx context.Context, o options, progress printer) (err er
 	if e.rep.llm, err = e.measureLLM(ctx, o.llmN, max(1, o.warmup/10)); err != nil {
 		return err
 	}
-	progress("webhooks: %d pairs of runs, %d async jobs without, then %d with a webhook each", o.webhookRuns, o.webhookJobs, o.webhookJobs)
+	progress("webhooks: %d runs of %d async jobs with a webhook each, each between two without", o.webhookRuns, o.webhookJobs)
 	if e.rep.webhooks, err = e.measureWebhooks(ctx, o.webhookJobs, o.submitConc, o.webhookRuns); err != nil {
 		return err
 	}

@@ -14,11 +14,14 @@ import (
 	"github.com/reliapi/reliapi/internal/testenv"
 )
 
-// The webhook phase runs the async throughput measurement in pairs, one
-// run after the other: without webhooks, and with a webhook per job to a
-// receiver that takes receiverLatency to answer. Deliveries run on their
-// own queue and pool, so job throughput should not suffer. A pair's runs
-// share a moment of a noisy machine; the pair of median ratio is reported.
+// The webhook phase times async throughput with a webhook per job to a
+// receiver that takes receiverLatency to answer, each run with webhooks
+// bracketed by two runs without: W H W H W … W. Deliveries run on their
+// own queue and pool, so job throughput should not suffer. The machine
+// drifts between runs seconds apart (and each run leaves records behind),
+// so a run with webhooks is compared with the mean of the two runs around
+// it, which cancels a drift in either direction; the bracket of median
+// ratio is reported.
 
 // receiverLatency is how long the bench's webhook receiver takes to answer.
 const receiverLatency = 50 * time.Millisecond
@@ -57,60 +60,79 @@ func startHookReceiver() (*hookReceiver, error) {
 
 func (h *hookReceiver) close() { h.srv.Close() }
 
-// webhookPair is one run without webhooks and the run with them after it.
-type webhookPair struct {
-	without, with asyncResult
-	// delivered is how long after the first submit the last delivery was
-	// accepted.
+// webhookBracket is a run with webhooks and the runs without around it.
+type webhookBracket struct {
+	before, with, after asyncResult
+	// delivered is how long after the first submit of the run with
+	// webhooks the last delivery was accepted.
 	delivered time.Duration
-	// cpuWithout and cpuWith are the CPU per job of each run, the second
-	// until its last delivery; cpuWithJobs is the second's until its last
-	// job ended, the deliveries made by then included (nil without /proc).
+	// cpuWithout and cpuWith are the CPU per job of the run before and of
+	// the run with webhooks, the second until its last delivery;
+	// cpuWithJobs is the second's until its last job ended, the
+	// deliveries made by then included (nil without /proc).
 	cpuWithout, cpuWith, cpuWithJobs *cpuUsage
 	// deliveredByEnd is the share of the deliveries made by the time the
 	// last job ended.
 	deliveredByEnd float64
 }
 
-// ratio is the pair's jobs/s with webhooks over without.
-func (w webhookPair) ratio() float64 { return w.with.perSecond / w.without.perSecond }
-
-// webhookResult compares async throughput without and with webhooks over
-// pairs of runs taken one after the other: the pair of median ratio, and
-// all of them.
-type webhookResult struct {
-	webhookPair
-	pairs []webhookPair
+// withoutPerSecond is the jobs/s without webhooks the bracket's run with
+// them is compared with: the mean of the runs before and after it.
+func (b webhookBracket) withoutPerSecond() float64 {
+	return (b.before.perSecond + b.after.perSecond) / 2
 }
 
-// measureWebhooks runs pairs of runs, each jobs async jobs without
-// webhooks, then jobs with one each, waiting for every delivery.
-func (e *env) measureWebhooks(ctx context.Context, jobs, conc, runs int) (webhookResult, error) {
+// ratio is the bracket's jobs/s with webhooks over without.
+func (b webhookBracket) ratio() float64 { return b.with.perSecond / b.withoutPerSecond() }
+
+// webhookResult compares async throughput with and without webhooks over
+// brackets of runs: the bracket of median ratio, and all of them.
+type webhookResult struct {
+	webhookBracket
+	brackets []webhookBracket
+}
+
+// measureWebhooks runs brackets runs with a webhook per job, each between
+// two without (a run without closes one bracket and opens the next), every
+// run of jobs async jobs, waiting for every delivery before going on.
+func (e *env) measureWebhooks(ctx context.Context, jobs, conc, brackets int) (webhookResult, error) {
 	var res webhookResult
-	for i := range runs {
-		pair, err := e.measureWebhookPair(ctx, jobs, conc, i)
+	before, cpuBefore, err := e.measureWithoutHooks(ctx, jobs, conc, 0)
+	if err != nil {
+		return res, err
+	}
+	for i := range brackets {
+		b, err := e.measureWithHooks(ctx, jobs, conc, i)
 		if err != nil {
 			return res, err
 		}
-		res.pairs = append(res.pairs, pair)
+		b.before, b.cpuWithout = before, cpuBefore
+		if before, cpuBefore, err = e.measureWithoutHooks(ctx, jobs, conc, i+1); err != nil {
+			return res, err
+		}
+		b.after = before
+		res.brackets = append(res.brackets, b)
 	}
-	byRatio := slices.SortedFunc(slices.Values(res.pairs), func(a, b webhookPair) int { return cmp.Compare(a.ratio(), b.ratio()) })
-	res.webhookPair = byRatio[len(byRatio)/2]
+	byRatio := slices.SortedFunc(slices.Values(res.brackets), func(a, b webhookBracket) int { return cmp.Compare(a.ratio(), b.ratio()) })
+	res.webhookBracket = byRatio[len(byRatio)/2]
 	return res, nil
 }
 
-// measureWebhookPair runs jobs async jobs without webhooks, then jobs with
-// one each, and waits for every delivery; run numbers the pair's phases.
-func (e *env) measureWebhookPair(ctx context.Context, jobs, conc, run int) (webhookPair, error) {
-	var res webhookPair
-	var err error
+// measureWithoutHooks runs jobs async jobs without webhooks; run numbers
+// the phase. It returns their CPU per job too.
+func (e *env) measureWithoutHooks(ctx context.Context, jobs, conc, run int) (asyncResult, *cpuUsage, error) {
 	cpu := e.startCPU()
-	if res.without, err = e.measureAsyncOurs(ctx, call{phase: fmt.Sprintf("hooks-off-%d", run)}, jobs, conc); err != nil {
-		return res, err
-	}
-	res.cpuWithout = cpu.perCall(jobs)
+	res, err := e.measureAsyncOurs(ctx, call{phase: fmt.Sprintf("hooks-off-%d", run)}, jobs, conc)
+	return res, cpu.perCall(jobs), err
+}
+
+// measureWithHooks runs jobs async jobs with a webhook each and waits for
+// every delivery; run numbers the phase.
+func (e *env) measureWithHooks(ctx context.Context, jobs, conc, run int) (webhookBracket, error) {
+	var res webhookBracket
+	var err error
 	before := e.hooks.delivered.Load()
-	cpu = e.startCPU()
+	cpu := e.startCPU()
 	start := time.Now()
 	if res.with, err = e.measureAsyncOurs(ctx, call{phase: fmt.Sprintf("hooks-on-%d", run), hookURL: e.hooks.url}, jobs, conc); err != nil {
 		return res, err
@@ -135,19 +157,19 @@ func (r *report) printWebhooks(p printer) {
 	w := r.webhooks
 	p("## 8. Webhooks")
 	p("")
-	p("%d pairs of runs of %d async jobs each, submitted by %d clients as in section 2: without webhooks, then with a webhook per job to a receiver that answers after %v (every delivery awaited before the next run). Deliveries run on a pool of their own in each worker (webhooks.concurrency 32 slots), first attempts taken from the webhook lane, their asynq tasks on the `webhooks` queue waiting as fallbacks.", len(w.pairs), w.with.jobs, r.opts.submitConc, receiverLatency)
+	p("%d runs of %d async jobs each with a webhook per job to a receiver that answers after %v, each between two runs without webhooks (W H W H … W: a run without closes one bracket and opens the next), all submitted by %d clients as in section 2; every delivery is awaited before the next run. A run with webhooks is compared with the mean of the two around it, which cancels the machine's drift between runs. Deliveries run on a pool of their own in each worker (webhooks.concurrency 32 slots), first attempts taken from the webhook lane, their asynq tasks on the `webhooks` queue waiting as fallbacks.", len(w.brackets), w.with.jobs, receiverLatency, r.opts.submitConc)
 	p("")
-	p("| pair | without: first submit → last job done | jobs/s | with: first submit → last job done | jobs/s | with / without |")
+	p("| bracket | without, before: jobs/s | with: first submit → last job done | jobs/s | without, after: jobs/s | with ÷ mean of without |")
 	p("|---:|---:|---:|---:|---:|---:|")
-	for i, pair := range w.pairs {
-		p("| %d | %s | %.0f | %s | %.0f | %.2f |", i+1, ms(pair.without.wall), pair.without.perSecond, ms(pair.with.wall), pair.with.perSecond, pair.ratio())
+	for i, b := range w.brackets {
+		p("| %d | %.0f | %s | %.0f | %.0f | %.2f |", i+1, b.before.perSecond, ms(b.with.wall), b.with.perSecond, b.after.perSecond, b.ratio())
 	}
 	p("")
-	p("**with / without = %.2f** jobs/s (the pair of median ratio). Every webhook was delivered exactly once; in that pair the last %s after the first submit (%.0f deliveries/s end to end).",
+	p("**with / without = %.2f** jobs/s (the bracket of median ratio). Every webhook was delivered exactly once; in that bracket the last %s after the first submit (%.0f deliveries/s end to end).",
 		w.ratio(), ms(w.delivered), float64(w.with.jobs)/w.delivered.Seconds())
 	p("")
 	if w.cpuWithout != nil && w.cpuWith != nil && w.cpuWithJobs != nil {
-		p("CPU per job in that pair, from the first submit until the last job ended, and for the run with webhooks also until the last delivery; the bench column includes the upstream and the receiver:")
+		p("CPU per job in that bracket, from the first submit until the last job ended (without webhooks: the run before), and for the run with webhooks also until the last delivery; the bench column includes the upstream and the receiver:")
 		p("")
 		p("| run | api | worker | redis | bench | total |")
 		p("|---|---:|---:|---:|---:|---:|")
