@@ -44,6 +44,14 @@ func TestShortRun(t *testing.T) {
 		}
 	}
 
+	checkResultsJSON(t, o)
+	checkLatencyPNG(t, o.out)
+}
+
+// checkResultsJSON checks that results.json in o.out holds every phase's
+// figures.
+func checkResultsJSON(t *testing.T, o options) {
+	t.Helper()
 	var res jsonResults
 	b, err := os.ReadFile(filepath.Join(o.out, "results.json"))
 	if err == nil {
@@ -81,8 +89,12 @@ func TestShortRun(t *testing.T) {
 	if f := res.Fairness; f == nil || f.BAlone.N != o.fairJobs || f.BFlood.N != o.fairJobs || f.AWithB.PerSecond <= 0 || f.SyncFlood.Sync.N != o.fairSync {
 		t.Errorf("results.json lacks the fair-share runs: %+v", f)
 	}
+}
 
-	f, err := os.Open(filepath.Join(o.out, "latency.png"))
+// checkLatencyPNG checks that dir holds a latency.png of a sensible size.
+func checkLatencyPNG(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "latency.png"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -246,21 +246,19 @@ func trendOf(t memTrend) jsonTrend {
 func (r *report) writeJSON(path string) error {
 	m := r.machine
 	out := jsonResults{
-		Machine:    jsonMachine{m.cpuModel, m.cpus, m.gomaxprocs, m.kernel, m.goVersion, m.redisVersion},
-		Targets:    r.targets(),
-		P99Bound:   msf(p99Bound),
-		BestUnder:  map[string]jsonBest{},
-		Async:      map[string]jsonRun{"reliapi": runOf(r.ours), "raw_asynq": runOf(r.raw), "raw_asynq_with_upstream_get": runOf(r.rawHTTP)},
-		Commands:   map[string]float64{"sync call": r.cmds.perRequest},
-		RoundTrips: map[string]float64{"sync call": r.cmds.readsPerRequest},
-		Webhooks:   map[string]jsonRun{"without_before": runOf(r.webhooks.before), "with": runOf(r.webhooks.with), "without_after": runOf(r.webhooks.after)},
-		TotalS:     r.total.Seconds(),
+		Machine:       jsonMachine{m.cpuModel, m.cpus, m.gomaxprocs, m.kernel, m.goVersion, m.redisVersion},
+		Targets:       r.targets(),
+		P99Bound:      msf(p99Bound),
+		BestUnder:     map[string]jsonBest{},
+		Async:         map[string]jsonRun{"reliapi": runOf(r.ours), "raw_asynq": runOf(r.raw), "raw_asynq_with_upstream_get": runOf(r.rawHTTP)},
+		Commands:      map[string]float64{"sync call": r.cmds.perRequest},
+		RoundTrips:    map[string]float64{"sync call": r.cmds.readsPerRequest},
+		Webhooks:      map[string]jsonRun{"without_before": runOf(r.webhooks.before), "with": runOf(r.webhooks.with), "without_after": runOf(r.webhooks.after)},
+		WebhookRatios: r.webhooks.ratios(),
+		TotalS:        r.total.Seconds(),
 	}
 	for _, round := range r.asyncRounds {
 		out.AsyncRatios = append(out.AsyncRatios, round.ratio())
-	}
-	for _, b := range r.webhooks.brackets {
-		out.WebhookRatios = append(out.WebhookRatios, b.ratio())
 	}
 	for _, l := range r.levels {
 		jl := jsonLevel{Concurrency: l.conc, Direct: jsonOf(l.direct), Modes: map[string]jsonStats{}, Added: map[string]jsonAdded{}}

@@ -95,6 +95,15 @@ type webhookResult struct {
 	brackets []webhookBracket
 }
 
+// ratios are every bracket's ratio, in the order they ran.
+func (w webhookResult) ratios() []float64 {
+	out := make([]float64, len(w.brackets))
+	for i, b := range w.brackets {
+		out[i] = b.ratio()
+	}
+	return out
+}
+
 // measureWebhooks runs brackets runs with a webhook per job, each between
 // two without (a run without closes one bracket and opens the next), every
 // run of jobs async jobs, waiting for every delivery before going on.
