@@ -288,6 +288,19 @@ redis.call('HSET', KEYS[1], 'webhook_deliveries', cjson.encode(attempts), 'webho
 return 1
 `)
 
+// skipWebhookScript marks the webhook of a job that ended with the given
+// status skipped, while it is pending.
+//
+// KEYS[1] job hash
+// ARGV[1] the status the job's end recorded
+// returns 1 when marked, else 0.
+var skipWebhookScript = luascript.New(`
+local f = redis.call('HMGET', KEYS[1], 'status', 'webhook_status')
+if f[1] ~= ARGV[1] or f[2] ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'webhook_status', 'skipped')
+return 1
+`)
+
 // setWebhookStatusScript sets the webhook's status of a job that exists.
 //
 // KEYS[1] job hash

@@ -192,6 +192,15 @@ func (s *Store) RecordDelivery(ctx context.Context, id string, d reliapi.Deliver
 	})
 }
 
+// SkipWebhook adds to p the mark of a job's webhook as skipped, for an end
+// whose event its subscription does not want: made only when the job's
+// recorded end is status and its webhook is still pending, so that a
+// finish whose outcome was dropped (a cancel won) leaves the webhook to
+// the end that was recorded. Its result is 1 when marked.
+func SkipWebhook(ctx context.Context, p redis.Pipeliner, id string, status reliapi.JobStatus) *redis.Cmd {
+	return skipWebhookScript.EvalSha(ctx, p, []string{jobKey(id)}, string(status))
+}
+
 // SetWebhookStatus sets the status of the job's webhook without an
 // attempt (skipped, or pending again for a replay), with the commands more
 // adds as RecordDelivery does.

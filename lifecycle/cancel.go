@@ -81,6 +81,8 @@ func (m *Manager) dropTask(ctx context.Context, job *reliapi.Job) {
 // whenever the job's task comes back after its end, which is what a worker
 // that died in between leaves behind), the api before a cancel and when a
 // read ends an overdue job. The task waits for the job's end if need be.
+// A worker's finish needs none when the subscription does not want the
+// end's event: it marks the webhook skipped itself (webhookAtEnd).
 
 // queueWebhook queues the delivery of a job's end, if it has a webhook. A
 // delivery already queued is left as it is.

@@ -171,6 +171,26 @@ func (m *Manager) expire(ctx context.Context, d Delivery, job *reliapi.Job) erro
 	return m.persist(ctx, "webhook", job.ID, func(ctx context.Context) error { return m.queueWebhook(ctx, job) })
 }
 
+// webhookAtEnd adds to p what a job's end with status does to its webhook:
+// its first delivery queued, through the webhook lane when this Manager
+// has one; or, when the subscription does not want the end's event, the
+// webhook marked skipped (skip), which needs no delivery.
+func (m *Manager) webhookAtEnd(ctx context.Context, p redis.Pipeliner, job *reliapi.Job, status reliapi.JobStatus) (cmd *redis.Cmd, skip bool) {
+	if !job.Webhook.Wants(reliapi.EventOf(status)) {
+		return jobs.SkipWebhook(ctx, p, job.ID, status), true
+	}
+	cmd, _ = m.addDelivery(ctx, p, tasks.FirstWebhook(job), m.cfg.WebhookLane > 0)
+	return cmd, false
+}
+
+// marked reports whether a jobs.SkipWebhook marked the webhook. An end
+// this finish recorded that is not marked was reordered behind it (its
+// script run again after Redis lost it).
+func marked(cmd *redis.Cmd) bool {
+	n, err := cmd.Int()
+	return err == nil && n == 1
+}
+
 // Finish records the outcome of a delivery's run of job, with everything
 // that follows from it, in this order: the outcome recorded and announced
 // with the response cache filled (or its claim released), the budget hold
@@ -192,9 +212,10 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 		ended    *reliapi.Job
 	)
 	// What the outcome's pipeline carries besides, each nil when not
-	// needed: the webhook's first delivery, the cache's fill, the hold's
-	// settling.
+	// needed: the webhook's first delivery or its skip, the cache's fill,
+	// the hold's settling.
 	var webhook, cached, settled *redis.Cmd
+	var skip bool
 	err := m.persist(ctx, "outcome", job.ID, func(ctx context.Context) (err error) {
 		recorded, ended, err = m.store.FinishRead(ctx, job.ID, d.Claim, status, res, tasks.KindOf(job.Queue) == tasks.QueueSync, d.Ended != nil, func(p redis.Pipeliner) {
 			// The job's task, no longer needed: a lane delivery ran it (a
@@ -208,10 +229,7 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 				settled = budget.SettleIn(ctx, p, ledgerHold(hold), actual)
 			}
 			if job.Webhook != nil {
-				// Through the webhook lane when this Manager has one and the
-				// event is wanted (a delivery that skips it needs no lane).
-				laned := m.cfg.WebhookLane > 0 && job.Webhook.Wants(reliapi.EventOf(status))
-				webhook, _ = m.addDelivery(ctx, p, tasks.FirstWebhook(job), laned)
+				webhook, skip = m.webhookAtEnd(ctx, p, job, status)
 			}
 		})
 		return err
@@ -231,7 +249,9 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 		if settled != nil && settled.Err() != nil {
 			m.log.Error("settling a budget hold", "job_id", job.ID, "error", settled.Err())
 		}
-		if webhook != nil && webhook.Err() != nil {
+		if webhook != nil && (webhook.Err() != nil || skip && recorded && !marked(webhook)) {
+			// A delivery task does what the pipeline could not: deliver,
+			// or mark the webhook skipped.
 			err = m.persist(ctx, "webhook", job.ID, func(ctx context.Context) error { return m.queueWebhook(ctx, job) })
 		}
 	}

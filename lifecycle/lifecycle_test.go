@@ -216,6 +216,54 @@ func TestDeliveryEnds(t *testing.T) {
 	}
 }
 
+// TestUnwantedEventSkippedAtTheEnd: the end of a job whose webhook does not
+// want its event marks the webhook skipped in the finish's round trip, with
+// no delivery task; a finish whose outcome a cancel beat leaves the webhook
+// to the cancel's delivery.
+func TestUnwantedEventSkippedAtTheEnd(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for i, tc := range []struct {
+		events   []string
+		cancel   bool
+		want     string
+		withTask bool
+	}{
+		{events: []string{"job.failed"}, want: reliapi.WebhookSkipped},
+		{events: []string{"job.canceled"}, cancel: true, want: reliapi.WebhookPending, withTask: true},
+	} {
+		s := b.submission(t, i+1, jobID(i+1), fmt.Sprintf("h%d", i+1))
+		s.Webhook = &reliapi.Subscription{URL: "https://example.com/hook", Events: tc.events}
+		sub, err := b.m.Submit(t.Context(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := lifecycle.Delivery{Payload: s.Payload, Claim: lifecycle.NewClaim(sub.Job.TaskID, time.Minute)}
+		d.Payload.JobID = s.ID
+		job, _, err := b.m.Begin(t.Context(), d)
+		if err != nil || job == nil {
+			t.Fatalf("begin: %+v %v", job, err)
+		}
+		if tc.cancel {
+			if _, err := b.m.Cancel(t.Context(), "t", s.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.m.Finish(t.Context(), d, job, &reliapi.Result{Data: []byte(`{"status_code":200}`)}); err != nil {
+			t.Fatal(err)
+		}
+		ended, err := b.m.Store().Get(t.Context(), "t", s.ID)
+		if err != nil || ended.WebhookStatus != tc.want {
+			t.Errorf("events %v: webhook %q (%v) at the end, want %q", tc.events, ended.WebhookStatus, err, tc.want)
+		}
+		wp := tasks.FirstWebhook(ended)
+		_, err = b.ins.GetTaskInfo(wp.Queue(4), tasks.WebhookTaskID(wp))
+		if gotTask := err == nil; gotTask != tc.withTask {
+			t.Errorf("events %v: a delivery task is queued: %v (%v), want %v", tc.events, gotTask, err, tc.withTask)
+		}
+	}
+}
+
 // TestBeginStartedSendsAFailedStartAgain: a start StartAll could not
 // send (Redis away for that round trip) is sent again by BeginStarted,
 // which then claims the job as Begin would.
