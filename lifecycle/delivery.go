@@ -32,7 +32,7 @@ type Delivery struct {
 	// round trip: the worker's breaker admission for the first attempt.
 	Admit func(redis.Pipeliner)
 	// Ended, when set, is handed the job's ended record once Finish has
-	// recorded it: an api's own run of a sync call (Submission.RunHere)
+	// recorded it: an api's own run of a sync call (Submission.Run)
 	// tells its waiting caller in the process, instead of waiting for the
 	// announcement to come back from Redis.
 	Ended func(*reliapi.Job)
