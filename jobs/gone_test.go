@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ func TestGoneURLs(t *testing.T) {
 	const url = "https://hooks.example.com/a"
 	goneKey := "reliapi:tenant:{acme}:webhooks:gone"
 	digest := reliapi.WebhookURLDigest(url)
-	gone := func() bool {
+	goneURL := func(url string) bool {
 		t.Helper()
 		v, err := g.Gone(ctx, "acme", url)
 		if err != nil {
@@ -31,18 +32,28 @@ func TestGoneURLs(t *testing.T) {
 		}
 		return v
 	}
+	gone := func() bool { t.Helper(); return goneURL(url) }
 
 	// Kept: once the subscription is confirmed, an answer read is kept, so
-	// a mark written without its announcement goes unseen.
+	// a mark written without its announcement goes unseen. Each try asks
+	// about a URL of its own: when the subscription is confirmed between a
+	// try's two reads, the second read's "gone" is kept, and a try reusing
+	// that URL would see it for goneTTL.
+	try := 0
 	testenv.Eventually(t, waitBound, "answers kept in memory", func() bool {
-		b.rdb.SRem(ctx, goneKey, digest)
-		gone()
-		b.rdb.SAdd(ctx, goneKey, digest)
-		return !gone()
+		try++
+		probe := fmt.Sprintf("https://hooks.example.com/probe-%d", try)
+		if goneURL(probe) {
+			t.Fatalf("%s is gone before it was marked", probe)
+		}
+		b.rdb.SAdd(ctx, goneKey, reliapi.WebhookURLDigest(probe))
+		return !goneURL(probe)
 	})
-	b.rdb.SRem(ctx, goneKey, digest)
 
 	// Announced: MarkGone's announcement drops the kept answer.
+	if gone() {
+		t.Fatal("gone before it was marked")
+	}
 	if err := b.store.MarkGone(ctx, "acme", url); err != nil {
 		t.Fatal(err)
 	}
