@@ -16,13 +16,20 @@ import (
 // worker costs Redis one command per webhooks shard this often.
 const hookWait = 5 * time.Second
 
+// hookYield is how long a webhook popper waits for jobs to stop waiting
+// (jobsFirst) before it takes one delivery anyway: held back, the lane
+// still moves, and a delivery that waits in it past the lane's patience
+// goes to its fallback task.
+const hookYield = time.Second
+
 // hookRunner delivers webhooks from the webhook lane (package lane): the
 // first attempt of every delivery a worker's Finish queued there. One
 // popper per webhooks queue shard; webhooks.concurrency slots, which the
 // deliveries asynq runs (retries, fallbacks, the api's) take too, so that
 // a worker makes no more deliveries at once than configured. A delivery
 // taken from the lane records its attempt and settles its fallback task in
-// one round trip; the deliveries of one pop read their jobs in one.
+// one round trip; the deliveries of one pop read their jobs in one. While
+// jobs wait for the worker's slots, its pops yield to them (jobsFirst).
 type hookRunner struct {
 	*slotPool[laneHook]
 	w    *Worker
@@ -61,11 +68,12 @@ func (r *hookRunner) start(shards int) {
 }
 
 // pop takes deliveries from one shard's webhook lane until ctx ends: as
-// many as there are free slots, or while the lane is empty, one.
+// many as there are free slots; one while the lane is empty, or while
+// jobs wait for this worker's slots (after waiting hookYield for them).
 func (r *hookRunner) pop(ctx context.Context, popper *lane.HookPopper) {
 	for {
 		limit := popBatch
-		if popper.Idle() {
+		if !r.w.jobsFirst.wait(ctx, hookYield) || popper.Idle() {
 			limit = 1
 		}
 		held := r.take(ctx, limit)

@@ -55,12 +55,16 @@ const popBatch = 16
 // pop takes jobs from one shard's lanes until ctx ends.
 func (r *laneRunner) pop(ctx context.Context, popper *lane.Popper) {
 	defer r.closePopper(popper)
+	first := r.w.jobsFirst.popper()
+	defer first.done()
 	for {
 		held := r.take(ctx, popBatch)
 		if held == 0 {
 			return
 		}
+		popped := first.popping()
 		entries, err := popper.Pop(ctx, held)
+		popped(err == nil && len(entries) == held)
 		if err != nil && ctx.Err() == nil {
 			r.w.log.Warn("popping the wake-up lane; asynq runs its jobs meanwhile", "error", err)
 		}

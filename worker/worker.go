@@ -71,6 +71,8 @@ type Worker struct {
 	// hooks takes deliveries from the webhook lane; its slots bound the
 	// deliveries this process makes at once.
 	hooks *hookRunner
+	// jobsFirst holds the webhook lane's pops back while jobs wait.
+	jobsFirst *jobsFirst
 	// syncRuns, when set, runs the api's sync calls in this process (an
 	// api replica's, or dev mode's).
 	syncRuns *SyncRunner
@@ -143,6 +145,7 @@ func New(cfg Config) (*Worker, error) {
 	w.store = w.lifecycle.Store()
 	w.claims = newClaims(w.store, cfg.Logger)
 	w.lane = newLaneRunner(w, s.Worker.Concurrency)
+	w.jobsFirst = newJobsFirst()
 	w.hooks = newHookRunner(w, s.Webhooks.Concurrency, patience)
 	if w.targets, err = w.prepareTargets(os.Getenv); err != nil {
 		return nil, err

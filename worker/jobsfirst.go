@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// jobsFirst holds the webhook lane's pops back while jobs wait for this
+// worker's slots: a delivery costs about as much CPU as a job (an HTTP
+// request, its job's record read and decoded, its attempt recorded), so
+// on a busy machine every delivery made during a burst of jobs slows the
+// jobs. Held back, the deliveries go out as the burst ends; a delivery
+// still waits at most its fallback's due time (2 × webhooks.timeout_s +
+// 1 s), when asynq's webhook server makes it.
+type jobsFirst struct {
+	mu    sync.Mutex
+	full  int           // job poppers that are full
+	clear chan struct{} // closed while full is 0
+}
+
+func newJobsFirst() *jobsFirst {
+	c := make(chan struct{})
+	close(c)
+	return &jobsFirst{clear: c}
+}
+
+// jobPopper is one job popper's part in jobsFirst. It is full while its
+// last pop took an entry for every slot it held (more may wait); a pop
+// that then lasts longer than quietPop, a wait on an empty lane, clears
+// it before it returns.
+type jobPopper struct {
+	j *jobsFirst
+	// full and pops (counting the pops begun and ended) are guarded by
+	// j.mu.
+	full bool
+	pops uint64
+}
+
+// quietPop is how long a pop may last before it is taken for a wait on an
+// empty lane: one that finds entries returns within a round trip.
+const quietPop = 50 * time.Millisecond
+
+func (j *jobsFirst) popper() *jobPopper { return &jobPopper{j: j} }
+
+// popping is called as a pop begins; the pop's end calls what it returns
+// with whether it took an entry for every slot it held.
+func (p *jobPopper) popping() (popped func(full bool)) {
+	p.j.mu.Lock()
+	p.pops++
+	this, wasFull := p.pops, p.full
+	p.j.mu.Unlock()
+	var quiet *time.Timer
+	if wasFull {
+		quiet = time.AfterFunc(quietPop, func() { p.setIf(this, false) })
+	}
+	return func(full bool) {
+		if quiet != nil {
+			quiet.Stop()
+		}
+		p.j.mu.Lock()
+		defer p.j.mu.Unlock()
+		p.pops++
+		p.setLocked(full)
+	}
+}
+
+// setIf clears or sets full while pop number this is under way.
+func (p *jobPopper) setIf(this uint64, full bool) {
+	p.j.mu.Lock()
+	defer p.j.mu.Unlock()
+	if p.pops == this {
+		p.setLocked(full)
+	}
+}
+
+// done clears full for good: the popper stopped.
+func (p *jobPopper) done() {
+	p.j.mu.Lock()
+	defer p.j.mu.Unlock()
+	p.setLocked(false)
+}
+
+func (p *jobPopper) setLocked(full bool) {
+	j := p.j
+	if full == p.full {
+		return
+	}
+	p.full = full
+	if full {
+		if j.full == 0 {
+			j.clear = make(chan struct{})
+		}
+		j.full++
+		return
+	}
+	if j.full--; j.full == 0 {
+		close(j.clear)
+	}
+}
+
+// wait returns once no job popper is full, or after at most patience, or
+// when ctx ends; it reports whether none was full.
+func (j *jobsFirst) wait(ctx context.Context, patience time.Duration) bool {
+	j.mu.Lock()
+	clear := j.clear
+	j.mu.Unlock()
+	select {
+	case <-clear:
+		return true
+	default:
+	}
+	t := time.NewTimer(patience)
+	defer t.Stop()
+	select {
+	case <-clear:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
