@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 func sha(key string) string {
@@ -155,7 +158,11 @@ func TestTenantIsolation(t *testing.T) {
 			t.Errorf("%s: first cacheable call: %s", who[1], r.raw)
 		}
 	}
-	if r := s.do("POST", "/v1/proxy/http", map[string]any{"target": "cached", "method": "GET", "path": "/get?isolation=1"}, b...); get(r.body, "meta", "cache_hit") != true {
-		t.Errorf("b's repeat is not a cache hit: %s", r.raw)
-	}
+	// b's repeat hits b's entry. On a Cluster the fill lands on another
+	// node than the finish that answered b, moments later at most
+	// (docs/ARCHITECTURE.md, known gaps): b repeats until it hits.
+	testenv.Eventually(t, 5*time.Second, "b's repeat to be a cache hit", func() bool {
+		r := s.do("POST", "/v1/proxy/http", map[string]any{"target": "cached", "method": "GET", "path": "/get?isolation=1"}, b...)
+		return r.status == 200 && get(r.body, "meta", "cache_hit") == true
+	})
 }
