@@ -63,16 +63,43 @@ func (p *cachePlan) fill() *tasks.CacheFill {
 	return &tasks.CacheFill{Hash: p.hash, TTL: p.ttl}
 }
 
+// fromCache answers a cacheable call from the cache (answered), or finds
+// the job of an identical call in flight for it to follow (followed), or
+// neither: the call leads, as id. A followed job already over without an
+// answer to share (failed, canceled) is not followed: its claim, still
+// there because its release is on its way (on a Cluster it lands on
+// another node than the end that answered its caller) or was lost, is
+// taken over, a few times at most.
+func (s *Server) fromCache(c *gin.Context, d dialect, m meta, plan *cachePlan, id, target string) (answered bool, followed *reliapi.Job) {
+	ended := ""
+	for tries := 1; ; tries++ {
+		hit, lead, leader := s.lookupCache(c, d, plan, id, target, ended)
+		if hit || lead {
+			return hit, nil
+		}
+		job, err := s.followJob(c, leader)
+		if err != nil {
+			d.err(c, err, m)
+			return true, nil
+		}
+		if tries == 3 || !job.Status.Terminal() || job.Status == reliapi.JobSucceeded {
+			return false, job
+		}
+		ended = leader
+	}
+}
+
 // lookupCache answers a cacheable call from the cache when it can (hit is
 // true when the call has been answered), and otherwise says which job to
 // wait for: id (the caller's own, to create) when it leads, or the job of
-// an identical call already in flight. When the cache cannot be read,
+// an identical call already in flight; a claim naming ended is taken over
+// (Cache.LookupPast). When the cache cannot be read,
 // reliability.on_redis_error decides: go on uncached, or answer 503.
-func (s *Server) lookupCache(c *gin.Context, d dialect, plan *cachePlan, id, target string) (hit bool, lead bool, jobID string) {
+func (s *Server) lookupCache(c *gin.Context, d dialect, plan *cachePlan, id, target, ended string) (hit bool, lead bool, jobID string) {
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
 	// A leader's claim lasts as long as its job may run.
-	lk, err := s.cache.Lookup(ctx, plan.hash, id, s.settings.Jobs.Timeout.Duration+time.Minute)
+	lk, err := s.cache.LookupPast(ctx, plan.hash, id, s.settings.Jobs.Timeout.Duration+time.Minute, ended)
 	if err != nil {
 		// reliability.on_redis_error: "open" calls without the cache,
 		// "closed" refuses the call.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/reliapi/reliapi/internal/testenv"
 )
@@ -164,6 +165,36 @@ func TestCancelingALeaderReleasesTheEntry(t *testing.T) {
 	second := s.get("/uuid", nil, "Prefer", "respond-async")
 	if second.status != 202 || second.body["id"] == id {
 		t.Fatalf("after the cancel: %d %s", second.status, second.raw)
+	}
+}
+
+// TestEndedLeadersClaimIsTakenOver: a claim that still names a job
+// already over without an answer (its release on its way from another
+// node of a Cluster, or lost) is taken over by the next identical call,
+// which runs its own job instead of taking the ended one's outcome.
+func TestEndedLeadersClaimIsTakenOver(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{extraTargets: cachedTarget, noWorker: true})
+	first := s.get("/uuid", nil, "Prefer", "respond-async")
+	id := first.body["id"].(string)
+	claims := s.keys("reliapi:cache:*:inflight")
+	if len(claims) != 1 {
+		t.Fatalf("in-flight claims = %v, want the first call's", claims)
+	}
+	if c := s.do("POST", "/v1/jobs/"+id+"/cancel", nil); c.body["status"] != "canceled" {
+		t.Fatalf("cancel: %s", c.raw)
+	}
+	// The cancel released the claim; put it back, as a release still on
+	// its way would leave it.
+	if err := s.rdb.Set(t.Context(), claims[0], id, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	second := s.get("/uuid", nil, "Prefer", "respond-async")
+	if second.status != 202 || second.body["id"] == id {
+		t.Fatalf("past the ended leader: %d %s", second.status, second.raw)
+	}
+	if got := s.rdb.Get(t.Context(), claims[0]).Val(); got != second.body["id"] {
+		t.Fatalf("the claim names %q, want the second call's job", got)
 	}
 }
 

@@ -103,15 +103,15 @@ func (s *Server) runCall(c *gin.Context, d dialect, m meta, call *proxyCall, cac
 	}
 	id := jobID(tenant(c), call.idemKey)
 	plan := s.planCache(c, call, cacheOverride)
-	follow := false
+	var followed *reliapi.Job
 	if plan != nil {
-		hit, lead, inFlight := s.lookupCache(c, d, plan, id, call.target)
-		if hit {
+		answered, f := s.fromCache(c, d, m, plan, id, call.target)
+		if answered {
 			return
 		}
-		if !lead {
+		if f != nil {
 			// An identical call is on its way: wait for its job instead.
-			id, follow = inFlight, true
+			id, followed = f.ID, f
 		}
 	}
 	var (
@@ -130,8 +130,8 @@ func (s *Server) runCall(c *gin.Context, d dialect, m meta, call *proxyCall, cac
 		attached bool
 		err      error
 	)
-	if follow {
-		job, err = s.followJob(c, id)
+	if followed != nil {
+		job = followed
 	} else {
 		// A sync call this replica can run itself skips the hand-offs to a
 		// worker and back.

@@ -27,10 +27,7 @@ func TestOnRedisCluster(t *testing.T) {
 	settings := fleetConfig(up.URL)
 	upURL := settings.Targets["up"]["base_url"]
 	settings.Targets["cached"] = testenv.Section{"base_url": upURL, "cache": "{ttl_s: 60}"}
-	// Uncached: two identical GETs in a row would share a job when the
-	// second's cache lookup came before the first's finish released its
-	// in-flight claim on another node (docs/ARCHITECTURE.md, known gaps).
-	settings.Targets["fragile"] = testenv.Section{"base_url": upURL, "circuit": "{error_threshold: 1, cooldown_s: 60}", "retry_matrix": `{"5xx": {attempts: 1}}`, "cache": "{enabled: false}"}
+	settings.Targets["fragile"] = testenv.Section{"base_url": upURL, "circuit": "{error_threshold: 1, cooldown_s: 60}", "retry_matrix": `{"5xx": {attempts: 1}}`}
 	settings.Targets["pooled"] = testenv.Section{"base_url": upURL}
 	settings.Redis = testenv.Section{"mode": "cluster", "addrs": "[" + strings.Join(cluster.Addrs, ", ") + "]", "queue_shards": "4"}
 	settings.Tenants = map[string]testenv.Section{

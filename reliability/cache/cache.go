@@ -79,7 +79,16 @@ type Lookup struct {
 // job already making it. inflight bounds how long a leader may take before
 // another caller may lead (its worker may have died).
 func (c *Cache) Lookup(ctx context.Context, hash, jobID string, inflight time.Duration) (Lookup, error) {
-	res, err := lookupScript.Run(ctx, c.rdb, []string{entryKey(hash), inflightKey(hash)}, jobID, inflight.Milliseconds()).StringSlice()
+	return c.LookupPast(ctx, hash, jobID, inflight, "")
+}
+
+// LookupPast is Lookup for a caller that followed job ended and found it
+// over without an answer to share (failed, say): a claim still naming
+// ended is taken over as though there were none. Its release, on its way
+// or lost, is made only while the claim names ended, so it leaves the
+// new leader's alone.
+func (c *Cache) LookupPast(ctx context.Context, hash, jobID string, inflight time.Duration, ended string) (Lookup, error) {
+	res, err := lookupScript.Run(ctx, c.rdb, []string{entryKey(hash), inflightKey(hash)}, jobID, inflight.Milliseconds(), ended).StringSlice()
 	if err != nil || len(res) != 2 {
 		return Lookup{}, fmt.Errorf("cache lookup: %v %w", res, err)
 	}

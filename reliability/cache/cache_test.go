@@ -104,6 +104,30 @@ func TestAbandonLetsTheNextCallerLead(t *testing.T) {
 	}
 }
 
+// TestLookupPastAnEndedLeader: a caller that followed a leader and found
+// its job over without an answer takes the claim over, unless another
+// caller leads already; the ended leader's late release then leaves the
+// new claim alone.
+func TestLookupPastAnEndedLeader(t *testing.T) {
+	t.Parallel()
+	c := cache.New(testenv.StartRedis(t).Client(t))
+	ctx := t.Context()
+	c.Lookup(ctx, "h", "job_1", time.Minute)
+	if lk, err := c.LookupPast(ctx, "h", "job_2", time.Minute, "job_1"); err != nil || !lk.Leader || lk.JobID != "job_2" {
+		t.Fatalf("past job_1 = %+v, %v; want job_2 to lead", lk, err)
+	}
+	if err := c.Abandon(ctx, "h", "job_1"); err != nil { // job_1's release, landing late
+		t.Fatal(err)
+	}
+	if lk, _ := c.Lookup(ctx, "h", "job_3", time.Minute); lk.Leader || lk.JobID != "job_2" {
+		t.Fatalf("after job_1's late release = %+v; want to follow job_2", lk)
+	}
+	// Another caller took the claim over first: follow it.
+	if lk, _ := c.LookupPast(ctx, "h", "job_4", time.Minute, "job_1"); lk.Leader || lk.JobID != "job_2" {
+		t.Fatalf("past job_1 again = %+v; want to follow job_2", lk)
+	}
+}
+
 func TestClaimExpires(t *testing.T) {
 	t.Parallel()
 	rdb := testenv.StartRedis(t).Client(t)

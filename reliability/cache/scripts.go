@@ -5,14 +5,20 @@ import "github.com/reliapi/reliapi/internal/luascript"
 // lookupScript answers from the cache, or elects the leader for a miss.
 //
 // KEYS[1] entry; KEYS[2] in-flight marker
-// ARGV[1] the caller's job ID; ARGV[2] marker TTL ms
+// ARGV[1] the caller's job ID; ARGV[2] marker TTL ms; ARGV[3] an ended
+// leader's job ID, whose marker is taken over ("": none)
 // returns {"hit", entry}, {"lead", the caller's job ID} or
 // {"follow", the leader's job ID}.
 var lookupScript = luascript.New(`
 local v = redis.call('GET', KEYS[1])
 if v then return {'hit', v} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'lead', ARGV[1]} end
-return {'follow', redis.call('GET', KEYS[2])}
+local leader = redis.call('GET', KEYS[2])
+if ARGV[3] ~= '' and leader == ARGV[3] then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return {'lead', ARGV[1]}
+end
+return {'follow', leader}
 `)
 
 // storeScript stores an answer and clears the marker of the job that made
