@@ -17,9 +17,8 @@ import (
 const hookWait = 5 * time.Second
 
 // hookYield is how long a webhook popper waits for jobs to stop waiting
-// (jobsFirst) before it takes one delivery anyway: held back, the lane
-// still moves, and a delivery that waits in it past the lane's patience
-// goes to its fallback task.
+// for the worker's slots (jobsFirst) before it goes on delivering beside
+// them.
 const hookYield = time.Second
 
 // hookRunner delivers webhooks from the webhook lane (package lane): the
@@ -68,12 +67,21 @@ func (r *hookRunner) start(shards int) {
 }
 
 // pop takes deliveries from one shard's webhook lane until ctx ends: as
-// many as there are free slots; one while the lane is empty, or while
-// jobs wait for this worker's slots (after waiting hookYield for them).
+// many as there are free slots, or while the lane is empty, one. When jobs
+// start to wait for this worker's slots (jobsFirst), it gives them up to
+// hookYield first, once while they wait: a burst's deliveries go out as it
+// ends, and under a steady load they are late by hookYield at most.
 func (r *hookRunner) pop(ctx context.Context, popper *lane.HookPopper) {
+	yield := true // jobs that wait have not been given hookYield yet
 	for {
+		switch {
+		case r.w.jobsFirst.clear():
+			yield = true
+		case yield:
+			yield = r.w.jobsFirst.wait(ctx, hookYield)
+		}
 		limit := popBatch
-		if !r.w.jobsFirst.wait(ctx, hookYield) || popper.Idle() {
+		if popper.Idle() {
 			limit = 1
 		}
 		held := r.take(ctx, limit)

@@ -10,19 +10,18 @@ import (
 // worker's slots: a delivery costs about as much CPU as a job (an HTTP
 // request, its job's record read and decoded, its attempt recorded), so
 // on a busy machine every delivery made during a burst of jobs slows the
-// jobs. Held back, the deliveries go out as the burst ends; a delivery
-// still waits at most its fallback's due time (2 × webhooks.timeout_s +
-// 1 s), when asynq's webhook server makes it.
+// jobs. Held back for up to hookYield, a burst's deliveries go out as it
+// ends; under a steady load they go on beside the jobs, that much later.
 type jobsFirst struct {
-	mu    sync.Mutex
-	full  int           // job poppers that are full
-	clear chan struct{} // closed while full is 0
+	mu   sync.Mutex
+	full int           // job poppers that are full
+	none chan struct{} // closed while full is 0
 }
 
 func newJobsFirst() *jobsFirst {
 	c := make(chan struct{})
 	close(c)
-	return &jobsFirst{clear: c}
+	return &jobsFirst{none: c}
 }
 
 // jobPopper is one job popper's part in jobsFirst. It is full while its
@@ -89,31 +88,42 @@ func (p *jobPopper) setLocked(full bool) {
 	p.full = full
 	if full {
 		if j.full == 0 {
-			j.clear = make(chan struct{})
+			j.none = make(chan struct{})
 		}
 		j.full++
 		return
 	}
 	if j.full--; j.full == 0 {
-		close(j.clear)
+		close(j.none)
 	}
+}
+
+// clear reports whether no job popper is full.
+func (j *jobsFirst) clear() bool {
+	select {
+	case <-j.cleared():
+		return true
+	default:
+		return false
+	}
+}
+
+func (j *jobsFirst) cleared() <-chan struct{} {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.none
 }
 
 // wait returns once no job popper is full, or after at most patience, or
 // when ctx ends; it reports whether none was full.
 func (j *jobsFirst) wait(ctx context.Context, patience time.Duration) bool {
-	j.mu.Lock()
-	clear := j.clear
-	j.mu.Unlock()
-	select {
-	case <-clear:
+	if j.clear() {
 		return true
-	default:
 	}
 	t := time.NewTimer(patience)
 	defer t.Stop()
 	select {
-	case <-clear:
+	case <-j.cleared():
 		return true
 	case <-t.C:
 	case <-ctx.Done():

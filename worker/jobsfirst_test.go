@@ -37,12 +37,18 @@ func TestJobsFirst(t *testing.T) {
 	released := make(chan bool, 1)
 	go func() { released <- j.wait(t.Context(), time.Hour) }()
 	a.popping()(false) // a's lane ran short; b's is still full
+	if j.clear() {
+		t.Fatal("clear while a job popper is full")
+	}
 	select {
 	case <-released:
 		t.Fatal("released while a job popper is full")
 	default:
 	}
 	b.done()
+	if !j.clear() {
+		t.Fatal("not clear once no job popper is full")
+	}
 	select {
 	case ok := <-released:
 		if !ok {
