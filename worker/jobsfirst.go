@@ -6,12 +6,13 @@ import (
 	"time"
 )
 
-// jobsFirst holds the webhook lane's pops back while jobs wait for this
-// worker's slots: a delivery costs about as much CPU as a job (an HTTP
-// request, its job's record read and decoded, its attempt recorded), so
-// on a busy machine every delivery made during a burst of jobs slows the
-// jobs. Held back for up to hookYield, a burst's deliveries go out as it
-// ends; under a steady load they go on beside the jobs, that much later.
+// jobsFirst tells the webhook lane's poppers when jobs wait for this
+// worker's slots, so that they give those jobs a head start: a delivery
+// costs about as much CPU as a job (an HTTP request, its job's record
+// read and decoded, its attempt recorded), so on a busy machine every
+// delivery made during a burst of jobs slows the jobs. Held back for up
+// to hookYield, a burst's deliveries go out as it ends; under a steady
+// load they go on beside the jobs, that much later.
 type jobsFirst struct {
 	mu   sync.Mutex
 	full int           // job poppers that are full
@@ -51,7 +52,7 @@ func (p *jobPopper) popping() (popped func(full bool)) {
 	p.j.mu.Unlock()
 	var quiet *time.Timer
 	if wasFull {
-		quiet = time.AfterFunc(quietPop, func() { p.setIf(this, false) })
+		quiet = time.AfterFunc(quietPop, func() { p.clearIf(this) })
 	}
 	return func(full bool) {
 		if quiet != nil {
@@ -64,12 +65,12 @@ func (p *jobPopper) popping() (popped func(full bool)) {
 	}
 }
 
-// setIf clears or sets full while pop number this is under way.
-func (p *jobPopper) setIf(this uint64, full bool) {
+// clearIf clears full while pop number this is under way.
+func (p *jobPopper) clearIf(this uint64) {
 	p.j.mu.Lock()
 	defer p.j.mu.Unlock()
 	if p.pops == this {
-		p.setLocked(full)
+		p.setLocked(false)
 	}
 }
 

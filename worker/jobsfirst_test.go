@@ -75,7 +75,7 @@ func TestJobsFirstQuietPop(t *testing.T) {
 	p.j.mu.Lock()
 	ended := p.pops - 1 // the number of the pop that just ended
 	p.j.mu.Unlock()
-	p.setIf(ended, false)
+	p.clearIf(ended)
 	if j.wait(t.Context(), time.Millisecond) {
 		t.Fatal("a pop's quiet timer cleared the popper after the pop ended")
 	}

@@ -71,7 +71,7 @@ type Worker struct {
 	// hooks takes deliveries from the webhook lane; its slots bound the
 	// deliveries this process makes at once.
 	hooks *hookRunner
-	// jobsFirst holds the webhook lane's pops back while jobs wait.
+	// jobsFirst tells the webhook lane's poppers when jobs wait for slots.
 	jobsFirst *jobsFirst
 	// syncRuns, when set, runs the api's sync calls in this process (an
 	// api replica's, or dev mode's).
