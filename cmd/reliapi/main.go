@@ -101,6 +101,7 @@ func serve(ctx context.Context, cmd string, args []string, getenv func(string) s
 	o.redisURL = getenv("REDIS_URL")
 	o.apiKey = getenv("RELIAPI_API_KEY")
 
+	keepHeapFloor(getenv)
 	log := newLogger(stdout, getenv("LOG_LEVEL"))
 	roles := map[string]func(context.Context, options, *slog.Logger) error{"api": runAPI, "worker": runWorker, "dev": runDev}
 	if err := roles[cmd](ctx, o, log); err != nil {
