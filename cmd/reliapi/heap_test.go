@@ -14,13 +14,13 @@ func TestGCPercentFor(t *testing.T) {
 		want int
 	}{
 		{0, 100},            // no collection yet
-		{4 * mib, 700},      // a busy worker: goal 32 MiB
-		{8 * mib, 300},      // goal 32 MiB
-		{16 * mib, 100},     // twice the live heap reaches the floor
+		{4 * mib, 300},      // a busy worker: goal 16 MiB
+		{5 * mib, 220},      // a busy api
+		{8 * mib, 100},      // twice the live heap reaches the floor
 		{100 * mib, 100},    // never below the default
-		{1 * mib / 2, 6300}, // an idle process
+		{1 * mib / 2, 3100}, // an idle process
 	} {
-		if got := gcPercentFor(c.live, 32*mib); got != c.want {
+		if got := gcPercentFor(c.live, heapFloor); got != c.want {
 			t.Errorf("gcPercentFor(%d MiB) = %d, want %d", c.live/mib, got, c.want)
 		}
 	}
