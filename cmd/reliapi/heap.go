@@ -50,7 +50,9 @@ type heapTuner struct {
 	live  []metrics.Sample
 }
 
-// arm makes the next collection call tune, and then arm again.
+// arm makes the next collection call tune, and then arm again. Cleanups
+// may run concurrently, but each tune ends before the next sentinel
+// exists, so two tunes never overlap.
 func (t *heapTuner) arm() {
 	// 16 bytes: a smaller object without pointers would come from the tiny
 	// allocator, whose blocks other objects share and keep alive.
