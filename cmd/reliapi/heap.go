@@ -21,8 +21,8 @@ import (
 // made one at a time took 0.1–0.3 ms longer (its allocations walk through
 // more memory than the caches hold; with 64 MiB the api also faulted a
 // thousand pages a second back in). A process whose live heap grows past
-// half the floor
-// collects as the default would. docs/benchmarks.md has the figures.
+// half the floor collects as the default would. docs/benchmarks.md has
+// the figures.
 const heapFloor = 16 << 20
 
 // keepHeapFloor keeps the heap goal at heapFloor or above for the rest of

@@ -5,6 +5,9 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
+	"time"
+
+	"github.com/reliapi/reliapi/internal/testenv"
 )
 
 func TestGCPercentFor(t *testing.T) {
@@ -27,22 +30,20 @@ func TestGCPercentFor(t *testing.T) {
 }
 
 // TestHeapFloorFollowsCollections checks that the tuner runs after each
-// collection: it sets GOGC, and sets it again after a collection once
-// someone else changed it.
+// collection: it sets GOGC for the live heap that collection found, and
+// sets it again after a later collection once someone else changed it.
 func TestHeapFloorFollowsCollections(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	keepHeapFloor(func(string) string { return "" })
-	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	const notTuned = 99 // below the default: gcPercentFor never returns it
+	m := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/heap/live:bytes"}}
 	for range 2 {
-		debug.SetGCPercent(100)
-		for i := 0; ; i++ {
-			runtime.GC()
-			if metrics.Read(gogc); gogc[0].Value.Uint64() > 100 {
-				break // this test process's live heap is far below half the floor
-			}
-			if i == 100 {
-				t.Fatalf("GOGC still %d after %d collections", gogc[0].Value.Uint64(), i)
-			}
-		}
+		debug.SetGCPercent(notTuned)
+		runtime.GC()
+		testenv.Eventually(t, 10*time.Second, "GOGC set for the live heap after a collection", func() bool {
+			metrics.Read(m)
+			gogc := m[0].Value.Uint64()
+			return gogc != notTuned && int(gogc) == gcPercentFor(m[1].Value.Uint64(), heapFloor)
+		})
 	}
 }
