@@ -33,7 +33,7 @@ func keepHeapFloor(getenv func(string) string) {
 		return
 	}
 	heapFloorOnce.Do(func() {
-		t := &heapTuner{floor: heapFloor, live: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+		t := &heapTuner{live: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 		t.tune()
 		t.arm()
 	})
@@ -46,8 +46,7 @@ var heapFloorOnce sync.Once
 // live heap as closely as the collector does, and costs nothing while no
 // collection runs.
 type heapTuner struct {
-	floor uint64
-	live  []metrics.Sample
+	live []metrics.Sample // read into after each collection
 }
 
 // arm makes the next collection call tune, and then arm again. Cleanups
@@ -67,7 +66,7 @@ func (t *heapTuner) arm() {
 func (t *heapTuner) tune() {
 	metrics.Read(t.live)
 	if t.live[0].Value.Kind() == metrics.KindUint64 {
-		debug.SetGCPercent(gcPercentFor(t.live[0].Value.Uint64(), t.floor))
+		debug.SetGCPercent(gcPercentFor(t.live[0].Value.Uint64(), heapFloor))
 	}
 }
 
