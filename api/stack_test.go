@@ -18,6 +18,7 @@ import (
 
 	"github.com/reliapi/reliapi/api"
 	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/worker"
 )
@@ -137,7 +138,12 @@ func (s *stack) connect() redis.UniversalClient {
 		s.redis = testenv.StartRedis(s.t)
 		opt.Addrs = []string{s.redis.Addr}
 	}
-	return redis.NewUniversalClient(opt)
+	rdb := redis.NewUniversalClient(opt)
+	// As reliapi does at start (prepareRedis).
+	if err := luascript.Load(context.Background(), rdb); err != nil {
+		s.t.Fatal(err)
+	}
+	return rdb
 }
 
 // needOneServer skips a test that stops or restarts the stack's Redis,

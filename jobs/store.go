@@ -322,14 +322,23 @@ func StartedBy(record []byte) Started {
 // Redis lost its Start (a restart that replayed an append-only file
 // without its last writes).
 func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.JobStatus, res *reliapi.Result, waited bool, more func(redis.Pipeliner)) (bool, error) {
-	recorded, _, err := s.FinishRead(ctx, id, c, status, res, waited, false, more)
+	recorded, _, err := s.FinishRead(ctx, id, c, status, res, waited, false, Along{After: more})
 	return recorded, err
 }
+
+// Along is what a caller adds to a finish's round trip. Before's commands
+// run ahead of the finish script, so that what they write is there when
+// the end's announcement wakes a waiting caller (the response cache's
+// fill: an identical call that caller makes next hits it). After's run
+// behind it, when the end is recorded (a webhook's queueing, which reads
+// it). Either may be nil. On a Cluster the order holds only for commands
+// on the job's node.
+type Along struct{ Before, After func(redis.Pipeliner) }
 
 // FinishRead is Finish that, when read is set, also returns the ended
 // record as the finish left it, when this call recorded it (nil otherwise:
 // a resend of a finish already recorded, or the job was not the claim's).
-func (s *Store) FinishRead(ctx context.Context, id string, c Claim, status reliapi.JobStatus, res *reliapi.Result, waited, read bool, more func(redis.Pipeliner)) (bool, *reliapi.Job, error) {
+func (s *Store) FinishRead(ctx context.Context, id string, c Claim, status reliapi.JobStatus, res *reliapi.Result, waited, read bool, along Along) (bool, *reliapi.Job, error) {
 	if status != reliapi.JobSucceeded && status != reliapi.JobFailed {
 		return false, nil, fmt.Errorf("finishing job: status %q is not an outcome", status)
 	}
@@ -342,10 +351,13 @@ func (s *Store) FinishRead(ctx context.Context, id string, c Claim, status relia
 	}
 	var finish *redis.Cmd
 	_, err = luascript.Pipelined(ctx, s.batch, func(p redis.Pipeliner) error {
+		if along.Before != nil {
+			along.Before(p)
+		}
 		finish = finishScript.EvalSha(ctx, p, []string{jobKey(id)},
 			string(status), data, int64(s.cfg.Retention/time.Second), doneChannel, id, c.TaskID, c.Token, flag(waited), flag(read))
-		if more != nil {
-			more(p)
+		if along.After != nil {
+			along.After(p)
 		}
 		return nil
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi"
+	"github.com/reliapi/reliapi/internal/luascript"
 	"github.com/reliapi/reliapi/internal/testenv"
 	"github.com/reliapi/reliapi/jobs"
 )
@@ -753,8 +754,9 @@ func TestResultRoundTrip(t *testing.T) {
 }
 
 // TestFinishRead checks that a finish asked for the ended record returns
-// it as stored, and that a resend of the same finish, and a finish not
-// the claim's, return none.
+// it as stored, that what it carries along runs before and after the
+// finish script as asked, and that a resend of the same finish, and a
+// finish not the claim's, return none.
 func TestFinishRead(t *testing.T) {
 	t.Parallel()
 	b := setup(t, jobs.Config{})
@@ -765,19 +767,33 @@ func TestFinishRead(t *testing.T) {
 		t.Fatalf("Start = %v, %v; want run", run, err)
 	}
 
-	recorded, ended, err := b.store.FinishRead(ctx, j.ID, claim, reliapi.JobSucceeded, okResult, true, true, nil)
+	// As a process does at start: a script Redis lacks would run again
+	// by body behind the whole pipeline (luascript.Load).
+	if err := luascript.Load(ctx, b.rdb); err != nil {
+		t.Fatal(err)
+	}
+	var before, after *redis.StringCmd
+	status := func(p redis.Pipeliner) *redis.StringCmd { return p.HGet(ctx, jobKey(j.ID), "status") }
+	along := jobs.Along{
+		Before: func(p redis.Pipeliner) { before = status(p) },
+		After:  func(p redis.Pipeliner) { after = status(p) },
+	}
+	recorded, ended, err := b.store.FinishRead(ctx, j.ID, claim, reliapi.JobSucceeded, okResult, true, true, along)
 	if err != nil || !recorded || ended == nil {
 		t.Fatalf("FinishRead = %v, %v, %v; want recorded with the ended record", recorded, ended, err)
+	}
+	if before.Val() != string(reliapi.JobRunning) || after.Val() != string(reliapi.JobSucceeded) {
+		t.Errorf("Along's commands read the job %q before and %q after; want running, then succeeded", before.Val(), after.Val())
 	}
 	if stored := b.get(t, "acme", j.ID); !reflect.DeepEqual(ended, stored) {
 		t.Errorf("ended record %+v, stored %+v", ended, stored)
 	}
-	if recorded, ended, err := b.store.FinishRead(ctx, j.ID, claim, reliapi.JobSucceeded, okResult, true, true, nil); err != nil || !recorded || ended != nil {
+	if recorded, ended, err := b.store.FinishRead(ctx, j.ID, claim, reliapi.JobSucceeded, okResult, true, true, jobs.Along{}); err != nil || !recorded || ended != nil {
 		t.Errorf("the same finish sent again = %v, %v, %v; want recorded, no record", recorded, ended, err)
 	}
 	other := b.create(t, "acme")
 	stale := jobs.Claim{TaskID: taskB, Token: "token-b", Lease: time.Minute}
-	if recorded, ended, err := b.store.FinishRead(ctx, other.ID, stale, reliapi.JobSucceeded, okResult, true, true, nil); err != nil || recorded || ended != nil {
+	if recorded, ended, err := b.store.FinishRead(ctx, other.ID, stale, reliapi.JobSucceeded, okResult, true, true, jobs.Along{}); err != nil || recorded || ended != nil {
 		t.Errorf("a finish of another task's job = %v, %v, %v; want not recorded", recorded, ended, err)
 	}
 }

@@ -192,13 +192,13 @@ func marked(cmd *redis.Cmd) bool {
 }
 
 // Finish records the outcome of a delivery's run of job, with everything
-// that follows from it, in this order: the outcome recorded and announced
-// with the response cache filled (or its claim released), the budget hold
+// that follows from it, in this order: the response cache filled (or its
+// claim released), the outcome recorded and announced, the budget hold
 // settled at res.Meta.CostUSD and the webhook queued (one round trip), a
 // streamed job's event stream ended, and the concurrent-job slot given
-// back. An outcome
-// that cannot be recorded within the persist window is an error: asynq
-// runs the task again. A job canceled while it ran keeps its cancel.
+// back. An outcome that cannot be recorded within the persist window is
+// an error: asynq runs the task again. A job canceled while it ran keeps
+// its cancel.
 //
 // A worker that dies after recording the end has not acknowledged the
 // task: asynq delivers it again, and Begin, finding the job ended, queues
@@ -217,11 +217,11 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 	var webhook, cached, settled *redis.Cmd
 	var skip bool
 	err := m.persist(ctx, "outcome", job.ID, func(ctx context.Context) (err error) {
-		recorded, ended, err = m.store.FinishRead(ctx, job.ID, d.Claim, status, res, tasks.KindOf(job.Queue) == tasks.QueueSync, d.Ended != nil, func(p redis.Pipeliner) {
+		fill := func(p redis.Pipeliner) { cached = fillCache(ctx, p, d.Payload, res) }
+		recorded, ended, err = m.store.FinishRead(ctx, job.ID, d.Claim, status, res, tasks.KindOf(job.Queue) == tasks.QueueSync, d.Ended != nil, jobs.Along{Before: fill, After: func(p redis.Pipeliner) {
 			// The job's task, no longer needed: a lane delivery ran it (a
 			// task asynq runs is left for asynq to acknowledge).
 			dropTask(ctx, p, job.Queue, d.Claim.TaskID)
-			cached = fillCache(ctx, p, d.Payload, res)
 			if hold != nil {
 				// Settled even when the outcome is dropped (the job was
 				// canceled or taken over meanwhile): this delivery made the
@@ -231,7 +231,7 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 			if job.Webhook != nil {
 				webhook, skip = m.webhookAtEnd(ctx, p, job, status)
 			}
-		})
+		}})
 		return err
 	})
 	if ended != nil {

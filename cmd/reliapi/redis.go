@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reliapi/reliapi/config"
+	"github.com/reliapi/reliapi/internal/luascript"
 )
 
 // newRedis connects to the Redis at url. The timeouts are short on purpose:
@@ -110,13 +111,14 @@ func (e *embeddedRedis) close() {
 	e.m.Close()
 }
 
-// pingRedis checks Redis once at start, so a wrong REDIS_URL is reported
-// clearly instead of as a stream of connection errors.
-func pingRedis(ctx context.Context, rdb redis.UniversalClient) error {
+// prepareRedis checks Redis once at start, so a wrong REDIS_URL is
+// reported clearly instead of as a stream of connection errors, and loads
+// the service's scripts (luascript.Load says why).
+func prepareRedis(ctx context.Context, rdb redis.UniversalClient) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis does not answer: %w", err)
 	}
-	return nil
+	return luascript.Load(ctx, rdb)
 }

@@ -300,8 +300,8 @@ func connect(ctx context.Context, o options, settings *config.Config, log *slog.
 			log.Warn("REDIS_URL is ignored: redis.mode is "+mode+", which connects to redis.addrs", "mode", mode)
 		}
 		rdb := newRedisTopology(settings.Redis)
-		if err := pingRedis(ctx, rdb); err != nil {
-			log.Warn("redis is not reachable yet; continuing", "mode", mode, "error", err)
+		if err := prepareRedis(ctx, rdb); err != nil {
+			log.Warn("redis is not ready yet; continuing", "mode", mode, "error", err)
 		}
 		return rdb, nil
 	}
@@ -316,8 +316,8 @@ func connect(ctx context.Context, o options, settings *config.Config, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	if err := pingRedis(ctx, rdb); err != nil {
-		log.Warn("redis is not reachable yet; continuing", "error", err)
+	if err := prepareRedis(ctx, rdb); err != nil {
+		log.Warn("redis is not ready yet; continuing", "error", err)
 	}
 	return rdb, nil
 }

@@ -11,6 +11,7 @@ package luascript
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -70,6 +71,25 @@ func Pipelined(ctx context.Context, rdb Runner, fill func(redis.Pipeliner) error
 		}
 	}
 	return cmds, firstErr(cmds)
+}
+
+// Load loads every script made with New into Redis (on a Cluster, into
+// every master), so that a process's first pipelines find them: the body
+// Pipelined falls back to runs in a second round trip, behind the first
+// one's other commands, out of the order they were written in (a response
+// cache fill behind the finish whose announcement answers the caller).
+// Call it at start, after the package-level scripts are made; what it
+// cannot load falls back as before.
+func Load(ctx context.Context, rdb redis.Scripter) error {
+	var err error
+	bodies.Range(func(_, src any) bool {
+		err = rdb.ScriptLoad(ctx, src.(string)).Err()
+		return err == nil
+	})
+	if err != nil {
+		return fmt.Errorf("loading scripts: %w", err)
+	}
+	return nil
 }
 
 func isNoScript(err error) bool {

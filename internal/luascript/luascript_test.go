@@ -68,3 +68,24 @@ func TestPipelinedLeavesOthersNoScript(t *testing.T) {
 		t.Fatalf("a script not made with New ran: %v, %v", cmd.Val(), err)
 	}
 }
+
+// TestLoadFillsEveryNode: after Load, a fresh server, and every master of
+// a cluster, has the scripts made with New.
+func TestLoadFillsEveryNode(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	one := testenv.StartRedis(t).Client(t)
+	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testenv.StartCluster(t, 3).Addrs})
+	t.Cleanup(func() { cluster.Close() })
+	for name, rdb := range map[string]redis.UniversalClient{"server": one, "cluster": cluster} {
+		if has, err := rdb.ScriptExists(ctx, incrBy.Hash()).Result(); err != nil || has[0] {
+			t.Fatalf("%s: before Load, has the script: %v %v", name, has, err)
+		}
+		if err := luascript.Load(ctx, rdb); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if has, err := rdb.ScriptExists(ctx, incrBy.Hash()).Result(); err != nil || !has[0] {
+			t.Errorf("%s: after Load, lacks the script: %v %v", name, has, err)
+		}
+	}
+}
