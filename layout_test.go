@@ -26,7 +26,7 @@ var allowedImports = map[string][]string{
 	"api":                 {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "rapidapi"},
 	"rapidapi":            {},
 	"worker":              {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "providers/"},
-	"cmd/reliapi":         {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm"},
+	"cmd/reliapi":         {"", "api", "worker", "config", "webhook", "internal/httpbin", "internal/fakellm", "internal/luascript"},
 	"webhook":             {},
 	"render":              {""},
 	"internal/httpbin":    {},
