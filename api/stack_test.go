@@ -125,11 +125,12 @@ targets:
 var onCluster = os.Getenv("RELIAPI_TEST_REDIS") == "cluster"
 
 // connect starts the stack's Redis (a server, or a cluster) and returns a
-// client on it with the short timeouts the service uses.
+// client on it with the short timeouts the service uses (cmd/reliapi's
+// redisIOTimeout: a lane pop's pipelined BLPOP waits 1 s within it).
 func (s *stack) connect() redis.UniversalClient {
 	s.t.Helper()
 	opt := &redis.UniversalOptions{
-		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 		DialerRetries: 1, MaxRetries: 1, ContextTimeoutEnabled: true,
 	}
 	if onCluster {
