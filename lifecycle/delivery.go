@@ -193,8 +193,8 @@ func marked(cmd *redis.Cmd) bool {
 
 // Finish records the outcome of a delivery's run of job, with everything
 // that follows from it, in this order: the response cache filled (or its
-// claim released), the outcome recorded and announced, the budget hold
-// settled at res.Meta.CostUSD and the webhook queued (one round trip), a
+// claim released) and the budget hold settled at res.Meta.CostUSD, the
+// outcome recorded and announced, the webhook queued (one round trip), a
 // streamed job's event stream ended, and the concurrent-job slot given
 // back. An outcome that cannot be recorded within the persist window is
 // an error: asynq runs the task again. A job canceled while it ran keeps
@@ -208,30 +208,34 @@ func (m *Manager) Finish(ctx context.Context, d Delivery, job *reliapi.Job, res 
 	status, actual := outcomeOf(res)
 	hold := holdOf(p)
 	var (
-		recorded bool
-		ended    *reliapi.Job
+		recorded, skip bool
+		ended          *reliapi.Job
+		// What the outcome's pipeline carries besides, each nil when not
+		// needed: the webhook's first delivery or its skip, the cache's
+		// fill, the hold's settling.
+		webhook, cached, settled *redis.Cmd
 	)
-	// What the outcome's pipeline carries besides, each nil when not
-	// needed: the webhook's first delivery or its skip, the cache's fill,
-	// the hold's settling.
-	var webhook, cached, settled *redis.Cmd
-	var skip bool
 	err := m.persist(ctx, "outcome", job.ID, func(ctx context.Context) (err error) {
-		fill := func(p redis.Pipeliner) { cached = fillCache(ctx, p, d.Payload, res) }
-		recorded, ended, err = m.store.FinishRead(ctx, job.ID, d.Claim, status, res, tasks.KindOf(job.Queue) == tasks.QueueSync, d.Ended != nil, jobs.Along{Before: fill, After: func(p redis.Pipeliner) {
-			// The job's task, no longer needed: a lane delivery ran it (a
-			// task asynq runs is left for asynq to acknowledge).
-			dropTask(ctx, p, job.Queue, d.Claim.TaskID)
+		// Ahead of the finish, so that the caller its announcement answers
+		// reads them: the cache filled, the spend settled.
+		before := func(p redis.Pipeliner) {
+			cached = fillCache(ctx, p, d.Payload, res)
 			if hold != nil {
 				// Settled even when the outcome is dropped (the job was
 				// canceled or taken over meanwhile): this delivery made the
 				// call. Whichever delivery settles first settles the hold.
 				settled = budget.SettleIn(ctx, p, ledgerHold(hold), actual)
 			}
+		}
+		after := func(p redis.Pipeliner) {
+			// The job's task, no longer needed: a lane delivery ran it (a
+			// task asynq runs is left for asynq to acknowledge).
+			dropTask(ctx, p, job.Queue, d.Claim.TaskID)
 			if job.Webhook != nil {
 				webhook, skip = m.webhookAtEnd(ctx, p, job, status)
 			}
-		}})
+		}
+		recorded, ended, err = m.store.FinishRead(ctx, job.ID, d.Claim, status, res, tasks.KindOf(job.Queue) == tasks.QueueSync, d.Ended != nil, jobs.Along{Before: before, After: after})
 		return err
 	})
 	if ended != nil {
