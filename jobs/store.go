@@ -329,7 +329,8 @@ func (s *Store) Finish(ctx context.Context, id string, c Claim, status reliapi.J
 // Along is what a caller adds to a finish's round trip. Before's commands
 // run ahead of the finish script, so that what they write is there when
 // the end's announcement wakes a waiting caller (the response cache's
-// fill: an identical call that caller makes next hits it). After's run
+// fill: an identical call that caller makes next hits it; a budget hold's
+// settling: its usage shows the spend). After's run
 // behind it, when the end is recorded (a webhook's queueing, which reads
 // it). Either may be nil. On a Cluster the order holds only for commands
 // on the job's node.
