@@ -93,7 +93,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.cmdRequests, "cmd-requests", 300, "calls of each path (concurrency 1) used to count Redis commands per call")
 	fs.IntVar(&o.llmN, "llm-n", 500, "measured LLM calls of each kind at concurrency 1 (direct and proxy each)")
 	fs.IntVar(&o.webhookJobs, "webhook-jobs", 4000, "async jobs of each webhook run, with and without a webhook each")
-	fs.IntVar(&o.asyncRounds, "async-rounds", 3, "rounds of the async throughput runs (reliapi, raw asynq, raw asynq + GET, one after the other); the round of median ratio is reported")
+	fs.IntVar(&o.asyncRounds, "async-rounds", 3, "rounds of the async throughput runs (reliapi, raw asynq, raw asynq + GET, one after the other, every other round in reverse); the round of median ratio is reported")
 	fs.IntVar(&o.webhookRuns, "webhook-runs", 5, "runs with a webhook per job, each between two runs without; the one of median ratio is reported")
 	fs.Func("scale-workers", "comma-separated worker process counts of the scaling runs (default 1,2,4)", intList(&o.scaleWorkers))
 	fs.IntVar(&o.scaleJobs, "scale-jobs", 1000, "async jobs of each scaling run")
@@ -260,22 +260,38 @@ func (e *env) runLatency(ctx context.Context, o options, progress printer) error
 // runThroughput is async job throughput, ours next to raw asynq's, in
 // rounds of three runs one after the other, so that each ratio compares
 // runs that shared a moment of a noisy machine; the round of median ratio
-// is reported.
-func (e *env) runThroughput(ctx context.Context, o options, progress printer) (err error) {
+// is reported. Every other round runs them in reverse order: this box
+// drifts within minutes, and a fixed order would hand the drift to the
+// same run every time.
+func (e *env) runThroughput(ctx context.Context, o options, progress printer) error {
 	rounds := make([]asyncRound, o.asyncRounds)
 	for i := range rounds {
 		r := &rounds[i]
-		progress("async throughput, round %d of %d: %d jobs through reliapi", i+1, len(rounds), o.jobs)
-		if r.ours, err = e.measureAsyncOurs(ctx, call{phase: fmt.Sprintf("async-%d", i)}, o.jobs, o.submitConc); err != nil {
-			return err
+		note := func(what string) { progress("async throughput, round %d of %d: %d %s", i+1, len(rounds), o.jobs, what) }
+		runs := []func() (err error){
+			func() (err error) {
+				note("jobs through reliapi")
+				r.ours, err = e.measureAsyncOurs(ctx, call{phase: fmt.Sprintf("async-%d", i)}, o.jobs, o.submitConc)
+				return err
+			},
+			func() (err error) {
+				note("tasks through raw asynq")
+				r.raw, err = e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, false)
+				return err
+			},
+			func() (err error) {
+				note("tasks through raw asynq calling the upstream")
+				r.rawHTTP, err = e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, true)
+				return err
+			},
 		}
-		progress("async throughput, round %d of %d: %d tasks through raw asynq", i+1, len(rounds), o.jobs)
-		if r.raw, err = e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, false); err != nil {
-			return err
+		if i%2 == 1 {
+			slices.Reverse(runs)
 		}
-		progress("async throughput, round %d of %d: %d tasks through raw asynq calling the upstream", i+1, len(rounds), o.jobs)
-		if r.rawHTTP, err = e.measureAsyncRaw(ctx, o.jobs, o.submitConc, o.concurrency, o.checkInterval, true); err != nil {
-			return err
+		for _, run := range runs {
+			if err := run(); err != nil {
+				return err
+			}
 		}
 	}
 	e.rep.asyncRounds = rounds
