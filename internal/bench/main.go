@@ -268,7 +268,7 @@ func (e *env) runThroughput(ctx context.Context, o options, progress printer) er
 	for i := range rounds {
 		r := &rounds[i]
 		note := func(what string) { progress("async throughput, round %d of %d: %d %s", i+1, len(rounds), o.jobs, what) }
-		runs := []func() (err error){
+		runs := []func() error{
 			func() (err error) {
 				note("jobs through reliapi")
 				r.ours, err = e.measureAsyncOurs(ctx, call{phase: fmt.Sprintf("async-%d", i)}, o.jobs, o.submitConc)
