@@ -17,3 +17,9 @@ var UnpackStrings = unpackStrings
 // JobFromRecord reads a job from a record a script packed (or, from an
 // earlier build, encoded as JSON).
 var JobFromRecord = jobFromRecord
+
+// IndexUpkeepDue reports whether a create at nowMS would trim tenant's
+// index and renew its expiry.
+func (s *Store) IndexUpkeepDue(tenant string, nowMS int64) bool {
+	return s.indexUpkeepDue(tenant, nowMS)
+}

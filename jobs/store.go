@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,6 +39,31 @@ type Store struct {
 	// already, and a sync call waits on them.
 	batch *redisbatch.Batcher
 	cfg   Config
+	// upkept is when this Store last trimmed each tenant's index and
+	// renewed its expiry, Unix ms (an *atomic.Int64 per tenant): see
+	// indexUpkeepDue.
+	upkept sync.Map
+}
+
+// indexUpkeepEvery is how often, at most, a Store's creates trim a
+// tenant's index of entries past retention and renew its expiry. Every
+// create adds its own entry; the upkeep need not ride along with each
+// (two of a create's seven commands): an entry trimmed a second late, or
+// an expiry of retention + 1 h renewed a second late, changes no listing,
+// which skips entries whose record is gone.
+const indexUpkeepEvery = time.Second
+
+// indexUpkeepDue reports whether a create at nowMS does the upkeep of
+// tenant's index: the first create of each indexUpkeepEvery, per tenant
+// and Store.
+func (s *Store) indexUpkeepDue(tenant string, nowMS int64) bool {
+	v, ok := s.upkept.Load(tenant)
+	if !ok {
+		v, _ = s.upkept.LoadOrStore(tenant, new(atomic.Int64))
+	}
+	last := v.(*atomic.Int64)
+	prev := last.Load()
+	return nowMS-prev >= indexUpkeepEvery.Milliseconds() && last.CompareAndSwap(prev, nowMS)
 }
 
 // batchRoundTrips is how many of the batcher's round trips a process keeps
@@ -95,8 +122,16 @@ func (s *Store) Create(ctx context.Context, n New, more func(redis.Pipeliner)) (
 	args := []any{
 		int64(s.cfg.Retention / time.Second),
 		"id", n.ID, "tenant", n.Tenant, "kind", string(n.Kind), "target", n.Target,
-		"idempotency_key", n.IdempotencyKey, "request_hash", n.RequestHash,
-		"request_id", n.RequestID, "queue", n.Queue, "task_id", n.TaskID, "cache_hash", n.CacheHash,
+		"request_id", n.RequestID, "queue", n.Queue, "task_id", n.TaskID,
+	}
+	// Fields most jobs leave empty are left out: a record reads a missing
+	// field as empty, and each value costs the script a Lua string.
+	for _, f := range [...]struct{ name, value string }{
+		{"idempotency_key", n.IdempotencyKey}, {"request_hash", n.RequestHash}, {"cache_hash", n.CacheHash},
+	} {
+		if f.value != "" {
+			args = append(args, f.name, f.value)
+		}
 	}
 	if n.Webhook != nil {
 		sub, err := json.Marshal(n.Webhook)
@@ -120,14 +155,17 @@ func (s *Store) Create(ctx context.Context, n New, more func(redis.Pipeliner)) (
 	}
 	nowMS := time.Now().UnixMilli()
 	index := tenantJobsKey(n.Tenant)
+	upkeep := s.indexUpkeepDue(n.Tenant, nowMS)
 	var create *redis.Cmd
 	_, err := luascript.Pipelined(ctx, s.batch, func(p redis.Pipeliner) error {
 		create = createScript.EvalSha(ctx, p, []string{jobKey(n.ID)}, args...)
 		// NX: a repeat of an existing job keeps its place.
 		p.ZAddNX(ctx, index, redis.Z{Score: float64(nowMS), Member: n.ID})
-		p.ZRemRangeByScore(ctx, index, "-inf", "("+strconv.FormatInt(nowMS-s.cfg.Retention.Milliseconds(), 10))
-		// The index lives a little longer than its newest record.
-		p.Expire(ctx, index, s.cfg.Retention+time.Hour)
+		if upkeep {
+			p.ZRemRangeByScore(ctx, index, "-inf", "("+strconv.FormatInt(nowMS-s.cfg.Retention.Milliseconds(), 10))
+			// The index lives a little longer than its newest record.
+			p.Expire(ctx, index, s.cfg.Retention+time.Hour)
+		}
 		if more != nil {
 			more(p)
 		}

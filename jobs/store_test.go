@@ -397,6 +397,33 @@ func TestCreateTrimsExpiredIndexEntries(t *testing.T) {
 	}
 }
 
+// A create trims the index and renews its expiry once a second per
+// tenant; the creates in between only add their entries.
+func TestIndexUpkeepOncePerSecond(t *testing.T) {
+	t.Parallel()
+	s := jobs.NewStore(nil, jobs.Config{})
+	const t0 = int64(1_800_000_000_000)
+	steps := []struct {
+		tenant string
+		at     int64
+		want   bool
+	}{
+		{"acme", t0, true},
+		{"acme", t0 + 1, false},
+		{"globex", t0 + 1, true}, // each tenant has its own second
+		{"acme", t0 + 999, false},
+		{"acme", t0 + 1000, true},
+		{"acme", t0 + 1500, false},
+		{"globex", t0 + 1000, false},
+		{"globex", t0 + 1001, true},
+	}
+	for _, st := range steps {
+		if got := s.IndexUpkeepDue(st.tenant, st.at); got != st.want {
+			t.Errorf("upkeep due for %s at t0+%d ms = %v, want %v", st.tenant, st.at-t0, got, st.want)
+		}
+	}
+}
+
 func TestGet(t *testing.T) {
 	t.Parallel()
 	b := setup(t, jobs.Config{})
