@@ -9,16 +9,14 @@ import (
 // cached makes one call to the cached target; wantHit says whether it must
 // have been answered from the cache.
 func (e *env) cached(ctx context.Context, wantHit bool) (bool, error) {
-	body := `{"target":"cached","method":"GET","path":"/get","query":{"phase":"cache"}}`
-	r, err := e.apiClient.Send(ctx, http.MethodPost, "/v1/proxy/http", body)
+	a, err := e.post(ctx, call{phase: "cache", target: "cached"})
 	if err != nil {
 		return false, err
 	}
-	hit := meta(r)["cache_hit"] == true
-	if r.Body == nil || r.Status != http.StatusOK || hit != wantHit {
-		return false, fmt.Errorf("cached call answered %d %s (want cache_hit %v)", r.Status, r.Raw, wantHit)
+	if a.status != http.StatusOK || a.Meta.CacheHit != wantHit {
+		return false, fmt.Errorf("cached call answered %d %s (want cache_hit %v)", a.status, a.raw, wantHit)
 	}
-	return hit, nil
+	return a.Meta.CacheHit, nil
 }
 
 func (r *report) printCache(p printer) {
