@@ -294,11 +294,11 @@ type Started struct {
 // took from the lane in one pop): one answer per job, in order. It does not
 // wait for the batcher's round trips.
 func (s *Store) StartAll(ctx context.Context, starts []Starting) []Started {
-	cmds := make([]*redis.Cmd, len(starts))
+	answers := make([]func() Started, len(starts))
 	// Each command carries its own error; the pipeline's is the first of them.
 	_, _ = luascript.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) error {
 		for i, st := range starts {
-			cmds[i] = startScript.EvalSha(ctx, p, []string{jobKey(st.ID)}, st.Claim.TaskID, st.Claim.Token, st.Claim.Lease.Milliseconds())
+			answers[i] = s.StartIn(ctx, p, st.ID, st.Claim)
 			if st.More != nil {
 				st.More(p)
 			}
@@ -306,34 +306,59 @@ func (s *Store) StartAll(ctx context.Context, starts []Starting) []Started {
 		return nil
 	})
 	out := make([]Started, len(starts))
-	for i, cmd := range cmds {
-		out[i] = started(cmd)
+	for i, answer := range answers {
+		out[i] = answer()
 	}
 	return out
 }
 
-// StartIn adds Start's command for job id to pipeline p (the caller's,
+// StartIn adds Start's commands for job id to pipeline p (the caller's,
 // which writes the job's record before it): the answer, once p has run,
-// is Start's.
-func StartIn(ctx context.Context, p redis.Pipeliner, id string, c Claim) func() Started {
+// is Start's. The record is read right after the start script, by a plain
+// HGETALL (see startScript); in the rare case where that read went first
+// (errReadBeforeStart), the answer reads the record again, a round trip of
+// its own.
+func (s *Store) StartIn(ctx context.Context, p redis.Pipeliner, id string, c Claim) func() Started {
 	cmd := startScript.EvalSha(ctx, p, []string{jobKey(id)}, c.TaskID, c.Token, c.Lease.Milliseconds())
-	return func() Started { return started(cmd) }
+	record := p.HGetAll(ctx, jobKey(id))
+	return func() Started {
+		st := started(cmd, record, c)
+		if !errors.Is(st.Err, errReadBeforeStart) {
+			return st
+		}
+		return started(cmd, s.rdb.HGetAll(ctx, jobKey(id)), c)
+	}
 }
 
-// started reads the start script's reply.
-func started(cmd *redis.Cmd) Started {
-	res, err := cmd.Slice()
+// errReadBeforeStart is a start's answer whose record was read before the
+// start ran: Redis did not have the script (a restart, a failover, a
+// process that did not load it), and luascript.Pipelined ran it again by
+// its body after the pipeline. The script's answer stands; the record is
+// read again (and should that read not show the start either, the caller
+// starts again, as after any failed start).
+var errReadBeforeStart = errors.New("starting job: the record read with the start does not show it")
+
+// started reads a start's answer: the script's, and the record read after
+// it.
+func started(cmd *redis.Cmd, record *redis.MapStringStringCmd, c Claim) Started {
+	claimed, err := cmd.Int64()
 	if err != nil {
 		return Started{Err: fmt.Errorf("starting job: %w", err)}
 	}
-	if len(res) != 2 {
-		return Started{}
+	fields, err := record.Result()
+	if err != nil {
+		return Started{Err: fmt.Errorf("starting job: %w", err)}
 	}
-	j, perr := parseJob(res[1])
-	if perr != nil {
-		return Started{Err: fmt.Errorf("starting job: %w", perr)}
+	if claimed == 1 && (fields["status"] != string(reliapi.JobRunning) || fields["claim"] != c.Token) {
+		return Started{Err: errReadBeforeStart}
 	}
-	claimed, _ := res[0].(int64)
+	if claimed < 0 || len(fields) == 0 {
+		return Started{} // gone
+	}
+	j, err := jobFromFields(fields)
+	if err != nil {
+		return Started{Err: fmt.Errorf("starting job: %w", err)}
+	}
 	return Started{Job: j, Claimed: claimed == 1}
 }
 

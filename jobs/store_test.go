@@ -1135,6 +1135,27 @@ func TestStartAll(t *testing.T) {
 	}
 }
 
+// TestStartAfterTheScriptWasLost: a start reads its record with a plain
+// HGETALL behind its script; when Redis has lost the script, the script
+// runs again by its body behind the whole pipeline, after that read. The
+// answer is still the record as the start left it.
+func TestStartAfterTheScriptWasLost(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	ctx := t.Context()
+	first, second := b.create(t, "acme"), b.create(t, "acme")
+	if err := b.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	claim := jobs.Claim{TaskID: taskA, Token: "mine", Lease: time.Minute}
+	got := b.store.StartAll(ctx, []jobs.Starting{{ID: first.ID, Claim: claim}, {ID: second.ID, Claim: claim}})
+	for i, g := range got {
+		if !g.Claimed || g.Err != nil || g.Job == nil || g.Job.Status != reliapi.JobRunning || g.Job.Attempts != 1 || g.Job.StartedAt.IsZero() {
+			t.Errorf("start %d after a SCRIPT FLUSH: %+v; want claimed, running, its first attempt", i, g)
+		}
+	}
+}
+
 // TestWatchCanceled: canceling a running job tells the workers watching
 // (its own stops the run at once); canceling a queued one does not (no
 // worker runs it).

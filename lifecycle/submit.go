@@ -267,7 +267,7 @@ func (m *Manager) queueing(ctx context.Context, s Submission, at tasks.Placement
 		}
 		m.scheduleTask(ctx, p, task, at, time.Now().Add(at.ProcessIn))
 		if run != nil {
-			run.answer = jobs.StartIn(ctx, p, s.ID, run.Delivery.Claim)
+			run.answer = m.store.StartIn(ctx, p, s.ID, run.Delivery.Claim)
 			run.Admission = m.breakers.AllowIn(ctx, p, s.Payload.Target)
 			return
 		}
