@@ -123,18 +123,21 @@ end
 // replica receives the ends of other replicas' calls. The message is the
 // job's ID, followed by a newline and the whole record (its HGETALL, see
 // PackLua) when it is small enough to send, so that waiters need not read
-// it back.
+// it back. It returns the packed record when it packed one, for a caller
+// that wants the record too (nil otherwise).
 const announce = `
 local function announce(key, channel, id, anyway)
   local watchers = redis.call('HGET', key, 'watchers')
-  if not watchers and not anyway then return end
-  local msg = id
+  if not watchers and not anyway then return nil end
+  local msg, packed = id, nil
   if redis.call('HSTRLEN', key, 'result') <= 65536 then
-    msg = msg .. '\n' .. pack_record(key)
+    packed = pack_record(key)
+    msg = msg .. '\n' .. packed
   end
   for ch in string.gmatch(watchers or channel, '%S+') do
     redis.call('PUBLISH', ch, msg)
   end
+  return packed
 end
 `
 
@@ -211,8 +214,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'completed_at', now)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-announce(KEYS[1], ARGV[4], ARGV[5], ARGV[8] == '1')
-if ARGV[9] == '1' then return pack_record(KEYS[1]) end
+local packed = announce(KEYS[1], ARGV[4], ARGV[5], ARGV[8] == '1')
+if ARGV[9] == '1' then return packed or pack_record(KEYS[1]) end
 return 1
 `)
 
