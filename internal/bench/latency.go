@@ -329,9 +329,8 @@ type answer struct {
 }
 
 // post sends c and returns the answer. It decodes only the fields the
-// bench checks: the load generator shares the box's CPU with the system it
-// measures, and decoding every answer whole into maps (the upstream's
-// echo included) was a large part of what a cache hit cost it.
+// bench checks, not the whole answer (the upstream's echo included) into
+// maps: the load generator shares the box's CPU with what it measures.
 func (e *env) post(ctx context.Context, c call) (answer, error) {
 	body, headers := c.request()
 	resp, err := e.clientFor(c.key).Open(ctx, http.MethodPost, "/v1/proxy/http", body, headers...)
