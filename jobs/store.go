@@ -119,45 +119,15 @@ type New struct {
 // and the job as the creation left it (created or found), so the caller
 // can undo.
 func (s *Store) Create(ctx context.Context, n New, more func(redis.Pipeliner)) (*reliapi.Job, bool, error) {
-	args := []any{
-		int64(s.cfg.Retention / time.Second),
-		"id", n.ID, "tenant", n.Tenant, "kind", string(n.Kind), "target", n.Target,
-		"request_id", n.RequestID, "queue", n.Queue, "task_id", n.TaskID,
-	}
-	// Fields most jobs leave empty are left out: a record reads a missing
-	// field as empty, and each value costs the script a Lua string.
-	for _, f := range [...]struct{ name, value string }{
-		{"idempotency_key", n.IdempotencyKey}, {"request_hash", n.RequestHash}, {"cache_hash", n.CacheHash},
-	} {
-		if f.value != "" {
-			args = append(args, f.name, f.value)
-		}
-	}
-	if n.Webhook != nil {
-		sub, err := json.Marshal(n.Webhook)
-		if err != nil {
-			return nil, false, fmt.Errorf("creating job: %w", err)
-		}
-		args = append(args, "webhook", sub, "webhook_status", reliapi.WebhookPending)
-	}
-	if !n.Deadline.IsZero() {
-		args = append(args, "deadline", n.Deadline.UnixMilli())
-	}
-	if n.Watcher != "" {
-		args = append(args, "watchers", n.Watcher)
-	}
-	if n.Route != nil {
-		route, err := json.Marshal(n.Route)
-		if err != nil {
-			return nil, false, fmt.Errorf("creating job: %w", err)
-		}
-		args = append(args, "route", route)
+	args, err := s.createArgs(n)
+	if err != nil {
+		return nil, false, err
 	}
 	nowMS := time.Now().UnixMilli()
 	index := tenantJobsKey(n.Tenant)
 	upkeep := s.indexUpkeepDue(n.Tenant, nowMS)
 	var create *redis.Cmd
-	_, err := luascript.Pipelined(ctx, s.batch, func(p redis.Pipeliner) error {
+	_, err = luascript.Pipelined(ctx, s.batch, func(p redis.Pipeliner) error {
 		create = createScript.EvalSha(ctx, p, []string{jobKey(n.ID)}, args...)
 		// NX: a repeat of an existing job keeps its place.
 		p.ZAddNX(ctx, index, redis.Z{Score: float64(nowMS), Member: n.ID})
@@ -180,6 +150,46 @@ func (s *Store) Create(ctx context.Context, n New, more func(redis.Pipeliner)) (
 	}
 	job, created, perr := createdJob(n, res)
 	return job, created, cmp.Or(perr, err)
+}
+
+// createArgs is the creation script's ARGV for n: the retention, then
+// the record's field, value pairs.
+func (s *Store) createArgs(n New) ([]any, error) {
+	args := []any{
+		int64(s.cfg.Retention / time.Second),
+		"id", n.ID, "tenant", n.Tenant, "kind", string(n.Kind), "target", n.Target,
+		"request_id", n.RequestID, "queue", n.Queue, "task_id", n.TaskID,
+	}
+	// Fields most jobs leave empty are left out: a record reads a missing
+	// field as empty, and each value costs the script a Lua string.
+	for _, f := range [...]struct{ name, value string }{
+		{"idempotency_key", n.IdempotencyKey}, {"request_hash", n.RequestHash}, {"cache_hash", n.CacheHash},
+	} {
+		if f.value != "" {
+			args = append(args, f.name, f.value)
+		}
+	}
+	if n.Webhook != nil {
+		sub, err := json.Marshal(n.Webhook)
+		if err != nil {
+			return nil, fmt.Errorf("creating job: %w", err)
+		}
+		args = append(args, "webhook", sub, "webhook_status", reliapi.WebhookPending)
+	}
+	if !n.Deadline.IsZero() {
+		args = append(args, "deadline", n.Deadline.UnixMilli())
+	}
+	if n.Watcher != "" {
+		args = append(args, "watchers", n.Watcher)
+	}
+	if n.Route != nil {
+		route, err := json.Marshal(n.Route)
+		if err != nil {
+			return nil, fmt.Errorf("creating job: %w", err)
+		}
+		args = append(args, "route", route)
+	}
+	return args, nil
 }
 
 // createdJob reads the creation script's reply: the job it created, or the
