@@ -21,7 +21,7 @@ var allowedImports = map[string][]string{
 	"jobs":                {"", "internal/luascript", "internal/redisbatch"},
 	"lifecycle":           {"", "jobs", "tasks", "lane", "reliability/", "internal/luascript"},
 	"lane":                {"", "internal/luascript", "jobs"},
-	"reliability/":        {"", "internal/luascript"},
+	"reliability/":        {"", "internal/luascript", "internal/redisbatch"},
 	"providers/":          {"", "providers/"},
 	"api":                 {"", "config", "tasks", "jobs", "lifecycle", "lane", "render", "webhook", "reliability/", "rapidapi"},
 	"rapidapi":            {},

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/reliapi/reliapi/internal/luascript"
+	"github.com/reliapi/reliapi/internal/redisbatch"
 )
 
 // VaryHeaders are the request headers that select among cached answers.
@@ -55,10 +58,18 @@ func Hash(r Request) string {
 }
 
 // Cache reads and writes cached answers in Redis.
-type Cache struct{ rdb redis.UniversalClient }
+type Cache struct {
+	rdb redis.UniversalClient
+	// lookups sends concurrent lookups in shared round trips (group
+	// commit): a cache hit is one script call, and alone in its round trip
+	// most of its cost, the api's and Redis's, is the round trip itself.
+	lookups *redisbatch.Batcher
+}
 
 // New returns a Cache on rdb.
-func New(rdb redis.UniversalClient) *Cache { return &Cache{rdb: rdb} }
+func New(rdb redis.UniversalClient) *Cache {
+	return &Cache{rdb: rdb, lookups: redisbatch.New(rdb, 1)}
+}
 
 // Entry is a cached answer.
 type Entry struct {
@@ -88,7 +99,13 @@ func (c *Cache) Lookup(ctx context.Context, hash, jobID string, inflight time.Du
 // or lost, is made only while the claim names ended, so it leaves the
 // new leader's alone.
 func (c *Cache) LookupPast(ctx context.Context, hash, jobID string, inflight time.Duration, ended string) (Lookup, error) {
-	res, err := lookupScript.Run(ctx, c.rdb, []string{entryKey(hash), inflightKey(hash)}, jobID, inflight.Milliseconds(), ended).StringSlice()
+	var cmd *redis.Cmd
+	// The command carries its own error, which Pipelined also returns.
+	_, _ = luascript.Pipelined(ctx, c.lookups, func(p redis.Pipeliner) error {
+		cmd = lookupScript.EvalSha(ctx, p, []string{entryKey(hash), inflightKey(hash)}, jobID, inflight.Milliseconds(), ended)
+		return nil
+	})
+	res, err := cmd.StringSlice()
 	if err != nil || len(res) != 2 {
 		return Lookup{}, fmt.Errorf("cache lookup: %v %w", res, err)
 	}

@@ -161,3 +161,65 @@ func ExampleCache() {
 	fmt.Println(a.Leader, b.JobID, string(hit.Hit.Data))
 	// Output: true job_a {"status_code":200,"body":{"id":1}}
 }
+
+// TestLookupAgainLeads: a lookup sent again (go-redis repeats a command
+// after a network error) finds the claim it made and leads, rather than
+// following its own job, which does not exist yet.
+func TestLookupAgainLeads(t *testing.T) {
+	t.Parallel()
+	c := cache.New(testenv.StartRedis(t).Client(t))
+	ctx := t.Context()
+	for range 2 {
+		if lk, err := c.Lookup(ctx, "h", "job_1", time.Minute); err != nil || !lk.Leader || lk.JobID != "job_1" {
+			t.Fatalf("lookup = %+v, %v; want job_1 to lead", lk, err)
+		}
+	}
+}
+
+// TestConcurrentLookups: lookups made at once, which share round trips,
+// each get their own answer: one leader per request, whom every other
+// caller of the same request follows.
+func TestConcurrentLookups(t *testing.T) {
+	t.Parallel()
+	c := cache.New(testenv.StartRedis(t).Client(t))
+	const hashes, callers = 4, 32
+	type answer struct {
+		hash string
+		job  string
+		lk   cache.Lookup
+		err  error
+	}
+	answers := make(chan answer, hashes*callers)
+	for i := range hashes * callers {
+		go func() {
+			hash, job := fmt.Sprintf("h%d", i%hashes), fmt.Sprintf("job_%d", i)
+			lk, err := c.Lookup(t.Context(), hash, job, time.Minute)
+			answers <- answer{hash, job, lk, err}
+		}()
+	}
+	leaders := map[string]string{}
+	var followed []answer
+	for range hashes * callers {
+		a := <-answers
+		switch {
+		case a.err != nil:
+			t.Fatalf("lookup of %s by %s: %v", a.hash, a.job, a.err)
+		case a.lk.Leader && a.lk.JobID != a.job:
+			t.Fatalf("%s leads %s as %s", a.job, a.hash, a.lk.JobID)
+		case a.lk.Leader && leaders[a.hash] != "":
+			t.Fatalf("%s has two leaders: %s and %s", a.hash, leaders[a.hash], a.job)
+		case a.lk.Leader:
+			leaders[a.hash] = a.job
+		default:
+			followed = append(followed, a)
+		}
+	}
+	for _, a := range followed {
+		if a.lk.JobID != leaders[a.hash] {
+			t.Errorf("%s follows %s on %s, whose leader is %s", a.job, a.lk.JobID, a.hash, leaders[a.hash])
+		}
+	}
+	if len(leaders) != hashes {
+		t.Fatalf("%d requests have a leader, want %d", len(leaders), hashes)
+	}
+}

@@ -8,12 +8,16 @@ import "github.com/reliapi/reliapi/internal/luascript"
 // ARGV[1] the caller's job ID; ARGV[2] marker TTL ms; ARGV[3] an ended
 // leader's job ID, whose marker is taken over ("": none)
 // returns {"hit", entry}, {"lead", the caller's job ID} or
-// {"follow", the leader's job ID}.
+// {"follow", the leader's job ID}. A marker naming the caller's own job is
+// its own: the script ran before for this call (a client that sends a
+// command again after a network error), and reads as it did then, not as
+// a follower of a job that does not exist yet.
 var lookupScript = luascript.New(`
 local v = redis.call('GET', KEYS[1])
 if v then return {'hit', v} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'lead', ARGV[1]} end
 local leader = redis.call('GET', KEYS[2])
+if leader == ARGV[1] then return {'lead', ARGV[1]} end
 if ARGV[3] ~= '' and leader == ARGV[3] then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
   return {'lead', ARGV[1]}
