@@ -229,7 +229,13 @@ func (s *Store) Delete(ctx context.Context, tenant, id string) error {
 // Get returns the tenant's job. A job of another tenant is
 // reliapi.ErrNotFound, exactly like a missing one.
 func (s *Store) Get(ctx context.Context, tenant, id string) (*reliapi.Job, error) {
-	fields, err := s.rdb.HGetAll(ctx, jobKey(id)).Result()
+	var read *redis.MapStringStringCmd
+	// Polls come in crowds: they share round trips as creates do.
+	_, _ = s.batch.Pipelined(ctx, func(p redis.Pipeliner) error {
+		read = p.HGetAll(ctx, jobKey(id))
+		return nil
+	})
+	fields, err := read.Result()
 	if err != nil {
 		return nil, fmt.Errorf("reading job: %w", err)
 	}
@@ -241,7 +247,12 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*reliapi.Job, error
 // has not ended names the channel among its watchers in the same round
 // trip, so that its end is announced there.
 func (s *Store) GetWatched(ctx context.Context, tenant, id, channel string) (*reliapi.Job, error) {
-	v, err := watchScript.Run(ctx, s.rdb, []string{jobKey(id)}, tenant, channel).Slice()
+	var watch *redis.Cmd
+	_, _ = luascript.Pipelined(ctx, s.batch, func(p redis.Pipeliner) error {
+		watch = watchScript.EvalSha(ctx, p, []string{jobKey(id)}, tenant, channel)
+		return nil
+	})
+	v, err := watch.Slice()
 	if err != nil {
 		return nil, fmt.Errorf("reading job: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -451,6 +452,48 @@ func TestGet(t *testing.T) {
 				t.Errorf("Get = %+v, want %+v", got, j)
 			}
 		})
+	}
+}
+
+// TestConcurrentReads: reads made at once, which share round trips with
+// each other and with creates, each get their own job, or ErrNotFound for
+// another tenant's.
+func TestConcurrentReads(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobs.Config{})
+	var ids []string
+	for range 8 {
+		ids = append(ids, b.create(t, "acme").ID)
+	}
+	const readers = 64
+	errs := make(chan error, readers)
+	for i := range readers {
+		go func() {
+			id, tenant := ids[i%len(ids)], []string{"acme", "globex"}[i/len(ids)%2]
+			var (
+				j   *reliapi.Job
+				err error
+			)
+			if i%3 == 0 {
+				j, err = b.store.GetWatched(t.Context(), tenant, id, "done:replica")
+			} else {
+				j, err = b.store.Get(t.Context(), tenant, id)
+			}
+			switch {
+			case tenant == "globex" && !errors.Is(err, reliapi.ErrNotFound):
+				err = fmt.Errorf("another tenant read %s: %v, %v", id, j, err)
+			case tenant == "acme" && (err != nil || j.ID != id):
+				err = fmt.Errorf("read of %s = %v, %v", id, j, err)
+			default:
+				err = nil
+			}
+			errs <- err
+		}()
+	}
+	for range readers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
 
