@@ -34,9 +34,10 @@ func (c *Config) setDefaults() {
 // Store reads and writes job records.
 type Store struct {
 	rdb redis.UniversalClient
-	// batch carries the creates and finishes: under load, concurrent ones
-	// share round trips. Starts go on their own: a pop's starts share one
-	// already, and a sync call waits on them.
+	// batch carries the creates, the finishes and the reads of polls
+	// (Get, GetWatched): under load, concurrent ones share round trips.
+	// Starts go on their own: a pop's starts share one already, and a sync
+	// call waits on them.
 	batch *redisbatch.Batcher
 	cfg   Config
 	// upkept is when this Store last trimmed each tenant's index and
